@@ -1,0 +1,100 @@
+/*
+ * libsecurer: C client of securerd.  See libsecurer(3).
+ *
+ * One struct securer is one connection to the daemon.  Calls are
+ * synchronous: each sends a request and reads until its final reply,
+ * calling the output and tool callbacks for the events in between.
+ * A connection is not safe to use from several threads at once.
+ */
+
+#ifndef SECURER_H
+#define SECURER_H
+
+#include <stddef.h>
+
+#define SECURER_SOCKET_ENV	"SECURER_SOCKET"
+#define SECURER_SYSTEM_SOCKET	"/run/securerd.sock"
+
+enum securer_error {
+	SECURER_OK = 0,
+	SECURER_ECONNECT,	/* no daemon could be reached or started */
+	SECURER_EIO,		/* the connection failed or was closed */
+	SECURER_EPROTO,		/* the daemon's reply made no sense */
+	SECURER_ENOMEM,
+	SECURER_EINVAL,		/* a bad argument to the library */
+	SECURER_EREMOTE,	/* the daemon refused or the code failed */
+	SECURER_ETOOL,		/* a tool callback failed */
+};
+
+struct securer;
+struct securer_session;
+
+/* Called with each piece of output; stream is stdout, stderr, message
+ * or warning.  text is NUL-terminated, len excludes the NUL. */
+typedef void	(*securer_output_cb)(void *, const char *stream,
+		    const char *text, size_t len);
+
+/*
+ * Called for each tool call.  args is a JSON object mapping argument
+ * names to encoded values (securer-protocol(7)).  Return 0 and set
+ * *value to a malloc'd encoded value, or return -1 and set *error to a
+ * malloc'd message.
+ */
+typedef int	(*securer_tool_cb)(void *, const char *tool,
+		    const char *args, char **value, char **error);
+
+struct securer_session_opts {
+	const char	*tools;		/* JSON array of tool specs, or NULL */
+	const char	*limits;	/* JSON object, or NULL */
+	double		 timeout;	/* seconds; 0 none, <0 daemon default */
+	long		 max_executions; /* 0 none */
+	int		 sandbox_strict;
+};
+
+struct securer_exec_opts {
+	double		 timeout;	/* seconds; 0 none, <0 the session's */
+	long		 max_tool_calls;	/* 0 none */
+	long		 max_output_lines;	/* 0 none */
+	long		 max_output_bytes;	/* 0 none */
+	int		 echo;		/* print visible values at top level */
+	securer_output_cb output;
+	securer_tool_cb	 tool;
+	void		*arg;		/* passed to both callbacks */
+};
+
+struct securer_result {
+	char		*value;		/* encoded value (JSON text) */
+	char		*printed;	/* print() of the value, "" if none */
+	int		 visible;
+	int		 truncated;
+	double		 elapsed;	/* seconds, as the daemon measured */
+};
+
+struct securer	*securer_open(void);
+int		 securer_connect(struct securer *, const char *);
+int		 securer_connect_fd(struct securer *, int);
+void		 securer_close(struct securer *);
+int		 securer_fd(struct securer *);
+
+enum securer_error securer_errcode(const struct securer *);
+const char	*securer_errname(const struct securer *);
+const char	*securer_errmsg(const struct securer *);
+const char	*securer_errjson(const struct securer *);
+
+int		 securer_session_create(struct securer *,
+		    const struct securer_session_opts *,
+		    struct securer_session **);
+const char	*securer_session_id(const struct securer_session *);
+const char	*securer_session_sandbox(const struct securer_session *);
+int		 securer_execute(struct securer_session *, const char *,
+		    const struct securer_exec_opts *, struct securer_result *);
+void		 securer_result_free(struct securer_result *);
+int		 securer_session_restart(struct securer_session *);
+int		 securer_session_close(struct securer_session *);
+int		 securer_status(struct securer *, char **);
+
+/* Where the library looks for and starts a daemon. */
+int		 securer_private_socket(char *, size_t);
+int		 securer_start_daemon(const char *, char *, size_t);
+
+#endif /* SECURER_H */

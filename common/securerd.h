@@ -1,0 +1,247 @@
+/*
+ * Declarations shared by securerd's processes: the imsg types, the structs
+ * that cross process boundaries and the common helpers.
+ *
+ * Channels and who may send what on them:
+ *	monitor  -> broker	IMSG_SPAWN, IMSG_KILL, IMSG_AUDIT
+ *	broker   -> monitor	IMSG_WORKER_FD (fd), IMSG_SPAWN_FAILED,
+ *				IMSG_WORKER_EXIT
+ *	broker   -> template	IMSG_TPL_SPAWN (fd)
+ *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
+ *				IMSG_TPL_FAILED
+ *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
+ *	worker   -> monitor	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL,
+ *				IMSG_W_RESULT, IMSG_W_ERROR
+ * Only broker -> monitor and broker -> template pass fds.
+ */
+
+#ifndef SECURERD_H
+#define SECURERD_H
+
+#include <sys/types.h>
+
+#include <event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imsg.h"
+
+#define SECURER_VERSION		"0.1.0"
+#define SECURER_PROTO_VERSION	1
+
+#define SESSION_ID_LEN		32	/* hex digits, 128 random bits */
+#define WORKER_IMSG_MAX		(8U * 1024 * 1024 + 4096)
+#define CLIENT_LINE_MAX		(8U * 1024 * 1024)
+#define BROKER_IMSG_MAX		(256U * 1024)
+#define AUDIT_CODE_MAX		10000	/* code bytes kept in a record */
+
+#define SECURERD_USER		"_securer"
+#define WORKER_UID_BASE		200000
+#define WORKER_UID_COUNT	65536
+
+enum imsg_type {
+	IMSG_NONE,
+	/* monitor -> broker */
+	IMSG_SPAWN,		/* struct spawn_req */
+	IMSG_KILL,		/* struct worker_ref */
+	IMSG_AUDIT,		/* struct audit_event + texts */
+	/* broker -> monitor */
+	IMSG_WORKER_FD,		/* struct worker_ref, fd */
+	IMSG_SPAWN_FAILED,	/* struct spawn_failed */
+	IMSG_WORKER_EXIT,	/* struct worker_exit */
+	/* broker -> template */
+	IMSG_TPL_SPAWN,		/* struct tpl_spawn, fd */
+	/* template -> broker */
+	IMSG_TPL_READY,		/* empty */
+	IMSG_TPL_SPAWNED,	/* struct tpl_spawned */
+	IMSG_TPL_FAILED,	/* struct spawn_failed */
+	/* monitor -> worker */
+	IMSG_W_SETUP,		/* tools as JSON text */
+	IMSG_W_EXEC,		/* struct w_exec + code; peerid exec id */
+	IMSG_W_TOOL_RESULT,	/* struct w_tool_result + text; peerid call */
+	/* worker -> monitor */
+	IMSG_W_READY,		/* struct w_ready */
+	IMSG_W_OUTPUT,		/* struct w_output + text; peerid exec id */
+	IMSG_W_TOOL_CALL,	/* struct w_tool_call + name + args; call id */
+	IMSG_W_RESULT,		/* struct w_result + value + printed */
+	IMSG_W_ERROR,		/* struct w_error + message + call */
+	IMSG_MAX
+};
+
+/* Resource limits of a worker; LIMIT_NONE means unlimited. */
+#define LIMIT_NONE	UINT64_MAX
+struct worker_limits {
+	uint64_t	cpu;		/* seconds of CPU time */
+	uint64_t	memory;		/* bytes of address space */
+	uint64_t	fsize;		/* bytes per file written */
+	uint64_t	nproc;		/* processes of the worker's uid */
+	uint64_t	nofile;		/* open files */
+	uint64_t	stack;		/* bytes of stack */
+	uint64_t	tmp_size;	/* bytes of its /tmp */
+};
+
+struct spawn_req {
+	uint32_t		worker_id;
+	uint32_t		pad;
+	struct worker_limits	limits;
+};
+
+struct worker_ref {
+	uint32_t	worker_id;
+};
+
+struct spawn_failed {
+	uint32_t	worker_id;
+	int32_t		error;		/* errno */
+};
+
+enum exit_cause {
+	EXIT_NORMAL,		/* exited by itself; status is the code */
+	EXIT_SIGNAL,		/* killed by a signal it got; status is it */
+	EXIT_KILLED,		/* killed on the monitor's request */
+	EXIT_CPU,		/* CPU time limit */
+	EXIT_MEMORY,		/* memory limit (OOM kill) */
+};
+
+struct worker_exit {
+	uint32_t	worker_id;
+	uint32_t	cause;		/* enum exit_cause */
+	int32_t		status;		/* exit code or signal number */
+};
+
+struct tpl_spawn {
+	uint32_t		worker_id;
+	uint32_t		uid;
+	uint32_t		gid;
+	uint32_t		pad;
+	struct worker_limits	limits;
+};
+
+struct tpl_spawned {
+	uint32_t	worker_id;
+	int32_t		pid;
+};
+
+/* Monitor <-> worker payloads. */
+#define EXEC_ECHO	0x01	/* print visible values as R's top level */
+
+struct w_exec {
+	uint32_t	flags;
+	uint32_t	code_len;
+};
+
+struct w_tool_result {
+	uint32_t	is_error;	/* text: message, else value JSON */
+	uint32_t	len;
+};
+
+struct w_ready {
+	int32_t		pid;
+	uint32_t	pad;
+};
+
+enum w_stream {
+	STREAM_STDOUT = 1,
+	STREAM_STDERR,
+	STREAM_MESSAGE,
+	STREAM_WARNING,
+};
+
+struct w_output {
+	uint32_t	stream;		/* enum w_stream */
+	uint32_t	len;
+};
+
+struct w_tool_call {
+	uint32_t	name_len;
+	uint32_t	args_len;	/* JSON object: name -> value */
+};
+
+struct w_result {
+	uint32_t	visible;
+	uint32_t	value_len;	/* JSON value */
+	uint32_t	printed_len;
+};
+
+enum w_error_kind {
+	WERR_R = 1,		/* an R error while evaluating */
+	WERR_PARSE,		/* the code did not parse; nothing ran */
+	WERR_ENCODE,		/* the value could not be sent */
+};
+
+struct w_error {
+	uint32_t	kind;		/* enum w_error_kind */
+	int32_t		line;		/* parse errors, else 0 */
+	int32_t		column;
+	uint32_t	msg_len;
+	uint32_t	call_len;
+};
+
+/* Audit events: the monitor sends them, the broker numbers and writes. */
+enum audit_type {
+	AUDIT_SESSION_OPEN = 1,		/* t0: tool names */
+	AUDIT_SESSION_CLOSE,		/* t0: reason */
+	AUDIT_SESSION_RESTART,		/* t0: reason */
+	AUDIT_EXEC_START,		/* t0: code */
+	AUDIT_EXEC_END,			/* status; t0: error code, t1: msg */
+	AUDIT_TOOL_CALL,		/* status; t0: tool, t1: error */
+	AUDIT_TIMEOUT,			/* duration: the deadline */
+	AUDIT_WORKER_EXIT,		/* written by the broker itself */
+	AUDIT_PROTOCOL,			/* t0: what was violated */
+	AUDIT_MAX
+};
+
+enum exec_status {
+	EXEC_OK,
+	EXEC_ERROR,
+	EXEC_TIMEOUT,
+	EXEC_KILLED,
+	EXEC_ABORTED,
+};
+
+#define AUDIT_TEXTS	3
+struct audit_event {
+	uint32_t	type;		/* enum audit_type */
+	uint32_t	status;
+	uint64_t	duration_us;
+	uint32_t	uid;		/* client's */
+	int32_t		pid;
+	uint32_t	worker_id;
+	uint32_t	exec_id;
+	char		session[SESSION_ID_LEN + 1];
+	char		pad[7];
+	uint32_t	text_len[AUDIT_TEXTS];
+	uint32_t	pad2;
+};
+
+/* An imsg channel driven by libevent, as in OpenBSD's daemons. */
+struct imsgev {
+	struct imsgbuf	 ibuf;
+	void		(*handler)(int, short, void *);
+	struct event	 ev;
+	void		*data;
+	short		 events;
+};
+
+/* imsgev.c */
+void	 imsg_event_add(struct imsgev *);
+int	 imsg_compose_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
+	    const void *, size_t);
+int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
+	    const struct iovec *, int);
+
+/* json.c */
+struct cJSON;
+int	 fmt_double(char *, size_t, double);
+char	*json_print(const struct cJSON *, size_t *);
+
+/* utf8.c */
+int	 utf8_valid(const char *, size_t);
+char	*utf8_sanitize(const char *, size_t, size_t *);
+
+/* util.c */
+const char	*exit_cause_str(enum exit_cause, int, char *, size_t);
+const char	*exec_status_str(enum exec_status);
+uint64_t	 now_us(void);
+
+#endif /* SECURERD_H */
