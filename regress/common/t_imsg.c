@@ -23,31 +23,10 @@
 
 #include "imsg.h"
 #include "securerd.h"
+#include "sanitizer.h"
 
 #define MIB		(1024 * 1024)
 #define HUGE_LEN	(1024U * MIB)	/* claimed, never sent */
-
-#ifdef __SANITIZE_ADDRESS__
-/*
- * libatf-c does not free its list of test cases; name its functions so
- * that the leak checker still reports everything else.
- */
-const char	*__lsan_default_suppressions(void);
-const char	*__lsan_default_options(void);
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\nleak:atf_list_\nleak:atf_map_\n");
-}
-
-/* kyua takes any output of the test case list as breakage. */
-const char *
-__lsan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-#endif
 
 static void
 pair(int sv[2])
@@ -385,7 +364,7 @@ ATF_TC_BODY(header_short, tc)
  * the address space is capped instead, which makes an allocation of the
  * claimed size fail with ENOMEM instead of the expected ERANGE.
  */
-#ifdef __SANITIZE_ADDRESS__
+#ifdef REGRESS_ASAN
 int	__sanitizer_install_malloc_and_free_hooks(
 	    void (*)(const volatile void *, size_t),
 	    void (*)(const volatile void *));

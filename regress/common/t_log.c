@@ -15,28 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-#ifdef __SANITIZE_ADDRESS__
-/*
- * libatf-c does not free its list of test cases; name its functions so
- * that the leak checker still reports everything else.
- */
-const char	*__lsan_default_suppressions(void);
-const char	*__lsan_default_options(void);
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return ("leak:atf_tp_get_tcs\nleak:atf_list_\nleak:atf_map_\n");
-}
-
-/* kyua takes any output of the test case list as breakage. */
-const char *
-__lsan_default_options(void)
-{
-	return ("print_suppressions=0");
-}
-#endif
+#include "sanitizer.h"
 
 struct out {
 	char	 buf[8192];
