@@ -1,0 +1,275 @@
+/*
+ * JSON output that keeps every bit of a double.
+ *
+ * cJSON's own printer writes numbers with %.15g first and so turns
+ * 0.1 + 0.2 into 0.3: fine for a configuration file, wrong for R values
+ * that must read back identical.  json_print() walks a cJSON tree itself
+ * and writes numbers with fmt_double(), strings escaped per RFC 8259, and
+ * raw nodes (pre-encoded JSON) verbatim.
+ *
+ * Numbers are formatted and read back in the "C" locale whatever the
+ * caller's locale: a client program that called setlocale(LC_ALL, "")
+ * in a locale with a decimal comma must still produce JSON.
+ */
+
+#include <cjson/cJSON.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "securerd.h"
+
+#define JSON_NUM_MAX	32	/* "-1.2345678901234567e-308" and NUL */
+
+struct jbuf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	int	 failed;
+};
+
+static pthread_once_t	 c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t		 c_locale = (locale_t)0;
+
+static void	c_locale_init(void);
+static int	fmt_try(char *, const char *, double);
+static void	jb_add(struct jbuf *, const char *, size_t);
+static void	jb_string(struct jbuf *, const char *);
+static void	jb_escape(struct jbuf *, const char *, size_t);
+static void	jb_number(struct jbuf *, double);
+static void	jb_value(struct jbuf *, const cJSON *);
+
+static void
+c_locale_init(void)
+{
+	c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/* Format d with fmt; 1 if it reads back to the same bits. */
+static int
+fmt_try(char *buf, const char *fmt, double d)
+{
+	double	 back;
+
+	snprintf(buf, JSON_NUM_MAX, fmt, d);
+	back = strtod(buf, NULL);
+	return (memcmp(&back, &d, sizeof(d)) == 0);
+}
+
+/*
+ * Write the shortest of %.15g, %.16g and %.17g that strtod(3) reads back
+ * to the identical double (%.17g always does).  Returns the length, or
+ * -1 if d is not finite or buf is too small.
+ */
+int
+fmt_double(char *buf, size_t size, double d)
+{
+	char		 tmp[JSON_NUM_MAX];
+	locale_t	 old = (locale_t)0;
+	size_t		 len;
+
+	if (!isfinite(d))
+		return (-1);
+	pthread_once(&c_locale_once, c_locale_init);
+	if (c_locale != (locale_t)0)
+		old = uselocale(c_locale);
+	if (!fmt_try(tmp, "%.15g", d) && !fmt_try(tmp, "%.16g", d))
+		(void)fmt_try(tmp, "%.17g", d);
+	if (old != (locale_t)0)
+		uselocale(old);
+	len = strlen(tmp);
+	if (len >= size)
+		return (-1);
+	memcpy(buf, tmp, len + 1);
+	return ((int)len);
+}
+
+static void
+jb_add(struct jbuf *jb, const char *s, size_t n)
+{
+	size_t	 ncap;
+	char	*p;
+
+	if (jb->failed)
+		return;
+	if (n > SIZE_MAX - 1 - jb->len) {
+		jb->failed = 1;
+		return;
+	}
+	if (jb->len + n + 1 > jb->cap) {
+		ncap = jb->cap > 0 ? jb->cap : 256;
+		while (ncap < jb->len + n + 1)
+			ncap = ncap > SIZE_MAX / 2 ? SIZE_MAX : ncap * 2;
+		if ((p = realloc(jb->p, ncap)) == NULL) {
+			jb->failed = 1;
+			return;
+		}
+		jb->p = p;
+		jb->cap = ncap;
+	}
+	memcpy(jb->p + jb->len, s, n);
+	jb->len += n;
+	jb->p[jb->len] = '\0';
+}
+
+/*
+ * A JSON string.  Text that is not UTF-8 would make the whole document
+ * invalid, so it is repaired first (U+FFFD for each bad sequence).
+ */
+static void
+jb_string(struct jbuf *jb, const char *s)
+{
+	size_t	 len, fixlen;
+	char	*fixed;
+
+	if (s == NULL)
+		s = "";
+	len = strlen(s);
+	if (utf8_valid(s, len)) {
+		jb_escape(jb, s, len);
+		return;
+	}
+	if ((fixed = utf8_sanitize(s, len, &fixlen)) == NULL) {
+		jb->failed = 1;
+		return;
+	}
+	jb_escape(jb, fixed, fixlen);
+	free(fixed);
+}
+
+/* RFC 8259 section 7: quote, backslash and controls must be escaped. */
+static void
+jb_escape(struct jbuf *jb, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	char			 esc[8];
+	size_t			 i, run = 0;
+
+	jb_add(jb, "\"", 1);
+	for (i = 0; i < len; i++) {
+		if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+			continue;
+		jb_add(jb, s + run, i - run);
+		run = i + 1;
+		switch (p[i]) {
+		case '"':
+			jb_add(jb, "\\\"", 2);
+			break;
+		case '\\':
+			jb_add(jb, "\\\\", 2);
+			break;
+		case '\b':
+			jb_add(jb, "\\b", 2);
+			break;
+		case '\f':
+			jb_add(jb, "\\f", 2);
+			break;
+		case '\n':
+			jb_add(jb, "\\n", 2);
+			break;
+		case '\r':
+			jb_add(jb, "\\r", 2);
+			break;
+		case '\t':
+			jb_add(jb, "\\t", 2);
+			break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
+			jb_add(jb, esc, 6);
+			break;
+		}
+	}
+	jb_add(jb, s + run, len - run);
+	jb_add(jb, "\"", 1);
+}
+
+/* JSON has no NaN or infinities: they print as null. */
+static void
+jb_number(struct jbuf *jb, double d)
+{
+	char	 num[JSON_NUM_MAX];
+	int	 n;
+
+	if ((n = fmt_double(num, sizeof(num), d)) == -1)
+		jb_add(jb, "null", 4);
+	else
+		jb_add(jb, num, n);
+}
+
+static void
+jb_value(struct jbuf *jb, const cJSON *item)
+{
+	const cJSON	*c;
+
+	switch (item->type & 0xff) {
+	case cJSON_False:
+		jb_add(jb, "false", 5);
+		break;
+	case cJSON_True:
+		jb_add(jb, "true", 4);
+		break;
+	case cJSON_Number:
+		jb_number(jb, item->valuedouble);
+		break;
+	case cJSON_String:
+		jb_string(jb, item->valuestring);
+		break;
+	case cJSON_Raw:
+		if (item->valuestring != NULL)
+			jb_add(jb, item->valuestring,
+			    strlen(item->valuestring));
+		else
+			jb_add(jb, "null", 4);
+		break;
+	case cJSON_Array:
+		jb_add(jb, "[", 1);
+		for (c = item->child; c != NULL; c = c->next) {
+			if (c != item->child)
+				jb_add(jb, ",", 1);
+			jb_value(jb, c);
+		}
+		jb_add(jb, "]", 1);
+		break;
+	case cJSON_Object:
+		jb_add(jb, "{", 1);
+		for (c = item->child; c != NULL; c = c->next) {
+			if (c != item->child)
+				jb_add(jb, ",", 1);
+			jb_string(jb, c->string);
+			jb_add(jb, ":", 1);
+			jb_value(jb, c);
+		}
+		jb_add(jb, "}", 1);
+		break;
+	default:	/* cJSON_NULL, cJSON_Invalid */
+		jb_add(jb, "null", 4);
+		break;
+	}
+}
+
+/*
+ * The compact JSON text of item, malloc'd and NUL-terminated, its length
+ * in *len if len is not NULL.  NULL if memory runs out.
+ */
+char *
+json_print(const cJSON *item, size_t *len)
+{
+	struct jbuf	 jb;
+
+	memset(&jb, 0, sizeof(jb));
+	if (item == NULL)
+		jb_add(&jb, "null", 4);
+	else
+		jb_value(&jb, item);
+	if (jb.failed) {
+		free(jb.p);
+		return (NULL);
+	}
+	if (len != NULL)
+		*len = jb.len;
+	return (jb.p);
+}
