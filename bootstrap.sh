@@ -1,0 +1,56 @@
+#!/bin/sh
+# Install what securer needs from Debian, create the daemon's user, build,
+# and (unless --build-only) run R code in the sandbox to show it works.
+#
+#	sh bootstrap.sh			install, build, run an example
+#	sh bootstrap.sh --build-only	install and build
+set -eu
+
+cd "$(dirname "$0")"
+
+PACKAGES="gcc make pkg-config bison libevent-dev libcjson-dev libseccomp-dev
+libbsd-dev r-base-core kyua atf-sh libatf-dev r-cran-testthat r-cran-jsonlite
+r-cran-r6 procps psmisc"
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "bootstrap: $1 needs root; run it with sudo" >&2
+		exit 1
+	fi
+}
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null |
+	    grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	need_root "installing$missing"
+	echo "bootstrap: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The monitor's unprivileged user and its empty chroot.
+if [ "$(id -u)" -eq 0 ]; then
+	if ! getent passwd _securer >/dev/null; then
+		useradd --system --no-create-home --home-dir /var/empty \
+		    --shell /usr/sbin/nologin _securer
+	fi
+	mkdir -p /var/empty
+	chmod 755 /var/empty
+fi
+
+make -f Makefile.linux -j"$(nproc)" >/dev/null
+
+if [ "${1:-}" = "--build-only" ]; then
+	exit 0
+fi
+
+echo "bootstrap: running R code through securerd:"
+echo "  build/securer -e 'x <- c(2, 3, 5, 7); cat(\"sum:\", sum(x), \"\\\\n\"); summary(x)'"
+build/securer -e 'x <- c(2, 3, 5, 7); cat("sum:", sum(x), "\n"); summary(x)'

@@ -1,0 +1,80 @@
+/*
+ * The broker: securerd's privileged parent.  It reads the configuration,
+ * opens the socket and the audit log, forks the monitor, has the worker
+ * template spawn workers, reaps them all and writes the audit log.  It
+ * never parses client input and never runs R.
+ */
+
+#ifndef BROKER_H
+#define BROKER_H
+
+#include <sys/queue.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "securerd.h"
+
+struct worker_proc {
+	TAILQ_ENTRY(worker_proc) entry;
+	uint32_t		 id;
+	pid_t			 pid;		/* 0 until spawned */
+	uid_t			 uid;
+	int			 monitor_fd;	/* until handed over */
+	int			 sent;		/* to the template */
+	int			 kill_requested;
+	struct worker_limits	 limits;
+};
+
+extern struct securerd_conf	*conf;
+
+/* securerd.c */
+__attribute__((__noreturn__)) void	broker_shutdown(int);
+
+/* config.c */
+void	 config_defaults(struct securerd_conf *);
+int	 config_finish(struct securerd_conf *);
+int	 config_chroot(struct securerd_conf *);
+void	 config_print(const struct securerd_conf *);
+void	 config_cleanup(const struct securerd_conf *);
+
+/* parse.y */
+int	 parse_config(const char *, struct securerd_conf *);
+
+/* socket.c */
+int	 socket_open(const struct securerd_conf *);
+void	 socket_cleanup(void);
+
+/* monitor/monitor.c: the monitor's entry point, run in the child */
+__attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
+	    int, int);
+
+/* proc.c */
+void	 monitor_start(int);
+void	 monitor_send(uint32_t, uint32_t, int, const void *, size_t);
+int	 monitor_reaped(pid_t, int);
+void	 monitor_stop(void);
+
+/* spawn.c */
+void	 spawn_request(const struct spawn_req *);
+void	 spawn_kill(uint32_t);
+void	 spawn_flush(void);
+void	 spawn_started(const struct tpl_spawned *);
+void	 spawn_failed(uint32_t, int);
+void	 spawn_template_lost(void);
+int	 spawn_reaped(pid_t, int, const struct rusage *);
+void	 spawn_kill_all(void);
+
+/* template.c */
+void	 template_start(void);
+int	 template_ready(void);
+int	 template_spawn(const struct tpl_spawn *, int);
+int	 template_reaped(pid_t, int);
+void	 template_stop(void);
+
+/* audit.c */
+int	 audit_open(const char *);
+void	 audit_monitor_event(const struct audit_event *, const char **);
+void	 audit_worker_exit(uint32_t, pid_t, const char *);
+void	 audit_daemon(const char *, const char *);
+
+#endif /* BROKER_H */

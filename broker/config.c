@@ -1,0 +1,251 @@
+/*
+ * Configuration defaults, the checks after parsing, and printing it back.
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define KiB	1024ULL
+#define MiB	(1024ULL * KiB)
+#define GiB	(1024ULL * MiB)
+
+static const struct worker_limits default_limits = {
+	.cpu = 60, .memory = 512 * MiB, .fsize = 50 * MiB, .nproc = 50,
+	.nofile = 256, .stack = 8 * MiB, .tmp_size = 64 * MiB,
+};
+
+static const struct worker_limits max_limits = {
+	.cpu = 3600, .memory = 8 * GiB, .fsize = 1 * GiB, .nproc = 1024,
+	.nofile = 4096, .stack = 256 * MiB, .tmp_size = 1 * GiB,
+};
+
+/* Where a single-user daemon lives: the securer command looks there too. */
+static void
+private_dir(char *buf, size_t len)
+{
+	const char	*rt = getenv("XDG_RUNTIME_DIR");
+
+	if (rt != NULL && rt[0] == '/')
+		snprintf(buf, len, "%s/securer", rt);
+	else
+		snprintf(buf, len, "/tmp/securer-%u", getuid());
+}
+
+static void
+default_worker_path(char *buf, size_t len)
+{
+	char	exe[PATH_MAX];
+	ssize_t	n;
+
+	/* Beside our own binary first, so a build tree runs as it is. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		snprintf(buf, len, "%s/securer-worker", dirname(exe));
+		if (access(buf, X_OK) == 0)
+			return;
+	}
+	snprintf(buf, len, "%s/securer-worker", SECURER_LIBEXECDIR);
+}
+
+void
+config_defaults(struct securerd_conf *c)
+{
+	char	dir[80];
+
+	memset(c, 0, sizeof(*c));
+	c->single_user = geteuid() != 0;
+	if (c->single_user) {
+		private_dir(dir, sizeof(dir));
+		snprintf(c->socket_path, sizeof(c->socket_path),
+		    "%s/securerd.sock", dir);
+		snprintf(c->audit_path, sizeof(c->audit_path),
+		    "%s/audit.jsonl", dir);
+		c->socket_mode = 0600;
+		snprintf(c->user, sizeof(c->user), "%u", getuid());
+	} else {
+		strlcpy(c->socket_path, "/run/securerd.sock",
+		    sizeof(c->socket_path));
+		strlcpy(c->audit_path, "/var/log/securer/audit.jsonl",
+		    sizeof(c->audit_path));
+		c->socket_mode = 0666;
+		strlcpy(c->user, SECURERD_USER, sizeof(c->user));
+		strlcpy(c->chroot, "/var/empty", sizeof(c->chroot));
+	}
+	default_worker_path(c->worker_path, sizeof(c->worker_path));
+	c->uid_base = WORKER_UID_BASE;
+	c->uid_count = WORKER_UID_COUNT;
+	c->default_timeout = 30;
+	c->default_limits = default_limits;
+	c->max_limits = max_limits;
+	c->max_code = 1 * MiB;
+	c->max_output_bytes = 16 * MiB;
+	c->max_sessions = 64;
+}
+
+static int
+check_limits(const struct securerd_conf *c)
+{
+	const uint64_t	*d = (const uint64_t *)&c->default_limits;
+	const uint64_t	*m = (const uint64_t *)&c->max_limits;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(c->max_limits) / sizeof(uint64_t); i++)
+		if (d[i] > m[i]) {
+			log_warnx("a default limit is above its maximum");
+			return (-1);
+		}
+	if (c->max_timeout > 0 && (c->default_timeout == 0 ||
+	    c->default_timeout > c->max_timeout)) {
+		log_warnx("the default timeout is above its maximum");
+		return (-1);
+	}
+	if (c->max_code == 0 || c->max_code > CLIENT_LINE_MAX / 2) {
+		log_warnx("code-size must be between 1 and %u",
+		    CLIENT_LINE_MAX / 2);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The monitor's chroot: on a server an empty root-owned directory; in
+ * single-user mode a fresh one that the monitor deletes once inside.
+ */
+static int
+prepare_chroot(struct securerd_conf *c)
+{
+	char	dir[80];
+
+	if (c->single_user) {
+		private_dir(dir, sizeof(dir));
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+			return (-1);
+		snprintf(c->chroot, sizeof(c->chroot), "%s/empty.XXXXXX", dir);
+		return (mkdtemp(c->chroot) == NULL ? -1 : 0);
+	}
+	if (mkdir(c->chroot, 0755) == -1 && errno != EEXIST)
+		return (-1);
+	return (0);
+}
+
+int
+config_finish(struct securerd_conf *c)
+{
+	if (!c->single_user && getpwnam(c->user) == NULL) {
+		log_warnx("user %s does not exist; create it (the README's "
+		    "set-up does) or name another with \"user\"", c->user);
+		return (-1);
+	}
+	if (c->uid_base == 0 || c->uid_count == 0 ||
+	    (uint64_t)c->uid_base + c->uid_count > UINT32_MAX) {
+		log_warnx("worker uids must be a range of nonzero uids");
+		return (-1);
+	}
+	if (check_limits(c) == -1)
+		return (-1);
+	if (access(c->worker_path, X_OK) == -1) {
+		log_warn("worker %s", c->worker_path);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Called after -n too late to matter; a real start needs the chroot. */
+int
+config_chroot(struct securerd_conf *c)
+{
+	if (prepare_chroot(c) == -1) {
+		log_warn("chroot directory %s", c->chroot);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+config_cleanup(const struct securerd_conf *c)
+{
+	/* The monitor removes it once inside; this covers a failed start. */
+	if (c != NULL && c->single_user)
+		rmdir(c->chroot);
+}
+
+static void
+print_value(uint64_t v)
+{
+	if (v == LIMIT_NONE)
+		printf("none");
+	else
+		printf("%llu", (unsigned long long)v);
+}
+
+static void
+print_limit(const char *name, uint64_t v, uint64_t max)
+{
+	printf("%s ", name);
+	print_value(v);
+	printf(" max ");
+	print_value(max);
+	printf("\n");
+}
+
+/* Caps where 0 means none. */
+static void
+print_cap(const char *name, uint64_t v)
+{
+	printf("%s ", name);
+	print_value(v == 0 ? LIMIT_NONE : v);
+	printf("\n");
+}
+
+static void
+print_timeout(double t)
+{
+	if (t == 0)
+		printf("none");
+	else
+		printf("%g", t);
+}
+
+void
+config_print(const struct securerd_conf *c)
+{
+	const struct worker_limits	*d = &c->default_limits;
+	const struct worker_limits	*m = &c->max_limits;
+
+	printf("socket \"%s\" mode %04o\n", c->socket_path, c->socket_mode);
+	printf("user \"%s\"\n", c->user);
+	if (!c->single_user)
+		printf("chroot \"%s\"\n", c->chroot);
+	printf("audit \"%s\"\n", c->audit_path);
+	printf("worker \"%s\"\n", c->worker_path);
+	printf("worker uids %u count %u\n", c->uid_base, c->uid_count);
+	printf("timeout ");
+	print_timeout(c->default_timeout);
+	printf(" max ");
+	print_timeout(c->max_timeout);
+	printf("\n");
+	print_limit("cpu", d->cpu, m->cpu);
+	print_limit("memory", d->memory, m->memory);
+	print_limit("fsize", d->fsize, m->fsize);
+	print_limit("nproc", d->nproc, m->nproc);
+	print_limit("nofile", d->nofile, m->nofile);
+	print_limit("stack", d->stack, m->stack);
+	print_limit("tmpfs", d->tmp_size, m->tmp_size);
+	printf("code-size %llu\n", (unsigned long long)c->max_code);
+	print_cap("output-bytes", c->max_output_bytes);
+	print_cap("output-lines", c->max_output_lines);
+	print_cap("tool-calls", c->max_tool_calls);
+	printf("sessions %u\n", c->max_sessions);
+}

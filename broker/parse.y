@@ -1,0 +1,411 @@
+/*
+ * securerd.conf(5) grammar.  One statement per line; errors are reported
+ * as file:line and the whole file is refused.
+ */
+
+%{
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+
+static struct securerd_conf	*pconf;
+static FILE			*pfile;
+static const char		*pname;
+static int			 lineno, errors, newline_seen, eof_seen;
+
+static int	 yylex(void);
+static int	 yyerror(const char *, ...)
+		    __attribute__((__format__ (printf, 1, 2)));
+static int	 set_string(char *, size_t, char *, const char *);
+static int	 to_u64(double, uint64_t *);
+static uint64_t	*limit_field(struct worker_limits *, int);
+
+typedef struct {
+	union {
+		double	 number;
+		char	*string;
+		int	 token;
+	} v;
+} YYSTYPE;
+#define YYSTYPE_IS_DECLARED 1
+%}
+
+%token	AUDIT CHROOT CODESIZE COUNT CPU FSIZE MAX MEMORY MODE NOFILE NONE
+%token	NPROC OUTPUTBYTES OUTPUTLINES SESSIONS SOCKET STACK TIMEOUT TMPFS
+%token	TOOLCALLS UIDS USER WORKER ERROR
+%token	<v.string>	STRING
+%token	<v.number>	NUMBER
+%type	<v.number>	value count
+%type	<v.token>	limit
+
+%%
+
+grammar	: /* empty */
+	| grammar '\n'
+	| grammar main '\n'
+	| grammar error '\n'		{ yyerrok; }
+	;
+
+value	: NUMBER
+	| NONE				{ $$ = -1; }
+	;
+
+count	: NUMBER {
+		if ($1 < 0 || $1 != floor($1)) {
+			yyerror("%g is not a whole number", $1);
+			YYERROR;
+		}
+		$$ = $1;
+	}
+	;
+
+limit	: CPU		{ $$ = CPU; }
+	| MEMORY	{ $$ = MEMORY; }
+	| FSIZE		{ $$ = FSIZE; }
+	| NPROC		{ $$ = NPROC; }
+	| NOFILE	{ $$ = NOFILE; }
+	| STACK		{ $$ = STACK; }
+	| TMPFS		{ $$ = TMPFS; }
+	;
+
+main	: SOCKET STRING {
+		if (set_string(pconf->socket_path,
+		    sizeof(pconf->socket_path), $2, "socket") == -1)
+			YYERROR;
+	} sockmode
+	| USER STRING {
+		if (set_string(pconf->user, sizeof(pconf->user), $2,
+		    "user") == -1)
+			YYERROR;
+	}
+	| CHROOT STRING {
+		if (set_string(pconf->chroot, sizeof(pconf->chroot), $2,
+		    "chroot") == -1)
+			YYERROR;
+	}
+	| AUDIT STRING {
+		if (set_string(pconf->audit_path, sizeof(pconf->audit_path),
+		    $2, "audit") == -1)
+			YYERROR;
+	}
+	| WORKER STRING {
+		if (set_string(pconf->worker_path,
+		    sizeof(pconf->worker_path), $2, "worker") == -1)
+			YYERROR;
+	}
+	| WORKER UIDS count COUNT count {
+		if ($3 < 1 || $5 < 1 || $3 + $5 > UINT32_MAX) {
+			yyerror("worker uids must be a range of nonzero uids");
+			YYERROR;
+		}
+		pconf->uid_base = $3;
+		pconf->uid_count = $5;
+	}
+	| TIMEOUT value MAX value {
+		if (($2 < 0 && $2 != -1) || ($4 < 0 && $4 != -1)) {
+			yyerror("timeouts must be positive or none");
+			YYERROR;
+		}
+		pconf->default_timeout = $2 < 0 ? 0 : $2;
+		pconf->max_timeout = $4 < 0 ? 0 : $4;
+	}
+	| limit value MAX value {
+		uint64_t	*d = limit_field(&pconf->default_limits, $1);
+		uint64_t	*m = limit_field(&pconf->max_limits, $1);
+
+		if (to_u64($2, d) == -1 || to_u64($4, m) == -1)
+			YYERROR;
+	}
+	| CODESIZE count		{ pconf->max_code = $2; }
+	| OUTPUTBYTES value {
+		if (to_u64($2, &pconf->max_output_bytes) == -1)
+			YYERROR;
+		if (pconf->max_output_bytes == LIMIT_NONE)
+			pconf->max_output_bytes = 0;
+	}
+	| OUTPUTLINES value {
+		if (to_u64($2, &pconf->max_output_lines) == -1)
+			YYERROR;
+		if (pconf->max_output_lines == LIMIT_NONE)
+			pconf->max_output_lines = 0;
+	}
+	| TOOLCALLS value {
+		if (to_u64($2, &pconf->max_tool_calls) == -1)
+			YYERROR;
+		if (pconf->max_tool_calls == LIMIT_NONE)
+			pconf->max_tool_calls = 0;
+	}
+	| SESSIONS count {
+		if ($2 < 1 || $2 > 1000000) {
+			yyerror("sessions must be between 1 and 1000000");
+			YYERROR;
+		}
+		pconf->max_sessions = $2;
+	}
+	;
+
+sockmode : /* empty */
+	| MODE count {
+		/* Written in octal, read by the lexer as decimal digits. */
+		char	buf[32], *end;
+		long	mode;
+
+		snprintf(buf, sizeof(buf), "%.0f", $2);
+		mode = strtol(buf, &end, 8);
+		if (*end != '\0' || mode > 0777) {
+			yyerror("mode %s is not an octal mode", buf);
+			YYERROR;
+		}
+		pconf->socket_mode = mode;
+	}
+	;
+
+%%
+
+static const struct keyword {
+	const char	*name;
+	int		 token;
+} keywords[] = {
+	/* sorted for bsearch */
+	{ "audit",		AUDIT },
+	{ "chroot",		CHROOT },
+	{ "code-size",		CODESIZE },
+	{ "count",		COUNT },
+	{ "cpu",		CPU },
+	{ "fsize",		FSIZE },
+	{ "max",		MAX },
+	{ "memory",		MEMORY },
+	{ "mode",		MODE },
+	{ "nofile",		NOFILE },
+	{ "none",		NONE },
+	{ "nproc",		NPROC },
+	{ "output-bytes",	OUTPUTBYTES },
+	{ "output-lines",	OUTPUTLINES },
+	{ "sessions",		SESSIONS },
+	{ "socket",		SOCKET },
+	{ "stack",		STACK },
+	{ "timeout",		TIMEOUT },
+	{ "tmpfs",		TMPFS },
+	{ "tool-calls",		TOOLCALLS },
+	{ "uids",		UIDS },
+	{ "user",		USER },
+	{ "worker",		WORKER },
+};
+
+static int
+yyerror(const char *fmt, ...)
+{
+	va_list	ap;
+	char	msg[512];
+
+	errors++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warnx("%s:%d: %s", pname, lineno, msg);
+	return (0);
+}
+
+static int
+keyword_cmp(const void *k, const void *e)
+{
+	return (strcmp(k, ((const struct keyword *)e)->name));
+}
+
+static int
+set_string(char *dst, size_t size, char *s, const char *what)
+{
+	int	rv = 0;
+
+	if (strlcpy(dst, s, size) >= size) {
+		yyerror("%s: \"%s\" is too long", what, s);
+		rv = -1;
+	} else if (strcmp(what, "user") != 0 && s[0] != '/') {
+		yyerror("%s: \"%s\" is not an absolute path", what, s);
+		rv = -1;
+	}
+	free(s);
+	return (rv);
+}
+
+static int
+to_u64(double v, uint64_t *out)
+{
+	if (v == -1) {
+		*out = LIMIT_NONE;
+		return (0);
+	}
+	if (v < 1 || v != floor(v) || v >= 1.8e19) {
+		yyerror("%g is not a positive whole number", v);
+		return (-1);
+	}
+	*out = v;
+	return (0);
+}
+
+static uint64_t *
+limit_field(struct worker_limits *l, int token)
+{
+	switch (token) {
+	case CPU:
+		return (&l->cpu);
+	case MEMORY:
+		return (&l->memory);
+	case FSIZE:
+		return (&l->fsize);
+	case NPROC:
+		return (&l->nproc);
+	case NOFILE:
+		return (&l->nofile);
+	case STACK:
+		return (&l->stack);
+	}
+	return (&l->tmp_size);
+}
+
+static int
+lex_string(void)
+{
+	char	buf[1024];
+	size_t	n = 0;
+	int	c;
+
+	while ((c = getc(pfile)) != '"') {
+		if (c == '\\')
+			c = getc(pfile);
+		if (c == EOF || c == '\n') {
+			yyerror("unterminated string");
+			return (ERROR);
+		}
+		if (n >= sizeof(buf) - 1) {
+			yyerror("string too long");
+			return (ERROR);
+		}
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	if ((yylval.v.string = strdup(buf)) == NULL)
+		fatal("%s", __func__);
+	return (STRING);
+}
+
+/* A number with an optional K, M or G suffix (powers of 1024). */
+static int
+lex_number(const char *word)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(word, &end);
+	if (errno != 0 || end == word)
+		goto bad;
+	switch (*end) {
+	case 'K': case 'k':
+		v *= 1024;
+		end++;
+		break;
+	case 'M': case 'm':
+		v *= 1024 * 1024;
+		end++;
+		break;
+	case 'G': case 'g':
+		v *= 1024.0 * 1024 * 1024;
+		end++;
+		break;
+	}
+	if (*end != '\0' || !isfinite(v))
+		goto bad;
+	yylval.v.number = v;
+	return (NUMBER);
+ bad:
+	yyerror("\"%s\" is not a number", word);
+	return (ERROR);
+}
+
+static int
+yylex(void)
+{
+	const struct keyword	*kw;
+	char			 word[128];
+	size_t			 n = 0;
+	int			 c;
+
+	/* Count a line only once its newline is parsed: errors name it. */
+	if (newline_seen) {
+		lineno++;
+		newline_seen = 0;
+	}
+	while ((c = getc(pfile)) == ' ' || c == '\t')
+		;
+	if (c == '#')
+		while ((c = getc(pfile)) != '\n' && c != EOF)
+			;
+	if (c == EOF) {
+		/* A last line without its newline still counts. */
+		if (eof_seen++)
+			return (0);
+		return ('\n');
+	}
+	if (c == '\n') {
+		newline_seen = 1;
+		return ('\n');
+	}
+	if (c == '"')
+		return (lex_string());
+	while (c != EOF && !isspace(c) && c != '#' && c != '"') {
+		if (n >= sizeof(word) - 1) {
+			yyerror("word too long");
+			return (ERROR);
+		}
+		word[n++] = c;
+		c = getc(pfile);
+	}
+	ungetc(c, pfile);
+	word[n] = '\0';
+	if (n == 0) {
+		yyerror("unexpected character '%c'", c);
+		getc(pfile);
+		return (ERROR);
+	}
+	if (isdigit((unsigned char)word[0]) || word[0] == '.')
+		return (lex_number(word));
+	kw = bsearch(word, keywords, sizeof(keywords) / sizeof(keywords[0]),
+	    sizeof(keywords[0]), keyword_cmp);
+	if (kw == NULL) {
+		yyerror("unknown keyword \"%s\"", word);
+		return (ERROR);
+	}
+	return (kw->token);
+}
+
+int
+parse_config(const char *file, struct securerd_conf *c)
+{
+	struct securerd_conf	copy = *c;
+
+	if ((pfile = fopen(file, "r")) == NULL) {
+		log_warn("%s", file);
+		return (-1);
+	}
+	pconf = &copy;
+	pname = file;
+	lineno = 1;
+	errors = newline_seen = eof_seen = 0;
+	yyparse();
+	fclose(pfile);
+	if (errors > 0)
+		return (-1);
+	*c = copy;
+	return (0);
+}

@@ -1,0 +1,209 @@
+/*
+ * securerd: run untrusted R code in sandboxed workers for clients.
+ * This is the broker, the privileged parent of every other process.
+ */
+
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "log.h"
+
+struct securerd_conf	*conf;
+
+static struct event	 ev_sigchld, ev_sigterm, ev_sigint, ev_sighup;
+static const char	*pidfile;
+
+static __attribute__((__noreturn__)) void
+usage(void)
+{
+	fprintf(stderr, "usage: securerd [-dnv] [-f file] [-I seconds] "
+	    "[-s socket]\n");
+	exit(1);
+}
+
+static void
+broker_sigchld(int sig, short event, void *arg)
+{
+	struct rusage	ru;
+	pid_t		pid;
+	int		status;
+
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		if (monitor_reaped(pid, status) == 0 ||
+		    template_reaped(pid, status) == 0)
+			continue;
+		spawn_reaped(pid, status, &ru);
+	}
+	if (pid == -1 && errno != ECHILD)
+		log_warn("wait4");
+}
+
+static void
+broker_sig(int sig, short event, void *arg)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("signal %d, shutting down", sig);
+		broker_shutdown(0);
+	case SIGHUP:
+		log_info("SIGHUP: configuration reload is not supported yet");
+		break;
+	}
+}
+
+/* Everything under the broker goes with it: workers, monitor, template. */
+void
+broker_shutdown(int status)
+{
+	spawn_kill_all();
+	monitor_stop();
+	template_stop();
+	socket_cleanup();
+	if (pidfile != NULL)
+		unlink(pidfile);
+	config_cleanup(conf);
+	audit_daemon("daemon_stop", NULL);
+	exit(status);
+}
+
+static void
+write_pidfile(void)
+{
+	static char	path[sizeof(conf->socket_path) + 8];
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "%s.pid", conf->socket_path);
+	unlink(path);
+	if ((f = fopen(path, "wx")) == NULL) {
+		log_warn("%s", path);
+		return;
+	}
+	fprintf(f, "%d\n", getpid());
+	fclose(f);
+	pidfile = path;
+}
+
+static void
+broker_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	signal_set(&ev_sigchld, SIGCHLD, broker_sigchld, NULL);
+	signal_set(&ev_sigterm, SIGTERM, broker_sig, NULL);
+	signal_set(&ev_sigint, SIGINT, broker_sig, NULL);
+	signal_set(&ev_sighup, SIGHUP, broker_sig, NULL);
+	signal_add(&ev_sigchld, NULL);
+	signal_add(&ev_sigterm, NULL);
+	signal_add(&ev_sigint, NULL);
+	signal_add(&ev_sighup, NULL);
+}
+
+static int
+parse_flags(int argc, char **argv, struct securerd_conf *c, int *debug,
+    int *noaction, int *verbose, const char **file, const char **sock)
+{
+	const char	*errstr;
+	int		 ch;
+
+	while ((ch = getopt(argc, argv, "df:I:ns:v")) != -1) {
+		switch (ch) {
+		case 'd':
+			*debug = 1;
+			break;
+		case 'f':
+			*file = optarg;
+			break;
+		case 'I':
+			c->idle_exit = strtonum(optarg, 1, 86400 * 365,
+			    &errstr);
+			if (errstr != NULL)
+				errx(1, "idle time %s: %s", optarg, errstr);
+			break;
+		case 'n':
+			*noaction = 1;
+			break;
+		case 's':
+			*sock = optarg;
+			break;
+		case 'v':
+			(*verbose)++;
+			break;
+		default:
+			usage();
+		}
+	}
+	return (optind == argc ? 0 : -1);
+}
+
+static void
+load_config(struct securerd_conf *c, const char *file, const char *sock)
+{
+	if (file == NULL && geteuid() == 0 &&
+	    access("/etc/securerd.conf", F_OK) == 0)
+		file = "/etc/securerd.conf";
+	if (file != NULL && parse_config(file, c) == -1)
+		exit(1);
+	if (sock != NULL && strlcpy(c->socket_path, sock,
+	    sizeof(c->socket_path)) >= sizeof(c->socket_path))
+		errx(1, "socket path too long: %s", sock);
+	if (config_finish(c) == -1)
+		exit(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static struct securerd_conf	 c;
+	const char			*file = NULL, *sock = NULL;
+	int				 debug = 0, noaction = 0, verbose = 0;
+	int				 listen_fd;
+
+	log_init(1, LOG_DAEMON);
+	log_procinit("securerd");
+	config_defaults(&c);
+	if (parse_flags(argc, argv, &c, &debug, &noaction, &verbose, &file,
+	    &sock) == -1)
+		usage();
+	conf = &c;
+	log_setverbose(verbose);
+	load_config(&c, file, sock);
+	if (noaction) {
+		if (verbose)
+			config_print(&c);
+		else
+			fprintf(stderr, "configuration OK\n");
+		exit(0);
+	}
+	setproctitle_init(argc, argv, environ);
+	if (config_chroot(&c) == -1 || audit_open(c.audit_path) == -1)
+		exit(1);
+	if ((listen_fd = socket_open(&c)) == -1)
+		exit(1);
+	log_init(debug, LOG_DAEMON);
+	log_setverbose(verbose);
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	write_pidfile();
+	event_init();
+	broker_signals();
+	audit_daemon("daemon_start", NULL);
+	template_start();
+	monitor_start(listen_fd);
+	close(listen_fd);
+	log_info("started, socket %s", c.socket_path);
+	event_dispatch();
+	fatalx("event loop ended");
+}

@@ -1,0 +1,306 @@
+/*
+ * Client connections: accept, peer credentials, line framing, dispatch.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "log.h"
+#include "monitor.h"
+
+/* A client that reads nothing while we write this much is dropped. */
+#define CLIENT_OUTPUT_MAX	(64U * 1024 * 1024)
+
+static TAILQ_HEAD(, client)	clients = TAILQ_HEAD_INITIALIZER(clients);
+static size_t			nclients;
+static struct event		ev_accept, ev_pause;
+
+static void	client_accept(int, short, void *);
+static void	client_read(struct bufferevent *, void *);
+static void	client_drained(struct bufferevent *, void *);
+static void	client_event(struct bufferevent *, short, void *);
+static void	client_request(struct client *, char *, size_t);
+static void	client_hello(struct client *, uint64_t, cJSON *);
+
+void
+client_listen(int fd)
+{
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("listen socket");
+	event_set(&ev_accept, fd, EV_READ | EV_PERSIST, client_accept, NULL);
+	event_add(&ev_accept, NULL);
+	evtimer_set(&ev_pause, client_accept, NULL);
+}
+
+size_t
+client_count(void)
+{
+	return (nclients);
+}
+
+static void
+client_accept_pause(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	/* Out of fds: stop accepting for a moment rather than spin. */
+	event_del(&ev_accept);
+	evtimer_add(&ev_pause, &tv);
+}
+
+static void
+client_accept(int fd, short event, void *arg)
+{
+	struct client	*c;
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+	int		 s;
+
+	if (event & EV_TIMEOUT) {
+		event_add(&ev_accept, NULL);
+		return;
+	}
+	if ((s = accept4(EVENT_FD(&ev_accept), NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno == EMFILE || errno == ENFILE)
+			client_accept_pause();
+		else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("SO_PEERCRED");
+		close(s);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->bev = bufferevent_socket_new(NULL, s,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatal("%s", __func__);
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	TAILQ_INIT(&c->sessions);
+	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	/* Stop reading once a line could not fit: client_read refuses it. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_LINE_MAX + 1);
+	bufferevent_enable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	nclients++;
+	log_debug("client uid %u pid %d connected", c->uid, c->pid);
+	monitor_activity();
+}
+
+static void
+client_read(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	size_t		 eol_len, n;
+	char		*line;
+
+	while (!c->closing) {
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > CLIENT_LINE_MAX) {
+				reply_error(c, 0, "too_large", NULL,
+				    "request longer than %u bytes",
+				    CLIENT_LINE_MAX);
+				client_close(c);
+			}
+			return;
+		}
+		n = eol.pos;
+		if ((line = malloc(n + 1)) == NULL)
+			fatal("%s", __func__);
+		evbuffer_remove(in, line, n);
+		evbuffer_drain(in, eol_len);
+		line[n] = '\0';
+		client_request(c, line, n);
+		free(line);
+	}
+}
+
+static uint64_t
+request_id(cJSON *req)
+{
+	cJSON	*id = cJSON_GetObjectItemCaseSensitive(req, "id");
+	double	 d;
+
+	if (!cJSON_IsNumber(id))
+		return (0);
+	d = id->valuedouble;
+	if (d < 1 || d > 9007199254740992.0 || d != (double)(uint64_t)d)
+		return (0);
+	return ((uint64_t)d);
+}
+
+static const struct {
+	const char	*op;
+	void		(*fn)(struct client *, uint64_t, cJSON *);
+} ops[] = {
+	{ "execute",		exec_request },
+	{ "hello",		client_hello },
+	{ "session.close",	session_close_req },
+	{ "session.create",	session_create },
+	{ "session.restart",	session_restart_req },
+	{ "status",		session_status },
+	{ "tool_result",	tool_result_req },
+};
+
+static void
+client_request(struct client *c, char *line, size_t len)
+{
+	cJSON		*req, *op;
+	uint64_t	 id;
+	size_t		 i;
+
+	if ((req = cJSON_ParseWithLength(line, len)) == NULL ||
+	    !cJSON_IsObject(req)) {
+		reply_error(c, 0, "bad_request", NULL,
+		    "request is not a JSON object");
+		goto done;
+	}
+	if ((id = request_id(req)) == 0) {
+		reply_error(c, 0, "bad_request", NULL,
+		    "request needs an integer id from 1 to 2^53");
+		goto done;
+	}
+	op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	if (!cJSON_IsString(op)) {
+		reply_error(c, id, "bad_request", NULL,
+		    "request needs a string op");
+		goto done;
+	}
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(ops[i].op, op->valuestring) == 0)
+			break;
+	if (i == sizeof(ops) / sizeof(ops[0]))
+		reply_error(c, id, "bad_request", NULL, "unknown op");
+	else if (!c->hello && ops[i].fn != client_hello)
+		reply_error(c, id, "hello_required", NULL,
+		    "the first request must be hello");
+	else
+		ops[i].fn(c, id, req);
+ done:
+	cJSON_Delete(req);
+}
+
+static void
+client_hello(struct client *c, uint64_t id, cJSON *req)
+{
+	cJSON	*v = cJSON_GetObjectItemCaseSensitive(req, "version");
+	cJSON	*r;
+
+	if (!cJSON_IsNumber(v) || v->valuedouble != SECURER_PROTO_VERSION) {
+		reply_error(c, id, "unsupported_version", NULL,
+		    "this daemon speaks protocol version %d",
+		    SECURER_PROTO_VERSION);
+		return;
+	}
+	c->hello = 1;
+	if ((r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(r, "version", SECURER_PROTO_VERSION);
+	cJSON_AddStringToObject(r, "server", "securerd " SECURER_VERSION);
+	cJSON_AddNumberToObject(r, "uid", c->uid);
+	cJSON_AddNumberToObject(r, "pid", c->pid);
+	reply_ok(c, id, r);
+}
+
+void
+client_send(struct client *c, cJSON *msg)
+{
+	struct evbuffer	*out;
+	char		*text;
+	size_t		 len;
+
+	if (c->closing)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) > CLIENT_OUTPUT_MAX) {
+		log_warnx("client uid %u pid %d does not read, dropping it",
+		    c->uid, c->pid);
+		client_close(c);
+		return;
+	}
+	if ((text = json_print(msg, &len)) == NULL)
+		fatal("%s", __func__);
+	text[len] = '\n';	/* json_print leaves room for the NUL */
+	if (bufferevent_write(c->bev, text, len + 1) == -1)
+		fatal("%s", __func__);
+	free(text);
+}
+
+static void
+client_free(struct client *c)
+{
+	evtimer_del(&c->ev_free);
+	bufferevent_free(c->bev);
+	free(c);
+	monitor_activity();
+}
+
+static void
+client_free_cb(int fd, short event, void *arg)
+{
+	client_free(arg);
+}
+
+/*
+ * Closing a client closes its sessions at once; what it still has to
+ * read is written out before the connection goes.  The client is freed
+ * later from the event loop, never under a caller still using it.
+ */
+void
+client_close(struct client *c)
+{
+	struct session	*s;
+	struct timeval	 tv = { 0, 0 };
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
+		session_destroy(s, "client disconnected");
+	TAILQ_REMOVE(&clients, c, entry);
+	nclients--;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, client_drained, client_event, c);
+	evtimer_set(&c->ev_free, client_free_cb, c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		evtimer_add(&c->ev_free, &tv);
+}
+
+static void
+client_drained(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_free(arg);
+}
+
+static void
+client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->closing) {
+		client_free(c);
+		return;
+	}
+	log_debug("client uid %u pid %d gone", c->uid, c->pid);
+	client_close(c);
+}

@@ -1,0 +1,417 @@
+/*
+ * Executions: one at a time per session, each with its deadline timer,
+ * output caps and final reply.
+ */
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "log.h"
+#include "monitor.h"
+
+static uint32_t	exec_ids;
+
+static void	exec_timeout(int, short, void *);
+static void	exec_done(struct exec *);
+
+static int
+exec_options(struct exec *e, cJSON *req, char *err, size_t errlen)
+{
+	cJSON	*echo = cJSON_GetObjectItemCaseSensitive(req, "echo");
+
+	if (json_get_number(req, "timeout", e->session->timeout,
+	    &e->timeout) == -1) {
+		snprintf(err, errlen, "timeout must be a number of seconds");
+		return (-1);
+	}
+	if (conf->max_timeout > 0 && (e->timeout == 0 ||
+	    e->timeout > conf->max_timeout)) {
+		snprintf(err, errlen, "timeout must be at most %g seconds",
+		    conf->max_timeout);
+		return (-1);
+	}
+	e->max_tool_calls = conf->max_tool_calls;
+	e->max_out_bytes = conf->max_output_bytes;
+	e->max_out_lines = conf->max_output_lines;
+	if (json_get_count(req, "max_tool_calls", &e->max_tool_calls) == -1 ||
+	    json_get_count(req, "max_output_bytes", &e->max_out_bytes) == -1 ||
+	    json_get_count(req, "max_output_lines", &e->max_out_lines) == -1) {
+		snprintf(err, errlen, "max_tool_calls, max_output_bytes and "
+		    "max_output_lines must be positive integers");
+		return (-1);
+	}
+	/* The operator's caps hold whatever the client asks. */
+	if (conf->max_output_bytes && e->max_out_bytes > conf->max_output_bytes)
+		e->max_out_bytes = conf->max_output_bytes;
+	if (conf->max_output_lines && (e->max_out_lines == 0 ||
+	    e->max_out_lines > conf->max_output_lines))
+		e->max_out_lines = conf->max_output_lines;
+	if (conf->max_tool_calls && (e->max_tool_calls == 0 ||
+	    e->max_tool_calls > conf->max_tool_calls))
+		e->max_tool_calls = conf->max_tool_calls;
+	if (echo != NULL && !cJSON_IsBool(echo)) {
+		snprintf(err, errlen, "echo must be true or false");
+		return (-1);
+	}
+	e->flags = cJSON_IsTrue(echo) ? EXEC_ECHO : 0;
+	return (0);
+}
+
+static int
+exec_admit(struct client *c, uint64_t id, struct session *s, cJSON *code)
+{
+	size_t	len;
+
+	if (!cJSON_IsString(code)) {
+		reply_error(c, id, "bad_request", NULL,
+		    "execute needs a string code");
+		return (-1);
+	}
+	if (s->exec != NULL || s->restart_req != 0 || s->create_req != 0) {
+		reply_error(c, id, "session_busy", NULL, "session busy: an "
+		    "execution is already running in this session");
+		return (-1);
+	}
+	if (s->max_executions && s->executions >= s->max_executions) {
+		reply_error(c, id, "max_executions", NULL, "maximum "
+		    "executions (%llu) reached for this session",
+		    (unsigned long long)s->max_executions);
+		return (-1);
+	}
+	if ((len = strlen(code->valuestring)) > conf->max_code) {
+		reply_error(c, id, "code_too_long", NULL, "code too long "
+		    "(%zu bytes, max %llu)", len,
+		    (unsigned long long)conf->max_code);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+exec_request(struct client *c, uint64_t id, cJSON *req)
+{
+	struct session	*s;
+	struct exec	*e;
+	cJSON		*code = cJSON_GetObjectItemCaseSensitive(req, "code");
+	char		 err[256];
+
+	if ((s = session_find(c, req, id)) == NULL ||
+	    exec_admit(c, id, s, code) == -1)
+		return;
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		fatal("%s", __func__);
+	e->session = s;
+	if (exec_options(e, req, err, sizeof(err)) == -1) {
+		free(e);
+		reply_error(c, id, "bad_request", NULL, "%s", err);
+		return;
+	}
+	e->code_len = strlen(code->valuestring);
+	if ((e->code = strdup(code->valuestring)) == NULL)
+		fatal("%s", __func__);
+	e->req_id = id;
+	e->exec_id = ++exec_ids;
+	evtimer_set(&e->timer, exec_timeout, e);
+	s->exec = e;
+	s->executions++;
+	if (s->state == S_IDLE)
+		exec_start(e);
+	else if (s->worker == NULL)
+		session_respawn(s, "worker could not start, trying again");
+}
+
+void
+exec_start(struct exec *e)
+{
+	struct session	*s = e->session;
+	struct w_exec	 we;
+	struct iovec	 iov[2];
+	struct timeval	 tv;
+
+	we.flags = e->flags;
+	we.code_len = e->code_len;
+	iov[0].iov_base = &we;
+	iov[0].iov_len = sizeof(we);
+	iov[1].iov_base = e->code;
+	iov[1].iov_len = e->code_len;
+	/* status 1 marks code cut to AUDIT_CODE_MAX bytes in the record */
+	audit_session(s, AUDIT_EXEC_START, e->code_len > AUDIT_CODE_MAX, 0,
+	    e->exec_id, e->code, NULL, NULL);
+	if (worker_send(s->worker, IMSG_W_EXEC, e->exec_id, iov, 2) == -1)
+		return;		/* the worker is lost; the session heard */
+	free(e->code);
+	e->code = NULL;
+	e->sent = 1;
+	e->start_us = now_us();
+	s->state = S_BUSY;
+	if (e->timeout > 0) {
+		tv.tv_sec = (time_t)e->timeout;
+		tv.tv_usec = (suseconds_t)((e->timeout - tv.tv_sec) * 1e6);
+		evtimer_add(&e->timer, &tv);
+	}
+}
+
+static void
+exec_truncate(struct exec *e)
+{
+	e->truncated = 1;
+	reply_event(e->session->client, e->req_id, "truncated", NULL);
+}
+
+/* How much of text fits under the output caps. */
+static size_t
+exec_output_fits(struct exec *e, const char *text, size_t len)
+{
+	size_t	i, n = len;
+
+	if (e->max_out_bytes && e->out_bytes + n > e->max_out_bytes)
+		n = e->max_out_bytes - e->out_bytes;
+	for (i = 0; i < n; i++) {
+		if (text[i] != '\n')
+			continue;
+		e->out_lines++;
+		if (e->max_out_lines && e->out_lines >= e->max_out_lines) {
+			n = i + 1;
+			break;
+		}
+	}
+	e->out_bytes += n;
+	return (n);
+}
+
+static const char *
+stream_name(enum w_stream stream)
+{
+	switch (stream) {
+	case STREAM_STDOUT:
+		return ("stdout");
+	case STREAM_STDERR:
+		return ("stderr");
+	case STREAM_MESSAGE:
+		return ("message");
+	case STREAM_WARNING:
+		return ("warning");
+	}
+	return (NULL);
+}
+
+void
+exec_output(struct exec *e, enum w_stream stream, const char *text,
+    size_t len)
+{
+	cJSON	*ev;
+	char	*clean;
+	size_t	 n, cleanlen;
+
+	if (e->truncated)
+		return;
+	n = exec_output_fits(e, text, len);
+	if (n > 0) {
+		if ((clean = utf8_sanitize(text, n, &cleanlen)) == NULL ||
+		    (ev = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(ev, "stream", stream_name(stream));
+		cJSON_AddStringToObject(ev, "text", clean);
+		reply_event(e->session->client, e->req_id, "output", ev);
+		free(clean);
+	}
+	if (n < len || (e->max_out_lines && e->out_lines >= e->max_out_lines))
+		exec_truncate(e);
+}
+
+int
+exec_texts(struct imsg *imsg, size_t hdrlen, const uint32_t *lens,
+    int nlens, const char **texts)
+{
+	struct ibuf	 ib;
+	size_t		 total = hdrlen;
+	int		 i;
+
+	for (i = 0; i < nlens; i++)
+		total += lens[i];
+	if (imsg_get_len(imsg) != total || imsg_get_ibuf(imsg, &ib) == -1 ||
+	    ibuf_skip(&ib, hdrlen) == -1)
+		return (-1);
+	for (i = 0; i < nlens; i++) {
+		if (lens[i] == 0)
+			texts[i] = "";
+		else if ((texts[i] = ibuf_seek(&ib, ib.rpos, lens[i])) == NULL)
+			return (-1);
+		ib.rpos += lens[i];
+	}
+	return (0);
+}
+
+void
+exec_result(struct exec *e, struct imsg *imsg)
+{
+	struct w_result	 wr;
+	struct session	*s = e->session;
+	const char	*texts[2];
+	uint32_t	 lens[2];
+	cJSON		*r, *value;
+	char		*printed;
+	size_t		 n;
+
+	if (imsg_get_len(imsg) < sizeof(wr))
+		goto bad;
+	memcpy(&wr, imsg->data, sizeof(wr));
+	lens[0] = wr.value_len;
+	lens[1] = wr.printed_len;
+	if (exec_texts(imsg, sizeof(wr), lens, 2, texts) == -1 ||
+	    (value = json_raw_value(texts[0], lens[0])) == NULL)
+		goto bad;
+	if (e->tool_calls_exceeded) {
+		cJSON_Delete(value);
+		exec_fail(e, EXEC_ERROR, "tool_calls_exceeded", NULL,
+		    "maximum tool calls (%llu) exceeded",
+		    (unsigned long long)e->max_tool_calls);
+		return;
+	}
+	if ((printed = utf8_sanitize(texts[1], lens[1], &n)) == NULL ||
+	    (r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddItemToObject(r, "value", value);
+	cJSON_AddBoolToObject(r, "visible", wr.visible != 0);
+	cJSON_AddStringToObject(r, "printed", printed);
+	cJSON_AddBoolToObject(r, "truncated", e->truncated);
+	cJSON_AddNumberToObject(r, "elapsed",
+	    (now_us() - e->start_us) / 1e6);
+	reply_ok(s->client, e->req_id, r);
+	free(printed);
+	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
+	    e->exec_id, NULL, NULL, NULL);
+	exec_done(e);
+	return;
+ bad:
+	worker_violation(s->worker, "bad result");
+}
+
+static void
+exec_r_error(struct exec *e, struct w_error *we, const char *msg,
+    const char *call)
+{
+	cJSON	*extra;
+
+	if ((extra = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	switch (we->kind) {
+	case WERR_PARSE:
+		cJSON_AddNumberToObject(extra, "line", we->line);
+		cJSON_AddNumberToObject(extra, "column", we->column);
+		exec_fail(e, EXEC_ERROR, "parse_error", extra, "%s", msg);
+		break;
+	case WERR_R:
+		if (call[0] != '\0')
+			cJSON_AddStringToObject(extra, "call", call);
+		exec_fail(e, EXEC_ERROR, "r_error", extra, "%s", msg);
+		break;
+	default:
+		cJSON_Delete(extra);
+		exec_fail(e, EXEC_ERROR, "result_too_large", NULL, "%s", msg);
+		break;
+	}
+}
+
+void
+exec_error(struct exec *e, struct imsg *imsg)
+{
+	struct w_error	 we;
+	struct session	*s = e->session;
+	const char	*texts[2];
+	uint32_t	 lens[2];
+	char		*msg, *call;
+	size_t		 n;
+
+	if (imsg_get_len(imsg) < sizeof(we))
+		goto bad;
+	memcpy(&we, imsg->data, sizeof(we));
+	lens[0] = we.msg_len;
+	lens[1] = we.call_len;
+	if (exec_texts(imsg, sizeof(we), lens, 2, texts) == -1 ||
+	    we.kind < WERR_R || we.kind > WERR_ENCODE)
+		goto bad;
+	if (e->tool_calls_exceeded) {
+		exec_fail(e, EXEC_ERROR, "tool_calls_exceeded", NULL,
+		    "maximum tool calls (%llu) exceeded",
+		    (unsigned long long)e->max_tool_calls);
+		return;
+	}
+	if ((msg = utf8_sanitize(texts[0], lens[0], &n)) == NULL ||
+	    (call = utf8_sanitize(texts[1], lens[1], &n)) == NULL)
+		fatal("%s", __func__);
+	exec_r_error(e, &we, msg, call);
+	free(msg);
+	free(call);
+	return;
+ bad:
+	worker_violation(s->worker, "bad error");
+}
+
+/* Ends the execution with an error reply and its audit record. */
+void
+exec_fail(struct exec *e, enum exec_status status, const char *code,
+    cJSON *extra, const char *fmt, ...)
+{
+	struct session	*s = e->session;
+	va_list		 ap;
+	char		*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("%s", __func__);
+	va_end(ap);
+	reply_error(s->client, e->req_id, code, extra, "%s", msg);
+	audit_session(s, AUDIT_EXEC_END, status,
+	    e->sent ? now_us() - e->start_us : 0, e->exec_id, code, msg, NULL);
+	free(msg);
+	exec_done(e);
+}
+
+static void
+exec_done(struct exec *e)
+{
+	struct session	*s = e->session;
+
+	s->exec = NULL;
+	if (s->state == S_BUSY)
+		s->state = S_IDLE;
+	exec_free(e);
+}
+
+void
+exec_free(struct exec *e)
+{
+	evtimer_del(&e->timer);
+	free(e->call_tool);
+	free(e->code);
+	free(e);
+}
+
+static void
+exec_timeout(int fd, short event, void *arg)
+{
+	struct exec	*e = arg;
+	struct session	*s = e->session;
+	cJSON		*extra;
+	double		 t = e->timeout;
+
+	audit_session(s, AUDIT_TIMEOUT, EXEC_TIMEOUT, (uint64_t)(t * 1e6),
+	    e->exec_id, NULL, NULL, NULL);
+	if ((extra = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(extra, "timeout", t);
+	exec_fail(e, EXEC_TIMEOUT, "timeout", extra, "execution timed out "
+	    "after %g second%s; the session was restarted and its state is "
+	    "gone", t, t == 1 ? "" : "s");
+	if (s->worker != NULL)
+		worker_kill(s->worker, "timeout");
+	session_respawn(s, "timeout");
+}

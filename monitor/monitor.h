@@ -1,0 +1,187 @@
+/*
+ * The monitor: the unprivileged process that speaks to clients, owns the
+ * sessions and their executions, dispatches tool calls and enforces caps.
+ */
+
+#ifndef MONITOR_H
+#define MONITOR_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <event.h>
+#include <stdint.h>
+
+#include "securerd.h"
+
+struct cJSON;
+struct bufferevent;
+
+enum tool_type {
+	TT_ANY,
+	TT_NUMERIC,
+	TT_CHARACTER,
+	TT_LOGICAL,
+	TT_INTEGER,
+	TT_LIST,
+	TT_DATA_FRAME,
+};
+
+struct tool_arg {
+	char		*name;
+	enum tool_type	 type;
+};
+
+struct tool {
+	char		*name;
+	char		*description;
+	struct tool_arg	*args;
+	size_t		 nargs;
+};
+
+struct client {
+	TAILQ_ENTRY(client)	 entry;
+	TAILQ_HEAD(, session)	 sessions;
+	struct bufferevent	*bev;
+	struct event		 ev_free;
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 hello;
+	int			 closing;
+};
+
+enum session_state {
+	S_STARTING,		/* waiting for a worker to be ready */
+	S_IDLE,
+	S_BUSY,
+};
+
+struct exec {
+	struct session	*session;
+	struct event	 timer;
+	char		*code;
+	size_t		 code_len;
+	uint64_t	 req_id;	/* the client's request id */
+	uint32_t	 exec_id;
+	int		 flags;		/* EXEC_ECHO */
+	int		 sent;		/* handed to the worker */
+	double		 timeout;	/* 0 none */
+	uint64_t	 start_us;
+	uint64_t	 tool_calls;
+	uint64_t	 max_tool_calls;
+	int		 tool_calls_exceeded;
+	uint64_t	 out_bytes;
+	uint64_t	 out_lines;
+	uint64_t	 max_out_bytes;
+	uint64_t	 max_out_lines;
+	int		 truncated;
+	uint64_t	 call_id;	/* pending tool call, 0 none */
+	uint32_t	 call_peerid;	/* the worker's id for it */
+	uint64_t	 call_start_us;
+	char		*call_tool;
+};
+
+struct worker {
+	TAILQ_ENTRY(worker)	 entry;
+	struct imsgev		 iev;
+	struct session		*session;
+	uint32_t		 id;
+	int			 has_channel;
+	int			 ready;
+	int			 exited;
+	int			 killed;	/* we asked the broker */
+	char			 cause[128];	/* why it is going */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;		/* client's list */
+	char			 id[SESSION_ID_LEN + 1];
+	struct client		*client;
+	enum session_state	 state;
+	struct worker		*worker;
+	struct tool		*tools;
+	size_t			 ntools;
+	char			*setup;		/* tools JSON for workers */
+	struct worker_limits	 limits;
+	double			 timeout;
+	uint64_t		 max_executions;
+	uint64_t		 executions;
+	uint64_t		 create_req;	/* reply pending, 0 none */
+	uint64_t		 restart_req;
+	struct exec		*exec;
+	time_t			 created;
+};
+
+/* monitor.c */
+extern struct securerd_conf	*conf;
+__attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
+	    int, int);
+void	 monitor_compose_broker(uint32_t, uint32_t, const void *, size_t);
+void	 monitor_activity(void);
+
+/* client.c */
+void	 client_listen(int);
+void	 client_send(struct client *, struct cJSON *);
+void	 client_close(struct client *);
+size_t	 client_count(void);
+
+/* reply.c */
+void	 reply_ok(struct client *, uint64_t, struct cJSON *);
+void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
+	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
+void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
+struct cJSON	*json_raw_value(const char *, size_t);
+int	 json_get_number(struct cJSON *, const char *, double, double *);
+int	 json_get_count(struct cJSON *, const char *, uint64_t *);
+
+/* session.c */
+void	 session_create(struct client *, uint64_t, struct cJSON *);
+struct session	*session_find(struct client *, struct cJSON *, uint64_t);
+void	 session_restart_req(struct client *, uint64_t, struct cJSON *);
+void	 session_close_req(struct client *, uint64_t, struct cJSON *);
+void	 session_status(struct client *, uint64_t, struct cJSON *);
+void	 session_destroy(struct session *, const char *);
+void	 session_worker_ready(struct session *);
+void	 session_worker_lost(struct session *, int, const char *,
+	    const char *);
+void	 session_respawn(struct session *, const char *);
+size_t	 session_count(void);
+void	 audit_session(struct session *, enum audit_type, uint32_t,
+	    uint64_t, uint32_t, const char *, const char *, const char *);
+
+/* exec.c */
+void	 exec_request(struct client *, uint64_t, struct cJSON *);
+void	 exec_start(struct exec *);
+void	 exec_output(struct exec *, enum w_stream, const char *, size_t);
+void	 exec_result(struct exec *, struct imsg *);
+void	 exec_error(struct exec *, struct imsg *);
+void	 exec_fail(struct exec *, enum exec_status, const char *,
+	    struct cJSON *, const char *, ...)
+	    __attribute__((__format__ (printf, 5, 6)));
+void	 exec_free(struct exec *);
+int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
+	    const char **);
+
+/* tool.c */
+int	 tools_parse(struct cJSON *, struct tool **, size_t *, char **,
+	    char *, size_t);
+void	 tools_free(struct tool *, size_t);
+void	 tool_call(struct exec *, uint32_t, struct imsg *);
+void	 tool_result_req(struct client *, uint64_t, struct cJSON *);
+
+/* workerchan.c */
+struct worker	*worker_new(struct session *);
+struct worker	*worker_find(uint32_t);
+void	 worker_attach(struct worker *, int);
+void	 worker_kill(struct worker *, const char *);
+void	 worker_violation(struct worker *, const char *);
+void	 worker_exited(struct worker *, const struct worker_exit *);
+void	 worker_spawn_failed(struct worker *, int);
+int	 worker_send(struct worker *, uint32_t, uint32_t,
+	    const struct iovec *, int);
+
+/* sanitize.c */
+char	*sanitize_error(const char *, size_t);
+
+#endif /* MONITOR_H */

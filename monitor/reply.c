@@ -1,0 +1,144 @@
+/*
+ * Replies and events to clients, and reading members of requests.
+ */
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cJSON.h>
+
+#include "log.h"
+#include "monitor.h"
+
+static cJSON *
+reply_new(uint64_t id)
+{
+	cJSON	*r;
+
+	if ((r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	if (id == 0)
+		cJSON_AddNullToObject(r, "id");
+	else
+		cJSON_AddNumberToObject(r, "id", (double)id);
+	return (r);
+}
+
+/* Moves the members of extra (which is consumed) into r. */
+static void
+reply_merge(cJSON *r, cJSON *extra)
+{
+	cJSON	*item;
+
+	if (extra == NULL)
+		return;
+	while ((item = extra->child) != NULL) {
+		cJSON_DetachItemViaPointer(extra, item);
+		cJSON_AddItemToObject(r, item->string, item);
+	}
+	cJSON_Delete(extra);
+}
+
+void
+reply_ok(struct client *c, uint64_t id, cJSON *extra)
+{
+	cJSON	*r = reply_new(id);
+
+	cJSON_AddTrueToObject(r, "ok");
+	reply_merge(r, extra);
+	client_send(c, r);
+	cJSON_Delete(r);
+}
+
+void
+reply_error(struct client *c, uint64_t id, const char *code, cJSON *extra,
+    const char *fmt, ...)
+{
+	cJSON	*r = reply_new(id), *e;
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("%s", __func__);
+	va_end(ap);
+	cJSON_AddFalseToObject(r, "ok");
+	if ((e = cJSON_AddObjectToObject(r, "error")) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	reply_merge(e, extra);
+	client_send(c, r);
+	cJSON_Delete(r);
+	free(msg);
+}
+
+void
+reply_event(struct client *c, uint64_t id, const char *event, cJSON *extra)
+{
+	cJSON	*r = reply_new(id);
+
+	cJSON_AddStringToObject(r, "event", event);
+	reply_merge(r, extra);
+	client_send(c, r);
+	cJSON_Delete(r);
+}
+
+/*
+ * Parses a value that came from a worker.  The worker is not trusted:
+ * the text may be anything, so it is made valid UTF-8 first and must be
+ * one complete JSON value.
+ */
+cJSON *
+json_raw_value(const char *text, size_t len)
+{
+	cJSON	*v;
+	char	*clean;
+	size_t	 n;
+
+	if ((clean = utf8_sanitize(text, len, &n)) == NULL)
+		fatal("%s", __func__);
+	v = cJSON_ParseWithOpts(clean, NULL, 1);
+	free(clean);
+	return (v);
+}
+
+/* 0 and *out = dflt if absent; null reads as 0; -1 if not a number. */
+int
+json_get_number(cJSON *obj, const char *name, double dflt, double *out)
+{
+	cJSON	*item = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	*out = dflt;
+	if (item == NULL)
+		return (0);
+	if (cJSON_IsNull(item)) {
+		*out = 0;
+		return (0);
+	}
+	if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) ||
+	    item->valuedouble < 0)
+		return (-1);
+	*out = item->valuedouble;
+	return (0);
+}
+
+/* A positive integer count; *out untouched if absent; -1 if bad. */
+int
+json_get_count(cJSON *obj, const char *name, uint64_t *out)
+{
+	cJSON	*item = cJSON_GetObjectItemCaseSensitive(obj, name);
+	double	 d;
+
+	if (item == NULL || cJSON_IsNull(item))
+		return (0);
+	if (!cJSON_IsNumber(item))
+		return (-1);
+	d = item->valuedouble;
+	if (!(d >= 1 && d <= 9007199254740992.0) || d != floor(d))
+		return (-1);
+	*out = (uint64_t)d;
+	return (0);
+}

@@ -1,0 +1,154 @@
+#! /usr/bin/env atf-sh
+# The broker: its process tree, its socket and audit log paths, and that
+# it leaves nothing behind.
+
+. "$(atf_config_get top)/regress/daemon.subr"
+
+atf_test_case process_tree cleanup
+process_tree_head() {
+	atf_set "descr" "the monitor runs as _securer chrooted; SIGTERM " \
+	    "takes every process, the socket and the pid file"
+}
+process_tree_body() {
+	start_daemon
+	pid=$(daemon_pid)
+	kids=$(daemon_children)
+	[ -n "$kids" ] || atf_fail "no monitor or template"
+	monitor=""
+	for k in $kids; do
+		if [ "$(stat -c %U /proc/$k)" = _securer ]; then
+			monitor=$k
+		fi
+	done
+	[ -n "$monitor" ] || atf_fail "no child runs as _securer"
+	atf_check -o inline:"/var/empty\n" readlink /proc/$monitor/root
+	atf_check -o match:'^NoNewPrivs:[[:space:]]1' cat /proc/$monitor/status
+	atf_check -o inline:"$pid\n" cat "$SOCK.pid"
+	kill -TERM "$pid"
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	kill -0 "$pid" 2>/dev/null && atf_fail "broker still running"
+	for k in $kids; do
+		kill -0 "$k" 2>/dev/null && atf_fail "child $k left behind"
+	done
+	[ -e "$SOCK" ] && atf_fail "socket left behind"
+	[ -e "$SOCK.pid" ] && atf_fail "pid file left behind"
+	rm -f daemon.pid
+}
+process_tree_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case socket_not_socket cleanup
+socket_not_socket_head() {
+	atf_set "descr" "a regular file, FIFO or symlink at the socket path " \
+	    "is refused and left untouched"
+}
+socket_not_socket_body() {
+	securer_init
+	write_conf
+	echo precious >"$SOCK"
+	atf_check -s exit:1 -e match:"is not a socket; refusing" \
+	    "$B/securerd" -d -f conf
+	atf_check -o inline:"precious\n" cat "$SOCK"
+	rm "$SOCK"
+	echo target >target
+	ln -s "$PWD/target" "$SOCK"
+	atf_check -s exit:1 -e match:"is not a socket; refusing" \
+	    "$B/securerd" -d -f conf
+	atf_check -o inline:"target\n" cat target
+	rm "$SOCK"
+	mkfifo "$SOCK"
+	atf_check -s exit:1 -e match:"is not a socket; refusing" \
+	    "$B/securerd" -d -f conf
+	test -p "$SOCK" || atf_fail "FIFO replaced"
+}
+socket_not_socket_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case socket_in_use cleanup
+socket_in_use_head() {
+	atf_set "descr" "a second daemon on a live socket refuses to start; " \
+	    "a stale socket is replaced"
+}
+socket_in_use_body() {
+	start_daemon
+	atf_check -s exit:1 -e match:"another securerd is running at" \
+	    "$B/securerd" -d -f conf
+	kill -0 "$(daemon_pid)" || atf_fail "first daemon died"
+	# kill -9 the broker: everything under it dies, the socket stays.
+	kids=$(daemon_children)
+	kill -KILL "$(daemon_pid)"
+	sleep 0.5
+	for k in $kids; do
+		kill -0 "$k" 2>/dev/null && atf_fail "child $k outlived the broker"
+	done
+	test -S "$SOCK" || atf_fail "expected a stale socket"
+	rm -f daemon.pid
+	start_daemon
+	kill -0 "$(daemon_pid)" || atf_fail "daemon did not replace the stale socket"
+}
+socket_in_use_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case audit_path cleanup
+audit_path_head() {
+	atf_set "descr" "an audit log path that is a symlink, FIFO or device " \
+	    "is refused at once; its target is untouched"
+}
+audit_path_body() {
+	securer_init
+	write_conf
+	echo target >target
+	ln -s "$PWD/target" "$AUDIT"
+	atf_check -s exit:1 -e match:"symbolic link; refusing" \
+	    "$B/securerd" -d -f conf
+	atf_check -o inline:"target\n" cat target
+	rm "$AUDIT"
+	mkfifo "$AUDIT"
+	atf_check -s exit:1 -e match:"not a regular file" \
+	    timeout 5 "$B/securerd" -d -f conf
+	rm "$AUDIT"
+	ln "$PWD/target" "$AUDIT"
+	atf_check -s exit:1 -e match:"one link" "$B/securerd" -d -f conf
+	test -e "$SOCK" && atf_fail "socket created although start failed"
+	true
+}
+audit_path_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case audit_log cleanup
+audit_log_head() {
+	atf_set "descr" "the audit log is 0600 JSON lines whose sequence " \
+	    "numbers continue across restarts"
+}
+audit_log_body() {
+	securer_init
+	touch "$AUDIT"
+	chmod 644 "$AUDIT"
+	start_daemon
+	stop_daemon
+	atf_check -o inline:"600\n" stat -c %a "$AUDIT"
+	start_daemon
+	stop_daemon
+	atf_check -o inline:"1\n2\n3\n4\n" \
+	    sh -c "grep -o '\"seq\":[0-9]*' '$AUDIT' | cut -d: -f2"
+	atf_check -o match:'"event":"daemon_start"' cat "$AUDIT"
+	atf_check -o match:'"time":"20[0-9-]*T[0-9:.]*Z"' cat "$AUDIT"
+}
+audit_log_cleanup() {
+	cleanup_daemon
+}
+
+atf_init_test_cases() {
+	atf_add_test_case process_tree
+	atf_add_test_case socket_not_socket
+	atf_add_test_case socket_in_use
+	atf_add_test_case audit_path
+	atf_add_test_case audit_log
+}

@@ -1,0 +1,95 @@
+#!/bin/sh
+# The whole test suite: installs what is missing, builds, runs every test
+# with Kyua (plain build, then the daemon, common and client tests again
+# under ASan/UBSan), checks nothing was left behind, and ends with the
+# line "N passed, N failed, N skipped".
+#
+#	sh regress/run.sh		everything
+#	sh regress/run.sh --quick	the plain build only
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+
+sh ./bootstrap.sh --build-only || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0 skipped=0
+
+# Lays out a tree kyua can run: each directory's Kyuafile beside the
+# test programs (binaries from the build, scripts from regress/).
+kyua_tree() {
+	build=$1
+	tree=$build/kyua
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	for dir in common worker broker monitor client; do
+		[ -f "regress/$dir/Kyuafile" ] || continue
+		mkdir -p "$tree/$dir"
+		cp "regress/$dir/Kyuafile" "$tree/$dir/"
+		for f in regress/$dir/*.sh; do
+			[ -f "$f" ] && ln -s "$top/$f" "$tree/$dir/$(basename "$f" .sh)"
+		done
+		for f in "$build"/regress/t_*; do
+			[ -x "$f" ] && ln -sf "$top/$f" "$tree/$dir/"
+		done
+	done
+	cp regress/Kyuafile "$tree/Kyuafile"
+}
+
+# Runs one tree and adds its counts to the totals.
+kyua_run() {
+	build=$1
+	shift
+	kyua_tree "$build"
+	(cd "$build/kyua" && kyua test -v "test_suites.securer.build=$top/$build" \
+	    -v "test_suites.securer.top=$top" \
+	    --results-file="$top/$build/results.db" "$@") |
+	    grep -E '(failed|broken|skipped):' || true
+	kyua report --results-file="$top/$build/results.db" \
+	    --verbose --results-filter=broken,failed >"$build/report.txt" 2>&1
+	line=$(kyua report --results-file="$top/$build/results.db" |
+	    grep '^Test cases:')
+	echo "$build: $line"
+	set -- $(echo "$line" | tr -cs '0-9' ' ')
+	total=$1 skip=$2 xfail=$3 broken=$4 fail=$5
+	passed=$((passed + total - skip - broken - fail))
+	failed=$((failed + broken + fail))
+	skipped=$((skipped + skip))
+	if [ $((broken + fail)) -gt 0 ]; then
+		sed -n '1,200p' "$build/report.txt"
+	fi
+}
+
+# Nothing of ours may outlive the suite: no daemon, worker or socket.
+leftovers() {
+	left=$(pgrep -a -f 'securerd|securer-worker' | grep -v pgrep || true)
+	socks=$(find /tmp -maxdepth 3 -name 'securerd.sock' -newer \
+	    "$top/build/.suite-start" 2>/dev/null || true)
+	if [ -n "$left$socks" ]; then
+		echo "left behind after the suite:"
+		echo "$left"
+		echo "$socks"
+		pkill -9 -f 'securerd|securer-worker' 2>/dev/null
+		failed=$((failed + 1))
+	else
+		passed=$((passed + 1))
+	fi
+}
+
+make -f Makefile.linux tests >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+touch build/.suite-start
+kyua_run build
+
+if [ "${1:-}" != "--quick" ] && [ -z "${SECURER_NO_ASAN:-}" ]; then
+	if make -f Makefile.linux SANITIZE=1 tests >/dev/null 2>&1; then
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		    kyua_run build-asan common broker monitor client
+	else
+		echo "the ASan/UBSan build failed"
+		failed=$((failed + 1))
+	fi
+fi
+
+leftovers
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
