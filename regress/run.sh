@@ -26,6 +26,7 @@ kyua_tree() {
 		[ -f "regress/$dir/Kyuafile" ] || continue
 		mkdir -p "$tree/$dir"
 		cp "regress/$dir/Kyuafile" "$tree/$dir/"
+		ln -s "$top/regress/daemon.subr" "$tree/$dir/"
 		for f in regress/$dir/*.sh; do
 			[ -f "$f" ] && ln -s "$top/$f" "$tree/$dir/$(basename "$f" .sh)"
 		done

@@ -2,7 +2,7 @@
 # securerd -n: configuration files checked against their expected output
 # (N.conf / N.ok pairs in regress/broker/conf).
 
-. "$(atf_config_get top)/regress/daemon.subr"
+. "$(atf_get_srcdir)/daemon.subr"
 
 atf_test_case conf_pairs
 conf_pairs_head() {

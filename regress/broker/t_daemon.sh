@@ -2,7 +2,7 @@
 # The broker: its process tree, its socket and audit log paths, and that
 # it leaves nothing behind.
 
-. "$(atf_config_get top)/regress/daemon.subr"
+. "$(atf_get_srcdir)/daemon.subr"
 
 atf_test_case process_tree cleanup
 process_tree_head() {
