@@ -1,0 +1,960 @@
+/*
+ * libsecurer: the client side of securer-protocol(7).
+ *
+ * Every call sends one request and reads lines until that request's final
+ * reply, handing the events in between to the callbacks.  A line with
+ * another id answers something sent earlier: a refused tool_result, or a
+ * request whose call gave up on an error.  Only the refusals of this
+ * execution's tool results matter; the rest are dropped.
+ *
+ * Values cross the library as the daemon and the callbacks wrote them:
+ * numbers are printed with json_print(), which keeps every bit of a
+ * double, and a tool's value is sent as its own text.
+ */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "resolve.h"
+#include "securer.h"
+#include "securerd.h"
+
+#define READ_CHUNK	65536
+#define item(o, name)	cJSON_GetObjectItemCaseSensitive((o), (name))
+
+struct securer_session {
+	TAILQ_ENTRY(securer_session)	 entry;
+	struct securer			*sc;
+	char				*id;
+	char				*sandbox;
+};
+
+struct securer {
+	int			 fd;
+	uint64_t		 lastid;	/* of the last request made */
+	char			*buf;		/* what came from the daemon */
+	size_t			 bufsz;
+	size_t			 len;		/* bytes in buf */
+	size_t			 off;		/* start of the next line */
+	size_t			 scan;		/* no newline in off..scan */
+	enum securer_error	 err;
+	char			*errname;	/* the daemon's code */
+	char			*errmsg;
+	char			*errjson;
+	TAILQ_HEAD(, securer_session) sessions;
+};
+
+/* An execution in progress. */
+struct exec {
+	struct securer_session		*s;
+	const struct securer_exec_opts	*opts;
+	uint64_t			 id;
+	int				 failed;	/* error set: drain */
+};
+
+enum msg_kind {
+	MSG_OTHER,
+	MSG_REPLY,		/* the final reply to the request */
+	MSG_EVENT,		/* an event of the request */
+	MSG_TOOL_REFUSED,	/* a refusal of one of its tool results */
+};
+
+static const char *const local_names[] = {
+	[SECURER_OK] = "",
+	[SECURER_ECONNECT] = "ECONNECT",
+	[SECURER_EIO] = "EIO",
+	[SECURER_EPROTO] = "EPROTO",
+	[SECURER_ENOMEM] = "ENOMEM",
+	[SECURER_EINVAL] = "EINVAL",
+	[SECURER_EREMOTE] = "EREMOTE",
+	[SECURER_ETOOL] = "ETOOL",
+};
+
+static void	 clear_error(struct securer *);
+static int	 set_error(struct securer *, enum securer_error, const char *,
+		    ...) __attribute__((__format__(printf, 3, 4)));
+static void	 set_remote_error(struct securer *, const cJSON *);
+static void	 exec_error(struct exec *, enum securer_error, const char *);
+static void	 drop(struct securer *);
+static int	 send_all(struct securer *, const char *, size_t);
+static int	 send_request(struct securer *, cJSON *);
+static int	 make_room(struct securer *);
+static int	 fill(struct securer *);
+static char	*read_line(struct securer *, size_t *);
+static cJSON	*read_message(struct securer *);
+static enum msg_kind classify(struct securer *, const cJSON *, uint64_t,
+		    const struct exec *);
+static cJSON	*final_reply(struct securer *, cJSON *, struct exec *);
+static cJSON	*wait_reply(struct securer *, uint64_t, struct exec *);
+static cJSON	*roundtrip(struct securer *, cJSON *, struct exec *);
+static cJSON	*new_request(struct securer *, const char *);
+static cJSON	*session_request(struct securer_session *, const char *);
+static int	 on_event(struct exec *, const cJSON *);
+static int	 on_output(struct exec *, const cJSON *);
+static int	 on_tool_call(struct exec *, const cJSON *);
+static char	*run_tool(struct exec *, const cJSON *, const cJSON *,
+		    char **);
+static char	*splice_value(const char *);
+static int	 hello(struct securer *);
+static int	 add_json(struct securer *, cJSON *, const char *,
+		    const char *, int);
+static int	 create_opts(struct securer *, cJSON *,
+		    const struct securer_session_opts *);
+static int	 exec_opts(struct securer *, cJSON *, const char *,
+		    const struct securer_exec_opts *);
+static struct securer_session *session_new(struct securer *, const cJSON *);
+static void	 session_free(struct securer_session *);
+static int	 fill_result(struct securer *, const cJSON *,
+		    struct securer_result *);
+
+static void
+clear_error(struct securer *sc)
+{
+	free(sc->errname);
+	free(sc->errmsg);
+	free(sc->errjson);
+	sc->errname = sc->errmsg = sc->errjson = NULL;
+	sc->err = SECURER_OK;
+}
+
+static int
+set_error(struct securer *sc, enum securer_error code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	clear_error(sc);
+	sc->err = code;
+	va_start(ap, fmt);
+	if (vasprintf(&sc->errmsg, fmt, ap) == -1)
+		sc->errmsg = NULL;
+	va_end(ap);
+	return (-1);
+}
+
+static void
+set_remote_error(struct securer *sc, const cJSON *error)
+{
+	const cJSON	*code, *msg;
+
+	clear_error(sc);
+	sc->err = SECURER_EREMOTE;
+	code = item(error, "code");
+	msg = item(error, "message");
+	sc->errname = strdup(cJSON_IsString(code) ? code->valuestring :
+	    "unknown");
+	sc->errmsg = strdup(cJSON_IsString(msg) ? msg->valuestring :
+	    "securerd refused without saying why");
+	if (error != NULL)
+		sc->errjson = json_print(error, NULL);
+}
+
+/* The first error of an execution is kept; its final reply still comes. */
+static void
+exec_error(struct exec *ex, enum securer_error code, const char *msg)
+{
+	if (ex->failed)
+		return;
+	set_error(ex->s->sc, code, "%s", msg);
+	ex->failed = 1;
+}
+
+/* Once a read or write failed, the stream is out of step for good. */
+static void
+drop(struct securer *sc)
+{
+	if (sc->fd != -1)
+		close(sc->fd);
+	sc->fd = -1;
+	sc->len = sc->off = sc->scan = 0;
+}
+
+static int
+send_all(struct securer *sc, const char *p, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		/* Not SIGPIPE: the caller's program must not die of it. */
+		if ((n = send(sc->fd, p, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			set_error(sc, SECURER_EIO, "write to securerd: %s",
+			    strerror(errno));
+			drop(sc);
+			return (-1);
+		}
+		p += n;
+		len -= n;
+	}
+	return (0);
+}
+
+/* Send req, one line, and free it. */
+static int
+send_request(struct securer *sc, cJSON *req)
+{
+	char	*text;
+	size_t	 len;
+	int	 rv;
+
+	text = json_print(req, &len);
+	cJSON_Delete(req);
+	if (text == NULL)
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	text[len] = '\n';
+	rv = send_all(sc, text, len + 1);
+	free(text);
+	return (rv);
+}
+
+/* Move the next line to the front; grow, at most to one whole line. */
+static int
+make_room(struct securer *sc)
+{
+	size_t	 want;
+	char	*p;
+
+	if (sc->off > 0) {
+		memmove(sc->buf, sc->buf + sc->off, sc->len - sc->off);
+		sc->len -= sc->off;
+		sc->scan -= sc->off;
+		sc->off = 0;
+	}
+	if (sc->len == 0 && sc->bufsz > READ_CHUNK) {
+		/* Give back what a huge reply took. */
+		free(sc->buf);
+		sc->buf = NULL;
+		sc->bufsz = 0;
+	}
+	if (sc->len < sc->bufsz)
+		return (0);
+	want = sc->bufsz == 0 ? READ_CHUNK : sc->bufsz * 2;
+	if (want > CLIENT_LINE_MAX + 1)
+		want = CLIENT_LINE_MAX + 1;
+	if ((p = realloc(sc->buf, want)) == NULL)
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	sc->buf = p;
+	sc->bufsz = want;
+	return (0);
+}
+
+static int
+fill(struct securer *sc)
+{
+	ssize_t	 n;
+
+	if (make_room(sc) == -1)
+		return (-1);
+	while ((n = read(sc->fd, sc->buf + sc->len, sc->bufsz - sc->len)) ==
+	    -1 && errno == EINTR)
+		;
+	if (n == 0)
+		set_error(sc, SECURER_EIO, "securerd closed the connection");
+	else if (n == -1)
+		set_error(sc, SECURER_EIO, "read from securerd: %s",
+		    strerror(errno));
+	else {
+		sc->len += n;
+		return (0);
+	}
+	drop(sc);
+	return (-1);
+}
+
+/*
+ * The next line from the daemon, NUL-terminated in place, valid until the
+ * next read.  Lines come in pieces or several at a time.
+ */
+static char *
+read_line(struct securer *sc, size_t *lenp)
+{
+	char	*nl, *line;
+
+	for (;;) {
+		if (sc->len > sc->scan &&
+		    (nl = memchr(sc->buf + sc->scan, '\n',
+		    sc->len - sc->scan)) != NULL) {
+			line = sc->buf + sc->off;
+			*nl = '\0';
+			*lenp = nl - line;
+			sc->off = sc->scan = nl - sc->buf + 1;
+			return (line);
+		}
+		sc->scan = sc->len;
+		if (sc->len - sc->off > CLIENT_LINE_MAX) {
+			set_error(sc, SECURER_EPROTO, "securerd sent a line "
+			    "longer than %u bytes", CLIENT_LINE_MAX);
+			drop(sc);
+			return (NULL);
+		}
+		if (fill(sc) == -1)
+			return (NULL);
+	}
+}
+
+static cJSON *
+read_message(struct securer *sc)
+{
+	cJSON	*msg;
+	char	*line;
+	size_t	 len;
+
+	if ((line = read_line(sc, &len)) == NULL)
+		return (NULL);
+	if ((msg = cJSON_ParseWithLength(line, len)) == NULL ||
+	    !cJSON_IsObject(msg)) {
+		cJSON_Delete(msg);
+		set_error(sc, SECURER_EPROTO,
+		    "securerd sent a line that is not a JSON object");
+		return (NULL);
+	}
+	return (msg);
+}
+
+static enum msg_kind
+classify(struct securer *sc, const cJSON *msg, uint64_t id,
+    const struct exec *ex)
+{
+	const cJSON	*mid;
+	double		 d;
+
+	mid = item(msg, "id");
+	if (mid == NULL || cJSON_IsNull(mid))
+		/* An error the daemon could tie to no request (a line it
+		 * could not parse) is about the one in flight. */
+		return (cJSON_IsFalse(item(msg, "ok")) ? MSG_REPLY :
+		    MSG_OTHER);
+	if (!cJSON_IsNumber(mid))
+		return (MSG_OTHER);
+	d = mid->valuedouble;
+	if (d == (double)id) {
+		if (item(msg, "event") != NULL)
+			return (MSG_EVENT);
+		return (item(msg, "ok") != NULL ? MSG_REPLY : MSG_OTHER);
+	}
+	/* Requests made during an execution are its tool results. */
+	if (ex != NULL && d > (double)id && d <= (double)sc->lastid &&
+	    cJSON_IsFalse(item(msg, "ok")))
+		return (MSG_TOOL_REFUSED);
+	return (MSG_OTHER);
+}
+
+/* The reply if ok is true, else NULL with the error set; msg is used up. */
+static cJSON *
+final_reply(struct securer *sc, cJSON *msg, struct exec *ex)
+{
+	const cJSON	*ok;
+
+	ok = item(msg, "ok");
+	if (ex != NULL && ex->failed) {
+		/* What went wrong during the execution says more than its
+		 * end, which is often only the time-out that followed. */
+		cJSON_Delete(msg);
+		return (NULL);
+	}
+	if (cJSON_IsTrue(ok))
+		return (msg);
+	if (cJSON_IsFalse(ok))
+		set_remote_error(sc, item(msg, "error"));
+	else
+		set_error(sc, SECURER_EPROTO, "securerd sent a reply with no "
+		    "boolean ok");
+	cJSON_Delete(msg);
+	return (NULL);
+}
+
+/*
+ * Read until the final reply to request id.  ex, if not NULL, is the
+ * execution whose events are expected.
+ */
+static cJSON *
+wait_reply(struct securer *sc, uint64_t id, struct exec *ex)
+{
+	cJSON	*msg;
+
+	while ((msg = read_message(sc)) != NULL) {
+		switch (classify(sc, msg, id, ex)) {
+		case MSG_REPLY:
+			return (final_reply(sc, msg, ex));
+		case MSG_EVENT:
+			if (ex != NULL && on_event(ex, msg) == -1) {
+				cJSON_Delete(msg);
+				return (NULL);
+			}
+			break;
+		case MSG_TOOL_REFUSED:
+			if (!ex->failed) {
+				set_remote_error(sc, item(msg, "error"));
+				ex->failed = 1;
+			}
+			break;
+		case MSG_OTHER:
+			break;
+		}
+		cJSON_Delete(msg);
+	}
+	return (NULL);
+}
+
+/* Send req, the last request made, and wait for its reply. */
+static cJSON *
+roundtrip(struct securer *sc, cJSON *req, struct exec *ex)
+{
+	uint64_t	 id = sc->lastid;
+
+	if (send_request(sc, req) == -1)
+		return (NULL);
+	return (wait_reply(sc, id, ex));
+}
+
+static cJSON *
+new_request(struct securer *sc, const char *op)
+{
+	cJSON	*req;
+
+	if (sc->fd == -1) {
+		set_error(sc, SECURER_EIO, "not connected to securerd");
+		return (NULL);
+	}
+	if ((req = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddNumberToObject(req, "id", ++sc->lastid) == NULL ||
+	    cJSON_AddStringToObject(req, "op", op) == NULL) {
+		cJSON_Delete(req);
+		set_error(sc, SECURER_ENOMEM, "out of memory");
+		return (NULL);
+	}
+	return (req);
+}
+
+static cJSON *
+session_request(struct securer_session *s, const char *op)
+{
+	cJSON	*req;
+
+	if ((req = new_request(s->sc, op)) == NULL)
+		return (NULL);
+	if (cJSON_AddStringToObject(req, "session", s->id) == NULL) {
+		cJSON_Delete(req);
+		set_error(s->sc, SECURER_ENOMEM, "out of memory");
+		return (NULL);
+	}
+	return (req);
+}
+
+static int
+on_event(struct exec *ex, const cJSON *msg)
+{
+	const cJSON	*ev;
+
+	ev = item(msg, "event");
+	if (!cJSON_IsString(ev))
+		return (0);
+	if (strcmp(ev->valuestring, "output") == 0)
+		return (on_output(ex, msg));
+	if (strcmp(ev->valuestring, "tool_call") == 0)
+		return (on_tool_call(ex, msg));
+	/* truncated is in the final reply too; newer events are ignored. */
+	return (0);
+}
+
+static int
+on_output(struct exec *ex, const cJSON *msg)
+{
+	const cJSON	*stream, *text;
+
+	stream = item(msg, "stream");
+	text = item(msg, "text");
+	if (!cJSON_IsString(stream) || !cJSON_IsString(text))
+		exec_error(ex, SECURER_EPROTO, "securerd sent a malformed "
+		    "output event");
+	else if (ex->opts->output != NULL)
+		ex->opts->output(ex->opts->arg, stream->valuestring,
+		    text->valuestring, strlen(text->valuestring));
+	return (0);
+}
+
+/* Answer a tool call; -1 only if the answer could not be sent. */
+static int
+on_tool_call(struct exec *ex, const cJSON *msg)
+{
+	struct securer	*sc = ex->s->sc;
+	const cJSON	*call;
+	cJSON		*req = NULL;
+	char		*value, *error = NULL, *clean;
+
+	call = item(msg, "call");
+	if (!cJSON_IsNumber(call)) {
+		exec_error(ex, SECURER_EPROTO, "securerd sent a tool_call "
+		    "with no call number");
+		return (0);
+	}
+	value = run_tool(ex, item(msg, "tool"), item(msg, "args"), &error);
+	if ((value == NULL && error == NULL) ||
+	    (req = session_request(ex->s, "tool_result")) == NULL ||
+	    cJSON_AddNumberToObject(req, "call", call->valuedouble) == NULL)
+		goto nomem;
+	if (value != NULL) {
+		if (!cJSON_AddItemToObject(req, "value",
+		    cJSON_CreateRaw(value)))
+			goto nomem;
+	} else {
+		/* Sanitized: the sandboxed code sees the message. */
+		clean = utf8_sanitize(error, strlen(error), NULL);
+		if (clean == NULL || cJSON_AddStringToObject(req, "error",
+		    clean) == NULL) {
+			free(clean);
+			goto nomem;
+		}
+		free(clean);
+	}
+	free(value);
+	free(error);
+	return (send_request(sc, req));
+ nomem:
+	cJSON_Delete(req);
+	free(value);
+	free(error);
+	set_error(sc, SECURER_ENOMEM, "out of memory");
+	return (-1);
+}
+
+/*
+ * Call the tool callback: the value to send, or NULL and *error, the
+ * message the tool raises in R.
+ */
+static char *
+run_tool(struct exec *ex, const cJSON *tool, const cJSON *args,
+    char **error)
+{
+	const struct securer_exec_opts	*o = ex->opts;
+	char				*argtext, *value = NULL, *raw;
+	int				 rv;
+
+	*error = NULL;
+	if (!cJSON_IsString(tool) || !cJSON_IsObject(args)) {
+		exec_error(ex, SECURER_EPROTO, "securerd sent a malformed "
+		    "tool_call");
+		*error = strdup("malformed tool call");
+		return (NULL);
+	}
+	if (o->tool == NULL) {
+		*error = strdup("no tool handler");
+		return (NULL);
+	}
+	if ((argtext = json_print(args, NULL)) == NULL) {
+		*error = strdup("out of memory");
+		return (NULL);
+	}
+	rv = o->tool(o->arg, tool->valuestring, argtext, &value, error);
+	free(argtext);
+	if (rv == 0 && (raw = splice_value(value)) != NULL) {
+		free(value);
+		free(*error);
+		*error = NULL;
+		return (raw);
+	}
+	if (rv == 0) {
+		exec_error(ex, SECURER_ETOOL, "the tool callback returned "
+		    "something that is not JSON");
+		free(*error);
+		*error = NULL;
+	}
+	free(value);
+	if (*error == NULL)
+		*error = strdup(rv == 0 ? "the tool returned an invalid value" :
+		    "the tool failed");
+	return (NULL);
+}
+
+/*
+ * The callback's value goes out as written, so that no number is rounded
+ * on the way.  It must be one JSON value; its newlines, which can only be
+ * whitespace as a JSON string holds none, would end the line early.
+ */
+static char *
+splice_value(const char *value)
+{
+	cJSON	*v;
+	char	*raw, *p;
+
+	if (value == NULL || (v = cJSON_ParseWithOpts(value, NULL, 1)) == NULL)
+		return (NULL);
+	cJSON_Delete(v);
+	if ((raw = strdup(value)) == NULL)
+		return (NULL);
+	for (p = raw; (p = strchr(p, '\n')) != NULL; p++)
+		*p = ' ';
+	return (raw);
+}
+
+struct securer *
+securer_open(void)
+{
+	struct securer	*sc;
+
+	if ((sc = calloc(1, sizeof(*sc))) == NULL)
+		return (NULL);
+	sc->fd = -1;
+	TAILQ_INIT(&sc->sessions);
+	return (sc);
+}
+
+int
+securer_connect(struct securer *sc, const char *path)
+{
+	char	 err[1024];
+	int	 fd;
+
+	clear_error(sc);
+	if (sc->fd != -1)
+		return (set_error(sc, SECURER_EINVAL, "already connected"));
+	if ((fd = resolve_connect(path, err, sizeof(err))) == -1)
+		return (set_error(sc, SECURER_ECONNECT, "%s", err));
+	return (securer_connect_fd(sc, fd));
+}
+
+int
+securer_connect_fd(struct securer *sc, int fd)
+{
+	clear_error(sc);
+	if (sc->fd != -1) {
+		close(fd);
+		return (set_error(sc, SECURER_EINVAL, "already connected"));
+	}
+	sc->fd = fd;
+	if (hello(sc) == -1) {
+		drop(sc);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+hello(struct securer *sc)
+{
+	const cJSON	*v;
+	cJSON		*req, *rep;
+	int		 rv = 0;
+
+	if ((req = new_request(sc, "hello")) == NULL)
+		return (-1);
+	if (cJSON_AddNumberToObject(req, "version",
+	    SECURER_PROTO_VERSION) == NULL ||
+	    cJSON_AddStringToObject(req, "client",
+	    "libsecurer " SECURER_VERSION) == NULL) {
+		cJSON_Delete(req);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
+	if ((rep = roundtrip(sc, req, NULL)) == NULL)
+		return (-1);
+	v = item(rep, "version");
+	if (!cJSON_IsNumber(v) || v->valuedouble != SECURER_PROTO_VERSION)
+		rv = set_error(sc, SECURER_EPROTO, "securerd does not speak "
+		    "protocol version %d", SECURER_PROTO_VERSION);
+	cJSON_Delete(rep);
+	return (rv);
+}
+
+void
+securer_close(struct securer *sc)
+{
+	struct securer_session	*s;
+
+	if (sc == NULL)
+		return;
+	while ((s = TAILQ_FIRST(&sc->sessions)) != NULL)
+		session_free(s);
+	drop(sc);
+	clear_error(sc);
+	free(sc->buf);
+	free(sc);
+}
+
+int
+securer_fd(struct securer *sc)
+{
+	return (sc->fd);
+}
+
+enum securer_error
+securer_errcode(const struct securer *sc)
+{
+	return (sc->err);
+}
+
+const char *
+securer_errname(const struct securer *sc)
+{
+	if (sc->errname != NULL)
+		return (sc->errname);
+	return (local_names[sc->err]);
+}
+
+const char *
+securer_errmsg(const struct securer *sc)
+{
+	if (sc->errmsg != NULL)
+		return (sc->errmsg);
+	return (sc->err == SECURER_OK ? "" : "out of memory");
+}
+
+const char *
+securer_errjson(const struct securer *sc)
+{
+	return (sc->errjson);
+}
+
+/* Add the JSON text as member name; array says which kind it must be. */
+static int
+add_json(struct securer *sc, cJSON *req, const char *name, const char *text,
+    int array)
+{
+	cJSON	*v;
+
+	if (text == NULL)
+		return (0);
+	v = cJSON_ParseWithOpts(text, NULL, 1);
+	if (v == NULL || (array ? !cJSON_IsArray(v) : !cJSON_IsObject(v))) {
+		cJSON_Delete(v);
+		return (set_error(sc, SECURER_EINVAL, "%s is not a JSON %s",
+		    name, array ? "array" : "object"));
+	}
+	if (!cJSON_AddItemToObject(req, name, v)) {
+		cJSON_Delete(v);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
+	return (0);
+}
+
+static int
+create_opts(struct securer *sc, cJSON *req,
+    const struct securer_session_opts *o)
+{
+	if (isnan(o->timeout) || isinf(o->timeout) || o->max_executions < 0)
+		return (set_error(sc, SECURER_EINVAL, "bad session option"));
+	if (add_json(sc, req, "tools", o->tools, 1) == -1 ||
+	    add_json(sc, req, "limits", o->limits, 0) == -1)
+		return (-1);
+	if ((o->timeout >= 0 &&
+	    cJSON_AddNumberToObject(req, "timeout", o->timeout) == NULL) ||
+	    (o->max_executions > 0 && cJSON_AddNumberToObject(req,
+	    "max_executions", o->max_executions) == NULL) ||
+	    (o->sandbox_strict &&
+	    cJSON_AddTrueToObject(req, "sandbox_strict") == NULL))
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	return (0);
+}
+
+int
+securer_session_create(struct securer *sc,
+    const struct securer_session_opts *o, struct securer_session **sp)
+{
+	cJSON	*req, *rep;
+
+	*sp = NULL;
+	clear_error(sc);
+	if ((req = new_request(sc, "session.create")) == NULL)
+		return (-1);
+	if (o != NULL && create_opts(sc, req, o) == -1) {
+		cJSON_Delete(req);
+		return (-1);
+	}
+	if ((rep = roundtrip(sc, req, NULL)) == NULL)
+		return (-1);
+	*sp = session_new(sc, rep);
+	cJSON_Delete(rep);
+	return (*sp == NULL ? -1 : 0);
+}
+
+static struct securer_session *
+session_new(struct securer *sc, const cJSON *rep)
+{
+	struct securer_session	*s;
+	const cJSON		*id, *sandbox;
+
+	id = item(rep, "session");
+	sandbox = item(rep, "sandbox");
+	if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {
+		set_error(sc, SECURER_EPROTO, "securerd's reply to "
+		    "session.create has no session");
+		return (NULL);
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->id = strdup(id->valuestring)) == NULL ||
+	    (s->sandbox = strdup(cJSON_IsString(sandbox) ?
+	    sandbox->valuestring : "")) == NULL) {
+		if (s != NULL)
+			free(s->id);
+		free(s);
+		set_error(sc, SECURER_ENOMEM, "out of memory");
+		return (NULL);
+	}
+	s->sc = sc;
+	TAILQ_INSERT_TAIL(&sc->sessions, s, entry);
+	return (s);
+}
+
+static void
+session_free(struct securer_session *s)
+{
+	TAILQ_REMOVE(&s->sc->sessions, s, entry);
+	free(s->id);
+	free(s->sandbox);
+	free(s);
+}
+
+const char *
+securer_session_id(const struct securer_session *s)
+{
+	return (s->id);
+}
+
+const char *
+securer_session_sandbox(const struct securer_session *s)
+{
+	return (s->sandbox);
+}
+
+static int
+exec_opts(struct securer *sc, cJSON *req, const char *code,
+    const struct securer_exec_opts *o)
+{
+	if (code == NULL || isnan(o->timeout) || isinf(o->timeout) ||
+	    o->max_tool_calls < 0 || o->max_output_lines < 0 ||
+	    o->max_output_bytes < 0)
+		return (set_error(sc, SECURER_EINVAL, "bad execute argument"));
+	if (cJSON_AddStringToObject(req, "code", code) == NULL ||
+	    (o->timeout >= 0 &&
+	    cJSON_AddNumberToObject(req, "timeout", o->timeout) == NULL) ||
+	    (o->max_tool_calls > 0 && cJSON_AddNumberToObject(req,
+	    "max_tool_calls", o->max_tool_calls) == NULL) ||
+	    (o->max_output_lines > 0 && cJSON_AddNumberToObject(req,
+	    "max_output_lines", o->max_output_lines) == NULL) ||
+	    (o->max_output_bytes > 0 && cJSON_AddNumberToObject(req,
+	    "max_output_bytes", o->max_output_bytes) == NULL) ||
+	    (o->echo && cJSON_AddTrueToObject(req, "echo") == NULL))
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	return (0);
+}
+
+int
+securer_execute(struct securer_session *s, const char *code,
+    const struct securer_exec_opts *o, struct securer_result *res)
+{
+	static const struct securer_exec_opts	 defaults = { .timeout = -1 };
+	struct securer				*sc = s->sc;
+	struct exec				 ex;
+	cJSON					*req, *rep;
+	int					 rv;
+
+	memset(res, 0, sizeof(*res));
+	clear_error(sc);
+	if (o == NULL)
+		o = &defaults;
+	if ((req = session_request(s, "execute")) == NULL)
+		return (-1);
+	if (exec_opts(sc, req, code, o) == -1) {
+		cJSON_Delete(req);
+		return (-1);
+	}
+	memset(&ex, 0, sizeof(ex));
+	ex.s = s;
+	ex.opts = o;
+	ex.id = sc->lastid;
+	if ((rep = roundtrip(sc, req, &ex)) == NULL)
+		return (-1);
+	rv = fill_result(sc, rep, res);
+	cJSON_Delete(rep);
+	return (rv);
+}
+
+static int
+fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
+{
+	const cJSON	*value, *printed, *elapsed;
+
+	value = item(rep, "value");
+	printed = item(rep, "printed");
+	elapsed = item(rep, "elapsed");
+	if (value == NULL)
+		return (set_error(sc, SECURER_EPROTO, "securerd's reply to "
+		    "execute has no value"));
+	res->value = json_print(value, NULL);
+	res->printed = strdup(cJSON_IsString(printed) ?
+	    printed->valuestring : "");
+	if (res->value == NULL || res->printed == NULL) {
+		securer_result_free(res);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
+	res->visible = cJSON_IsTrue(item(rep, "visible"));
+	res->truncated = cJSON_IsTrue(item(rep, "truncated"));
+	res->elapsed = cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0;
+	return (0);
+}
+
+void
+securer_result_free(struct securer_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->value);
+	free(res->printed);
+	memset(res, 0, sizeof(*res));
+}
+
+int
+securer_session_restart(struct securer_session *s)
+{
+	cJSON	*req, *rep;
+
+	clear_error(s->sc);
+	if ((req = session_request(s, "session.restart")) == NULL ||
+	    (rep = roundtrip(s->sc, req, NULL)) == NULL)
+		return (-1);
+	cJSON_Delete(rep);
+	return (0);
+}
+
+int
+securer_session_close(struct securer_session *s)
+{
+	struct securer	*sc = s->sc;
+	cJSON		*req, *rep = NULL;
+	int		 rv;
+
+	clear_error(sc);
+	if ((req = session_request(s, "session.close")) != NULL)
+		rep = roundtrip(sc, req, NULL);
+	rv = rep != NULL ? 0 : -1;
+	cJSON_Delete(rep);
+	session_free(s);
+	return (rv);
+}
+
+int
+securer_status(struct securer *sc, char **json)
+{
+	cJSON	*req, *rep;
+
+	*json = NULL;
+	clear_error(sc);
+	if ((req = new_request(sc, "status")) == NULL ||
+	    (rep = roundtrip(sc, req, NULL)) == NULL)
+		return (-1);
+	*json = json_print(rep, NULL);
+	cJSON_Delete(rep);
+	if (*json == NULL)
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	return (0);
+}
