@@ -1,0 +1,328 @@
+/*
+ * securer: run R code in securerd from the command line, as Rscript would
+ * run it, and print what it prints.
+ */
+
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+#include <err.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "securer.h"
+#include "securerd.h"
+
+#define EXIT_USAGE	2
+
+struct opts {
+	char		*code;		/* the -e expressions, one a line */
+	size_t		 codelen;
+	const char	*file;
+	const char	*socket;
+	const char	*toolsfile;
+	double		 timeout;	/* <0: the daemon's */
+	int		 json;
+};
+
+/* What the callbacks share. */
+struct run {
+	struct cmdtools	*tools;
+	cJSON		*output;	/* --json: the output, in order */
+};
+
+static void	 usage(void) __attribute__((__noreturn__));
+static void	 add_expr(struct opts *, const char *);
+static void	 parse_args(int, char *[], struct opts *);
+static int	 load_code(struct opts *);
+static void	 on_output(void *, const char *, const char *, size_t);
+static int	 on_tool(void *, const char *, const char *, char **,
+		    char **);
+static int	 run(struct securer *, const struct opts *, struct run *,
+		    struct securer_result *);
+static void	 print_error(struct securer *);
+static int	 report_text(struct securer *, int,
+		    const struct securer_result *);
+static cJSON	*error_json(struct securer *);
+static int	 report_json(struct securer *, int, struct run *,
+		    const struct securer_result *);
+
+static const struct option longopts[] = {
+	{ "help",	no_argument,		NULL,	'h' },
+	{ "json",	no_argument,		NULL,	'j' },
+	{ "tools",	required_argument,	NULL,	'T' },
+	{ NULL,		0,			NULL,	0 }
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: securer [-j] [-s socket] [-T tools.json] "
+	    "[-t seconds]\n"
+	    "               -e expr ... | file | -\n");
+	exit(EXIT_USAGE);
+}
+
+/* Like Rscript's, the -e expressions are the lines of one program. */
+static void
+add_expr(struct opts *o, const char *expr)
+{
+	size_t	 len = strlen(expr);
+	char	*p;
+
+	if ((p = realloc(o->code, o->codelen + len + 2)) == NULL)
+		err(1, NULL);
+	o->code = p;
+	if (o->codelen > 0)
+		o->code[o->codelen++] = '\n';
+	memcpy(o->code + o->codelen, expr, len + 1);
+	o->codelen += len;
+}
+
+static void
+parse_args(int argc, char *argv[], struct opts *o)
+{
+	char	*end;
+	int	 ch;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout = -1;
+	/* "+": what follows the file is not for us. */
+	while ((ch = getopt_long(argc, argv, "+e:hjs:T:t:", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'e':
+			add_expr(o, optarg);
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'T':
+			o->toolsfile = optarg;
+			break;
+		case 't':
+			o->timeout = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' ||
+			    !isfinite(o->timeout) || o->timeout < 0) {
+				warnx("bad timeout: %s", optarg);
+				usage();
+			}
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (o->code != NULL ? argc != 0 : argc != 1)
+		usage();
+	if (o->code == NULL)
+		o->file = argv[0];
+}
+
+static int
+load_code(struct opts *o)
+{
+	FILE	*fp;
+
+	if (strcmp(o->file, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(o->file, "r")) == NULL) {
+		warn("%s", o->file);
+		return (-1);
+	}
+	o->code = read_all(fp, fp == stdin ? "stdin" : o->file, &o->codelen);
+	if (fp != stdin)
+		fclose(fp);
+	if (o->code == NULL)
+		return (-1);
+	if (strlen(o->code) != o->codelen) {
+		warnx("%s: contains a NUL byte", o->file);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Flushed as it comes, so that what goes to stdout and stderr keeps its
+ * order on a terminal. */
+static void
+on_output(void *arg, const char *stream, const char *text, size_t len)
+{
+	struct run	*r = arg;
+	cJSON		*o;
+
+	if (r->output != NULL) {
+		o = cj_must(cJSON_CreateObject());
+		cj_add(o, "stream", cJSON_CreateString(stream));
+		cj_add(o, "text", cJSON_CreateString(text));
+		cj_add(r->output, NULL, o);
+		return;
+	}
+	if (strcmp(stream, "stdout") == 0) {
+		fwrite(text, 1, len, stdout);
+		fflush(stdout);
+		return;
+	}
+	fflush(stdout);
+	if (strcmp(stream, "warning") == 0)
+		fprintf(stderr, "Warning message:\n%s%s", text,
+		    len > 0 && text[len - 1] == '\n' ? "" : "\n");
+	else
+		fwrite(text, 1, len, stderr);
+}
+
+static int
+on_tool(void *arg, const char *tool, const char *args, char **value,
+    char **error)
+{
+	struct run	*r = arg;
+
+	return (tools_call(r->tools, tool, args, value, error));
+}
+
+/* The session goes when the connection closes: no session.close. */
+static int
+run(struct securer *sc, const struct opts *o, struct run *r,
+    struct securer_result *res)
+{
+	struct securer_session_opts	 so;
+	struct securer_exec_opts	 eo;
+	struct securer_session		*s;
+
+	memset(res, 0, sizeof(*res));
+	memset(&so, 0, sizeof(so));
+	so.timeout = o->timeout;
+	so.tools = r->tools != NULL ? r->tools->specs : NULL;
+	memset(&eo, 0, sizeof(eo));
+	eo.timeout = -1;
+	eo.echo = 1;
+	eo.output = on_output;
+	eo.tool = r->tools != NULL ? on_tool : NULL;
+	eo.arg = r;
+	if (securer_connect(sc, o->socket) == -1 ||
+	    securer_session_create(sc, &so, &s) == -1)
+		return (-1);
+	if (r->tools != NULL)
+		tools_deadline(r->tools, o->timeout);
+	return (securer_execute(s, o->code, &eo, res));
+}
+
+/* An error of the R code as R shows it; anything else as ours. */
+static void
+print_error(struct securer *sc)
+{
+	const char	*name = securer_errname(sc), *msg = securer_errmsg(sc);
+	const char	*nl;
+	const cJSON	*call;
+	cJSON		*e;
+
+	nl = msg[0] != '\0' && msg[strlen(msg) - 1] == '\n' ? "" : "\n";
+	if (securer_errcode(sc) != SECURER_EREMOTE ||
+	    (strcmp(name, "r_error") != 0 &&
+	    strcmp(name, "parse_error") != 0)) {
+		fprintf(stderr, "securer: %s%s", msg, nl);
+		return;
+	}
+	e = cJSON_Parse(securer_errjson(sc));
+	call = cJSON_GetObjectItemCaseSensitive(e, "call");
+	if (cJSON_IsString(call) && call->valuestring[0] != '\0')
+		fprintf(stderr, "Error in %s : %s%s", call->valuestring, msg,
+		    nl);
+	else
+		fprintf(stderr, "Error: %s%s", msg, nl);
+	cJSON_Delete(e);
+}
+
+static int
+report_text(struct securer *sc, int rv, const struct securer_result *res)
+{
+	if (rv == 0) {
+		if (res->visible)
+			fputs(res->printed, stdout);
+		return (0);
+	}
+	fflush(stdout);
+	print_error(sc);
+	return (1);
+}
+
+/* The daemon's error object, or one like it for the library's errors. */
+static cJSON *
+error_json(struct securer *sc)
+{
+	cJSON	*e;
+
+	if (securer_errjson(sc) != NULL)
+		return (cJSON_CreateRaw(securer_errjson(sc)));
+	e = cj_must(cJSON_CreateObject());
+	cj_add(e, "code", cJSON_CreateString(securer_errname(sc)));
+	cj_add(e, "message", cJSON_CreateString(securer_errmsg(sc)));
+	return (e);
+}
+
+static int
+report_json(struct securer *sc, int rv, struct run *r,
+    const struct securer_result *res)
+{
+	cJSON	*o;
+	char	*text;
+
+	o = cj_must(cJSON_CreateObject());
+	cj_add(o, "value", rv == 0 ? cJSON_CreateRaw(res->value) :
+	    cJSON_CreateNull());
+	cj_add(o, "printed", cJSON_CreateString(rv == 0 ? res->printed : ""));
+	cj_add(o, "visible", cJSON_CreateBool(rv == 0 && res->visible));
+	cj_add(o, "output", r->output);
+	r->output = NULL;
+	cj_add(o, "error", rv == 0 ? cJSON_CreateNull() : error_json(sc));
+	if ((text = json_print(o, NULL)) == NULL)
+		errx(1, "out of memory");
+	cJSON_Delete(o);
+	puts(text);
+	free(text);
+	return (rv == 0 ? 0 : 1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct opts		 o;
+	struct run		 r;
+	struct securer		*sc;
+	struct securer_result	 res;
+	int			 rv, status;
+
+	parse_args(argc, argv, &o);
+	if (o.code == NULL && load_code(&o) == -1)
+		exit(EXIT_USAGE);
+	memset(&r, 0, sizeof(r));
+	if (o.toolsfile != NULL && (r.tools = tools_load(o.toolsfile)) == NULL)
+		exit(EXIT_USAGE);
+	if (o.json)
+		r.output = cj_must(cJSON_CreateArray());
+	if ((sc = securer_open()) == NULL)
+		err(1, NULL);
+	rv = run(sc, &o, &r, &res);
+	if (o.json)
+		status = report_json(sc, rv, &r, &res);
+	else
+		status = report_text(sc, rv, &res);
+	securer_result_free(&res);
+	securer_close(sc);
+	tools_free(r.tools);
+	cJSON_Delete(r.output);
+	free(o.code);
+	if (fflush(stdout) == EOF) {
+		warn("stdout");
+		status = 1;
+	}
+	return (status);
+}

@@ -1,0 +1,276 @@
+#! /usr/bin/env atf-sh
+# The securer command.  The usage cases need no daemon; the others start
+# a private securerd (daemon.subr) and are skipped until securerd and
+# securer-worker are built.
+
+. "$(atf_get_srcdir)/daemon.subr"
+
+# need_daemon: skip unless the whole daemon is built.
+need_daemon() {
+	securer_init
+	[ -x "$B/securerd" ] && [ -x "$B/securer-worker" ] ||
+	    atf_skip "securerd and securer-worker are not built yet"
+}
+
+# no_system_daemon: skip if a system daemon would answer before ours.
+no_system_daemon() {
+	[ -S /run/securerd.sock ] &&
+	    atf_skip "a system securerd listens on /run/securerd.sock"
+	return 0
+}
+
+# tool NAME SCRIPT: an executable tool script in the work directory.
+tool() {
+	printf '#!/bin/sh\n%s\n' "$2" >"$1"
+	chmod +x "$1"
+}
+
+atf_test_case usage
+usage_head() {
+	atf_set "descr" "bad command lines exit 2 before anything runs"
+}
+usage_body() {
+	securer_init
+	atf_check -s exit:2 -e match:'^usage: securer' "$B/securer"
+	atf_check -s exit:2 -e match:'^usage: securer' "$B/securer" -x
+	atf_check -s exit:2 -e match:'bad timeout: -1' \
+	    "$B/securer" -t -1 -e 1
+	atf_check -s exit:2 -e match:'^usage: securer' \
+	    "$B/securer" -e 1 file.R
+	atf_check -s exit:2 -e match:'^usage: securer' "$B/securer" a.R b.R
+	atf_check -s exit:2 \
+	    -e inline:'securer: nonexistent.R: No such file or directory\n' \
+	    "$B/securer" nonexistent.R
+	echo '{"name": "x"}' >tools.json
+	atf_check -s exit:2 -e inline:'securer: tools.json: not a JSON array\n' \
+	    "$B/securer" --tools tools.json -e 1
+}
+
+atf_test_case no_daemon
+no_daemon_head() {
+	atf_set "descr" "a socket where nobody answers: exit 1 with the reason"
+}
+no_daemon_body() {
+	securer_init
+	atf_check -s exit:1 -e match:"^securer: cannot connect to $PWD/nosock" \
+	    "$B/securer" -s "$PWD/nosock" -e 1
+	atf_check -s exit:1 -e match:"^securer: cannot connect to $PWD/nosock" \
+	    env SECURER_SOCKET="$PWD/nosock" "$B/securer" -e 1
+	atf_check -s exit:1 -o save:out "$B/securer" --json -s "$PWD/nosock" \
+	    -e 1
+	atf_check -o inline:'"ECONNECT"\nnull\n' jq -c '.error.code, .value' out
+}
+
+atf_test_case no_securerd
+no_securerd_head() {
+	atf_set "descr" "autostart names the securerd it could not run"
+}
+no_securerd_body() {
+	securer_init
+	no_system_daemon
+	mkdir -m 700 xdg
+	atf_check -s exit:1 \
+	    -e match:'^securer: cannot execute /nonexistent/securerd: ' \
+	    env -u SECURER_SOCKET XDG_RUNTIME_DIR="$PWD/xdg" \
+	    SECURERD=/nonexistent/securerd "$B/securer" -e 1
+}
+
+atf_test_case expr cleanup
+expr_head() {
+	atf_set "descr" "-e expressions are one program, echoed as Rscript does"
+}
+expr_body() {
+	need_daemon
+	start_daemon
+	atf_check -o inline:'[1] 6\n' "$B/securer" -s "$SOCK" \
+	    -e 'x <- 1:3' -e 'sum(x)'
+	atf_check -o inline:'[1] 1\n[1] 3\n' "$B/securer" \
+	    -e 1 -e 'invisible(2)' -e 3
+	atf_check -o empty "$B/securer" -e 'x <- 1'
+}
+expr_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case file_stdin cleanup
+file_stdin_head() {
+	atf_set "descr" "code from a file and from standard input"
+}
+file_stdin_body() {
+	need_daemon
+	start_daemon
+	printf 'cat("hi\\n")\nf <- function(x) x * 2\nf(21)\n' >prog.R
+	atf_check -o inline:'hi\n[1] 42\n' "$B/securer" prog.R
+	atf_check -o inline:'hi\n[1] 42\n' -x "\"$B/securer\" - <prog.R"
+}
+file_stdin_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case streams cleanup
+streams_head() {
+	atf_set "descr" "stdout to stdout; stderr, messages, warnings to stderr"
+}
+streams_body() {
+	need_daemon
+	start_daemon
+	atf_check -o inline:'out\n' -e save:err "$B/securer" \
+	    -e 'cat("out\n"); cat("err\n", file = stderr())' \
+	    -e 'message("msg"); warning("careful"); invisible(1)'
+	atf_check -o ignore grep -x err err
+	atf_check -o ignore grep -x msg err
+	atf_check -o ignore grep -x 'Warning message:' err
+	atf_check -o ignore grep careful err
+}
+streams_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case json cleanup
+json_head() {
+	atf_set "descr" "--json prints one object with the exact value"
+}
+json_body() {
+	need_daemon
+	start_daemon
+	atf_check -o save:out "$B/securer" --json \
+	    -e 'cat("hi\n"); c(a = 0.1 + 0.2)'
+	atf_check -o inline:'1\n' -x 'wc -l <out | tr -d " "'
+	atf_check -o match:'"value":\[0\.30000000000000004\]' cat out
+	atf_check -o inline:'[{"stream":"stdout","text":"hi\\n"}]\ntrue\nnull\n' \
+	    jq -c '.output, .visible, .error' out
+	atf_check -s exit:1 -o save:out "$B/securer" --json -e 'stop("boom")'
+	atf_check -o inline:'"r_error"\n"boom"\nnull\nfalse\n' \
+	    jq -c '.error.code, .error.message, .value, .visible' out
+}
+json_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case errors cleanup
+errors_head() {
+	atf_set "descr" "R errors as R prints them, exit 1"
+}
+errors_body() {
+	need_daemon
+	start_daemon
+	atf_check -s exit:1 -e inline:'Error: boom\n' "$B/securer" \
+	    -e 'stop("boom")'
+	atf_check -s exit:1 -e inline:'Error in f() : boom\n' "$B/securer" \
+	    -e 'f <- function() stop("boom")' -e 'f()'
+	atf_check -s exit:1 -o inline:'[1] 1\n' -e match:'^Error' \
+	    "$B/securer" -e '1' -e 'stop("late")'
+	atf_check -s exit:1 -e match:'^Error: ' "$B/securer" -e '1 +'
+}
+errors_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case timeout cleanup
+timeout_head() {
+	atf_set "descr" "-t: the deadline, a daemon error, exit 1"
+}
+timeout_body() {
+	need_daemon
+	start_daemon
+	atf_check -s exit:1 -e match:'^securer: .*timed out' \
+	    "$B/securer" -t 1 -e 'Sys.sleep(30)'
+}
+timeout_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case tools cleanup
+tools_head() {
+	atf_set "descr" "--tools: commands get plain JSON and give values back"
+}
+tools_body() {
+	need_daemon
+	start_daemon
+	tool echo.sh 'cat'
+	tool fail.sh 'echo "  no such city  " >&2; echo more >&2; exit 1'
+	tool slow.sh "echo \$\$ >$PWD/slow.pid; exec sleep 30"
+	cat >tools.json <<EOF
+[{"name": "echo", "description": "Echo", "args": {"x": null},
+  "command": ["$PWD/echo.sh"]},
+ {"name": "fail", "description": "Fail", "args": {"city": "character"},
+  "command": ["$PWD/fail.sh"]},
+ {"name": "slow", "description": "Slow", "args": {},
+  "command": ["$PWD/slow.sh"]}]
+EOF
+	atf_check -o inline:'[1] 1.5 2.0\n[1] TRUE\n' "$B/securer" \
+	    --tools tools.json -e 'echo(x = c(1.5, 2))$x' \
+	    -e 'identical(echo(x = 0.1 + 0.2)$x, 0.1 + 0.2)'
+	atf_check -o inline:'$a\n[1] "b"\n\n' "$B/securer" \
+	    --tools tools.json -e 'echo(x = list(a = "b"))$x'
+	atf_check -s exit:1 -e match:'no such city$' "$B/securer" \
+	    --tools tools.json -e 'fail("Atlantis")'
+	atf_check -o inline:'[1] "no such city"\n' "$B/securer" \
+	    --tools tools.json \
+	    -e 'tryCatch(fail("x"), error = function(e) conditionMessage(e))'
+	atf_check -s exit:1 -e match:'timed out' "$B/securer" \
+	    --tools tools.json -t 2 -e 'slow()'
+	# Killed at the deadline, not left to run.
+	kill -0 "$(cat slow.pid)" 2>/dev/null && atf_fail "the tool still runs"
+	true
+}
+tools_cleanup() {
+	cleanup_daemon
+	[ -f slow.pid ] && kill -KILL "$(cat slow.pid)" 2>/dev/null
+	true
+}
+
+# The private daemon of autostart: its socket, pid file and log.
+PRIV=xdg/securer
+
+atf_test_case autostart cleanup
+autostart_head() {
+	atf_set "descr" "with no socket given, a private daemon is started " \
+	    "once, on a socket in XDG_RUNTIME_DIR, and reused"
+}
+autostart_body() {
+	need_daemon
+	no_system_daemon
+	mkdir -m 700 xdg
+	unset SECURER_SOCKET SECURERD
+	export XDG_RUNTIME_DIR="$PWD/xdg"
+	atf_check -o inline:'[1] 2\n' "$B/securer" -e '1 + 1'
+	test -S $PRIV/securerd.sock || atf_fail "no socket in $PRIV"
+	i=0
+	while [ ! -s $PRIV/securerd.sock.pid ] && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	pid=$(cat $PRIV/securerd.sock.pid) || atf_fail "no pid file"
+	atf_check -o inline:'[1] 3\n' "$B/securer" -e '1 + 2'
+	atf_check -o inline:"$pid\n" cat $PRIV/securerd.sock.pid
+	kill -0 "$pid" || atf_fail "the daemon is gone"
+}
+autostart_cleanup() {
+	pid=$(cat $PRIV/securerd.sock.pid 2>/dev/null ||
+	    fuser $PRIV/securerd.sock 2>/dev/null)
+	[ -n "$pid" ] || return 0
+	kill -TERM $pid 2>/dev/null
+	i=0
+	while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -KILL $pid 2>/dev/null
+	rm -f $PRIV/securerd.sock
+	true
+}
+
+atf_init_test_cases() {
+	atf_add_test_case usage
+	atf_add_test_case no_daemon
+	atf_add_test_case no_securerd
+	atf_add_test_case expr
+	atf_add_test_case file_stdin
+	atf_add_test_case streams
+	atf_add_test_case json
+	atf_add_test_case errors
+	atf_add_test_case timeout
+	atf_add_test_case tools
+	atf_add_test_case autostart
+}
