@@ -29,6 +29,7 @@
 
 #define TOOL_STDERR_MAX	4096	/* only its first line is used */
 #define DEFAULT_TIMEOUT	30	/* the daemon's, securer-protocol(7) */
+#define TOOL_GRACE	0.5	/* seconds after the execution's deadline */
 #define item(o, name)	cJSON_GetObjectItemCaseSensitive((o), (name))
 
 /* A run of a tool's command: its input and what it did. */
@@ -247,14 +248,16 @@ now(void)
 
 /*
  * An execution starts now with this timeout (<0: the daemon's default,
- * 0: none): a tool still running when it is over is killed.
+ * 0: none): a tool still running when it is over is killed.  A little
+ * after, so that the daemon, which owns the deadline, ends the execution
+ * with its time-out rather than the R code with the tool's error.
  */
 void
 tools_deadline(struct cmdtools *t, double timeout)
 {
 	if (timeout < 0)
 		timeout = DEFAULT_TIMEOUT;
-	t->deadline = timeout > 0 ? now() + timeout : 0;
+	t->deadline = timeout > 0 ? now() + timeout + TOOL_GRACE : 0;
 }
 
 /* A securer_tool_cb, for the tool of that name. */

@@ -208,8 +208,8 @@ EOF
 	atf_check -o inline:'[1] "no such city"\n' "$B/securer" \
 	    --tools tools.json \
 	    -e 'tryCatch(fail("x"), error = function(e) conditionMessage(e))'
-	atf_check -s exit:1 -e match:'timed out' "$B/securer" \
-	    --tools tools.json -t 2 -e 'slow()'
+	atf_check -s exit:1 -e match:'^securer: execution timed out' \
+	    "$B/securer" --tools tools.json -t 2 -e 'slow()'
 	# Killed at the deadline, not left to run.
 	kill -0 "$(cat slow.pid)" 2>/dev/null && atf_fail "the tool still runs"
 	true
