@@ -69,6 +69,12 @@ log_setverbose(int v)
 }
 
 int
+log_getforeground(void)
+{
+	return (log_foreground);
+}
+
+int
 log_getverbose(void)
 {
 	return (log_verbose);

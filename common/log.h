@@ -11,6 +11,7 @@ void	log_init(int, int);		/* foreground (1/0), syslog facility */
 void	log_procinit(const char *);	/* name prefixed to each line */
 void	log_setverbose(int);
 int	log_getverbose(void);
+int	log_getforeground(void);
 void	log_warn(const char *, ...)
 	    __attribute__((__format__ (printf, 1, 2)));
 void	log_warnx(const char *, ...)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -36,6 +37,8 @@ void
 monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 {
 	conf = c;	/* the broker's, inherited with the fork */
+	/* Reopen syslog: the broker's socket to it was not passed on. */
+	log_init(log_getforeground(), LOG_DAEMON);
 	log_procinit("monitor");
 	setproctitle("monitor");
 	monitor_drop_privileges();

@@ -42,8 +42,8 @@ kyua_run() {
 	build=$1
 	shift
 	kyua_tree "$build"
-	(cd "$build/kyua" && kyua test -v "test_suites.securer.build=$top/$build" \
-	    -v "test_suites.securer.top=$top" \
+	(cd "$build/kyua" && kyua -v "test_suites.securer.build=$top/$build" \
+	    -v "test_suites.securer.top=$top" test \
 	    --results-file="$top/$build/results.db" "$@") |
 	    grep -E '(failed|broken|skipped):' || true
 	kyua report --results-file="$top/$build/results.db" \

@@ -1,6 +1,6 @@
 /*
  * sockcat: a raw client of securerd's protocol for tests.  It sends its
- * standard input to the socket as it is, then prints every line the
+ * standard input to the socket as it comes, and prints every line the
  * daemon sends until it has seen the final replies (lines with "ok") of
  * N requests, or the daemon closes the connection.
  *
@@ -36,16 +36,19 @@ connect_to(const char *path)
 	return (s);
 }
 
-static void
-send_all(int s)
+/* Forwards what stdin has now; returns 0 at its end. */
+static int
+forward_stdin(int s)
 {
 	char	buf[65536];
 	ssize_t	n, off, w;
 
-	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0)
-		for (off = 0; off < n; off += w)
-			if ((w = write(s, buf + off, n - off)) == -1)
-				err(2, "write");
+	if ((n = read(STDIN_FILENO, buf, sizeof(buf))) <= 0)
+		return (0);
+	for (off = 0; off < n; off += w)
+		if ((w = write(s, buf + off, n - off)) == -1)
+			err(2, "write");
+	return (1);
 }
 
 /* Prints complete lines from buf; returns how many were final replies. */
@@ -72,8 +75,9 @@ int
 main(int argc, char *argv[])
 {
 	static char	 buf[16 * 1024 * 1024];
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	size_t		 len = 0;
+	int		 stdin_open = 1;
 	ssize_t		 n;
 	long		 want = -1, got = 0, wait_ms = 30000;
 	int		 ch, s;
@@ -93,13 +97,18 @@ main(int argc, char *argv[])
 	if (optind + 1 != argc)
 		errx(2, "usage: sockcat [-n replies] [-w s] socket");
 	s = connect_to(argv[optind]);
-	send_all(s);
-	pfd.fd = s;
-	pfd.events = POLLIN;
+	pfd[0].fd = s;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = STDIN_FILENO;
+	pfd[1].events = POLLIN;
 	while (want == -1 || got < want) {
 		/* A bound on the wait, so a broken daemon fails the test. */
-		if (poll(&pfd, 1, wait_ms) == 0)
+		if (poll(pfd, stdin_open ? 2 : 1, wait_ms) == 0)
 			errx(3, "no reply within %ld ms", wait_ms);
+		if (stdin_open && (pfd[1].revents & (POLLIN | POLLHUP)))
+			stdin_open = forward_stdin(s);
+		if (!(pfd[0].revents & (POLLIN | POLLHUP)))
+			continue;
 		if ((n = read(s, buf + len, sizeof(buf) - len)) <= 0)
 			break;
 		len += n;
