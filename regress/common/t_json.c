@@ -211,7 +211,8 @@ ATF_TC_BODY(print_strings, tc)
 	check_print(cJSON_CreateString("\b\f\n\r\t"), "\"\\b\\f\\n\\r\\t\"");
 	check_print(cJSON_CreateString("\x01\x1f\x7f"),
 	    "\"\\u0001\\u001f\x7f\"");
-	check_print(cJSON_CreateString("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+	check_print(cJSON_CreateString("caf\xc3\xa9 \xe2\x82\xac "
+	    "\xf0\x9f\x98\x80"),
 	    "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
 	/* Bytes that are not UTF-8 would make the document invalid. */
 	check_print(cJSON_CreateString("a\xff" "b\xc3"),

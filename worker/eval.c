@@ -1,0 +1,269 @@
+/*
+ * Executions: parse, evaluate in globalenv, send the value or the error.
+ *
+ * The evaluation itself is the private R function .exec() (rembed.c):
+ * R's own tryCatch and withCallingHandlers give conditions exactly as R
+ * code sees them, where R_tryEval would print errors to the console.  It
+ * reports back through the natives below, which send IMSG_W_RESULT or
+ * IMSG_W_ERROR; exactly one of them ends each execution.
+ *
+ * Nothing is sent for an execution after its end, whatever R code still
+ * runs.  The C glue runs under R_ToplevelExec(): an R error or a jump to the
+ * top level (invokeRestart("abort"), a condition that stop() did not
+ * see handled) comes back here instead of to a top level that, R being
+ * embedded, does not exist any more.
+ */
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "worker.h"
+
+struct exec_job {
+	const char	*code;
+	size_t		 len;
+	int		 echo;
+};
+
+static struct {
+	uint32_t	 id;
+	int		 done;		/* result or error sent */
+} ex;
+
+static void	eval_body(void *);
+static int	eval_parse(const char *, size_t, SEXP *);
+static void	eval_parse_error(const char *, size_t, const char *);
+static void	eval_send_error(uint32_t, int, int, const char *,
+		    const char *);
+static void	eval_send_result(int, const char *, size_t, SEXP);
+static const char *eval_string(SEXP);
+
+void
+eval_exec(struct imsg *imsg)
+{
+	struct exec_job	 job;
+	struct w_exec	 we;
+	size_t		 len = imsg_get_len(imsg);
+	uint64_t	 t0 = now_us();
+
+	if (len < sizeof(we))
+		fatalx("execution of %zu bytes", len);
+	memcpy(&we, imsg->data, sizeof(we));
+	if (len - sizeof(we) != we.code_len)
+		fatalx("execution of %zu bytes with %u of code", len,
+		    we.code_len);
+	job.code = (const char *)imsg->data + sizeof(we);
+	job.len = we.code_len;
+	job.echo = (we.flags & EXEC_ECHO) != 0;
+
+	ex.id = imsg_get_id(imsg);
+	ex.done = 0;
+	out_begin(ex.id);
+	if (!R_ToplevelExec(eval_body, &job))
+		log_debug("execution %u: jumped to the top level", ex.id);
+	if (!ex.done)
+		eval_send_error(WERR_R, 0, 0,
+		    "the execution was aborted without a result", "");
+	out_end();
+	log_debug("execution %u: %llu us", ex.id,
+	    (unsigned long long)(now_us() - t0));
+}
+
+static void
+eval_body(void *arg)
+{
+	struct exec_job	*job = arg;
+	SEXP		 exprs, call;
+
+	if (eval_parse(job->code, job->len, &exprs) == -1)
+		return;
+	PROTECT(exprs);
+	call = PROTECT(Rf_lang3(rembed_fn(".exec"), exprs,
+	    Rf_ScalarLogical(job->echo)));
+	Rf_eval(call, rembed_env());
+	UNPROTECT(2);
+}
+
+/* R's parser, all or nothing: on error, report it and run nothing. */
+static int
+eval_parse(const char *code, size_t len, SEXP *exprs)
+{
+	const char	*nul;
+	SEXP		 call, r;
+
+	if ((nul = memchr(code, '\0', len)) != NULL) {
+		eval_parse_error(code, nul - code,
+		    "embedded nul in the code");
+		return (-1);
+	}
+	if (len > INT_MAX)
+		fatalx("code of %zu bytes", len);
+	call = PROTECT(Rf_lang2(rembed_fn(".parse"), R_NilValue));
+	SETCADR(call, Rf_ScalarString(Rf_mkCharLenCE(code, len, CE_UTF8)));
+	r = Rf_eval(call, rembed_env());
+	UNPROTECT(1);
+	if (TYPEOF(r) == EXPRSXP) {
+		*exprs = r;
+		return (0);
+	}
+	eval_parse_error(NULL, 0, eval_string(r));
+	return (-1);
+}
+
+/*
+ * R says where the error is as "<text>:LINE:COLUMN: ..." or, for some
+ * errors, "... at line LINE"; code != NULL: at offset off in code.
+ */
+static void
+eval_parse_error(const char *code, size_t off, const char *msg)
+{
+	const char	*p;
+	size_t		 i;
+	int		 line = 0, col = 0;
+
+	if (code != NULL) {
+		line = col = 1;
+		for (i = 0; i < off; i++, col++)
+			if (code[i] == '\n') {
+				line++;
+				col = 0;
+			}
+	} else if (sscanf(msg, "<text>:%d:%d:", &line, &col) != 2) {
+		line = col = 0;
+		if ((p = strstr(msg, " at line ")) != NULL)
+			line = atoi(p + strlen(" at line "));
+	}
+	eval_send_error(WERR_PARSE, line, col, msg, "");
+}
+
+static void
+eval_send_error(uint32_t kind, int line, int col, const char *msg,
+    const char *call)
+{
+	struct w_error	 we;
+	struct iovec	 iov[3];
+	char		*m, *c;
+	size_t		 mlen, clen;
+
+	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
+	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
+	out_flush();
+	memset(&we, 0, sizeof(we));
+	we.kind = kind;
+	we.line = line;
+	we.column = col;
+	we.msg_len = mlen;
+	we.call_len = clen;
+	iov[0].iov_base = &we;
+	iov[0].iov_len = sizeof(we);
+	iov[1].iov_base = m;
+	iov[1].iov_len = mlen;
+	iov[2].iov_base = c;
+	iov[2].iov_len = clen;
+	chan_send(IMSG_W_ERROR, ex.id, iov, 3);
+	ex.done = 1;
+	out_end();
+	free(m);
+	free(c);
+}
+
+/* The first element of a character vector, as UTF-8, else "". */
+static const char *
+eval_string(SEXP x)
+{
+	if (TYPEOF(x) != STRSXP || XLENGTH(x) < 1 ||
+	    STRING_ELT(x, 0) == NA_STRING)
+		return ("");
+	return (rstr_utf8(STRING_ELT(x, 0)));
+}
+
+/*
+ * .Call(securer_result, value, visible): the printed form first, as it
+ * runs R code (print methods) that may call tools or fail; then the
+ * value, whose encoding is bounded.
+ */
+SEXP
+eval_result_call(SEXP value, SEXP visible)
+{
+	char		 err[128], msg[160], *json;
+	size_t		 len;
+	int		 vis;
+	SEXP		 printed;
+
+	if (ex.done)
+		Rf_error("the execution has ended");
+	vis = Rf_asLogical(visible) == TRUE;
+	printed = PROTECT(vis ? rembed_apply(".printed", value) : R_NilValue);
+	if (encode_value(value, W_VALUE_MAX, &json, &len, err,
+	    sizeof(err)) == -1) {
+		snprintf(msg, sizeof(msg), "result %s", err);
+		eval_send_error(WERR_ENCODE, 0, 0, msg, "");
+	} else {
+		eval_send_result(vis, json, len, printed);
+		free(json);
+	}
+	UNPROTECT(1);
+	return (R_NilValue);
+}
+
+static void
+eval_send_result(int vis, const char *json, size_t len, SEXP printed)
+{
+	struct w_result	 wr;
+	struct iovec	 iov[3];
+	const char	*p;
+	char		*t;
+	size_t		 plen;
+
+	p = vis ? eval_string(printed) : "";
+	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
+	out_flush();
+	memset(&wr, 0, sizeof(wr));
+	wr.visible = vis;
+	wr.value_len = len;
+	wr.printed_len = plen;
+	iov[0].iov_base = &wr;
+	iov[0].iov_len = sizeof(wr);
+	iov[1].iov_base = (void *)json;
+	iov[1].iov_len = len;
+	iov[2].iov_base = t;
+	iov[2].iov_len = plen;
+	chan_send(IMSG_W_RESULT, ex.id, iov, 3);
+	ex.done = 1;
+	out_end();
+	free(t);
+}
+
+/* .Call(securer_error, message, call): the code raised an R error. */
+SEXP
+eval_error_call(SEXP msg, SEXP call)
+{
+	if (ex.done)
+		Rf_error("the execution has ended");
+	eval_send_error(WERR_R, 0, 0, eval_string(msg), eval_string(call));
+	return (R_NilValue);
+}
+
+/* .Call(securer_stream, stream, text): a message or a warning. */
+SEXP
+eval_stream_call(SEXP stream, SEXP text)
+{
+	const char	*s;
+	int		 st;
+
+	st = Rf_asInteger(stream);
+	if (st != STREAM_MESSAGE && st != STREAM_WARNING)
+		Rf_error("bad stream %d", st);
+	if (ex.done)
+		return (R_NilValue);
+	s = eval_string(text);
+	out_flush();
+	out_send(st, s, strlen(s));
+	return (R_NilValue);
+}

@@ -1,0 +1,310 @@
+/*
+ * securer-worker: the template that the broker execs once, and the
+ * workers it forks; or, with -S, one worker run directly (tests).
+ *
+ * Everything here is blocking: a template waits for spawn requests, a
+ * worker for its monitor's next message, and nothing else can happen in
+ * between, so there is no event loop.  Any message that is not exactly
+ * what the state allows is a broken invariant: fatalx, and the peer sees
+ * the process die.
+ */
+
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+static struct imsgbuf	 chan;
+
+static __attribute__((__noreturn__)) void	usage(void);
+static __attribute__((__noreturn__)) void	template_main(void);
+static __attribute__((__noreturn__)) void	single_main(void);
+static __attribute__((__noreturn__)) void	worker_main(void);
+static void	template_spawn(struct imsg *, pid_t);
+static __attribute__((__noreturn__)) void	template_child(int,
+		    const struct tpl_spawn *, pid_t);
+static void	worker_ready(void);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: securer-worker [-dS]\n");
+	exit(1);
+}
+
+int
+main(int argc, char *argv[])
+{
+	int	 ch, single = 0, verbose = 0;
+
+	log_init(1, LOG_DAEMON);
+	while ((ch = getopt(argc, argv, "dS")) != -1) {
+		switch (ch) {
+		case 'd':
+			verbose = 2;
+			break;
+		case 'S':
+			single = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_setverbose(verbose);
+	if (fcntl(W_CHAN_FD, F_GETFD) == -1)
+		fatal("fd %d (the channel)", W_CHAN_FD);
+	/* A write to a closed pipe is an error to report, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (single)
+		single_main();
+	template_main();
+}
+
+/*
+ * The template: private /tmp, R started once, then a clone of itself for
+ * each worker the broker asks for.
+ */
+static void
+template_main(void)
+{
+	struct imsg	 imsg;
+	uint64_t	 t0;
+	pid_t		 broker;
+
+	log_procinit("template");
+	broker = getppid();
+	/* Die with the broker; if it is already gone, do not start. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		fatal("prctl PR_SET_PDEATHSIG");
+	if (getppid() != broker)
+		fatalx("the broker is gone");
+	chan_open(BROKER_IMSG_MAX, 1);
+
+	sandbox_template();
+	t0 = now_us();
+	rembed_init();
+	log_debug("R started in %llu us",
+	    (unsigned long long)(now_us() - t0));
+
+	chan_send(IMSG_TPL_READY, 0, NULL, 0);
+	for (;;) {
+		if (chan_recv(&imsg) == 0) {
+			log_debug("the broker closed the channel");
+			worker_exit(0);
+		}
+		if (imsg_get_type(&imsg) != IMSG_TPL_SPAWN)
+			fatalx("unexpected message %u from the broker",
+			    imsg_get_type(&imsg));
+		template_spawn(&imsg, broker);
+		imsg_free(&imsg);
+	}
+}
+
+/*
+ * Clone a worker.  CLONE_PARENT makes it the broker's child, not ours:
+ * the broker reaps it and sees how it ended.  fork(3) cannot do that, so
+ * this is the raw system call, which also skips glibc's fork handlers:
+ * safe, as the template is single-threaded and holds no lock here.
+ */
+static void
+template_spawn(struct imsg *imsg, pid_t broker)
+{
+	struct tpl_spawn	 ts;
+	struct tpl_spawned	 ok;
+	struct spawn_failed	 failed;
+	struct iovec		 iov;
+	pid_t			 pid;
+	int			 fd;
+
+	if (imsg_get_data(imsg, &ts, sizeof(ts)) == -1)
+		fatalx("spawn request of %zu bytes", imsg_get_len(imsg));
+	if ((fd = imsg_get_fd(imsg)) == -1)
+		fatalx("spawn request without a channel");
+
+	pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		template_child(fd, &ts, broker);
+	close(fd);
+	if (pid == -1) {
+		log_warn("worker %u: clone", ts.worker_id);
+		failed.worker_id = ts.worker_id;
+		failed.error = errno;
+		iov.iov_base = &failed;
+		iov.iov_len = sizeof(failed);
+		chan_send(IMSG_TPL_FAILED, 0, &iov, 1);
+		return;
+	}
+	log_debug("worker %u: pid %d", ts.worker_id, (int)pid);
+	ok.worker_id = ts.worker_id;
+	ok.pid = pid;
+	iov.iov_base = &ok;
+	iov.iov_len = sizeof(ok);
+	chan_send(IMSG_TPL_SPAWNED, 0, &iov, 1);
+}
+
+/* In the clone: forget the broker's channel, lock down, serve. */
+static void
+template_child(int fd, const struct tpl_spawn *ts, pid_t broker)
+{
+	const char	*tmpdir;
+
+	log_procinit("worker");
+	/* Its fd is replaced by the worker's channel in sandbox_worker(). */
+	imsgbuf_clear(&chan);
+	tmpdir = sandbox_worker(fd, ts, broker, rembed_tempdir());
+	rembed_worker(tmpdir, ts->limits.stack);
+	worker_main();
+}
+
+/* -S: this process is the worker; fd 3 is already its monitor channel. */
+static void
+single_main(void)
+{
+	log_procinit("worker");
+	sandbox_single();
+	rembed_init();
+	rembed_worker(rembed_tempdir(), LIMIT_NONE);
+	worker_main();
+}
+
+/*
+ * The worker's loop: the tools first, then executions, one at a time.
+ * Tool results are read inside tools_call(), never here.
+ */
+static void
+worker_main(void)
+{
+	struct imsg	 imsg;
+	int		 ready = 0;
+
+	chan_open(WORKER_IMSG_MAX, 0);
+	for (;;) {
+		if (chan_recv(&imsg) == 0)
+			worker_exit(0);
+		switch (imsg_get_type(&imsg)) {
+		case IMSG_W_SETUP:
+			if (ready)
+				fatalx("second setup");
+			tools_setup(&imsg);
+			worker_ready();
+			ready = 1;
+			break;
+		case IMSG_W_EXEC:
+			if (!ready)
+				fatalx("execution before setup");
+			eval_exec(&imsg);
+			break;
+		default:
+			fatalx("unexpected message %u from the monitor",
+			    imsg_get_type(&imsg));
+		}
+		imsg_free(&imsg);
+	}
+}
+
+static void
+worker_ready(void)
+{
+	struct w_ready	 wr;
+	struct iovec	 iov;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.pid = getpid();
+	iov.iov_base = &wr;
+	iov.iov_len = sizeof(wr);
+	chan_send(IMSG_W_READY, 0, &iov, 1);
+}
+
+/* Normal end: the output that is left, then exit(3) cleans up. */
+void
+worker_exit(int status)
+{
+	out_flush();
+	exit(status);
+}
+
+void
+chan_open(uint32_t maxsize, int fdpass)
+{
+	if (imsgbuf_init(&chan, W_CHAN_FD) == -1)
+		fatal("imsgbuf_init");
+	if (imsgbuf_set_maxsize(&chan, maxsize) == -1)
+		fatal("imsgbuf_set_maxsize");
+	if (fdpass)
+		imsgbuf_allow_fdpass(&chan);
+}
+
+/* Block until a whole message is in; 0 on EOF. */
+int
+chan_recv(struct imsg *imsg)
+{
+	struct pollfd	 pfd;
+	ssize_t		 n;
+
+	for (;;) {
+		if ((n = imsg_get(&chan, imsg)) == -1)
+			fatal("imsg_get");
+		if (n > 0)
+			return (1);
+		pfd.fd = chan.fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if ((n = imsgbuf_read(&chan)) == -1)
+			fatal("imsgbuf_read");
+		if (n == 0)
+			return (0);
+	}
+}
+
+/* Send one message now: whoever waits for it must not wait longer. */
+void
+chan_send(uint32_t type, uint32_t id, const struct iovec *iov, int iovcnt)
+{
+	if (imsg_composev(&chan, type, id, 0, -1, iov, iovcnt) == -1)
+		fatal("imsg_composev type %u", type);
+	if (imsgbuf_flush(&chan) == -1)
+		fatal("imsgbuf_flush");
+}
+
+/*
+ * A copy of text fit to send: valid UTF-8 without NULs, at most max
+ * bytes, cut on a character boundary.  Text from R may be anything.
+ */
+char *
+w_text(const char *s, size_t len, size_t max, size_t *outlen)
+{
+	char	*t;
+	size_t	 n;
+
+	if ((t = utf8_sanitize(s, len, &n)) == NULL)
+		fatal("utf8_sanitize");
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
+			n--;
+		t[n] = '\0';
+	}
+	*outlen = n;
+	return (t);
+}

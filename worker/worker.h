@@ -1,0 +1,80 @@
+/*
+ * securer-worker: the R process of a session.
+ *
+ * The broker execs it once as a template, which sets up a private /tmp,
+ * starts R and then forks one worker per session on request (worker.c,
+ * sandbox.c).  A worker evaluates the code of its session's executions
+ * (eval.c) in the R embedded by rembed.c, sends values as JSON
+ * (encode.c), and calls the session's tools through the monitor
+ * (tools.c, decode.c).
+ */
+
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define R_NO_REMAP
+#include <Rinternals.h>
+
+#include "imsg.h"
+#include "securerd.h"
+
+#define W_CHAN_FD	3			/* broker or monitor channel */
+#define W_CHUNK_MAX	4096			/* output sent at this size */
+#define W_VALUE_MAX	(4U * 1024 * 1024)	/* an encoded value */
+#define W_PRINTED_MAX	(1024U * 1024)		/* a printed form */
+#define W_TEXT_MAX	(1024U * 1024)		/* a message or error */
+#define W_CALL_MAX	4096			/* a deparsed call */
+#define W_DEPTH_MAX	200			/* nesting of a value */
+
+#define W_EXIT_SETUP	71	/* EX_OSERR: a worker could not be set up */
+
+/* worker.c */
+void		 chan_open(uint32_t, int);
+int		 chan_recv(struct imsg *);
+void		 chan_send(uint32_t, uint32_t, const struct iovec *, int);
+char		*w_text(const char *, size_t, size_t, size_t *);
+__attribute__((__noreturn__)) void	worker_exit(int);
+
+/* sandbox.c */
+void		 sandbox_template(void);
+void		 sandbox_single(void);
+const char	*sandbox_worker(int, const struct tpl_spawn *, pid_t,
+		    const char *);
+void		 sandbox_cleanup(void);
+
+/* rembed.c */
+void		 rembed_init(void);
+void		 rembed_worker(const char *, uint64_t);
+const char	*rembed_tempdir(void);
+SEXP		 rembed_env(void);
+SEXP		 rembed_fn(const char *);
+SEXP		 rembed_apply(const char *, SEXP);
+const char	*rstr_utf8(SEXP);
+void		 out_begin(uint32_t);
+void		 out_end(void);
+void		 out_write(int, const char *, size_t);
+void		 out_send(int, const char *, size_t);
+void		 out_flush(void);
+SEXP		 capture_call(SEXP, SEXP);
+
+/* eval.c */
+void		 eval_exec(struct imsg *);
+SEXP		 eval_result_call(SEXP, SEXP);
+SEXP		 eval_error_call(SEXP, SEXP);
+SEXP		 eval_stream_call(SEXP, SEXP);
+
+/* encode.c */
+int		 encode_value(SEXP, size_t, char **, size_t *, char *, size_t);
+int		 encode_args(SEXP, size_t, char **, size_t *, char *, size_t);
+
+/* decode.c */
+SEXP		 decode_value(const char *, size_t, char *, size_t);
+
+/* tools.c */
+void		 tools_setup(struct imsg *);
+SEXP		 tools_call(SEXP, SEXP);
+
+#endif /* WORKER_H */
