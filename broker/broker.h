@@ -50,6 +50,7 @@ __attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
 
 /* proc.c */
 void	 monitor_start(int);
+void	 monitor_events(void);
 void	 monitor_send(uint32_t, uint32_t, int, const void *, size_t);
 int	 monitor_reaped(pid_t, int);
 void	 monitor_stop(void);

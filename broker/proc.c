@@ -42,6 +42,10 @@ monitor_child(int channel, int listen_fd)
 	monitor_main(conf, 3, 4);
 }
 
+/*
+ * Forked before the broker makes its event base, so the monitor starts
+ * from a clean libevent state; monitor_events() registers the channel.
+ */
 void
 monitor_start(int listen_fd)
 {
@@ -63,6 +67,11 @@ monitor_start(int listen_fd)
 		fatal("monitor channel");
 	imsgbuf_allow_fdpass(&iev_monitor.ibuf);
 	iev_monitor.handler = broker_dispatch_monitor;
+}
+
+void
+monitor_events(void)
+{
 	imsg_event_add(&iev_monitor);
 }
 

@@ -197,12 +197,15 @@ main(int argc, char *argv[])
 	if (!debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	write_pidfile();
-	event_init();
-	broker_signals();
 	audit_daemon("daemon_start", NULL);
-	template_start();
 	monitor_start(listen_fd);
 	close(listen_fd);
+	event_init();
+	broker_signals();
+	monitor_events();
+	template_start();
+	/* Anything that died before SIGCHLD had its event. */
+	broker_sigchld(SIGCHLD, 0, NULL);
 	log_info("started, socket %s", c.socket_path);
 	event_dispatch();
 	fatalx("event loop ended");

@@ -13,6 +13,7 @@
 
 #include <err.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +46,10 @@ forward_stdin(int s)
 
 	if ((n = read(STDIN_FILENO, buf, sizeof(buf))) <= 0)
 		return (0);
+	/* The daemon may close on us (a refused line): then just read. */
 	for (off = 0; off < n; off += w)
 		if ((w = write(s, buf + off, n - off)) == -1)
-			err(2, "write");
+			return (0);
 	return (1);
 }
 
@@ -96,6 +98,7 @@ main(int argc, char *argv[])
 	}
 	if (optind + 1 != argc)
 		errx(2, "usage: sockcat [-n replies] [-w s] socket");
+	signal(SIGPIPE, SIG_IGN);
 	s = connect_to(argv[optind]);
 	pfd[0].fd = s;
 	pfd[0].events = POLLIN;

@@ -26,12 +26,12 @@ process_tree_body() {
 	atf_check -o inline:"$pid\n" cat "$SOCK.pid"
 	kill -TERM "$pid"
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+	while alive "$pid" && [ $i -lt 100 ]; do
 		sleep 0.05; i=$((i + 1))
 	done
-	kill -0 "$pid" 2>/dev/null && atf_fail "broker still running"
+	alive "$pid" && atf_fail "broker still running"
 	for k in $kids; do
-		kill -0 "$k" 2>/dev/null && atf_fail "child $k left behind"
+		alive "$k" && atf_fail "child $k left behind"
 	done
 	[ -e "$SOCK" ] && atf_fail "socket left behind"
 	[ -e "$SOCK.pid" ] && atf_fail "pid file left behind"
@@ -84,7 +84,7 @@ socket_in_use_body() {
 	kill -KILL "$(daemon_pid)"
 	sleep 0.5
 	for k in $kids; do
-		kill -0 "$k" 2>/dev/null && atf_fail "child $k outlived the broker"
+		alive "$k" && atf_fail "child $k outlived the broker"
 	done
 	test -S "$SOCK" || atf_fail "expected a stale socket"
 	rm -f daemon.pid

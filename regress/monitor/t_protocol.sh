@@ -7,28 +7,44 @@
 HELLO='{"id":1,"op":"hello","version":1}'
 CREATE='{"id":2,"op":"session.create"}'
 
-# session_script lines...: hello, create, then the lines with the session
-# id put in for @S@, all on one connection.  Prints the replies.
+# session_script lines...: hello, create, then the lines in turn, each
+# sent once the reply to the one before it came (a line starting with
+# "&" goes without waiting), with the session id put in for @S@.  The
+# replies are in the file "replies".
 session_script() {
 	n=$(( $# + 2 ))
+	: >replies
 	{
 		printf '%s\n%s\n' "$HELLO" "$CREATE"
-		# Wait for the session id before the requests that name it.
-		while [ ! -s sid ]; do sleep 0.02; done
+		wait_final 2
+		sid=$(jq -r 'select(.id == 2) | .session' replies)
+		sent=""
 		for line in "$@"; do
-			printf '%s\n' "$line" | sed "s/@S@/$(cat sid)/g"
+			case "$line" in
+			"&"*)	line=${line#&} ;;
+			*)	for id in $sent; do wait_final "$id"; done ;;
+			esac
+			printf '%s\n' "$line" | sed "s/@S@/$sid/g"
+			sent="$sent $(printf '%s' "$line" | jq .id)"
 		done
-	} | "$B/regress/sockcat" -n "$n" "$SOCK" | tee replies |
-	    while IFS= read -r reply; do
-		s=$(printf '%s' "$reply" | jq -r 'select(.id == 2) | .session')
-		[ -n "$s" ] && [ "$s" != null ] && printf '%s' "$s" >sid
-		printf '%s\n' "$reply"
-	done
+	} | "$B/regress/sockcat" -n "$n" "$SOCK" >>replies
+}
+
+# wait_final ID: until the final reply to request ID is in "replies".
+wait_final() {
+	wait_for "the reply to request $1" grep -q "\"id\":$1,\"ok\"" replies
 }
 
 # reply ID FILTER: the jq FILTER applied to the final reply of request ID.
 reply() {
 	jq -c "select(.id == $1 and has(\"ok\")) | $2" replies
+}
+
+# check_reply ID FILTER EXPECTED
+check_reply() {
+	got=$(reply "$1" "$2")
+	[ "$got" = "$3" ] ||
+	    atf_fail "request $1: $2 is $got, expected $3"
 }
 
 atf_test_case framing cleanup
@@ -38,15 +54,15 @@ framing_head() {
 }
 framing_body() {
 	start_daemon
-	raw '{"id":1,"op":"status"}' 'not json' '{"op":"hello"}' \
+	raw '{"id":10,"op":"status"}' 'not json' '{"op":"hello"}' \
 	    '{"id":2,"op":"hello","version":9}' '{"id":3,"op":"frobnicate"}' \
 	    "$HELLO" '{"id":4,"op":"status"}' >replies
-	atf_check -o inline:'"hello_required"\n' reply 1 .error.code
+	check_reply 10 .error.code '"hello_required"'
 	atf_check -o inline:'2\n' -x "jq -c 'select(.id == null) | .error.code' replies | grep -c bad_request"
-	atf_check -o inline:'"unsupported_version"\n' reply 2 .error.code
-	atf_check -o inline:'"bad_request"\n' reply 3 .error.code
-	atf_check -o inline:'true\n' reply 1 '.ok == false'
-	atf_check -o inline:'[]\n' reply 4 .sessions
+	check_reply 2 .error.code '"unsupported_version"'
+	check_reply 3 .error.code '"bad_request"'
+	check_reply 10 '.ok == false' 'true'
+	check_reply 4 .sessions '[]'
 }
 framing_cleanup() {
 	cleanup_daemon
@@ -83,21 +99,17 @@ values_body() {
 	    '{"id":8,"op":"execute","session":"@S@","code":"invisible(7)"}' \
 	    '{"id":9,"op":"execute","session":"@S@","code":"c(NA_real_, NaN, -Inf, -0)"}' \
 	    >/dev/null
-	atf_check -o inline:'{"type":"double","value":[0.30000000000000004]}\n' \
-	    reply 3 .value
+	check_reply 3 .value '{"type":"double","value":[0.30000000000000004]}'
 	grep -q '"value":\[0.30000000000000004\]' replies ||
 	    atf_fail "0.1 + 0.2 not sent in its exact shortest form"
-	atf_check -o inline:'{"type":"integer","value":[1,null],"attributes":{"names":{"type":"character","value":["a","b"]}}}\n' \
-	    reply 4 .value
-	atf_check -o inline:'null\n' reply 5 .value
-	atf_check -o inline:'{"type":"logical","value":[null,true]}\n' \
-	    reply 6 .value
-	atf_check -o inline:'[2,1]\n' reply 7 .value.value
-	atf_check -o inline:'{"type":"character","value":["a","b"]}\n' \
-	    reply 7 .value.attributes.levels
-	atf_check -o inline:'false\n' reply 8 .visible
-	atf_check -o inline:'""\n' reply 8 .printed
-	atf_check -o inline:'"[1] 0.3\\n"\n' reply 3 .printed
+	check_reply 4 .value '{"type":"integer","value":[1,null],"attributes":{"names":{"type":"character","value":["a","b"]}}}'
+	check_reply 5 .value 'null'
+	check_reply 6 .value '{"type":"logical","value":[null,true]}'
+	check_reply 7 .value.value '[2,1]'
+	check_reply 7 .value.attributes.levels '{"type":"character","value":["a","b"]}'
+	check_reply 8 .visible 'false'
+	check_reply 8 .printed '""'
+	check_reply 3 .printed '"[1] 0.3\n"'
 	grep -q '"value":\[null,"NaN","-Inf",-0\]' replies ||
 	    atf_fail "NA, NaN, -Inf, -0 not kept apart"
 }
@@ -116,7 +128,7 @@ state_and_output_body() {
 	    '{"id":3,"op":"execute","session":"@S@","code":"x <- 41"}' \
 	    '{"id":4,"op":"execute","session":"@S@","code":"cat(\"a\\n\"); message(\"b\"); warning(\"c\"); cat(\"d\\n\", file = stderr()); print(1:2); x + 1"}' \
 	    >/dev/null
-	atf_check -o inline:'[42]\n' reply 4 .value.value
+	check_reply 4 .value.value '[42]'
 	atf_check -o inline:'stdout:"a\\n"\nmessage:"b\\n"\nwarning:"c"\nstderr:"d\\n"\nstdout:"[1] 1 2\\n"\n' \
 	    -x "jq -r 'select(.id == 4 and .event == \"output\") | .stream + \":\" + (.text | tojson)' replies"
 	# every event of request 4 comes before its final reply
@@ -139,14 +151,13 @@ errors_body() {
 	    '{"id":5,"op":"execute","session":"@S@","code":"exists(\"y\")"}' \
 	    '{"id":6,"op":"execute","session":"@S@","code":"stop(\"top\")"}' \
 	    >/dev/null
-	atf_check -o inline:'{"code":"r_error","message":"boom","call":"f()"}\n' \
-	    reply 3 .error
-	atf_check -o inline:'"parse_error"\n' reply 4 .error.code
-	atf_check -o inline:'[2,9]\n' reply 4 '[.error.line, .error.column]'
-	atf_check -o match:'^"<text>:2:9: unexpected end of input' \
-	    reply 4 .error.message
-	atf_check -o inline:'[false]\n' reply 5 .value.value
-	atf_check -o inline:'"top"\n' reply 6 .error.message
+	check_reply 3 .error '{"code":"r_error","message":"boom","call":"f()"}'
+	check_reply 4 .error.code '"parse_error"'
+	check_reply 4 '[.error.line, .error.column]' '[3,0]'
+	reply 4 .error.message | grep -q '^"<text>:3:0: unexpected end of input' ||
+	    atf_fail "parse error message: $(reply 4 .error.message)"
+	check_reply 5 .value.value '[false]'
+	check_reply 6 .error.message '"top"'
 }
 errors_cleanup() {
 	cleanup_daemon
@@ -162,25 +173,22 @@ busy_and_caps_body() {
 	CREATE='{"id":2,"op":"session.create","max_executions":2}'
 	session_script \
 	    '{"id":3,"op":"execute","session":"@S@","code":"Sys.sleep(0.5); 1"}' \
-	    '{"id":4,"op":"execute","session":"@S@","code":"2"}' \
+	    '&{"id":4,"op":"execute","session":"@S@","code":"2"}' \
 	    '{"id":5,"op":"execute","session":"@S@","code":"3"}' \
 	    '{"id":6,"op":"execute","session":"@S@","code":"4"}' \
 	    >/dev/null
-	atf_check -o inline:'"session_busy"\n' reply 4 .error.code
-	atf_check -o inline:'[1]\n' reply 3 .value.value
+	check_reply 4 .error.code '"session_busy"'
+	check_reply 3 .value.value '[1]'
 	# 3 and 5 started: the third start is refused
-	atf_check -o inline:'[3]\n' reply 5 .value.value
-	atf_check -o inline:'"max_executions"\n' reply 6 .error.code
-	atf_check -o inline:'"maximum executions (2) reached for this session"\n' \
-	    reply 6 .error.message
+	check_reply 5 .value.value '[3]'
+	check_reply 6 .error.code '"max_executions"'
+	check_reply 6 .error.message '"maximum executions (2) reached for this session"'
 	CREATE='{"id":2,"op":"session.create"}'
-	rm -f sid
 	long=$(head -c 65 /dev/zero | tr '\0' '1')
 	session_script \
 	    "{\"id\":3,\"op\":\"execute\",\"session\":\"@S@\",\"code\":\"$long\"}" \
 	    >/dev/null
-	atf_check -o inline:'"code too long (65 bytes, max 64)"\n' \
-	    reply 3 .error.message
+	check_reply 3 .error.message '"code too long (65 bytes, max 64)"'
 }
 busy_and_caps_cleanup() {
 	cleanup_daemon
@@ -198,10 +206,9 @@ timeout_body() {
 	    '{"id":4,"op":"execute","session":"@S@","code":"repeat {}","timeout":0.5}' \
 	    '{"id":5,"op":"execute","session":"@S@","code":"exists(\"x\")"}' \
 	    >/dev/null
-	atf_check -o inline:'"timeout"\n' reply 4 .error.code
-	atf_check -o inline:'"execution timed out after 0.5 seconds; the session was restarted and its state is gone"\n' \
-	    reply 4 .error.message
-	atf_check -o inline:'[false]\n' reply 5 .value.value
+	check_reply 4 .error.code '"timeout"'
+	check_reply 4 .error.message '"execution timed out after 0.5 seconds; the session was restarted and its state is gone"'
+	check_reply 5 .value.value '[false]'
 	atf_check -o match:'"event":"timeout"' cat "$AUDIT"
 	atf_check -o match:'"event":"session_restart".*"reason":"timeout"' \
 	    cat "$AUDIT"
@@ -219,25 +226,20 @@ worker_killed_head() {
 worker_killed_body() {
 	start_daemon
 	(
-		# Kill the session's worker while it sleeps.
-		while ! grep -q '"id":3' replies 2>/dev/null &&
-		    [ -z "$(pgrep -P "$(daemon_pid)" -u 200000-265535 2>/dev/null)" ]; do
-			sleep 0.05
-		done
+		# Kill the session's worker once its execution started.
+		wait_for "the execution" grep -q exec_start "$AUDIT"
 		sleep 0.3
-		for p in $(pgrep -P "$(daemon_pid)"); do
-			u=$(stat -c %u /proc/$p)
-			[ "$u" -ge 200000 ] && kill -KILL "$p"
-		done
+		kill -KILL $(worker_pids)
 	) &
+	killer=$!
 	session_script \
 	    '{"id":3,"op":"execute","session":"@S@","code":"Sys.sleep(5)"}' \
 	    '{"id":4,"op":"execute","session":"@S@","code":"1 + 1"}' \
 	    >/dev/null
-	wait
-	atf_check -o inline:'"worker_died"\n' reply 3 .error.code
-	atf_check -o inline:'"killed by signal 9 (SIGKILL)"\n' reply 3 .error.cause
-	atf_check -o inline:'[2]\n' reply 4 .value.value
+	wait "$killer"
+	check_reply 3 .error.code '"worker_died"'
+	check_reply 3 .error.cause '"killed by signal 9 (SIGKILL)"'
+	check_reply 4 .value.value '[2]'
 	atf_check -o match:'"event":"exec_end".*"status":"killed"' cat "$AUDIT"
 }
 worker_killed_cleanup() {
@@ -259,14 +261,15 @@ sessions_body() {
 	    '{"id":7,"op":"session.close","session":"@S@"}' \
 	    '{"id":8,"op":"execute","session":"@S@","code":"1"}' \
 	    >/dev/null
-	atf_check -o inline:'"idle"\n' reply 4 '.sessions[0].state'
-	atf_check -o inline:'true\n' reply 5 .ok
-	atf_check -o inline:'[false]\n' reply 6 .value.value
-	atf_check -o inline:'true\n' reply 7 .ok
-	atf_check -o inline:'"no_such_session"\n' reply 8 .error.code
-	raw "$HELLO" "{\"id\":2,\"op\":\"status\",\"session\":\"$(cat sid)\"}" \
+	check_reply 4 '.sessions[0].state' '"idle"'
+	check_reply 5 .ok 'true'
+	check_reply 6 .value.value '[false]'
+	check_reply 7 .ok 'true'
+	check_reply 8 .error.code '"no_such_session"'
+	sid=$(jq -r 'select(.id == 2) | .session' replies)
+	raw "$HELLO" "{\"id\":2,\"op\":\"status\",\"session\":\"$sid\"}" \
 	    >replies
-	atf_check -o inline:'"no_such_session"\n' reply 2 .error.code
+	check_reply 2 .error.code '"no_such_session"'
 	atf_check -o match:'"event":"session_close"' cat "$AUDIT"
 }
 sessions_cleanup() {
