@@ -214,6 +214,32 @@ struct audit_event {
 	uint32_t	pad2;
 };
 
+/*
+ * The configuration: parsed by the broker, inherited by the monitor when
+ * it is forked.  Sizes are bytes, times seconds.
+ */
+struct securerd_conf {
+	char			 socket_path[108];	/* sun_path */
+	mode_t			 socket_mode;
+	char			 user[64];		/* the monitor's */
+	char			 chroot[256];
+	char			 audit_path[256];
+	char			 worker_path[256];
+	uint32_t		 uid_base;		/* workers' uids */
+	uint32_t		 uid_count;
+	double			 default_timeout;	/* 0 none */
+	double			 max_timeout;
+	struct worker_limits	 default_limits;
+	struct worker_limits	 max_limits;
+	uint64_t		 max_code;
+	uint64_t		 max_output_bytes;
+	uint64_t		 max_output_lines;	/* 0 none */
+	uint64_t		 max_tool_calls;	/* 0 none */
+	uint32_t		 max_sessions;		/* per client */
+	uint32_t		 idle_exit;		/* 0 never */
+	int			 single_user;
+};
+
 /* An imsg channel driven by libevent, as in OpenBSD's daemons. */
 struct imsgev {
 	struct imsgbuf	 ibuf;
