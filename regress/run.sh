@@ -84,7 +84,7 @@ kyua_run build
 if [ "${1:-}" != "--quick" ] && [ -z "${SECURER_NO_ASAN:-}" ]; then
 	if make -f Makefile.linux SANITIZE=1 tests >/dev/null 2>&1; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		    kyua_run build-asan common broker monitor client
+		    kyua_run build-asan common worker broker monitor client
 	else
 		echo "the ASan/UBSan build failed"
 		failed=$((failed + 1))
