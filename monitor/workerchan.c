@@ -262,11 +262,13 @@ worker_dispatch(int fd, short event, void *arg)
 	ssize_t		 n;
 
 	if (event & EV_READ) {
-		if ((n = imsgbuf_read(&iev->ibuf)) == -1 && errno != EAGAIN) {
-			worker_violation(w, "unreadable channel");
+		n = imsgbuf_read(&iev->ibuf);
+		if (n == -1 && errno != EAGAIN && errno != ECONNRESET) {
+			worker_violation(w, errno == EBADMSG ?
+			    "a passed fd" : "unreadable channel");
 			return;
 		}
-		if (n == 0) {
+		if (n == 0 || (n == -1 && errno == ECONNRESET)) {
 			/* It died; the broker will say how. */
 			worker_close_channel(w);
 			return;

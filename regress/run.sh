@@ -63,7 +63,9 @@ kyua_run() {
 
 # Nothing of ours may outlive the suite: no daemon, worker or socket.
 leftovers() {
-	left=$(pgrep -a -f 'securerd|securer-worker' | grep -v pgrep || true)
+	# Zombies are not running; this machine's init is slow to reap them.
+	left=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/' |
+	    grep -E 'securerd|securer-worker' | grep -v grep || true)
 	socks=$(find /tmp -maxdepth 3 -name 'securerd.sock' -newer \
 	    "$top/build/.suite-start" 2>/dev/null || true)
 	if [ -n "$left$socks" ]; then

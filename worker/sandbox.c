@@ -387,7 +387,16 @@ sandbox_limits(const struct worker_limits *l)
 {
 	sandbox_rlimit(RLIMIT_CPU, "cpu", l->cpu,
 	    l->cpu == LIMIT_NONE ? LIMIT_NONE : l->cpu + 1);
+#if defined(__SANITIZE_ADDRESS__)
+	/*
+	 * An ASan build (for tests only) has terabytes of shadow mapped:
+	 * any address-space limit would kill it, so such a build does not
+	 * limit memory with an rlimit.
+	 */
+	log_debug("ASan build: memory rlimit not set");
+#else
 	sandbox_rlimit(RLIMIT_AS, "memory", l->memory, l->memory);
+#endif
 	sandbox_rlimit(RLIMIT_FSIZE, "fsize", l->fsize, l->fsize);
 	sandbox_rlimit(RLIMIT_NPROC, "nproc", l->nproc, l->nproc);
 	sandbox_rlimit(RLIMIT_NOFILE, "nofile", l->nofile, l->nofile);
