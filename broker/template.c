@@ -35,16 +35,19 @@ static void	template_dispatch(int, short, void *);
 static __attribute__((__noreturn__)) void
 template_child(int channel)
 {
-	char	*argv[] = { "securer-worker", NULL, NULL };
+	char	*argv[] = { "securer-worker", NULL, NULL, NULL };
 	char	 rhome[300];
 	char	*envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL, NULL };
-	int	 ch;
+	int	 ch, i;
 
 	if ((ch = fcntl(channel, F_DUPFD, 10)) == -1 || dup2(ch, 3) == -1 ||
 	    close_range(4, ~0U, 0) == -1)
 		fatal("template fds");
+	i = 1;
+	if (log_getforeground())
+		argv[i++] = "-F";
 	if (log_getverbose() > 1)
-		argv[1] = "-d";
+		argv[i++] = "-d";
 	if (getenv("R_HOME") != NULL) {
 		snprintf(rhome, sizeof(rhome), "R_HOME=%s", getenv("R_HOME"));
 		envp[2] = rhome;

@@ -42,6 +42,7 @@ kyua_run() {
 	build=$1
 	shift
 	kyua_tree "$build"
+	rm -f "$build/results.db"
 	(cd "$build/kyua" && kyua -v "test_suites.securer.build=$top/$build" \
 	    -v "test_suites.securer.top=$top" test \
 	    --results-file="$top/$build/results.db" "$@") |

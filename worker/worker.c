@@ -42,20 +42,22 @@ static void	worker_ready(void);
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: securer-worker [-dS]\n");
+	fprintf(stderr, "usage: securer-worker [-dFS]\n");
 	exit(1);
 }
 
 int
 main(int argc, char *argv[])
 {
-	int	 ch, single = 0, verbose = 0;
+	int	 ch, single = 0, verbose = 0, foreground = 0;
 
-	log_init(1, LOG_DAEMON);
-	while ((ch = getopt(argc, argv, "dS")) != -1) {
+	while ((ch = getopt(argc, argv, "dFS")) != -1) {
 		switch (ch) {
 		case 'd':
 			verbose = 2;
+			break;
+		case 'F':
+			foreground = 1;
 			break;
 		case 'S':
 			single = 1;
@@ -66,6 +68,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	/* The template logs where the broker does: stderr or syslog. */
+	log_init(foreground || single, LOG_DAEMON);
 	log_setverbose(verbose);
 	if (fcntl(W_CHAN_FD, F_GETFD) == -1)
 		fatal("fd %d (the channel)", W_CHAN_FD);
