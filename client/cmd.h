@@ -38,4 +38,7 @@ int		 tools_call(struct cmdtools *, const char *, const char *,
 struct cJSON	*value_to_plain(const struct cJSON *);
 struct cJSON	*plain_to_value(const struct cJSON *);
 
+/* mcp.c */
+int		 mcp_main(int, char **);
+
 #endif /* SECURER_CMD_H */

@@ -300,6 +300,8 @@ main(int argc, char *argv[])
 	struct securer_result	 res;
 	int			 rv, status;
 
+	if (argc > 1 && strcmp(argv[1], "mcp") == 0)
+		return (mcp_main(argc - 1, argv + 1));
 	parse_args(argc, argv, &o);
 	if (o.code == NULL && load_code(&o) == -1)
 		exit(EXIT_USAGE);

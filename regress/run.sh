@@ -22,7 +22,7 @@ kyua_tree() {
 	tree=$build/kyua
 	rm -rf "$tree"
 	mkdir -p "$tree"
-	for dir in common worker broker monitor client; do
+	for dir in common worker broker monitor client mcp; do
 		[ -f "regress/$dir/Kyuafile" ] || continue
 		mkdir -p "$tree/$dir"
 		cp "regress/$dir/Kyuafile" "$tree/$dir/"
@@ -81,13 +81,18 @@ leftovers() {
 }
 
 make -f Makefile.linux tests >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+# The MCP test's client, the official TypeScript SDK, from npm.
+if command -v npm >/dev/null && [ ! -d regress/mcp/node_modules ]; then
+	(cd regress/mcp && npm ci --silent --no-audit --no-fund) >/dev/null 2>&1 ||
+	    echo "npm ci in regress/mcp failed: the MCP test will fail"
+fi
 touch build/.suite-start
 kyua_run build
 
 if [ "${1:-}" != "--quick" ] && [ -z "${SECURER_NO_ASAN:-}" ]; then
 	if make -f Makefile.linux SANITIZE=1 tests >/dev/null 2>&1; then
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		    kyua_run build-asan common worker broker monitor client
+		    kyua_run build-asan common worker broker monitor client mcp
 	else
 		echo "the ASan/UBSan build failed"
 		failed=$((failed + 1))

@@ -1,0 +1,65 @@
+#! /usr/bin/env atf-sh
+# securer mcp driven by the official MCP TypeScript SDK client.
+
+. "$(atf_get_srcdir)/daemon.subr"
+
+atf_test_case sdk_client cleanup
+sdk_client_head() {
+	atf_set "descr" "the SDK client lists the tools, keeps state across " \
+	    "calls, calls an operator tool, gets errors as tool errors, " \
+	    "recovers from a timeout and resets the session"
+	atf_set "require.progs" "node"
+	atf_set "timeout" "120"
+}
+sdk_client_body() {
+	start_daemon
+	[ -d "$T/regress/mcp/node_modules/@modelcontextprotocol/sdk" ] ||
+	    atf_fail "the SDK is not installed (regress/run.sh runs npm ci)"
+	cat >add.sh <<'SH'
+#!/bin/sh
+exec jq -c '.a + .b'
+SH
+	chmod +x add.sh
+	echo "[{\"name\":\"add\",\"description\":\"a + b\",
+	    \"args\":{\"a\":\"numeric\",\"b\":\"numeric\"},
+	    \"command\":[\"$PWD/add.sh\"]}]" >tools.json
+	atf_check -o match:"^state persists between calls$" \
+	    -o match:"^timeout, then the session answers again$" \
+	    -o match:"^ok$" \
+	    node "$T/regress/mcp/client.mjs" "$B/securer" "$SOCK" tools.json
+	atf_check -o match:'"event":"timeout"' cat "$AUDIT"
+}
+sdk_client_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case protocol cleanup
+protocol_head() {
+	atf_set "descr" "JSON-RPC errors for unknown methods and tools, and " \
+	    "the client's protocol revision is kept"
+}
+protocol_body() {
+	start_daemon
+	printf '%s\n' \
+	    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+	    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+	    '{"jsonrpc":"2.0","id":2,"method":"resources/list"}' \
+	    '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nope","arguments":{}}}' \
+	    'garbage' \
+	    '{"jsonrpc":"2.0","id":"p","method":"ping"}' |
+	    "$B/securer" mcp -s "$SOCK" >out
+	atf_check -o inline:'"2025-06-18"\n' \
+	    jq -c 'select(.id == 1) | .result.protocolVersion' out
+	atf_check -o inline:'-32601\n' jq -c 'select(.id == 2) | .error.code' out
+	atf_check -o inline:'-32602\n' jq -c 'select(.id == 3) | .error.code' out
+	atf_check -o inline:'-32700\n' jq -c 'select(.id == null) | .error.code' out
+	atf_check -o inline:'{}\n' jq -c 'select(.id == "p") | .result' out
+}
+protocol_cleanup() {
+	cleanup_daemon
+}
+
+atf_init_test_cases() {
+	atf_add_test_case sdk_client
+	atf_add_test_case protocol
+}
