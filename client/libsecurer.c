@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct securer {
 	char			*errmsg;
 	char			*errjson;
 	TAILQ_HEAD(, securer_session) sessions;
+	struct exec		*pending;	/* securer_execute_start() */
 };
 
 /* An execution in progress. */
@@ -61,6 +63,7 @@ struct exec {
 	const struct securer_exec_opts	*opts;
 	uint64_t			 id;
 	int				 failed;	/* error set: drain */
+	struct securer_exec_opts	 copy;		/* of a started one */
 };
 
 enum msg_kind {
@@ -96,6 +99,9 @@ static cJSON	*read_message(struct securer *);
 static enum msg_kind classify(struct securer *, const cJSON *, uint64_t,
 		    const struct exec *);
 static cJSON	*final_reply(struct securer *, cJSON *, struct exec *);
+static int	 dispatch(struct securer *, cJSON *, uint64_t, struct exec *,
+		    cJSON **);
+static int	 line_buffered(const struct securer *);
 static cJSON	*wait_reply(struct securer *, uint64_t, struct exec *);
 static cJSON	*roundtrip(struct securer *, cJSON *, struct exec *);
 static cJSON	*new_request(struct securer *, const char *);
@@ -381,30 +387,53 @@ final_reply(struct securer *sc, cJSON *msg, struct exec *ex)
 static cJSON *
 wait_reply(struct securer *sc, uint64_t id, struct exec *ex)
 {
-	cJSON	*msg;
+	cJSON	*msg, *rep;
 
-	while ((msg = read_message(sc)) != NULL) {
-		switch (classify(sc, msg, id, ex)) {
-		case MSG_REPLY:
-			return (final_reply(sc, msg, ex));
-		case MSG_EVENT:
-			if (ex != NULL && on_event(ex, msg) == -1) {
-				cJSON_Delete(msg);
-				return (NULL);
-			}
-			break;
-		case MSG_TOOL_REFUSED:
-			if (!ex->failed) {
-				set_remote_error(sc, item(msg, "error"));
-				ex->failed = 1;
-			}
-			break;
-		case MSG_OTHER:
-			break;
-		}
-		cJSON_Delete(msg);
-	}
+	while ((msg = read_message(sc)) != NULL)
+		if (dispatch(sc, msg, id, ex, &rep) == 0)
+			return (rep);
 	return (NULL);
+}
+
+/*
+ * One message read while waiting for request id: 0 if it ended the wait,
+ * with *rep the final reply or NULL with the error set; 1 to go on.  msg
+ * is used up.
+ */
+static int
+dispatch(struct securer *sc, cJSON *msg, uint64_t id, struct exec *ex,
+    cJSON **rep)
+{
+	*rep = NULL;
+	switch (classify(sc, msg, id, ex)) {
+	case MSG_REPLY:
+		*rep = final_reply(sc, msg, ex);
+		return (0);
+	case MSG_EVENT:
+		if (ex != NULL && on_event(ex, msg) == -1) {
+			cJSON_Delete(msg);
+			return (0);
+		}
+		break;
+	case MSG_TOOL_REFUSED:
+		if (!ex->failed) {
+			set_remote_error(sc, item(msg, "error"));
+			ex->failed = 1;
+		}
+		break;
+	case MSG_OTHER:
+		break;
+	}
+	cJSON_Delete(msg);
+	return (1);
+}
+
+/* Whether a whole line is already in the buffer. */
+static int
+line_buffered(const struct securer *sc)
+{
+	return (sc->len > sc->scan &&
+	    memchr(sc->buf + sc->scan, '\n', sc->len - sc->scan) != NULL);
 }
 
 /* Send req, the last request made, and wait for its reply. */
@@ -425,6 +454,12 @@ new_request(struct securer *sc, const char *op)
 
 	if (sc->fd == -1) {
 		set_error(sc, SECURER_EIO, "not connected to securerd");
+		return (NULL);
+	}
+	/* While an execution started runs, only its tool results go. */
+	if (sc->pending != NULL && strcmp(op, "tool_result") != 0) {
+		set_error(sc, SECURER_EINVAL, "an execution started with "
+		    "securer_execute_start() is in progress");
 		return (NULL);
 	}
 	if ((req = cJSON_CreateObject()) == NULL ||
@@ -675,6 +710,7 @@ securer_close(struct securer *sc)
 		return;
 	while ((s = TAILQ_FIRST(&sc->sessions)) != NULL)
 		session_free(s);
+	free(sc->pending);
 	drop(sc);
 	clear_error(sc);
 	free(sc->buf);
@@ -876,6 +912,99 @@ securer_execute(struct securer_session *s, const char *code,
 		return (-1);
 	rv = fill_result(sc, rep, res);
 	cJSON_Delete(rep);
+	return (rv);
+}
+
+/*
+ * Sends the execution and returns at once; securer_execute_poll() reads
+ * its events and its end.  One at a time per connection.
+ */
+int
+securer_execute_start(struct securer_session *s, const char *code,
+    const struct securer_exec_opts *o)
+{
+	static const struct securer_exec_opts	 defaults = { .timeout = -1 };
+	struct securer				*sc = s->sc;
+	struct exec				*ex;
+	cJSON					*req;
+
+	clear_error(sc);
+	if (sc->pending != NULL)
+		return (set_error(sc, SECURER_EINVAL, "an execution started "
+		    "with securer_execute_start() is in progress"));
+	if ((ex = calloc(1, sizeof(*ex))) == NULL)
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	ex->copy = o != NULL ? *o : defaults;
+	ex->opts = &ex->copy;
+	ex->s = s;
+	if ((req = session_request(s, "execute")) == NULL ||
+	    exec_opts(sc, req, code, ex->opts) == -1) {
+		cJSON_Delete(req);
+		free(ex);
+		return (-1);
+	}
+	ex->id = sc->lastid;
+	if (send_request(sc, req) == -1) {
+		free(ex);
+		return (-1);
+	}
+	sc->pending = ex;
+	return (0);
+}
+
+/*
+ * Reads what has come for the started execution, waiting at most ms
+ * milliseconds (-1 for ever) for the first of it: 1 if it is still
+ * running, 0 when it ended with res filled, -1 when it failed.  Events
+ * call their callbacks here.  Once a line has begun to arrive, the rest
+ * of it is waited for.
+ */
+int
+securer_execute_poll(struct securer_session *s, int ms,
+    struct securer_result *res)
+{
+	struct securer	*sc = s->sc;
+	struct exec	*ex = sc->pending;
+	struct pollfd	 pfd;
+	cJSON		*msg, *rep;
+	int		 n, rv;
+
+	memset(res, 0, sizeof(*res));
+	clear_error(sc);
+	if (ex == NULL || ex->s != s)
+		return (set_error(sc, SECURER_EINVAL, "no execution started "
+		    "in this session"));
+	for (;;) {
+		if (!line_buffered(sc)) {
+			pfd.fd = sc->fd;
+			pfd.events = POLLIN;
+			if (sc->fd == -1)
+				n = 1;
+			else if ((n = poll(&pfd, 1, ms)) == -1 &&
+			    errno != EINTR) {
+				rv = set_error(sc, SECURER_EIO, "poll: %s",
+				    strerror(errno));
+				break;
+			}
+			if (n <= 0)
+				return (1);
+			ms = 0;
+		}
+		if ((msg = sc->fd == -1 ? NULL : read_message(sc)) == NULL) {
+			if (sc->err == SECURER_OK)
+				set_error(sc, SECURER_EIO,
+				    "not connected to securerd");
+			rv = -1;
+			break;
+		}
+		if (dispatch(sc, msg, ex->id, ex, &rep) == 1)
+			continue;
+		rv = rep == NULL ? -1 : fill_result(sc, rep, res);
+		cJSON_Delete(rep);
+		break;
+	}
+	sc->pending = NULL;
+	free(ex);
 	return (rv);
 }
 

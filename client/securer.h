@@ -88,6 +88,10 @@ const char	*securer_session_id(const struct securer_session *);
 const char	*securer_session_sandbox(const struct securer_session *);
 int		 securer_execute(struct securer_session *, const char *,
 		    const struct securer_exec_opts *, struct securer_result *);
+int		 securer_execute_start(struct securer_session *, const char *,
+		    const struct securer_exec_opts *);
+int		 securer_execute_poll(struct securer_session *, int,
+		    struct securer_result *);
 void		 securer_result_free(struct securer_result *);
 int		 securer_session_restart(struct securer_session *);
 int		 securer_session_close(struct securer_session *);

@@ -390,6 +390,61 @@ ATF_TC_BODY(tool_call, tc)
 	fake_finish(&f, sc);
 }
 
+/* An execution started, polled to its end, with a tool call between. */
+ATF_TC_WITHOUT_HEAD(execute_poll);
+ATF_TC_BODY(execute_poll, tc)
+{
+	static const struct step	 script[] = {
+		HELLO, CREATE,
+		{ RECV, EXEC_REQ, 0 },
+		{ SEND, "{\"id\":3,\"event\":\"output\",\"stream\":"
+		    "\"stdout\",\"text\":\"hi\\n\"}\n", 0 },
+		{ SEND, "{\"id\":3,\"event\":\"tool_call\",\"call\":1,"
+		    "\"tool\":\"add\",\"args\":{}}\n", 0 },
+		{ RECV, "{\"id\":4,\"op\":\"tool_result\",\"session\":\""
+		    SID "\",\"call\":1,\"value\":" DBL1 "}", 0 },
+		{ SLOW, OK3(DBL1), 0 },
+		{ END, 0, 0 }
+	};
+	struct securer_exec_opts	 o;
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s;
+	struct securer_result		 res;
+	struct seen			 seen;
+	char				*json;
+	int				 rv, polls = 0;
+
+	memset(&seen, 0, sizeof(seen));
+	seen.tool_value = DBL1;
+	sc = fake_start(&f, script, 0);
+	s = create(sc);
+	memset(&o, 0, sizeof(o));
+	o.timeout = -1;
+	o.output = on_output;
+	o.tool = on_tool;
+	o.arg = &seen;
+	ATF_REQUIRE_EQ_MSG(securer_execute_start(s, "x", &o), 0, "%s",
+	    securer_errmsg(sc));
+	/* One at a time, and no other request meanwhile. */
+	ATF_CHECK_EQ(securer_execute_start(s, "x", &o), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	ATF_CHECK_EQ(securer_status(sc, &json), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	while ((rv = securer_execute_poll(s, 10, &res)) == 1)
+		polls++;
+	ATF_REQUIRE_EQ_MSG(rv, 0, "%s %s", securer_errmsg(sc), f.bad);
+	ATF_CHECK_STREQ(seen.log, "stdout:hi\n|tool:add|");
+	ATF_CHECK_STREQ(res.value, DBL1);
+	ATF_CHECK_STREQ(res.printed, "[1] 1\n");
+	securer_result_free(&res);
+	/* Nothing is running any more. */
+	ATF_CHECK_EQ(securer_execute_poll(s, 0, &res), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	free(seen.tool_args);
+	fake_finish(&f, sc);
+}
+
 /* The callback's error, and no callback at all, go back as errors. */
 ATF_TC_WITHOUT_HEAD(tool_error);
 ATF_TC_BODY(tool_error, tc)
@@ -1047,6 +1102,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, framing);
 	ATF_TP_ADD_TC(tp, tool_call);
 	ATF_TP_ADD_TC(tp, tool_error);
+	ATF_TP_ADD_TC(tp, execute_poll);
 	ATF_TP_ADD_TC(tp, tool_refused);
 	ATF_TP_ADD_TC(tp, error_reply);
 	ATF_TP_ADD_TC(tp, stale_ids);
