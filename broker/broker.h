@@ -72,6 +72,17 @@ int	 template_spawn(const struct tpl_spawn *, int);
 int	 template_reaped(pid_t, int);
 void	 template_stop(void);
 
+/* probe.c */
+int	 sandbox_probe(struct securerd_conf *);
+
+/* cgroup.c */
+int	 cgroup_init(char *, size_t);
+int	 cgroup_create(uint32_t, const struct worker_limits *);
+int	 cgroup_attach(uint32_t, pid_t);
+int	 cgroup_oom(uint32_t);
+void	 cgroup_remove(uint32_t);
+void	 cgroup_cleanup(void);
+
 /* audit.c */
 int	 audit_open(const char *);
 void	 audit_monitor_event(const struct audit_event *, const char **);

@@ -66,6 +66,8 @@ config_defaults(struct securerd_conf *c)
 
 	memset(c, 0, sizeof(*c));
 	c->single_user = geteuid() != 0;
+	/* A server refuses less isolation; a user's private daemon warns. */
+	c->sandbox_policy = c->single_user ? SANDBOX_FALLBACK : SANDBOX_STRICT;
 	if (c->single_user) {
 		private_dir(dir, sizeof(dir));
 		snprintf(c->socket_path, sizeof(c->socket_path),
@@ -248,4 +250,6 @@ config_print(const struct securerd_conf *c)
 	print_cap("output-lines", c->max_output_lines);
 	print_cap("tool-calls", c->max_tool_calls);
 	printf("sessions %u\n", c->max_sessions);
+	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?
+	    "strict" : "fallback");
 }

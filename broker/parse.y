@@ -40,9 +40,9 @@ typedef struct {
 #define YYSTYPE_IS_DECLARED 1
 %}
 
-%token	AUDIT CHROOT CODESIZE COUNT CPU FSIZE MAX MEMORY MODE NOFILE NONE
-%token	NPROC OUTPUTBYTES OUTPUTLINES SESSIONS SOCKET STACK TIMEOUT TMPFS
-%token	TOOLCALLS UIDS USER WORKER ERROR
+%token	AUDIT CHROOT CODESIZE COUNT CPU FALLBACK FSIZE MAX MEMORY MODE NOFILE
+%token	NONE NPROC OUTPUTBYTES OUTPUTLINES SANDBOX SESSIONS SOCKET STACK
+%token	STRICT TIMEOUT TMPFS TOOLCALLS UIDS USER WORKER ERROR
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.number>	value count
@@ -145,6 +145,8 @@ main	: SOCKET STRING {
 		if (pconf->max_tool_calls == LIMIT_NONE)
 			pconf->max_tool_calls = 0;
 	}
+	| SANDBOX STRICT		{ pconf->sandbox_policy = SANDBOX_STRICT; }
+	| SANDBOX FALLBACK	{ pconf->sandbox_policy = SANDBOX_FALLBACK; }
 	| SESSIONS count {
 		if ($2 < 1 || $2 > 1000000) {
 			yyerror("sessions must be between 1 and 1000000");
@@ -182,6 +184,7 @@ static const struct keyword {
 	{ "code-size",		CODESIZE },
 	{ "count",		COUNT },
 	{ "cpu",		CPU },
+	{ "fallback",		FALLBACK },
 	{ "fsize",		FSIZE },
 	{ "max",		MAX },
 	{ "memory",		MEMORY },
@@ -191,9 +194,11 @@ static const struct keyword {
 	{ "nproc",		NPROC },
 	{ "output-bytes",	OUTPUTBYTES },
 	{ "output-lines",	OUTPUTLINES },
+	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },
 	{ "socket",		SOCKET },
 	{ "stack",		STACK },
+	{ "strict",		STRICT },
 	{ "timeout",		TIMEOUT },
 	{ "tmpfs",		TMPFS },
 	{ "tool-calls",		TOOLCALLS },

@@ -76,6 +76,7 @@ broker_shutdown(int status)
 	if (pidfile != NULL)
 		unlink(pidfile);
 	config_cleanup(conf);
+	cgroup_cleanup();
 	audit_daemon("daemon_stop", NULL);
 	exit(status);
 }
@@ -188,6 +189,8 @@ main(int argc, char *argv[])
 		exit(0);
 	}
 	setproctitle_init(argc, argv, environ);
+	if (sandbox_probe(&c) == -1)
+		exit(1);
 	if (config_chroot(&c) == -1 || audit_open(c.audit_path) == -1)
 		exit(1);
 	if ((listen_fd = socket_open(&c)) == -1)

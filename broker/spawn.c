@@ -100,6 +100,11 @@ spawn_send(struct worker_proc *wp)
 	if (geteuid() != 0)
 		ts.gid = getgid();
 	ts.limits = wp->limits;
+	if (conf->sandbox_have & SBX_NAMESPACES)
+		ts.flags |= TPL_NAMESPACES;
+	if ((conf->sandbox_have & (SBX_SECCOMP | SBX_NNP)) ==
+	    (SBX_SECCOMP | SBX_NNP))
+		ts.flags |= TPL_SECCOMP;
 	wp->monitor_fd = pair[0];
 	wp->sent = 1;
 	if (template_spawn(&ts, pair[1]) == -1)
@@ -131,6 +136,14 @@ spawn_request(const struct spawn_req *req)
 		    sizeof(sf));
 		return;
 	}
+	if (cgroup_create(wp->id, &wp->limits) == -1) {
+		free(wp);
+		sf.worker_id = req->worker_id;
+		sf.error = EAGAIN;
+		monitor_send(IMSG_SPAWN_FAILED, sf.worker_id, -1, &sf,
+		    sizeof(sf));
+		return;
+	}
 	TAILQ_INSERT_TAIL(&workers, wp, entry);
 	if (template_ready())
 		spawn_send(wp);
@@ -152,6 +165,7 @@ spawn_free(struct worker_proc *wp)
 {
 	if (wp->monitor_fd != -1)
 		close(wp->monitor_fd);
+	cgroup_remove(wp->id);
 	TAILQ_REMOVE(&workers, wp, entry);
 	free(wp);
 }
@@ -185,7 +199,11 @@ worker_report(struct worker_proc *wp, int status, const struct rusage *ru)
 		we.status = WEXITSTATUS(status);
 	} else {
 		we.status = WTERMSIG(status);
-		if (we.status == SIGXCPU ||
+		if (we.status == SIGSYS)
+			we.cause = EXIT_VIOLATION;
+		else if (we.status == SIGKILL && cgroup_oom(wp->id))
+			we.cause = EXIT_MEMORY;
+		else if (we.status == SIGXCPU ||
 		    (we.status == SIGKILL && cpu >= wp->limits.cpu))
 			we.cause = EXIT_CPU;
 		else if (wp->kill_requested && we.status == SIGKILL)
@@ -229,6 +247,11 @@ spawn_started(const struct tpl_spawned *ts)
 		return;
 	}
 	wp->pid = ts->pid;
+	/* Into its cgroup before its monitor can send it any code. */
+	if (cgroup_attach(wp->id, wp->pid) == -1) {
+		wp->kill_requested = 1;
+		kill(wp->pid, SIGKILL);
+	}
 	ref.worker_id = wp->id;
 	monitor_send(IMSG_WORKER_FD, wp->id, wp->monitor_fd, &ref,
 	    sizeof(ref));

@@ -101,6 +101,7 @@ enum exit_cause {
 	EXIT_KILLED,		/* killed on the monitor's request */
 	EXIT_CPU,		/* CPU time limit */
 	EXIT_MEMORY,		/* memory limit (OOM kill) */
+	EXIT_VIOLATION,		/* killed by its seccomp filter (SIGSYS) */
 };
 
 struct worker_exit {
@@ -109,11 +110,13 @@ struct worker_exit {
 	int32_t		status;		/* exit code or signal number */
 };
 
+#define TPL_NAMESPACES	0x01	/* new namespaces and root (full sandbox) */
+#define TPL_SECCOMP	0x02	/* the worker's seccomp filter */
 struct tpl_spawn {
 	uint32_t		worker_id;
 	uint32_t		uid;
 	uint32_t		gid;
-	uint32_t		pad;
+	uint32_t		flags;		/* TPL_* */
 	struct worker_limits	limits;
 };
 
@@ -214,6 +217,22 @@ struct audit_event {
 	uint32_t	pad2;
 };
 
+/* "sandbox strict|fallback" in securerd.conf(5). */
+#define SANDBOX_STRICT		1	/* refuse to start without all */
+#define SANDBOX_FALLBACK	2	/* warn once, run with what there is */
+
+/* The isolation the host offers, probed by the broker at start-up. */
+#define SBX_NAMESPACES	0x01	/* user, mount, pid, net, ipc, uts, cgroup */
+#define SBX_SECCOMP	0x02	/* seccomp filters with kill_process */
+#define SBX_NNP		0x04	/* no_new_privs */
+#define SBX_CGROUPS	0x08	/* memory and pids controllers */
+#define SBX_UIDS	0x10	/* a worker uid range of its own */
+#define SBX_ALL		0x1f
+
+/* What a session's "sandbox" says. */
+#define SANDBOX_LEVEL_FULL	"full"
+#define SANDBOX_LEVEL_PARTIAL	"partial"
+
 /*
  * The configuration: parsed by the broker, inherited by the monitor when
  * it is forked.  Sizes are bytes, times seconds.
@@ -238,6 +257,10 @@ struct securerd_conf {
 	uint32_t		 max_sessions;		/* per client */
 	uint32_t		 idle_exit;		/* 0 never */
 	int			 single_user;
+	int			 sandbox_policy;	/* SANDBOX_* */
+	uint32_t		 sandbox_have;		/* SBX_*, probed */
+	int			 cgroup_version;	/* 0 none, 1, 2 */
+	char			 sandbox_missing[256];	/* for messages */
 };
 
 /* An imsg channel driven by libevent, as in OpenBSD's daemons. */

@@ -30,6 +30,9 @@ exit_cause_str(enum exit_cause cause, int status, char *buf, size_t len)
 	case EXIT_MEMORY:
 		snprintf(buf, len, "memory limit exceeded");
 		break;
+	case EXIT_VIOLATION:
+		snprintf(buf, len, "sandbox violation");
+		break;
 	default:
 		snprintf(buf, len, "ended for an unknown reason");
 		break;

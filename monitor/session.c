@@ -24,11 +24,12 @@ session_count(void)
 	return (nsessions);
 }
 
+/* The broker probed the host at start-up; every session gets the same. */
 static const char *
 session_sandbox(void)
 {
-	/* XXX the full sandbox (namespaces, seccomp, cgroups) comes later */
-	return ("basic");
+	return (conf->sandbox_have == SBX_ALL ? SANDBOX_LEVEL_FULL :
+	    SANDBOX_LEVEL_PARTIAL);
 }
 
 static void
@@ -95,11 +96,10 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 		return;
 	}
 	strict = cJSON_GetObjectItemCaseSensitive(req, "sandbox_strict");
-	if (cJSON_IsTrue(strict)) {
+	if (cJSON_IsTrue(strict) && conf->sandbox_have != SBX_ALL) {
 		reply_error(c, id, "sandbox_unavailable", NULL,
-		    "sandbox_strict was asked but this daemon gives only "
-		    "%s isolation (its own uid, a private /tmp and rlimits)",
-		    session_sandbox());
+		    "sandbox_strict was asked but this host lacks %s",
+		    conf->sandbox_missing);
 		return;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)

@@ -10,21 +10,33 @@
  *    /tmp and says so once: each worker then gets a private directory
  *    there, but nothing stops it from reading the rest of /tmp.
  *
- * Worker, in the clone, before it reads anything from its monitor:
+ * Worker, full sandbox (TPL_NAMESPACES): the template clones it into new
+ * user, mount, pid, net, ipc, uts and cgroup namespaces and writes its
+ * uid and gid maps (the host ids from the broker's range appear as
+ * W_NS_ID inside), then lets it go on:
  *	1. fds: its channel on 3, /dev/null on 0, nothing else;
  *	2. a new session: no controlling terminal;
- *	3. a mount namespace of its own with a fresh tmpfs on /tmp;
- *	4. HOME and R's tempdir in it, owned by the worker's uid;
- *	5. the environment rebuilt from an allowlist: no secrets;
- *	6. rlimits (before the uid change: only root can raise a hard limit);
- *	7. as root, the worker's gid and uid, checked to be irrevocable;
+ *	3. W_NS_ID as uid and gid, keeping the namespace's capabilities
+ *	   (its uid 0 is unmapped, so the kernel does not clear them): the
+ *	   files it creates from now on are its own;
+ *	4. a new root on a tmpfs: read-only binds of R, its libraries and
+ *	   the few /etc files it reads, generated passwd and group, /dev
+ *	   with null, zero, random and urandom, its own /proc, a fresh
+ *	   noexec /tmp with size and inode limits; pivot_root, the old root
+ *	   detached, the new root read-only;
+ *	5. HOME and R's tempdir in /tmp;
+ *	6. the environment rebuilt from an allowlist: no secrets;
+ *	7. rlimits;
  *	8. no capabilities, no_new_privs;
- *	9. death with the broker, checked to be still there;
- *	10. SIGXFSZ ignored, stdout and stderr to /dev/null.
+ *	9. death with the broker (pid namespaces hide the broker's pid; if
+ *	   it is already gone, the channel's other end is closed and the
+ *	   worker's first read ends it);
+ *	10. SIGXFSZ ignored, stdout and stderr to /dev/null;
+ *	11. the seccomp filter (TPL_SECCOMP), last, as it forbids mount.
+ * Without TPL_NAMESPACES (a host without them), steps 3-4 are a mount
+ * namespace with a fresh /tmp, and, as root, the worker's own host uid.
  * A failure logs on the daemon's stderr and exits 71, before the worker
  * has run anything.
- * XXX user, pid, net, ipc and uts namespaces, read-only binds and the
- * seccomp filter come here next.
  */
 
 #include <sys/types.h>
@@ -32,6 +44,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 
 #include <linux/capability.h>
@@ -51,6 +64,8 @@
 
 #include "log.h"
 #include "worker.h"
+
+#include <R_ext/Parse.h>
 
 #define TPL_TMP_SIZE		(16ULL * 1024 * 1024)
 #define TPL_TMP_INODES		1024
@@ -74,7 +89,15 @@ static uint32_t			 worker_id;
 
 static void	sandbox_save(void);
 static int	sandbox_namespace(void);
-static int	sandbox_tmpfs(uint64_t, unsigned int);
+static int	sandbox_tmpfs(const char *, uint64_t, unsigned int);
+static int	sandbox_idmap(pid_t, uid_t, gid_t);
+static void	sandbox_nsid(void);
+static void	sandbox_root(uint64_t);
+static void	root_mkdir(const char *);
+static void	root_touch(const char *);
+static void	root_bind(const char *, int);
+static void	root_etc(void);
+static void	root_write(const char *, const char *);
 static char	*sandbox_private(const char *);
 static void	sandbox_env(const char *, const char *, int);
 static void	sandbox_fds(int);
@@ -96,7 +119,7 @@ sandbox_template(void)
 {
 	sandbox_save();
 	if (sandbox_namespace() == 0 &&
-	    sandbox_tmpfs(TPL_TMP_SIZE, TPL_TMP_INODES) == 0) {
+	    sandbox_tmpfs("/tmp", TPL_TMP_SIZE, TPL_TMP_INODES) == 0) {
 		if (mkdir(WORKER_HOME, 0700) == -1)
 			fatal("mkdir %s", WORKER_HOME);
 		sandbox_env(WORKER_HOME, "/tmp", 0);
@@ -120,7 +143,7 @@ sandbox_single(void)
 {
 	sandbox_save();
 	if (geteuid() == 0 && sandbox_namespace() == 0 &&
-	    sandbox_tmpfs(SINGLE_TMP_SIZE, WORKER_TMP_INODES) == 0) {
+	    sandbox_tmpfs("/tmp", SINGLE_TMP_SIZE, WORKER_TMP_INODES) == 0) {
 		if (mkdir(WORKER_HOME, 0700) == -1)
 			fatal("mkdir %s", WORKER_HOME);
 		sandbox_env(WORKER_HOME, "/tmp", 0);
@@ -136,6 +159,62 @@ sandbox_single(void)
 }
 
 /*
+ * In the template: clone a worker, the broker's child (CLONE_PARENT), in
+ * new namespaces if asked.  The raw system call, which skips glibc's fork
+ * handlers: safe, as the template is single-threaded and holds no lock
+ * here.  With namespaces the clone waits on a pipe until we have written
+ * its id maps: until then it is nobody in its namespace.  Returns 0 in
+ * the clone, its pid in the template, -1 if it could not be made.
+ */
+pid_t
+sandbox_spawn(const struct tpl_spawn *ts)
+{
+	int	 sync[2], flags = CLONE_PARENT | SIGCHLD;
+	pid_t	 pid;
+	char	 c = 0;
+
+	if (!(ts->flags & TPL_NAMESPACES))
+		return (syscall(SYS_clone, flags, 0, 0, 0, 0));
+	flags |= W_NS_FLAGS;
+	if (pipe2(sync, O_CLOEXEC) == -1)
+		return (-1);
+	if ((pid = syscall(SYS_clone, flags, 0, 0, 0, 0)) == 0) {
+		close(sync[1]);
+		if (read(sync[0], &c, 1) != 1)
+			_exit(W_EXIT_SETUP);
+		close(sync[0]);
+		return (0);
+	}
+	close(sync[0]);
+	/* On a failed map the clone reads EOF and exits: the broker reaps. */
+	if (pid != -1 && sandbox_idmap(pid, ts->uid, ts->gid) == 0 &&
+	    write(sync[1], &c, 1) != 1)
+		log_warn("worker %u: sync", ts->worker_id);
+	close(sync[1]);
+	return (pid);
+}
+
+static int
+sandbox_idmap(pid_t pid, uid_t uid, gid_t gid)
+{
+	char	 path[64], map[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	snprintf(map, sizeof(map), "%u %u 1\n", W_NS_ID, uid);
+	if (write_file(path, map) == -1) {
+		log_warn("%s", path);
+		return (-1);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", (int)pid);
+	snprintf(map, sizeof(map), "%u %u 1\n", W_NS_ID, gid);
+	if (write_file(path, map) == -1) {
+		log_warn("%s", path);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Lock down the clone; see the steps at the top.  rtmp is the template's
  * R tempdir.  Returns the tempdir R must use from now on.
  */
@@ -145,19 +224,27 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 {
 	const char	*home, *tmpdir, *envtmp;
 	int		 root = geteuid() == 0;
+	int		 ns = ts->flags & TPL_NAMESPACES;
 
 	private_dir = NULL;		/* that was the template's */
 	worker_id = ts->worker_id;
 	sandbox_fds(fd);
 	if (setsid() == -1)
 		fail("setsid");
-	if (mode != SANDBOX_NONE) {
+	if (ns) {
+		sandbox_nsid();
+		sandbox_root(ts->limits.tmp_size);
+		home = WORKER_HOME;
+		tmpdir = rtmp;
+		envtmp = "/tmp";
+	} else if (mode != SANDBOX_NONE) {
 		if (unshare(CLONE_NEWNS) == -1)
 			fail("unshare");
 		/* Already private in the template's namespace: make sure. */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
 			fail("mount private /");
-		if (sandbox_tmpfs(ts->limits.tmp_size, WORKER_TMP_INODES) == -1)
+		if (sandbox_tmpfs("/tmp", ts->limits.tmp_size,
+		    WORKER_TMP_INODES) == -1)
 			failx("no tmpfs on /tmp");
 		home = WORKER_HOME;
 		tmpdir = rtmp;
@@ -167,26 +254,253 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 			failx("no private directory");
 		home = tmpdir = envtmp = private_dir;
 	}
-	sandbox_dirs(home, tmpdir, root ? ts->uid : (uid_t)-1,
-	    root ? ts->gid : (gid_t)-1);
+	sandbox_dirs(home, tmpdir, root && !ns ? ts->uid : (uid_t)-1,
+	    root && !ns ? ts->gid : (gid_t)-1);
 	sandbox_env(home, envtmp, 1);
 	if (chdir(home) == -1)
 		fail("chdir %s", home);
 	sandbox_limits(&ts->limits);
-	if (root)
+	if (root && !ns)
 		sandbox_setid(ts->uid, ts->gid);
 	sandbox_nocaps();
 	/* After the uid change, which clears it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fail("prctl PR_SET_PDEATHSIG");
-	if (getppid() != broker)
+	if (!ns && getppid() != broker)
 		failx("the broker is gone");
 	/* An oversize write is an R error, not a death. */
 	signal(SIGXFSZ, SIG_IGN);
 	if (dup2(STDIN_FILENO, STDOUT_FILENO) == -1 ||
 	    dup2(STDIN_FILENO, STDERR_FILENO) == -1)
 		_exit(W_EXIT_SETUP);
+	if ((ts->flags & TPL_SECCOMP) && seccomp_worker() == -1)
+		_exit(W_EXIT_SETUP);
 	return (tmpdir);
+}
+
+/*
+ * Our ids in the new user namespace.  Its uid 0 is not mapped, so the
+ * kernel keeps the namespace's capabilities across the change (they go
+ * in sandbox_nocaps()); from here on what we create is the worker's.
+ * A namespace whose parent denies setgroups (single-user mode) keeps
+ * the user's groups, which it cannot use for more than the user could.
+ */
+static void
+sandbox_nsid(void)
+{
+	if (setgroups(0, NULL) == -1 && errno != EPERM)
+		fail("setgroups");
+	if (setresgid(W_NS_ID, W_NS_ID, W_NS_ID) == -1)
+		fail("setresgid");
+	if (setresuid(W_NS_ID, W_NS_ID, W_NS_ID) == -1)
+		fail("setresuid");
+}
+
+/*
+ * What the new root holds, at the same paths as on the host: R's files
+ * are opened by path long after start-up (lazy-load databases, package
+ * libraries), so they must be where the template found them.
+ */
+static const char *root_dirs[] = {
+	SECURER_R_HOME,
+	"/usr/share/R",
+	"/usr/local/lib/R",
+	"/usr/lib/x86_64-linux-gnu",
+	"/usr/lib64",
+	"/usr/lib/locale",
+	"/usr/share/zoneinfo",
+	"/etc/R",
+};
+static const char *root_files[] = {
+	"/etc/ld.so.cache",
+	"/dev/null",
+	"/dev/zero",
+	"/dev/random",
+	"/dev/urandom",
+};
+
+/* Built on a tmpfs mounted over /tmp, whose old content stays outside. */
+#define NEWROOT		"/tmp"
+
+static void
+sandbox_root(uint64_t tmp_size)
+{
+	size_t	 i;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+		fail("mount private /");
+	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV,
+	    "mode=0755,size=1m,nr_inodes=512") == -1)
+		fail("mount root tmpfs");
+	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
+		root_bind(root_dirs[i], 1);
+	for (i = 0; i < sizeof(root_files) / sizeof(root_files[0]); i++)
+		root_bind(root_files[i], 0);
+	root_etc();
+	root_mkdir("/proc");
+	if (mount("proc", NEWROOT "/proc", "proc",
+	    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+		fail("mount /proc");
+	root_mkdir("/tmp");
+	if (sandbox_tmpfs(NEWROOT "/tmp", tmp_size, WORKER_TMP_INODES) == -1)
+		failx("no tmpfs on /tmp");
+	if (chdir(NEWROOT) == -1 || mkdir(".old", 0700) == -1)
+		fail("new root");
+	if (syscall(SYS_pivot_root, ".", ".old") == -1)
+		fail("pivot_root");
+	if (chdir("/") == -1 || umount2("/.old", MNT_DETACH) == -1 ||
+	    rmdir("/.old") == -1)
+		fail("old root");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+	    MS_NOSUID | MS_NODEV, NULL) == -1)
+		fail("read-only root");
+}
+
+/* mkdir -p of path under the new root. */
+static void
+root_mkdir(const char *path)
+{
+	char	 p[PATH_MAX], *s;
+
+	if (snprintf(p, sizeof(p), "%s%s", NEWROOT, path) >= (int)sizeof(p))
+		failx("path too long: %s", path);
+	for (s = p + strlen(NEWROOT) + 1; (s = strchr(s, '/')) != NULL;
+	    s++) {
+		*s = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST)
+			fail("mkdir %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, 0755) == -1 && errno != EEXIST)
+		fail("mkdir %s", p);
+}
+
+static void
+root_touch(const char *path)
+{
+	char	 p[PATH_MAX], *s;
+	int	 fd;
+
+	snprintf(p, sizeof(p), "%s", path);
+	if ((s = strrchr(p, '/')) != NULL && s != p) {
+		*s = '\0';
+		root_mkdir(p);
+	}
+	snprintf(p, sizeof(p), "%s%s", NEWROOT, path);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		fail("create %s", p);
+	close(fd);
+}
+
+/*
+ * A read-only bind of a host path, nosuid and nodev.  The remount keeps
+ * the flags the kernel locked on the host mount (atime, noexec): a user
+ * namespace may not clear them.  A path the host lacks is left out.
+ */
+static void
+root_bind(const char *path, int dir)
+{
+	struct statvfs	 sv;
+	struct stat	 st;
+	char		 dst[PATH_MAX];
+	unsigned long	 fl = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+			    MS_NODEV;
+
+	if (stat(path, &st) == -1 || statvfs(path, &sv) == -1)
+		return;
+	if (dir)
+		root_mkdir(path);
+	else
+		root_touch(path);
+	snprintf(dst, sizeof(dst), "%s%s", NEWROOT, path);
+	if (mount(path, dst, NULL, MS_BIND | MS_REC, NULL) == -1)
+		fail("bind %s", path);
+	if (sv.f_flag & ST_NOEXEC)
+		fl |= MS_NOEXEC;
+	if (sv.f_flag & ST_NOATIME)
+		fl |= MS_NOATIME;
+	if (sv.f_flag & ST_NODIRATIME)
+		fl |= MS_NODIRATIME;
+	if (sv.f_flag & ST_RELATIME)
+		fl |= MS_RELATIME;
+	if (mount(NULL, dst, NULL, fl, NULL) == -1)
+		fail("read-only %s", path);
+}
+
+/*
+ * /etc: only what R and glibc read.  passwd and group name the worker
+ * alone; nsswitch.conf sends every lookup to those files (no nscd, no
+ * network); localtime is the host's link into the zoneinfo bound above.
+ */
+static void
+root_etc(void)
+{
+	char	 buf[256], link[PATH_MAX];
+	ssize_t	 n;
+
+	root_mkdir("/etc");
+	snprintf(buf, sizeof(buf), "%s:x:%u:%u::%s:/nonexistent\n",
+	    WORKER_USER, W_NS_ID, W_NS_ID, WORKER_HOME);
+	root_write("/etc/passwd", buf);
+	snprintf(buf, sizeof(buf), "%s:x:%u:\n", WORKER_USER, W_NS_ID);
+	root_write("/etc/group", buf);
+	root_write("/etc/nsswitch.conf", "passwd: files\ngroup: files\n"
+	    "hosts: files\n");
+	root_write("/etc/hosts", "127.0.0.1 localhost\n");
+	if ((n = readlink("/etc/localtime", link, sizeof(link) - 1)) > 0) {
+		link[n] = '\0';
+		if (symlink(link, NEWROOT "/etc/localtime") == -1)
+			fail("symlink /etc/localtime");
+	}
+	if (symlink("usr/lib", NEWROOT "/lib") == -1 ||
+	    symlink("usr/lib64", NEWROOT "/lib64") == -1 ||
+	    symlink("/proc/self/fd", NEWROOT "/dev/fd") == -1)
+		fail("symlink");
+}
+
+static void
+root_write(const char *path, const char *text)
+{
+	char	 p[PATH_MAX];
+	size_t	 len = strlen(text);
+	int	 fd;
+
+	snprintf(p, sizeof(p), "%s%s", NEWROOT, path);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644)) == -1 || write(fd, text, len) != (ssize_t)len)
+		fail("write %s", p);
+	close(fd);
+}
+
+/*
+ * In the template, R just started: what the filter will forbid later is
+ * done now.  PCRE's JIT would need executable anonymous memory, which
+ * the filter refuses (W^X), so it is off; a regular expression and a
+ * time zone are used once so their tables are loaded.
+ */
+static const char warm_code[] =
+    "options(PCRE_use_JIT = FALSE)\n"
+    "invisible(grepl('^a+$', 'aa', perl = TRUE))\n"
+    "invisible(format(Sys.time(), '%Y-%m-%d %H:%M:%S %Z'))\n";
+
+void
+sandbox_warm(void)
+{
+	ParseStatus	 status;
+	SEXP		 code, exprs;
+	R_xlen_t	 i;
+	int		 err;
+
+	code = PROTECT(Rf_mkString(warm_code));
+	exprs = PROTECT(R_ParseVector(code, -1, &status, R_NilValue));
+	if (status != PARSE_OK)
+		fatalx("warm-up code does not parse");
+	for (i = 0; i < XLENGTH(exprs); i++) {
+		R_tryEval(VECTOR_ELT(exprs, i), R_GlobalEnv, &err);
+		if (err)
+			fatalx("warm-up code fails");
+	}
+	UNPROTECT(2);
 }
 
 /* At exit: the private directory, if we made one. */
@@ -267,7 +581,7 @@ sandbox_namespace(void)
 }
 
 static int
-sandbox_tmpfs(uint64_t size, unsigned int inodes)
+sandbox_tmpfs(const char *target, uint64_t size, unsigned int inodes)
 {
 	char	 opts[128];
 
@@ -277,9 +591,9 @@ sandbox_tmpfs(uint64_t size, unsigned int inodes)
 	else
 		snprintf(opts, sizeof(opts), "mode=1777,nr_inodes=%u,size=%llu",
 		    inodes, (unsigned long long)size);
-	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	if (mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 	    opts) == -1) {
-		log_warn("mount tmpfs on /tmp");
+		log_warn("mount tmpfs on %s", target);
 		return (-1);
 	}
 	return (0);

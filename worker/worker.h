@@ -31,6 +31,12 @@
 
 #define W_EXIT_SETUP	71	/* EX_OSERR: a worker could not be set up */
 
+/* The full sandbox: the worker's namespaces and its ids inside them. */
+#define W_NS_FLAGS	(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | \
+			    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+			    CLONE_NEWCGROUP)
+#define W_NS_ID		1000
+
 /* worker.c */
 void		 chan_open(uint32_t, int);
 int		 chan_recv(struct imsg *);
@@ -41,9 +47,14 @@ __attribute__((__noreturn__)) void	worker_exit(int);
 /* sandbox.c */
 void		 sandbox_template(void);
 void		 sandbox_single(void);
+pid_t		 sandbox_spawn(const struct tpl_spawn *);
 const char	*sandbox_worker(int, const struct tpl_spawn *, pid_t,
 		    const char *);
+void		 sandbox_warm(void);
 void		 sandbox_cleanup(void);
+
+/* seccomp.c */
+int		 seccomp_worker(void);
 
 /* rembed.c */
 void		 rembed_init(void);
