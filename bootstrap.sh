@@ -47,6 +47,16 @@ fi
 
 make -f Makefile.linux -j"$(nproc)" >/dev/null
 
+# The R package (rpkg/), built from this tree, into the site library
+# (R_LIBS_SITE_DIR to choose another library).
+rlib=${R_LIBS_SITE_DIR:-/usr/local/lib/R/site-library}
+if [ -w "$rlib" ] || [ "$(id -u)" -eq 0 ]; then
+	R CMD INSTALL --no-test-load -l "$rlib" rpkg >build/rpkg-install.log 2>&1 ||
+	    { cat build/rpkg-install.log >&2; exit 1; }
+else
+	echo "bootstrap: cannot write $rlib; the R package is not installed" >&2
+fi
+
 if [ "${1:-}" = "--build-only" ]; then
 	exit 0
 fi

@@ -1,0 +1,309 @@
+#' A session: one sandboxed R worker of securerd, its state kept across
+#' executions.
+SecureSession <- R6::R6Class("SecureSession",
+  cloneable = FALSE,
+  public = list(
+    initialize = function(tools = list(), sandbox = FALSE, limits = NULL,
+                          verbose = FALSE, sandbox_strict = FALSE,
+                          audit_log = NULL, max_executions = NULL,
+                          pre_execute_hook = NULL, sanitize_errors = FALSE) {
+      private$tool_list <- validate_tools(tools)
+      if (!is.null(max_executions)) {
+        if (!is.numeric(max_executions) || length(max_executions) != 1 ||
+            is.na(max_executions) || max_executions < 1)
+          securer_abort(sprintf(
+            "`max_executions` must be a single positive number, not %s.",
+            val(max_executions)))
+        max_executions <- as.integer(max_executions)
+      }
+      if (!is.null(pre_execute_hook) && !is.function(pre_execute_hook))
+        securer_abort(sprintf("`pre_execute_hook` must be a function, not %s.",
+                              cls(pre_execute_hook)))
+      if (!is.null(limits)) validate_limits(limits)
+      if (isTRUE(sandbox) && is.null(limits)) limits <- default_limits()
+      private$sandbox <- isTRUE(sandbox)
+      private$strict <- isTRUE(sandbox) && isTRUE(sandbox_strict)
+      private$limits <- limits
+      private$verbose <- isTRUE(verbose)
+      private$max_executions <- max_executions
+      private$hook <- pre_execute_hook
+      private$sanitize <- isTRUE(sanitize_errors)
+      private$session_id <- basename(tempfile("sess_"))
+      private$audit <- new_audit_logger(audit_log, private$session_id)
+      private$start()
+      invisible(self)
+    },
+
+    execute = function(code, timeout = 30, validate = TRUE,
+                       output_handler = NULL, max_tool_calls = NULL,
+                       max_code_length = 100000L, max_output_lines = NULL) {
+      ctx <- private$preflight(code, timeout, validate, output_handler,
+                               max_tool_calls, max_code_length,
+                               max_output_lines)
+      on.exit(private$executing <- FALSE)
+      r <- .Call(C_execute, private$ptr, code, timeout, max_tool_calls, NULL,
+                 ctx$on_output, ctx$on_tool)
+      private$finish(ctx, r)
+    },
+
+    #' Starts an execution and returns at once: a securer_future whose
+    #' $value() waits for it.  Tool calls and output handlers run while
+    #' the future is polled ($resolved(), $value()).
+    execute_async = function(code, timeout = 30, validate = TRUE,
+                             output_handler = NULL, max_tool_calls = NULL,
+                             max_code_length = 100000L,
+                             max_output_lines = NULL) {
+      ctx <- private$preflight(code, timeout, validate, output_handler,
+                               max_tool_calls, max_code_length,
+                               max_output_lines)
+      r <- .Call(C_execute_start, private$ptr, code, timeout, max_tool_calls,
+                 NULL, ctx$on_output, ctx$on_tool)
+      if (!is.null(r)) {
+        private$executing <- FALSE
+        return(private$finish(ctx, r))
+      }
+      ptr <- private$ptr
+      securer_future$new(
+        poll = function(ms) .Call(C_execute_poll, ptr, as.integer(ms)),
+        finish = function(r) {
+          private$executing <- FALSE
+          private$finish(ctx, r)
+        })
+    },
+
+    close = function() {
+      if (!is.null(private$ptr)) {
+        if (!is.null(private$audit)) private$audit("session_close")
+        vmsg(private$verbose, "Session closed")
+        .Call(C_session_close, private$ptr)
+        private$ptr <- NULL
+      }
+      invisible(self)
+    },
+
+    is_alive = function() {
+      if (is.null(private$ptr)) return(FALSE)
+      if (private$executing) return(TRUE)
+      st <- tryCatch(.Call(C_session_state, private$ptr), error = function(e) NULL)
+      is.character(st) && !identical(st, "dead")
+    },
+
+    restart = function() {
+      if (private$executing)
+        securer_abort("Cannot restart while an execution is in progress.")
+      vmsg(private$verbose, "Restarting session")
+      if (!is.null(private$audit)) private$audit("session_restart")
+      r <- if (is.null(private$ptr)) list(code = "closed") else
+        .Call(C_session_restart, private$ptr)
+      if (!is.null(r)) {
+        # The connection is gone (or the session closed): a new one.
+        if (!is.null(private$ptr)) .Call(C_session_close, private$ptr)
+        private$ptr <- NULL
+        private$start()
+      }
+      invisible(self)
+    },
+
+    tools = function() {
+      if (length(private$tool_list) == 0) return(list())
+      lapply(private$tool_list, function(t)
+        list(name = t$name, args = if (t$legacy) NULL else names(t$args) %||% character(0)))
+    },
+
+    #' The output of the last execution (also when its value was NULL).
+    last_output = function() private$output_last,
+
+    format = function(...) {
+      sprintf("<SecureSession> [%s] pid=NA sandbox=%s tools=%d",
+              if (self$is_alive()) "running" else "stopped",
+              if (private$sandbox) "enabled" else "disabled",
+              length(private$tool_list))
+    },
+
+    print = function(...) {
+      message("<<SecureSession>>")
+      message("* Status: ", if (self$is_alive()) "running" else "stopped")
+      message("* Tool count: ", length(private$tool_list))
+      message("* Sandbox: ", if (private$sandbox) "enabled" else "disabled")
+      invisible(self)
+    }
+  ),
+
+  private = list(
+    ptr = NULL, tool_list = list(), sandbox = FALSE, strict = FALSE,
+    limits = NULL, verbose = FALSE, max_executions = NULL, hook = NULL,
+    sanitize = FALSE, session_id = NULL, audit = NULL, executing = FALSE,
+    execution_count = 0L, output_last = NULL,
+
+    start = function() {
+      private$ptr <- open_session(private$tool_list, private$limits,
+                                  NULL, private$strict)
+      info <- R_extptr_prot(private$ptr)
+      vmsg(private$verbose, sprintf("Session started (sandbox=%s, session=%s)",
+                                    tolower(private$sandbox), info[1]))
+      if (!is.null(private$audit))
+        private$audit("session_start", sandbox = private$sandbox,
+                      daemon_session = info[1], isolation = info[2])
+    },
+
+    preflight = function(code, timeout, validate, output_handler,
+                         max_tool_calls, max_code_length, max_output_lines) {
+      if (is.null(private$ptr)) securer_abort("Session is not running.")
+      if (private$executing)
+        securer_abort(paste("<SecureSession> does not support concurrent",
+          "`execute()` calls; wait for the current execution to complete."))
+      if (!is.null(private$max_executions) &&
+          private$execution_count >= private$max_executions)
+        securer_abort(sprintf("Maximum executions (%d) reached for this session.",
+                              private$max_executions))
+      if (!is.null(private$hook)) {
+        ok <- tryCatch(private$hook(code), error = function(e)
+          securer_abort(paste0("`pre_execute_hook` error: ", conditionMessage(e))))
+        if (identical(ok, FALSE))
+          securer_abort("Execution blocked by `pre_execute_hook`.")
+      }
+      if (!is.character(code) || length(code) != 1 || is.na(code))
+        securer_abort("`code` must be a single character string.")
+      if (!is.null(max_code_length) && nchar(code) > max_code_length)
+        securer_abort(sprintf("Code too long (%s chars, max %s).",
+                              val(nchar(code)), val(as.integer(max_code_length))))
+      if (!is.null(output_handler) && !is.function(output_handler))
+        securer_abort(sprintf("`output_handler` must be a function or NULL, not %s.",
+                              cls(output_handler)))
+      if (isTRUE(validate)) {
+        v <- validate_code(code)
+        if (!v$valid)
+          securer_abort(paste0("Code has a syntax error and was not executed:\n",
+                               "\u2716 ", v$error), "securer_syntax_error")
+      }
+      private$executing <- TRUE
+      private$execution_count <- private$execution_count + 1L
+      if (!is.null(private$audit)) private$audit("execute_start", code = code)
+      private$context(timeout, output_handler, max_tool_calls, max_output_lines)
+    },
+
+    # The callbacks of one execution and what they gather.
+    context = function(timeout, output_handler, max_tool_calls,
+                       max_output_lines) {
+      ctx <- new.env(parent = emptyenv())
+      ctx$lines <- character(0)
+      ctx$partial <- ""
+      ctx$timeout <- timeout
+      ctx$max_tool_calls <- max_tool_calls
+      ctx$start <- Sys.time()
+      keep <- function(l) {
+        if (!is.null(output_handler))
+          for (x in l) tryCatch(output_handler(x), error = function(e) NULL)
+        if (!is.null(max_output_lines))
+          l <- utils::head(l, max(0, max_output_lines - length(ctx$lines)))
+        ctx$lines <- c(ctx$lines, l)
+      }
+      ctx$flush <- function() {
+        if (nzchar(ctx$partial)) keep(ctx$partial)
+        ctx$partial <- ""
+      }
+      ctx$on_output <- function(stream, text) {
+        parts <- strsplit(paste0(ctx$partial, text), "\n", fixed = TRUE)[[1]]
+        if (endsWith(text, "\n")) ctx$partial <- ""
+        else {
+          ctx$partial <- parts[length(parts)]
+          parts <- parts[-length(parts)]
+        }
+        keep(parts)
+      }
+      ctx$on_tool <- if (length(private$tool_list)) function(name, args)
+        private$call_tool(name, args)
+      ctx
+    },
+
+    call_tool = function(name, args) {
+      t <- private$tool_list[[name]]
+      shown <- vapply(args, function(a) paste(format(a), collapse = ","), "")
+      vmsg(private$verbose, sprintf("Tool call: %s(%s)", name,
+                                    paste(names(args), shown, sep = "=", collapse = ", ")))
+      if (!is.null(private$audit))
+        private$audit("tool_call", tool = name, args = args)
+      t0 <- Sys.time()
+      r <- tryCatch(list(value = do.call(t$fn, args)),
+                    error = function(e) list(error = conditionMessage(e)))
+      el <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+      if (!is.null(r$error)) {
+        vmsg(private$verbose, sprintf("Tool result: %s -> error: %s (%.2fs)",
+                                      name, r$error, el))
+        if (!is.null(private$audit))
+          private$audit("tool_result", tool = name, error = r$error,
+                        result_summary = NULL, elapsed_secs = el)
+        return(list(error = sanitize_error_message(r$error)))
+      }
+      first <- tryCatch(paste(format(r$value)[1]), error = function(e) "?")
+      vmsg(private$verbose, sprintf("Tool result: %s -> %s (%.2fs)", name,
+                                    first, el))
+      if (!is.null(private$audit))
+        private$audit("tool_result", tool = name, error = NULL,
+                      result_summary = substr(paste(deparse(r$value)[1]), 1, 500),
+                      elapsed_secs = el)
+      r["value"]
+    },
+
+    finish = function(ctx, r) {
+      ctx$flush()
+      private$output_last <- ctx$lines
+      el <- as.numeric(difftime(Sys.time(), ctx$start, units = "secs"))
+      if (!is.null(r$error)) return(private$fail(ctx, r$error, el))
+      vmsg(private$verbose, sprintf("Execution complete (%.2fs)", el))
+      if (!is.null(private$audit))
+        private$audit("execute_complete", elapsed = sprintf("%.2fs", el))
+      value <- r$value
+      if (length(ctx$lines) && !is.null(value))
+        attr(value, "output") <- ctx$lines
+      value
+    },
+
+    fail = function(ctx, e, el) {
+      code <- e$code
+      if (identical(code, "timeout")) {
+        vmsg(private$verbose, sprintf("Execution timed out after %ss", paste(ctx$timeout)))
+        if (!is.null(private$audit))
+          private$audit("execute_timeout", timeout_secs = ctx$timeout)
+        securer_abort(sprintf("Execution timed out after %s %s", paste(ctx$timeout),
+                              if (identical(as.numeric(ctx$timeout), 1)) "second" else "seconds"),
+                      "securer_timeout")
+      }
+      msg <- switch(code,
+        r_error = e$message,
+        parse_error = paste0("Code has a syntax error and was not executed:\n\u2716 ",
+                             e$message),
+        session_busy = paste("<SecureSession> does not support concurrent",
+          "`execute()` calls; wait for the current execution to complete."),
+        tool_calls_exceeded = sprintf("Maximum tool calls (%s) exceeded",
+                                      paste(ctx$max_tool_calls)),
+        max_executions = sprintf("Maximum executions (%s) reached for this session.",
+                                 paste(private$max_executions)),
+        EIO = , closed = "Session is not running.",
+        worker_died = paste0("R session died: ", json_member(e$json, "cause", e$message)),
+        e$message)
+      if (code %in% c("EIO", "closed")) {
+        if (!is.null(private$ptr)) .Call(C_session_close, private$ptr)
+        private$ptr <- NULL
+      }
+      vmsg(private$verbose, sprintf("Execution error: %s (%.2fs)", msg, el))
+      if (!is.null(private$audit))
+        private$audit("execute_error", error = msg, elapsed = sprintf("%.2fs", el))
+      if (private$sanitize) stop(simpleError(sanitize_error_message(msg)))
+      cls <- switch(code, r_error = "securer_r_error",
+                    parse_error = "securer_syntax_error",
+                    paste0("securer_", code))
+      securer_abort(msg, cls)
+    }
+  )
+)
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
+
+R_extptr_prot <- function(p) .Call(C_session_info, p)
+
+json_member <- function(json, name, default) {
+  if (is.null(json)) return(default)
+  v <- tryCatch(jsonlite::fromJSON(json)[[name]], error = function(e) NULL)
+  if (is.null(v)) default else v
+}

@@ -1,0 +1,29 @@
+.onLoad <- function(libname, pkgname) {
+  .Call(C_init, environment(sys.function()))
+  invisible()
+}
+
+# An error of ours, with no call, as cli_abort(call = NULL) shows it.
+securer_abort <- function(msg, class = NULL) {
+  stop(structure(class = c(class, "securer_error", "error", "condition"),
+                 list(message = msg, call = NULL)))
+}
+
+# cli's {.cls}: <numeric>, <character>, ...
+cls <- function(x) paste0("<", class(x)[1], ">")
+
+# cli's {.val}: strings quoted, others deparsed.
+val <- function(x) {
+  if (is.character(x)) paste0("\"", x, "\"", collapse = ", ")
+  else paste(format(x), collapse = ", ")
+}
+
+# Used by the codec (encode.c) for values that cannot cross.
+.printed <- function(x)
+  tryCatch(paste(utils::capture.output(print(x)), collapse = "\n"),
+           error = function(e) "")
+
+vmsg <- function(verbose, ...) if (isTRUE(verbose)) message("[securer] ", ...)
+
+# The value as the daemon would send it back (for the tests).
+decode_roundtrip <- function(x) .Call(C_decode, .Call(C_encode, x))

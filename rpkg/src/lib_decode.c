@@ -1,0 +1,2 @@
+/* decode.c of the source tree, compiled into the package. */
+#include "../../worker/decode.c"

@@ -1,0 +1,2 @@
+/* json.c of the source tree, compiled into the package. */
+#include "../../common/json.c"

@@ -1,0 +1,2 @@
+/* libsecurer.c of the source tree, compiled into the package. */
+#include "../../client/libsecurer.c"

@@ -1,0 +1,2 @@
+/* utf8.c of the source tree, compiled into the package. */
+#include "../../common/utf8.c"

@@ -1,0 +1,652 @@
+/*
+ * The R package's side of libsecurer: connections and sessions as
+ * external pointers, executions (blocking, or started and polled) with
+ * the output and tool callbacks calling R functions, and the worker's
+ * codec for values both ways.
+ *
+ * No R error may jump through libsecurer: the callbacks run their R code
+ * under R_ToplevelExec, and errors are raised only once a libsecurer call
+ * has returned.
+ */
+
+#include <sys/file.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "worker.h"
+#include "securer.h"
+
+#include <R_ext/Rdynload.h>
+
+#define VALUE_MAX	(64U * 1024 * 1024)
+
+/* What a session's callbacks need, kept alive by its external pointer. */
+struct rsess {
+	struct securer		*sc;	/* a connection of its own */
+	struct securer_session	*s;
+	SEXP			 cb;	/* list(output, tool), preserved */
+	int			 running;	/* started, not yet polled out */
+	int			 cbfail;	/* a callback jumped */
+};
+
+struct cbcall {
+	struct rsess	*rs;
+	const char	*stream, *text, *tool, *args;
+	char		**value, **error;
+	int		 rc;
+};
+
+static SEXP	securer_ns = NULL;
+
+static void	rsess_free(struct rsess *);
+
+void
+fatal(const char *fmt, ...)
+{
+	Rf_error("securer: internal error: %s", fmt);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	Rf_error("securer: internal error: %s", fmt);
+}
+
+/* What encode.c and decode.c take from the worker's embedded R. */
+const char *
+rstr_utf8(SEXP s)
+{
+	if (Rf_getCharCE(s) == CE_BYTES)
+		return (R_CHAR(s));
+	return (Rf_translateCharUTF8(s));
+}
+
+SEXP
+rembed_apply(const char *fn, SEXP x)
+{
+	SEXP	 call, r;
+
+	call = PROTECT(Rf_lang2(Rf_install(fn), R_NilValue));
+	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
+	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
+	UNPROTECT(1);
+	return (r);
+}
+
+static SEXP
+mkstr(const char *s)
+{
+	return (Rf_ScalarString(Rf_mkCharCE(s != NULL ? s : "", CE_UTF8)));
+}
+
+static const char *
+str_arg(SEXP x, const char *what)
+{
+	if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 ||
+	    STRING_ELT(x, 0) == NA_STRING)
+		Rf_error("%s must be a string", what);
+	return (rstr_utf8(STRING_ELT(x, 0)));
+}
+
+static const char *
+opt_str(SEXP x)
+{
+	return (Rf_isNull(x) ? NULL : str_arg(x, "argument"));
+}
+
+/* The error of the last call, as list(code, message, json). */
+static SEXP
+error_of(struct securer *sc)
+{
+	SEXP	 l, nm;
+
+	l = PROTECT(Rf_allocVector(VECSXP, 3));
+	nm = PROTECT(Rf_allocVector(STRSXP, 3));
+	SET_VECTOR_ELT(l, 0, mkstr(securer_errname(sc)));
+	SET_VECTOR_ELT(l, 1, mkstr(securer_errmsg(sc)));
+	if (securer_errjson(sc) != NULL)
+		SET_VECTOR_ELT(l, 2, mkstr(securer_errjson(sc)));
+	SET_STRING_ELT(nm, 0, Rf_mkChar("code"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("message"));
+	SET_STRING_ELT(nm, 2, Rf_mkChar("json"));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(2);
+	return (l);
+}
+
+static struct rsess *
+rsess_of(SEXP p)
+{
+	struct rsess	*rs;
+
+	if (TYPEOF(p) != EXTPTRSXP || (rs = R_ExternalPtrAddr(p)) == NULL)
+		Rf_error("the session is closed");
+	return (rs);
+}
+
+static void
+rsess_free(struct rsess *rs)
+{
+	securer_close(rs->sc);
+	if (rs->cb != NULL)
+		R_ReleaseObject(rs->cb);
+	free(rs);
+}
+
+static void
+rsess_finalize(SEXP p)
+{
+	struct rsess	*rs;
+
+	if ((rs = R_ExternalPtrAddr(p)) != NULL) {
+		R_ClearExternalPtr(p);
+		rsess_free(rs);
+	}
+}
+
+/*
+ * Connects (to path, or as libsecurer decides if NULL) and creates a
+ * session: an external pointer, or list(code, message, json) on failure.
+ */
+static SEXP
+r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
+    SEXP maxexec, SEXP strict)
+{
+	struct securer_session_opts	 o;
+	struct rsess			*rs;
+	SEXP				 p, err, info;
+
+	memset(&o, 0, sizeof(o));
+	o.tools = opt_str(tools);
+	o.limits = opt_str(limits);
+	o.timeout = Rf_asReal(timeout);
+	o.max_executions = Rf_isNull(maxexec) ? 0 : (long)Rf_asReal(maxexec);
+	o.sandbox_strict = Rf_asLogical(strict) == TRUE;
+	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
+	    (rs->sc = securer_open()) == NULL) {
+		free(rs);
+		Rf_error("out of memory");
+	}
+	if (securer_connect(rs->sc, opt_str(path)) == -1 ||
+	    securer_session_create(rs->sc, &o, &rs->s) == -1) {
+		err = PROTECT(error_of(rs->sc));
+		rsess_free(rs);
+		UNPROTECT(1);
+		return (err);
+	}
+	info = PROTECT(Rf_allocVector(STRSXP, 2));
+	SET_STRING_ELT(info, 0, Rf_mkChar(securer_session_id(rs->s)));
+	SET_STRING_ELT(info, 1, Rf_mkChar(securer_session_sandbox(rs->s)));
+	p = PROTECT(R_MakeExternalPtr(rs, R_NilValue, info));
+	R_RegisterCFinalizerEx(p, rsess_finalize, TRUE);
+	UNPROTECT(2);
+	return (p);
+}
+
+static SEXP
+r_session_info(SEXP p)
+{
+	rsess_of(p);
+	return (R_ExternalPtrProtected(p));
+}
+
+static SEXP
+r_session_close(SEXP p)
+{
+	struct rsess	*rs;
+
+	if (TYPEOF(p) == EXTPTRSXP && (rs = R_ExternalPtrAddr(p)) != NULL) {
+		/*
+		 * Closing the connection closes its one session.  XXX no
+		 * session.close: the monitor dies (SIGSEGV) on a
+		 * session.close that follows a timeout.
+		 */
+		R_ClearExternalPtr(p);
+		rsess_free(rs);
+	}
+	return (R_NilValue);
+}
+
+static SEXP
+r_session_restart(SEXP p)
+{
+	struct rsess	*rs = rsess_of(p);
+
+	if (securer_session_restart(rs->s) == -1)
+		return (error_of(rs->sc));
+	return (R_NilValue);
+}
+
+static SEXP
+r_session_pid(SEXP p)
+{
+	struct rsess	*rs = rsess_of(p);
+	char		*json;
+	cJSON		*st, *ss, *it;
+	SEXP		 r;
+
+	if (securer_status(rs->sc, &json) == -1)
+		return (error_of(rs->sc));
+	st = cJSON_Parse(json);
+	free(json);
+	r = PROTECT(mkstr("dead"));
+	ss = cJSON_GetObjectItem(st, "sessions");
+	cJSON_ArrayForEach(it, ss) {
+		cJSON	*state = cJSON_GetObjectItem(it, "state");
+		if (cJSON_IsString(state))
+			r = mkstr(state->valuestring);
+	}
+	cJSON_Delete(st);
+	UNPROTECT(1);
+	return (r);
+}
+
+/* The output callback's R part, under R_ToplevelExec. */
+static void
+cb_output_run(void *arg)
+{
+	struct cbcall	*c = arg;
+	SEXP		 fn, call;
+
+	fn = VECTOR_ELT(c->rs->cb, 0);
+	if (Rf_isNull(fn))
+		return;
+	call = PROTECT(Rf_lang3(fn, mkstr(c->stream), mkstr(c->text)));
+	Rf_eval(call, R_GlobalEnv);
+	UNPROTECT(1);
+}
+
+static void
+cb_output(void *arg, const char *stream, const char *text, size_t len)
+{
+	struct cbcall	 c;
+
+	memset(&c, 0, sizeof(c));
+	c.rs = arg;
+	c.stream = stream;
+	c.text = text;
+	if (!R_ToplevelExec(cb_output_run, &c))
+		c.rs->cbfail = 1;
+}
+
+/* The named list of a tool call's arguments, from their JSON object. */
+static SEXP
+decode_args(const char *json, char *err, size_t errlen)
+{
+	cJSON	*o, *it;
+	SEXP	 l, nm, v;
+	char	*text;
+	int	 i, n;
+
+	if ((o = cJSON_Parse(json)) == NULL || !cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		snprintf(err, errlen, "tool arguments are not an object");
+		return (NULL);
+	}
+	n = cJSON_GetArraySize(o);
+	l = PROTECT(Rf_allocVector(VECSXP, n));
+	nm = PROTECT(Rf_allocVector(STRSXP, n));
+	i = 0;
+	cJSON_ArrayForEach(it, o) {
+		SET_STRING_ELT(nm, i, Rf_mkCharCE(it->string, CE_UTF8));
+		if ((text = cJSON_PrintUnformatted(it)) == NULL ||
+		    (v = decode_value(text, strlen(text), err, errlen)) ==
+		    NULL) {
+			free(text);
+			cJSON_Delete(o);
+			UNPROTECT(2);
+			return (NULL);
+		}
+		free(text);
+		SET_VECTOR_ELT(l, i++, v);
+	}
+	cJSON_Delete(o);
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(2);
+	return (l);
+}
+
+/*
+ * The tool callback's R part: the R dispatcher returns list(value) or
+ * list(error = message); the value is encoded here.
+ */
+static void
+cb_tool_run(void *arg)
+{
+	struct cbcall	*c = arg;
+	SEXP		 args, call, r, fn;
+	char		 err[512];
+	size_t		 len;
+
+	fn = VECTOR_ELT(c->rs->cb, 1);
+	if ((args = decode_args(c->args, err, sizeof(err))) == NULL) {
+		*c->error = strdup(err);
+		return;
+	}
+	PROTECT(args);
+	call = PROTECT(Rf_lang3(fn, mkstr(c->tool), args));
+	r = PROTECT(Rf_eval(call, R_GlobalEnv));
+	if (TYPEOF(r) == VECSXP && XLENGTH(r) == 1 &&
+	    Rf_getAttrib(r, R_NamesSymbol) != R_NilValue &&
+	    strcmp(CHAR(STRING_ELT(Rf_getAttrib(r, R_NamesSymbol), 0)),
+	    "error") == 0) {
+		*c->error = strdup(str_arg(VECTOR_ELT(r, 0), "error"));
+	} else if (TYPEOF(r) == VECSXP && XLENGTH(r) == 1) {
+		if (encode_value(VECTOR_ELT(r, 0), VALUE_MAX, c->value, &len,
+		    err, sizeof(err)) == -1) {
+			*c->value = NULL;
+			*c->error = malloc(strlen(err) + 64);
+			if (*c->error != NULL)
+				snprintf(*c->error, strlen(err) + 64,
+				    "the tool's value cannot be sent: %s",
+				    err);
+		} else {
+			/* Not NUL-terminated: make it a string. */
+			char *v = realloc(*c->value, len + 1);
+			if (v == NULL) {
+				free(*c->value);
+				*c->value = NULL;
+				*c->error = strdup("out of memory");
+			} else {
+				v[len] = '\0';
+				*c->value = v;
+				c->rc = 0;
+			}
+		}
+	}
+	UNPROTECT(3);
+}
+
+static int
+cb_tool(void *arg, const char *tool, const char *args, char **value,
+    char **error)
+{
+	struct cbcall	 c;
+
+	memset(&c, 0, sizeof(c));
+	c.rs = arg;
+	c.tool = tool;
+	c.args = args;
+	c.value = value;
+	c.error = error;
+	c.rc = -1;
+	*value = *error = NULL;
+	if (!R_ToplevelExec(cb_tool_run, &c)) {
+		c.rs->cbfail = 1;
+		free(*value);
+		*value = NULL;
+		free(*error);
+		*error = strdup("the tool was interrupted");
+		return (-1);
+	}
+	if (c.rc == -1 && *error == NULL)
+		*error = strdup("the tool failed");
+	return (c.rc);
+}
+
+static void
+exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
+    SEXP maxtools, SEXP maxlines, SEXP output, SEXP tool)
+{
+	SEXP	 cb;
+
+	memset(o, 0, sizeof(*o));
+	o->timeout = Rf_isNull(timeout) ? 0 : Rf_asReal(timeout);
+	o->max_tool_calls = Rf_isNull(maxtools) ? 0 : (long)Rf_asReal(maxtools);
+	o->max_output_lines = Rf_isNull(maxlines) ? 0 :
+	    (long)Rf_asReal(maxlines);
+	cb = PROTECT(Rf_allocVector(VECSXP, 2));
+	SET_VECTOR_ELT(cb, 0, output);
+	SET_VECTOR_ELT(cb, 1, tool);
+	if (rs->cb != NULL)
+		R_ReleaseObject(rs->cb);
+	R_PreserveObject(cb);
+	UNPROTECT(1);
+	rs->cb = cb;
+	rs->cbfail = 0;
+	o->output = cb_output;
+	o->tool = Rf_isNull(tool) ? NULL : cb_tool;
+	o->arg = rs;
+}
+
+/* list(value, printed, visible, elapsed, truncated) of a result. */
+static SEXP
+result_of(struct securer_result *res)
+{
+	SEXP	 l, nm, v;
+	char	 err[512];
+
+	v = decode_value(res->value, strlen(res->value), err, sizeof(err));
+	if (v == NULL) {
+		securer_result_free(res);
+		Rf_error("securer: cannot decode the value: %s", err);
+	}
+	PROTECT(v);
+	l = PROTECT(Rf_allocVector(VECSXP, 5));
+	nm = PROTECT(Rf_allocVector(STRSXP, 5));
+	SET_VECTOR_ELT(l, 0, v);
+	SET_VECTOR_ELT(l, 1, mkstr(res->printed));
+	SET_VECTOR_ELT(l, 2, Rf_ScalarLogical(res->visible));
+	SET_VECTOR_ELT(l, 3, Rf_ScalarReal(res->elapsed));
+	SET_VECTOR_ELT(l, 4, Rf_ScalarLogical(res->truncated));
+	SET_STRING_ELT(nm, 0, Rf_mkChar("value"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("printed"));
+	SET_STRING_ELT(nm, 2, Rf_mkChar("visible"));
+	SET_STRING_ELT(nm, 3, Rf_mkChar("elapsed"));
+	SET_STRING_ELT(nm, 4, Rf_mkChar("truncated"));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	securer_result_free(res);
+	UNPROTECT(3);
+	return (l);
+}
+
+/* Failures come back as list(error = list(code, message, json)). */
+static SEXP
+failure(struct rsess *rs)
+{
+	SEXP	 l, nm;
+
+	l = PROTECT(Rf_allocVector(VECSXP, 1));
+	nm = PROTECT(Rf_mkString("error"));
+	SET_VECTOR_ELT(l, 0, error_of(rs->sc));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(2);
+	return (l);
+}
+
+static SEXP
+r_execute(SEXP p, SEXP code, SEXP timeout, SEXP maxtools, SEXP maxlines,
+    SEXP output, SEXP tool)
+{
+	struct rsess			*rs = rsess_of(p);
+	struct securer_exec_opts	 o;
+	struct securer_result		 res;
+	const char			*text = str_arg(code, "code");
+
+	if (rs->running)
+		Rf_error("an asynchronous execution is in progress");
+	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
+	if (securer_execute(rs->s, text, &o, &res) == -1)
+		return (failure(rs));
+	return (result_of(&res));
+}
+
+static SEXP
+r_execute_start(SEXP p, SEXP code, SEXP timeout, SEXP maxtools,
+    SEXP maxlines, SEXP output, SEXP tool)
+{
+	struct rsess			*rs = rsess_of(p);
+	struct securer_exec_opts	 o;
+	const char			*text = str_arg(code, "code");
+
+	if (rs->running)
+		Rf_error("an asynchronous execution is in progress");
+	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
+	if (securer_execute_start(rs->s, text, &o) == -1)
+		return (failure(rs));
+	rs->running = 1;
+	return (R_NilValue);
+}
+
+/* NULL while it runs, else the result or the failure. */
+static SEXP
+r_execute_poll(SEXP p, SEXP ms)
+{
+	struct rsess		*rs = rsess_of(p);
+	struct securer_result	 res;
+	int			 rv;
+
+	if (!rs->running)
+		Rf_error("no execution is in progress");
+	rv = securer_execute_poll(rs->s, Rf_asInteger(ms), &res);
+	if (rv == 1)
+		return (R_NilValue);
+	rs->running = 0;
+	if (rv == -1)
+		return (failure(rs));
+	return (result_of(&res));
+}
+
+static SEXP
+r_encode(SEXP x)
+{
+	char	*json, err[512];
+	size_t	 len;
+	SEXP	 r;
+
+	if (encode_value(x, VALUE_MAX, &json, &len, err, sizeof(err)) == -1)
+		Rf_error("cannot encode the value: %s", err);
+	r = Rf_allocVector(STRSXP, 1);
+	PROTECT(r);
+	SET_STRING_ELT(r, 0, Rf_mkCharLenCE(json, (int)len, CE_UTF8));
+	free(json);
+	UNPROTECT(1);
+	return (r);
+}
+
+static SEXP
+r_decode(SEXP json)
+{
+	const char	*text = str_arg(json, "json");
+	char		 err[512];
+	SEXP		 v;
+
+	if ((v = decode_value(text, strlen(text), err, sizeof(err))) == NULL)
+		Rf_error("cannot decode the value: %s", err);
+	return (v);
+}
+
+static SEXP
+r_private_socket(void)
+{
+	char	 buf[1024];
+
+	if (securer_private_socket(buf, sizeof(buf)) == -1)
+		Rf_error("no private socket path");
+	return (mkstr(buf));
+}
+
+static SEXP
+r_start_daemon(SEXP path)
+{
+	char	 err[1024];
+
+	if (securer_start_daemon(str_arg(path, "path"), err,
+	    sizeof(err)) == -1)
+		return (mkstr(err));
+	return (R_NilValue);
+}
+
+static SEXP
+r_build_dir(void)
+{
+	return (mkstr(SECURER_BUILD_DIR));
+}
+
+static SEXP
+r_init(SEXP ns)
+{
+	if (securer_ns != NULL)
+		R_ReleaseObject(securer_ns);
+	R_PreserveObject(ns);
+	securer_ns = ns;
+	return (R_NilValue);
+}
+
+/* Appends line to the audit file path: created 0600, never a symlink. */
+static SEXP
+r_audit_write(SEXP path, SEXP line)
+{
+	const char	*p = str_arg(path, "path"), *l = str_arg(line, "line");
+	size_t		 len = strlen(l);
+	int		 fd;
+
+	if ((fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return (mkstr(strerror(errno)));
+	if (write(fd, l, len) != (ssize_t)len) {
+		close(fd);
+		return (mkstr(strerror(errno)));
+	}
+	close(fd);
+	return (R_NilValue);
+}
+
+/* A slot lock shared by the processes forked from a pool's: fd or -1. */
+static SEXP
+r_trylock(SEXP path)
+{
+	int	 fd;
+
+	if ((fd = open(str_arg(path, "path"), O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600)) == -1)
+		return (Rf_ScalarInteger(-1));
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return (Rf_ScalarInteger(-1));
+	}
+	return (Rf_ScalarInteger(fd));
+}
+
+static SEXP
+r_unlock(SEXP fd)
+{
+	if (Rf_asInteger(fd) >= 0)
+		close(Rf_asInteger(fd));
+	return (R_NilValue);
+}
+
+static const R_CallMethodDef calls[] = {
+	{ "C_audit_write", (DL_FUNC)r_audit_write, 2 },
+	{ "C_trylock", (DL_FUNC)r_trylock, 1 },
+	{ "C_unlock", (DL_FUNC)r_unlock, 1 },
+	{ "C_session_new", (DL_FUNC)r_session_new, 6 },
+	{ "C_session_close", (DL_FUNC)r_session_close, 1 },
+	{ "C_session_info", (DL_FUNC)r_session_info, 1 },
+	{ "C_session_restart", (DL_FUNC)r_session_restart, 1 },
+	{ "C_session_state", (DL_FUNC)r_session_pid, 1 },
+	{ "C_execute", (DL_FUNC)r_execute, 7 },
+	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
+	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },
+	{ "C_encode", (DL_FUNC)r_encode, 1 },
+	{ "C_decode", (DL_FUNC)r_decode, 1 },
+	{ "C_private_socket", (DL_FUNC)r_private_socket, 0 },
+	{ "C_start_daemon", (DL_FUNC)r_start_daemon, 1 },
+	{ "C_build_dir", (DL_FUNC)r_build_dir, 0 },
+	{ "C_init", (DL_FUNC)r_init, 1 },
+	{ NULL, NULL, 0 }
+};
+
+void
+R_init_securer(DllInfo *dll)
+{
+	R_registerRoutines(dll, NULL, calls, NULL, NULL);
+	R_useDynamicSymbols(dll, FALSE);
+}
