@@ -1,25 +1,40 @@
 /*
  * securer-bench: how fast securerd answers, measured from a libsecurer
- * client.  Not a test: it prints medians and 99th percentiles.
+ * client, side by side with Rserve where it has an equivalent.  Not a
+ * test: it prints medians and 99th percentiles.
  *
- *	securer-bench [-n count] [-s socket]
+ *	securer-bench [-n count] [-s socket] [-S sessions]
  *
- * session ready	create a session and get the result of 1+1
- * execute		1+1 in an open session
- * tool call		one call of a tool that returns its argument, in a
- *			loop of calls inside one execution
+ * Without -s it starts a private securerd (beside this program) and
+ * Rserve (Debian's r-cran-rserve) on sockets of its own, and stops both
+ * at the end.
  */
 
+#include <sys/types.h>
+#include <sys/wait.h>
+
 #include <err.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "securer.h"
 
 #define TOOL_LOOP	10000
+#define THROUGHPUT_SECS	3
+#define THREADS		8
+
+static const char	*sock;
+static char		 dir[64];
+static pid_t		 daemon_pid;
+static int		 rserve_on;	/* Rserve runs beside us */
 
 static double
 now(void)
@@ -38,12 +53,43 @@ cmp_double(const void *a, const void *b)
 	return ((x > y) - (x < y));
 }
 
-static void
-report(const char *what, double *t, int n, const char *unit, double scale)
+static double
+median(double *t, int n)
 {
 	qsort(t, n, sizeof(*t), cmp_double);
-	printf("%-16s %10.1f %s %10.1f %s  (n=%d)\n", what,
-	    t[n / 2] * scale, unit, t[(int)(n * 0.99)] * scale, unit, n);
+	return (t[n / 2]);
+}
+
+static void
+row(const char *what, double *t, int n, double peer_median)
+{
+	double	m = median(t, n), p99 = t[(int)(n * 0.99)];
+
+	printf("%-28s %10.1f %10.1f", what, m * 1e6, p99 * 1e6);
+	if (peer_median > 0)
+		printf(" %10.1f %8.2f", peer_median * 1e6, m / peer_median);
+	printf("\n");
+}
+
+static struct securer *
+connect_or_die(void)
+{
+	struct securer	*h;
+
+	if ((h = securer_open()) == NULL || securer_connect(h, sock) == -1)
+		errx(1, "connect: %s", h ? securer_errmsg(h) : "no memory");
+	return (h);
+}
+
+static struct securer_session *
+session_or_die(struct securer *h, const char *tools)
+{
+	struct securer_session_opts	 so = { tools, NULL, -1, 0, 0 };
+	struct securer_session		*s;
+
+	if (securer_session_create(h, &so, &s) == -1)
+		errx(1, "create: %s", securer_errmsg(h));
+	return (s);
 }
 
 static int
@@ -51,89 +97,375 @@ echo_tool(void *arg, const char *tool, const char *args, char **value,
     char **error)
 {
 	const char	*x = strstr(args, "\"x\":");
-	size_t		 len;
 
 	/* {"x":VALUE}: hand VALUE back as it is. */
 	if (x == NULL)
 		return (-1);
 	x += 4;
-	len = strlen(x) - 1;
-	if ((*value = strndup(x, len)) == NULL)
+	*value = strndup(x, strlen(x) - 1);
+	return (*value == NULL ? -1 : 0);
+}
+
+static int
+run(struct securer_session *s, const char *code, double timeout)
+{
+	struct securer_exec_opts	eo;
+	struct securer_result		r;
+
+	memset(&eo, 0, sizeof(eo));
+	eo.timeout = timeout;
+	eo.tool = echo_tool;
+	if (securer_execute(s, code, &eo, &r) == -1)
 		return (-1);
+	securer_result_free(&r);
 	return (0);
 }
 
+/* 1: create a session and get 1+1; Rserve: connect, eval, close. */
 static void
-run(struct securer_session *s, const char *code, struct securer_exec_opts *o,
-    struct securer *h)
+bench_ready(int n)
 {
-	struct securer_result	r;
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s;
+	double			*t = calloc(n, sizeof(*t)), *r, t0, rm = 0;
+	int			 i, fd;
 
-	if (securer_execute(s, code, o, &r) == -1)
-		errx(1, "execute: %s", securer_errmsg(h));
-	securer_result_free(&r);
+	for (i = 0; i < n; i++) {
+		t0 = now();
+		s = session_or_die(h, NULL);
+		if (run(s, "1+1", -1) == -1)
+			errx(1, "1+1: %s", securer_errmsg(h));
+		t[i] = now() - t0;
+		securer_session_close(s);
+	}
+	if (rserve_on) {
+		r = calloc(n, sizeof(*r));
+		for (i = 0; i < n; i++) {
+			t0 = now();
+			fd = rserve_connect();
+			if (rserve_eval(fd, "1+1") == -1)
+				errx(1, "Rserve eval failed");
+			close(fd);
+			r[i] = now() - t0;
+		}
+		rm = median(r, n);
+		free(r);
+	}
+	row("1 session ready", t, n, rm);
+	free(t);
+	securer_close(h);
+}
+
+/* 2: 1+1 in an open session; Rserve: eval on an open connection. */
+static void
+bench_execute(int n)
+{
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s = session_or_die(h, NULL);
+	double			*t = calloc(n, sizeof(*t)), t0, rm = 0;
+	int			 i, fd;
+
+	if (rserve_on) {
+		fd = rserve_connect();
+		for (i = 0; i < n; i++) {
+			t0 = now();
+			if (rserve_eval(fd, "1+1") == -1)
+				errx(1, "Rserve eval failed");
+			t[i] = now() - t0;
+		}
+		close(fd);
+		rm = median(t, n);
+	}
+	for (i = 0; i < n; i++) {
+		t0 = now();
+		if (run(s, "1+1", -1) == -1)
+			errx(1, "1+1: %s", securer_errmsg(h));
+		t[i] = now() - t0;
+	}
+	row("2 execute 1+1", t, n, rm);
+	securer_session_close(s);
+	securer_close(h);
+	free(t);
+}
+
+/* 3: a tool returning its argument, per call, in loops of 10,000. */
+static void
+bench_tool(void)
+{
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s = session_or_die(h, "[{\"name\":\"echo\","
+				    "\"description\":\"\",\"args\":{\"x\":null}}]");
+	double			 t[10], t0;
+	int			 i;
+
+	for (i = 0; i < 10; i++) {
+		t0 = now();
+		if (run(s, "for (i in 1:10000) echo(i)", -1) == -1)
+			errx(1, "tool loop: %s", securer_errmsg(h));
+		t[i] = (now() - t0) / TOOL_LOOP;
+	}
+	row("3 tool call", t, 10, 0);
+	securer_session_close(s);
+	securer_close(h);
+}
+
+struct worker_arg {
+	double		until;
+	long		done;
+};
+
+static void *
+throughput_thread(void *p)
+{
+	struct worker_arg	*a = p;
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s = session_or_die(h, NULL);
+
+	while (now() < a->until) {
+		if (run(s, "1+1", -1) == -1)
+			errx(1, "1+1: %s", securer_errmsg(h));
+		a->done++;
+	}
+	securer_session_close(s);
+	securer_close(h);
+	return (NULL);
+}
+
+/* 4: executions per second across 8 sessions driven at once. */
+static void
+bench_throughput(void)
+{
+	pthread_t		th[THREADS];
+	struct worker_arg	a[THREADS];
+	double			start = now() + 0.5;
+	long			total = 0;
+	int			i;
+
+	for (i = 0; i < THREADS; i++) {
+		a[i].until = start + THROUGHPUT_SECS;
+		a[i].done = 0;
+		pthread_create(&th[i], NULL, throughput_thread, &a[i]);
+	}
+	for (i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += a[i].done;
+	}
+	/* The threads started up to 0.5 s late at most; count it all. */
+	printf("%-28s %10.0f executions/s (8 sessions, %d s)\n",
+	    "4 throughput", total / (THROUGHPUT_SECS + 0.5), THROUGHPUT_SECS);
+}
+
+/* The proportional set size of every securer-worker process, in KiB. */
+static long
+workers_pss(void)
+{
+	FILE	*p;
+	long	 kib = 0, v;
+
+	p = popen("for p in $(pgrep -x securer-worker); do "
+	    "awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null; "
+	    "done", "r");
+	if (p == NULL)
+		return (-1);
+	while (fscanf(p, "%ld", &v) == 1)
+		kib += v;
+	pclose(p);
+	return (kib);
+}
+
+/* 5: PSS per idle session, 100 sessions open. */
+static void
+bench_memory(void)
+{
+	struct securer		*h[4];
+	struct securer_session	*s[100];
+	long			 before, after;
+	int			 i;
+
+	before = workers_pss();
+	for (i = 0; i < 4; i++)
+		h[i] = connect_or_die();
+	for (i = 0; i < 100; i++) {
+		s[i] = session_or_die(h[i % 4], NULL);
+		run(s[i], "1+1", -1);
+	}
+	after = workers_pss();
+	printf("%-28s %10.2f MiB PSS per idle session (100 open)\n",
+	    "5 memory", (after - before) / 100.0 / 1024);
+	for (i = 0; i < 100; i++)
+		securer_session_close(s[i]);
+	for (i = 0; i < 4; i++)
+		securer_close(h[i]);
+}
+
+struct scale_arg {
+	int	n;
+	int	errors;
+};
+
+static void *
+scale_thread(void *p)
+{
+	struct scale_arg	*a = p;
+	struct securer		*h = connect_or_die();
+	struct securer_session	**s = calloc(a->n, sizeof(*s));
+	struct securer_session_opts so = { NULL, NULL, -1, 0, 0 };
+	int			 i;
+
+	for (i = 0; i < a->n; i++)
+		if (securer_session_create(h, &so, &s[i]) == -1) {
+			s[i] = NULL;
+			a->errors++;
+		}
+	for (i = 0; i < a->n; i++)
+		if (s[i] != NULL && run(s[i], "1+1", -1) == -1)
+			a->errors++;
+	for (i = 0; i < a->n; i++)
+		if (s[i] != NULL)
+			securer_session_close(s[i]);
+	securer_close(h);
+	free(s);
+	return (NULL);
+}
+
+/* 6: 1,000 sessions at once, one execution in each, closed. */
+static void
+bench_scale(int sessions)
+{
+	pthread_t		th[20];
+	struct scale_arg	a[20];
+	double			t0 = now();
+	int			i, errors = 0;
+
+	for (i = 0; i < 20; i++) {
+		a[i].n = sessions / 20;
+		a[i].errors = 0;
+		pthread_create(&th[i], NULL, scale_thread, &a[i]);
+	}
+	for (i = 0; i < 20; i++) {
+		pthread_join(th[i], NULL);
+		errors += a[i].errors;
+	}
+	printf("%-28s %10.2f s for %d sessions, %d errors\n", "6 scale",
+	    now() - t0, sessions, errors);
+}
+
+/* 7: a 1 s deadline: how late the error, how soon the next answer. */
+static void
+bench_timeout(void)
+{
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s = session_or_die(h, NULL);
+	double			 late[5], back[5], t0;
+	int			 i;
+
+	for (i = 0; i < 5; i++) {
+		t0 = now();
+		if (run(s, "repeat {}", 1) != -1)
+			errx(1, "no timeout");
+		late[i] = now() - t0 - 1;
+		t0 = now();
+		if (run(s, "1+1", -1) == -1)
+			errx(1, "after the timeout: %s", securer_errmsg(h));
+		back[i] = now() - t0;
+	}
+	row("7 timeout: error late by", late, 5, 0);
+	row("7 timeout: answers again in", back, 5, 0);
+	securer_session_close(s);
+	securer_close(h);
+}
+
+static void
+start_daemon(const char *self, int sessions)
+{
+	char	 path[PATH_MAX], conf[128], sockpath[128], *d;
+	FILE	*f;
+	int	 i;
+
+	strlcpy(path, self, sizeof(path));
+	d = dirname(path);
+	snprintf(conf, sizeof(conf), "%s/securerd.conf", dir);
+	snprintf(sockpath, sizeof(sockpath), "%s/securerd.sock", dir);
+	if ((f = fopen(conf, "w")) == NULL)
+		err(1, "%s", conf);
+	fprintf(f, "socket \"%s\"\naudit \"%s/audit.jsonl\"\nsessions %d\n",
+	    sockpath, dir, sessions);
+	fclose(f);
+	snprintf(path + strlen(d), sizeof(path) - strlen(d), "/securerd");
+	if ((daemon_pid = fork()) == 0) {
+		freopen("/dev/null", "w", stderr);
+		execl(path, "securerd", "-d", "-f", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200 && access(sockpath, F_OK) == -1; i++)
+		usleep(50000);
+	sock = strdup(sockpath);
+}
+
+static void
+remove_files(void)
+{
+	const char	*names[] = { "securerd.conf", "audit.jsonl",
+			    "securerd.sock", "securerd.sock.pid" };
+	char		 path[128];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct securer_session_opts	 so = { NULL, NULL, -1, 0, 0 };
-	struct securer_exec_opts	 eo;
-	struct securer_session		*s;
-	struct securer			*h;
-	const char			*sock = NULL;
-	double				*t, t0;
-	int				 ch, i, n = 1000;
+	const char	*given = NULL;
+	int		 ch, n = 1000, sessions = 1000, own = 0;
 
-	while ((ch = getopt(argc, argv, "n:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:s:S:")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = atoi(optarg);
 			break;
 		case 's':
-			sock = optarg;
+			given = optarg;
+			break;
+		case 'S':
+			sessions = atoi(optarg);
 			break;
 		default:
-			errx(2, "usage: securer-bench [-n count] [-s socket]");
+			errx(2, "usage: securer-bench [-n count] [-s socket] "
+			    "[-S sessions]");
 		}
 	}
-	if (n < 10 || (t = calloc(n, sizeof(*t))) == NULL)
-		errx(2, "count must be at least 10");
-	if ((h = securer_open()) == NULL || securer_connect(h, sock) == -1)
-		errx(1, "connect: %s", securer_errmsg(h));
-	memset(&eo, 0, sizeof(eo));
-	eo.timeout = -1;
-	eo.tool = echo_tool;
-
-	printf("%-16s %13s %13s\n", "", "median", "p99");
-	for (i = 0; i < n / 10; i++) {
-		t0 = now();
-		if (securer_session_create(h, &so, &s) == -1)
-			errx(1, "create: %s", securer_errmsg(h));
-		run(s, "1+1", &eo, h);
-		t[i] = now() - t0;
-		securer_session_close(s);
+	if (n < 100 || sessions < 20)
+		errx(2, "count must be at least 100, sessions at least 20");
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/securer-bench.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		err(1, "mkdtemp");
+	if (given == NULL) {
+		own = 1;
+		if ((rserve_on = rserve_start(dir) == 0) == 0)
+			warnx("Rserve is not available: no side-by-side");
+		start_daemon(argv[0], sessions);
+	} else
+		sock = given;
+	printf("%-28s %10s %10s %10s %8s\n", "(microseconds)", "median",
+	    "p99", "Rserve", "ratio");
+	bench_ready(n / 10);
+	bench_execute(n);
+	bench_tool();
+	bench_throughput();
+	bench_memory();
+	bench_scale(sessions);
+	bench_timeout();
+	if (own) {
+		rserve_stop();
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, NULL, 0);
+		remove_files();
 	}
-	report("session ready", t, n / 10, "us", 1e6);
-
-	so.tools = "[{\"name\":\"echo\",\"description\":\"\","
-	    "\"args\":{\"x\":null}}]";
-	if (securer_session_create(h, &so, &s) == -1)
-		errx(1, "create: %s", securer_errmsg(h));
-	for (i = 0; i < n; i++) {
-		t0 = now();
-		run(s, "1+1", &eo, h);
-		t[i] = now() - t0;
-	}
-	report("execute 1+1", t, n, "us", 1e6);
-
-	for (i = 0; i < 10; i++) {
-		t0 = now();
-		run(s, "for (i in 1:10000) echo(i)", &eo, h);
-		t[i] = (now() - t0) / TOOL_LOOP;
-	}
-	report("tool call", t, 10, "us", 1e6);
-	securer_session_close(s);
-	securer_close(h);
 	return (0);
 }
