@@ -175,7 +175,8 @@ monitor_worker_fd(struct imsg *imsg)
 		fatalx("broker: bad IMSG_WORKER_FD size");
 	if ((fd = imsg_get_fd(imsg)) == -1)
 		fatalx("broker: IMSG_WORKER_FD without fd");
-	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel) {
+	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel ||
+	    w->session == NULL) {
 		/* The session went away while the worker was spawning. */
 		close(fd);
 		return;
