@@ -38,8 +38,11 @@ fi
 # The monitor's unprivileged user and its empty chroot.
 if [ "$(id -u)" -eq 0 ]; then
 	if ! getent passwd _securer >/dev/null; then
+		group=""
+		getent group _securer >/dev/null && group="-g _securer"
+		# shellcheck disable=SC2086
 		useradd --system --no-create-home --home-dir /var/empty \
-		    --shell /usr/sbin/nologin _securer
+		    --shell /usr/sbin/nologin $group _securer
 	fi
 	mkdir -p /var/empty
 	chmod 755 /var/empty
