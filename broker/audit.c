@@ -33,6 +33,7 @@ static const char *event_names[AUDIT_MAX] = {
 	[AUDIT_TIMEOUT] = "timeout",
 	[AUDIT_WORKER_EXIT] = "worker_exit",
 	[AUDIT_PROTOCOL] = "protocol_violation",
+	[AUDIT_AUTH_FAIL] = "auth_fail",
 };
 
 static int
@@ -219,6 +220,9 @@ audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 		break;
 	case AUDIT_PROTOCOL:
 		add_text(r, "what", t[0], l[0]);
+		break;
+	case AUDIT_AUTH_FAIL:
+		add_text(r, "reason", t[0], l[0]);
 		break;
 	}
 }

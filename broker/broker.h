@@ -35,6 +35,8 @@ void	 config_defaults(struct securerd_conf *);
 int	 config_finish(struct securerd_conf *);
 int	 config_chroot(struct securerd_conf *);
 void	 config_print(const struct securerd_conf *);
+void	 config_keep_fixed(struct securerd_conf *,
+	    const struct securerd_conf *);
 void	 config_cleanup(const struct securerd_conf *);
 
 /* parse.y */

@@ -93,7 +93,8 @@ config_defaults(struct securerd_conf *c)
 	c->max_limits = max_limits;
 	c->max_code = 1 * MiB;
 	c->max_output_bytes = 16 * MiB;
-	c->max_sessions = 64;
+	c->max_sessions = c->ident.sessions = 64;
+	c->socket_uid = c->socket_gid = -1;
 }
 
 static int
@@ -220,13 +221,114 @@ print_timeout(double t)
 		printf("%g", t);
 }
 
+/* Rates where 0 means none. */
+static void
+print_rate(const char *name, double rate, double burst)
+{
+	if (rate < 0)
+		printf(" %s none", name);
+	else if (rate > 0)
+		printf(" %s %g burst %g", name, rate, burst);
+}
+
+static void
+print_global_rate(const char *name, double rate, double burst)
+{
+	if (rate > 0)
+		printf("%s %g burst %g\n", name, rate, burst);
+	else
+		printf("%s none\n", name);
+}
+
+static void
+print_rule(const struct policy_rule *r)
+{
+	printf("%s ", r->action == RULE_ALLOW ? "allow" : "deny");
+	if (r->match == MATCH_ALL)
+		printf("all");
+	else
+		printf("%s \"%s\"", r->match == MATCH_USER ? "user" : "group",
+		    r->name);
+	/* The secret itself stays out of printouts and logs. */
+	if (r->token[0] != '\0')
+		printf(" token \"********\"");
+	if (r->limits.sessions)
+		printf(" sessions %u", r->limits.sessions);
+	if (r->limits.executions)
+		printf(" executions %u", r->limits.executions);
+	print_rate("requests", r->limits.requests, r->limits.requests_burst);
+	print_rate("tool-rate", r->limits.tool_rate, r->limits.tool_burst);
+	printf("\n");
+}
+
+static void
+print_policy(const struct securerd_conf *c)
+{
+	print_cap("executions", c->ident.executions);
+	print_global_rate("requests", c->ident.requests,
+	    c->ident.requests_burst);
+	print_global_rate("tool-rate", c->ident.tool_rate,
+	    c->ident.tool_burst);
+	printf("capacity workers ");
+	print_value(c->cap_workers == 0 ? LIMIT_NONE : c->cap_workers);
+	printf(" memory ");
+	print_value(c->cap_memory == 0 ? LIMIT_NONE : c->cap_memory);
+	printf("\n");
+	print_cap("idle-ttl", c->idle_ttl);
+	print_cap("lifetime", c->lifetime);
+}
+
+/*
+ * A reload changes the policy and the limits; what was set up at start
+ * (socket, users, paths, the probed sandbox) stays as it is.
+ */
+void
+config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
+{
+	struct securerd_conf	keep = *old;
+
+	if (strcmp(nc->socket_path, old->socket_path) != 0 ||
+	    strcmp(nc->user, old->user) != 0 ||
+	    strcmp(nc->audit_path, old->audit_path) != 0 ||
+	    strcmp(nc->worker_path, old->worker_path) != 0 ||
+	    nc->uid_base != old->uid_base || nc->uid_count != old->uid_count ||
+	    nc->socket_mode != old->socket_mode ||
+	    nc->socket_uid != old->socket_uid ||
+	    nc->socket_gid != old->socket_gid)
+		log_warnx("reload: socket, user, audit, worker and worker "
+		    "uids take effect only at a restart");
+	keep.default_timeout = nc->default_timeout;
+	keep.max_timeout = nc->max_timeout;
+	keep.default_limits = nc->default_limits;
+	keep.max_limits = nc->max_limits;
+	keep.max_code = nc->max_code;
+	keep.max_output_bytes = nc->max_output_bytes;
+	keep.max_output_lines = nc->max_output_lines;
+	keep.max_tool_calls = nc->max_tool_calls;
+	keep.max_sessions = nc->max_sessions;
+	keep.ident = nc->ident;
+	keep.cap_workers = nc->cap_workers;
+	keep.cap_memory = nc->cap_memory;
+	keep.idle_ttl = nc->idle_ttl;
+	keep.lifetime = nc->lifetime;
+	keep.nrules = nc->nrules;
+	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
+	*nc = keep;
+}
+
 void
 config_print(const struct securerd_conf *c)
 {
 	const struct worker_limits	*d = &c->default_limits;
 	const struct worker_limits	*m = &c->max_limits;
+	uint32_t			 i;
 
-	printf("socket \"%s\" mode %04o\n", c->socket_path, c->socket_mode);
+	printf("socket \"%s\" mode %04o", c->socket_path, c->socket_mode);
+	if (c->socket_owner[0] != '\0')
+		printf(" owner \"%s\"", c->socket_owner);
+	if (c->socket_group[0] != '\0')
+		printf(" group \"%s\"", c->socket_group);
+	printf("\n");
 	printf("user \"%s\"\n", c->user);
 	if (!c->single_user)
 		printf("chroot \"%s\"\n", c->chroot);
@@ -250,6 +352,9 @@ config_print(const struct securerd_conf *c)
 	print_cap("output-lines", c->max_output_lines);
 	print_cap("tool-calls", c->max_tool_calls);
 	printf("sessions %u\n", c->max_sessions);
+	print_policy(c);
 	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?
 	    "strict" : "fallback");
+	for (i = 0; i < c->nrules; i++)
+		print_rule(&c->rules[i]);
 }

@@ -8,8 +8,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 #include "log.h"
 
 static struct securerd_conf	*pconf;
+static struct policy_rule	*prule;
+static double			 rate_r, rate_b;
 static FILE			*pfile;
 static const char		*pname;
 static int			 lineno, errors, newline_seen, eof_seen;
@@ -29,6 +33,9 @@ static int	 yyerror(const char *, ...)
 static int	 set_string(char *, size_t, char *, const char *);
 static int	 to_u64(double, uint64_t *);
 static uint64_t	*limit_field(struct worker_limits *, int);
+static int	 rule_new(int);
+static int	 lookup_id(const char *, int, uint32_t *);
+static int	 set_name(char *, char *, int, uint32_t *);
 
 typedef struct {
 	union {
@@ -43,9 +50,11 @@ typedef struct {
 %token	AUDIT CHROOT CODESIZE COUNT CPU FALLBACK FSIZE MAX MEMORY MODE NOFILE
 %token	NONE NPROC OUTPUTBYTES OUTPUTLINES SANDBOX SESSIONS SOCKET STACK
 %token	STRICT TIMEOUT TMPFS TOOLCALLS UIDS USER WORKER ERROR
+%token	ALL ALLOW BURST CAPACITY DENY EXECUTIONS GROUP IDLETTL LIFETIME OWNER
+%token	REQUESTS TOKEN TOOLRATE WORKERS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
-%type	<v.number>	value count
+%type	<v.number>	value count seconds
 %type	<v.token>	limit
 
 %%
@@ -82,7 +91,7 @@ main	: SOCKET STRING {
 		if (set_string(pconf->socket_path,
 		    sizeof(pconf->socket_path), $2, "socket") == -1)
 			YYERROR;
-	} sockmode
+	} sockopts
 	| USER STRING {
 		if (set_string(pconf->user, sizeof(pconf->user), $2,
 		    "user") == -1)
@@ -152,11 +161,156 @@ main	: SOCKET STRING {
 			yyerror("sessions must be between 1 and 1000000");
 			YYERROR;
 		}
-		pconf->max_sessions = $2;
+		pconf->max_sessions = pconf->ident.sessions = $2;
+	}
+	| EXECUTIONS value {
+		if ($2 == 0 || $2 > 1000000 || ($2 > 0 && $2 != floor($2))) {
+			yyerror("executions must be between 1 and 1000000 "
+			    "or none");
+			YYERROR;
+		}
+		pconf->ident.executions = $2 < 0 ? 0 : $2;
+	}
+	| REQUESTS rate {
+		pconf->ident.requests = rate_r < 0 ? 0 : rate_r;
+		pconf->ident.requests_burst = rate_b;
+	}
+	| TOOLRATE rate {
+		pconf->ident.tool_rate = rate_r < 0 ? 0 : rate_r;
+		pconf->ident.tool_burst = rate_b;
+	}
+	| CAPACITY capopts
+	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
+	| LIFETIME seconds		{ pconf->lifetime = $2; }
+	| ALLOW {
+		if (rule_new(RULE_ALLOW) == -1)
+			YYERROR;
+	} target ruleopts
+	| DENY {
+		if (rule_new(RULE_DENY) == -1)
+			YYERROR;
+	} target
+	;
+
+/* Whole seconds, or none (0 inside). */
+seconds	: value {
+		if ($1 == 0 || $1 > 315360000 ||
+		    ($1 > 0 && $1 != floor($1))) {
+			yyerror("%g is not a number of seconds", $1);
+			YYERROR;
+		}
+		$$ = $1 < 0 ? 0 : $1;
 	}
 	;
 
-sockmode : /* empty */
+rate	: NONE				{ rate_r = -1; rate_b = 0; }
+	| NUMBER BURST count {
+		if ($1 <= 0 || $1 > 1e6 || $3 < 1 || $3 > 1e6) {
+			yyerror("a rate must be above 0 and its burst at "
+			    "least 1");
+			YYERROR;
+		}
+		rate_r = $1;
+		rate_b = $3;
+	}
+	;
+
+capopts	: capopt
+	| capopts capopt
+	;
+
+capopt	: WORKERS value {
+		if ($2 == 0 || $2 > 1000000 || ($2 > 0 && $2 != floor($2))) {
+			yyerror("capacity workers must be between 1 and "
+			    "1000000 or none");
+			YYERROR;
+		}
+		pconf->cap_workers = $2 < 0 ? 0 : $2;
+	}
+	| MEMORY value {
+		if (to_u64($2, &pconf->cap_memory) == -1)
+			YYERROR;
+		if (pconf->cap_memory == LIMIT_NONE)
+			pconf->cap_memory = 0;
+	}
+	;
+
+target	: ALL				{ prule->match = MATCH_ALL; }
+	| USER STRING {
+		if (set_name(prule->name, $2, MATCH_USER, &prule->id) == -1)
+			YYERROR;
+		prule->match = MATCH_USER;
+	}
+	| GROUP STRING {
+		if (set_name(prule->name, $2, MATCH_GROUP, &prule->id) == -1)
+			YYERROR;
+		prule->match = MATCH_GROUP;
+	}
+	;
+
+ruleopts : /* empty */
+	| ruleopts ruleopt
+	;
+
+ruleopt	: TOKEN STRING {
+		size_t	i, n = strlen($2);
+
+		for (i = 0; i < n; i++)
+			if (!isgraph((unsigned char)$2[i]))
+				break;
+		if (n == 0 || i < n || n >= sizeof(prule->token)) {
+			yyerror("a token must be 1 to %zu printable "
+			    "characters without spaces",
+			    sizeof(prule->token) - 1);
+			free($2);
+			YYERROR;
+		}
+		strlcpy(prule->token, $2, sizeof(prule->token));
+		explicit_bzero($2, n);
+		free($2);
+	}
+	| SESSIONS count {
+		if ($2 < 1 || $2 > 1000000) {
+			yyerror("sessions must be between 1 and 1000000");
+			YYERROR;
+		}
+		prule->limits.sessions = $2;
+	}
+	| EXECUTIONS count {
+		if ($2 < 1 || $2 > 1000000) {
+			yyerror("executions must be between 1 and 1000000");
+			YYERROR;
+		}
+		prule->limits.executions = $2;
+	}
+	| REQUESTS rate {
+		prule->limits.requests = rate_r;
+		prule->limits.requests_burst = rate_b;
+	}
+	| TOOLRATE rate {
+		prule->limits.tool_rate = rate_r;
+		prule->limits.tool_burst = rate_b;
+	}
+	;
+
+sockopts : /* empty */
+	| sockopts sockopt
+	;
+
+sockopt	: OWNER STRING {
+		uint32_t	id;
+
+		if (set_name(pconf->socket_owner, $2, MATCH_USER, &id) == -1)
+			YYERROR;
+		pconf->socket_uid = id;
+	}
+	| GROUP STRING {
+		uint32_t	id;
+
+		if (set_name(pconf->socket_group, $2, MATCH_GROUP, &id) == -1)
+			YYERROR;
+		pconf->socket_gid = id;
+	}
 	| MODE count {
 		/* Written in octal, read by the lexer as decimal digits. */
 		char	buf[32], *end;
@@ -179,13 +333,22 @@ static const struct keyword {
 	int		 token;
 } keywords[] = {
 	/* sorted for bsearch */
+	{ "all",		ALL },
+	{ "allow",		ALLOW },
 	{ "audit",		AUDIT },
+	{ "burst",		BURST },
+	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
 	{ "code-size",		CODESIZE },
 	{ "count",		COUNT },
 	{ "cpu",		CPU },
+	{ "deny",		DENY },
+	{ "executions",		EXECUTIONS },
 	{ "fallback",		FALLBACK },
 	{ "fsize",		FSIZE },
+	{ "group",		GROUP },
+	{ "idle-ttl",		IDLETTL },
+	{ "lifetime",		LIFETIME },
 	{ "max",		MAX },
 	{ "memory",		MEMORY },
 	{ "mode",		MODE },
@@ -194,6 +357,8 @@ static const struct keyword {
 	{ "nproc",		NPROC },
 	{ "output-bytes",	OUTPUTBYTES },
 	{ "output-lines",	OUTPUTLINES },
+	{ "owner",		OWNER },
+	{ "requests",		REQUESTS },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },
 	{ "socket",		SOCKET },
@@ -201,10 +366,13 @@ static const struct keyword {
 	{ "strict",		STRICT },
 	{ "timeout",		TIMEOUT },
 	{ "tmpfs",		TMPFS },
+	{ "token",		TOKEN },
 	{ "tool-calls",		TOOLCALLS },
+	{ "tool-rate",		TOOLRATE },
 	{ "uids",		UIDS },
 	{ "user",		USER },
 	{ "worker",		WORKER },
+	{ "workers",		WORKERS },
 };
 
 static int
@@ -276,6 +444,59 @@ limit_field(struct worker_limits *l, int token)
 		return (&l->stack);
 	}
 	return (&l->tmp_size);
+}
+
+static int
+rule_new(int action)
+{
+	if (pconf->nrules >= POLICY_RULES_MAX) {
+		yyerror("too many allow and deny rules (at most %d)",
+		    POLICY_RULES_MAX);
+		return (-1);
+	}
+	prule = &pconf->rules[pconf->nrules++];
+	memset(prule, 0, sizeof(*prule));
+	prule->action = action;
+	return (0);
+}
+
+/* A user or group by name or number; the broker can still read them. */
+static int
+lookup_id(const char *name, int what, uint32_t *id)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	const char	*errstr;
+
+	*id = strtonum(name, 0, UINT32_MAX - 1, &errstr);
+	if (errstr == NULL)
+		return (0);
+	if (what == MATCH_USER && (pw = getpwnam(name)) != NULL) {
+		*id = pw->pw_uid;
+		return (0);
+	}
+	if (what == MATCH_GROUP && (gr = getgrnam(name)) != NULL) {
+		*id = gr->gr_gid;
+		return (0);
+	}
+	yyerror("unknown %s \"%s\"", what == MATCH_USER ? "user" : "group",
+	    name);
+	return (-1);
+}
+
+static int
+set_name(char *dst, char *s, int what, uint32_t *id)
+{
+	int	rv = -1;
+
+	if (strlen(s) >= POLICY_NAME_MAX)
+		yyerror("name \"%s\" is too long", s);
+	else if (lookup_id(s, what, id) == 0) {
+		strlcpy(dst, s, POLICY_NAME_MAX);
+		rv = 0;
+	}
+	free(s);
+	return (rv);
 }
 
 static int

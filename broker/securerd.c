@@ -25,6 +25,7 @@ struct securerd_conf	*conf;
 
 static struct event	 ev_sigchld, ev_sigterm, ev_sigint, ev_sighup;
 static const char	*pidfile;
+static const char	*conf_file, *conf_sock;
 
 static __attribute__((__noreturn__)) void
 usage(void)
@@ -51,6 +52,32 @@ broker_sigchld(int sig, short event, void *arg)
 		log_warn("wait4");
 }
 
+/*
+ * SIGHUP: parse the file again into a fresh configuration; only if all
+ * of it is good does it replace the running one, and the monitor gets a
+ * copy.  Sessions and connections stay.
+ */
+static void
+broker_reload(void)
+{
+	static struct securerd_conf	nc;
+
+	config_defaults(&nc);
+	if ((conf_file != NULL && parse_config(conf_file, &nc) == -1) ||
+	    config_finish(&nc) == -1) {
+		log_warnx("reload failed, the old configuration stays");
+		audit_daemon("reload_failed", conf_file);
+		return;
+	}
+	if (conf_sock != NULL)
+		strlcpy(nc.socket_path, conf_sock, sizeof(nc.socket_path));
+	config_keep_fixed(&nc, conf);
+	*conf = nc;
+	monitor_send(IMSG_CONF, 0, -1, conf, sizeof(*conf));
+	log_info("configuration reloaded");
+	audit_daemon("reload", conf_file);
+}
+
 static void
 broker_sig(int sig, short event, void *arg)
 {
@@ -60,7 +87,7 @@ broker_sig(int sig, short event, void *arg)
 		log_info("signal %d, shutting down", sig);
 		broker_shutdown(0);
 	case SIGHUP:
-		log_info("SIGHUP: configuration reload is not supported yet");
+		broker_reload();
 		break;
 	}
 }
@@ -157,6 +184,8 @@ load_config(struct securerd_conf *c, const char *file, const char *sock)
 		file = "/etc/securerd.conf";
 	if (file != NULL && parse_config(file, c) == -1)
 		exit(1);
+	conf_file = file;
+	conf_sock = sock;
 	if (sock != NULL && strlcpy(c->socket_path, sock,
 	    sizeof(c->socket_path)) >= sizeof(c->socket_path))
 		errx(1, "socket path too long: %s", sock);

@@ -139,7 +139,9 @@ socket_open(const struct securerd_conf *c)
 		return (-1);
 	}
 	umask(old);
-	if (chmod(c->socket_path, c->socket_mode) == -1 ||
+	/* Owner and group first: the mode may open it to that group. */
+	if (chown(c->socket_path, c->socket_uid, c->socket_gid) == -1 ||
+	    chmod(c->socket_path, c->socket_mode) == -1 ||
 	    listen(s, SOMAXCONN) == -1) {
 		log_warn("%s", c->socket_path);
 		unlink(c->socket_path);

@@ -5,7 +5,7 @@
  * Channels and who may send what on them:
  *	monitor  -> broker	IMSG_SPAWN, IMSG_KILL, IMSG_AUDIT
  *	broker   -> monitor	IMSG_WORKER_FD (fd), IMSG_SPAWN_FAILED,
- *				IMSG_WORKER_EXIT
+ *				IMSG_WORKER_EXIT, IMSG_CONF
  *	broker   -> template	IMSG_TPL_SPAWN (fd)
  *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
  *				IMSG_TPL_FAILED
@@ -65,6 +65,8 @@ enum imsg_type {
 	IMSG_W_TOOL_CALL,	/* struct w_tool_call + name + args; call id */
 	IMSG_W_RESULT,		/* struct w_result + value + printed */
 	IMSG_W_ERROR,		/* struct w_error + message + call */
+	/* broker -> monitor */
+	IMSG_CONF,		/* struct securerd_conf, after a reload */
 	IMSG_MAX
 };
 
@@ -191,6 +193,7 @@ enum audit_type {
 	AUDIT_TIMEOUT,			/* duration: the deadline */
 	AUDIT_WORKER_EXIT,		/* written by the broker itself */
 	AUDIT_PROTOCOL,			/* t0: what was violated */
+	AUDIT_AUTH_FAIL,		/* t0: why */
 	AUDIT_MAX
 };
 
@@ -234,6 +237,39 @@ struct audit_event {
 #define SANDBOX_LEVEL_PARTIAL	"partial"
 
 /*
+ * Who may connect, and with what limits: "allow" and "deny" rules of
+ * securerd.conf(5), first match wins.  In a rule's limits 0 means the
+ * global value; in the global limits 0 means none.
+ */
+#define POLICY_RULES_MAX	64
+#define POLICY_TOKEN_MAX	128
+#define POLICY_NAME_MAX		32
+
+struct identity_limits {
+	uint32_t	sessions;	/* open at once */
+	uint32_t	executions;	/* running at once */
+	double		requests;	/* per second */
+	double		requests_burst;
+	double		tool_rate;	/* tool calls per second */
+	double		tool_burst;
+};
+
+#define RULE_ALLOW	1
+#define RULE_DENY	2
+#define MATCH_ALL	0
+#define MATCH_USER	1
+#define MATCH_GROUP	2
+struct policy_rule {
+	uint8_t			action;		/* RULE_* */
+	uint8_t			match;		/* MATCH_* */
+	uint16_t		pad;
+	uint32_t		id;		/* uid or gid */
+	char			name[POLICY_NAME_MAX];	/* as written */
+	char			token[POLICY_TOKEN_MAX]; /* "" none */
+	struct identity_limits	limits;
+};
+
+/*
  * The configuration: parsed by the broker, inherited by the monitor when
  * it is forked.  Sizes are bytes, times seconds.
  */
@@ -261,6 +297,17 @@ struct securerd_conf {
 	uint32_t		 sandbox_have;		/* SBX_*, probed */
 	int			 cgroup_version;	/* 0 none, 1, 2 */
 	char			 sandbox_missing[256];	/* for messages */
+	int64_t			 socket_uid;		/* -1 unchanged */
+	int64_t			 socket_gid;
+	char			 socket_owner[POLICY_NAME_MAX];
+	char			 socket_group[POLICY_NAME_MAX];
+	struct identity_limits	 ident;			/* per identity */
+	uint32_t		 cap_workers;		/* 0 none */
+	uint32_t		 idle_ttl;		/* seconds, 0 never */
+	uint64_t		 cap_memory;		/* bytes, 0 none */
+	uint32_t		 lifetime;		/* seconds, 0 none */
+	uint32_t		 nrules;
+	struct policy_rule	 rules[POLICY_RULES_MAX];
 };
 
 /* An imsg channel driven by libevent, as in OpenBSD's daemons. */

@@ -59,6 +59,23 @@ client_accept_pause(void)
 	evtimer_add(&ev_pause, &tv);
 }
 
+/*
+ * The peer's supplementary groups, for "allow group" rules; the kernel
+ * gives them with the connection, so nothing is read from /etc.
+ */
+static void
+client_groups(struct client *c, int s)
+{
+	socklen_t	len = sizeof(c->groups);
+
+	if (getsockopt(s, SOL_SOCKET, SO_PEERGROUPS, c->groups, &len) == -1) {
+		/* More groups than we keep: the primary one still counts. */
+		c->ngroups = 0;
+		return;
+	}
+	c->ngroups = len / sizeof(gid_t);
+}
+
 static void
 client_accept(int fd, short event, void *arg)
 {
@@ -92,6 +109,7 @@ client_accept(int fd, short event, void *arg)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
+	client_groups(c, s);
 	TAILQ_INIT(&c->sessions);
 	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
 	/* Stop reading once a line could not fit: client_read refuses it. */
@@ -193,6 +211,9 @@ client_request(struct client *c, char *line, size_t len)
 	else if (!c->hello && ops[i].fn != client_hello)
 		reply_error(c, id, "hello_required", NULL,
 		    "the first request must be hello");
+	else if (c->hello && ops[i].fn != tool_result_req &&
+	    policy_request(c, id) == -1)
+		;	/* answered: rate limited; a tool's answer never is */
 	else
 		ops[i].fn(c, id, req);
  done:
@@ -211,6 +232,13 @@ client_hello(struct client *c, uint64_t id, cJSON *req)
 		    SECURER_PROTO_VERSION);
 		return;
 	}
+	if (c->hello) {
+		reply_error(c, id, "bad_request", NULL, "hello was already "
+		    "said on this connection");
+		return;
+	}
+	if (policy_hello(c, id, req) == -1)
+		return;
 	c->hello = 1;
 	if ((r = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);

@@ -113,6 +113,10 @@ exec_request(struct client *c, uint64_t id, cJSON *req)
 		reply_error(c, id, "bad_request", NULL, "%s", err);
 		return;
 	}
+	if (policy_exec_admit(c, id, s) == -1) {
+		free(e);
+		return;
+	}
 	e->code_len = strlen(code->valuestring);
 	if ((e->code = strdup(code->valuestring)) == NULL)
 		fatal("%s", __func__);
@@ -384,6 +388,7 @@ exec_done(struct exec *e)
 	if (s->state == S_BUSY)
 		s->state = S_IDLE;
 	exec_free(e);
+	policy_exec_gone(s);
 }
 
 void

@@ -239,6 +239,9 @@ monitor_dispatch_broker(int fd, short event, void *arg)
 		case IMSG_SPAWN_FAILED:
 			monitor_spawn_failed(&imsg);
 			break;
+		case IMSG_CONF:
+			policy_reload(&imsg);
+			break;
 		default:
 			fatalx("broker: unexpected imsg %u",
 			    imsg_get_type(&imsg));

@@ -39,13 +39,43 @@ struct tool {
 	size_t		 nargs;
 };
 
+/* A token bucket: rate per second, up to burst saved. */
+struct bucket {
+	double		tokens;
+	uint64_t	last_us;
+};
+
+#define PEER_GROUPS_MAX	64
+
+/*
+ * Who a client is: its uid and the token it authenticated with.  Every
+ * connection of one identity shares its counts and rate buckets; the
+ * limits are resolved from the rule that let it in.
+ */
+struct identity {
+	TAILQ_ENTRY(identity)	 entry;
+	uid_t			 uid;
+	gid_t			 gid;
+	gid_t			 groups[PEER_GROUPS_MAX];
+	int			 ngroups;
+	char			 token[POLICY_TOKEN_MAX];
+	struct identity_limits	 limits;
+	uint32_t		 sessions;
+	uint32_t		 executions;
+	struct bucket		 requests;
+	struct bucket		 tools;
+};
+
 struct client {
 	TAILQ_ENTRY(client)	 entry;
 	TAILQ_HEAD(, session)	 sessions;
 	struct bufferevent	*bev;
 	struct event		 ev_free;
+	struct identity		*ident;		/* after hello */
 	uid_t			 uid;
 	gid_t			 gid;
+	gid_t			 groups[PEER_GROUPS_MAX];
+	int			 ngroups;
 	pid_t			 pid;
 	int			 hello;
 	int			 closing;
@@ -111,6 +141,10 @@ struct session {
 	uint64_t		 restart_req;
 	struct exec		*exec;
 	time_t			 created;
+	struct identity		*ident;
+	uint64_t		 memory;	/* charged to the capacity */
+	struct event		 ev_idle;	/* idle-ttl */
+	struct event		 ev_life;	/* lifetime */
 };
 
 /* monitor.c */
@@ -119,6 +153,9 @@ __attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
 	    int, int);
 void	 monitor_compose_broker(uint32_t, uint32_t, const void *, size_t);
 void	 monitor_activity(void);
+
+/* sandbox.c */
+void	 monitor_sandbox(int);
 
 /* client.c */
 void	 client_listen(int);
@@ -180,6 +217,18 @@ void	 worker_exited(struct worker *, const struct worker_exit *);
 void	 worker_spawn_failed(struct worker *, int);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
+
+/* policy.c */
+int	 policy_hello(struct client *, uint64_t, struct cJSON *);
+int	 policy_request(struct client *, uint64_t);
+int	 policy_tool_call(struct identity *, double *);
+int	 policy_session_admit(struct client *, uint64_t, struct session *);
+void	 policy_session_gone(struct session *);
+int	 policy_exec_admit(struct client *, uint64_t, struct session *);
+void	 policy_exec_gone(struct session *);
+void	 policy_reload(struct imsg *);
+void	 policy_session_timers(struct session *);
+void	 policy_session_idle(struct session *);
 
 /* sanitize.c */
 char	*sanitize_error(const char *, size_t);

@@ -43,17 +43,6 @@ session_new_id(char *id)
 		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
 }
 
-static size_t
-client_sessions(struct client *c)
-{
-	struct session	*s;
-	size_t		 n = 0;
-
-	TAILQ_FOREACH(s, &c->sessions, entry)
-		n++;
-	return (n);
-}
-
 static int
 session_options(struct session *s, cJSON *req, char *err, size_t errlen)
 {
@@ -90,11 +79,6 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 	char		 err[256];
 	cJSON		*strict;
 
-	if (client_sessions(c) >= conf->max_sessions) {
-		reply_error(c, id, "too_many_sessions", NULL,
-		    "at most %u sessions per client", conf->max_sessions);
-		return;
-	}
 	strict = cJSON_GetObjectItemCaseSensitive(req, "sandbox_strict");
 	if (cJSON_IsTrue(strict) && conf->sandbox_have != SBX_ALL) {
 		reply_error(c, id, "sandbox_unavailable", NULL,
@@ -120,6 +104,12 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 		    "bad_request", NULL, "%s", err);
 		return;
 	}
+	if (policy_session_admit(c, id, s) == -1) {
+		tools_free(s->tools, s->ntools);
+		free(s->setup);
+		free(s);
+		return;
+	}
 	session_new_id(s->id);
 	s->client = c;
 	s->created = time(NULL);
@@ -127,6 +117,7 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 	s->state = S_STARTING;
 	TAILQ_INSERT_TAIL(&c->sessions, s, entry);
 	nsessions++;
+	policy_session_timers(s);
 	s->worker = worker_new(s);
 }
 
@@ -357,6 +348,7 @@ session_destroy(struct session *s, const char *reason)
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
 	TAILQ_REMOVE(&c->sessions, s, entry);
 	nsessions--;
+	policy_session_gone(s);
 	tools_free(s->tools, s->ntools);
 	free(s->setup);
 	free(s);

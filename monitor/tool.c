@@ -375,6 +375,7 @@ tool_call(struct exec *e, uint32_t peerid, struct imsg *imsg)
 	uint32_t		 lens[2];
 	cJSON			*args;
 	char			 name[257], err[256];
+	double			 retry;
 
 	if (imsg_get_len(imsg) < sizeof(wc) || e->call_id != 0)
 		goto bad;
@@ -391,6 +392,10 @@ tool_call(struct exec *e, uint32_t peerid, struct imsg *imsg)
 		e->tool_calls_exceeded = 1;
 		snprintf(err, sizeof(err), "maximum tool calls (%llu) "
 		    "exceeded", (unsigned long long)e->max_tool_calls);
+		tool_refuse(e, peerid, name, err);
+	} else if (policy_tool_call(e->session->ident, &retry) == -1) {
+		snprintf(err, sizeof(err), "tool calls rate limited; retry "
+		    "after %.3g s", retry);
 		tool_refuse(e, peerid, name, err);
 	} else if ((t = tool_find(e->session, name)) == NULL) {
 		snprintf(err, sizeof(err), "unknown tool '%.64s'", name);

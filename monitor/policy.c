@@ -1,0 +1,419 @@
+/*
+ * Multi-tenant policy: who may connect (peer credentials, optional
+ * tokens), the identities they become, their limits and rate buckets,
+ * global capacity, and the idle and lifetime reapers.
+ */
+
+#include <sys/types.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "log.h"
+#include "monitor.h"
+
+/* Failed authentications in a row before a uid must wait. */
+#define AUTH_FAIL_MAX	5
+#define AUTH_LOCK_SECS	5
+
+struct authfail {
+	TAILQ_ENTRY(authfail)	 entry;
+	uid_t			 uid;
+	uint32_t		 count;
+	uint64_t		 until_us;	/* locked out until */
+};
+
+static TAILQ_HEAD(, identity)	identities =
+    TAILQ_HEAD_INITIALIZER(identities);
+static TAILQ_HEAD(, authfail)	authfails =
+    TAILQ_HEAD_INITIALIZER(authfails);
+static uint64_t			memory_used;
+static uint32_t			workers_used;
+
+/* Equal or not in time that does not depend on where they differ. */
+static int
+token_equal(const char *a, const char *b)
+{
+	volatile unsigned char	diff = 0;
+	size_t			i;
+
+	for (i = 0; i < POLICY_TOKEN_MAX; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
+	return (diff == 0);
+}
+
+static int
+in_group(gid_t gid, const gid_t *groups, int ngroups, uint32_t want)
+{
+	int	i;
+
+	if (gid == want)
+		return (1);
+	for (i = 0; i < ngroups; i++)
+		if (groups[i] == want)
+			return (1);
+	return (0);
+}
+
+/*
+ * The first rule that matches the peer wins; a rule with a token
+ * matches only a client that presents it.  No rules: everyone is in.
+ */
+static const struct policy_rule *
+policy_match(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+    const char *token, int *denied)
+{
+	const struct policy_rule	*r;
+	uint32_t			 i;
+
+	*denied = conf->nrules > 0;
+	for (i = 0; i < conf->nrules; i++) {
+		r = &conf->rules[i];
+		if ((r->match == MATCH_USER && r->id != uid) ||
+		    (r->match == MATCH_GROUP &&
+		    !in_group(gid, groups, ngroups, r->id)))
+			continue;
+		if (r->token[0] != '\0' && !token_equal(r->token, token))
+			continue;
+		*denied = r->action == RULE_DENY;
+		return (*denied ? NULL : r);
+	}
+	return (NULL);
+}
+
+static void
+limits_resolve(struct identity_limits *l, const struct policy_rule *r)
+{
+	*l = conf->ident;
+	l->sessions = conf->max_sessions;
+	if (r == NULL)
+		return;
+	if (r->limits.sessions)
+		l->sessions = r->limits.sessions;
+	if (r->limits.executions)
+		l->executions = r->limits.executions;
+	if (r->limits.requests != 0) {
+		l->requests = r->limits.requests < 0 ? 0 : r->limits.requests;
+		l->requests_burst = r->limits.requests_burst;
+	}
+	if (r->limits.tool_rate != 0) {
+		l->tool_rate = r->limits.tool_rate < 0 ? 0 :
+		    r->limits.tool_rate;
+		l->tool_burst = r->limits.tool_burst;
+	}
+}
+
+static struct identity *
+identity_get(struct client *c, const char *token)
+{
+	struct identity	*id;
+
+	TAILQ_FOREACH(id, &identities, entry)
+		if (id->uid == c->uid && token_equal(id->token, token))
+			return (id);
+	/*
+	 * Identities stay: a client must not get fresh buckets by
+	 * reconnecting.  They are bounded by uids times tokens.
+	 */
+	if ((id = calloc(1, sizeof(*id))) == NULL)
+		fatal("%s", __func__);
+	id->uid = c->uid;
+	id->gid = c->gid;
+	memcpy(id->groups, c->groups, sizeof(id->groups));
+	id->ngroups = c->ngroups;
+	memcpy(id->token, token, sizeof(id->token));
+	id->requests.tokens = -1;	/* full at first use */
+	id->tools.tokens = -1;
+	TAILQ_INSERT_TAIL(&identities, id, entry);
+	return (id);
+}
+
+static struct authfail *
+authfail_find(uid_t uid, int create)
+{
+	struct authfail	*af;
+
+	TAILQ_FOREACH(af, &authfails, entry)
+		if (af->uid == uid)
+			return (af);
+	if (!create)
+		return (NULL);
+	if ((af = calloc(1, sizeof(*af))) == NULL)
+		fatal("%s", __func__);
+	af->uid = uid;
+	TAILQ_INSERT_TAIL(&authfails, af, entry);
+	return (af);
+}
+
+static void
+audit_auth(struct client *c, const char *why)
+{
+	struct audit_event	 ev;
+	unsigned char		 buf[sizeof(ev) + 256];
+	size_t			 len = strlen(why);
+
+	if (len > 256)
+		len = 256;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = AUDIT_AUTH_FAIL;
+	ev.uid = c->uid;
+	ev.pid = c->pid;
+	ev.text_len[0] = len;
+	memcpy(buf, &ev, sizeof(ev));
+	memcpy(buf + sizeof(ev), why, len);
+	monitor_compose_broker(IMSG_AUDIT, 0, buf, sizeof(ev) + len);
+}
+
+static void
+reply_retry(struct client *c, uint64_t id, const char *code, double retry,
+    const char *what)
+{
+	cJSON	*extra;
+
+	if ((extra = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(extra, "retry_after", retry);
+	reply_error(c, id, code, extra, "%s; retry after %.3g s", what, retry);
+}
+
+/* A refused hello: audited, counted, and after too many the uid waits. */
+static void
+auth_failed(struct client *c, uint64_t id, const char *why)
+{
+	struct authfail	*af = authfail_find(c->uid, 1);
+
+	audit_auth(c, why);
+	if (++af->count >= AUTH_FAIL_MAX) {
+		af->count = 0;
+		af->until_us = now_us() + AUTH_LOCK_SECS * 1000000ULL;
+	}
+	reply_error(c, id, "unauthorized", NULL, "not authorized");
+}
+
+/* hello: who the peer is decides whether it may go on, and as whom. */
+int
+policy_hello(struct client *c, uint64_t id, cJSON *req)
+{
+	cJSON				*t;
+	const struct policy_rule	*r;
+	struct authfail			*af;
+	char				 token[POLICY_TOKEN_MAX];
+	uint64_t			 now = now_us();
+	int				 denied;
+
+	if ((af = authfail_find(c->uid, 0)) != NULL && af->until_us > now) {
+		audit_auth(c, "throttled");
+		reply_retry(c, id, "auth_throttled",
+		    (af->until_us - now) / 1e6,
+		    "too many failed authentications");
+		return (-1);
+	}
+	memset(token, 0, sizeof(token));
+	t = cJSON_GetObjectItemCaseSensitive(req, "token");
+	if (t != NULL && (!cJSON_IsString(t) ||
+	    strlen(t->valuestring) >= sizeof(token))) {
+		auth_failed(c, id, "malformed token");
+		return (-1);
+	}
+	if (t != NULL)
+		strlcpy(token, t->valuestring, sizeof(token));
+	r = policy_match(c->uid, c->gid, c->groups, c->ngroups, token,
+	    &denied);
+	if (denied) {
+		auth_failed(c, id, t != NULL ? "denied (token given)" :
+		    "denied");
+		explicit_bzero(token, sizeof(token));
+		return (-1);
+	}
+	if (af != NULL)
+		af->count = 0;
+	/* Only a token that let the client in names its identity. */
+	if (r == NULL || r->token[0] == '\0')
+		memset(token, 0, sizeof(token));
+	c->ident = identity_get(c, token);
+	limits_resolve(&c->ident->limits, r);
+	explicit_bzero(token, sizeof(token));
+	return (0);
+}
+
+/* Takes one token if there is one, else says when there will be. */
+static int
+bucket_take(struct bucket *b, double rate, double burst, double *retry)
+{
+	uint64_t	now = now_us();
+
+	if (rate <= 0)
+		return (0);
+	if (b->tokens < 0)
+		b->tokens = burst;
+	else
+		b->tokens += (now - b->last_us) / 1e6 * rate;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last_us = now;
+	if (b->tokens >= 1) {
+		b->tokens -= 1;
+		return (0);
+	}
+	*retry = (1 - b->tokens) / rate;
+	return (-1);
+}
+
+int
+policy_request(struct client *c, uint64_t id)
+{
+	struct identity	*i = c->ident;
+	double		 retry;
+
+	if (bucket_take(&i->requests, i->limits.requests,
+	    i->limits.requests_burst, &retry) == 0)
+		return (0);
+	reply_retry(c, id, "rate_limited", retry, "rate limited");
+	return (-1);
+}
+
+int
+policy_tool_call(struct identity *i, double *retry)
+{
+	return (bucket_take(&i->tools, i->limits.tool_rate,
+	    i->limits.tool_burst, retry));
+}
+
+static uint64_t
+session_memory(const struct session *s)
+{
+	return (s->limits.memory == LIMIT_NONE ? conf->max_limits.memory :
+	    s->limits.memory);
+}
+
+/* Per identity, then the daemon's capacity: refused at once, never held. */
+int
+policy_session_admit(struct client *c, uint64_t id, struct session *s)
+{
+	struct identity	*i = c->ident;
+	uint64_t	 mem = session_memory(s);
+
+	if (i->sessions >= i->limits.sessions) {
+		reply_error(c, id, "too_many_sessions", NULL, "limit "
+		    "\"sessions\" reached: at most %u sessions open at once "
+		    "for uid %u", i->limits.sessions, i->uid);
+		return (-1);
+	}
+	if (conf->cap_workers && workers_used >= conf->cap_workers) {
+		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
+		    "exhausted: all %u workers are in use", conf->cap_workers);
+		return (-1);
+	}
+	if (conf->cap_memory && memory_used + mem > conf->cap_memory) {
+		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
+		    "exhausted: the memory budget of %llu bytes is in use",
+		    (unsigned long long)conf->cap_memory);
+		return (-1);
+	}
+	s->ident = i;
+	s->memory = mem;
+	i->sessions++;
+	workers_used++;
+	memory_used += mem;
+	return (0);
+}
+
+void
+policy_session_gone(struct session *s)
+{
+	evtimer_del(&s->ev_idle);
+	evtimer_del(&s->ev_life);
+	if (s->ident == NULL)
+		return;
+	s->ident->sessions--;
+	workers_used--;
+	memory_used -= s->memory;
+	s->ident = NULL;
+}
+
+int
+policy_exec_admit(struct client *c, uint64_t id, struct session *s)
+{
+	struct identity	*i = s->ident;
+
+	if (i->limits.executions && i->executions >= i->limits.executions) {
+		reply_error(c, id, "too_many_executions", NULL, "limit "
+		    "\"executions\" reached: at most %u executions at once "
+		    "for uid %u", i->limits.executions, i->uid);
+		return (-1);
+	}
+	i->executions++;
+	evtimer_del(&s->ev_idle);
+	return (0);
+}
+
+void
+policy_exec_gone(struct session *s)
+{
+	if (s->ident != NULL && s->ident->executions > 0)
+		s->ident->executions--;
+	policy_session_idle(s);
+}
+
+static void
+session_idle_expired(int fd, short event, void *arg)
+{
+	session_destroy(arg, "idle-ttl");
+}
+
+static void
+session_life_expired(int fd, short event, void *arg)
+{
+	session_destroy(arg, "lifetime");
+}
+
+/* Starts the idle clock again; only a session at rest is idle. */
+void
+policy_session_idle(struct session *s)
+{
+	struct timeval	tv = { conf->idle_ttl, 0 };
+
+	evtimer_del(&s->ev_idle);
+	if (conf->idle_ttl > 0 && s->exec == NULL)
+		evtimer_add(&s->ev_idle, &tv);
+}
+
+void
+policy_session_timers(struct session *s)
+{
+	struct timeval	tv = { conf->lifetime, 0 };
+
+	evtimer_set(&s->ev_idle, session_idle_expired, s);
+	evtimer_set(&s->ev_life, session_life_expired, s);
+	if (conf->lifetime > 0)
+		evtimer_add(&s->ev_life, &tv);
+	policy_session_idle(s);
+}
+
+/*
+ * A new configuration from the broker (SIGHUP).  Connections and
+ * sessions stay; every identity gets the limits its rule now gives.
+ */
+void
+policy_reload(struct imsg *imsg)
+{
+	static struct securerd_conf	 nc;
+	struct identity			*i;
+	const struct policy_rule	*r;
+	int				 denied;
+
+	if (imsg_get_data(imsg, &nc, sizeof(nc)) == -1)
+		fatalx("broker: bad IMSG_CONF size");
+	if (nc.nrules > POLICY_RULES_MAX)
+		fatalx("broker: bad IMSG_CONF");
+	*conf = nc;
+	TAILQ_FOREACH(i, &identities, entry) {
+		r = policy_match(i->uid, i->gid, i->groups, i->ngroups,
+		    i->token, &denied);
+		limits_resolve(&i->limits, r);
+	}
+	log_info("configuration reloaded");
+}

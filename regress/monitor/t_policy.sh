@@ -1,0 +1,354 @@
+#! /usr/bin/env atf-sh
+# Multi-tenant policy from the side of clients that break it: two users
+# of their own (made here, removed in cleanup) who cannot see each
+# other's sessions, tokens, rate limits, caps, capacity, the idle
+# reaper, and a reload that changes a limit or is refused.
+
+. "$(atf_get_srcdir)/daemon.subr"
+
+HELLO='{"id":1,"op":"hello","version":1}'
+
+# users: two client users of this test's own (names with a random part,
+# since other runs of the suite may be going on at the same time), each
+# with a group of its name.
+users() {
+	[ -f users ] && { read UA UB <users; return 0; }
+	r=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	UA=sct_a$r
+	UB=sct_b$r
+	echo "$UA $UB" >users
+	for u in $UA $UB; do
+		useradd -M -U -r -s /bin/false "$u" ||
+		    atf_skip "cannot create user $u"
+	done
+}
+
+drop_users() {
+	[ -f users ] || return 0
+	for u in $(cat users); do
+		userdel "$u" >/dev/null 2>&1 || true
+	done
+}
+
+# pstart [conf lines...]: start_daemon on a socket any user can reach.
+pstart() {
+	securer_init
+	users
+	sdir=$(mktemp -d /tmp/securer-policy.XXXXXX)
+	chmod 755 "$sdir"
+	echo "$sdir" >sockdir
+	SOCK=$sdir/sock
+	write_conf "$@"
+	"$B/securerd" -d -v -f "$PWD/conf" 2>daemon.log &
+	echo $! >daemon.pid
+	wait_for "the daemon's socket" test -S "$SOCK"
+}
+
+pcleanup() {
+	securer_init
+	stop_daemon
+	[ -f sockdir ] && rm -rf "$(cat sockdir)"
+	drop_users
+}
+
+# as user lines...: sends the lines as that user, all at once, and
+# prints the replies.
+as() {
+	u=$1
+	shift
+	n=$#
+	for line in "$@"; do
+		printf '%s\n' "$line"
+	done | setpriv --reuid="$u" --regid="$u" --clear-groups \
+	    "$B/regress/sockcat" -n "$n" "$SOCK"
+}
+
+# reply FILE ID FILTER
+reply() {
+	jq -c "select(.id == $2 and has(\"ok\")) | $3" "$1"
+}
+
+check() {
+	got=$(reply "$1" "$2" "$3")
+	if [ "$got" != "$4" ]; then
+		cat "$1" >&2
+		atf_fail "$1: request $2: $3 is $got, not $4"
+	fi
+}
+
+atf_test_case isolation cleanup
+isolation_head() {
+	atf_set "descr" "a user naming another user's session is told " \
+	    "there is no such session; status shows only its own"
+	atf_set "require.user" "root"
+}
+isolation_body() {
+	pstart
+	: >a.out
+	{
+		printf '%s\n{"id":2,"op":"session.create"}\n' "$HELLO"
+		wait_for "a session" grep -q '"id":2,"ok":true' a.out
+		sid=$(reply a.out 2 .session | tr -d '"')
+		as $UB "$HELLO" \
+		    "{\"id\":2,\"op\":\"execute\",\"session\":\"$sid\",\"code\":\"1\"}" \
+		    "{\"id\":3,\"op\":\"status\",\"session\":\"$sid\"}" \
+		    "{\"id\":4,\"op\":\"session.close\",\"session\":\"$sid\"}" \
+		    '{"id":5,"op":"status"}' >b.out
+		printf '{"id":3,"op":"execute","session":"%s","code":"6*7"}\n' \
+		    "$sid"
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 3 "$SOCK" >>a.out
+	check b.out 2 .error.code '"no_such_session"'
+	check b.out 3 .error.code '"no_such_session"'
+	check b.out 4 .error.code '"no_such_session"'
+	check b.out 5 .sessions '[]'
+	check b.out 4 .error.message '"no such session"'
+	check a.out 3 .value.value '[42]'
+	check a.out 1 .uid "$(id -u $UA)"
+}
+isolation_cleanup() {
+	pcleanup
+}
+
+atf_test_case authorization cleanup
+authorization_head() {
+	atf_set "descr" "allow and deny rules by user, a token compared in " \
+	    "constant time, failures audited and throttled per uid"
+	atf_set "require.user" "root"
+}
+authorization_body() {
+	users
+	pstart "deny user \"$UB\"" "allow user \"$UA\" token \"tok-A\"" \
+	    "allow user \"root\""
+	as $UB "$HELLO" '{"id":2,"op":"status"}' >b.out
+	check b.out 1 .error.code '"unauthorized"'
+	check b.out 2 .error.code '"hello_required"'
+	as $UA '{"id":1,"op":"hello","version":1,"token":"tok-A"}' \
+	    '{"id":2,"op":"status"}' >a.out
+	check a.out 1 .ok true
+	check a.out 2 .sessions '[]'
+	as $UA "$HELLO" >a2.out
+	check a2.out 1 .error.code '"unauthorized"'
+	# Five bad tokens in a row: the uid must wait, even with the right one.
+	as $UA '{"id":1,"op":"hello","version":1,"token":"x"}' \
+	    '{"id":2,"op":"hello","version":1,"token":"y"}' \
+	    '{"id":3,"op":"hello","version":1,"token":"z"}' \
+	    '{"id":4,"op":"hello","version":1,"token":"w"}' \
+	    '{"id":5,"op":"hello","version":1,"token":"tok-A"}' >a3.out
+	check a3.out 4 .error.code '"unauthorized"'
+	check a3.out 5 .error.code '"auth_throttled"'
+	check a3.out 5 '.error.retry_after > 0' true
+	atf_check -o match:'"event":"auth_fail".*"reason":"denied"' \
+	    cat "$AUDIT"
+	n=$(grep -c '"event":"auth_fail"' "$AUDIT")
+	[ "$n" -ge 6 ] || atf_fail "only $n auth_fail records"
+	sleep 5.5
+	as $UA '{"id":1,"op":"hello","version":1,"token":"tok-A"}' >a4.out
+	check a4.out 1 .ok true
+	as root "$HELLO" >r.out
+	check r.out 1 .ok true
+}
+authorization_cleanup() {
+	pcleanup
+}
+
+atf_test_case rate_limit cleanup
+rate_limit_head() {
+	atf_set "descr" "over its request rate a client is told to retry " \
+	    "after a while, on a connection that stays open, and recovers"
+	atf_set "require.user" "root"
+}
+rate_limit_body() {
+	pstart "requests 2 burst 3"
+	: >r.out
+	{
+		printf '%s\n' "$HELLO"
+		for i in 2 3 4 5 6; do
+			printf '{"id":%d,"op":"status"}\n' $i
+		done
+		wait_for "five replies" grep -q '"id":6,' r.out
+		sleep 1.1
+		printf '{"id":7,"op":"status"}\n'
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 7 "$SOCK" >>r.out
+	check r.out 4 .ok true
+	check r.out 5 .error.code '"rate_limited"'
+	check r.out 6 .error.code '"rate_limited"'
+	check r.out 6 '.error.retry_after > 0 and .error.retry_after <= 0.5' true
+	check r.out 6 '.error.message | startswith("rate limited")' true
+	check r.out 7 .ok true
+	# Another user has a bucket of its own.
+	as $UB "$HELLO" '{"id":2,"op":"status"}' >b.out
+	check b.out 2 .ok true
+}
+rate_limit_cleanup() {
+	pcleanup
+}
+
+atf_test_case caps cleanup
+caps_head() {
+	atf_set "descr" "sessions and executions per identity: over a count " \
+	    "the error names the limit"
+	atf_set "require.user" "root"
+}
+caps_body() {
+	pstart "sessions 2" "executions 1"
+	: >c.out
+	{
+		printf '%s\n' "$HELLO"
+		printf '{"id":2,"op":"session.create"}\n'
+		printf '{"id":3,"op":"session.create"}\n'
+		wait_for "two sessions" grep -q '"id":3,"ok":true' c.out
+		printf '{"id":4,"op":"session.create"}\n'
+		s1=$(reply c.out 2 .session | tr -d '"')
+		s2=$(reply c.out 3 .session | tr -d '"')
+		printf '{"id":5,"op":"execute","session":"%s","code":"Sys.sleep(1); 1"}\n' "$s1"
+		sleep 0.2
+		printf '{"id":6,"op":"execute","session":"%s","code":"2"}\n' "$s2"
+		wait_for "the first execution" grep -q '"id":5,"ok"' c.out
+		printf '{"id":7,"op":"execute","session":"%s","code":"3"}\n' "$s2"
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 7 "$SOCK" >>c.out
+	check c.out 4 .error.code '"too_many_sessions"'
+	check c.out 4 '.error.message | contains("\"sessions\"")' true
+	check c.out 6 .error.code '"too_many_executions"'
+	check c.out 6 '.error.message | contains("\"executions\"")' true
+	check c.out 5 .value.value '[1]'
+	check c.out 7 .value.value '[3]'
+}
+caps_cleanup() {
+	pcleanup
+}
+
+atf_test_case capacity cleanup
+capacity_head() {
+	atf_set "descr" "with every worker in use a new session is refused " \
+	    "at once as capacity exhausted"
+	atf_set "require.user" "root"
+}
+capacity_body() {
+	pstart "capacity workers 1"
+	: >a.out
+	{
+		printf '%s\n{"id":2,"op":"session.create"}\n' "$HELLO"
+		wait_for "a session" grep -q '"id":2,"ok":true' a.out
+		t0=$(date +%s%N)
+		as $UB "$HELLO" '{"id":2,"op":"session.create"}' >b.out
+		t1=$(date +%s%N)
+		echo $(( (t1 - t0) / 1000000 )) >ms
+		printf '{"id":3,"op":"status"}\n'
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 3 "$SOCK" >>a.out
+	check b.out 2 .error.code '"capacity_exhausted"'
+	check b.out 2 '.error.message | startswith("capacity exhausted")' true
+	[ "$(cat ms)" -lt 2000 ] || atf_fail "refusal took $(cat ms) ms"
+	# Once the first user's connection (and session) is gone, room again.
+	as $UB "$HELLO" '{"id":2,"op":"session.create"}' >b2.out
+	check b2.out 2 .ok true
+}
+capacity_cleanup() {
+	pcleanup
+}
+
+atf_test_case idle_ttl cleanup
+idle_ttl_head() {
+	atf_set "descr" "a session idle past idle-ttl is closed and audited"
+	atf_set "require.user" "root"
+}
+idle_ttl_body() {
+	pstart "idle-ttl 1"
+	: >i.out
+	{
+		printf '%s\n{"id":2,"op":"session.create"}\n' "$HELLO"
+		wait_for "a session" grep -q '"id":2,"ok":true' i.out
+		sid=$(reply i.out 2 .session | tr -d '"')
+		printf '{"id":3,"op":"execute","session":"%s","code":"Sys.sleep(1.5); 1"}\n' "$sid"
+		wait_for "the execution" grep -q '"id":3,"ok"' i.out
+		sleep 1.5
+		printf '{"id":4,"op":"status","session":"%s"}\n' "$sid"
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 4 "$SOCK" >>i.out
+	# A busy session is not idle: the execution outlived the ttl.
+	check i.out 3 .value.value '[1]'
+	check i.out 4 .error.code '"no_such_session"'
+	atf_check -o match:'"event":"session_close".*"reason":"idle-ttl"' \
+	    cat "$AUDIT"
+}
+idle_ttl_cleanup() {
+	pcleanup
+}
+
+atf_test_case reload cleanup
+reload_head() {
+	atf_set "descr" "SIGHUP applies a changed limit and keeps sessions; " \
+	    "a bad file is refused with its line and the old one stays"
+	atf_set "require.user" "root"
+}
+reload_body() {
+	pstart "sessions 1"
+	: >r.out
+	{
+		printf '%s\n{"id":2,"op":"session.create"}\n' "$HELLO"
+		wait_for "a session" grep -q '"id":2,"ok":true' r.out
+		printf '{"id":3,"op":"session.create"}\n'
+		wait_for "a refusal" grep -q '"id":3,"ok":false' r.out
+		write_conf "sessions 2"
+		kill -HUP "$(daemon_pid)"
+		wait_for "the reload" grep -q "configuration reloaded" \
+		    daemon.log
+		sleep 0.2
+		sid=$(reply r.out 2 .session | tr -d '"')
+		printf '{"id":4,"op":"session.create"}\n'
+		printf '{"id":5,"op":"execute","session":"%s","code":"5"}\n' \
+		    "$sid"
+		wait_for "a second session" grep -q '"id":4,"ok"' r.out
+		write_conf "sessions 3" "sessions 0"
+		kill -HUP "$(daemon_pid)"
+		wait_for "the refusal" grep -q "reload failed" daemon.log
+		printf '{"id":6,"op":"session.create"}\n'
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 6 "$SOCK" >>r.out
+	SOCK=$(cat sockdir)/sock
+	check r.out 3 .error.code '"too_many_sessions"'
+	check r.out 4 .ok true
+	check r.out 5 .value.value '[5]'
+	check r.out 6 .error.code '"too_many_sessions"'
+	atf_check -o match:'conf:4: sessions must be between 1 and 1000000' \
+	    cat daemon.log
+	atf_check -o match:'"event":"reload_failed"' cat "$AUDIT"
+}
+reload_cleanup() {
+	pcleanup
+}
+
+atf_test_case tool_rate cleanup
+tool_rate_head() {
+	atf_set "descr" "tool calls over the identity's tool-rate are " \
+	    "refused to the sandboxed code with a retry time"
+	atf_set "require.user" "root"
+}
+tool_rate_body() {
+	pstart "tool-rate 0.5 burst 2"
+	printf '#!/bin/sh\ncat >/dev/null\necho 17\n' >now.sh
+	chmod +x now.sh
+	printf '[{"name": "now", "description": "17", "args": {}, "command": ["%s/now.sh"]}]\n' \
+	    "$PWD" >tools.json
+	atf_check -o match:'^\[1\] 34$' \
+	    -o match:'tool calls rate limited; retry after' \
+	    "$B/securer" -s "$SOCK" --tools tools.json -e \
+	    'print(now() + now()); tryCatch(now(), error = function(e) conditionMessage(e))'
+}
+tool_rate_cleanup() {
+	pcleanup
+}
+
+atf_init_test_cases() {
+	atf_add_test_case isolation
+	atf_add_test_case authorization
+	atf_add_test_case rate_limit
+	atf_add_test_case caps
+	atf_add_test_case capacity
+	atf_add_test_case idle_ttl
+	atf_add_test_case reload
+	atf_add_test_case tool_rate
+}
