@@ -41,8 +41,50 @@ ${t}_cleanup() {
 "
 done
 
+# The examples of securer 0.2.0's README and vignettes, as a newcomer
+# would run them: rpkg/tests/scripts/name.R, unchanged, with Rscript
+# against the daemon (SECURER_SOCKET); each must end without an error and
+# print name.out (see expect.R).
+atf_test_case scripts cleanup
+scripts_head() {
+	atf_set descr 'securer 0.2.0 scripts run unchanged (rpkg/tests/scripts)'
+	atf_set timeout 600
+}
+scripts_body() {
+	start_daemon
+	bad=
+	for f in "$T"/rpkg/tests/scripts/*.R; do
+		n=$(basename "$f" .R)
+		mkdir "run-$n"
+		(cd "run-$n" && Rscript "$f" >stdout 2>stderr)
+		rc=$?
+		echo "== $n.R: exit $rc"
+		cat "run-$n/stderr"
+		if [ $rc -ne 0 ]; then
+			bad="$bad $n(exit $rc)"
+		elif ! Rscript "$T/regress/rpkg/expect.R" \
+		    "$T/rpkg/tests/scripts/$n.out" "run-$n/stdout"; then
+			bad="$bad $n(output)"
+		fi
+	done
+	if [ -n "$bad" ]; then
+		echo "== the daemon's complaints:"
+		grep -E 'cgroup|could not be spawned|fatal|error' daemon.log
+		atf_fail "scripts failed:$bad (details on stdout)"
+	fi
+	stop_daemon
+	for p in $(pgrep -f "securerd -d -v -f $PWD/conf|securerd -I 600 -s $PWD" \
+	    2>/dev/null); do
+		atf_fail "a daemon left behind: $p"
+	done
+}
+scripts_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	for t in api session tools pool; do
 		atf_add_test_case $t
 	done
+	atf_add_test_case scripts
 }

@@ -9,7 +9,9 @@ new_audit_logger <- function(path, session_id, max_code_length = 10000L) {
   dir <- normalizePath(dir, mustWork = TRUE)
   if (startsWith(dir, "/dev") || startsWith(dir, "/proc"))
     securer_abort("audit_log path must not point to a device file")
-  if (nzchar(Sys.readlink(path)))
+  # Sys.readlink() is NA for a file that does not exist yet.
+  link <- Sys.readlink(path)
+  if (!is.na(link) && nzchar(link))
     securer_abort("audit_log path must not be a symlink")
   path <- file.path(dir, basename(path))
   function(event, ...) {

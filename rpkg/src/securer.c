@@ -5,14 +5,17 @@
  * codec for values both ways.
  *
  * No R error may jump through libsecurer: the callbacks run their R code
- * under R_ToplevelExec, and errors are raised only once a libsecurer call
- * has returned.
+ * under R_UnwindProtect (so the caller's condition handlers see their
+ * messages and warnings, as they would a tool's in securer 0.2.0), a
+ * jump out of them is stopped at the callback, and it is continued only
+ * once the libsecurer call has returned.
  */
 
 #include <sys/file.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +30,23 @@
 
 #define VALUE_MAX	(64U * 1024 * 1024)
 
+/*
+ * common/json.c's printer (compiled in as lib_json.c): doubles printed so
+ * that they read back exactly, which cJSON_Print does not promise (it
+ * takes a double within an epsilon of the original for it: 0.1 + 0.2
+ * came back as 0.3, .Machine$double.xmax as Inf).
+ */
+char	*json_print(const cJSON *, size_t *);
+
 /* What a session's callbacks need, kept alive by its external pointer. */
 struct rsess {
 	struct securer		*sc;	/* a connection of its own */
 	struct securer_session	*s;
-	SEXP			 cb;	/* list(output, tool), preserved */
+	SEXP			 cb;	/* list(output, tool, unwind token),
+					   preserved */
 	int			 running;	/* started, not yet polled out */
-	int			 cbfail;	/* a callback jumped */
+	int			 cbfail;	/* a callback jumped: to go on with
+					   once libsecurer has returned */
 };
 
 struct cbcall {
@@ -46,6 +59,8 @@ struct cbcall {
 static SEXP	securer_ns = NULL;
 
 static void	rsess_free(struct rsess *);
+static void	cb_output_body(struct cbcall *);
+static void	cb_tool_body(struct cbcall *);
 
 void
 fatal(const char *fmt, ...)
@@ -203,12 +218,15 @@ r_session_close(SEXP p)
 	struct rsess	*rs;
 
 	if (TYPEOF(p) == EXTPTRSXP && (rs = R_ExternalPtrAddr(p)) != NULL) {
-		/*
-		 * Closing the connection closes its one session.  XXX no
-		 * session.close: the monitor dies (SIGSEGV) on a
-		 * session.close that follows a timeout.
-		 */
 		R_ClearExternalPtr(p);
+		/*
+		 * session.close, then the connection.  With an execution
+		 * under way no other request can be sent on the connection:
+		 * closing it closes its one session.
+		 */
+		if (!rs->running && rs->s != NULL)
+			securer_session_close(rs->s);
+		rs->s = NULL;
 		rsess_free(rs);
 	}
 	return (R_NilValue);
@@ -248,12 +266,62 @@ r_session_pid(SEXP p)
 	return (r);
 }
 
-/* The output callback's R part, under R_ToplevelExec. */
+/*
+ * Runs fn(c) under R_UnwindProtect: the caller's handlers are in effect,
+ * and a jump out of fn (an exiting handler, an interrupt, a restart) is
+ * stopped here and recorded, to be continued by unwind_continue() once
+ * libsecurer has returned.  After one, callbacks no longer run R code.
+ */
 static void
-cb_output_run(void *arg)
+unwind_cleanup(void *arg, Rboolean jump)
+{
+	if (jump)
+		longjmp(*(jmp_buf *)arg, 1);
+}
+
+static SEXP
+unwind_body(void *arg)
 {
 	struct cbcall	*c = arg;
-	SEXP		 fn, call;
+
+	if (c->tool != NULL)
+		cb_tool_body(c);
+	else
+		cb_output_body(c);
+	return (R_NilValue);
+}
+
+static int
+cb_protected(struct cbcall *c)
+{
+	jmp_buf	 jb;
+
+	if (c->rs->cbfail)
+		return (-1);
+	if (setjmp(jb)) {
+		c->rs->cbfail = 1;
+		return (-1);
+	}
+	R_UnwindProtect(unwind_body, c, unwind_cleanup, &jb,
+	    VECTOR_ELT(c->rs->cb, 2));
+	return (0);
+}
+
+/* Continues a jump a callback stopped, if one did. */
+static void
+unwind_continue(struct rsess *rs)
+{
+	if (rs->cbfail) {
+		rs->cbfail = 0;
+		R_ContinueUnwind(VECTOR_ELT(rs->cb, 2));
+	}
+}
+
+/* The output callback's R part. */
+static void
+cb_output_body(struct cbcall *c)
+{
+	SEXP	 fn, call;
 
 	fn = VECTOR_ELT(c->rs->cb, 0);
 	if (Rf_isNull(fn))
@@ -272,8 +340,7 @@ cb_output(void *arg, const char *stream, const char *text, size_t len)
 	c.rs = arg;
 	c.stream = stream;
 	c.text = text;
-	if (!R_ToplevelExec(cb_output_run, &c))
-		c.rs->cbfail = 1;
+	cb_protected(&c);
 }
 
 /* The named list of a tool call's arguments, from their JSON object. */
@@ -296,7 +363,7 @@ decode_args(const char *json, char *err, size_t errlen)
 	i = 0;
 	cJSON_ArrayForEach(it, o) {
 		SET_STRING_ELT(nm, i, Rf_mkCharCE(it->string, CE_UTF8));
-		if ((text = cJSON_PrintUnformatted(it)) == NULL ||
+		if ((text = json_print(it, NULL)) == NULL ||
 		    (v = decode_value(text, strlen(text), err, errlen)) ==
 		    NULL) {
 			free(text);
@@ -318,9 +385,8 @@ decode_args(const char *json, char *err, size_t errlen)
  * list(error = message); the value is encoded here.
  */
 static void
-cb_tool_run(void *arg)
+cb_tool_body(struct cbcall *c)
 {
-	struct cbcall	*c = arg;
 	SEXP		 args, call, r, fn;
 	char		 err[512];
 	size_t		 len;
@@ -378,8 +444,7 @@ cb_tool(void *arg, const char *tool, const char *args, char **value,
 	c.error = error;
 	c.rc = -1;
 	*value = *error = NULL;
-	if (!R_ToplevelExec(cb_tool_run, &c)) {
-		c.rs->cbfail = 1;
+	if (cb_protected(&c) == -1) {
 		free(*value);
 		*value = NULL;
 		free(*error);
@@ -402,9 +467,10 @@ exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
 	o->max_tool_calls = Rf_isNull(maxtools) ? 0 : (long)Rf_asReal(maxtools);
 	o->max_output_lines = Rf_isNull(maxlines) ? 0 :
 	    (long)Rf_asReal(maxlines);
-	cb = PROTECT(Rf_allocVector(VECSXP, 2));
+	cb = PROTECT(Rf_allocVector(VECSXP, 3));
 	SET_VECTOR_ELT(cb, 0, output);
 	SET_VECTOR_ELT(cb, 1, tool);
+	SET_VECTOR_ELT(cb, 2, R_MakeUnwindCont());
 	if (rs->cb != NULL)
 		R_ReleaseObject(rs->cb);
 	R_PreserveObject(cb);
@@ -473,8 +539,14 @@ r_execute(SEXP p, SEXP code, SEXP timeout, SEXP maxtools, SEXP maxlines,
 	if (rs->running)
 		Rf_error("an asynchronous execution is in progress");
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
-	if (securer_execute(rs->s, text, &o, &res) == -1)
+	if (securer_execute(rs->s, text, &o, &res) == -1) {
+		unwind_continue(rs);
 		return (failure(rs));
+	}
+	if (rs->cbfail) {
+		securer_result_free(&res);
+		unwind_continue(rs);
+	}
 	return (result_of(&res));
 }
 
@@ -506,11 +578,19 @@ r_execute_poll(SEXP p, SEXP ms)
 	if (!rs->running)
 		Rf_error("no execution is in progress");
 	rv = securer_execute_poll(rs->s, Rf_asInteger(ms), &res);
-	if (rv == 1)
+	if (rv == 1) {
+		unwind_continue(rs);
 		return (R_NilValue);
+	}
 	rs->running = 0;
-	if (rv == -1)
+	if (rv == -1) {
+		unwind_continue(rs);
 		return (failure(rs));
+	}
+	if (rs->cbfail) {
+		securer_result_free(&res);
+		unwind_continue(rs);
+	}
 	return (result_of(&res));
 }
 

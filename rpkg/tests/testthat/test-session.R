@@ -105,7 +105,16 @@ test_that("sanitize_errors and sandbox options", {
   e <- tryCatch(s$execute("stop('at /home/u/x')"), error = identity)
   expect_equal(conditionMessage(e), "at [path]")
   expect_equal(class(e), c("simpleError", "error", "condition"))
-  expect_error(SecureSession$new(sandbox = TRUE, sandbox_strict = TRUE), "sandbox_strict is TRUE")
+  # Strict succeeds exactly when the daemon gives its full sandbox.
+  st <- tryCatch(SecureSession$new(sandbox = TRUE, sandbox_strict = TRUE),
+                 error = identity)
+  if (inherits(st, "error")) {
+    expect_match(conditionMessage(st), "^sandbox_strict is TRUE but the daemon cannot give")
+  } else {
+    expect_true(st$is_alive())
+    expect_equal(st$execute("1"), 1)
+    st$close()
+  }
 })
 
 test_that("execute_r and with_secure_session", {
@@ -139,4 +148,30 @@ test_that("the audit log gets the session's events, 0600, no symlinks", {
   file.symlink(log, file.path(d, "link"))
   expect_error(SecureSession$new(audit_log = file.path(d, "link")), "audit_log path must not be a symlink", fixed = TRUE)
   unlink(d, recursive = TRUE)
+})
+
+test_that("$close() sends session.close, also after a timeout", {
+  skip_without_daemon()
+  # The daemon's own audit log, beside its socket (regress/daemon.subr).
+  daudit <- file.path(dirname(Sys.getenv("SECURER_SOCKET")), "audit.jsonl")
+  skip_if_not(file.exists(daudit), "no daemon audit log beside the socket")
+  log <- tempfile(fileext = ".jsonl")
+  s <- SecureSession$new(audit_log = log)
+  id <- jsonlite::fromJSON(readLines(log)[1])$daemon_session
+  expect_error(s$execute("Sys.sleep(3)", timeout = 0.5), "timed out")
+  s$close()
+  closes <- list()
+  for (i in 1:40) {
+    ev <- lapply(readLines(daudit), jsonlite::fromJSON)
+    closes <- Filter(function(e) identical(e$event, "session_close") &&
+                       identical(e$session, id), ev)
+    if (length(closes)) break
+    Sys.sleep(0.05)
+  }
+  expect_length(closes, 1)
+  # "client": a session.close; a dropped connection is "client disconnected".
+  expect_identical(closes[[1]]$reason, "client")
+  # The daemon is still there.
+  expect_equal(execute_r("1 + 1"), 2)
+  unlink(log)
 })
