@@ -175,3 +175,31 @@ test_that("$close() sends session.close, also after a timeout", {
   expect_equal(execute_r("1 + 1"), 2)
   unlink(log)
 })
+
+test_that("a private daemon is started when none answers", {
+  skip_without_daemon()
+  # Under the test's directory: regress/rpkg checks that none is left.
+  # ([s]: pgrep must not find the shell that system2() runs it with.)
+  xdg <- file.path(getwd(), "xdg")
+  dir.create(xdg, mode = "0700")
+  sock <- file.path(xdg, "securer", "securerd.sock")
+  pids <- function() suppressWarnings(as.integer(system2("pgrep",
+    c("-f", shQuote(paste("[s]ecurerd -I 600 -s", sock))), stdout = TRUE)))
+  on.exit({
+    tools::pskill(pids())
+    unlink(xdg, recursive = TRUE)
+  })
+  script <- paste("library(securer)", "s <- SecureSession$new()",
+                  "cat(s$execute('6 * 7'), '\\n')", "s$close()", sep = "; ")
+  out <- system2(file.path(R.home("bin"), "Rscript"), c("-e", shQuote(script)),
+                 env = c(paste0("SECURER_SOCKET=", file.path(xdg, "none.sock")),
+                         paste0("XDG_RUNTIME_DIR=", xdg)),
+                 stdout = TRUE, stderr = TRUE)
+  expect_identical(out, "42 ")
+  expect_true(file.exists(sock))
+  p <- pids()
+  expect_length(p, 1)
+  tools::pskill(p)
+  for (i in 1:100) if (length(pids())) Sys.sleep(0.05) else break
+  expect_length(pids(), 0)
+})
