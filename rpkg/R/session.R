@@ -104,10 +104,13 @@ SecureSession <- R6::R6Class("SecureSession",
       invisible(self)
     },
 
+    # As securer 0.2.0: name -> list(name, args) for securer_tool
+    # objects, an unnamed list with args = NULL for legacy tools.
     tools = function() {
       if (length(private$tool_list) == 0) return(list())
-      lapply(private$tool_list, function(t)
+      r <- lapply(private$tool_list, function(t)
         list(name = t$name, args = if (t$legacy) NULL else names(t$args) %||% character(0)))
+      if (private$tool_list[[1]]$legacy) unname(r) else r
     },
 
     #' The output of the last execution (also when its value was NULL).
