@@ -94,6 +94,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_code = 1 * MiB;
 	c->max_output_bytes = 16 * MiB;
 	c->max_sessions = c->ident.sessions = 64;
+	c->ident.pool_size = 16;
 	c->socket_uid = c->socket_gid = -1;
 }
 
@@ -256,6 +257,8 @@ print_rule(const struct policy_rule *r)
 		printf(" sessions %u", r->limits.sessions);
 	if (r->limits.executions)
 		printf(" executions %u", r->limits.executions);
+	if (r->limits.pool_size)
+		printf(" pool-size %u", r->limits.pool_size);
 	print_rate("requests", r->limits.requests, r->limits.requests_burst);
 	print_rate("tool-rate", r->limits.tool_rate, r->limits.tool_burst);
 	printf("\n");
@@ -265,6 +268,7 @@ static void
 print_policy(const struct securerd_conf *c)
 {
 	print_cap("executions", c->ident.executions);
+	printf("pool-size %u\n", c->ident.pool_size);
 	print_global_rate("requests", c->ident.requests,
 	    c->ident.requests_burst);
 	print_global_rate("tool-rate", c->ident.tool_rate,

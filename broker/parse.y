@@ -51,7 +51,7 @@ typedef struct {
 %token	NONE NPROC OUTPUTBYTES OUTPUTLINES SANDBOX SESSIONS SOCKET STACK
 %token	STRICT TIMEOUT TMPFS TOOLCALLS UIDS USER WORKER ERROR
 %token	ALL ALLOW BURST CAPACITY DENY EXECUTIONS GROUP IDLETTL LIFETIME OWNER
-%token	REQUESTS TOKEN TOOLRATE WORKERS
+%token	POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.number>	value count seconds
@@ -171,6 +171,13 @@ main	: SOCKET STRING {
 		}
 		pconf->ident.executions = $2 < 0 ? 0 : $2;
 	}
+	| POOLSIZE count {
+		if ($2 < 1 || $2 > 10000) {
+			yyerror("pool-size must be between 1 and 10000");
+			YYERROR;
+		}
+		pconf->ident.pool_size = $2;
+	}
 	| REQUESTS rate {
 		pconf->ident.requests = rate_r < 0 ? 0 : rate_r;
 		pconf->ident.requests_burst = rate_b;
@@ -283,6 +290,13 @@ ruleopt	: TOKEN STRING {
 		}
 		prule->limits.executions = $2;
 	}
+	| POOLSIZE count {
+		if ($2 < 1 || $2 > 10000) {
+			yyerror("pool-size must be between 1 and 10000");
+			YYERROR;
+		}
+		prule->limits.pool_size = $2;
+	}
 	| REQUESTS rate {
 		prule->limits.requests = rate_r;
 		prule->limits.requests_burst = rate_b;
@@ -358,6 +372,7 @@ static const struct keyword {
 	{ "output-bytes",	OUTPUTBYTES },
 	{ "output-lines",	OUTPUTLINES },
 	{ "owner",		OWNER },
+	{ "pool-size",		POOLSIZE },
 	{ "requests",		REQUESTS },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },

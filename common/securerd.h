@@ -248,6 +248,8 @@ struct audit_event {
 struct identity_limits {
 	uint32_t	sessions;	/* open at once */
 	uint32_t	executions;	/* running at once */
+	uint32_t	pool_size;	/* sessions in one pool */
+	uint32_t	pad;
 	double		requests;	/* per second */
 	double		requests_burst;
 	double		tool_rate;	/* tool calls per second */

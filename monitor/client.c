@@ -172,6 +172,10 @@ static const struct {
 } ops[] = {
 	{ "execute",		exec_request },
 	{ "hello",		client_hello },
+	{ "pool.close",		pool_close_req },
+	{ "pool.create",	pool_create_req },
+	{ "pool.execute",	pool_execute_req },
+	{ "pool.status",	pool_status_req },
 	{ "session.close",	session_close_req },
 	{ "session.create",	session_create },
 	{ "session.restart",	session_restart_req },
@@ -256,7 +260,8 @@ client_send(struct client *c, cJSON *msg)
 	char		*text;
 	size_t		 len;
 
-	if (c->closing)
+	/* NULL: a daemon's own request (a pool refilling), nobody to tell. */
+	if (c == NULL || c->closing)
 		return;
 	out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) > CLIENT_OUTPUT_MAX) {
@@ -302,6 +307,7 @@ client_close(struct client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	pool_client_gone(c);
 	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
 		session_destroy(s, "client disconnected");
 	TAILQ_REMOVE(&clients, c, entry);

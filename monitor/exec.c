@@ -98,24 +98,32 @@ void
 exec_request(struct client *c, uint64_t id, cJSON *req)
 {
 	struct session	*s;
+
+	if ((s = session_find(c, req, id)) != NULL)
+		exec_submit(c, id, req, s);
+}
+
+/* An execution on s for c, from a request on s or on its pool. */
+int
+exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
+{
 	struct exec	*e;
 	cJSON		*code = cJSON_GetObjectItemCaseSensitive(req, "code");
 	char		 err[256];
 
-	if ((s = session_find(c, req, id)) == NULL ||
-	    exec_admit(c, id, s, code) == -1)
-		return;
+	if (exec_admit(c, id, s, code) == -1)
+		return (-1);
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		fatal("%s", __func__);
 	e->session = s;
 	if (exec_options(e, req, err, sizeof(err)) == -1) {
 		free(e);
 		reply_error(c, id, "bad_request", NULL, "%s", err);
-		return;
+		return (-1);
 	}
 	if (policy_exec_admit(c, id, s) == -1) {
 		free(e);
-		return;
+		return (-1);
 	}
 	e->code_len = strlen(code->valuestring);
 	if ((e->code = strdup(code->valuestring)) == NULL)
@@ -125,10 +133,13 @@ exec_request(struct client *c, uint64_t id, cJSON *req)
 	evtimer_set(&e->timer, exec_timeout, e);
 	s->exec = e;
 	s->executions++;
+	/* A pool's session answers the client that runs code on it. */
+	s->client = c;
 	if (s->state == S_IDLE)
 		exec_start(e);
 	else if (s->worker == NULL)
 		session_respawn(s, "worker could not start, trying again");
+	return (0);
 }
 
 void
@@ -288,6 +299,8 @@ exec_result(struct exec *e, struct imsg *imsg)
 	cJSON_AddBoolToObject(r, "truncated", e->truncated);
 	cJSON_AddNumberToObject(r, "elapsed",
 	    (now_us() - e->start_us) / 1e6);
+	if (s->pool != NULL)
+		cJSON_AddStringToObject(r, "session", s->id);
 	reply_ok(s->client, e->req_id, r);
 	free(printed);
 	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
@@ -389,6 +402,8 @@ exec_done(struct exec *e)
 		s->state = S_IDLE;
 	exec_free(e);
 	policy_exec_gone(s);
+	if (s->pool != NULL)
+		pool_exec_done(s);
 }
 
 void

@@ -62,6 +62,7 @@ struct identity {
 	struct identity_limits	 limits;
 	uint32_t		 sessions;
 	uint32_t		 executions;
+	uint32_t		 clients;	/* connections after hello */
 	struct bucket		 requests;
 	struct bucket		 tools;
 };
@@ -142,9 +143,43 @@ struct session {
 	struct exec		*exec;
 	time_t			 created;
 	struct identity		*ident;
+	struct pool		*pool;		/* NULL: the client's own */
+	int			 opened;	/* audited as open */
+	int			 closing;
+	int			 reset_pending;	/* reset_between_uses */
 	uint64_t		 memory;	/* charged to the capacity */
 	struct event		 ev_idle;	/* idle-ttl */
 	struct event		 ev_life;	/* lifetime */
+};
+
+/* A request waiting for a pool's session: pool.execute's acquire_timeout. */
+struct pool_waiter {
+	TAILQ_ENTRY(pool_waiter) entry;
+	struct pool		*pool;
+	struct client		*client;
+	uint64_t		 req_id;
+	struct cJSON		*req;
+	struct event		 timer;
+};
+
+/*
+ * A named set of warm sessions of one identity, shared by all its
+ * connections; an execution takes an idle one.
+ */
+struct pool {
+	TAILQ_ENTRY(pool)	 entry;
+	TAILQ_HEAD(, session)	 sessions;
+	TAILQ_HEAD(, pool_waiter) waiters;
+	char			 name[65];
+	struct identity		*ident;
+	uint32_t		 size;
+	int			 reset;		/* reset_between_uses */
+	int			 closing;
+	struct cJSON		*spec;		/* session.create members */
+	struct client		*create_client;	/* reply pending */
+	uint64_t		 create_req;
+	uint64_t		 executions;
+	struct event		 ev_refill;
 };
 
 /* monitor.c */
@@ -174,6 +209,9 @@ int	 json_get_count(struct cJSON *, const char *, uint64_t *);
 
 /* session.c */
 void	 session_create(struct client *, uint64_t, struct cJSON *);
+struct session	*session_new(struct client *, uint64_t, struct cJSON *,
+	    struct pool *);
+const char	*session_state_str(struct session *);
 struct session	*session_find(struct client *, struct cJSON *, uint64_t);
 void	 session_restart_req(struct client *, uint64_t, struct cJSON *);
 void	 session_close_req(struct client *, uint64_t, struct cJSON *);
@@ -189,6 +227,8 @@ void	 audit_session(struct session *, enum audit_type, uint32_t,
 
 /* exec.c */
 void	 exec_request(struct client *, uint64_t, struct cJSON *);
+int	 exec_submit(struct client *, uint64_t, struct cJSON *,
+	    struct session *);
 void	 exec_start(struct exec *);
 void	 exec_output(struct exec *, enum w_stream, const char *, size_t);
 void	 exec_result(struct exec *, struct imsg *);
@@ -218,11 +258,24 @@ void	 worker_spawn_failed(struct worker *, int);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
 
+/* pool.c */
+void	 pool_create_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_execute_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_status_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_close_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_exec_done(struct session *);
+void	 pool_member_ready(struct session *);
+void	 pool_member_dead(struct session *);
+void	 pool_member_gone(struct session *);
+void	 pool_client_gone(struct client *);
+struct session	*pool_session_of(struct client *, const char *);
+
 /* policy.c */
 int	 policy_hello(struct client *, uint64_t, struct cJSON *);
 int	 policy_request(struct client *, uint64_t);
 int	 policy_tool_call(struct identity *, double *);
-int	 policy_session_admit(struct client *, uint64_t, struct session *);
+int	 policy_session_admit(struct client *, struct identity *, uint64_t,
+	    struct session *);
 void	 policy_session_gone(struct session *);
 int	 policy_exec_admit(struct client *, uint64_t, struct session *);
 void	 policy_exec_gone(struct session *);

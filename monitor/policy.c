@@ -95,6 +95,8 @@ limits_resolve(struct identity_limits *l, const struct policy_rule *r)
 		l->sessions = r->limits.sessions;
 	if (r->limits.executions)
 		l->executions = r->limits.executions;
+	if (r->limits.pool_size)
+		l->pool_size = r->limits.pool_size;
 	if (r->limits.requests != 0) {
 		l->requests = r->limits.requests < 0 ? 0 : r->limits.requests;
 		l->requests_burst = r->limits.requests_burst;
@@ -234,6 +236,7 @@ policy_hello(struct client *c, uint64_t id, cJSON *req)
 	if (r == NULL || r->token[0] == '\0')
 		memset(token, 0, sizeof(token));
 	c->ident = identity_get(c, token);
+	c->ident->clients++;
 	limits_resolve(&c->ident->limits, r);
 	explicit_bzero(token, sizeof(token));
 	return (0);
@@ -291,9 +294,9 @@ session_memory(const struct session *s)
 
 /* Per identity, then the daemon's capacity: refused at once, never held. */
 int
-policy_session_admit(struct client *c, uint64_t id, struct session *s)
+policy_session_admit(struct client *c, struct identity *i, uint64_t id,
+    struct session *s)
 {
-	struct identity	*i = c->ident;
 	uint64_t	 mem = session_memory(s);
 
 	if (i->sessions >= i->limits.sessions) {
@@ -377,7 +380,8 @@ policy_session_idle(struct session *s)
 	struct timeval	tv = { conf->idle_ttl, 0 };
 
 	evtimer_del(&s->ev_idle);
-	if (conf->idle_ttl > 0 && s->exec == NULL)
+	/* A pool keeps its sessions warm: idle is what they are for. */
+	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL)
 		evtimer_add(&s->ev_idle, &tv);
 }
 

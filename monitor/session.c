@@ -72,8 +72,21 @@ session_options(struct session *s, cJSON *req, char *err, size_t errlen)
 	return (0);
 }
 
-void
-session_create(struct client *c, uint64_t id, cJSON *req)
+static void
+session_free(struct session *s)
+{
+	tools_free(s->tools, s->ntools);
+	free(s->setup);
+	free(s);
+}
+
+/*
+ * A session as req asks, admitted against c's identity and the daemon's
+ * capacity, its worker on the way; NULL once c has been told why not.
+ * A pool's session is on the pool's list, not on c's.
+ */
+struct session *
+session_new(struct client *c, uint64_t id, cJSON *req, struct pool *pool)
 {
 	struct session	*s;
 	char		 err[256];
@@ -84,7 +97,7 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 		reply_error(c, id, "sandbox_unavailable", NULL,
 		    "sandbox_strict was asked but this host lacks %s",
 		    conf->sandbox_missing);
-		return;
+		return (NULL);
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("%s", __func__);
@@ -92,33 +105,42 @@ session_create(struct client *c, uint64_t id, cJSON *req)
 	    &s->tools, &s->ntools, &s->setup, err, sizeof(err)) == -1) {
 		free(s);
 		reply_error(c, id, "bad_tools", NULL, "%s", err);
-		return;
+		return (NULL);
 	}
 	if (limits_parse(cJSON_GetObjectItemCaseSensitive(req, "limits"),
 	    &s->limits, err, sizeof(err)) == -1 ||
 	    session_options(s, req, err, sizeof(err)) == -1) {
-		tools_free(s->tools, s->ntools);
-		free(s->setup);
-		free(s);
+		session_free(s);
 		reply_error(c, id, strstr(err, "limit") ? "bad_limits" :
 		    "bad_request", NULL, "%s", err);
-		return;
+		return (NULL);
 	}
-	if (policy_session_admit(c, id, s) == -1) {
-		tools_free(s->tools, s->ntools);
-		free(s->setup);
-		free(s);
-		return;
+	if (policy_session_admit(c, pool != NULL ? pool->ident : c->ident, id,
+	    s) == -1) {
+		session_free(s);
+		return (NULL);
 	}
 	session_new_id(s->id);
-	s->client = c;
+	s->pool = pool;
 	s->created = time(NULL);
-	s->create_req = id;
 	s->state = S_STARTING;
-	TAILQ_INSERT_TAIL(&c->sessions, s, entry);
+	if (pool != NULL)
+		TAILQ_INSERT_TAIL(&pool->sessions, s, entry);
+	else {
+		s->client = c;
+		s->create_req = id;
+		TAILQ_INSERT_TAIL(&c->sessions, s, entry);
+	}
 	nsessions++;
 	policy_session_timers(s);
 	s->worker = worker_new(s);
+	return (s);
+}
+
+void
+session_create(struct client *c, uint64_t id, cJSON *req)
+{
+	session_new(c, id, req, NULL);
 }
 
 static const struct {
@@ -206,6 +228,8 @@ session_find(struct client *c, cJSON *req, uint64_t id)
 	TAILQ_FOREACH(s, &c->sessions, entry)
 		if (strcmp(s->id, sid->valuestring) == 0)
 			return (s);
+	if ((s = pool_session_of(c, sid->valuestring)) != NULL)
+		return (s);
 	reply_error(c, id, "no_such_session", NULL, "no such session");
 	return (NULL);
 }
@@ -232,6 +256,11 @@ session_worker_ready(struct session *s)
 	cJSON	*r;
 
 	s->state = S_IDLE;
+	if (s->pool != NULL && !s->opened) {
+		s->opened = 1;
+		audit_session(s, AUDIT_SESSION_OPEN, 0, 0, 0,
+		    session_tool_names(s), session_sandbox(), NULL);
+	}
 	if (s->create_req != 0) {
 		if ((r = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -248,6 +277,8 @@ session_worker_ready(struct session *s)
 	}
 	if (s->exec != NULL)
 		exec_start(s->exec);
+	else if (s->pool != NULL)
+		pool_member_ready(s);
 }
 
 /*
@@ -290,6 +321,8 @@ session_worker_lost(struct session *s, int was_ready, const char *code,
 		exec_fail(s->exec, EXEC_ERROR, "spawn_failed", NULL,
 		    "the session's worker could not start: %s", cause);
 	s->state = S_STARTING;	/* with no worker: the next request retries */
+	if (s->pool != NULL)
+		pool_member_dead(s);
 }
 
 void
@@ -307,6 +340,11 @@ session_restart_req(struct client *c, uint64_t id, cJSON *req)
 
 	if ((s = session_find(c, req, id)) == NULL)
 		return;
+	if (s->pool != NULL) {
+		reply_error(c, id, "bad_request", NULL, "a pool's session "
+		    "goes with its pool (pool.close)");
+		return;
+	}
 	if (s->exec != NULL || s->restart_req != 0 || s->create_req != 0) {
 		reply_error(c, id, "session_busy", NULL,
 		    "cannot restart while an execution is in progress");
@@ -325,6 +363,11 @@ session_close_req(struct client *c, uint64_t id, cJSON *req)
 
 	if ((s = session_find(c, req, id)) == NULL)
 		return;
+	if (s->pool != NULL) {
+		reply_error(c, id, "bad_request", NULL, "a pool's session "
+		    "goes with its pool (pool.close)");
+		return;
+	}
 	session_destroy(s, "client");
 	reply_ok(c, id, NULL);
 }
@@ -334,6 +377,7 @@ session_destroy(struct session *s, const char *reason)
 {
 	struct client	*c = s->client;
 
+	s->closing = 1;
 	if (s->exec != NULL)
 		exec_fail(s->exec, EXEC_ABORTED, "closed", NULL,
 		    "the session was closed during the execution");
@@ -346,16 +390,18 @@ session_destroy(struct session *s, const char *reason)
 		reply_error(c, s->restart_req, "closed", NULL,
 		    "the session was closed before it restarted");
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
-	TAILQ_REMOVE(&c->sessions, s, entry);
+	if (s->pool != NULL) {
+		TAILQ_REMOVE(&s->pool->sessions, s, entry);
+		pool_member_gone(s);
+	} else
+		TAILQ_REMOVE(&c->sessions, s, entry);
 	nsessions--;
 	policy_session_gone(s);
-	tools_free(s->tools, s->ntools);
-	free(s->setup);
-	free(s);
+	session_free(s);
 	monitor_activity();
 }
 
-static const char *
+const char *
 session_state_str(struct session *s)
 {
 	if (s->state == S_STARTING && s->worker == NULL)
@@ -435,8 +481,9 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	ev.type = type;
 	ev.status = status;
 	ev.duration_us = duration_us;
-	ev.uid = s->client->uid;
-	ev.pid = s->client->pid;
+	ev.uid = s->client != NULL ? s->client->uid :
+	    s->ident != NULL ? s->ident->uid : 0;
+	ev.pid = s->client != NULL ? s->client->pid : 0;
 	ev.worker_id = s->worker != NULL ? s->worker->id : 0;
 	ev.exec_id = exec_id;
 	memcpy(ev.session, s->id, sizeof(ev.session));

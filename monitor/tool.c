@@ -362,6 +362,9 @@ tool_forward(struct exec *e, uint32_t peerid, struct tool *t, cJSON *args)
 		fatal("%s", __func__);
 	cJSON_AddNumberToObject(ev, "call", (double)e->call_id);
 	cJSON_AddStringToObject(ev, "tool", t->name);
+	/* On a pool the client learns the session here, to answer. */
+	if (e->session->pool != NULL)
+		cJSON_AddStringToObject(ev, "session", e->session->id);
 	cJSON_AddItemToObject(ev, "args", args);
 	reply_event(e->session->client, e->req_id, "tool_call", ev);
 }

@@ -342,6 +342,113 @@ tool_rate_cleanup() {
 	pcleanup
 }
 
+# count_ok n files...: at least n final replies in the files.
+count_ok() {
+	n=$1
+	shift
+	[ "$(cat "$@" 2>/dev/null | grep -c '"ok":')" -ge "$n" ]
+}
+
+# hold user lines...: as user, sends the lines, waits for their replies
+# in "held", and keeps the connection open (sockcat waits for one reply
+# more) until the file "release" is there.
+hold() {
+	u=$1
+	shift
+	n=$#
+	: >held
+	{
+		for line in "$@"; do
+			printf '%s\n' "$line"
+		done
+		while [ ! -f release ]; do sleep 0.05; done
+		printf '{"id":99,"op":"status"}\n'
+	} | setpriv --reuid="$u" --regid="$u" --clear-groups \
+	    "$B/regress/sockcat" -n $((n + 1)) "$SOCK" >>held &
+	held_pid=$!
+	wait_for "the held connection's replies" count_ok "$n" held
+}
+
+atf_test_case pools cleanup
+pools_head() {
+	atf_set "descr" "a pool of warm sessions used from several client " \
+	    "processes of one user at once, in parallel up to its size; " \
+	    "busy, reset between uses, dead sessions replaced, pool-size"
+	atf_set "require.user" "root"
+	atf_set "timeout" "120"
+}
+pools_body() {
+	pstart "pool-size 3"
+	hold $UA "$HELLO" \
+	    '{"id":2,"op":"pool.create","pool":"p","size":2}' \
+	    '{"id":3,"op":"pool.create","pool":"r","size":1,"reset_between_uses":true}'
+	check held 2 '.total' 2
+	check held 2 '.idle' 2
+	t0=$(date +%s%N)
+	for i in 1 2 3 4; do
+		as $UA "$HELLO" "{\"id\":2,\"op\":\"pool.execute\",\"pool\":\"p\",\"acquire_timeout\":20,\"code\":\"Sys.sleep(0.6); $i\"}" >x$i.out &
+	done
+	wait_for "four executions" count_ok 8 x1.out x2.out x3.out x4.out
+	t1=$(date +%s%N)
+	ms=$(( (t1 - t0) / 1000000 ))
+	# Two at a time: about 1.2 s, not 2.4 s.
+	[ $ms -lt 2300 ] || atf_fail "four executions on a pool of two took $ms ms"
+	[ $ms -ge 1150 ] || atf_fail "more than two ran at once ($ms ms)"
+	for i in 1 2 3 4; do
+		check x$i.out 2 .value.value "[$i]"
+	done
+	# Busy with no acquire_timeout: said at once.
+	as $UA "$HELLO" \
+	    '{"id":2,"op":"pool.execute","pool":"r","code":"Sys.sleep(1)"}' \
+	    >slow.out &
+	slow=$!
+	sleep 0.4
+	as $UA "$HELLO" '{"id":2,"op":"pool.execute","pool":"r","code":"1"}' >busy.out
+	check busy.out 2 .error.code '"pool_busy"'
+	check busy.out 2 .error.message '"All sessions are busy."'
+	wait $slow
+	check slow.out 2 .ok true
+	# Reset between uses: nothing carries over.
+	as $UA "$HELLO" \
+	    '{"id":2,"op":"pool.execute","pool":"r","acquire_timeout":10,"code":"x <- 1; x"}' \
+	    '{"id":3,"op":"pool.execute","pool":"r","acquire_timeout":10,"code":"exists(\"x\")"}' \
+	    >reset.out
+	check reset.out 3 .value.value '[false]'
+	# Another user sees no pool of that name.
+	as $UB "$HELLO" '{"id":2,"op":"pool.status","pool":"p"}' \
+	    '{"id":3,"op":"pool.execute","pool":"p","code":"1"}' >b.out
+	check b.out 2 .error.code '"no_such_pool"'
+	check b.out 3 .error.code '"no_such_pool"'
+	as $UA "$HELLO" '{"id":2,"op":"pool.create","pool":"big","size":4}' >big.out
+	check big.out 2 .error.code '"pool_too_large"'
+	check big.out 2 '.error.message | contains("\"pool-size\"")' true
+	# A worker killed from outside: the pool replaces it.
+	kill -KILL $(worker_pids | head -1)
+	ok=0
+	for i in $(seq 1 100); do
+		as $UA "$HELLO" '{"id":2,"op":"pool.status","pool":"p"}' >st.out
+		if [ "$(reply st.out 2 '.idle')" = 2 ] &&
+		    grep -q session_restart "$AUDIT"; then
+			ok=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ $ok = 1 ] || { cat st.out >&2; atf_fail "the pool was not refilled"; }
+	check st.out 2 .total 2
+	check st.out 2 .dead 0
+	as $UA "$HELLO" '{"id":2,"op":"pool.close","pool":"p"}' \
+	    '{"id":3,"op":"pool.status","pool":"p"}' >close.out
+	check close.out 2 .ok true
+	check close.out 3 .error.code '"no_such_pool"'
+	touch release
+	wait $held_pid
+}
+pools_cleanup() {
+	touch release
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -351,4 +458,5 @@ atf_init_test_cases() {
 	atf_add_test_case idle_ttl
 	atf_add_test_case reload
 	atf_add_test_case tool_rate
+	atf_add_test_case pools
 }
