@@ -11,7 +11,7 @@
  *				IMSG_TPL_FAILED
  *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
  *	worker   -> monitor	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL,
- *				IMSG_W_RESULT, IMSG_W_ERROR
+ *				IMSG_W_RESULT, IMSG_W_ERROR, IMSG_W_ADVISORY
  * Only broker -> monitor and broker -> template pass fds.
  */
 
@@ -34,6 +34,7 @@
 #define CLIENT_LINE_MAX		(8U * 1024 * 1024)
 #define BROKER_IMSG_MAX		(256U * 1024)
 #define AUDIT_CODE_MAX		10000	/* code bytes kept in a record */
+#define ADVISORY_MAX		1024	/* bytes of IMSG_W_ADVISORY */
 
 #define SECURERD_USER		"_securer"
 #define WORKER_UID_BASE		200000
@@ -67,6 +68,8 @@ enum imsg_type {
 	IMSG_W_ERROR,		/* struct w_error + message + call */
 	/* broker -> monitor */
 	IMSG_CONF,		/* struct securerd_conf, after a reload */
+	/* worker -> monitor */
+	IMSG_W_ADVISORY,	/* risky names, comma separated; exec id */
 	IMSG_MAX
 };
 

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,14 @@
 static uint32_t	exec_ids;
 
 static void	exec_timeout(int, short, void *);
+static void	exec_add_warnings(struct exec *, cJSON *);
 static void	exec_done(struct exec *);
 
 static int
 exec_options(struct exec *e, cJSON *req, char *err, size_t errlen)
 {
 	cJSON	*echo = cJSON_GetObjectItemCaseSensitive(req, "echo");
+	cJSON	*sanitize = cJSON_GetObjectItemCaseSensitive(req, "sanitize");
 
 	if (json_get_number(req, "timeout", e->session->timeout,
 	    &e->timeout) == -1) {
@@ -61,6 +64,11 @@ exec_options(struct exec *e, cJSON *req, char *err, size_t errlen)
 		return (-1);
 	}
 	e->flags = cJSON_IsTrue(echo) ? EXEC_ECHO : 0;
+	if (sanitize != NULL && !cJSON_IsBool(sanitize)) {
+		snprintf(err, errlen, "sanitize must be true or false");
+		return (-1);
+	}
+	e->sanitize = cJSON_IsTrue(sanitize);
 	return (0);
 }
 
@@ -301,6 +309,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	    (now_us() - e->start_us) / 1e6);
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
+	exec_add_warnings(e, r);
 	reply_ok(s->client, e->req_id, r);
 	free(printed);
 	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
@@ -311,6 +320,51 @@ exec_result(struct exec *e, struct imsg *imsg)
 	worker_violation(s->worker, "bad result");
 }
 
+/*
+ * The worker's advice: names of risky calls in the parsed code, each a
+ * warning with the result.  Any text may come; only names are kept.
+ */
+void
+exec_advisory(struct exec *e, struct imsg *imsg)
+{
+	size_t		 len = imsg_get_len(imsg), i;
+	const char	*p = imsg->data;
+
+	if (len == 0 || len > ADVISORY_MAX)
+		goto bad;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '.' &&
+		    p[i] != '_' && p[i] != ',')
+			goto bad;
+	if ((e->advisory = strndup(p, len)) == NULL)
+		fatal("%s", __func__);
+	return;
+ bad:
+	worker_violation(e->session->worker, "bad advisory");
+}
+
+static void
+exec_add_warnings(struct exec *e, cJSON *r)
+{
+	cJSON	*list, *w;
+	char	*names, *name, *p;
+
+	if (e->advisory == NULL)
+		return;
+	if ((list = cJSON_AddArrayToObject(r, "warnings")) == NULL ||
+	    (names = strdup(e->advisory)) == NULL)
+		fatal("%s", __func__);
+	p = names;
+	while ((name = strsep(&p, ",")) != NULL) {
+		if (*name == '\0' || (w = cJSON_CreateObject()) == NULL)
+			continue;
+		cJSON_AddStringToObject(w, "code", "risky_call");
+		cJSON_AddStringToObject(w, "call", name);
+		cJSON_AddItemToArray(list, w);
+	}
+	free(names);
+}
+
 static void
 exec_r_error(struct exec *e, struct w_error *we, const char *msg,
     const char *call)
@@ -319,6 +373,7 @@ exec_r_error(struct exec *e, struct w_error *we, const char *msg,
 
 	if ((extra = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
+	exec_add_warnings(e, extra);
 	switch (we->kind) {
 	case WERR_PARSE:
 		cJSON_AddNumberToObject(extra, "line", we->line);
@@ -361,8 +416,15 @@ exec_error(struct exec *e, struct imsg *imsg)
 		    (unsigned long long)e->max_tool_calls);
 		return;
 	}
-	if ((msg = utf8_sanitize(texts[0], lens[0], &n)) == NULL ||
-	    (call = utf8_sanitize(texts[1], lens[1], &n)) == NULL)
+	/* Asked for: the error loses what it says about the host. */
+	if (e->sanitize && we.kind == WERR_R) {
+		msg = sanitize_error(texts[0], lens[0]);
+		call = sanitize_error(texts[1], lens[1]);
+	} else {
+		msg = utf8_sanitize(texts[0], lens[0], &n);
+		call = utf8_sanitize(texts[1], lens[1], &n);
+	}
+	if (msg == NULL || call == NULL)
 		fatal("%s", __func__);
 	exec_r_error(e, &we, msg, call);
 	free(msg);
@@ -410,6 +472,7 @@ void
 exec_free(struct exec *e)
 {
 	evtimer_del(&e->timer);
+	free(e->advisory);
 	free(e->call_tool);
 	free(e->code);
 	free(e);

@@ -111,6 +111,8 @@ struct exec {
 	uint32_t	 call_peerid;	/* the worker's id for it */
 	uint64_t	 call_start_us;
 	char		*call_tool;
+	int		 sanitize;	/* execution errors too */
+	char		*advisory;	/* the worker's risky names */
 };
 
 struct worker {
@@ -237,6 +239,7 @@ void	 exec_fail(struct exec *, enum exec_status, const char *,
 	    struct cJSON *, const char *, ...)
 	    __attribute__((__format__ (printf, 5, 6)));
 void	 exec_free(struct exec *);
+void	 exec_advisory(struct exec *, struct imsg *);
 int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
 	    const char **);
 

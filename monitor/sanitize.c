@@ -22,21 +22,37 @@ static const struct rule {
 	int		 icase;
 	int		 keep;		/* leading group kept verbatim */
 	const char	*repl;
+	int		 tail;		/* this group is put back after */
 } rules[] = {
-	/* URLs first: their paths and hosts go with them. */
-	{ "[A-Za-z][A-Za-z0-9+.-]*://[^] \t\n'\"<>)}]+", 0, 0, "[url]" },
+	/* URLs first: their paths, hosts and credentials go with them. */
+	{ "[A-Za-z][A-Za-z0-9+.-]*://[^] \t\n'\"<>)}]+", 0, 0, "[url]", 0 },
+	/* user:password@host without a scheme */
+	{ "[A-Za-z0-9._%+-]+:[^@ \t\n'\"/]+@[A-Za-z0-9.-]+", 0, 0,
+	    "[credentials]", 0 },
 	{ "(^|[^A-Za-z0-9_.~/])/[A-Za-z0-9_.+@-][^ \t\n'\",:;)}]*", 0, 1,
-	    "[path]" },
+	    "[path]", 0 },
 	{ "(^|[^A-Za-z0-9_])~[A-Za-z0-9_.-]*(/[^ \t\n'\",:;)}]*)?", 0, 1,
-	    "[path]" },
-	{ "[A-Z]:\\\\[^ \t\n'\",:)}]+", 0, 0, "[path]" },
-	{ "(process[[:space:]]*)'[0-9]+'", 1, 1, "'[pid]'" },
-	{ "(process[[:space:]]+)[0-9]+", 1, 1, "[pid]" },
-	{ "(pid[[:space:]]*[:=]?[[:space:]]*)[0-9]+", 1, 1, "[pid]" },
-	{ "[0-9]{1,3}(\\.[0-9]{1,3}){3}(:[0-9]+)?", 0, 0, "[host]" },
+	    "[path]", 0 },
+	{ "[A-Z]:\\\\[^ \t\n'\",:)}]+", 0, 0, "[path]", 0 },
+	{ "(process[[:space:]]*)'[0-9]+'", 1, 1, "'[pid]'", 0 },
+	{ "(process[[:space:]]+)[0-9]+", 1, 1, "[pid]", 0 },
+	{ "(pid[[:space:]]*[:=]?[[:space:]]*)[0-9]+", 1, 1, "[pid]", 0 },
+	{ "[0-9]{1,3}(\\.[0-9]{1,3}){3}(:[0-9]+)?", 0, 0, "[host]", 0 },
+	/* IPv6: four to nine hex groups, empty ones for "::" */
+	{ "[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}:[0-9A-Fa-f]{1,4}", 0, 0,
+	    "[host]", 0 },
+	/*
+	 * Host names anywhere, by their last label: a list, since R's
+	 * own dotted names (model.frame.default) look the same.
+	 */
+	{ "(^|[^A-Za-z0-9_.-])[A-Za-z0-9][-A-Za-z0-9]*(\\.[-A-Za-z0-9]+)*\\."
+	    "(com|net|org|io|edu|gov|mil|cloud|internal|lan|corp|intranet|"
+	    "localdomain|example|invalid)(:[0-9]+)?"
+	    "([^A-Za-z0-9_.-]|$)", 1, 1, "[host]", 5 },
+	{ "(^|[^A-Za-z0-9_.-])localhost(:[0-9]+)?", 1, 1, "[host]", 0 },
 	{ "((connect|resolve|host|server|connection)[[:space:]]+(to[[:space:]]+)?"
 	    "['\"]?)[A-Za-z0-9][-A-Za-z0-9.]*\\.[A-Za-z]{2,}(:[0-9]+)?", 1, 1,
-	    "[host]" },
+	    "[host]", 0 },
 };
 
 static regex_t	compiled[sizeof(rules) / sizeof(rules[0])];
@@ -64,20 +80,22 @@ sanitize_init(void)
 static char *
 apply_rule(char *s, size_t r)
 {
-	regmatch_t	 m[2];
+	regmatch_t	 m[8];
 	FILE		*f;
 	char		*out, *p = s;
 	size_t		 size, keep;
+	int		 t = rules[r].tail;
 
 	if ((f = open_memstream(&out, &size)) == NULL)
 		fatal("%s", __func__);
-	while (regexec(&compiled[r], p, 2, m, p == s ? 0 : REG_NOTBOL) == 0 &&
+	while (regexec(&compiled[r], p, 8, m, p == s ? 0 : REG_NOTBOL) == 0 &&
 	    m[0].rm_eo > m[0].rm_so) {
 		keep = rules[r].keep && m[1].rm_so != -1 ?
 		    (size_t)(m[1].rm_eo - m[1].rm_so) : 0;
 		fwrite(p, 1, m[0].rm_so + keep, f);
 		fputs(rules[r].repl, f);
-		p += m[0].rm_eo;
+		/* The character after a name is only its end: not eaten. */
+		p += t && m[t].rm_so != -1 ? m[t].rm_so : m[0].rm_eo;
 	}
 	fputs(p, f);
 	if (fclose(f) != 0)

@@ -221,6 +221,11 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 	case IMSG_W_RESULT:
 	case IMSG_W_ERROR:
 		return (imsg_get_id(imsg) == e->exec_id && e->call_id == 0);
+	case IMSG_W_ADVISORY:
+		/* Once, after the parse, before anything else. */
+		return (imsg_get_id(imsg) == e->exec_id && e->call_id == 0 &&
+		    e->advisory == NULL && e->out_bytes == 0 &&
+		    e->tool_calls == 0);
 	}
 	return (0);
 }
@@ -249,6 +254,9 @@ worker_message(struct worker *w, struct imsg *imsg)
 		break;
 	case IMSG_W_ERROR:
 		exec_error(e, imsg);
+		break;
+	case IMSG_W_ADVISORY:
+		exec_advisory(e, imsg);
 		break;
 	}
 }

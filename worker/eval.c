@@ -36,6 +36,21 @@ static struct {
 	int		 done;		/* result or error sent */
 } ex;
 
+/*
+ * Calls worth a reviewer's look, reported with the result: advice only,
+ * never the boundary (the sandbox is).  Found on the parsed code's
+ * symbols, so comments and strings do not count and f <- system does.
+ */
+static const char *risky[] = {
+	".C", ".Call", ".External", ".External2", ".Fortran", ".Internal",
+	".Primitive", "download.file", "dyn.load", "fifo", "library.dynam",
+	"make.socket", "pipe", "shell", "socketAccept", "socketConnection",
+	"system", "system2", "url",
+};
+#define RISKY_N		(sizeof(risky) / sizeof(risky[0]))
+#define ADVISE_DEPTH	5000
+
+static void	eval_advise(SEXP);
 static void	eval_body(void *);
 static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
@@ -84,10 +99,74 @@ eval_body(void *arg)
 	if (eval_parse(job->code, job->len, &exprs) == -1)
 		return;
 	PROTECT(exprs);
+	eval_advise(exprs);
 	call = PROTECT(Rf_lang3(rembed_fn(".exec"), exprs,
 	    Rf_ScalarLogical(job->echo)));
 	Rf_eval(call, rembed_env());
 	UNPROTECT(2);
+}
+
+static void
+advise_symbol(SEXP sym, int *seen)
+{
+	const char	*name = CHAR(PRINTNAME(sym));
+	size_t		 i;
+
+	for (i = 0; i < RISKY_N; i++)
+		if (strcmp(name, risky[i]) == 0) {
+			seen[i] = 1;
+			return;
+		}
+}
+
+/* Along each list iteratively; down into its elements by recursion. */
+static void
+advise_walk(SEXP x, int *seen, int depth)
+{
+	R_xlen_t	i;
+
+	if (depth > ADVISE_DEPTH)
+		return;
+	switch (TYPEOF(x)) {
+	case SYMSXP:
+		advise_symbol(x, seen);
+		break;
+	case LANGSXP:
+	case LISTSXP:
+		for (; x != R_NilValue; x = CDR(x))
+			advise_walk(CAR(x), seen, depth + 1);
+		break;
+	case EXPRSXP:
+		for (i = 0; i < XLENGTH(x); i++)
+			advise_walk(VECTOR_ELT(x, i), seen, depth + 1);
+		break;
+	}
+}
+
+/* Sends the risky names the code mentions, if any, before it runs. */
+static void
+eval_advise(SEXP exprs)
+{
+	struct iovec	 iov;
+	char		 names[ADVISORY_MAX];
+	int		 seen[RISKY_N];
+	size_t		 i;
+
+	memset(seen, 0, sizeof(seen));
+	advise_walk(exprs, seen, 0);
+	names[0] = '\0';
+	for (i = 0; i < RISKY_N; i++) {
+		if (!seen[i])
+			continue;
+		if (names[0] != '\0')
+			strlcat(names, ",", sizeof(names));
+		strlcat(names, risky[i], sizeof(names));
+	}
+	if (names[0] == '\0')
+		return;
+	iov.iov_base = names;
+	iov.iov_len = strlen(names);
+	chan_send(IMSG_W_ADVISORY, ex.id, &iov, 1);
 }
 
 /* R's parser, all or nothing: on error, report it and run nothing. */

@@ -449,6 +449,33 @@ pools_cleanup() {
 	pcleanup
 }
 
+atf_test_case sanitize_and_advice cleanup
+sanitize_and_advice_head() {
+	atf_set "descr" "execute with sanitize: true cleans the R error of " \
+	    "host details; risky calls found in the parsed code come back " \
+	    "as warnings, comments and strings not counted"
+	atf_set "require.user" "root"
+}
+sanitize_and_advice_body() {
+	pstart
+	msg='cannot open /home/alice/s.csv on db1.corp.example.com and localhost:5432 as bob:hunter2@db.lan via https://u:p@x.io/a for pid 4242 at 10.1.2.3; t.test(x)'
+	as $UA "$HELLO" '{"id":2,"op":"pool.create","pool":"p","size":1}' \
+	    "{\"id\":3,\"op\":\"pool.execute\",\"pool\":\"p\",\"acquire_timeout\":10,\"sanitize\":true,\"code\":\"stop('$msg')\"}" \
+	    "{\"id\":4,\"op\":\"pool.execute\",\"pool\":\"p\",\"acquire_timeout\":10,\"code\":\"stop('$msg')\"}" \
+	    '{"id":5,"op":"pool.execute","pool":"p","acquire_timeout":10,"code":"# system(1)\nf <- system; g <- function() .Internal(foo()); x <- \"dyn.load\"; 1"}' \
+	    '{"id":6,"op":"pool.execute","pool":"p","acquire_timeout":10,"code":"if (FALSE) url(); stop(\"no\")"}' \
+	    '{"id":7,"op":"pool.execute","pool":"p","acquire_timeout":10,"code":"sum(1:3)"}' >s.out
+	check s.out 3 .error.message '"cannot open [path] on [host] and [host] as [credentials] via [url] for pid [pid] at [host]; t.test(x)"'
+	check s.out 4 .error.message "\"$msg\""
+	check s.out 5 '[.warnings[].call]' '[".Internal","system"]'
+	check s.out 5 .value.value '[1]'
+	check s.out 6 '.error.warnings[0].call' '"url"'
+	check s.out 7 'has("warnings")' false
+}
+sanitize_and_advice_cleanup() {
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -459,4 +486,5 @@ atf_init_test_cases() {
 	atf_add_test_case reload
 	atf_add_test_case tool_rate
 	atf_add_test_case pools
+	atf_add_test_case sanitize_and_advice
 }
