@@ -29,6 +29,7 @@ extern struct securerd_conf	*conf;
 
 /* securerd.c */
 __attribute__((__noreturn__)) void	broker_shutdown(int);
+void	 broker_reload(void);
 
 /* config.c */
 void	 config_defaults(struct securerd_conf *);
@@ -44,6 +45,8 @@ int	 parse_config(const char *, struct securerd_conf *);
 
 /* socket.c */
 int	 socket_open(const struct securerd_conf *);
+int	 control_open(const struct securerd_conf *);
+void	 control_events(int);
 void	 socket_cleanup(void);
 
 /* monitor/monitor.c: the monitor's entry point, run in the child */

@@ -144,9 +144,24 @@ prepare_chroot(struct securerd_conf *c)
 	return (0);
 }
 
+/* Beside the clients' socket unless named: securerd.sock -> .ctl */
+static void
+default_control(struct securerd_conf *c)
+{
+	size_t	n = strlen(c->socket_path);
+
+	if (c->control_path[0] != '\0')
+		return;
+	if (n > 5 && strcmp(c->socket_path + n - 5, ".sock") == 0)
+		n -= 5;
+	snprintf(c->control_path, sizeof(c->control_path), "%.*s.ctl",
+	    (int)n, c->socket_path);
+}
+
 int
 config_finish(struct securerd_conf *c)
 {
+	default_control(c);
 	if (!c->single_user && getpwnam(c->user) == NULL) {
 		log_warnx("user %s does not exist; create it (the README's "
 		    "set-up does) or name another with \"user\"", c->user);
@@ -301,6 +316,8 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	    nc->socket_gid != old->socket_gid)
 		log_warnx("reload: socket, user, audit, worker and worker "
 		    "uids take effect only at a restart");
+	if (strcmp(nc->control_path, old->control_path) != 0)
+		log_warnx("reload: control takes effect only at a restart");
 	keep.default_timeout = nc->default_timeout;
 	keep.max_timeout = nc->max_timeout;
 	keep.default_limits = nc->default_limits;
@@ -333,6 +350,7 @@ config_print(const struct securerd_conf *c)
 	if (c->socket_group[0] != '\0')
 		printf(" group \"%s\"", c->socket_group);
 	printf("\n");
+	printf("control \"%s\"\n", c->control_path);
 	printf("user \"%s\"\n", c->user);
 	if (!c->single_user)
 		printf("chroot \"%s\"\n", c->chroot);

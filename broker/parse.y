@@ -50,7 +50,8 @@ typedef struct {
 %token	AUDIT CHROOT CODESIZE COUNT CPU FALLBACK FSIZE MAX MEMORY MODE NOFILE
 %token	NONE NPROC OUTPUTBYTES OUTPUTLINES SANDBOX SESSIONS SOCKET STACK
 %token	STRICT TIMEOUT TMPFS TOOLCALLS UIDS USER WORKER ERROR
-%token	ALL ALLOW BURST CAPACITY DENY EXECUTIONS GROUP IDLETTL LIFETIME OWNER
+%token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
+%token	OWNER
 %token	POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
@@ -92,6 +93,11 @@ main	: SOCKET STRING {
 		    sizeof(pconf->socket_path), $2, "socket") == -1)
 			YYERROR;
 	} sockopts
+	| CONTROL STRING {
+		if (set_string(pconf->control_path,
+		    sizeof(pconf->control_path), $2, "control") == -1)
+			YYERROR;
+	}
 	| USER STRING {
 		if (set_string(pconf->user, sizeof(pconf->user), $2,
 		    "user") == -1)
@@ -354,6 +360,7 @@ static const struct keyword {
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
 	{ "code-size",		CODESIZE },
+	{ "control",		CONTROL },
 	{ "count",		COUNT },
 	{ "cpu",		CPU },
 	{ "deny",		DENY },

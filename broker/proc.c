@@ -180,6 +180,13 @@ broker_monitor_msg(struct imsg *imsg)
 		else
 			audit_monitor_event(&ev, texts);
 		break;
+	case IMSG_CTL_RELOAD:
+		/* Root asked over the control socket; the monitor relays. */
+		if (imsg_get_len(imsg) != 0)
+			monitor_violation("bad IMSG_CTL_RELOAD");
+		else
+			broker_reload();
+		break;
 	default:
 		monitor_violation("unexpected message type");
 		break;

@@ -57,7 +57,7 @@ broker_sigchld(int sig, short event, void *arg)
  * of it is good does it replace the running one, and the monitor gets a
  * copy.  Sessions and connections stay.
  */
-static void
+void
 broker_reload(void)
 {
 	static struct securerd_conf	nc;
@@ -199,7 +199,7 @@ main(int argc, char *argv[])
 	static struct securerd_conf	 c;
 	const char			*file = NULL, *sock = NULL;
 	int				 debug = 0, noaction = 0, verbose = 0;
-	int				 listen_fd;
+	int				 listen_fd, ctl_fd;
 
 	log_init(1, LOG_DAEMON);
 	log_procinit("securerd");
@@ -222,7 +222,8 @@ main(int argc, char *argv[])
 		exit(1);
 	if (config_chroot(&c) == -1 || audit_open(c.audit_path) == -1)
 		exit(1);
-	if ((listen_fd = socket_open(&c)) == -1)
+	if ((listen_fd = socket_open(&c)) == -1 ||
+	    (ctl_fd = control_open(&c)) == -1)
 		exit(1);
 	log_init(debug, LOG_DAEMON);
 	log_setverbose(verbose);
@@ -235,6 +236,7 @@ main(int argc, char *argv[])
 	event_init();
 	broker_signals();
 	monitor_events();
+	control_events(ctl_fd);
 	template_start();
 	/* Anything that died before SIGCHLD had its event. */
 	broker_sigchld(SIGCHLD, 0, NULL);

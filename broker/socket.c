@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <event.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 
 static char	sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char	ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static ino_t	sock_ino;
 static dev_t	sock_dev;
 
@@ -152,12 +154,83 @@ socket_open(const struct securerd_conf *c)
 	return (s);
 }
 
+/*
+ * securerctl's socket: mode 0600 and our owner (root, or the single
+ * user), so only they can connect; the monitor checks the peer again.
+ */
+int
+control_open(const struct securerd_conf *c)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 s;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, c->control_path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path)) {
+		log_warnx("control path too long: %s", c->control_path);
+		return (-1);
+	}
+	if (path_clear(c->control_path, &sun) == -1)
+		return (-1);
+	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("socket");
+		return (-1);
+	}
+	old = umask(0177);
+	if (bind(s, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(c->control_path, 0600) == -1 || listen(s, 16) == -1) {
+		log_warn("control socket %s", c->control_path);
+		umask(old);
+		close(s);
+		return (-1);
+	}
+	umask(old);
+	strlcpy(ctl_path, c->control_path, sizeof(ctl_path));
+	return (s);
+}
+
+/*
+ * A securerctl connection: accepted here, where no filter limits which
+ * socket may be accepted on, checked, and handed to the monitor, which
+ * reads it.  The broker never reads what comes on it.
+ */
+static void
+control_accept(int fd, short event, void *arg)
+{
+	struct ucred	cred;
+	socklen_t	len = sizeof(cred);
+	int		s;
+
+	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+		return;
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+	    (cred.uid != 0 && cred.uid != geteuid())) {
+		log_warnx("control: uid %u refused", cred.uid);
+		close(s);
+		return;
+	}
+	monitor_send(IMSG_CTL_FD, 0, s, NULL, 0);
+}
+
+void
+control_events(int fd)
+{
+	static struct event	ev;
+
+	event_set(&ev, fd, EV_READ | EV_PERSIST, control_accept, NULL);
+	event_add(&ev, NULL);
+}
+
 /* Remove the socket only if it is still the one we listened on. */
 void
 socket_cleanup(void)
 {
 	struct stat	st;
 
+	if (ctl_path[0] != '\0')
+		unlink(ctl_path);
 	if (sock_path[0] == '\0')
 		return;
 	if (lstat(sock_path, &st) == 0 && st.st_ino == sock_ino &&

@@ -3,9 +3,9 @@
  * that cross process boundaries and the common helpers.
  *
  * Channels and who may send what on them:
- *	monitor  -> broker	IMSG_SPAWN, IMSG_KILL, IMSG_AUDIT
+ *	monitor  -> broker	IMSG_SPAWN, IMSG_KILL, IMSG_AUDIT, IMSG_CTL_RELOAD
  *	broker   -> monitor	IMSG_WORKER_FD (fd), IMSG_SPAWN_FAILED,
- *				IMSG_WORKER_EXIT, IMSG_CONF
+ *				IMSG_WORKER_EXIT, IMSG_CONF, IMSG_CTL_FD (fd)
  *	broker   -> template	IMSG_TPL_SPAWN (fd)
  *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
  *				IMSG_TPL_FAILED
@@ -70,6 +70,10 @@ enum imsg_type {
 	IMSG_CONF,		/* struct securerd_conf, after a reload */
 	/* worker -> monitor */
 	IMSG_W_ADVISORY,	/* risky names, comma separated; exec id */
+	/* broker -> monitor */
+	IMSG_CTL_FD,		/* empty, fd: a securerctl connection */
+	/* monitor -> broker */
+	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
 	IMSG_MAX
 };
 
@@ -280,6 +284,7 @@ struct policy_rule {
  */
 struct securerd_conf {
 	char			 socket_path[108];	/* sun_path */
+	char			 control_path[108];	/* securerctl's */
 	mode_t			 socket_mode;
 	char			 user[64];		/* the monitor's */
 	char			 chroot[256];

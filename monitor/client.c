@@ -49,6 +49,15 @@ client_count(void)
 	return (nclients);
 }
 
+void
+client_walk(void (*fn)(struct client *, void *), void *arg)
+{
+	struct client	*c, *tc;
+
+	TAILQ_FOREACH_SAFE(c, &clients, entry, tc)
+		fn(c, arg);
+}
+
 static void
 client_accept_pause(void)
 {
@@ -117,6 +126,7 @@ client_accept(int fd, short event, void *arg)
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	nclients++;
+	counters.connections++;
 	log_debug("client uid %u pid %d connected", c->uid, c->pid);
 	monitor_activity();
 }

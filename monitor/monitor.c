@@ -242,6 +242,9 @@ monitor_dispatch_broker(int fd, short event, void *arg)
 		case IMSG_CONF:
 			policy_reload(&imsg);
 			break;
+		case IMSG_CTL_FD:
+			control_connection(&imsg);
+			break;
 		default:
 			fatalx("broker: unexpected imsg %u",
 			    imsg_get_type(&imsg));

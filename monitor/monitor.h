@@ -199,6 +199,7 @@ void	 client_listen(int);
 void	 client_send(struct client *, struct cJSON *);
 void	 client_close(struct client *);
 size_t	 client_count(void);
+void	 client_walk(void (*)(struct client *, void *), void *);
 
 /* reply.c */
 void	 reply_ok(struct client *, uint64_t, struct cJSON *);
@@ -261,6 +262,27 @@ void	 worker_spawn_failed(struct worker *, int);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
 
+/* Counted for securerctl show counters. */
+struct counters {
+	uint64_t	connections;
+	uint64_t	auth_failures;
+	uint64_t	rate_limited;
+	uint64_t	tool_rate_limited;
+	uint64_t	sessions_opened;
+	uint64_t	sessions_closed;
+	uint64_t	sessions_expired;
+	uint64_t	executions;
+	uint64_t	capacity_refused;
+	uint64_t	limit_refused;
+	uint64_t	pool_busy;
+	uint64_t	reloads;
+	uint64_t	operator_kills;
+};
+extern struct counters	counters;
+
+/* control.c */
+void	 control_connection(struct imsg *);
+
 /* pool.c */
 void	 pool_create_req(struct client *, uint64_t, struct cJSON *);
 void	 pool_execute_req(struct client *, uint64_t, struct cJSON *);
@@ -272,6 +294,7 @@ void	 pool_member_dead(struct session *);
 void	 pool_member_gone(struct session *);
 void	 pool_client_gone(struct client *);
 struct session	*pool_session_of(struct client *, const char *);
+void	 pool_walk(void (*)(struct pool *, void *), void *);
 
 /* policy.c */
 int	 policy_hello(struct client *, uint64_t, struct cJSON *);
@@ -285,6 +308,8 @@ void	 policy_exec_gone(struct session *);
 void	 policy_reload(struct imsg *);
 void	 policy_session_timers(struct session *);
 void	 policy_session_idle(struct session *);
+void	 identity_walk(void (*)(struct identity *, void *), void *);
+uint64_t policy_memory_used(void);
 
 /* sanitize.c */
 char	*sanitize_error(const char *, size_t);

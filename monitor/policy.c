@@ -32,6 +32,22 @@ static TAILQ_HEAD(, authfail)	authfails =
     TAILQ_HEAD_INITIALIZER(authfails);
 static uint64_t			memory_used;
 static uint32_t			workers_used;
+struct counters			counters;
+
+void
+identity_walk(void (*fn)(struct identity *, void *), void *arg)
+{
+	struct identity	*i;
+
+	TAILQ_FOREACH(i, &identities, entry)
+		fn(i, arg);
+}
+
+uint64_t
+policy_memory_used(void)
+{
+	return (memory_used);
+}
 
 /* Equal or not in time that does not depend on where they differ. */
 static int
@@ -188,6 +204,7 @@ auth_failed(struct client *c, uint64_t id, const char *why)
 	struct authfail	*af = authfail_find(c->uid, 1);
 
 	audit_auth(c, why);
+	counters.auth_failures++;
 	if (++af->count >= AUTH_FAIL_MAX) {
 		af->count = 0;
 		af->until_us = now_us() + AUTH_LOCK_SECS * 1000000ULL;
@@ -274,6 +291,7 @@ policy_request(struct client *c, uint64_t id)
 	if (bucket_take(&i->requests, i->limits.requests,
 	    i->limits.requests_burst, &retry) == 0)
 		return (0);
+	counters.rate_limited++;
 	reply_retry(c, id, "rate_limited", retry, "rate limited");
 	return (-1);
 }
@@ -281,8 +299,11 @@ policy_request(struct client *c, uint64_t id)
 int
 policy_tool_call(struct identity *i, double *retry)
 {
-	return (bucket_take(&i->tools, i->limits.tool_rate,
-	    i->limits.tool_burst, retry));
+	if (bucket_take(&i->tools, i->limits.tool_rate, i->limits.tool_burst,
+	    retry) == 0)
+		return (0);
+	counters.tool_rate_limited++;
+	return (-1);
 }
 
 static uint64_t
@@ -300,17 +321,20 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 	uint64_t	 mem = session_memory(s);
 
 	if (i->sessions >= i->limits.sessions) {
+		counters.limit_refused++;
 		reply_error(c, id, "too_many_sessions", NULL, "limit "
 		    "\"sessions\" reached: at most %u sessions open at once "
 		    "for uid %u", i->limits.sessions, i->uid);
 		return (-1);
 	}
 	if (conf->cap_workers && workers_used >= conf->cap_workers) {
+		counters.capacity_refused++;
 		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
 		    "exhausted: all %u workers are in use", conf->cap_workers);
 		return (-1);
 	}
 	if (conf->cap_memory && memory_used + mem > conf->cap_memory) {
+		counters.capacity_refused++;
 		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
 		    "exhausted: the memory budget of %llu bytes is in use",
 		    (unsigned long long)conf->cap_memory);
@@ -318,6 +342,7 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 	}
 	s->ident = i;
 	s->memory = mem;
+	counters.sessions_opened++;
 	i->sessions++;
 	workers_used++;
 	memory_used += mem;
@@ -331,6 +356,7 @@ policy_session_gone(struct session *s)
 	evtimer_del(&s->ev_life);
 	if (s->ident == NULL)
 		return;
+	counters.sessions_closed++;
 	s->ident->sessions--;
 	workers_used--;
 	memory_used -= s->memory;
@@ -343,12 +369,14 @@ policy_exec_admit(struct client *c, uint64_t id, struct session *s)
 	struct identity	*i = s->ident;
 
 	if (i->limits.executions && i->executions >= i->limits.executions) {
+		counters.limit_refused++;
 		reply_error(c, id, "too_many_executions", NULL, "limit "
 		    "\"executions\" reached: at most %u executions at once "
 		    "for uid %u", i->limits.executions, i->uid);
 		return (-1);
 	}
 	i->executions++;
+	counters.executions++;
 	evtimer_del(&s->ev_idle);
 	return (0);
 }
@@ -364,12 +392,14 @@ policy_exec_gone(struct session *s)
 static void
 session_idle_expired(int fd, short event, void *arg)
 {
+	counters.sessions_expired++;
 	session_destroy(arg, "idle-ttl");
 }
 
 static void
 session_life_expired(int fd, short event, void *arg)
 {
+	counters.sessions_expired++;
 	session_destroy(arg, "lifetime");
 }
 
@@ -419,5 +449,6 @@ policy_reload(struct imsg *imsg)
 		    i->token, &denied);
 		limits_resolve(&i->limits, r);
 	}
+	counters.reloads++;
 	log_info("configuration reloaded");
 }

@@ -190,6 +190,7 @@ waiter_timeout(int fd, short event, void *arg)
 {
 	struct pool_waiter	*w = arg;
 
+	counters.pool_busy++;
 	reply_error(w->client, w->req_id, "pool_busy", NULL, POOL_BUSY_MSG);
 	waiter_free(w);
 }
@@ -239,8 +240,10 @@ pool_execute_req(struct client *c, uint64_t id, cJSON *req)
 		exec_submit(c, id, req, s);
 	else if (wait > 0)
 		pool_wait(p, c, id, req, wait);
-	else
+	else {
+		counters.pool_busy++;
 		reply_error(c, id, "pool_busy", NULL, POOL_BUSY_MSG);
+	}
 }
 
 static cJSON *
@@ -430,6 +433,15 @@ pool_tick(int fd, short event, void *arg)
 	}
 	pool_refill(p);
 	pool_dispatch(p);
+}
+
+void
+pool_walk(void (*fn)(struct pool *, void *), void *arg)
+{
+	struct pool	*p, *tp;
+
+	TAILQ_FOREACH_SAFE(p, &pools, entry, tp)
+		fn(p, arg);
 }
 
 /* The session c is executing on in one of its identity's pools. */

@@ -476,6 +476,54 @@ sanitize_and_advice_cleanup() {
 	pcleanup
 }
 
+atf_test_case securerctl cleanup
+securerctl_head() {
+	atf_set "descr" "securerctl shows status, sessions, one session and " \
+	    "counters as text and JSON, kills a session and reloads, " \
+	    "over a socket no other user can use"
+	atf_set "require.user" "root"
+}
+securerctl_body() {
+	pstart "capacity workers 4"
+	CTL="$B/securerctl -s $SOCK.ctl"
+	atf_check -o match:'^srw------- root root$' \
+	    stat -c '%A %U %G' "$SOCK.ctl"
+	hold $UA "$HELLO" '{"id":2,"op":"session.create"}' \
+	    '{"id":3,"op":"pool.create","pool":"q","size":1}'
+	sid=$(reply held 2 .session | tr -d '"')
+	uid=$(id -u $UA)
+	atf_check -o match:'^sessions +2$' -o match:'^workers +2 of 4$' \
+	    -o match:"^pool q uid $uid size 1 busy 0 idle 1" \
+	    -o match:"^identity uid $uid clients 1 sessions 2 executions 0$" \
+	    $CTL show status
+	atf_check -o inline:'2\n' -x "$CTL -j show status | jq .result.sessions"
+	atf_check -o match:"^$sid +$uid idle" -o match:" q " \
+	    $CTL show sessions
+	atf_check -o match:"^state +idle$" -o match:"^uid +$uid$" \
+	    $CTL show session "$sid"
+	atf_check -o match:'^sessions_opened +2$' \
+	    -o match:'^connections +1$' $CTL show counters
+	# Nobody else gets in, not even to look.
+	atf_check -s not-exit:0 -e match:'Permission denied' \
+	    setpriv --reuid=$UB --regid=$UB --clear-groups \
+	    "$B/securerctl" -s "$SOCK.ctl" show status
+	atf_check -o inline:"session $sid killed\n" $CTL kill session "$sid"
+	atf_check -s exit:1 -e match:'no such session' \
+	    $CTL show session "$sid"
+	atf_check -o match:'"reason":"killed by the operator"' cat "$AUDIT"
+	atf_check -o match:'^operator_kills +1$' $CTL show counters
+	write_conf "capacity workers 8"
+	atf_check -o inline:'reload requested\n' $CTL reload
+	wait_for "the reload" grep -q "configuration reloaded" daemon.log
+	atf_check -o match:'^workers +1 of 8$' $CTL show status
+	touch release
+	wait $held_pid
+}
+securerctl_cleanup() {
+	touch release
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -487,4 +535,5 @@ atf_init_test_cases() {
 	atf_add_test_case tool_rate
 	atf_add_test_case pools
 	atf_add_test_case sanitize_and_advice
+	atf_add_test_case securerctl
 }
