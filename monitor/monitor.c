@@ -61,6 +61,8 @@ monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 
 	client_listen(listen_fd);
 	monitor_activity();
+	/* Last: everything it will ever open is open. */
+	monitor_sandbox(listen_fd);
 	event_dispatch();
 	fatalx("event loop ended");
 }
