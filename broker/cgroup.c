@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -123,6 +124,73 @@ cg_make(void)
 }
 
 /*
+ * Is pid a running securerd?  Not if it is gone, a zombie (a daemon
+ * killed with SIGKILL that nobody reaped yet) or a pid reused by some
+ * other program.
+ */
+static int
+cg_daemon_runs(pid_t pid)
+{
+	char	 path[64], stat[256], *p;
+	FILE	*f;
+	int	 runs = 1;	/* when we cannot tell, leave it alone */
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (errno == ENOENT ? 0 : 1);
+	if (fgets(stat, sizeof(stat), f) != NULL &&
+	    (p = strrchr(stat, ')')) != NULL && p[1] == ' ')
+		runs = strstr(stat, " (securerd) ") != NULL && p[2] != 'Z';
+	fclose(f);
+	return (runs);
+}
+
+/*
+ * A daemon killed with SIGKILL leaves its securer.<pid> directories
+ * behind: remove those whose daemon no longer runs, with the worker
+ * directories in them.  The workers died with their broker, so the
+ * directories are empty; one that is not stays, said once.
+ */
+static void
+cg_sweep(const char *base)
+{
+	char		 dir[PATH_MAX], sub[PATH_MAX];
+	DIR		*d, *w;
+	struct dirent	*de, *we;
+	const char	*errstr;
+	pid_t		 pid;
+
+	if ((d = opendir(base)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "securer.", 8) != 0)
+			continue;
+		pid = strtonum(de->d_name + 8, 1, INT_MAX, &errstr);
+		if (errstr != NULL || pid == getpid() || cg_daemon_runs(pid))
+			continue;
+		if (snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name) >=
+		    (int)sizeof(dir))
+			continue;
+		if ((w = opendir(dir)) != NULL) {
+			while ((we = readdir(w)) != NULL) {
+				if (we->d_name[0] != 'w' ||
+				    we->d_type != DT_DIR)
+					continue;
+				if (snprintf(sub, sizeof(sub), "%s/%s", dir,
+				    we->d_name) < (int)sizeof(sub))
+					rmdir(sub);
+			}
+			closedir(w);
+		}
+		if (rmdir(dir) == -1)
+			log_warn("leftover cgroup %s", dir);
+		else
+			log_debug("removed leftover cgroup %s", dir);
+	}
+	closedir(d);
+}
+
+/*
  * At start-up, as root: which version the host offers.  Returns it (1
  * or 2), or 0 with what is missing in why.
  */
@@ -140,6 +208,7 @@ cgroup_init(char *why, size_t len)
 			snprintf(why, len, "cgroups (v2 controllers)");
 			return (0);
 		}
+		cg_sweep(CG_ROOT);
 		return (cg_version = 2);
 	}
 	if (access(CG_ROOT "/memory/cgroup.procs", W_OK) == -1 ||
@@ -147,6 +216,8 @@ cgroup_init(char *why, size_t len)
 		snprintf(why, len, "cgroups (no memory and pids controllers)");
 		return (0);
 	}
+	cg_sweep(CG_ROOT "/memory");
+	cg_sweep(CG_ROOT "/pids");
 	return (cg_version = 1);
 }
 

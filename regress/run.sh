@@ -63,17 +63,31 @@ kyua_run() {
 }
 
 # Nothing of ours may outlive the suite: no daemon, worker or socket.
+# Only processes started from this checkout's build directories count:
+# other checkouts and an installed securerd may run beside the suite.
 leftovers() {
-	# Zombies are not running; this machine's init is slow to reap them.
-	left=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/' |
-	    grep -E 'securerd|securer-worker' | grep -v grep || true)
+	left="" pids=""
+	for p in $(pgrep -x 'securerd|securer-worker' 2>/dev/null); do
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+		case "$exe" in
+		"$top"/build/*|"$top"/build-asan/*) ;;
+		*)	continue ;;
+		esac
+		# Zombies are not running; this machine's init is slow to reap.
+		case "$(ps -o stat= -p "$p" 2>/dev/null)" in
+		Z*|"")	continue ;;
+		esac
+		left="$left$(ps -o pid=,args= -p "$p")
+"
+		pids="$pids $p"
+	done
 	socks=$(find /tmp -maxdepth 3 -name 'securerd.sock' -newer \
 	    "$top/build/.suite-start" 2>/dev/null || true)
 	if [ -n "$left$socks" ]; then
 		echo "left behind after the suite:"
 		echo "$left"
 		echo "$socks"
-		pkill -9 -f 'securerd|securer-worker' 2>/dev/null
+		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 		failed=$((failed + 1))
 	else
 		passed=$((passed + 1))
