@@ -52,6 +52,27 @@ uid_in_use(uid_t uid)
 	return (0);
 }
 
+/*
+ * Only in a build made to measure the sandbox (never
+ * installed: built with -DSECURER_BENCH_UNSANDBOXED, see regress/attack/
+ * t_attack.sh): SECURER_BENCH_NO_SANDBOX in the broker's environment
+ * spawns workers without namespaces, seccomp and cgroups, so
+ * securer-bench can compare session starts with and without them.
+ */
+static int
+bench_unsandboxed(void)
+{
+#if defined(SECURER_BENCH_UNSANDBOXED)
+	static int	 off = -1;
+
+	if (off == -1 && (off = getenv("SECURER_BENCH_NO_SANDBOX") != NULL))
+		log_warnx("benchmark build: workers run WITHOUT the sandbox");
+	return (off);
+#else
+	return (0);
+#endif
+}
+
 /* Each worker gets a uid of its own, so rlimits and signals stay its own. */
 static int
 uid_alloc(uid_t *uid)
@@ -105,6 +126,8 @@ spawn_send(struct worker_proc *wp)
 	if ((conf->sandbox_have & (SBX_SECCOMP | SBX_NNP)) ==
 	    (SBX_SECCOMP | SBX_NNP))
 		ts.flags |= TPL_SECCOMP;
+	if (bench_unsandboxed())
+		ts.flags = 0;
 	wp->monitor_fd = pair[0];
 	wp->sent = 1;
 	if (template_spawn(&ts, pair[1]) == -1)
@@ -136,7 +159,8 @@ spawn_request(const struct spawn_req *req)
 		    sizeof(sf));
 		return;
 	}
-	if (cgroup_create(wp->id, &wp->limits) == -1) {
+	if (!bench_unsandboxed() &&
+	    cgroup_create(wp->id, &wp->limits) == -1) {
 		free(wp);
 		sf.worker_id = req->worker_id;
 		sf.error = EAGAIN;

@@ -5,13 +5,15 @@
  * Template, before R starts, so R's tempdir never touches the host:
  *	1. a mount namespace (as root) or a user and mount namespace (as
  *	   anyone else) with a small private tmpfs on /tmp;
- *	2. the environment reset to an allowlist.
+ *	2. the environment reset to an allowlist;
+ *	3. an empty network namespace, which filtered workers share.
  *    If neither namespace can be had, the template goes on with the host's
  *    /tmp and says so once: each worker then gets a private directory
  *    there, but nothing stops it from reading the rest of /tmp.
  *
  * Worker, full sandbox (TPL_NAMESPACES): the template clones it into new
- * user, mount, pid, net, ipc, uts and cgroup namespaces and writes its
+ * user, mount, pid, ipc, uts and cgroup namespaces (and net, unless it
+ * will be filtered: see sandbox_netns()) and writes its
  * uid and gid maps (the host ids from the broker's range appear as
  * W_NS_ID inside), then lets it go on:
  *	1. fds: its channel on 3, /dev/null on 0, nothing else;
@@ -82,6 +84,7 @@ enum sandbox_mode {
 };
 
 static enum sandbox_mode	 mode = SANDBOX_NONE;
+static int			 tpl_netns;	/* the template's own, empty */
 static char			*private_dir;	/* removed at exit */
 static char			 host_tmpdir[PATH_MAX] = "/tmp";
 static char			*host_tz;
@@ -89,6 +92,7 @@ static uint32_t			 worker_id;
 
 static void	sandbox_save(void);
 static int	sandbox_namespace(void);
+static void	sandbox_netns(void);
 static int	sandbox_tmpfs(const char *, uint64_t, unsigned int);
 static int	sandbox_idmap(pid_t, uid_t, gid_t);
 static void	sandbox_nsid(void);
@@ -125,6 +129,7 @@ sandbox_template(void)
 		sandbox_env(WORKER_HOME, "/tmp", 0);
 		log_debug("private /tmp in a %s namespace",
 		    mode == SANDBOX_ROOT ? "mount" : "user and mount");
+		sandbox_netns();
 		return;
 	}
 	mode = SANDBOX_NONE;
@@ -135,6 +140,25 @@ sandbox_template(void)
 	sandbox_env(private_dir, private_dir, 0);
 	/* fatal() too; and a worker's exit(3) removes its own. */
 	atexit(sandbox_cleanup);
+}
+
+/*
+ * One empty network namespace for the template, made once: a new one
+ * per worker cost about half a millisecond of every session start, and
+ * more in the kernel's deferred clean-up.  Workers under the seccomp
+ * filter share it: it holds only a loopback that is down, they have no
+ * capability over it (it belongs to the template's user namespace, not
+ * theirs), and the filter refuses socket() and socketpair(), so nothing
+ * in a worker can open a socket there, abstract or not.  Workers
+ * without the filter still get a namespace of their own.
+ */
+static void
+sandbox_netns(void)
+{
+	if (unshare(CLONE_NEWNET) == 0)
+		tpl_netns = 1;
+	else
+		log_warn("template network namespace");
 }
 
 /* -S: a private /tmp if we are root, else a private directory. */
@@ -176,6 +200,8 @@ sandbox_spawn(const struct tpl_spawn *ts)
 	if (!(ts->flags & TPL_NAMESPACES))
 		return (syscall(SYS_clone, flags, 0, 0, 0, 0));
 	flags |= W_NS_FLAGS;
+	if (tpl_netns && (ts->flags & TPL_SECCOMP))
+		flags &= ~CLONE_NEWNET;
 	if (pipe2(sync, O_CLOEXEC) == -1)
 		return (-1);
 	if ((pid = syscall(SYS_clone, flags, 0, 0, 0, 0)) == 0) {

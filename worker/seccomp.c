@@ -14,12 +14,20 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "worker.h"
@@ -195,15 +203,11 @@ add_prctl_rules(scmp_filter_ctx ctx)
 			fatalx("seccomp prctl rule");
 }
 
-/*
- * Build the filter; 0 if it is loaded, -1 with errno if the kernel
- * would not take it.  The caller has set no_new_privs.
- */
-int
-seccomp_worker(void)
+/* The allowlist above as a libseccomp context; fatal on any error. */
+static scmp_filter_ctx
+seccomp_build(void)
 {
 	scmp_filter_ctx	 ctx;
-	int		 rv;
 
 	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
 		fatalx("seccomp_init");
@@ -224,6 +228,72 @@ seccomp_worker(void)
 	add_process_rules(ctx);
 	add_ioctl_rules(ctx);
 	add_prctl_rules(ctx);
+	return (ctx);
+}
+
+/* The compiled filter, made once in the template (seccomp_prepare()). */
+static struct sock_filter	*prog;
+static unsigned short		 prog_len;
+
+/*
+ * In the template, once: compile the filter to BPF.  libseccomp's
+ * compiler costs milliseconds, more than the rest of a worker's
+ * sandbox; every worker then only loads the same program.  Where it
+ * cannot be compiled here, each worker builds its own.
+ */
+void
+seccomp_prepare(void)
+{
+	scmp_filter_ctx	 ctx;
+	char		 buf[65536];
+	ssize_t		 n;
+	size_t		 len = 0;
+	int		 p[2];
+
+	ctx = seccomp_build();
+	/* The program fits a pipe's buffer: a few hundred instructions. */
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	if (seccomp_export_bpf(ctx, p[1]) != 0) {
+		log_warnx("seccomp filter not precompiled");
+		goto done;
+	}
+	close(p[1]);
+	p[1] = -1;
+	while (len < sizeof(buf) &&
+	    (n = read(p[0], buf + len, sizeof(buf) - len)) > 0)
+		len += n;
+	if (len == 0 || len % sizeof(struct sock_filter) != 0 ||
+	    len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		fatalx("seccomp program of %zu bytes", len);
+	if ((prog = malloc(len)) == NULL)
+		fatal("%s", __func__);
+	memcpy(prog, buf, len);
+	prog_len = len / sizeof(struct sock_filter);
+done:
+	if (p[1] != -1)
+		close(p[1]);
+	close(p[0]);
+	seccomp_release(ctx);
+}
+
+/*
+ * Load the filter; 0 if it is loaded, -1 with errno if the kernel would
+ * not take it.  The caller has set no_new_privs.
+ */
+int
+seccomp_worker(void)
+{
+	struct sock_fprog	 fp;
+	scmp_filter_ctx		 ctx;
+	int			 rv;
+
+	if (prog != NULL) {
+		fp.len = prog_len;
+		fp.filter = prog;
+		return (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp));
+	}
+	ctx = seccomp_build();
 	rv = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (rv != 0) {

@@ -119,6 +119,7 @@ template_main(void)
 	t0 = now_us();
 	rembed_init();
 	sandbox_warm();
+	seccomp_prepare();
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
 

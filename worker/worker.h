@@ -54,6 +54,7 @@ void		 sandbox_warm(void);
 void		 sandbox_cleanup(void);
 
 /* seccomp.c */
+void		 seccomp_prepare(void);
 int		 seccomp_worker(void);
 
 /* rembed.c */
