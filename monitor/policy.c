@@ -323,8 +323,9 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 	if (i->sessions >= i->limits.sessions) {
 		counters.limit_refused++;
 		reply_error(c, id, "too_many_sessions", NULL, "limit "
-		    "\"sessions\" reached: at most %u sessions open at once "
-		    "for uid %u", i->limits.sessions, i->uid);
+		    "\"sessions\" reached: at most %u session%s open at once "
+		    "for uid %u", i->limits.sessions,
+		    i->limits.sessions == 1 ? "" : "s", i->uid);
 		return (-1);
 	}
 	if (conf->cap_workers && workers_used >= conf->cap_workers) {
@@ -371,8 +372,9 @@ policy_exec_admit(struct client *c, uint64_t id, struct session *s)
 	if (i->limits.executions && i->executions >= i->limits.executions) {
 		counters.limit_refused++;
 		reply_error(c, id, "too_many_executions", NULL, "limit "
-		    "\"executions\" reached: at most %u executions at once "
-		    "for uid %u", i->limits.executions, i->uid);
+		    "\"executions\" reached: at most %u execution%s at once "
+		    "for uid %u", i->limits.executions,
+		    i->limits.executions == 1 ? "" : "s", i->uid);
 		return (-1);
 	}
 	i->executions++;

@@ -72,6 +72,7 @@ check() {
 	got=$(reply "$1" "$2" "$3")
 	if [ "$got" != "$4" ]; then
 		cat "$1" >&2
+		tail -20 daemon.log >&2
 		atf_fail "$1: request $2: $3 is $got, not $4"
 	fi
 }
@@ -524,6 +525,55 @@ securerctl_cleanup() {
 	pcleanup
 }
 
+atf_test_case group_rule cleanup
+group_rule_head() {
+	atf_set "descr" "an allow rule by group lets its members in with the " \
+	    "rule's own limits; others match no rule and are refused"
+	atf_set "require.user" "root"
+}
+group_rule_body() {
+	users
+	pstart "allow group \"$UA\" sessions 1 requests 100 burst 100" \
+	    "allow user \"root\""
+	as $UA "$HELLO" '{"id":2,"op":"session.create"}' \
+	    '{"id":3,"op":"session.create"}' >a.out
+	check a.out 2 .ok true
+	check a.out 3 .error.code '"too_many_sessions"'
+	check a.out 3 '.error.message | contains("at most 1 session open")' true
+	as $UB "$HELLO" >b.out
+	check b.out 1 .error.code '"unauthorized"'
+}
+group_rule_cleanup() {
+	pcleanup
+}
+
+atf_test_case lifetime cleanup
+lifetime_head() {
+	atf_set "descr" "a session past its lifetime is closed even while " \
+	    "it executes, and audited"
+	atf_set "require.user" "root"
+}
+lifetime_body() {
+	pstart "lifetime 1"
+	: >l.out
+	{
+		printf '%s\n{"id":2,"op":"session.create"}\n' "$HELLO"
+		wait_for "a session" grep -q '"id":2,"ok":true' l.out
+		sid=$(reply l.out 2 .session | tr -d '"')
+		printf '{"id":3,"op":"execute","session":"%s","code":"Sys.sleep(5); 1"}\n' "$sid"
+		wait_for "the execution's end" grep -q '"id":3,"ok"' l.out
+		printf '{"id":4,"op":"status","session":"%s"}\n' "$sid"
+	} | setpriv --reuid=$UA --regid=$UA --clear-groups \
+	    "$B/regress/sockcat" -n 4 "$SOCK" >>l.out
+	check l.out 3 .error.code '"closed"'
+	check l.out 4 .error.code '"no_such_session"'
+	atf_check -o match:'"event":"session_close".*"reason":"lifetime"' \
+	    cat "$AUDIT"
+}
+lifetime_cleanup() {
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -536,4 +586,6 @@ atf_init_test_cases() {
 	atf_add_test_case pools
 	atf_add_test_case sanitize_and_advice
 	atf_add_test_case securerctl
+	atf_add_test_case group_rule
+	atf_add_test_case lifetime
 }
