@@ -93,6 +93,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_limits = max_limits;
 	c->max_code = 1 * MiB;
 	c->max_output_bytes = 16 * MiB;
+	c->max_messages = 1000000;
 	c->max_sessions = c->ident.sessions = 64;
 	c->ident.pool_size = 16;
 	c->socket_uid = c->socket_gid = -1;
@@ -326,6 +327,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_output_bytes = nc->max_output_bytes;
 	keep.max_output_lines = nc->max_output_lines;
 	keep.max_tool_calls = nc->max_tool_calls;
+	keep.max_messages = nc->max_messages;
 	keep.max_sessions = nc->max_sessions;
 	keep.ident = nc->ident;
 	keep.cap_workers = nc->cap_workers;
@@ -373,6 +375,7 @@ config_print(const struct securerd_conf *c)
 	print_cap("output-bytes", c->max_output_bytes);
 	print_cap("output-lines", c->max_output_lines);
 	print_cap("tool-calls", c->max_tool_calls);
+	print_cap("messages", c->max_messages);
 	printf("sessions %u\n", c->max_sessions);
 	print_policy(c);
 	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?

@@ -52,7 +52,7 @@ typedef struct {
 %token	STRICT TIMEOUT TMPFS TOOLCALLS UIDS USER WORKER ERROR
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
-%token	POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
+%token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	<v.string>	STRING
 %token	<v.number>	NUMBER
 %type	<v.number>	value count seconds
@@ -153,6 +153,12 @@ main	: SOCKET STRING {
 			YYERROR;
 		if (pconf->max_output_lines == LIMIT_NONE)
 			pconf->max_output_lines = 0;
+	}
+	| MESSAGES value {
+		if (to_u64($2, &pconf->max_messages) == -1)
+			YYERROR;
+		if (pconf->max_messages == LIMIT_NONE)
+			pconf->max_messages = 0;
 	}
 	| TOOLCALLS value {
 		if (to_u64($2, &pconf->max_tool_calls) == -1)
@@ -372,6 +378,7 @@ static const struct keyword {
 	{ "lifetime",		LIFETIME },
 	{ "max",		MAX },
 	{ "memory",		MEMORY },
+	{ "messages",		MESSAGES },
 	{ "mode",		MODE },
 	{ "nofile",		NOFILE },
 	{ "none",		NONE },

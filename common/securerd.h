@@ -300,6 +300,7 @@ struct securerd_conf {
 	uint64_t		 max_output_bytes;
 	uint64_t		 max_output_lines;	/* 0 none */
 	uint64_t		 max_tool_calls;	/* 0 none */
+	uint64_t		 max_messages;		/* per execution, 0 none */
 	uint32_t		 max_sessions;		/* per client */
 	uint32_t		 idle_exit;		/* 0 never */
 	int			 single_user;

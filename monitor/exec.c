@@ -478,6 +478,28 @@ exec_free(struct exec *e)
 	free(e);
 }
 
+/*
+ * Every message of the worker during an execution counts; past the
+ * operator's "messages" it floods its channel (output after truncation
+ * still costs us a read each) and is killed.  -1: it was.
+ */
+int
+exec_message(struct exec *e)
+{
+	struct session	*s = e->session;
+
+	if (conf->max_messages == 0 || ++e->messages <= conf->max_messages)
+		return (0);
+	if (s->worker != NULL)
+		worker_kill(s->worker, "flooded its channel");
+	exec_fail(e, EXEC_KILLED, "too_many_messages", NULL, "limit "
+	    "\"messages\" reached: the worker sent more than %llu messages "
+	    "in one execution and was killed; the session was restarted and "
+	    "its state is gone", (unsigned long long)conf->max_messages);
+	session_respawn(s, "flooded its channel");
+	return (-1);
+}
+
 static void
 exec_timeout(int fd, short event, void *arg)
 {

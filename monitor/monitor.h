@@ -112,6 +112,7 @@ struct exec {
 	uint64_t	 call_start_us;
 	char		*call_tool;
 	int		 sanitize;	/* execution errors too */
+	uint64_t	 messages;	/* from the worker */
 	char		*advisory;	/* the worker's risky names */
 };
 
@@ -241,6 +242,7 @@ void	 exec_fail(struct exec *, enum exec_status, const char *,
 	    __attribute__((__format__ (printf, 5, 6)));
 void	 exec_free(struct exec *);
 void	 exec_advisory(struct exec *, struct imsg *);
+int	 exec_message(struct exec *);
 int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
 	    const char **);
 

@@ -239,6 +239,8 @@ worker_message(struct worker *w, struct imsg *imsg)
 		worker_violation(w, "unexpected message");
 		return;
 	}
+	if (e != NULL && e->sent && exec_message(e) == -1)
+		return;		/* killed for flooding */
 	switch (imsg_get_type(imsg)) {
 	case IMSG_W_READY:
 		worker_ready(w, imsg);

@@ -574,6 +574,28 @@ lifetime_cleanup() {
 	pcleanup
 }
 
+atf_test_case flood cleanup
+flood_head() {
+	atf_set "descr" "a worker that sends more messages in one execution " \
+	    "than \"messages\" allows is killed, its output having been " \
+	    "cut first; the session goes on with a fresh worker"
+	atf_set "require.user" "root"
+}
+flood_body() {
+	pstart "messages 200" "output-lines 10"
+	as $UA "$HELLO" '{"id":2,"op":"pool.create","pool":"p","size":1}' \
+	    '{"id":3,"op":"pool.execute","pool":"p","acquire_timeout":10,"code":"for (i in 1:100000) message(i)"}' \
+	    '{"id":4,"op":"pool.execute","pool":"p","acquire_timeout":10,"code":"6*7"}' >f.out
+	check f.out 3 .error.code '"too_many_messages"'
+	check f.out 3 '.error.message | contains("\"messages\"")' true
+	check f.out 4 .value.value '[42]'
+	atf_check -o match:'"event":"truncated"' cat f.out
+	atf_check -o match:'"cause":"killed' cat "$AUDIT"
+}
+flood_cleanup() {
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -588,4 +610,5 @@ atf_init_test_cases() {
 	atf_add_test_case securerctl
 	atf_add_test_case group_rule
 	atf_add_test_case lifetime
+	atf_add_test_case flood
 }
