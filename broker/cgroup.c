@@ -37,12 +37,19 @@ cg_write(const char *dir, const char *file, const char *value)
 {
 	char	 path[PATH_MAX];
 	size_t	 len = strlen(value);
+	ssize_t	 n;
 	int	 fd, rv = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
 		return (-1);
-	if (write(fd, value, len) != (ssize_t)len)
+	/*
+	 * Setting a memory limit may reclaim and so sleep, and libevent's
+	 * signal handlers (SIGCHLD) are installed without SA_RESTART.
+	 */
+	while ((n = write(fd, value, len)) == -1 && errno == EINTR)
+		;
+	if (n != (ssize_t)len)
 		rv = -1;
 	close(fd);
 	return (rv);
