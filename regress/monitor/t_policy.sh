@@ -596,6 +596,35 @@ flood_cleanup() {
 	pcleanup
 }
 
+atf_test_case socket_group cleanup
+socket_group_head() {
+	atf_set "descr" "socket owner, group and mode: only the group's " \
+	    "members can connect at all"
+	atf_set "require.user" "root"
+}
+socket_group_body() {
+	users
+	sdir=$(mktemp -d /tmp/securer-policy.XXXXXX)
+	chmod 755 "$sdir"
+	echo "$sdir" >sockdir
+	securer_init
+	SOCK=$sdir/sock
+	write_conf
+	sed -i "s|^socket .*|socket \"$SOCK\" mode 0660 owner \"root\" group \"$UA\"|" conf
+	"$B/securerd" -d -v -f "$PWD/conf" 2>daemon.log &
+	echo $! >daemon.pid
+	wait_for "the daemon's socket" test -S "$SOCK"
+	atf_check -o inline:"srw-rw---- root $UA\n" stat -c '%A %U %G' "$SOCK"
+	as $UA "$HELLO" >a.out
+	check a.out 1 .ok true
+	atf_check -s not-exit:0 -e match:'Permission denied' \
+	    setpriv --reuid=$UB --regid=$UB --clear-groups \
+	    "$B/regress/sockcat" -n 1 "$SOCK"
+}
+socket_group_cleanup() {
+	pcleanup
+}
+
 atf_init_test_cases() {
 	atf_add_test_case isolation
 	atf_add_test_case authorization
@@ -611,4 +640,5 @@ atf_init_test_cases() {
 	atf_add_test_case group_rule
 	atf_add_test_case lifetime
 	atf_add_test_case flood
+	atf_add_test_case socket_group
 }
