@@ -30,12 +30,12 @@ static int			 lineno, errors, newline_seen, eof_seen;
 static int	 yylex(void);
 static int	 yyerror(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
-static int	 set_string(char *, size_t, char *, const char *);
+static int	 set_string(char *, size_t, char **, const char *);
 static int	 to_u64(double, uint64_t *);
 static uint64_t	*limit_field(struct worker_limits *, int);
 static int	 rule_new(int);
 static int	 lookup_id(const char *, int, uint32_t *);
-static int	 set_name(char *, char *, int, uint32_t *);
+static int	 set_name(char *, char **, int, uint32_t *);
 
 typedef struct {
 	union {
@@ -54,6 +54,8 @@ typedef struct {
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	<v.string>	STRING
+/* A string dropped by error recovery is still ours to free. */
+%destructor	{ free($$); }	<v.string>
 %token	<v.number>	NUMBER
 %type	<v.number>	value count seconds
 %type	<v.token>	limit
@@ -90,32 +92,32 @@ limit	: CPU		{ $$ = CPU; }
 
 main	: SOCKET STRING {
 		if (set_string(pconf->socket_path,
-		    sizeof(pconf->socket_path), $2, "socket") == -1)
+		    sizeof(pconf->socket_path), &$2, "socket") == -1)
 			YYERROR;
 	} sockopts
 	| CONTROL STRING {
 		if (set_string(pconf->control_path,
-		    sizeof(pconf->control_path), $2, "control") == -1)
+		    sizeof(pconf->control_path), &$2, "control") == -1)
 			YYERROR;
 	}
 	| USER STRING {
-		if (set_string(pconf->user, sizeof(pconf->user), $2,
+		if (set_string(pconf->user, sizeof(pconf->user), &$2,
 		    "user") == -1)
 			YYERROR;
 	}
 	| CHROOT STRING {
-		if (set_string(pconf->chroot, sizeof(pconf->chroot), $2,
+		if (set_string(pconf->chroot, sizeof(pconf->chroot), &$2,
 		    "chroot") == -1)
 			YYERROR;
 	}
 	| AUDIT STRING {
 		if (set_string(pconf->audit_path, sizeof(pconf->audit_path),
-		    $2, "audit") == -1)
+		    &$2, "audit") == -1)
 			YYERROR;
 	}
 	| WORKER STRING {
 		if (set_string(pconf->worker_path,
-		    sizeof(pconf->worker_path), $2, "worker") == -1)
+		    sizeof(pconf->worker_path), &$2, "worker") == -1)
 			YYERROR;
 	}
 	| WORKER UIDS count COUNT count {
@@ -256,12 +258,12 @@ capopt	: WORKERS value {
 
 target	: ALL				{ prule->match = MATCH_ALL; }
 	| USER STRING {
-		if (set_name(prule->name, $2, MATCH_USER, &prule->id) == -1)
+		if (set_name(prule->name, &$2, MATCH_USER, &prule->id) == -1)
 			YYERROR;
 		prule->match = MATCH_USER;
 	}
 	| GROUP STRING {
-		if (set_name(prule->name, $2, MATCH_GROUP, &prule->id) == -1)
+		if (set_name(prule->name, &$2, MATCH_GROUP, &prule->id) == -1)
 			YYERROR;
 		prule->match = MATCH_GROUP;
 	}
@@ -282,11 +284,13 @@ ruleopt	: TOKEN STRING {
 			    "characters without spaces",
 			    sizeof(prule->token) - 1);
 			free($2);
+			$2 = NULL;
 			YYERROR;
 		}
 		strlcpy(prule->token, $2, sizeof(prule->token));
 		explicit_bzero($2, n);
 		free($2);
+		$2 = NULL;	/* the %destructor may see it again */
 	}
 	| SESSIONS count {
 		if ($2 < 1 || $2 > 1000000) {
@@ -326,14 +330,14 @@ sockopts : /* empty */
 sockopt	: OWNER STRING {
 		uint32_t	id;
 
-		if (set_name(pconf->socket_owner, $2, MATCH_USER, &id) == -1)
+		if (set_name(pconf->socket_owner, &$2, MATCH_USER, &id) == -1)
 			YYERROR;
 		pconf->socket_uid = id;
 	}
 	| GROUP STRING {
 		uint32_t	id;
 
-		if (set_name(pconf->socket_group, $2, MATCH_GROUP, &id) == -1)
+		if (set_name(pconf->socket_group, &$2, MATCH_GROUP, &id) == -1)
 			YYERROR;
 		pconf->socket_gid = id;
 	}
@@ -424,9 +428,11 @@ keyword_cmp(const void *k, const void *e)
 	return (strcmp(k, ((const struct keyword *)e)->name));
 }
 
+/* Takes the string: it is freed and the grammar's copy cleared. */
 static int
-set_string(char *dst, size_t size, char *s, const char *what)
+set_string(char *dst, size_t size, char **sp, const char *what)
 {
+	char	*s = *sp;
 	int	rv = 0;
 
 	if (strlcpy(dst, s, size) >= size) {
@@ -437,6 +443,7 @@ set_string(char *dst, size_t size, char *s, const char *what)
 		rv = -1;
 	}
 	free(s);
+	*sp = NULL;
 	return (rv);
 }
 
@@ -514,8 +521,9 @@ lookup_id(const char *name, int what, uint32_t *id)
 }
 
 static int
-set_name(char *dst, char *s, int what, uint32_t *id)
+set_name(char *dst, char **sp, int what, uint32_t *id)
 {
+	char	*s = *sp;
 	int	rv = -1;
 
 	if (strlen(s) >= POLICY_NAME_MAX)
@@ -525,6 +533,7 @@ set_name(char *dst, char *s, int what, uint32_t *id)
 		rv = 0;
 	}
 	free(s);
+	*sp = NULL;
 	return (rv);
 }
 

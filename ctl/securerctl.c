@@ -201,7 +201,7 @@ main(int argc, char *argv[])
 	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char		*text, *answer;
 	cJSON		*req, *reply, *e;
-	int		 ch, json = 0;
+	int		 ch, json = 0, status;
 
 	default_socket(path, sizeof(path));
 	while ((ch = getopt(argc, argv, "js:")) != -1) {
@@ -234,6 +234,11 @@ main(int argc, char *argv[])
 		fprintf(stderr, "securerctl: %s\n", e->valuestring);
 	else
 		show_text(argv, reply);
-	return (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")) ?
-	    0 : 1);
+	status = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")) ?
+	    0 : 1;
+	cJSON_Delete(reply);
+	cJSON_Delete(req);
+	free(answer);
+	free(text);
+	return (status);
 }
