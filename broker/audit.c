@@ -162,6 +162,9 @@ audit_write(cJSON *r)
 	text[len++] = '\n';
 	if (audit_fd != -1 && write(audit_fd, text, len) != (ssize_t)len)
 		log_warn("audit log write");
+	/* "audit-sync always": each record on disk before we go on. */
+	else if (audit_fd != -1 && conf->audit_sync && fsync(audit_fd) == -1)
+		log_warn("audit log fsync");
 	free(text);
 	cJSON_Delete(r);
 }

@@ -94,6 +94,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_code = 1 * MiB;
 	c->max_output_bytes = 16 * MiB;
 	c->max_messages = 1000000;
+	c->max_result = WORKER_RESULT_MAX;
 	c->max_sessions = c->ident.sessions = 64;
 	c->ident.pool_size = 16;
 	c->socket_uid = c->socket_gid = -1;
@@ -328,6 +329,8 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_output_lines = nc->max_output_lines;
 	keep.max_tool_calls = nc->max_tool_calls;
 	keep.max_messages = nc->max_messages;
+	keep.max_result = nc->max_result;
+	keep.audit_sync = nc->audit_sync;
 	keep.max_sessions = nc->max_sessions;
 	keep.ident = nc->ident;
 	keep.cap_workers = nc->cap_workers;
@@ -357,6 +360,7 @@ config_print(const struct securerd_conf *c)
 	if (!c->single_user)
 		printf("chroot \"%s\"\n", c->chroot);
 	printf("audit \"%s\"\n", c->audit_path);
+	printf("audit-sync %s\n", c->audit_sync ? "always" : "never");
 	printf("worker \"%s\"\n", c->worker_path);
 	printf("worker uids %u count %u\n", c->uid_base, c->uid_count);
 	printf("timeout ");
@@ -376,6 +380,7 @@ config_print(const struct securerd_conf *c)
 	print_cap("output-lines", c->max_output_lines);
 	print_cap("tool-calls", c->max_tool_calls);
 	print_cap("messages", c->max_messages);
+	printf("result-size %llu\n", (unsigned long long)c->max_result);
 	printf("sessions %u\n", c->max_sessions);
 	print_policy(c);
 	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?

@@ -53,6 +53,7 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -114,6 +115,16 @@ main	: SOCKET STRING {
 		if (set_string(pconf->audit_path, sizeof(pconf->audit_path),
 		    &$2, "audit") == -1)
 			YYERROR;
+	}
+	| AUDITSYNC ALWAYS		{ pconf->audit_sync = 1; }
+	| AUDITSYNC NEVER		{ pconf->audit_sync = 0; }
+	| RESULTSIZE count {
+		if ($2 < 1 || $2 > WORKER_RESULT_MAX) {
+			yyerror("result-size must be between 1 and %u",
+			    WORKER_RESULT_MAX);
+			YYERROR;
+		}
+		pconf->max_result = $2;
 	}
 	| WORKER STRING {
 		if (set_string(pconf->worker_path,
@@ -365,7 +376,9 @@ static const struct keyword {
 	/* sorted for bsearch */
 	{ "all",		ALL },
 	{ "allow",		ALLOW },
+	{ "always",		ALWAYS },
 	{ "audit",		AUDIT },
+	{ "audit-sync",		AUDITSYNC },
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
@@ -384,6 +397,7 @@ static const struct keyword {
 	{ "memory",		MEMORY },
 	{ "messages",		MESSAGES },
 	{ "mode",		MODE },
+	{ "never",		NEVER },
 	{ "nofile",		NOFILE },
 	{ "none",		NONE },
 	{ "nproc",		NPROC },
@@ -392,6 +406,7 @@ static const struct keyword {
 	{ "owner",		OWNER },
 	{ "pool-size",		POOLSIZE },
 	{ "requests",		REQUESTS },
+	{ "result-size",	RESULTSIZE },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },
 	{ "socket",		SOCKET },

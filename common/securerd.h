@@ -33,6 +33,7 @@
 #define WORKER_IMSG_MAX		(8U * 1024 * 1024 + 4096)
 #define CLIENT_LINE_MAX		(8U * 1024 * 1024)
 #define BROKER_IMSG_MAX		(256U * 1024)
+#define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* the worker's bound */
 #define AUDIT_CODE_MAX		10000	/* code bytes kept in a record */
 #define ADVISORY_MAX		1024	/* bytes of IMSG_W_ADVISORY */
 
@@ -301,6 +302,8 @@ struct securerd_conf {
 	uint64_t		 max_output_lines;	/* 0 none */
 	uint64_t		 max_tool_calls;	/* 0 none */
 	uint64_t		 max_messages;		/* per execution, 0 none */
+	uint64_t		 max_result;		/* bytes of a value */
+	int			 audit_sync;		/* fsync every record */
 	uint32_t		 max_sessions;		/* per client */
 	uint32_t		 idle_exit;		/* 0 never */
 	int			 single_user;

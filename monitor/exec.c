@@ -288,8 +288,15 @@ exec_result(struct exec *e, struct imsg *imsg)
 	memcpy(&wr, imsg->data, sizeof(wr));
 	lens[0] = wr.value_len;
 	lens[1] = wr.printed_len;
-	if (exec_texts(imsg, sizeof(wr), lens, 2, texts) == -1 ||
-	    (value = json_raw_value(texts[0], lens[0])) == NULL)
+	if (exec_texts(imsg, sizeof(wr), lens, 2, texts) == -1)
+		goto bad;
+	if (lens[0] > conf->max_result) {
+		exec_fail(e, EXEC_ERROR, "result_too_large", NULL, "result "
+		    "too large (%u bytes, max %llu)", lens[0],
+		    (unsigned long long)conf->max_result);
+		return;
+	}
+	if ((value = json_raw_value(texts[0], lens[0])) == NULL)
 		goto bad;
 	if (e->tool_calls_exceeded) {
 		cJSON_Delete(value);

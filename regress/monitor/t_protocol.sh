@@ -194,6 +194,26 @@ busy_and_caps_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case result_cap cleanup
+result_cap_head() {
+	atf_set "descr" "a value over result-size is refused with its size, " \
+	    "and the session goes on with its state"
+}
+result_cap_body() {
+	start_daemon "result-size 1K"
+	session_script \
+	    '{"id":3,"op":"execute","session":"@S@","code":"x <- 1:1000; x"}' \
+	    '{"id":4,"op":"execute","session":"@S@","code":"length(x)"}' \
+	    >/dev/null
+	check_reply 3 .error.code '"result_too_large"'
+	reply 3 .error.message | grep -q '^"result too large ([0-9]* bytes, max 1024)"$' ||
+	    atf_fail "message: $(reply 3 .error.message)"
+	check_reply 4 .value.value '[1000]'
+}
+result_cap_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case timeout cleanup
 timeout_head() {
 	atf_set "descr" "a timeout kills the worker, says so, and the session " \
@@ -283,6 +303,7 @@ atf_init_test_cases() {
 	atf_add_test_case state_and_output
 	atf_add_test_case errors
 	atf_add_test_case busy_and_caps
+	atf_add_test_case result_cap
 	atf_add_test_case timeout
 	atf_add_test_case worker_killed
 	atf_add_test_case sessions
