@@ -160,6 +160,32 @@ default_control(struct securerd_conf *c)
 	    (int)n, c->socket_path);
 }
 
+/*
+ * R libraries the workers see: real directories outside /tmp, which the
+ * template and its workers replace with tmpfs of their own.
+ */
+static int
+check_libraries(const struct securerd_conf *c)
+{
+	struct stat	st;
+	uint32_t	i;
+
+	for (i = 0; i < c->nlibraries; i++) {
+		if (stat(c->libraries[i], &st) == -1 || !S_ISDIR(st.st_mode)) {
+			log_warnx("library %s is not a directory",
+			    c->libraries[i]);
+			return (-1);
+		}
+		if (strcmp(c->libraries[i], "/tmp") == 0 ||
+		    strncmp(c->libraries[i], "/tmp/", 5) == 0) {
+			log_warnx("library %s: workers cannot see /tmp of the "
+			    "host", c->libraries[i]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 int
 config_finish(struct securerd_conf *c)
 {
@@ -174,6 +200,8 @@ config_finish(struct securerd_conf *c)
 		log_warnx("worker uids must be a range of nonzero uids");
 		return (-1);
 	}
+	if (check_libraries(c) == -1)
+		return (-1);
 	if (check_limits(c) == -1)
 		return (-1);
 	if (access(c->worker_path, X_OK) == -1) {
@@ -320,6 +348,9 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 		    "uids take effect only at a restart");
 	if (strcmp(nc->control_path, old->control_path) != 0)
 		log_warnx("reload: control takes effect only at a restart");
+	if (nc->nlibraries != old->nlibraries ||
+	    memcmp(nc->libraries, old->libraries, sizeof(nc->libraries)) != 0)
+		log_warnx("reload: library takes effect only at a restart");
 	keep.default_timeout = nc->default_timeout;
 	keep.max_timeout = nc->max_timeout;
 	keep.default_limits = nc->default_limits;
@@ -361,6 +392,8 @@ config_print(const struct securerd_conf *c)
 		printf("chroot \"%s\"\n", c->chroot);
 	printf("audit \"%s\"\n", c->audit_path);
 	printf("audit-sync %s\n", c->audit_sync ? "always" : "never");
+	for (i = 0; i < c->nlibraries; i++)
+		printf("library \"%s\"\n", c->libraries[i]);
 	printf("worker \"%s\"\n", c->worker_path);
 	printf("worker uids %u count %u\n", c->uid_base, c->uid_count);
 	printf("timeout ");

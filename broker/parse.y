@@ -53,7 +53,7 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
-%token	AUDITSYNC ALWAYS NEVER RESULTSIZE
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -115,6 +115,18 @@ main	: SOCKET STRING {
 		if (set_string(pconf->audit_path, sizeof(pconf->audit_path),
 		    &$2, "audit") == -1)
 			YYERROR;
+	}
+	| LIBRARY STRING {
+		if (pconf->nlibraries >= LIBRARIES_MAX) {
+			yyerror("at most %d libraries", LIBRARIES_MAX);
+			free($2);
+			$2 = NULL;
+			YYERROR;
+		}
+		if (set_string(pconf->libraries[pconf->nlibraries],
+		    sizeof(pconf->libraries[0]), &$2, "library") == -1)
+			YYERROR;
+		pconf->nlibraries++;
 	}
 	| AUDITSYNC ALWAYS		{ pconf->audit_sync = 1; }
 	| AUDITSYNC NEVER		{ pconf->audit_sync = 0; }
@@ -392,6 +404,7 @@ static const struct keyword {
 	{ "fsize",		FSIZE },
 	{ "group",		GROUP },
 	{ "idle-ttl",		IDLETTL },
+	{ "library",		LIBRARY },
 	{ "lifetime",		LIFETIME },
 	{ "max",		MAX },
 	{ "memory",		MEMORY },

@@ -35,10 +35,12 @@ static void	template_dispatch(int, short, void *);
 static __attribute__((__noreturn__)) void
 template_child(int channel)
 {
-	char	*argv[] = { "securer-worker", NULL, NULL, NULL };
+	/* -F -d, and -L path for each library */
+	char	*argv[4 + 2 * LIBRARIES_MAX] = { "securer-worker" };
 	char	 rhome[300];
 	char	*envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL, NULL };
 	int	 ch, i;
+	uint32_t l;
 
 	if ((ch = fcntl(channel, F_DUPFD, 10)) == -1 || dup2(ch, 3) == -1 ||
 	    close_range(4, ~0U, 0) == -1)
@@ -48,6 +50,10 @@ template_child(int channel)
 		argv[i++] = "-F";
 	if (log_getverbose() > 1)
 		argv[i++] = "-d";
+	for (l = 0; l < conf->nlibraries; l++) {
+		argv[i++] = "-L";
+		argv[i++] = conf->libraries[l];
+	}
 	if (getenv("R_HOME") != NULL) {
 		snprintf(rhome, sizeof(rhome), "R_HOME=%s", getenv("R_HOME"));
 		envp[2] = rhome;

@@ -303,6 +303,9 @@ struct securerd_conf {
 	uint64_t		 max_tool_calls;	/* 0 none */
 	uint64_t		 max_messages;		/* per execution, 0 none */
 	uint64_t		 max_result;		/* bytes of a value */
+#define LIBRARIES_MAX	8
+	char			 libraries[LIBRARIES_MAX][200];	/* R's */
+	uint32_t		 nlibraries;
 	int			 audit_sync;		/* fsync every record */
 	uint32_t		 max_sessions;		/* per client */
 	uint32_t		 idle_exit;		/* 0 never */

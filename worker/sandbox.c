@@ -345,6 +345,19 @@ static const char *root_files[] = {
 	"/dev/urandom",
 };
 
+/* The operator's R libraries (securerd.conf "library"), bound the same. */
+static const char	*libraries[LIBRARIES_MAX];
+static size_t		 nlibraries;
+
+int
+sandbox_library(const char *path)
+{
+	if (path[0] != '/' || nlibraries >= LIBRARIES_MAX)
+		return (-1);
+	libraries[nlibraries++] = path;
+	return (0);
+}
+
 /* Built on a tmpfs mounted over /tmp, whose old content stays outside. */
 #define NEWROOT		"/tmp"
 
@@ -362,6 +375,8 @@ sandbox_root(uint64_t tmp_size)
 		root_bind(root_dirs[i], 1);
 	for (i = 0; i < sizeof(root_files) / sizeof(root_files[0]); i++)
 		root_bind(root_files[i], 0);
+	for (i = 0; i < nlibraries; i++)
+		root_bind(libraries[i], 1);
 	root_etc();
 	root_mkdir("/proc");
 	if (mount("proc", NEWROOT "/proc", "proc",
@@ -509,6 +524,33 @@ static const char warm_code[] =
     "invisible(grepl('^a+$', 'aa', perl = TRUE))\n"
     "invisible(format(Sys.time(), '%Y-%m-%d %H:%M:%S %Z'))\n";
 
+/* The operator's libraries first in .libPaths(), as R_LIBS would. */
+static void
+warm_libraries(void)
+{
+	SEXP	 cur, all;
+	R_xlen_t i, n;
+	int	 err;
+
+	if (nlibraries == 0)
+		return;
+	cur = PROTECT(R_tryEval(PROTECT(Rf_lang1(Rf_install(".libPaths"))),
+	    R_GlobalEnv, &err));
+	if (err)
+		fatalx(".libPaths() fails");
+	n = XLENGTH(cur);
+	all = PROTECT(Rf_allocVector(STRSXP, nlibraries + n));
+	for (i = 0; i < (R_xlen_t)nlibraries; i++)
+		SET_STRING_ELT(all, i, Rf_mkChar(libraries[i]));
+	for (i = 0; i < n; i++)
+		SET_STRING_ELT(all, nlibraries + i, STRING_ELT(cur, i));
+	R_tryEval(PROTECT(Rf_lang2(Rf_install(".libPaths"), all)),
+	    R_GlobalEnv, &err);
+	if (err)
+		fatalx("cannot set .libPaths()");
+	UNPROTECT(4);
+}
+
 void
 sandbox_warm(void)
 {
@@ -527,6 +569,7 @@ sandbox_warm(void)
 			fatalx("warm-up code fails");
 	}
 	UNPROTECT(2);
+	warm_libraries();
 }
 
 /* At exit: the private directory, if we made one. */

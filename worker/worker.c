@@ -56,7 +56,7 @@ static void	worker_ready(void);
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: securer-worker [-dFS]\n");
+	fprintf(stderr, "usage: securer-worker [-dFS] [-L library]\n");
 	exit(1);
 }
 
@@ -65,8 +65,13 @@ main(int argc, char *argv[])
 {
 	int	 ch, single = 0, verbose = 0, foreground = 0;
 
-	while ((ch = getopt(argc, argv, "dFS")) != -1) {
+	while ((ch = getopt(argc, argv, "dFL:S")) != -1) {
 		switch (ch) {
+		case 'L':
+			if (sandbox_library(optarg) == -1)
+				fatalx("library %s: not an absolute path, or "
+				    "too many", optarg);
+			break;
 		case 'd':
 			verbose = 2;
 			break;

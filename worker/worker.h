@@ -51,6 +51,7 @@ pid_t		 sandbox_spawn(const struct tpl_spawn *);
 const char	*sandbox_worker(int, const struct tpl_spawn *, pid_t,
 		    const char *);
 void		 sandbox_warm(void);
+int		 sandbox_library(const char *);
 void		 sandbox_cleanup(void);
 
 /* seccomp.c */

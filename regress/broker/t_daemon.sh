@@ -145,10 +145,48 @@ audit_log_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case library cleanup
+library_head() {
+	atf_set "descr" "a library of the configuration is in the workers' " \
+	    ".libPaths() and its packages load; without it they do not"
+	atf_set "timeout" "120"
+}
+library_body() {
+	securer_init
+	# Outside /tmp: the template and workers have /tmp of their own.
+	lib=/var/tmp/securer-test-lib.$$
+	echo "$lib" >libdir
+	mkdir -p "$lib" pkg/sctpkg/R
+	printf 'Package: sctpkg\nVersion: 0.1\nTitle: t\nDescription: t.\nLicense: MIT\nAuthor: t\nMaintainer: t <t@t.invalid>\n' \
+	    >pkg/sctpkg/DESCRIPTION
+	echo 'export(sct_answer)' >pkg/sctpkg/NAMESPACE
+	echo 'sct_answer <- function() 42L' >pkg/sctpkg/R/a.R
+	R CMD INSTALL -l "$lib" pkg/sctpkg >install.log 2>&1 ||
+	    { cat install.log; atf_fail "cannot build the test package"; }
+	start_daemon "library \"$lib\""
+	atf_check -o inline:"[1] 42\n" "$B/securer" -s "$SOCK" \
+	    -e 'library(sctpkg); sct_answer()'
+	atf_check -o match:"^\\[1\\] \"$lib\"" "$B/securer" -s "$SOCK" \
+	    -e '.libPaths()'
+	stop_daemon
+	start_daemon
+	atf_check -s exit:1 -e match:"there is no package called" \
+	    "$B/securer" -s "$SOCK" -e 'library(sctpkg)'
+	printf 'worker "/bin/true"\nlibrary "/tmp"\n' >tmplib.conf
+	atf_check -s exit:1 -e match:"cannot see /tmp of the host" \
+	    "$B/securerd" -n -f tmplib.conf
+}
+library_cleanup() {
+	cleanup_daemon
+	[ -f libdir ] && rm -rf "$(cat libdir)"
+	true
+}
+
 atf_init_test_cases() {
 	atf_add_test_case process_tree
 	atf_add_test_case socket_not_socket
 	atf_add_test_case socket_in_use
 	atf_add_test_case audit_path
 	atf_add_test_case audit_log
+	atf_add_test_case library
 }
