@@ -22,6 +22,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 
+#include "filter.h"
 #include "log.h"
 #include "monitor.h"
 
@@ -85,19 +86,6 @@ static const int sc_asan[] = {
 };
 #endif
 
-static void
-add_list(scmp_filter_ctx ctx, uint32_t action, const int *nr, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (seccomp_rule_add(ctx, action, nr[i], 0) != 0)
-			fatalx("seccomp rule for syscall %d", nr[i]);
-}
-
-#define ADD(ctx, action, list) \
-	add_list(ctx, action, list, sizeof(list) / sizeof(list[0]))
-
 /*
  * Rules on arguments: no executable memory; fcntl only to read and set
  * file status flags (O_NONBLOCK on a worker's channel) and descriptor
@@ -155,14 +143,14 @@ monitor_sandbox(int listen_fd)
 	    SCMP_ACT_KILL_PROCESS) != 0 ||
 	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
 		fatalx("seccomp_attr_set");
-	ADD(ctx, SCMP_ACT_ALLOW, sc_events);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_io);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_memory);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_signals);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_self);
-	ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_events);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_io);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_memory);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_signals);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_self);
+	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
 #if defined(__SANITIZE_ADDRESS__)
-	ADD(ctx, SCMP_ACT_ALLOW, sc_asan);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_asan);
 #endif
 	add_arg_rules(ctx, listen_fd);
 	if ((rv = seccomp_load(ctx)) != 0) {

@@ -29,6 +29,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "log.h"
 #include "worker.h"
 
@@ -104,19 +105,6 @@ static const int sc_refused[] = {
 	SC(socket), SC(socketpair), SC(connect), SC(bind), SC(listen),
 	SC(accept), SC(accept4), SC(execve), SC(execveat),
 };
-
-static void
-add_list(scmp_filter_ctx ctx, uint32_t action, const int *nr, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (seccomp_rule_add(ctx, action, nr[i], 0) != 0)
-			fatalx("seccomp rule for syscall %d", nr[i]);
-}
-
-#define ADD(ctx, action, list) \
-	add_list(ctx, action, list, sizeof(list) / sizeof(list[0]))
 
 /*
  * W^X: no new executable memory.  The loader maps a library's text from
@@ -216,14 +204,14 @@ seccomp_build(void)
 	    SCMP_ACT_KILL_PROCESS) != 0 ||
 	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
 		fatalx("seccomp_attr_set");
-	ADD(ctx, SCMP_ACT_ALLOW, sc_memory);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_files);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_channel);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_time);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_signals);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_self);
-	ADD(ctx, SCMP_ACT_ALLOW, sc_threads);
-	ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_memory);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_files);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_channel);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_time);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_signals);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_self);
+	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_threads);
+	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
 	add_memory_rules(ctx);
 	add_process_rules(ctx);
 	add_ioctl_rules(ctx);
