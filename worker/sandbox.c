@@ -12,8 +12,7 @@
  *    there, but nothing stops it from reading the rest of /tmp.
  *
  * Worker, full sandbox (TPL_NAMESPACES): the template clones it into new
- * user, mount, pid, ipc, uts and cgroup namespaces (and net, unless it
- * will be filtered: see sandbox_netns()) and writes its
+ * user, mount, pid, net, ipc, uts and cgroup namespaces and writes its
  * uid and gid maps (the host ids from the broker's range appear as
  * W_NS_ID inside), then lets it go on:
  *	1. fds: its channel on 3, /dev/null on 0, nothing else;
@@ -84,7 +83,6 @@ enum sandbox_mode {
 };
 
 static enum sandbox_mode	 mode = SANDBOX_NONE;
-static int			 tpl_netns;	/* the template's own, empty */
 static char			*private_dir;	/* removed at exit */
 static char			 host_tmpdir[PATH_MAX] = "/tmp";
 static char			*host_tz;
@@ -143,21 +141,15 @@ sandbox_template(void)
 }
 
 /*
- * One empty network namespace for the template, made once: a new one
- * per worker cost about half a millisecond of every session start, and
- * more in the kernel's deferred clean-up.  Workers under the seccomp
- * filter share it: it holds only a loopback that is down, they have no
- * capability over it (it belongs to the template's user namespace, not
- * theirs), and the filter refuses socket() and socketpair(), so nothing
- * in a worker can open a socket there, abstract or not.  Workers
- * without the filter still get a namespace of their own.
+ * The template itself has no network: an empty network namespace of its
+ * own, made once.  Each worker still gets a new one at its clone (a
+ * shared one measured no faster: the kernel tears namespaces down
+ * asynchronously).
  */
 static void
 sandbox_netns(void)
 {
-	if (unshare(CLONE_NEWNET) == 0)
-		tpl_netns = 1;
-	else
+	if (unshare(CLONE_NEWNET) == -1)
 		log_warn("template network namespace");
 }
 
@@ -200,8 +192,6 @@ sandbox_spawn(const struct tpl_spawn *ts)
 	if (!(ts->flags & TPL_NAMESPACES))
 		return (syscall(SYS_clone, flags, 0, 0, 0, 0));
 	flags |= W_NS_FLAGS;
-	if (tpl_netns && (ts->flags & TPL_SECCOMP))
-		flags &= ~CLONE_NEWNET;
 	if (pipe2(sync, O_CLOEXEC) == -1)
 		return (-1);
 	if ((pid = syscall(SYS_clone, flags, 0, 0, 0, 0)) == 0) {
