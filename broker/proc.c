@@ -196,33 +196,5 @@ broker_monitor_msg(struct imsg *imsg)
 static void
 broker_dispatch_monitor(int fd, short event, void *arg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (event & EV_READ) {
-		if ((n = imsgbuf_read(&iev->ibuf)) == -1 && errno != EAGAIN) {
-			monitor_violation("unreadable channel");
-			return;
-		}
-		if (n == 0) {
-			/* The monitor is gone; SIGCHLD tells the rest. */
-			event_del(&iev->ev);
-			return;
-		}
-	}
-	if ((event & EV_WRITE) && imsgbuf_write(&iev->ibuf) == -1 &&
-	    errno != EPIPE)
-		fatal("monitor channel");
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
-			monitor_violation("bad message header");
-			return;
-		}
-		if (n == 0)
-			break;
-		broker_monitor_msg(&imsg);
-		imsg_free(&imsg);
-	}
-	imsg_event_add(iev);
+	imsg_event_dispatch(arg, event, broker_monitor_msg, monitor_violation);
 }

@@ -151,34 +151,7 @@ template_msg(struct imsg *imsg)
 static void
 template_dispatch(int fd, short event, void *arg)
 {
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (event & EV_READ) {
-		if ((n = imsgbuf_read(&iev->ibuf)) == -1 && errno != EAGAIN) {
-			template_kill("unreadable channel");
-			return;
-		}
-		if (n == 0) {
-			event_del(&iev->ev);
-			return;
-		}
-	}
-	if ((event & EV_WRITE) && imsgbuf_write(&iev->ibuf) == -1 &&
-	    errno != EPIPE)
-		fatal("template channel");
-	for (;;) {
-		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
-			template_kill("bad message header");
-			return;
-		}
-		if (n == 0)
-			break;
-		template_msg(&imsg);
-		imsg_free(&imsg);
-	}
-	imsg_event_add(iev);
+	imsg_event_dispatch(arg, event, template_msg, template_kill);
 }
 
 static void

@@ -10,6 +10,7 @@
 
 #include <seccomp.h>
 
+scmp_filter_ctx	filter_new(void);
 void	filter_add_list(scmp_filter_ctx, uint32_t, const int *, size_t);
 
 /* One rule per system call of a list, all with the same action. */

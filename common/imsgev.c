@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <errno.h>
 #include <event.h>
 
 #include "securerd.h"
@@ -45,4 +46,45 @@ imsg_composev_event(struct imsgev *iev, uint32_t type, uint32_t id,
 		return (-1);
 	imsg_event_add(iev);
 	return (0);
+}
+
+/*
+ * The body of a dispatch function for a peer we serve but do not trust:
+ * reads and writes as event says and hands each message to handle; a
+ * broken channel or header goes to fail, which kills the peer.  At EOF
+ * the event is dropped: the peer's exit is reported by SIGCHLD.
+ */
+void
+imsg_event_dispatch(struct imsgev *iev, short event,
+    void (*handle)(struct imsg *), void (*fail)(const char *))
+{
+	struct imsg	imsg;
+	ssize_t		n;
+
+	if (event & EV_READ) {
+		if ((n = imsgbuf_read(&iev->ibuf)) == -1 && errno != EAGAIN) {
+			fail("unreadable channel");
+			return;
+		}
+		if (n == 0) {
+			event_del(&iev->ev);
+			return;
+		}
+	}
+	if ((event & EV_WRITE) && imsgbuf_write(&iev->ibuf) == -1 &&
+	    errno != EPIPE) {
+		fail("unwritable channel");
+		return;
+	}
+	for (;;) {
+		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
+			fail("bad message header");
+			return;
+		}
+		if (n == 0)
+			break;
+		handle(&imsg);
+		imsg_free(&imsg);
+	}
+	imsg_event_add(iev);
 }

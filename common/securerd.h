@@ -342,6 +342,8 @@ int	 imsg_compose_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
 	    const void *, size_t);
 int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
 	    const struct iovec *, int);
+void	 imsg_event_dispatch(struct imsgev *, short,
+	    void (*)(struct imsg *), void (*)(const char *));
 
 /* json.c */
 struct cJSON;

@@ -137,12 +137,7 @@ monitor_sandbox(int listen_fd)
 	scmp_filter_ctx	 ctx;
 	int		 rv;
 
-	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
-		fatalx("seccomp_init");
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS) != 0 ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
-		fatalx("seccomp_attr_set");
+	ctx = filter_new();
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_events);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_io);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_memory);

@@ -333,18 +333,29 @@ session_respawn(struct session *s, const char *reason)
 	s->worker = worker_new(s);
 }
 
+/* A session the client may restart or close: not one of a pool's. */
+static struct session *
+session_find_own(struct client *c, cJSON *req, uint64_t id)
+{
+	struct session	*s;
+
+	if ((s = session_find(c, req, id)) == NULL)
+		return (NULL);
+	if (s->pool != NULL) {
+		reply_error(c, id, "bad_request", NULL, "a pool's session "
+		    "goes with its pool (pool.close)");
+		return (NULL);
+	}
+	return (s);
+}
+
 void
 session_restart_req(struct client *c, uint64_t id, cJSON *req)
 {
 	struct session	*s;
 
-	if ((s = session_find(c, req, id)) == NULL)
+	if ((s = session_find_own(c, req, id)) == NULL)
 		return;
-	if (s->pool != NULL) {
-		reply_error(c, id, "bad_request", NULL, "a pool's session "
-		    "goes with its pool (pool.close)");
-		return;
-	}
 	if (s->exec != NULL || s->restart_req != 0 || s->create_req != 0) {
 		reply_error(c, id, "session_busy", NULL,
 		    "cannot restart while an execution is in progress");
@@ -361,13 +372,8 @@ session_close_req(struct client *c, uint64_t id, cJSON *req)
 {
 	struct session	*s;
 
-	if ((s = session_find(c, req, id)) == NULL)
+	if ((s = session_find_own(c, req, id)) == NULL)
 		return;
-	if (s->pool != NULL) {
-		reply_error(c, id, "bad_request", NULL, "a pool's session "
-		    "goes with its pool (pool.close)");
-		return;
-	}
 	session_destroy(s, "client");
 	reply_ok(c, id, NULL);
 }

@@ -197,13 +197,7 @@ seccomp_build(void)
 {
 	scmp_filter_ctx	 ctx;
 
-	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
-		fatalx("seccomp_init");
-	/* Only the native ABI: a foreign one would bypass every rule. */
-	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-	    SCMP_ACT_KILL_PROCESS) != 0 ||
-	    seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0)
-		fatalx("seccomp_attr_set");
+	ctx = filter_new();
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_memory);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_files);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_channel);
