@@ -11,7 +11,13 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-sh ./bootstrap.sh --build-only || { echo "0 passed, 1 failed"; exit 1; }
+# The R-side tests use this tree's R package, installed into build/rlib,
+# not whatever an earlier bootstrap put in the site library.
+mkdir -p build/rlib
+R_LIBS_SITE_DIR=$top/build/rlib sh ./bootstrap.sh --build-only ||
+    { echo "0 passed, 1 failed"; exit 1; }
+R_LIBS=$top/build/rlib
+export R_LIBS
 
 passed=0 failed=0 skipped=0
 
