@@ -88,6 +88,7 @@ broker_sig(int sig, short event, void *arg)
 		broker_shutdown(0);
 	case SIGHUP:
 		broker_reload();
+		audit_rotate("SIGHUP");
 		break;
 	}
 }
@@ -104,6 +105,7 @@ broker_shutdown(int status)
 		unlink(pidfile);
 	config_cleanup(conf);
 	cgroup_cleanup();
+	audit_abort_open("daemon stop");
 	audit_daemon("daemon_stop", NULL);
 	exit(status);
 }
@@ -231,9 +233,13 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	write_pidfile();
 	audit_daemon("daemon_start", NULL);
+	/* What the last daemon left open, it will never end. */
+	audit_abort_open("daemon restart");
+	/* listen_fd stays open: a restarted monitor gets it too. */
 	monitor_start(listen_fd);
-	close(listen_fd);
 	event_init();
+	auditfile_events();
+	monitor_audit_state();
 	broker_signals();
 	monitor_events();
 	control_events(ctl_fd);

@@ -247,6 +247,12 @@ monitor_dispatch_broker(int fd, short event, void *arg)
 		case IMSG_CTL_FD:
 			control_connection(&imsg);
 			break;
+		case IMSG_AUDIT_ACK:
+			audit_ack(&imsg);
+			break;
+		case IMSG_AUDIT_STATE:
+			audit_state(&imsg);
+			break;
 		default:
 			fatalx("broker: unexpected imsg %u",
 			    imsg_get_type(&imsg));
