@@ -87,8 +87,9 @@ broker_sig(int sig, short event, void *arg)
 		log_info("signal %d, shutting down", sig);
 		broker_shutdown(0);
 	case SIGHUP:
-		broker_reload();
+		/* Rotated first: the reload's record opens the new file. */
 		audit_rotate("SIGHUP");
+		broker_reload();
 		break;
 	}
 }
