@@ -22,6 +22,14 @@ all_dead() {
 	return 0
 }
 
+# gone PIDS: none of them exists any more, not even as a zombie.
+gone() {
+	for p in "$@"; do
+		ps -p "$p" >/dev/null 2>&1 && return 1
+	done
+	return 0
+}
+
 # slow_exec: an execution that runs long, in the background; its output
 # in slow.out and its exit status in slow.rc.
 slow_exec() {
@@ -60,7 +68,8 @@ worker_body() {
 	wait_for "the client" test -f slow.rc
 	grep -q 'killed by signal 9' slow.out ||
 	    atf_fail "no signal in the error: $(cat slow.out)"
-	wait_for "the worker reaped" all_dead $w
+	# Reaped, not a zombie: the broker is its parent and waits for it.
+	wait_for "the worker reaped" gone $w
 	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
 	stop_daemon
 	[ "$(jq -c 'select(.event == "exec_abort" and
@@ -110,6 +119,38 @@ monitor_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case backoff cleanup
+backoff_head() {
+	atf_set "descr" "a monitor that keeps dying is restarted after 0.1, " \
+	    "0.2, 0.4 s: the delay doubles"
+	atf_set "require.progs" "jq"
+}
+backoff_body() {
+	start_daemon
+	m=$(monitor_pid)
+	for i in 1 2 3; do
+		kill -KILL "$m"
+		wait_for "a new monitor" new_monitor "$m"
+		m=$(monitor_pid)
+	done
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
+	stop_daemon
+	# Seconds from each monitor_died to the next monitor_restart.
+	jq -r 'select(.event == "monitor_died" or
+	    .event == "monitor_restart") | (.time[11:13] | tonumber) * 3600 +
+	    (.time[14:16] | tonumber) * 60 + (.time[17:26] | tonumber)' \
+	    "$AUDIT" |
+	    paste - - | awk '{ printf "%.3f\n", $2 - $1 }' >delays
+	[ "$(wc -l <delays)" -eq 3 ] || atf_fail "not 3 restarts: $(cat delays)"
+	awk 'NR == 1 && ($1 < 0.09 || $1 > 2) { exit 1 }
+	    NR == 2 && $1 < 0.19 { exit 1 }
+	    NR == 3 && $1 < 0.39 { exit 1 }' delays ||
+	    atf_fail "the delays do not double: $(cat delays | tr '\n' ' ')"
+}
+backoff_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case broker cleanup
 broker_head() {
 	atf_set "descr" "kill -9 of the broker: monitor and workers gone " \
@@ -152,5 +193,6 @@ broker_cleanup() {
 atf_init_test_cases() {
 	atf_add_test_case worker
 	atf_add_test_case monitor
+	atf_add_test_case backoff
 	atf_add_test_case broker
 }
