@@ -276,6 +276,10 @@ enospc_body() {
 	touch mounted
 	start_daemon "audit-sync always" "audit \"$PWD/logs/audit.jsonl\""
 	AUDIT=$PWD/logs/audit.jsonl
+	# In flight when the disk fills: its result must not come back.
+	( "$B/securer" -s "$SOCK" -e 'Sys.sleep(4); 4242' >slow.out 2>&1
+	  echo $? >slow.rc ) &
+	wait_for "the slow start" grep -q 4242 "$AUDIT"
 	dd if=/dev/zero of=logs/fill bs=1k count=200 2>/dev/null || true
 	# The log's last page still has room for a few records.
 	i=0
@@ -288,6 +292,10 @@ enospc_body() {
 	    atf_fail "not audit_unavailable: $(cat err)"
 	atf_check -s not-exit:0 -o ignore -e match:'audit log unavailable' \
 	    "$B/securer" -s "$SOCK" -e '2222'
+	wait_for "the slow execution" test -f slow.rc
+	grep -q 4242 slow.out && atf_fail "a result came back unrecorded"
+	grep -q 'audit log unavailable' slow.out ||
+	    atf_fail "the slow execution: $(cat slow.out)"
 	rm logs/fill
 	wait_for "the log to come back" sh -c \
 	    "'$B/securer' -s '$SOCK' -e '3 + 3' 2>/dev/null | grep -q 6"
