@@ -322,6 +322,44 @@ enospc_cleanup() {
 	true
 }
 
+atf_test_case eio cleanup
+eio_head() {
+	atf_set "descr" "a failed fdatasync is not taken for success: " \
+	    "audit_unavailable, then the records are written afresh, once"
+	atf_set "require.progs" "jq"
+}
+eio_body() {
+	securer_init
+	[ -f "$B/regress/failsync.so" ] || atf_fail "no failsync.so"
+	export SECURER_FAILSYNC=$PWD/failing
+	export LD_PRELOAD=$B/regress/failsync.so
+	# An ASan build wants its runtime first; the shim comes before it.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
+	start_daemon "audit-sync always"
+	unset LD_PRELOAD
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
+	touch failing
+	atf_check -s not-exit:0 -o ignore -e match:'audit log unavailable' \
+	    "$B/securer" -s "$SOCK" -e '2 + 2'
+	atf_check -s not-exit:0 -o ignore -e match:'audit log unavailable' \
+	    "$B/securer" -s "$SOCK" -e '3 + 3'
+	rm failing
+	wait_for "the log to come back" sh -c \
+	    "'$B/securer' -s '$SOCK' -e '4 + 4' 2>/dev/null | grep -q 8"
+	stop_daemon
+	seqs_contiguous
+	has '.event == "exec_start" and .code == "3 + 3"' &&
+	    atf_fail "an execution started while the log was down"
+	has '.event == "audit_unavailable"' || atf_fail "no audit_unavailable"
+	has '.event == "audit_resumed"' || atf_fail "no audit_resumed"
+	grep -q 'fdatasync; audit log unavailable: Input/output error' daemon.log ||
+	    atf_fail "the failure is not logged"
+	atf_check -o match:'0 problems' "$B/securerctl" audit verify "$AUDIT"
+}
+eio_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case records
 	atf_add_test_case verify
@@ -331,4 +369,5 @@ atf_init_test_cases() {
 	atf_add_test_case path
 	atf_add_test_case escaping
 	atf_add_test_case enospc
+	atf_add_test_case eio
 }
