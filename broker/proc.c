@@ -216,7 +216,7 @@ monitor_stop(void)
 	monitor_pid = -1;
 }
 
-/* A monitor that breaks the protocol is killed; its exit ends us. */
+/* A monitor that breaks the protocol is killed, and started afresh. */
 static void
 monitor_violation(const char *what)
 {
