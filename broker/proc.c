@@ -272,8 +272,13 @@ audit_event_ack(const struct audit_event *ev, const char **texts)
 
 	ack.durable = audit_monitor_event(ev, texts);
 	ack.token = ev->token;
-	if (ev->flags & AUDIT_F_ACK)
-		monitor_send(IMSG_AUDIT_ACK, 0, -1, &ack, sizeof(ack));
+	if (!(ev->flags & AUDIT_F_ACK) || monitor_pid == -1)
+		return;
+	monitor_send(IMSG_AUDIT_ACK, 0, -1, &ack, sizeof(ack));
+	/* At once: the monitor holds an execution until it has it. */
+	if (imsgbuf_write(&iev_monitor.ibuf) == -1 && errno != EPIPE)
+		monitor_violation("unwritable channel");
+	imsg_event_add(&iev_monitor);
 }
 
 static void

@@ -347,6 +347,9 @@ exec_result(struct exec *e, struct imsg *imsg)
 		    (unsigned long long)e->max_tool_calls);
 		return;
 	}
+	/* The broker writes the end while the reply is built. */
+	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
+	    now_us() - e->start_us, e->exec_id, NULL, NULL, NULL);
 	if ((printed = utf8_sanitize(texts[1], lens[1], &n)) == NULL)
 		fatal("%s", __func__);
 	r = audit_reply_new(e->req_id, 1);
@@ -360,8 +363,6 @@ exec_result(struct exec *e, struct imsg *imsg)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
 	free(printed);
-	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
-	    now_us() - e->start_us, e->exec_id, NULL, NULL, NULL);
 	audit_wait_reply(s->client, e->req_id, r, token);
 	exec_done(e);
 	return;

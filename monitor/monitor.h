@@ -194,6 +194,7 @@ extern struct securerd_conf	*conf;
 __attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
 	    int, int);
 void	 monitor_compose_broker(uint32_t, uint32_t, const void *, size_t);
+void	 monitor_flush_broker(void);
 void	 monitor_activity(void);
 
 /* sandbox.c */

@@ -532,5 +532,7 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	}
 	monitor_compose_broker(IMSG_AUDIT, 0, buf, len);
 	free(buf);
+	if (ev.flags & AUDIT_F_ACK)
+		monitor_flush_broker();
 	return (ev.token);
 }
