@@ -181,6 +181,8 @@ static const struct {
 	void		(*fn)(struct client *, uint64_t, cJSON *);
 } ops[] = {
 	{ "execute",		exec_request },
+	{ "file.get",		files_get_req },
+	{ "file.put",		files_put_req },
 	{ "hello",		client_hello },
 	{ "pool.close",		pool_close_req },
 	{ "pool.create",	pool_create_req },

@@ -137,8 +137,7 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 	if ((e->code = strdup(code->valuestring)) == NULL)
 		fatal("%s", __func__);
 	e->req_id = id;
-	e->exec_id = ++exec_ids;
-	evtimer_set(&e->timer, exec_timeout, e);
+	exec_init(e);
 	s->exec = e;
 	s->executions++;
 	/* A pool's session answers the client that runs code on it. */
@@ -150,6 +149,14 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 	return (0);
 }
 
+/* An execution's id and deadline timer; of code or of a file. */
+void
+exec_init(struct exec *e)
+{
+	e->exec_id = ++exec_ids;
+	evtimer_set(&e->timer, exec_timeout, e);
+}
+
 void
 exec_start(struct exec *e)
 {
@@ -158,6 +165,11 @@ exec_start(struct exec *e)
 	struct iovec	 iov[2];
 	struct timeval	 tv;
 
+	if (e->file_op != 0) {
+		if (files_start(e) == -1)
+			return;	/* the worker is lost; the session heard */
+		goto sent;
+	}
 	we.flags = e->flags;
 	we.code_len = e->code_len;
 	iov[0].iov_base = &we;
@@ -171,6 +183,7 @@ exec_start(struct exec *e)
 		return;		/* the worker is lost; the session heard */
 	free(e->code);
 	e->code = NULL;
+ sent:
 	e->sent = 1;
 	e->start_us = now_us();
 	s->state = S_BUSY;
@@ -317,11 +330,9 @@ exec_result(struct exec *e, struct imsg *imsg)
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
-	reply_ok(s->client, e->req_id, r);
+	files_add_plots(e, r, (size_t)lens[0] + lens[1]);
 	free(printed);
-	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
-	    e->exec_id, NULL, NULL, NULL);
-	exec_done(e);
+	exec_end(e, r);
 	return;
  bad:
 	worker_violation(s->worker, "bad result");
@@ -381,6 +392,7 @@ exec_r_error(struct exec *e, struct w_error *we, const char *msg,
 	if ((extra = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
 	exec_add_warnings(e, extra);
+	files_add_plots(e, extra, strlen(msg) + strlen(call));
 	switch (we->kind) {
 	case WERR_PARSE:
 		cJSON_AddNumberToObject(extra, "line", we->line);
@@ -441,6 +453,18 @@ exec_error(struct exec *e, struct imsg *imsg)
 	worker_violation(s->worker, "bad error");
 }
 
+/* Ends the execution with its reply r and its audit record. */
+void
+exec_end(struct exec *e, cJSON *r)
+{
+	struct session	*s = e->session;
+
+	reply_ok(s->client, e->req_id, r);
+	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
+	    e->exec_id, NULL, NULL, NULL);
+	exec_done(e);
+}
+
 /* Ends the execution with an error reply and its audit record. */
 void
 exec_fail(struct exec *e, enum exec_status status, const char *code,
@@ -479,6 +503,7 @@ void
 exec_free(struct exec *e)
 {
 	evtimer_del(&e->timer);
+	files_free(e);
 	free(e->advisory);
 	free(e->call_tool);
 	free(e->code);

@@ -326,6 +326,11 @@ static const char *root_dirs[] = {
 	"/usr/lib/locale",
 	"/usr/share/zoneinfo",
 	"/etc/R",
+	/* The PNG device's text: fontconfig, its cache and the fonts. */
+	"/etc/fonts",
+	"/usr/share/fontconfig",
+	"/usr/share/fonts",
+	"/var/cache/fontconfig",
 };
 static const char *root_files[] = {
 	"/etc/ld.so.cache",

@@ -1,0 +1,224 @@
+/*
+ * Plots: what R code draws comes back with its execution's result.
+ *
+ * The default graphics device (options(device)) is a cairo PNG device
+ * writing one file per page in a directory of R's tempdir.  It is opened
+ * lazily, by R, when code first draws; the device function tells us
+ * (securer_plots_opened), so an execution that draws nothing costs one
+ * test of a flag.  At the end of an execution that opened it, the device
+ * is closed (which writes the last page), each page's file is sent as an
+ * IMSG_W_PLOT before the result, and the files are removed: every
+ * execution starts with a fresh device.
+ *
+ * The directory is the sandboxed code's to tamper with: files are opened
+ * with O_NOFOLLOW, must be regular and are read up to PLOT_SIZE_MAX
+ * bytes.  What is over the worker's bounds is reported without its
+ * bytes; the monitor applies the operator's caps.
+ */
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker.h"
+
+#include <R_ext/Parse.h>
+
+#define PLOTS_SUBDIR	"securer-plots"
+#define DEVICES_MAX	64		/* R has at most 63 devices */
+
+static struct {
+	int	 opened;		/* our device was opened */
+	int	 ndevs;
+	int	 devs[DEVICES_MAX];	/* R's numbers for them */
+} pl;
+
+/*
+ * The device: 7 x 7 inches at 96 dpi, as R's own png() default in size,
+ * on a white background.  The template draws one page so that cairo,
+ * fontconfig and the fonts are loaded before any worker is forked.
+ */
+static const char plots_rcode[] =
+".plots_dir <- function() file.path(tempdir(), '" PLOTS_SUBDIR "')\n"
+".plot_device <- function(...) {\n"
+"    dir <- .plots_dir()\n"
+"    if (!dir.exists(dir)) dir.create(dir, mode = '0700')\n"
+"    grDevices::png(file.path(dir, 'plot-%03d.png'), width = 672L,\n"
+"        height = 672L, res = 96, type = 'cairo', bg = 'white')\n"
+"    .Call(securer_plots_opened, grDevices::dev.cur())\n"
+"    invisible()\n"
+"}\n"
+".plots_close <- function(devs) {\n"
+"    for (d in devs)\n"
+"        if (d %in% grDevices::dev.list()) grDevices::dev.off(d)\n"
+"    invisible()\n"
+"}\n"
+".plots_warm <- function() {\n"
+"    f <- tempfile(fileext = '.png')\n"
+"    grDevices::png(f, type = 'cairo')\n"
+"    graphics::plot.new()\n"
+"    graphics::text(0.5, 0.5, 'securer')\n"
+"    grDevices::dev.off()\n"
+"    unlink(f)\n"
+"}\n";
+
+static int	plot_index(const char *);
+static void	plot_send(int, uint32_t, int, int);
+static void	plots_eval(const char *, SEXP);
+
+/* In the template: the device's code, the device loaded, and ours. */
+void
+plots_init(void)
+{
+	SEXP	call;
+	int	err;
+
+	plots_eval(plots_rcode, rembed_env());
+	call = PROTECT(Rf_lang1(rembed_fn(".plots_warm")));
+	R_tryEval(call, rembed_env(), &err);
+	if (err)
+		log_warnx("the PNG device does not work: plots will fail");
+	UNPROTECT(1);
+	plots_eval("options(device = .plot_device)\n", rembed_env());
+}
+
+static void
+plots_eval(const char *text, SEXP env)
+{
+	ParseStatus	 status;
+	SEXP		 code, exprs;
+	R_xlen_t	 i;
+	int		 err;
+
+	code = PROTECT(Rf_mkString(text));
+	exprs = PROTECT(R_ParseVector(code, -1, &status, R_NilValue));
+	if (status != PARSE_OK)
+		fatalx("the plots' R code does not parse");
+	for (i = 0; i < XLENGTH(exprs); i++) {
+		R_tryEval(VECTOR_ELT(exprs, i), env, &err);
+		if (err)
+			fatalx("the plots' R code fails");
+	}
+	UNPROTECT(2);
+}
+
+/* .Call(securer_plots_opened, dev.cur()) from the device function. */
+SEXP
+plots_opened_call(SEXP dev)
+{
+	pl.opened = 1;
+	if (pl.ndevs < DEVICES_MAX)
+		pl.devs[pl.ndevs++] = Rf_asInteger(dev);
+	return (R_NilValue);
+}
+
+/*
+ * Before an execution's result or error: its pages, if it drew any.
+ * Runs R code (dev.off); its errors are ignored, the pages written so
+ * far still count.
+ */
+void
+plots_collect(uint32_t exec_id)
+{
+	struct dirent	*de;
+	DIR		*dir;
+	SEXP		 devs, call;
+	char		 path[4096];
+	int		 i, n, fd, err, idx[PLOTS_LISTED_MAX];
+
+	if (!pl.opened)
+		return;
+	devs = PROTECT(Rf_allocVector(INTSXP, pl.ndevs));
+	for (i = 0; i < pl.ndevs; i++)
+		INTEGER(devs)[i] = pl.devs[i];
+	call = PROTECT(Rf_lang2(rembed_fn(".plots_close"), devs));
+	R_tryEvalSilent(call, rembed_env(), &err);
+	UNPROTECT(2);
+	pl.opened = 0;
+	pl.ndevs = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", rembed_tempdir(), PLOTS_SUBDIR);
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	n = 0;
+	while ((de = readdir(dir)) != NULL && n < PLOTS_LISTED_MAX)
+		if ((idx[n] = plot_index(de->d_name)) > 0)
+			n++;
+	/* Few pages: an insertion sort by page number. */
+	for (i = 1; i < n; i++) {
+		int	j, v = idx[i];
+
+		for (j = i; j > 0 && idx[j - 1] > v; j--)
+			idx[j] = idx[j - 1];
+		idx[j] = v;
+	}
+	for (i = 0; i < n; i++)
+		plot_send(dirfd(dir), exec_id, idx[i], i < PLOTS_MAX);
+	closedir(dir);
+}
+
+/* "plot-NNN.png" (the device's names) to NNN, else 0. */
+static int
+plot_index(const char *name)
+{
+	char	*end;
+	long	 v;
+
+	if (strncmp(name, "plot-", 5) != 0 || name[5] < '0' || name[5] > '9')
+		return (0);
+	v = strtol(name + 5, &end, 10);
+	if (strcmp(end, ".png") != 0 || v < 1 || v > 999999)
+		return (0);
+	return ((int)v);
+}
+
+/* One page: its bytes if they fit the worker's bounds; then it goes. */
+static void
+plot_send(int dfd, uint32_t exec_id, int index, int send_bytes)
+{
+	struct w_plot	 wp;
+	struct iovec	 iov[2];
+	struct stat	 st;
+	char		 name[32], *buf = NULL;
+	ssize_t		 n = 0;
+	int		 fd;
+
+	snprintf(name, sizeof(name), "plot-%03d.png", index);
+	memset(&wp, 0, sizeof(wp));
+	wp.index = index;
+	wp.flags = PLOT_OMITTED;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		wp.size = st.st_size;
+		if (send_bytes && st.st_size <= PLOT_SIZE_MAX &&
+		    (buf = malloc(st.st_size + 1)) != NULL) {
+			n = pread(fd, buf, st.st_size + 1, 0);
+			if (n == st.st_size)
+				wp.flags = 0;
+		}
+	}
+	if (fd != -1)
+		close(fd);
+	unlinkat(dfd, name, 0);
+	iov[0].iov_base = &wp;
+	iov[0].iov_len = sizeof(wp);
+	iov[1].iov_base = buf;
+	iov[1].iov_len = wp.flags == 0 ? (size_t)n : 0;
+	chan_send(IMSG_W_PLOT, exec_id, iov, wp.flags == 0 ? 2 : 1);
+	free(buf);
+}
