@@ -222,6 +222,7 @@ client_request(struct client *c, char *line, size_t len)
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].op, op->valuestring) == 0)
 			break;
+	files_request_line(line, len);
 	if (i == sizeof(ops) / sizeof(ops[0]))
 		reply_error(c, id, "bad_request", NULL, "unknown op");
 	else if (!c->hello && ops[i].fn != client_hello)

@@ -34,6 +34,34 @@ static const unsigned char png_magic[8] = {
 
 static void	plot_omit(struct exec *, const char *, uint64_t,
 		    const char *);
+static int	line_has_nul(void);
+
+/* The request line being answered: cJSON cuts strings at a \u0000. */
+static const char	*req_line;
+static size_t		 req_len;
+
+void
+files_request_line(const char *line, size_t len)
+{
+	req_line = line;
+	req_len = len;
+}
+
+/* A \u0000 escape anywhere in the request (an escaped backslash is not). */
+static int
+line_has_nul(void)
+{
+	const char	*p = req_line, *end = req_line + req_len;
+
+	if (p == NULL)
+		return (0);
+	while ((p = memchr(p, '\\', end - p)) != NULL && p + 1 < end) {
+		if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+			return (1);
+		p += 2;
+	}
+	return (0);
+}
 
 /* A single path component of a safe charset; else NULL. */
 const char *
@@ -187,7 +215,7 @@ files_request(struct client *c, uint64_t id, cJSON *req, int put)
 	if ((s = session_find(c, req, id)) == NULL)
 		return;
 	if ((name = files_name_ok(cJSON_GetObjectItemCaseSensitive(req,
-	    "name"))) == NULL) {
+	    "name"))) == NULL || line_has_nul()) {
 		reply_error(c, id, "bad_file_name", NULL, "a file name is "
 		    "1 to %d letters, digits, '.', '_' or '-', not starting "
 		    "with '.' or '-'", FILE_NAME_MAX);

@@ -259,6 +259,7 @@ int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
 
 /* files.c */
 const char	*files_name_ok(const struct cJSON *);
+void	 files_request_line(const char *, size_t);
 void	 files_plot(struct exec *, struct imsg *);
 void	 files_add_plots(struct exec *, struct cJSON *, size_t);
 void	 files_free(struct exec *);
