@@ -120,7 +120,8 @@ file_put_path(struct securer_session *s, const char *path)
 	return (rv);
 }
 
-/* --get NAME: the session's output file NAME into dir, said on stderr. */
+/* --get NAME: the output file NAME into dir (made if need be), said on
+ * stderr. */
 int
 file_get_name(struct securer_session *s, const char *name, const char *dir)
 {
@@ -131,6 +132,11 @@ file_get_name(struct securer_session *s, const char *name, const char *dir)
 
 	if (securer_file_get(s, name, &data, &len) == -1)
 		return (-1);
+	if (mkdir(dir, 0777) == -1 && errno != EEXIST) {
+		warn("%s", dir);
+		free(data);
+		return (-2);
+	}
 	rv = write_file(dir, name, data, len, path, sizeof(path));
 	free(data);
 	if (rv == 0)
