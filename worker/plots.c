@@ -71,6 +71,20 @@ static const char plots_rcode[] =
 "    unlink(f)\n"
 "}\n";
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * ASan builds (tests only): fontconfig keeps its caches until exit, which
+ * LeakSanitizer would call leaks of the worker.
+ */
+const char	*__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return ("leak:libfontconfig.so\nleak:libcairo.so\n"
+	    "leak:libpixman-1.so\nleak:libfreetype.so\n");
+}
+#endif
+
 static int	plot_index(const char *);
 static void	plot_send(int, uint32_t, int, int);
 static void	plots_eval(const char *, SEXP);

@@ -22,6 +22,7 @@
 
 #include "imsg.h"
 #include "securerd.h"
+#include "sanitizer.h"
 
 #define WAIT_MS		60000
 
