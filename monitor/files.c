@@ -115,8 +115,8 @@ files_plot(struct exec *e, struct imsg *imsg)
 		plot_omit(e, name, wp.size, "size");
 		return;
 	}
-	if (e->plots != NULL &&
-	    (size_t)cJSON_GetArraySize(e->plots) >= conf->max_plots) {
+	if ((e->plots == NULL ? 0 : (uint32_t)cJSON_GetArraySize(e->plots)) >=
+	    conf->max_plots) {
 		plot_omit(e, name, wp.size, "count");
 		return;
 	}

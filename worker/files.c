@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,8 +30,10 @@
 #define INPUT_DIR	"input"
 #define OUTPUT_DIR	"output"
 
-static int	 home_fd = -1;
+/* HOME as it was: the code may change the variable. */
+static char	 home[PATH_MAX];
 
+static int	home_open(void);
 static int	file_req(struct imsg *, struct w_file_req *, const char **,
 		    const char **);
 static int	file_name_ok(const char *, size_t);
@@ -38,19 +41,21 @@ static void	file_reply(uint32_t, enum w_file_status, int, uint64_t,
 		    const void *, size_t);
 static int	write_all(int, const char *, size_t);
 
-/* In a new worker, in its HOME: the output directory, the variables. */
+/*
+ * In a new worker, in its HOME: the output directory, the variables.
+ * No descriptor is kept: the code sees only its own (0 to 3).
+ */
 void
 files_init(void)
 {
-	const char	*home = getenv("HOME");
-	char		 path[4096];
+	const char	*h = getenv("HOME");
+	char		 path[PATH_MAX + 16];
 
-	if (home == NULL)
+	if (h == NULL || strlcpy(home, h, sizeof(home)) >= sizeof(home))
 		fatalx("no HOME");
-	if ((home_fd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		fatal("open %s", home);
-	if (mkdirat(home_fd, OUTPUT_DIR, 0700) == -1 && errno != EEXIST)
-		fatal("mkdir %s/%s", home, OUTPUT_DIR);
+	snprintf(path, sizeof(path), "%s/%s", home, OUTPUT_DIR);
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
 	snprintf(path, sizeof(path), "%s/%s", home, INPUT_DIR);
 	if (setenv("SECURER_INPUT", path, 1) == -1)
 		fatal("setenv");
@@ -66,15 +71,25 @@ files_put(struct imsg *imsg)
 	struct w_file_req	 req;
 	const char		*name, *data;
 	uint32_t		 id = imsg_get_id(imsg);
-	int			 dfd, fd, e;
+	int			 hfd, dfd, fd, e;
 
 	if (file_req(imsg, &req, &name, &data) == -1 ||
 	    req.data_len > FILE_SIZE_MAX)
 		fatalx("bad file put");
-	if (mkdirat(home_fd, INPUT_DIR, 0700) == -1 && errno != EEXIST)
+	if ((hfd = home_open()) == -1)
 		goto fail;
-	if ((dfd = openat(home_fd, INPUT_DIR, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if (mkdirat(hfd, INPUT_DIR, 0700) == -1 && errno != EEXIST) {
+		e = errno;
+		close(hfd);
+		errno = e;
+		goto fail;
+	}
+	dfd = openat(hfd, INPUT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	e = errno;
+	close(hfd);
+	errno = e;
+	if (dfd == -1)
 		goto fail;
 	/* Writable for as long as it takes. */
 	if (fchmod(dfd, 0700) == -1 ||
@@ -117,12 +132,22 @@ files_get(struct imsg *imsg)
 	char			*buf;
 	uint32_t		 id = imsg_get_id(imsg);
 	ssize_t			 n;
-	int			 dfd, fd;
+	int			 hfd, dfd, fd;
 
 	if (file_req(imsg, &req, &name, &data) == -1 || req.data_len != 0)
 		fatalx("bad file get");
-	if ((dfd = openat(home_fd, OUTPUT_DIR, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	dfd = -1;
+	if ((hfd = home_open()) != -1) {
+		dfd = openat(hfd, OUTPUT_DIR, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (dfd == -1) {
+			n = errno;
+			close(hfd);
+			errno = n;
+		} else
+			close(hfd);
+	}
+	if (dfd == -1) {
 		file_reply(id, errno == ENOENT ? WFILE_NOT_FOUND :
 		    WFILE_NOT_REGULAR, errno, 0, NULL, 0);
 		return;
@@ -158,6 +183,13 @@ files_get(struct imsg *imsg)
 	else
 		file_reply(id, WFILE_OK, 0, n, buf, n);
 	free(buf);
+}
+
+/* HOME, not through a symlink the code may have put there. */
+static int
+home_open(void)
+{
+	return (open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
 /* The request's parts; -1 if it is not what the monitor sends. */

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@
 
 #define PLOTS_SUBDIR	"securer-plots"
 #define DEVICES_MAX	64		/* R has at most 63 devices */
+
+static uint64_t	warm_vm;	/* address space the warm-up took */
 
 static struct {
 	int	 opened;		/* our device was opened */
@@ -89,20 +92,61 @@ static int	plot_index(const char *);
 static void	plot_send(int, uint32_t, int, int);
 static void	plots_eval(const char *, SEXP);
 
-/* In the template: the device's code, the device loaded, and ours. */
+/* The process's address space in bytes (/proc/self/statm), 0 unknown. */
+static uint64_t
+vm_size(void)
+{
+	unsigned long long	 pages;
+	FILE			*fp;
+	int			 n;
+
+	if ((fp = fopen("/proc/self/statm", "re")) == NULL)
+		return (0);
+	n = fscanf(fp, "%llu", &pages);
+	fclose(fp);
+	return (n == 1 ? pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0);
+}
+
+/*
+ * In the template: the device's code, the device loaded, and ours.
+ *
+ * The first page costs a third of a second cold (cairo, pango,
+ * fontconfig, the fonts), so it is drawn here once.  Pango initialises
+ * fontconfig in a thread, which would get a malloc arena of its own
+ * (64 MiB of address space): one arena for the time of the warm-up.
+ * What the warm-up still maps (the libraries, ~40 MiB) is the template's,
+ * not the sessions': plots_memory() adds it to their address-space limit.
+ */
 void
 plots_init(void)
 {
-	SEXP	call;
-	int	err;
+	SEXP		call;
+	uint64_t	before;
+	int		err;
 
 	plots_eval(plots_rcode, rembed_env());
+	mallopt(M_ARENA_MAX, 1);
+	before = vm_size();
 	call = PROTECT(Rf_lang1(rembed_fn(".plots_warm")));
 	R_tryEval(call, rembed_env(), &err);
 	if (err)
 		log_warnx("the PNG device does not work: plots will fail");
 	UNPROTECT(1);
+	if (before != 0 && vm_size() > before)
+		warm_vm = vm_size() - before;
+	mallopt(M_ARENA_MAX, 0);
 	plots_eval("options(device = .plot_device)\n", rembed_env());
+	log_debug("PNG device loaded, %llu KiB of address space",
+	    (unsigned long long)(warm_vm / 1024));
+}
+
+/* A memory limit (RLIMIT_AS) with the warm-up's share added. */
+uint64_t
+plots_memory(uint64_t limit)
+{
+	if (limit == LIMIT_NONE || limit > LIMIT_NONE - warm_vm)
+		return (limit);
+	return (limit + warm_vm);
 }
 
 static void

@@ -773,7 +773,8 @@ sandbox_limits(const struct worker_limits *l)
 	 */
 	log_debug("ASan build: memory rlimit not set");
 #else
-	sandbox_rlimit(RLIMIT_AS, "memory", l->memory, l->memory);
+	sandbox_rlimit(RLIMIT_AS, "memory", plots_memory(l->memory),
+	    plots_memory(l->memory));
 #endif
 	sandbox_rlimit(RLIMIT_FSIZE, "fsize", l->fsize, l->fsize);
 	sandbox_rlimit(RLIMIT_NPROC, "nproc", l->nproc, l->nproc);
