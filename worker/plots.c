@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -92,6 +93,41 @@ static int	plot_index(const char *);
 static void	plot_send(int, uint32_t, int, int);
 static void	plots_eval(const char *, SEXP);
 
+/* The number of threads of this process, from /proc; 0 unknown. */
+static int
+threads(void)
+{
+	FILE	*fp;
+	char	 line[128];
+	int	 n = 0;
+
+	if ((fp = fopen("/proc/self/status", "re")) == NULL)
+		return (0);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return (n);
+}
+
+/*
+ * Pango initialises fontconfig in a thread of its own, which may still be
+ * ending (freeing, holding malloc's lock) when the warm-up returns.  A
+ * worker cloned then would inherit the lock held and hang at its first
+ * malloc: the template waits, once, at start-up, until it is alone.
+ */
+static void
+wait_single_threaded(void)
+{
+	struct timespec	 ts = { 0, 1000000 };
+	int		 i;
+
+	for (i = 0; i < 5000 && threads() > 1; i++)
+		nanosleep(&ts, NULL);
+	if (threads() > 1)
+		fatalx("the PNG device left threads running in the template");
+}
+
 /* The process's address space in bytes (/proc/self/statm), 0 unknown. */
 static uint64_t
 vm_size(void)
@@ -132,6 +168,7 @@ plots_init(void)
 	if (err)
 		log_warnx("the PNG device does not work: plots will fail");
 	UNPROTECT(1);
+	wait_single_threaded();
 	if (before != 0 && vm_size() > before)
 		warm_vm = vm_size() - before;
 	mallopt(M_ARENA_MAX, 0);
