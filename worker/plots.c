@@ -143,8 +143,17 @@ vm_size(void)
 	return (n == 1 ? pages * (uint64_t)sysconf(_SC_PAGESIZE) : 0);
 }
 
+/* At R's start: the device's code, and the device the default. */
+void
+plots_init(void)
+{
+	plots_eval(plots_rcode, rembed_env());
+	plots_eval("options(device = .plot_device)\n", rembed_env());
+}
+
 /*
- * In the template: the device's code, the device loaded, and ours.
+ * In the template, once, after its first worker is spawned (so that the
+ * daemon's first session does not wait for it): the device loaded.
  *
  * The first page costs a third of a second cold (cairo, pango,
  * fontconfig, the fonts), so it is drawn here once.  Pango initialises
@@ -154,13 +163,16 @@ vm_size(void)
  * not the sessions': plots_memory() adds it to their address-space limit.
  */
 void
-plots_init(void)
+plots_warm(void)
 {
+	static int	done;
 	SEXP		call;
-	uint64_t	before;
+	uint64_t	before, t0 = now_us();
 	int		err;
 
-	plots_eval(plots_rcode, rembed_env());
+	if (done)
+		return;
+	done = 1;
 	mallopt(M_ARENA_MAX, 1);
 	before = vm_size();
 	call = PROTECT(Rf_lang1(rembed_fn(".plots_warm")));
@@ -172,8 +184,8 @@ plots_init(void)
 	if (before != 0 && vm_size() > before)
 		warm_vm = vm_size() - before;
 	mallopt(M_ARENA_MAX, 0);
-	plots_eval("options(device = .plot_device)\n", rembed_env());
-	log_debug("PNG device loaded, %llu KiB of address space",
+	log_debug("PNG device loaded in %llu us, %llu KiB of address space",
+	    (unsigned long long)(now_us() - t0),
 	    (unsigned long long)(warm_vm / 1024));
 }
 

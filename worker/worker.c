@@ -139,6 +139,7 @@ template_main(void)
 			    imsg_get_type(&imsg));
 		template_spawn(&imsg, broker);
 		imsg_free(&imsg);
+		plots_warm();
 	}
 }
 

@@ -88,6 +88,7 @@ SEXP		 decode_value(const char *, size_t, char *, size_t);
 
 /* plots.c */
 void		 plots_init(void);
+void		 plots_warm(void);
 void		 plots_collect(uint32_t);
 SEXP		 plots_opened_call(SEXP);
 uint64_t	 plots_memory(uint64_t);
