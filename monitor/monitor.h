@@ -160,6 +160,7 @@ struct session {
 	struct identity		*ident;
 	struct pool		*pool;		/* NULL: the client's own */
 	int			 opened;	/* audited as open */
+	int			 clocks;	/* idle and lifetime running */
 	int			 closing;
 	int			 reset_pending;	/* reset_between_uses */
 	uint64_t		 memory;	/* charged to the capacity */
@@ -351,6 +352,7 @@ int	 policy_exec_admit(struct client *, uint64_t, struct session *);
 void	 policy_exec_gone(struct session *);
 void	 policy_reload(struct imsg *);
 void	 policy_session_timers(struct session *);
+void	 policy_session_opened(struct session *);
 void	 policy_session_idle(struct session *);
 void	 identity_walk(void (*)(struct identity *, void *), void *);
 uint64_t policy_memory_used(void);
