@@ -225,6 +225,24 @@ slow_reader_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case pool_closed_early cleanup
+pool_closed_early_head() {
+	atf_set "descr" "a pool closed before its sessions are ready: " \
+	    "pool.create and the waiting pool.execute get closed, none is lost"
+}
+pool_closed_early_body() {
+	start_daemon
+	raw "$HELLO" '{"id":2,"op":"pool.create","pool":"p","size":2}' \
+	    '{"id":3,"op":"pool.execute","pool":"p","code":"1","acquire_timeout":10}' \
+	    '{"id":4,"op":"pool.close","pool":"p"}' >replies
+	atf_check -o inline:'[2,"closed"][3,"closed"][4,true]\n' -x \
+	    "jq -c 'select(.id > 1) | [.id, .error.code // .ok]' replies | tr -d '\\n'; echo"
+	wait_for "no worker" test -z "$(worker_pids)"
+}
+pool_closed_early_cleanup() {
+	cleanup_daemon
+}
+
 # requests: the same set every time, through the securer command: values,
 # streaming output, R errors, a syntax error, a timeout, tool calls.
 requests() {
@@ -320,6 +338,7 @@ atf_init_test_cases() {
 	atf_add_test_case fd_limit
 	atf_add_test_case disconnect
 	atf_add_test_case slow_reader
+	atf_add_test_case pool_closed_early
 	atf_add_test_case shim
 	atf_add_test_case shim_libsecurer
 }
