@@ -96,6 +96,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_messages = 1000000;
 	c->max_result = WORKER_RESULT_MAX;
 	c->max_sessions = c->ident.sessions = 64;
+	c->client_grace = 10;
 	c->ident.pool_size = 16;
 	c->socket_uid = c->socket_gid = -1;
 }
@@ -325,6 +326,7 @@ print_policy(const struct securerd_conf *c)
 	printf("\n");
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
+	print_cap("client-grace", c->client_grace);
 }
 
 /*
@@ -368,6 +370,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.cap_memory = nc->cap_memory;
 	keep.idle_ttl = nc->idle_ttl;
 	keep.lifetime = nc->lifetime;
+	keep.client_grace = nc->client_grace;
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;

@@ -22,11 +22,11 @@
 /* A client that reads nothing while we write this much is dropped. */
 #define CLIENT_OUTPUT_MAX	(64U * 1024 * 1024)
 /*
- * More than this waiting for a client starts its grace period: unless it
- * reads below it in time, it is dropped with its sessions and their work.
+ * More than this waiting for a client starts its grace period (client-grace
+ * seconds): unless it reads below it in time, it is dropped with its
+ * sessions and their work.
  */
 #define CLIENT_OUTPUT_HIGH	(1U * 1024 * 1024)
-#define CLIENT_GRACE		10	/* seconds */
 
 static TAILQ_HEAD(, client)	clients = TAILQ_HEAD_INITIALIZER(clients);
 static size_t			nclients;
@@ -318,16 +318,17 @@ client_send(struct client *c, cJSON *msg)
 }
 
 /*
- * Replies pile up: the client has CLIENT_GRACE seconds to read them down
+ * Replies pile up: the client has client-grace seconds to read them down
  * to CLIENT_OUTPUT_HIGH.  What we keep meanwhile is capped by
  * CLIENT_OUTPUT_MAX.
  */
 static void
 client_grace_start(struct client *c)
 {
-	struct timeval	tv = { CLIENT_GRACE, 0 };
+	struct timeval	tv = { conf->client_grace, 0 };
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	if (conf->client_grace == 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
 	    CLIENT_OUTPUT_HIGH || evtimer_pending(&c->ev_grace, NULL))
 		return;
 	log_debug("client uid %u pid %d is behind, grace period started",
@@ -348,8 +349,8 @@ client_grace_over(int fd, short event, void *arg)
 {
 	struct client	*c = arg;
 
-	log_warnx("client uid %u pid %d did not read its replies for %d "
-	    "seconds, dropping it", c->uid, c->pid, CLIENT_GRACE);
+	log_warnx("client uid %u pid %d did not read its replies in time, "
+	    "dropping it", c->uid, c->pid);
 	client_drop(c, "client does not read");
 }
 
