@@ -37,7 +37,7 @@ static void	client_read(struct bufferevent *, void *);
 static void	client_drained(struct bufferevent *, void *);
 static void	client_caught_up(struct bufferevent *, void *);
 static void	client_grace_over(int, short, void *);
-static void	client_drop(struct client *, const char *);
+static void	client_drop(struct client *, const char *, int);
 static void	client_event(struct bufferevent *, short, void *);
 static void	client_request(struct client *, char *, size_t);
 static void	client_hello(struct client *, uint64_t, cJSON *);
@@ -305,7 +305,7 @@ client_send(struct client *c, cJSON *msg)
 	if (evbuffer_get_length(out) > CLIENT_OUTPUT_MAX) {
 		log_warnx("client uid %u pid %d does not read, dropping it",
 		    c->uid, c->pid);
-		client_drop(c, "client does not read");
+		client_drop(c, "client does not read", 1);
 		return;
 	}
 	if ((text = json_print(msg, &len)) == NULL)
@@ -351,7 +351,7 @@ client_grace_over(int fd, short event, void *arg)
 
 	log_warnx("client uid %u pid %d did not read its replies in time, "
 	    "dropping it", c->uid, c->pid);
-	client_drop(c, "client does not read");
+	client_drop(c, "client does not read", 1);
 }
 
 static void
@@ -379,19 +379,19 @@ client_free_cb(int fd, short event, void *arg)
 void
 client_close(struct client *c)
 {
-	client_drop(c, "client disconnected");
+	client_drop(c, "client disconnected", 0);
 }
 
 /*
- * A client dropped for not reading loses what it did not read: waiting
- * for it to drain would keep the connection (and its memory) forever.
+ * discard: a client dropped for not reading loses what it did not read;
+ * waiting for it to drain would keep the connection (and its memory) for
+ * ever.
  */
 static void
-client_drop(struct client *c, const char *reason)
+client_drop(struct client *c, const char *reason, int discard)
 {
 	struct session	*s;
 	struct timeval	 tv = { 0, 0 };
-	int		 reads = strcmp(reason, "client does not read") != 0;
 
 	if (c->closing)
 		return;
@@ -407,7 +407,7 @@ client_drop(struct client *c, const char *reason)
 	/* client_drained waits for an empty output buffer, not a watermark. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	evtimer_set(&c->ev_free, client_free_cb, c);
-	if (!reads || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (discard || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		evtimer_add(&c->ev_free, &tv);
 }
 
