@@ -31,6 +31,7 @@
 static TAILQ_HEAD(, client)	clients = TAILQ_HEAD_INITIALIZER(clients);
 static size_t			nclients;
 static struct event		ev_accept, ev_pause;
+static int			at_fd_limit;	/* said so once */
 
 static void	client_accept(int, short, void *);
 static void	client_read(struct bufferevent *, void *);
@@ -77,7 +78,9 @@ client_accept_pause(void)
 	 * Out of fds: stop accepting rather than spin, until a client goes
 	 * or for a second (fds may go elsewhere: sessions, the control).
 	 */
-	log_warnx("out of file descriptors: not accepting for now");
+	if (!at_fd_limit)
+		log_warnx("out of file descriptors: not accepting for now");
+	at_fd_limit = 1;
 	event_del(&ev_accept);
 	evtimer_add(&ev_pause, &tv);
 }
@@ -129,6 +132,10 @@ client_accept(int fd, short event, void *arg)
 		    errno != ECONNABORTED)
 			log_warn("accept");
 		return;
+	}
+	if (at_fd_limit) {
+		log_info("accepting again");
+		at_fd_limit = 0;
 	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("SO_PEERCRED");
