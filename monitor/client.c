@@ -338,7 +338,7 @@ client_grace_start(struct client *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
 	    CLIENT_OUTPUT_HIGH || evtimer_pending(&c->ev_grace, NULL))
 		return;
-	log_debug("client uid %u pid %d is behind, grace period started",
+	log_info("client uid %u pid %d is behind, grace period started",
 	    c->uid, c->pid);
 	evtimer_add(&c->ev_grace, &tv);
 }

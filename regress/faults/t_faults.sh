@@ -246,6 +246,39 @@ pool_closed_early_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case slow_but_reading cleanup
+slow_but_reading_head() {
+	atf_set "descr" "a client that falls behind, but each time reads " \
+	    "its backlog within client-grace seconds, is never dropped"
+	atf_set "timeout" "120"
+}
+slow_but_reading_body() {
+	start_daemon "output-bytes none" "output-lines none" "client-grace 2"
+	open_client a
+	send a "$HELLO"
+	send a "$CREATE"
+	final a 2 >/dev/null
+	# About 2 MB/s for a few seconds.
+	send a '{"id":3,"op":"execute","session":"@S@","code":"for (i in 1:400) { cat(strrep(\"x\", 20000), \"\\n\"); Sys.sleep(0.01) }; 42"}'
+	wait_for "output" grep -q '"stream"' a.out
+	# Behind for 1.5 s at a time, 4.5 s in all: more than the grace
+	# period in sum, never in one stretch.
+	for i in 1 2 3; do
+		kill -STOP "$(cat a.pid)"
+		sleep 1.5
+		kill -CONT "$(cat a.pid)"
+		sleep 0.5
+	done
+	check a 3 .value.value '[42]'
+	grep -q "did not read" daemon.log && atf_fail "the client was dropped"
+	[ "$(grep -c 'is behind, grace period started' daemon.log)" -ge 2 ] ||
+	    atf_fail "the client was not behind twice: $(cat daemon.log)"
+	exec 8>&-
+}
+slow_but_reading_cleanup() {
+	cleanup_daemon
+}
+
 # requests: the same set every time, through the securer command: values,
 # streaming output, R errors, a syntax error, a timeout, tool calls.
 requests() {
@@ -341,6 +374,7 @@ atf_init_test_cases() {
 	atf_add_test_case fd_limit
 	atf_add_test_case disconnect
 	atf_add_test_case slow_reader
+	atf_add_test_case slow_but_reading
 	atf_add_test_case pool_closed_early
 	atf_add_test_case shim
 	atf_add_test_case shim_libsecurer
