@@ -412,8 +412,14 @@ policy_session_idle(struct session *s)
 	struct timeval	tv = { conf->idle_ttl, 0 };
 
 	evtimer_del(&s->ev_idle);
-	/* A pool keeps its sessions warm: idle is what they are for. */
-	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL)
+	/*
+	 * A pool keeps its sessions warm: idle is what they are for.  A
+	 * session still starting is not idle either: on a loaded machine
+	 * it would be closed before its first request (see
+	 * session_worker_ready).
+	 */
+	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL &&
+	    s->state != S_STARTING)
 		evtimer_add(&s->ev_idle, &tv);
 }
 
