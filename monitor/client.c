@@ -366,6 +366,7 @@ client_free(struct client *c)
 {
 	evtimer_del(&c->ev_free);
 	evtimer_del(&c->ev_grace);
+	audit_client_gone(c);
 	bufferevent_free(c->bev);
 	free(c);
 	client_accept_resume();
