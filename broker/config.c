@@ -98,6 +98,7 @@ config_defaults(struct securerd_conf *c)
 	c->audit_sync_ms = 100;
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
+	c->client_grace = 10;
 	c->ident.pool_size = 16;
 	c->max_plots = 16;
 	c->max_plot_size = 1 * MiB;
@@ -331,6 +332,7 @@ print_policy(const struct securerd_conf *c)
 	printf("\n");
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
+	print_cap("client-grace", c->client_grace);
 }
 
 /*
@@ -381,6 +383,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.cap_memory = nc->cap_memory;
 	keep.idle_ttl = nc->idle_ttl;
 	keep.lifetime = nc->lifetime;
+	keep.client_grace = nc->client_grace;
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;

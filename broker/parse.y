@@ -55,6 +55,7 @@ typedef struct {
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
+%token	CLIENTGRACE
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -282,6 +283,7 @@ main	: SOCKET STRING {
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
+	| CLIENTGRACE seconds		{ pconf->client_grace = $2; }
 	| ALLOW {
 		if (rule_new(RULE_ALLOW) == -1)
 			YYERROR;
@@ -453,6 +455,7 @@ static const struct keyword {
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
+	{ "client-grace",	CLIENTGRACE },
 	{ "code-size",		CODESIZE },
 	{ "control",		CONTROL },
 	{ "count",		COUNT },

@@ -408,6 +408,7 @@ struct securerd_conf {
 	uint32_t		 idle_ttl;		/* seconds, 0 never */
 	uint64_t		 cap_memory;		/* bytes, 0 none */
 	uint32_t		 lifetime;		/* seconds, 0 none */
+	uint32_t		 client_grace;		/* seconds, 0 none */
 	uint32_t		 nrules;
 	struct policy_rule	 rules[POLICY_RULES_MAX];
 	uint32_t		 max_plots;		/* per execution */

@@ -72,6 +72,7 @@ struct client {
 	TAILQ_HEAD(, session)	 sessions;
 	struct bufferevent	*bev;
 	struct event		 ev_free;
+	struct event		 ev_grace;	/* replies unread */
 	struct identity		*ident;		/* after hello */
 	uid_t			 uid;
 	gid_t			 gid;
@@ -304,6 +305,7 @@ void	 worker_kill(struct worker *, const char *);
 void	 worker_violation(struct worker *, const char *);
 void	 worker_exited(struct worker *, const struct worker_exit *);
 void	 worker_spawn_failed(struct worker *, int);
+void	 worker_channel_lost(struct worker *);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
 

@@ -139,6 +139,23 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 	worker_free(w);
 }
 
+/*
+ * The worker started but its channel never reached us (we are out of
+ * fds): it goes, and its session is told as for a failed spawn.
+ */
+void
+worker_channel_lost(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	log_warnx("worker %u: its channel was lost, out of file descriptors",
+	    w->id);
+	worker_kill(w, "channel lost");
+	if (s != NULL)
+		session_worker_lost(s, 0, "spawn_failed",
+		    "the daemon is out of file descriptors");
+}
+
 void
 worker_spawn_failed(struct worker *w, int error)
 {
