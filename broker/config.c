@@ -97,6 +97,8 @@ config_defaults(struct securerd_conf *c)
 	c->max_result = WORKER_RESULT_MAX;
 	c->max_sessions = c->ident.sessions = 64;
 	c->ident.pool_size = 16;
+	c->ready_min = READY_DEFAULT;
+	c->ready_max = READY_DEFAULT_MAX;
 	c->socket_uid = c->socket_gid = -1;
 }
 
@@ -325,6 +327,10 @@ print_policy(const struct securerd_conf *c)
 	printf("\n");
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
+	/* Only when set: configurations printed before it stay the same. */
+	if (c->ready_min != READY_DEFAULT || c->ready_max != READY_DEFAULT_MAX)
+		printf("workers ready %u max %u\n", c->ready_min,
+		    c->ready_max);
 }
 
 /*
@@ -368,6 +374,8 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.cap_memory = nc->cap_memory;
 	keep.idle_ttl = nc->idle_ttl;
 	keep.lifetime = nc->lifetime;
+	keep.ready_min = nc->ready_min;
+	keep.ready_max = nc->ready_max;
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;

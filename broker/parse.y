@@ -53,7 +53,7 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
-%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY READY
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -226,6 +226,15 @@ main	: SOCKET STRING {
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
+	| WORKERS READY count {
+		if ($3 > READY_MAX) {
+			yyerror("workers ready must be at most %d", READY_MAX);
+			YYERROR;
+		}
+		pconf->ready_min = $3;
+		/* Without max: room for bursts of four times as many. */
+		pconf->ready_max = 4 * $3 > READY_MAX ? READY_MAX : 4 * $3;
+	} readymax
 	| ALLOW {
 		if (rule_new(RULE_ALLOW) == -1)
 			YYERROR;
@@ -256,6 +265,17 @@ rate	: NONE				{ rate_r = -1; rate_b = 0; }
 		}
 		rate_r = $1;
 		rate_b = $3;
+	}
+	;
+
+readymax : /* empty */
+	| MAX count {
+		if ($2 < pconf->ready_min || $2 > READY_MAX) {
+			yyerror("workers ready max must be between %u and %d",
+			    pconf->ready_min, READY_MAX);
+			YYERROR;
+		}
+		pconf->ready_max = $2;
 	}
 	;
 
@@ -418,6 +438,7 @@ static const struct keyword {
 	{ "output-lines",	OUTPUTLINES },
 	{ "owner",		OWNER },
 	{ "pool-size",		POOLSIZE },
+	{ "ready",		READY },
 	{ "requests",		REQUESTS },
 	{ "result-size",	RESULTSIZE },
 	{ "sandbox",		SANDBOX },

@@ -40,6 +40,9 @@
 #define SECURERD_USER		"_securer"
 #define WORKER_UID_BASE		200000
 #define WORKER_UID_COUNT	65536
+#define READY_MAX		64	/* workers ready ... max */
+#define READY_DEFAULT		2
+#define READY_DEFAULT_MAX	8
 
 enum imsg_type {
 	IMSG_NONE,
@@ -323,6 +326,8 @@ struct securerd_conf {
 	uint32_t		 idle_ttl;		/* seconds, 0 never */
 	uint64_t		 cap_memory;		/* bytes, 0 none */
 	uint32_t		 lifetime;		/* seconds, 0 none */
+	uint32_t		 ready_min;		/* workers ready */
+	uint32_t		 ready_max;		/* under bursts */
 	uint32_t		 nrules;
 	struct policy_rule	 rules[POLICY_RULES_MAX];
 };

@@ -58,6 +58,7 @@ monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 	imsgbuf_allow_fdpass(&iev_broker.ibuf);
 	iev_broker.handler = monitor_dispatch_broker;
 	imsg_event_add(&iev_broker);
+	ready_init();
 
 	client_listen(listen_fd);
 	monitor_activity();
@@ -178,7 +179,7 @@ monitor_worker_fd(struct imsg *imsg)
 	if ((fd = imsg_get_fd(imsg)) == -1)
 		fatalx("broker: IMSG_WORKER_FD without fd");
 	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel ||
-	    w->session == NULL) {
+	    (w->session == NULL && !w->spare)) {
 		/* The session went away while the worker was spawning. */
 		close(fd);
 		return;

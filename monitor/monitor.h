@@ -126,6 +126,10 @@ struct worker {
 	int			 exited;
 	int			 killed;	/* we asked the broker */
 	char			 cause[128];	/* why it is going */
+	struct worker_limits	 limits;	/* it was spawned with */
+	TAILQ_ENTRY(worker)	 spare_entry;	/* ready.c's list */
+	int			 spare;		/* ready, no session yet */
+	int			 from_spare;	/* taken from the ready ones */
 };
 
 struct session {
@@ -255,6 +259,8 @@ void	 tool_result_req(struct client *, uint64_t, struct cJSON *);
 
 /* workerchan.c */
 struct worker	*worker_new(struct session *);
+struct worker	*worker_spawn(struct session *, const struct worker_limits *);
+void	 worker_assign(struct worker *, struct session *);
 struct worker	*worker_find(uint32_t);
 void	 worker_attach(struct worker *, int);
 void	 worker_kill(struct worker *, const char *);
@@ -263,6 +269,14 @@ void	 worker_exited(struct worker *, const struct worker_exit *);
 void	 worker_spawn_failed(struct worker *, int);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
+
+/* ready.c */
+void	 ready_init(void);
+void	 ready_refill(void);
+void	 ready_reload(void);
+struct worker	*ready_take(struct session *);
+void	 ready_lost(struct worker *);
+uint32_t	 workers_ready(void);
 
 /* Counted for securerctl show counters. */
 struct counters {

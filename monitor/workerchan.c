@@ -22,8 +22,9 @@ static uint32_t			worker_ids;
 
 static void	worker_dispatch(int, short, void *);
 
+/* A worker spawned for s, or with no session yet (a ready one). */
 struct worker *
-worker_new(struct session *s)
+worker_spawn(struct session *s, const struct worker_limits *limits)
 {
 	struct spawn_req	 req;
 	struct worker		*w;
@@ -32,12 +33,44 @@ worker_new(struct session *s)
 		fatal("%s", __func__);
 	w->id = ++worker_ids;
 	w->session = s;
+	w->limits = *limits;
 	TAILQ_INSERT_TAIL(&workers, w, entry);
 	memset(&req, 0, sizeof(req));
 	req.worker_id = w->id;
-	req.limits = s->limits;
+	req.limits = *limits;
 	monitor_compose_broker(IMSG_SPAWN, w->id, &req, sizeof(req));
 	return (w);
+}
+
+/* The session's worker: a ready one if its limits allow, else a new one. */
+struct worker *
+worker_new(struct session *s)
+{
+	struct worker	*w;
+
+	if ((w = ready_take(s)) == NULL)
+		return (worker_spawn(s, &s->limits));
+	worker_assign(w, s);
+	return (w);
+}
+
+static void
+worker_setup(struct worker *w)
+{
+	struct iovec	iov;
+
+	iov.iov_base = w->session->setup;
+	iov.iov_len = strlen(w->session->setup);
+	worker_send(w, IMSG_W_SETUP, 0, &iov, 1);
+}
+
+/* A ready worker becomes s's: its setup goes now or when it is attached. */
+void
+worker_assign(struct worker *w, struct session *s)
+{
+	w->session = s;
+	if (w->has_channel)
+		worker_setup(w);
 }
 
 struct worker *
@@ -54,8 +87,6 @@ worker_find(uint32_t id)
 void
 worker_attach(struct worker *w, int fd)
 {
-	struct iovec	iov;
-
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("%s", __func__);
 	if (imsgbuf_init(&w->iev.ibuf, fd) == -1 ||
@@ -64,9 +95,10 @@ worker_attach(struct worker *w, int fd)
 	w->iev.handler = worker_dispatch;
 	w->iev.data = w;
 	w->has_channel = 1;
-	iov.iov_base = w->session->setup;
-	iov.iov_len = strlen(w->session->setup);
-	worker_send(w, IMSG_W_SETUP, 0, &iov, 1);
+	if (w->session != NULL)
+		worker_setup(w);
+	else
+		imsg_event_add(&w->iev);	/* to see it die */
 }
 
 static void
@@ -121,6 +153,23 @@ worker_free(struct worker *w)
 	free(w);
 }
 
+/*
+ * A ready worker that was taken but died before its setup was answered
+ * (killed from outside while it waited, say): not the session's fault,
+ * so it gets a fresh one and never hears of it.
+ */
+static int
+worker_stale_spare(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	if (!w->from_spare || w->ready || w->killed)
+		return (0);
+	log_debug("worker %u: died while ready; session gets another", w->id);
+	s->worker = worker_spawn(s, &s->limits);
+	return (1);
+}
+
 void
 worker_exited(struct worker *w, const struct worker_exit *we)
 {
@@ -129,6 +178,11 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 
 	exit_cause_str(we->cause, we->status, cause, sizeof(cause));
 	log_debug("worker %u %s", w->id, cause);
+	ready_lost(w);
+	if (s != NULL && worker_stale_spare(w)) {
+		worker_free(w);
+		return;
+	}
 	if (s != NULL) {
 		s->worker = NULL;
 		session_worker_lost(s, w->ready, "worker_died", cause);
@@ -144,6 +198,11 @@ worker_spawn_failed(struct worker *w, int error)
 
 	snprintf(cause, sizeof(cause), "%s", strerror(error));
 	log_warnx("worker %u could not be spawned: %s", w->id, cause);
+	ready_lost(w);
+	if (s != NULL && worker_stale_spare(w)) {
+		worker_free(w);
+		return;
+	}
 	if (s != NULL) {
 		s->worker = NULL;
 		session_worker_lost(s, 0, "spawn_failed", cause);

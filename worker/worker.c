@@ -189,6 +189,11 @@ template_child(int fd, const struct tpl_spawn *ts, pid_t broker)
 	const char	*tmpdir;
 
 	log_procinit("worker");
+	/*
+	 * Named apart until its setup arrives: it may be a ready worker
+	 * that no session has yet (securerd.conf(5) workers ready).
+	 */
+	prctl(PR_SET_NAME, WORKER_NAME_READY);
 	/* Its fd is replaced by the worker's channel in sandbox_worker(). */
 	imsgbuf_clear(&chan);
 	filtered = (ts->flags & TPL_SECCOMP) != 0;
@@ -227,6 +232,7 @@ worker_main(void)
 			if (ready)
 				fatalx("second setup");
 			tools_setup(&imsg);
+			prctl(PR_SET_NAME, WORKER_NAME);
 			worker_ready();
 			ready = 1;
 			break;
