@@ -10,8 +10,9 @@
  *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
  *				IMSG_TPL_FAILED
  *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
- *	worker   -> monitor	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL,
- *				IMSG_W_RESULT, IMSG_W_ERROR, IMSG_W_ADVISORY
+ *	worker   -> monitor	IMSG_W_WAITING, IMSG_W_READY, IMSG_W_OUTPUT,
+ *				IMSG_W_TOOL_CALL, IMSG_W_RESULT, IMSG_W_ERROR,
+ *				IMSG_W_ADVISORY
  * Only broker -> monitor and broker -> template pass fds.
  */
 
@@ -78,6 +79,8 @@ enum imsg_type {
 	IMSG_CTL_FD,		/* empty, fd: a securerctl connection */
 	/* monitor -> broker */
 	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
+	/* worker -> monitor */
+	IMSG_W_WAITING,		/* empty: sandboxed and warm, before setup */
 	IMSG_MAX
 };
 

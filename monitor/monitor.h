@@ -122,6 +122,7 @@ struct worker {
 	struct session		*session;
 	uint32_t		 id;
 	int			 has_channel;
+	int			 waiting;	/* said it is set up and warm */
 	int			 ready;
 	int			 exited;
 	int			 killed;	/* we asked the broker */

@@ -28,6 +28,7 @@ static struct event		ev_decay;
 static struct event		ev_refill;
 
 static void	ready_decay_arm(void);
+static void	ready_refill_soon(void);
 
 uint32_t
 workers_ready(void)
@@ -36,7 +37,7 @@ workers_ready(void)
 	uint32_t	 n = 0;
 
 	TAILQ_FOREACH(w, &spares, spare_entry)
-		if (w->has_channel)
+		if (w->waiting)
 			n++;
 	return (n);
 }
@@ -93,10 +94,7 @@ ready_refill(void)
 	}
 }
 
-/*
- * A ready worker for s, if one has its limits: the oldest, which is the
- * likeliest to have its channel already.
- */
+/* A ready worker for s, if s has the default limits the spares have. */
 struct worker *
 ready_take(struct session *s)
 {
@@ -105,10 +103,13 @@ ready_take(struct session *s)
 	if (memcmp(&s->limits, &conf->default_limits,
 	    sizeof(s->limits)) != 0)
 		return (NULL);
+	/* One that said it waits, else the oldest still on its way. */
 	TAILQ_FOREACH(w, &spares, spare_entry)
-		if (memcmp(&w->limits, &s->limits, sizeof(s->limits)) == 0)
+		if (w->waiting)
 			break;
-	if (w == NULL || !w->has_channel) {
+	if (w == NULL)
+		w = TAILQ_FIRST(&spares);
+	if (w == NULL || !w->waiting) {
 		missed = 1;
 		if (target < conf->ready_max)
 			target++;
@@ -118,7 +119,7 @@ ready_take(struct session *s)
 		ready_drop(w);
 		w->from_spare = 1;
 	}
-	ready_refill();
+	ready_refill_soon();
 	return (w);
 }
 
@@ -126,6 +127,19 @@ static void
 ready_refill_cb(int fd, short event, void *arg)
 {
 	ready_refill();
+}
+
+/*
+ * After what the loop is doing now: the session's setup and reply go out
+ * before the broker is asked for the next worker.
+ */
+static void
+ready_refill_soon(void)
+{
+	struct timeval	tv = { 0, 0 };
+
+	evtimer_del(&ev_refill);
+	evtimer_add(&ev_refill, &tv);
 }
 
 /*

@@ -118,6 +118,7 @@ worker_kill(struct worker *w, const char *cause)
 {
 	struct worker_ref	ref = { w->id };
 
+	ready_lost(w);
 	if (!w->killed) {
 		monitor_compose_broker(IMSG_KILL, w->id, &ref, sizeof(ref));
 		w->killed = 1;
@@ -264,10 +265,16 @@ worker_output(struct worker *w, struct exec *e, struct imsg *imsg)
 static int
 worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 {
-	struct exec	*e = w->session->exec;
+	struct exec	*e;
 	uint32_t	 type = imsg_get_type(imsg);
 
-	*ep = e;
+	*ep = NULL;
+	/* Once, before its setup is answered; all a ready one may say. */
+	if (type == IMSG_W_WAITING)
+		return (!w->waiting && !w->ready);
+	if (w->session == NULL)
+		return (0);
+	*ep = e = w->session->exec;
 	if (type == IMSG_W_READY)
 		return (!w->ready);
 	if (!w->ready || e == NULL || !e->sent)
@@ -301,6 +308,13 @@ worker_message(struct worker *w, struct imsg *imsg)
 	if (e != NULL && e->sent && exec_message(e) == -1)
 		return;		/* killed for flooding */
 	switch (imsg_get_type(imsg)) {
+	case IMSG_W_WAITING:
+		if (imsg_get_len(imsg) != 0) {
+			worker_violation(w, "bad waiting");
+			return;
+		}
+		w->waiting = 1;
+		break;
 	case IMSG_W_READY:
 		worker_ready(w, imsg);
 		break;
@@ -347,7 +361,7 @@ worker_dispatch(int fd, short event, void *arg)
 		worker_close_channel(w);
 		return;
 	}
-	while (w->has_channel && w->session != NULL) {
+	while (w->has_channel && (w->session != NULL || w->spare)) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
 			worker_violation(w, errno == ERANGE ?
 			    "message over the size limit" : "bad header");

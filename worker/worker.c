@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 
 static struct imsgbuf	 chan;
 static int		 filtered;	/* under the seccomp filter */
+int			 chan_mute;	/* chan_send() drops messages */
 
 #if defined(__SANITIZE_ADDRESS__)
 /*
@@ -47,7 +47,7 @@ __lsan_is_turned_off(void)
 static __attribute__((__noreturn__)) void	usage(void);
 static __attribute__((__noreturn__)) void	template_main(void);
 static __attribute__((__noreturn__)) void	single_main(void);
-static __attribute__((__noreturn__)) void	worker_main(void);
+static __attribute__((__noreturn__)) void	worker_main(int);
 static void	template_spawn(struct imsg *, pid_t);
 static __attribute__((__noreturn__)) void	template_child(int,
 		    const struct tpl_spawn *, pid_t);
@@ -110,6 +110,7 @@ template_main(void)
 	struct imsg	 imsg;
 	uint64_t	 t0;
 	pid_t		 broker;
+	int		 i;
 
 	log_procinit("template");
 	broker = getppid();
@@ -124,6 +125,14 @@ template_main(void)
 	t0 = now_us();
 	rembed_init();
 	sandbox_warm();
+	/*
+	 * The execution path here, three times: R's JIT compiles a closure
+	 * on its second call, loading the compiler package first (40-100
+	 * ms), so what it compiles and loads is shared by every worker
+	 * instead of paid again by each session's second execution.
+	 */
+	for (i = 0; i < 3; i++)
+		eval_warm();
 	seccomp_prepare();
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
@@ -199,7 +208,7 @@ template_child(int fd, const struct tpl_spawn *ts, pid_t broker)
 	filtered = (ts->flags & TPL_SECCOMP) != 0;
 	tmpdir = sandbox_worker(fd, ts, broker, rembed_tempdir());
 	rembed_worker(tmpdir, ts->limits.stack);
-	worker_main();
+	worker_main(1);
 }
 
 /* -S: this process is the worker; fd 3 is already its monitor channel. */
@@ -210,7 +219,7 @@ single_main(void)
 	sandbox_single();
 	rembed_init();
 	rembed_worker(rembed_tempdir(), LIMIT_NONE);
-	worker_main();
+	worker_main(0);
 }
 
 /*
@@ -218,12 +227,22 @@ single_main(void)
  * Tool results are read inside tools_call(), never here.
  */
 static void
-worker_main(void)
+worker_main(int forked)
 {
 	struct imsg	 imsg;
 	int		 ready = 0;
 
 	chan_open(WORKER_IMSG_MAX, 0);
+	if (forked) {
+		/*
+		 * A forked worker first runs an execution nobody sees, so
+		 * the pages it writes are its own before a session waits
+		 * (copy-on-write faults cost the first execution ms), then
+		 * says it waits: a ready worker the monitor may hand out.
+		 */
+		eval_warm();
+		chan_send(IMSG_W_WAITING, 0, NULL, 0);
+	}
 	for (;;) {
 		if (chan_recv(&imsg) == 0)
 			worker_exit(0);
@@ -281,11 +300,13 @@ chan_open(uint32_t maxsize, int fdpass)
 		imsgbuf_allow_fdpass(&chan);
 }
 
-/* Block until a whole message is in; 0 on EOF. */
+/*
+ * Block until a whole message is in; 0 on EOF.  The channel is a
+ * blocking socket, so recvmsg(2) itself waits: no poll(2) before it.
+ */
 int
 chan_recv(struct imsg *imsg)
 {
-	struct pollfd	 pfd;
 	ssize_t		 n;
 
 	for (;;) {
@@ -293,13 +314,6 @@ chan_recv(struct imsg *imsg)
 			fatal("imsg_get");
 		if (n > 0)
 			return (1);
-		pfd.fd = chan.fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
 		if ((n = imsgbuf_read(&chan)) == -1)
 			fatal("imsgbuf_read");
 		if (n == 0)
@@ -311,6 +325,8 @@ chan_recv(struct imsg *imsg)
 void
 chan_send(uint32_t type, uint32_t id, const struct iovec *iov, int iovcnt)
 {
+	if (chan_mute)
+		return;		/* eval_warm(): nobody to tell */
 	if (imsg_composev(&chan, type, id, 0, -1, iov, iovcnt) == -1)
 		fatal("imsg_composev type %u", type);
 	if (imsgbuf_flush(&chan) == -1)

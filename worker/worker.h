@@ -43,6 +43,7 @@
 void		 chan_open(uint32_t, int);
 int		 chan_recv(struct imsg *);
 void		 chan_send(uint32_t, uint32_t, const struct iovec *, int);
+extern int	 chan_mute;
 char		*w_text(const char *, size_t, size_t, size_t *);
 __attribute__((__noreturn__)) void	worker_exit(int);
 
@@ -77,6 +78,7 @@ SEXP		 capture_call(SEXP, SEXP);
 
 /* eval.c */
 void		 eval_exec(struct imsg *);
+void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
 SEXP		 eval_error_call(SEXP, SEXP);
 SEXP		 eval_stream_call(SEXP, SEXP);
