@@ -296,7 +296,10 @@ eval_result_call(SEXP value, SEXP visible)
 	if (ex.done)
 		Rf_error("the execution has ended");
 	vis = Rf_asLogical(visible) == TRUE;
-	printed = PROTECT(vis ? rembed_apply(".printed", value) : R_NilValue);
+	printed = R_NilValue;
+	if (vis && (printed = rembed_printed_plain(value)) == NULL)
+		printed = rembed_apply(".printed", value);
+	PROTECT(printed);
 	if (encode_value(value, W_VALUE_MAX, &json, &len, err,
 	    sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "result %s", err);

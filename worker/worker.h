@@ -67,6 +67,7 @@ void		 rembed_worker(const char *, uint64_t);
 const char	*rembed_tempdir(void);
 SEXP		 rembed_env(void);
 SEXP		 rembed_fn(const char *);
+SEXP		 rembed_printed_plain(SEXP);
 SEXP		 rembed_apply(const char *, SEXP);
 const char	*rstr_utf8(SEXP);
 void		 out_begin(uint32_t);
