@@ -234,6 +234,8 @@ main(int argc, char *argv[])
 	monitor_start(listen_fd);
 	close(listen_fd);
 	event_init();
+	if (imsg_event_init() == -1)
+		fatalx("event priorities");
 	broker_signals();
 	monitor_events();
 	control_events(ctl_fd);

@@ -11,17 +11,85 @@
 
 #include "securerd.h"
 
+static TAILQ_HEAD(, imsgev)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event		ev_flush;
+static int			deferred;
+
+static void	imsg_event_arm(struct imsgev *);
+static void	imsg_event_flush(int, short, void *);
+
+/*
+ * Once, after event_init(): messages are written at the end of the turn
+ * of the event loop that composed them, so that what one turn composes
+ * for a peer (the audit records of several executions, say) goes in one
+ * sendmsg(2) and wakes the peer once.  The flush event is made active
+ * by the first message of a turn, so it comes after every event that
+ * epoll(7) reported for that turn.  Without this, each message is
+ * written when it is composed.
+ */
+int
+imsg_event_init(void)
+{
+	TAILQ_INIT(&dirty);
+	event_set(&ev_flush, -1, 0, imsg_event_flush, NULL);
+	deferred = 1;
+	return (0);
+}
+
 /*
  * Uses event_set(), i.e. the base made by event_init(), as every
  * process has exactly one.  iev->ev must start zeroed (calloc) or set.
- *
- * What is queued is written at once: the socket almost always takes it,
+ */
+void
+imsg_event_add(struct imsgev *iev)
+{
+	if (!deferred || imsgbuf_queuelen(&iev->ibuf) == 0) {
+		imsg_event_arm(iev);
+		return;
+	}
+	if (!iev->dirty) {
+		TAILQ_INSERT_TAIL(&dirty, iev, dirty_entry);
+		iev->dirty = 1;
+	}
+	event_active(&ev_flush, EV_TIMEOUT, 1);
+	/* Reading goes on meanwhile. */
+	if (!event_initialized(&iev->ev) ||
+	    !event_pending(&iev->ev, EV_READ, NULL))
+		imsg_event_arm(iev);
+}
+
+/* Before the channel's fd is closed or iev freed. */
+void
+imsg_event_del(struct imsgev *iev)
+{
+	if (iev->dirty) {
+		TAILQ_REMOVE(&dirty, iev, dirty_entry);
+		iev->dirty = 0;
+	}
+	if (event_initialized(&iev->ev))
+		event_del(&iev->ev);
+}
+
+static void
+imsg_event_flush(int fd, short event, void *arg)
+{
+	struct imsgev	*iev;
+
+	while ((iev = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, iev, dirty_entry);
+		iev->dirty = 0;
+		imsg_event_arm(iev);
+	}
+}
+
+/*
+ * What is queued is written now: the socket almost always takes it,
  * which saves a wakeup for EV_WRITE and two epoll_ctl(2) calls per
  * message.  A write error is left for the handler's own write to see.
  * The event persists and is changed only when what it waits for does.
  */
-void
-imsg_event_add(struct imsgev *iev)
+static void
+imsg_event_arm(struct imsgev *iev)
 {
 	short	events = EV_READ;
 
@@ -80,7 +148,7 @@ imsg_event_dispatch(struct imsgev *iev, short event,
 			return;
 		}
 		if (n == 0) {
-			event_del(&iev->ev);
+			imsg_event_del(iev);
 			return;
 		}
 	}

@@ -19,6 +19,7 @@
 #ifndef SECURERD_H
 #define SECURERD_H
 
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <event.h>
@@ -342,10 +343,14 @@ struct imsgev {
 	struct event	 ev;
 	void		*data;
 	short		 events;
+	int		 dirty;		/* written at the end of the turn */
+	TAILQ_ENTRY(imsgev) dirty_entry;
 };
 
 /* imsgev.c */
+int	 imsg_event_init(void);
 void	 imsg_event_add(struct imsgev *);
+void	 imsg_event_del(struct imsgev *);
 int	 imsg_compose_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
 	    const void *, size_t);
 int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,

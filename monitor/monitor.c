@@ -44,6 +44,8 @@ monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 	monitor_drop_privileges();
 
 	event_init();
+	if (imsg_event_init() == -1)
+		fatalx("event priorities");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal_set(&ev_sigterm, SIGTERM, monitor_sig, NULL);

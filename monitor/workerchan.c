@@ -106,7 +106,7 @@ worker_close_channel(struct worker *w)
 {
 	if (!w->has_channel)
 		return;
-	event_del(&w->iev.ev);
+	imsg_event_del(&w->iev);
 	close(w->iev.ibuf.fd);
 	imsgbuf_clear(&w->iev.ibuf);
 	w->has_channel = 0;

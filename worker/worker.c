@@ -10,6 +10,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -230,17 +231,20 @@ static void
 worker_main(int forked)
 {
 	struct imsg	 imsg;
-	int		 ready = 0;
+	int		 ready = 0, pending = 0;
 
 	chan_open(WORKER_IMSG_MAX, 0);
 	if (forked) {
 		/*
-		 * A forked worker first runs an execution nobody sees, so
-		 * the pages it writes are its own before a session waits
-		 * (copy-on-write faults cost the first execution ms), then
-		 * says it waits: a ready worker the monitor may hand out.
+		 * A ready worker (no setup waiting for it yet) first runs an
+		 * execution nobody sees, so that the pages it writes are
+		 * its own before a session waits (copy-on-write faults cost
+		 * the first execution half a millisecond); a worker spawned
+		 * for a session does not make it wait for that.  Then it
+		 * says it waits: the monitor may hand it out.
 		 */
-		eval_warm();
+		if (ioctl(W_CHAN_FD, FIONREAD, &pending) == -1 || pending == 0)
+			eval_warm();
 		chan_send(IMSG_W_WAITING, 0, NULL, 0);
 	}
 	for (;;) {
