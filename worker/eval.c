@@ -25,6 +25,8 @@
 #include "log.h"
 #include "worker.h"
 
+#include <R_ext/Parse.h>
+
 struct exec_job {
 	const char	*code;
 	size_t		 len;
@@ -187,12 +189,29 @@ eval_advise(SEXP exprs)
 	chan_send(IMSG_W_ADVISORY, ex.id, &iov, 1);
 }
 
-/* R's parser, all or nothing: on error, report it and run nothing. */
+static void
+parse_body(void *arg)
+{
+	SEXP		box = arg;
+	ParseStatus	status;
+	SEXP		r;
+
+	r = R_ParseVector(VECTOR_ELT(box, 0), -1, &status, R_NilValue);
+	if (status == PARSE_OK)
+		SET_VECTOR_ELT(box, 1, r);
+}
+
+/*
+ * R's parser, all or nothing: on error, report it and run nothing.
+ * R_ParseVector() directly (parse()'s own path, without the R-level
+ * wrapper and its condition handlers); for an error's message, which
+ * only the R level gives, .parse() again.
+ */
 static int
 eval_parse(const char *code, size_t len, SEXP *exprs)
 {
 	const char	*nul;
-	SEXP		 call, r;
+	SEXP		 box, call, r;
 
 	if ((nul = memchr(code, '\0', len)) != NULL) {
 		eval_parse_error(code, nul - code,
@@ -201,10 +220,19 @@ eval_parse(const char *code, size_t len, SEXP *exprs)
 	}
 	if (len > INT_MAX)
 		fatalx("code of %zu bytes", len);
-	call = PROTECT(Rf_lang2(rembed_fn(".parse"), R_NilValue));
-	SETCADR(call, Rf_ScalarString(Rf_mkCharLenCE(code, len, CE_UTF8)));
+	/* [0] the code, [1] what it parses to: protected across the exec. */
+	box = PROTECT(Rf_allocVector(VECSXP, 2));
+	SET_VECTOR_ELT(box, 0, Rf_ScalarString(Rf_mkCharLenCE(code, len,
+	    CE_UTF8)));
+	if (R_ToplevelExec(parse_body, box) &&
+	    TYPEOF(VECTOR_ELT(box, 1)) == EXPRSXP) {
+		*exprs = VECTOR_ELT(box, 1);
+		UNPROTECT(1);
+		return (0);
+	}
+	call = PROTECT(Rf_lang2(rembed_fn(".parse"), VECTOR_ELT(box, 0)));
 	r = Rf_eval(call, rembed_env());
-	UNPROTECT(1);
+	UNPROTECT(2);
 	if (TYPEOF(r) == EXPRSXP) {
 		*exprs = r;
 		return (0);

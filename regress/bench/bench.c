@@ -261,10 +261,16 @@ workers_pss(void)
 {
 	FILE	*p;
 	long	 kib = 0, v;
+	char	 cmd[256], parent[32] = "";
 
-	p = popen("for p in $(pgrep -x securer-worker); do "
+	/* Our own daemon's workers, ready ones too, not other daemons'. */
+	if (daemon_pid > 0)
+		snprintf(parent, sizeof(parent), "-P %d ", (int)daemon_pid);
+	snprintf(cmd, sizeof(cmd), "for p in $(pgrep %s-x "
+	    "'securer-worker|securer-ready'); do "
 	    "awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null; "
-	    "done", "r");
+	    "done", parent);
+	p = popen(cmd, "r");
 	if (p == NULL)
 		return (-1);
 	while (fscanf(p, "%ld", &v) == 1)
