@@ -412,8 +412,13 @@ policy_session_idle(struct session *s)
 	struct timeval	tv = { conf->idle_ttl, 0 };
 
 	evtimer_del(&s->ev_idle);
-	/* A pool keeps its sessions warm: idle is what they are for. */
-	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL)
+	/*
+	 * A pool keeps its sessions warm: idle is what they are for.  A
+	 * session waiting for its worker is not at rest either (the clock
+	 * starts when the worker is ready).
+	 */
+	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL &&
+	    s->state != S_STARTING)
 		evtimer_add(&s->ev_idle, &tv);
 }
 

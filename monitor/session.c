@@ -279,6 +279,8 @@ session_worker_ready(struct session *s)
 		exec_start(s->exec);
 	else if (s->pool != NULL)
 		pool_member_ready(s);
+	else
+		policy_session_idle(s);
 }
 
 /*

@@ -104,9 +104,12 @@ void
 eval_warm(void)
 {
 	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1 };
+	struct exec_job	 bad = { "1 +", 3, 0 };
 
 	chan_mute = 1;
 	eval_run(0, &job);
+	/* And the R-level parser, which the execution path uses for errors. */
+	eval_run(0, &bad);
 	chan_mute = 0;
 }
 

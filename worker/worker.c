@@ -53,6 +53,8 @@ static void	template_spawn(struct imsg *, pid_t);
 static __attribute__((__noreturn__)) void	template_child(int,
 		    const struct tpl_spawn *, pid_t);
 static void	worker_ready(void);
+static void	template_warm(void);
+static int	chan_waiting(void);
 
 static void
 usage(void)
@@ -111,7 +113,7 @@ template_main(void)
 	struct imsg	 imsg;
 	uint64_t	 t0;
 	pid_t		 broker;
-	int		 i;
+	int		 warm = 0;
 
 	log_procinit("template");
 	broker = getppid();
@@ -126,20 +128,19 @@ template_main(void)
 	t0 = now_us();
 	rembed_init();
 	sandbox_warm();
-	/*
-	 * The execution path here, three times: R's JIT compiles a closure
-	 * on its second call, loading the compiler package first (40-100
-	 * ms), so what it compiles and loads is shared by every worker
-	 * instead of paid again by each session's second execution.
-	 */
-	for (i = 0; i < 3; i++)
-		eval_warm();
+	if (1) { template_warm(); warm = 1; }
 	seccomp_prepare();
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
 
 	chan_send(IMSG_TPL_READY, 0, NULL, 0);
 	for (;;) {
+		/* The first time nothing waits: warm, then serve. */
+		if (!warm && !chan_waiting()) {
+			template_warm();
+			warm = 1;
+			continue;
+		}
 		if (chan_recv(&imsg) == 0) {
 			log_debug("the broker closed the channel");
 			worker_exit(0);
@@ -150,6 +151,38 @@ template_main(void)
 		template_spawn(&imsg, broker);
 		imsg_free(&imsg);
 	}
+}
+
+/*
+ * The execution path three times, sending nothing: R's JIT compiles a
+ * closure on its second call, and its first compilation loads the
+ * compiler's code (100 ms, more under load); done here, what it loads
+ * and compiles is shared by every worker forked after, instead of paid
+ * again by each session's second execution.  Done once the first spawn
+ * requests are served, so that the daemon's first sessions do not wait
+ * for it.
+ */
+static void
+template_warm(void)
+{
+	uint64_t	 t0 = now_us();
+	int		 i;
+
+	for (i = 0; i < 3; i++)
+		eval_warm();
+	log_debug("execution path warm in %llu us",
+	    (unsigned long long)(now_us() - t0));
+}
+
+/* Whether a message is in, or part of one: then it is read first. */
+static int
+chan_waiting(void)
+{
+	int	n = 0;
+
+	if (chan.rlen > 0 || chan.rmsg != NULL)
+		return (1);
+	return (ioctl(chan.fd, FIONREAD, &n) == -1 || n > 0);
 }
 
 /*
