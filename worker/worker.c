@@ -31,6 +31,7 @@
 static struct imsgbuf	 chan;
 static int		 filtered;	/* under the seccomp filter */
 int			 chan_mute;	/* chan_send() drops messages */
+static int		 template_warmed; /* template_warm() done */
 
 #if defined(__SANITIZE_ADDRESS__)
 /*
@@ -128,7 +129,6 @@ template_main(void)
 	t0 = now_us();
 	rembed_init();
 	sandbox_warm();
-	if (1) { template_warm(); warm = 1; }
 	seccomp_prepare();
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
@@ -170,6 +170,7 @@ template_warm(void)
 
 	for (i = 0; i < 3; i++)
 		eval_warm();
+	template_warmed = 1;
 	log_debug("execution path warm in %llu us",
 	    (unsigned long long)(now_us() - t0));
 }
@@ -273,10 +274,13 @@ worker_main(int forked)
 		 * execution nobody sees, so that the pages it writes are
 		 * its own before a session waits (copy-on-write faults cost
 		 * the first execution half a millisecond); a worker spawned
-		 * for a session does not make it wait for that.  Then it
+		 * for a session does not make it wait for that, nor does one
+		 * forked before the template warmed up (its warm-up would be
+		 * R's JIT compiling, 100 ms and more).  Then it
 		 * says it waits: the monitor may hand it out.
 		 */
-		if (ioctl(W_CHAN_FD, FIONREAD, &pending) == -1 || pending == 0)
+		if (template_warmed && (ioctl(W_CHAN_FD, FIONREAD,
+		    &pending) == -1 || pending == 0))
 			eval_warm();
 		chan_send(IMSG_W_WAITING, 0, NULL, 0);
 	}
