@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 
 #include "log.h"
 #include "worker.h"
+
+#define TEMPLATE_WARM_QUIET_MS	1000
 
 static struct imsgbuf	 chan;
 static int		 filtered;	/* under the seccomp filter */
@@ -135,7 +138,7 @@ template_main(void)
 
 	chan_send(IMSG_TPL_READY, 0, NULL, 0);
 	for (;;) {
-		/* The first time nothing waits: warm, then serve. */
+		/* The first time nothing came for a second: warm up. */
 		if (!warm && !chan_waiting()) {
 			template_warm();
 			warm = 1;
@@ -175,15 +178,19 @@ template_warm(void)
 	    (unsigned long long)(now_us() - t0));
 }
 
-/* Whether a message is in, or part of one: then it is read first. */
+/*
+ * Whether a message is in, or part of one, or comes within a second:
+ * then it is served first.  The warm-up waits for a quiet second, so
+ * that the daemon's first sessions do not share the CPU with it.
+ */
 static int
 chan_waiting(void)
 {
-	int	n = 0;
+	struct pollfd	pfd = { .fd = W_CHAN_FD, .events = POLLIN };
 
 	if (chan.rlen > 0 || chan.rmsg != NULL)
 		return (1);
-	return (ioctl(chan.fd, FIONREAD, &n) == -1 || n > 0);
+	return (poll(&pfd, 1, TEMPLATE_WARM_QUIET_MS) != 0);
 }
 
 /*
