@@ -104,6 +104,8 @@ config_defaults(struct securerd_conf *c)
 	c->max_plot_size = 1 * MiB;
 	c->max_files = 64;
 	c->max_file_size = 1 * MiB;
+	c->ready_min = READY_DEFAULT;
+	c->ready_max = READY_DEFAULT_MAX;
 	c->socket_uid = c->socket_gid = -1;
 }
 
@@ -333,6 +335,10 @@ print_policy(const struct securerd_conf *c)
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
 	print_cap("client-grace", c->client_grace);
+	/* Only when set: configurations printed before it stay the same. */
+	if (c->ready_min != READY_DEFAULT || c->ready_max != READY_DEFAULT_MAX)
+		printf("workers ready %u max %u\n", c->ready_min,
+		    c->ready_max);
 }
 
 /*
@@ -384,6 +390,8 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.idle_ttl = nc->idle_ttl;
 	keep.lifetime = nc->lifetime;
 	keep.client_grace = nc->client_grace;
+	keep.ready_min = nc->ready_min;
+	keep.ready_max = nc->ready_max;
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;

@@ -301,12 +301,30 @@ client_hello(struct client *c, uint64_t id, cJSON *req)
 	reply_ok(c, id, r);
 }
 
+/*
+ * With nothing queued before it, a reply is written at once (the socket
+ * is non-blocking): no wakeup for EV_WRITE, no epoll_ctl(2) to ask for it
+ * and drop it.  What the socket does not take, and any error, is left to
+ * the bufferevent.
+ */
+static size_t
+client_write_now(struct client *c, const char *text, size_t len)
+{
+	ssize_t	n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if ((n = write(bufferevent_getfd(c->bev), text, len)) <= 0)
+		return (0);
+	return (n);
+}
+
 void
 client_send(struct client *c, cJSON *msg)
 {
 	struct evbuffer	*out;
 	char		*text;
-	size_t		 len;
+	size_t		 len, off;
 
 	/* NULL: a daemon's own request (a pool refilling), nobody to tell. */
 	if (c == NULL || c->closing)
@@ -321,7 +339,9 @@ client_send(struct client *c, cJSON *msg)
 	if ((text = json_print(msg, &len)) == NULL)
 		fatal("%s", __func__);
 	text[len] = '\n';	/* json_print leaves room for the NUL */
-	if (bufferevent_write(c->bev, text, len + 1) == -1)
+	len++;
+	off = client_write_now(c, text, len);
+	if (off < len && bufferevent_write(c->bev, text + off, len - off) == -1)
 		fatal("%s", __func__);
 	free(text);
 	client_grace_start(c);

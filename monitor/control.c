@@ -193,6 +193,7 @@ status_json(void)
 	cJSON_AddNumberToObject(r, "sessions", session_count());
 	cJSON_AddNumberToObject(r, "workers", session_count());
 	cJSON_AddNumberToObject(r, "capacity_workers", conf->cap_workers);
+	cJSON_AddNumberToObject(r, "workers_ready", workers_ready());
 	cJSON_AddNumberToObject(r, "memory_used",
 	    (double)policy_memory_used());
 	cJSON_AddNumberToObject(r, "capacity_memory",

@@ -466,6 +466,7 @@ policy_reload(struct imsg *imsg)
 		    i->token, &denied);
 		limits_resolve(&i->limits, r);
 	}
+	ready_reload();
 	counters.reloads++;
 	log_info("configuration reloaded");
 }

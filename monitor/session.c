@@ -410,6 +410,7 @@ session_destroy(struct session *s, const char *reason)
 	nsessions--;
 	policy_session_gone(s);
 	session_free(s);
+	ready_refill();		/* the capacity it leaves */
 	monitor_activity();
 }
 

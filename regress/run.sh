@@ -74,7 +74,7 @@ kyua_run() {
 # other checkouts and an installed securerd may run beside the suite.
 leftovers() {
 	left="" pids=""
-	for p in $(pgrep -x 'securerd|securer-worker' 2>/dev/null); do
+	for p in $(pgrep -x 'securerd|securer-worker|securer-ready' 2>/dev/null); do
 		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
 		case "$exe" in
 		"$top"/build/*|"$top"/build-asan/*) ;;
