@@ -484,6 +484,9 @@ protocol_abuse_body() {
 			    ls /proc/$p/fd | wc -l
 		done
 	}
+	fds_back() {
+		[ "$(mon_fds)" = "$base" ]
+	}
 	base=$(mon_fds)
 	raw 'garbage' "$HELLO" '{"id":7,"op":"frobnicate"}' \
 	    '{"id":8,"op":"execute","session":"'"$BYSID"'","code":"x <- 0L"}' \
@@ -507,7 +510,7 @@ protocol_abuse_body() {
 		i=$((i + 1))
 	done
 	wait $pids
-	wait_for "fds back at $base" test "$(mon_fds)" = "$base"
+	wait_for "fds back at $base" fds_back
 	attack_end
 }
 protocol_abuse_cleanup() { cleanup_daemon; }

@@ -24,6 +24,18 @@ cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# ready_count N, worker_count N: exactly N ready or sessions' workers
+# (functions, so that wait_for counts again each time).
+ready_count() {
+	[ "$(ready_pids | wc -l)" -eq "$1" ]
+}
+worker_count() {
+	[ "$(worker_pids | wc -l)" -eq "$1" ]
+}
+has_worker() {
+	[ -n "$(worker_pids)" ]
+}
+
 fd_count() {
 	ls "/proc/$1/fd" | wc -l
 }
@@ -72,7 +84,7 @@ sigstop_body() {
 	send a "$CREATE"
 	final a 2 >/dev/null
 	send a '{"id":3,"op":"execute","session":"@S@","code":"Sys.sleep(30)","timeout":2}'
-	wait_for "the worker" test -n "$(worker_pids)"
+	wait_for "the worker" has_worker
 	w=$(worker_pids)
 	# Let the execution start, then stop the worker under it.
 	wait_for "exec_start" audit_has '.event == "exec_start"'
@@ -101,8 +113,10 @@ fd_limit_head() {
 }
 fd_limit_body() {
 	# R wants an fd limit of 1024 at least (for its DLLs); the monitor
-	# inherits the broker's.
-	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon
+	# inherits the broker's.  No ready workers: the session created at
+	# the limit must need a new worker's channel fd (a ready worker
+	# would have one already).
+	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 0"
 	m=$(monitor_pid)
 	[ -n "$m" ] || atf_fail "no monitor"
 	open_client a
@@ -137,7 +151,7 @@ fd_limit_body() {
 	send a '{"id":5,"op":"session.create"}'
 	check a 5 .error.code '"spawn_failed"'
 	alive "$m" || atf_fail "the monitor died"
-	wait_for "one worker" test "$(worker_pids | wc -l)" -eq 1
+	wait_for "one worker" worker_count 1
 
 	# Fds free again: what was queued is served, new clients too.
 	exec 9>&-
@@ -157,6 +171,51 @@ fd_limit_body() {
 	exec 8>&-
 }
 fd_limit_cleanup() {
+	exec 9>&- 8>&- 2>/dev/null
+	cleanup_daemon
+}
+
+atf_test_case fd_limit_ready cleanup
+fd_limit_ready_head() {
+	atf_set "descr" "at its fd limit the monitor still hands out the " \
+	    "ready workers it has; their refill fails without harm and a " \
+	    "session beyond them gets spawn_failed; all recover"
+	atf_set "require.user" "root"
+	atf_set "timeout" 120
+}
+fd_limit_ready_body() {
+	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 2 max 2"
+	m=$(monitor_pid)
+	[ -n "$m" ] || atf_fail "no monitor"
+	open_client a
+	send a "$HELLO"
+	wait_for "two ready workers" ready_count 2
+
+	mkfifo hog.in
+	"$B/regress/connhog" -n 1300 "$SOCK" <hog.in >hog.out &
+	exec 9>hog.in
+	wait_for "the connections" test -s hog.out
+	wait_for "the monitor at its limit" \
+	    grep -q "out of file descriptors: not accepting" daemon.log
+
+	# Two sessions from the ready workers, then none can be made.
+	for id in 2 3; do
+		send a "{\"id\":$id,\"op\":\"session.create\"}"
+		check a $id .ok true
+	done
+	send a '{"id":4,"op":"session.create"}'
+	check a 4 .error.code '"spawn_failed"'
+	send a '{"id":5,"op":"execute","session":"@S@","code":"2 + 2"}'
+	check a 5 .value.value '[4]'
+	alive "$m" || atf_fail "the monitor died"
+
+	exec 9>&-
+	wait_for "the hog to go" sh -c "test \$(ls /proc/$m/fd | wc -l) -lt 50"
+	wait_for "the ready workers again" ready_count 2
+	atf_check -o inline:'[1] 3\n' "$B/securer" -s "$SOCK" -e '1 + 2'
+	exec 8>&-
+}
+fd_limit_ready_cleanup() {
 	exec 9>&- 8>&- 2>/dev/null
 	cleanup_daemon
 }
@@ -244,7 +303,7 @@ pool_closed_early_body() {
 	    '{"id":4,"op":"pool.close","pool":"p"}' >replies
 	atf_check -o inline:'[2,"closed"][3,"closed"][4,true]\n' -x \
 	    "jq -c 'select(.id > 1) | [.id, .error.code // .ok]' replies | tr -d '\\n'; echo"
-	wait_for "no worker" test -z "$(worker_pids)"
+	wait_for "no worker" worker_count 0
 }
 pool_closed_early_cleanup() {
 	cleanup_daemon
@@ -376,6 +435,7 @@ shim_libsecurer_body() {
 atf_init_test_cases() {
 	atf_add_test_case sigstop
 	atf_add_test_case fd_limit
+	atf_add_test_case fd_limit_ready
 	atf_add_test_case disconnect
 	atf_add_test_case slow_reader
 	atf_add_test_case slow_but_reading
