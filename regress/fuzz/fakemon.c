@@ -558,6 +558,54 @@ count_pools(struct pool *p, void *arg)
 	(*(int *)arg)++;
 }
 
+/*
+ * One request on a control connection (securerctl's), handed over as
+ * the broker does; the reply must be one JSON object with ok, and the
+ * monitor must close the connection after it.
+ */
+void
+fm_control(const char *line, size_t len)
+{
+	struct imsg	 imsg;
+	char		 buf[65536];
+	size_t		 got = 0;
+	ssize_t		 n = -1;
+	int		 sv[2], turns;
+	cJSON		*r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
+		err(1, "socketpair");
+	memset(&imsg, 0, sizeof(imsg));
+	imsg.hdr.type = IMSG_CTL_FD;
+	imsg.hdr.len = IMSG_HEADER_SIZE;
+	imsg.fd = sv[0];
+	control_connection(&imsg);
+	if (imsg.fd != -1)
+		abort();	/* the monitor owns it now */
+	if (write(sv[1], line, len) != (ssize_t)len ||
+	    write(sv[1], "\n", 1) != 1)
+		err(1, "write");
+	for (turns = 0; turns < 1000 && n != 0; turns++) {
+		event_loop(EVLOOP_NONBLOCK);
+		broker_step();
+		while (got < sizeof(buf) &&
+		    (n = read(sv[1], buf + got, sizeof(buf) - got)) > 0)
+			got += n;
+		if (n == -1 && errno != EAGAIN)
+			err(1, "read");
+	}
+	if (n != 0 || got == 0 || buf[got - 1] != '\n' ||
+	    (r = cJSON_ParseWithLength(buf, got)) == NULL ||
+	    !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
+		fprintf(stderr, "bad control reply: %.*s\n", (int)got, buf);
+		abort();
+	}
+	cJSON_Delete(r);
+	close(sv[1]);
+	fm_pump();
+}
+
 /* End of an input: everything goes, and nothing may stay. */
 void
 fm_end(void)

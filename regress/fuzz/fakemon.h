@@ -50,6 +50,7 @@ void		 fm_pump(void);
 struct fm_worker *fm_worker_last(void);
 void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,
 		    const void *, size_t);
+void		 fm_control(const char *, size_t);
 void		 fm_end(void);
 
 #endif /* FAKEMON_H */

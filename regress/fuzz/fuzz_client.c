@@ -8,7 +8,8 @@
  * Session ids are random, so a line may say $S for the last session id
  * the daemon named to this connection, and $C for the last tool call.
  * A line "@N" (N from 0 to 3) switches to connection N, opened if need
- * be.  Every reply must be a JSON object with an id, and when the input
+ * be; a line "!REQUEST" is sent on a control connection of its own, as
+ * securerctl would (monitor/control.c).  Every reply must be a JSON object with an id, and when the input
  * ends and its connections close, nothing may remain in the monitor.
  */
 
@@ -75,6 +76,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fc->fd == -1 && (fc = fm_connect()) == NULL)
 				fc = cur;
 			cur = fc;
+		} else if (nl - p >= 1 && p[0] == '!') {
+			line = expand(cur, p + 1, nl - p - 1, &len);
+			fm_control(line, len);
+			free(line);
 		} else {
 			line = expand(cur, p, nl - p, &len);
 			fm_send(cur, line, len);
