@@ -41,6 +41,7 @@ struct securerd_conf	*conf;
 static struct securerd_conf	 fconf;
 struct fm_client	 fm_clients[FM_CLIENTS];
 int			 fm_auto;
+int			 fm_spawn_fail;
 
 static struct fm_worker	 workers[FM_WORKERS];
 static size_t		 nworkers;
@@ -420,6 +421,11 @@ broker_step(void)
 			continue;
 		if (nworkers == FM_WORKERS)
 			errx(1, "too many workers in one input");
+		if (fm_spawn_fail > 0) {
+			fm_spawn_fail--;
+			worker_spawn_failed(w, EAGAIN);
+			continue;
+		}
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    sv) == -1 || fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 			err(1, "socketpair");
@@ -556,6 +562,41 @@ static void
 count_pools(struct pool *p, void *arg)
 {
 	(*(int *)arg)++;
+}
+
+/* The broker reports the worker's exit, as it would after SIGCHLD. */
+void
+fm_worker_exit(struct fm_worker *fw, uint32_t cause, int status)
+{
+	struct worker_exit	 we;
+	struct worker		*w;
+
+	we.worker_id = fw->id;
+	we.cause = cause;
+	we.status = status;
+	worker_close(fw);
+	if ((w = worker_find(we.worker_id)) != NULL)
+		worker_exited(w, &we);
+	fm_pump();
+}
+
+static void
+fire_timers(struct client *c, void *arg)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &c->sessions, entry)
+		if (s->exec != NULL &&
+		    evtimer_pending(&s->exec->timer, NULL))
+			event_active(&s->exec->timer, EV_TIMEOUT, 1);
+}
+
+/* Time passes: every execution's deadline is reached. */
+void
+fm_deadlines(void)
+{
+	client_walk(fire_timers, NULL);
+	fm_pump();
 }
 
 /*

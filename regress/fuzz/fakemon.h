@@ -40,6 +40,7 @@ extern struct fm_client	 fm_clients[FM_CLIENTS];
 extern int		 fm_auto;
 #define FM_AUTO_WORKER	0x01	/* workers answer executions */
 #define FM_AUTO_TOOLS	0x02	/* clients answer tool calls */
+extern int		 fm_spawn_fail;	/* spawns to fail */
 
 void		 fm_init(void);
 struct fm_client *fm_connect(void);
@@ -50,6 +51,8 @@ void		 fm_pump(void);
 struct fm_worker *fm_worker_last(void);
 void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,
 		    const void *, size_t);
+void		 fm_worker_exit(struct fm_worker *, uint32_t, int);
+void		 fm_deadlines(void);
 void		 fm_control(const char *, size_t);
 void		 fm_end(void);
 

@@ -7,8 +7,11 @@
  * kill the worker on a violation, and leave nothing behind.
  *
  * Input: messages, each a byte choosing the type, a byte choosing the
- * peer id, two bytes of length and the payload.  Type byte 0xff starts
- * another execution instead (its payload is the code).
+ * peer id, two bytes of length and the payload.  Some type bytes stand
+ * for what else may happen meanwhile: 0xff starts another execution
+ * (the payload is its code), 0xfe has the broker report the worker's
+ * exit (the id byte is the cause), 0xfd makes the next spawns fail
+ * (as many as the id byte says, up to 3), 0xfc reaches the deadlines.
  */
 
 #include <sys/types.h>
@@ -85,9 +88,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 4;
 		if (len > size)
 			len = size;
-		if (sel == 0xff) {
+		fw = fm_worker_last();
+		if (sel == 0xff)
 			execute(fc, data, len);
-		} else if ((fw = fm_worker_last()) != NULL) {
+		else if (sel == 0xfe && fw != NULL)
+			fm_worker_exit(fw, idsel % (EXIT_VIOLATION + 1),
+			    len > 0 ? data[0] : 0);
+		else if (sel == 0xfd)
+			fm_spawn_fail = idsel & 3;
+		else if (sel == 0xfc)
+			fm_deadlines();
+		else if ((fw = fm_worker_last()) != NULL) {
 			switch (idsel & 3) {
 			case 0:
 				id = fw->exec_id;
@@ -109,6 +120,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += len;
 		size -= len;
 	}
+	fm_spawn_fail = 0;
 	fm_end();
 	fuzz_end();
 	return (0);
