@@ -454,15 +454,16 @@ broker_step(void)
 }
 
 /*
- * Every line the monitor writes is a JSON object with an id (null when
- * the request had none) and either ok or event.
+ * Every line the monitor writes is valid UTF-8, a JSON object with an
+ * id (null when the request had none) and either ok or event.
  */
 static void
 client_line(struct fm_client *fc, const char *line, size_t len)
 {
 	cJSON	*r, *id, *ok, *ev, *s, *call;
 
-	if ((r = cJSON_ParseWithLength(line, len)) == NULL ||
+	if (!utf8_valid(line, len) ||
+	    (r = cJSON_ParseWithLength(line, len)) == NULL ||
 	    !cJSON_IsObject(r) ||
 	    (id = cJSON_GetObjectItemCaseSensitive(r, "id")) == NULL ||
 	    (!cJSON_IsNumber(id) && !cJSON_IsNull(id))) {

@@ -9,7 +9,8 @@
  * Input: messages, each a byte choosing the type, a byte choosing the
  * peer id, two bytes of length and the payload.  Some type bytes stand
  * for what else may happen meanwhile: 0xff starts another execution
- * (the payload is its code), 0xfe has the broker report the worker's
+ * (the payload is its code; sanitized if the id byte is odd, as the
+ * first one is), 0xfe has the broker report the worker's
  * exit (the id byte is the cause), 0xfd makes the next spawns fail
  * (as many as the id byte says, up to 3), 0xfc reaches the deadlines.
  */
@@ -42,7 +43,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-execute(struct fm_client *fc, const uint8_t *code, size_t len)
+execute(struct fm_client *fc, const uint8_t *code, size_t len, int sanitize)
 {
 	cJSON	*s;
 	char	*q;
@@ -55,8 +56,8 @@ execute(struct fm_client *fc, const uint8_t *code, size_t len)
 	    (q = cJSON_PrintUnformatted(s)) == NULL)
 		err(1, "cJSON");
 	fm_request(fc, "{\"id\":%llu,\"op\":\"execute\",\"session\":\"%s\","
-	    "\"code\":%s}", (unsigned long long)fc->next_id++, fc->session,
-	    q);
+	    "\"code\":%s,\"sanitize\":%s}", (unsigned long long)fc->next_id++,
+	    fc->session, q, sanitize ? "true" : "false");
 	free(q);
 	cJSON_Delete(s);
 	fm_pump();
@@ -79,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "{\"name\":\"add\",\"description\":\"Add\",\"args\":"
 	    "{\"a\":\"numeric\",\"b\":\"numeric\"}}]}");
 	fm_pump();
-	execute(fc, (const uint8_t *)"add(1, 2)", 9);
+	execute(fc, (const uint8_t *)"add(1, 2)", 9, 1);
 	while (size >= 4) {
 		sel = data[0];
 		idsel = data[1];
@@ -90,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = size;
 		fw = fm_worker_last();
 		if (sel == 0xff)
-			execute(fc, data, len);
+			execute(fc, data, len, idsel & 1);
 		else if (sel == 0xfe && fw != NULL)
 			fm_worker_exit(fw, idsel % (EXIT_VIOLATION + 1),
 			    len > 0 ? data[0] : 0);

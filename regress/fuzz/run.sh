@@ -14,7 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${*:-"imsg config broker monitor client rvalue libsecurer"}
+targets=${*:-"imsg config broker monitor client rvalue libsecurer worker"}
 out=build-fuzz
 passed=0 failed=0
 
