@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the libFuzzer targets (make -f Makefile.linux fuzz, into
 # build-fuzz/) and runs each for FUZZ_SECONDS seconds (default 60),
-# starting from its seed corpus in regress/fuzz/<target>/ (every seed,
-# among them the inputs of bugs found before, runs first).  A crash, a
+# FUZZ_JOBS (default 2) at a time, starting from its seed corpus in
+# regress/fuzz/<target>/ (every seed, among them the inputs of bugs found
+# before, runs first).  A crash, a
 # leak, an fd leak, a timeout or running out of memory fails the target;
 # what made it fail is kept in build-fuzz/artifacts/.  Ends with the line
 # "N passed, N failed" (one per target) like regress/run.sh.
@@ -37,7 +38,9 @@ max_len() {
 	esac
 }
 
-for t in $targets; do
+# One target: its result in $out/fuzz_$t.result, "passed" or "failed".
+run_target() {
+	t=$1
 	corpus=$out/corpus/$t
 	log=$out/fuzz_$t.log
 	mkdir -p "$corpus"
@@ -51,9 +54,27 @@ for t in $targets; do
 	    -max_len="$(max_len "$t")" -close_fd_mask=3 \
 	    -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
 	    $dict "$corpus" "regress/fuzz/$t" >"$log" 2>&1
-	rc=$?
+	echo $? >"$out/fuzz_$t.result"
+}
+
+# FUZZ_JOBS targets at a time (default 2).
+rm -f "$out"/fuzz_*.result
+set -- $targets
+while [ $# -gt 0 ]; do
+	n=0
+	while [ $# -gt 0 ] && [ $n -lt "${FUZZ_JOBS:-2}" ]; do
+		run_target "$1" &
+		shift
+		n=$((n + 1))
+	done
+	wait
+done
+
+for t in $targets; do
+	log=$out/fuzz_$t.log
+	rc=$(cat "$out/fuzz_$t.result" 2>/dev/null || echo "?")
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-	if [ "$rc" -eq 0 ]; then
+	if [ "$rc" = 0 ]; then
 		echo "fuzz_$t: passed, ${runs:-?} executions in ${seconds}s"
 		passed=$((passed + 1))
 	else
