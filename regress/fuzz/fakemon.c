@@ -582,21 +582,37 @@ fm_worker_exit(struct fm_worker *fw, uint32_t cause, int status)
 }
 
 static void
-fire_timers(struct client *c, void *arg)
+fire(struct event *ev)
+{
+	if (evtimer_initialized(ev) && evtimer_pending(ev, NULL))
+		event_active(ev, EV_TIMEOUT, 1);
+}
+
+static void
+fire_sessions(struct client *c, void *arg)
 {
 	struct session	*s;
 
 	TAILQ_FOREACH(s, &c->sessions, entry)
-		if (s->exec != NULL &&
-		    evtimer_pending(&s->exec->timer, NULL))
-			event_active(&s->exec->timer, EV_TIMEOUT, 1);
+		if (s->exec != NULL)
+			fire(&s->exec->timer);
 }
 
-/* Time passes: every execution's deadline is reached. */
+static void
+fire_pools(struct pool *p, void *arg)
+{
+	struct pool_waiter	*w;
+
+	TAILQ_FOREACH(w, &p->waiters, entry)
+		fire(&w->timer);
+}
+
+/* Time passes: every execution's and pool waiter's deadline is reached. */
 void
 fm_deadlines(void)
 {
-	client_walk(fire_timers, NULL);
+	client_walk(fire_sessions, NULL);
+	pool_walk(fire_pools, NULL);
 	fm_pump();
 }
 

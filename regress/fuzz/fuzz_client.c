@@ -9,7 +9,8 @@
  * the daemon named to this connection, and $C for the last tool call.
  * A line "@N" (N from 0 to 3) switches to connection N, opened if need
  * be; a line "!REQUEST" is sent on a control connection of its own, as
- * securerctl would (monitor/control.c).  Every reply must be a JSON object with an id, and when the input
+ * securerctl would (monitor/control.c); a line "%" makes every
+ * execution's and pool waiter's deadline pass.  Every reply must be a JSON object with an id, and when the input
  * ends and its connections close, nothing may remain in the monitor.
  */
 
@@ -76,6 +77,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fc->fd == -1 && (fc = fm_connect()) == NULL)
 				fc = cur;
 			cur = fc;
+		} else if (nl - p == 1 && p[0] == '%') {
+			fm_deadlines();
 		} else if (nl - p >= 1 && p[0] == '!') {
 			line = expand(cur, p + 1, nl - p - 1, &len);
 			fm_control(line, len);
