@@ -9,7 +9,7 @@
  * checked: each reply line a JSON object with an id, each audit event
  * of the size its text lengths say.  When an input is done every
  * connection is closed, and the monitor must be left with no client, no
- * session and no worker.
+ * session, no pool and no worker.
  */
 
 #include <sys/types.h>
@@ -543,23 +543,6 @@ fm_pump(void)
 }
 
 static void
-pool_name(struct pool *p, void *arg)
-{
-	struct fm_client	*fc = arg;
-	cJSON			*j;
-	char			*q;
-
-	/* The name is JSON-escaped by cJSON. */
-	if ((j = cJSON_CreateStringReference(p->name)) == NULL ||
-	    (q = cJSON_PrintUnformatted(j)) == NULL)
-		err(1, "cJSON");
-	cJSON_Delete(j);
-	fm_request(fc, "{\"id\":%llu,\"op\":\"pool.close\",\"pool\":%s}",
-	    (unsigned long long)fc->next_id++, q);
-	free(q);
-}
-
-static void
 count_pools(struct pool *p, void *arg)
 {
 	(*(int *)arg)++;
@@ -672,13 +655,6 @@ fm_end(void)
 	size_t			 i;
 	int			 npools = 0;
 
-	pool_walk(count_pools, &npools);
-	if (npools > 0 && (fc = fm_connect()) != NULL) {
-		fm_request(fc, "{\"id\":1,\"op\":\"hello\",\"version\":1}");
-		fm_pump();
-		pool_walk(pool_name, fc);
-		fm_pump();
-	}
 	for (i = 0; i < FM_CLIENTS; i++) {
 		fc = &fm_clients[i];
 		if (fc->fd != -1)
@@ -688,9 +664,11 @@ fm_end(void)
 		fc->fd = -1;
 	}
 	fm_pump();
-	if (client_count() != 0 || session_count() != 0) {
-		fprintf(stderr, "left: %zu clients, %zu sessions\n",
-		    client_count(), session_count());
+	/* Pools go with their identity's last connection. */
+	pool_walk(count_pools, &npools);
+	if (client_count() != 0 || session_count() != 0 || npools != 0) {
+		fprintf(stderr, "left: %zu clients, %zu sessions, %d pools\n",
+		    client_count(), session_count(), npools);
 		abort();
 	}
 	for (i = 0; i < nworkers; i++) {
