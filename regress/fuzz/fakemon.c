@@ -226,12 +226,15 @@ worker_slot(uint32_t id)
 struct fm_worker *
 fm_worker_last(void)
 {
-	size_t	i;
+	struct fm_worker	*last = NULL;
+	size_t			 i;
 
-	for (i = nworkers; i > 0; i--)
-		if (workers[i - 1].fd != -1)
-			return (&workers[i - 1]);
-	return (NULL);
+	/* The newest: ids only grow. */
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].fd != -1 &&
+		    (last == NULL || workers[i].id > last->id))
+			last = &workers[i];
+	return (last);
 }
 
 void
@@ -404,6 +407,23 @@ worker_close(struct fm_worker *fw)
 	fw->fd = -1;
 }
 
+/*
+ * A slot for a new worker: one whose worker is gone on both sides, else
+ * a new one.  (Live slots stay where they are: an imsgbuf cannot move.)
+ */
+static struct fm_worker *
+worker_new_slot(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].fd == -1 && worker_find(workers[i].id) == NULL)
+			return (&workers[i]);
+	if (nworkers == FM_WORKERS)
+		errx(1, "too many workers in one input");
+	return (&workers[nworkers++]);
+}
+
 /* The broker's part: spawn what was asked for, report what was killed. */
 static void
 broker_step(void)
@@ -419,8 +439,6 @@ broker_step(void)
 		if ((w = worker_find(spawns[i])) == NULL || w->session == NULL ||
 		    w->has_channel)
 			continue;
-		if (nworkers == FM_WORKERS)
-			errx(1, "too many workers in one input");
 		if (fm_spawn_fail > 0) {
 			fm_spawn_fail--;
 			worker_spawn_failed(w, EAGAIN);
@@ -429,7 +447,7 @@ broker_step(void)
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 		    sv) == -1 || fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 			err(1, "socketpair");
-		fw = &workers[nworkers++];
+		fw = worker_new_slot();
 		memset(fw, 0, sizeof(*fw));
 		fw->id = spawns[i];
 		fw->fd = sv[1];
