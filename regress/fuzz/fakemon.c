@@ -3,7 +3,8 @@
  *
  * What the broker would do is done here between turns of the event
  * loop: a spawn request gets a socketpair whose other end is a fake
- * worker, a kill request gets the worker's exit.  Fake workers say
+ * worker, a kill request gets the worker's exit, an audit record that
+ * asks for it gets its ack.  Fake workers say
  * READY to their setup and, if fm_auto, answer executions by what the
  * code says (see worker_exec()).  Everything the monitor sends is
  * checked: each reply line a JSON object with an id, each audit event
@@ -45,8 +46,8 @@ int			 fm_spawn_fail;
 
 static struct fm_worker	 workers[FM_WORKERS];
 static size_t		 nworkers;
-static uint32_t		 spawns[FM_QUEUE], kills[FM_QUEUE];
-static size_t		 nspawns, nkills;
+static uint32_t		 spawns[FM_QUEUE], kills[FM_QUEUE], acks[FM_QUEUE];
+static size_t		 nspawns, nkills, nacks;
 static uint64_t		 progress;
 static struct sockaddr_un sun;
 static socklen_t	 sunlen;
@@ -178,6 +179,12 @@ check_audit(const void *data, size_t len)
 		total += ev.text_len[i];
 	if (total != len || len > BROKER_IMSG_MAX - IMSG_HEADER_SIZE)
 		abort();
+	/* The broker acks what asks for it once it is written. */
+	if (ev.flags & AUDIT_F_ACK) {
+		if (nacks == FM_QUEUE)
+			abort();
+		acks[nacks++] = ev.token;
+	}
 }
 
 void
@@ -209,6 +216,11 @@ monitor_compose_broker(uint32_t type, uint32_t peerid, const void *data,
 
 void
 monitor_activity(void)
+{
+}
+
+void
+monitor_flush_broker(void)
 {
 }
 
@@ -429,8 +441,10 @@ static void
 broker_step(void)
 {
 	struct worker_exit	 we;
+	struct audit_ack	 ack;
 	struct fm_worker	*fw;
 	struct worker		*w;
+	struct imsg		 imsg;
 	size_t			 i;
 	int			 sv[2];
 
@@ -469,6 +483,18 @@ broker_step(void)
 		}
 	}
 	nkills = 0;
+	for (i = 0; i < nacks; i++) {
+		progress++;
+		ack.token = acks[i];
+		ack.durable = 1;
+		memset(&imsg, 0, sizeof(imsg));
+		imsg.hdr.type = IMSG_AUDIT_ACK;
+		imsg.hdr.len = IMSG_HEADER_SIZE + sizeof(ack);
+		imsg.data = &ack;
+		imsg.fd = -1;
+		audit_ack(&imsg);
+	}
+	nacks = 0;
 }
 
 /*

@@ -29,24 +29,30 @@
 
 struct securerd_conf	*conf;
 static struct securerd_conf	 fconf;
-static char			 audit_path[] = "/tmp/securer-fuzz-audit.XXXXXX";
+static char			 audit_dir[] = "/tmp/securer-fuzz.XXXXXX";
+static char			 audit_path[64];
 static int			 afd = -1;
+
+static void
+cleanup(void)
+{
+	unlink(audit_path);
+	rmdir(audit_dir);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	int	 fd;
-
 	conf = &fconf;
-	if ((fd = mkstemp(audit_path)) == -1)
-		err(1, "mkstemp");
-	close(fd);
-	if (unlink(audit_path) == -1 || audit_open(audit_path) == -1)
-		err(1, "audit_open %s", audit_path);
-	/* The log's fd is the last one open. */
+	/* The audit log's directory must be ours and private. */
+	if (mkdtemp(audit_dir) == NULL)
+		err(1, "mkdtemp");
+	snprintf(audit_path, sizeof(audit_path), "%s/audit.jsonl", audit_dir);
+	atexit(cleanup);
+	if (audit_open(audit_path) == -1)
+		errx(1, "audit_open %s", audit_path);
 	if ((afd = open(audit_path, O_RDWR | O_CLOEXEC)) == -1)
 		err(1, "%s", audit_path);
-	unlink(audit_path);
 	return (0);
 }
 
@@ -177,6 +183,23 @@ spawn_template_lost(void)
 void
 broker_reload(void)
 {
+}
+
+void
+spawn_kill_all(void)
+{
+}
+
+int
+spawn_worker_uid(uint32_t id, uid_t *uid)
+{
+	return (-1);
+}
+
+int
+config_chroot(struct securerd_conf *c)
+{
+	abort();
 }
 
 void

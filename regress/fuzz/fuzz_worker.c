@@ -214,7 +214,7 @@ eval_stream_call(SEXP a, SEXP b)
 }
 
 /* What monitor/tool.c refers to beside tools_parse: never reached. */
-void
+uint32_t
 audit_session(struct session *s, enum audit_type t, uint32_t st,
     uint64_t d, uint32_t x, const char *a, const char *b, const char *c)
 {
