@@ -54,6 +54,8 @@ typedef struct {
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
+%token	PLOTS PLOTSIZE FILES FILESIZE
+%token	CLIENTGRACE
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -163,6 +165,36 @@ main	: SOCKET STRING {
 		}
 		pconf->max_result = $2;
 	}
+	| PLOTS count {
+		if ($2 > PLOTS_MAX) {
+			yyerror("plots must be at most %d", PLOTS_MAX);
+			YYERROR;
+		}
+		pconf->max_plots = $2;
+	}
+	| PLOTSIZE count {
+		if ($2 < 1 || $2 > PLOT_SIZE_MAX) {
+			yyerror("plot-size must be between 1 and %u",
+			    PLOT_SIZE_MAX);
+			YYERROR;
+		}
+		pconf->max_plot_size = $2;
+	}
+	| FILES count {
+		if ($2 > FILES_MAX) {
+			yyerror("files must be at most %d", FILES_MAX);
+			YYERROR;
+		}
+		pconf->max_files = $2;
+	}
+	| FILESIZE count {
+		if ($2 < 1 || $2 > FILE_SIZE_MAX) {
+			yyerror("file-size must be between 1 and %u",
+			    FILE_SIZE_MAX);
+			YYERROR;
+		}
+		pconf->max_file_size = $2;
+	}
 	| WORKER STRING {
 		if (set_string(pconf->worker_path,
 		    sizeof(pconf->worker_path), &$2, "worker") == -1)
@@ -251,6 +283,7 @@ main	: SOCKET STRING {
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
+	| CLIENTGRACE seconds		{ pconf->client_grace = $2; }
 	| ALLOW {
 		if (rule_new(RULE_ALLOW) == -1)
 			YYERROR;
@@ -422,6 +455,7 @@ static const struct keyword {
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
+	{ "client-grace",	CLIENTGRACE },
 	{ "code-size",		CODESIZE },
 	{ "control",		CONTROL },
 	{ "count",		COUNT },
@@ -429,6 +463,8 @@ static const struct keyword {
 	{ "deny",		DENY },
 	{ "executions",		EXECUTIONS },
 	{ "fallback",		FALLBACK },
+	{ "file-size",		FILESIZE },
+	{ "files",		FILES },
 	{ "fsize",		FSIZE },
 	{ "group",		GROUP },
 	{ "idle-ttl",		IDLETTL },
@@ -445,6 +481,8 @@ static const struct keyword {
 	{ "output-bytes",	OUTPUTBYTES },
 	{ "output-lines",	OUTPUTLINES },
 	{ "owner",		OWNER },
+	{ "plot-size",		PLOTSIZE },
+	{ "plots",		PLOTS },
 	{ "pool-size",		POOLSIZE },
 	{ "requests",		REQUESTS },
 	{ "result-size",	RESULTSIZE },

@@ -187,12 +187,17 @@ monitor_worker_fd(struct imsg *imsg)
 
 	if (imsg_get_data(imsg, &ref, sizeof(ref)) == -1)
 		fatalx("broker: bad IMSG_WORKER_FD size");
-	if ((fd = imsg_get_fd(imsg)) == -1)
-		fatalx("broker: IMSG_WORKER_FD without fd");
+	fd = imsg_get_fd(imsg);
 	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel ||
 	    w->session == NULL) {
 		/* The session went away while the worker was spawning. */
-		close(fd);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	if (fd == -1) {
+		/* The kernel dropped it: we are at our fd limit. */
+		worker_channel_lost(w);
 		return;
 	}
 	worker_attach(w, fd);

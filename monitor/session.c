@@ -256,6 +256,10 @@ session_worker_ready(struct session *s)
 	cJSON	*r;
 
 	s->state = S_IDLE;
+	if (!s->clocks) {
+		s->clocks = 1;
+		policy_session_opened(s);
+	}
 	if (s->pool != NULL && !s->opened) {
 		s->opened = 1;
 		audit_session(s, AUDIT_SESSION_OPEN, 0, 0, 0,
@@ -279,6 +283,8 @@ session_worker_ready(struct session *s)
 		exec_start(s->exec);
 	else if (s->pool != NULL)
 		pool_member_ready(s);
+	else
+		policy_session_idle(s);
 }
 
 /*

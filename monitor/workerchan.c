@@ -139,6 +139,23 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 	worker_free(w);
 }
 
+/*
+ * The worker started but its channel never reached us (we are out of
+ * fds): it goes, and its session is told as for a failed spawn.
+ */
+void
+worker_channel_lost(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	log_warnx("worker %u: its channel was lost, out of file descriptors",
+	    w->id);
+	worker_kill(w, "channel lost");
+	if (s != NULL)
+		session_worker_lost(s, 0, "spawn_failed",
+		    "the daemon is out of file descriptors");
+}
+
 void
 worker_spawn_failed(struct worker *w, int error)
 {
@@ -216,6 +233,9 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 		return (!w->ready);
 	if (!w->ready || e == NULL || !e->sent)
 		return (0);
+	/* A file operation has one answer and nothing else. */
+	if (e->file_op != 0)
+		return (type == IMSG_W_FILE && imsg_get_id(imsg) == e->exec_id);
 	switch (type) {
 	case IMSG_W_OUTPUT:
 		return (imsg_get_id(imsg) == e->exec_id);
@@ -223,6 +243,7 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 		return (e->call_id == 0);
 	case IMSG_W_RESULT:
 	case IMSG_W_ERROR:
+	case IMSG_W_PLOT:
 		return (imsg_get_id(imsg) == e->exec_id && e->call_id == 0);
 	case IMSG_W_ADVISORY:
 		/* Once, after the parse, before anything else. */
@@ -262,6 +283,12 @@ worker_message(struct worker *w, struct imsg *imsg)
 		break;
 	case IMSG_W_ADVISORY:
 		exec_advisory(e, imsg);
+		break;
+	case IMSG_W_PLOT:
+		files_plot(e, imsg);
+		break;
+	case IMSG_W_FILE:
+		files_reply(e, imsg);
 		break;
 	}
 }
