@@ -2,11 +2,14 @@
 # The whole test suite: installs what is missing, builds, runs every test
 # with Kyua (plain build, then the daemon, common and client tests again
 # under ASan/UBSan), soaks the daemon (SECURER_SOAK_SECONDS, default 120),
-# checks nothing was left behind, and ends with the line
-# "N passed, N failed, N skipped".
+# runs the fuzz targets, checks nothing was left behind, and ends with the
+# line "N passed, N failed, N skipped".
 #
 #	sh regress/run.sh		everything
 #	sh regress/run.sh --quick	the plain build only
+#
+# The whole run ends with the libFuzzer targets (regress/fuzz/run.sh),
+# FUZZ_SECONDS (default 60) each; SECURER_NO_FUZZ=1 leaves them out.
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -130,6 +133,24 @@ if [ "${1:-}" != "--quick" ]; then
 		failed=$((failed + 1))
 	fi
 	grep '^soak:' build/soak.txt
+fi
+
+# The libFuzzer targets, FUZZ_SECONDS each (regress/fuzz/run.sh): each
+# target is one test, passed or failed.
+if [ "${1:-}" != "--quick" ] && [ -z "${SECURER_NO_FUZZ:-}" ]; then
+	sh regress/fuzz/run.sh >build/fuzz.txt 2>&1
+	grep -E '^fuzz' build/fuzz.txt
+	line=$(tail -1 build/fuzz.txt)
+	case "$line" in
+	*" passed, "*" failed")
+		set -- $(echo "$line" | tr -cs '0-9' ' ')
+		passed=$((passed + $1))
+		failed=$((failed + $2))
+		[ "$2" -gt 0 ] && sed -n '1,200p' build/fuzz.txt ;;
+	*)
+		sed -n '1,200p' build/fuzz.txt
+		failed=$((failed + 1)) ;;
+	esac
 fi
 
 leftovers

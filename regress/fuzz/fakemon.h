@@ -1,0 +1,59 @@
+/*
+ * The monitor in the fuzzer's process (fakemon.c): the real monitor
+ * code (monitor/ but monitor.c and sandbox.c) with its libevent loop run
+ * until quiet, real client connections over a listening socket, and a
+ * fake broker and fake workers behind monitor_compose_broker().
+ */
+
+#ifndef FAKEMON_H
+#define FAKEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imsg.h"
+
+#define FM_CLIENTS	4
+
+/* A client connection, seen from the client's end. */
+struct fm_client {
+	int		 fd;		/* -1: not connected */
+	char		*in;		/* what came, not yet a line */
+	size_t		 inlen;
+	char		 session[64];	/* the last session named to it */
+	uint64_t	 call;		/* the last tool call asked of it */
+	uint64_t	 next_id;
+};
+
+/* A worker, seen from the worker's end of its channel. */
+struct fm_worker {
+	uint32_t	 id;
+	int		 fd;		/* -1: gone */
+	struct imsgbuf	 ib;
+	int		 ready;		/* READY sent */
+	uint32_t	 exec_id;	/* the last IMSG_W_EXEC, 0 none */
+	uint32_t	 call_id;	/* its last tool call */
+	int		 waiting;	/* for a tool result */
+};
+
+extern struct fm_client	 fm_clients[FM_CLIENTS];
+extern int		 fm_auto;
+#define FM_AUTO_WORKER	0x01	/* workers answer executions */
+#define FM_AUTO_TOOLS	0x02	/* clients answer tool calls */
+extern int		 fm_spawn_fail;	/* spawns to fail */
+
+void		 fm_init(void);
+struct fm_client *fm_connect(void);
+void		 fm_send(struct fm_client *, const char *, size_t);
+void		 fm_request(struct fm_client *, const char *, ...)
+		    __attribute__((__format__ (printf, 2, 3)));
+void		 fm_pump(void);
+struct fm_worker *fm_worker_last(void);
+void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,
+		    const void *, size_t);
+void		 fm_worker_exit(struct fm_worker *, uint32_t, int);
+void		 fm_deadlines(void);
+void		 fm_control(const char *, size_t);
+void		 fm_end(void);
+
+#endif /* FAKEMON_H */
