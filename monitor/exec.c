@@ -321,6 +321,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	free(printed);
 	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
 	    e->exec_id, NULL, NULL, NULL);
+	metrics_exec_end(e, EXEC_OK);
 	exec_done(e);
 	return;
  bad:
@@ -457,6 +458,7 @@ exec_fail(struct exec *e, enum exec_status status, const char *code,
 	reply_error(s->client, e->req_id, code, extra, "%s", msg);
 	audit_session(s, AUDIT_EXEC_END, status,
 	    e->sent ? now_us() - e->start_us : 0, e->exec_id, code, msg, NULL);
+	metrics_exec_end(e, status);
 	free(msg);
 	exec_done(e);
 }

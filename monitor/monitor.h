@@ -145,6 +145,7 @@ struct session {
 	uint64_t		 restart_req;
 	struct exec		*exec;
 	time_t			 created;
+	uint64_t		 created_us;	/* for the start histogram */
 	struct identity		*ident;
 	struct pool		*pool;		/* NULL: the client's own */
 	int			 opened;	/* audited as open */
@@ -263,6 +264,7 @@ void	 worker_exited(struct worker *, const struct worker_exit *);
 void	 worker_spawn_failed(struct worker *, int);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
+size_t	 worker_count(void);
 
 /* Counted for securerctl show counters. */
 struct counters {
@@ -281,6 +283,24 @@ struct counters {
 	uint64_t	operator_kills;
 };
 extern struct counters	counters;
+
+/* metrics.c */
+enum tool_outcome {
+	TOOL_OK,		/* the client answered a value */
+	TOOL_ERROR,		/* the client answered an error */
+	TOOL_REFUSED,		/* unknown tool or bad arguments */
+	TOOL_TOO_MANY,		/* past the execution's max_tool_calls */
+	TOOL_RATE_LIMITED,	/* counted as counters.tool_rate_limited */
+	TOOL_OUTCOMES
+};
+void	 metrics_exec_end(struct exec *, enum exec_status);
+void	 metrics_session_start(struct session *);
+void	 metrics_tool_call(struct exec *, enum tool_outcome);
+void	 metrics_pool_timeout(void);
+void	 metrics_worker_exit(const struct worker *,
+	    const struct worker_exit *);
+size_t	 workers_ready(void);
+struct cJSON	*metrics_json(void);
 
 /* control.c */
 void	 control_connection(struct imsg *);

@@ -40,6 +40,18 @@ worker_new(struct session *s)
 	return (w);
 }
 
+/* Spawned (or being spawned) and not yet reaped. */
+size_t
+worker_count(void)
+{
+	struct worker	*w;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(w, &workers, entry)
+		n++;
+	return (n);
+}
+
 struct worker *
 worker_find(uint32_t id)
 {
@@ -129,6 +141,7 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 
 	exit_cause_str(we->cause, we->status, cause, sizeof(cause));
 	log_debug("worker %u %s", w->id, cause);
+	metrics_worker_exit(w, we);
 	if (s != NULL) {
 		s->worker = NULL;
 		session_worker_lost(s, w->ready, "worker_died", cause);
