@@ -129,10 +129,15 @@ metrics_pool_timeout(void)
 	pool_acquire_timeouts++;
 }
 
+/*
+ * A limit the kernel enforced names the cause whoever asked; otherwise
+ * a worker the monitor asked to go went for the monitor's reason, even
+ * if it exited by itself (its channel closed) before the signal came.
+ */
 static size_t
 kill_cause(const struct worker *w, const struct worker_exit *we)
 {
-	size_t	i;
+	size_t	i, n = sizeof(kill_reasons) / sizeof(kill_reasons[0]);
 
 	switch (we->cause) {
 	case EXIT_MEMORY:
@@ -141,22 +146,20 @@ kill_cause(const struct worker *w, const struct worker_exit *we)
 		return (1);
 	case EXIT_VIOLATION:
 		return (2);
-	case EXIT_SIGNAL:
-		return (3);
 	}
-	for (i = 0; i < sizeof(kill_reasons) / sizeof(kill_reasons[0]); i++)
+	if (!w->killed)
+		return (3);	/* a signal of its own doing */
+	for (i = 0; i < n; i++)
 		if (strncmp(w->cause, kill_reasons[i].reason,
 		    strlen(kill_reasons[i].reason)) == 0)
-			break;
-	if (i == sizeof(kill_reasons) / sizeof(kill_reasons[0]))
-		return (KILL_CAUSES - 1);
-	return (4 + i);
+			return (4 + i);
+	return (KILL_CAUSES - 1);
 }
 
 void
 metrics_worker_exit(const struct worker *w, const struct worker_exit *we)
 {
-	if (we->cause == EXIT_NORMAL)
+	if (we->cause == EXIT_NORMAL && !w->killed)
 		worker_exits++;
 	else
 		kills[kill_cause(w, we)]++;
@@ -280,12 +283,12 @@ put_outcomes(struct evbuffer *b)
 	put_labelled(b, "securer_timeouts_total", "kind", "pool_acquire",
 	    pool_acquire_timeouts);
 	put_family(b, "securer_worker_kills_total", "counter",
-	    "Workers that did not exit by themselves, by cause.");
+	    "Workers ended by a limit, a signal or the daemon, by cause.");
 	for (i = 0; i < KILL_CAUSES; i++)
 		put_labelled(b, "securer_worker_kills_total", "cause",
 		    kill_causes[i], kills[i]);
 	put_counter(b, "securer_worker_exits_total", "Workers that exited "
-	    "by themselves.", worker_exits);
+	    "by themselves, unasked.", worker_exits);
 }
 
 static void
