@@ -308,9 +308,9 @@ put_counters(struct evbuffer *b)
 	    "idle-ttl or lifetime.", counters.sessions_expired);
 	put_counter(b, "securer_executions_started_total", "Executions "
 	    "admitted.", counters.executions);
-	put_family(b, "securer_refused_total", "counter", "Requests refused "
-	    "at once, by reason (capacity, a per-identity limit, a busy "
-	    "pool).");
+	put_family(b, "securer_refused_total", "counter", "Requests refused, "
+	    "by reason (capacity, a per-identity limit, a busy pool at once "
+	    "or after acquire_timeout).");
 	put_labelled(b, "securer_refused_total", "reason", "capacity",
 	    counters.capacity_refused);
 	put_labelled(b, "securer_refused_total", "reason", "limit",

@@ -161,6 +161,37 @@ gauges_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case pools cleanup
+pools_head() {
+	atf_set "descr" "a pool's sessions by state with its name and uid, " \
+	    "and a request that waited past acquire_timeout"
+}
+pools_body() {
+	start_daemon
+	{
+		echo '{"id":1,"op":"hello","version":1}'
+		echo '{"id":2,"op":"pool.create","pool":"q.1","size":1}'
+		echo '{"id":3,"op":"pool.execute","pool":"q.1","code":"Sys.sleep(2); 1","acquire_timeout":10}'
+		echo '{"id":4,"op":"pool.execute","pool":"q.1","code":"2","acquire_timeout":0.2}'
+	} | "$B/regress/sockcat" -n 4 "$SOCK" >pool.out &
+	echo $! >pool.pid
+	settled 'securer_pool_sessions{pool="q.1",uid="$(id -u)",state="busy"}' 1
+	expect 'securer_pool_sessions{pool="q.1",uid="$(id -u)",state="idle"}' 0
+	expect 'securer_pools' 1
+	expect 'securer_sessions{state="busy"}' 1
+	settled 'securer_timeouts_total{kind="pool_acquire"}' 1
+	expect 'securer_refused_total{reason="pool_busy"}' 1
+	wait "$(cat pool.pid)"
+	atf_check -o match:'"id":4,"ok":false.*pool_busy' \
+	    -o match:'"id":3,"ok":true' cat pool.out
+	settled 'securer_pools' 0
+	expect 'securer_executions_total{outcome="ok"}' 1
+}
+pools_cleanup() {
+	[ -f pool.pid ] && kill "$(cat pool.pid)" 2>/dev/null
+	cleanup_daemon
+}
+
 atf_test_case cpu_kill cleanup
 cpu_kill_head() {
 	atf_set "descr" "a worker past its CPU limit counts as a kill by cpu " \
@@ -238,6 +269,7 @@ checker_body() {
 atf_init_test_cases() {
 	atf_add_test_case counts
 	atf_add_test_case gauges
+	atf_add_test_case pools
 	atf_add_test_case cpu_kill
 	atf_add_test_case memory_kill
 	atf_add_test_case checker
