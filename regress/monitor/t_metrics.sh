@@ -175,8 +175,9 @@ pools_body() {
 		echo '{"id":4,"op":"pool.execute","pool":"q.1","code":"2","acquire_timeout":0.2}'
 	} | "$B/regress/sockcat" -n 4 "$SOCK" >pool.out &
 	echo $! >pool.pid
-	settled 'securer_pool_sessions{pool="q.1",uid="$(id -u)",state="busy"}' 1
-	expect 'securer_pool_sessions{pool="q.1",uid="$(id -u)",state="idle"}' 0
+	q="securer_pool_sessions{pool=\"q.1\",uid=\"$(id -u)\""
+	settled "$q,state=\"busy\"}" 1
+	expect "$q,state=\"idle\"}" 0
 	expect 'securer_pools' 1
 	expect 'securer_sessions{state="busy"}' 1
 	settled 'securer_timeouts_total{kind="pool_acquire"}' 1
