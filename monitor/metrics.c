@@ -86,6 +86,7 @@ static const char *kill_causes[KILL_CAUSES] = {
 static uint64_t	kills[KILL_CAUSES];
 static uint64_t	worker_exits;		/* by themselves */
 static uint64_t	pool_acquire_timeouts;
+static uint64_t	spawn_failures;
 
 static void
 hist_observe(struct histogram *h, uint64_t us)
@@ -127,6 +128,12 @@ void
 metrics_pool_timeout(void)
 {
 	pool_acquire_timeouts++;
+}
+
+void
+metrics_spawn_failed(void)
+{
+	spawn_failures++;
 }
 
 /*
@@ -289,6 +296,8 @@ put_outcomes(struct evbuffer *b)
 		    kill_causes[i], kills[i]);
 	put_counter(b, "securer_worker_exits_total", "Workers that exited "
 	    "by themselves, unasked.", worker_exits);
+	put_counter(b, "securer_worker_spawn_failures_total", "Workers the "
+	    "broker could not start.", spawn_failures);
 }
 
 static void

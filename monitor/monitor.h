@@ -297,6 +297,7 @@ void	 metrics_exec_end(struct exec *, enum exec_status);
 void	 metrics_session_start(struct session *);
 void	 metrics_tool_call(struct exec *, enum tool_outcome);
 void	 metrics_pool_timeout(void);
+void	 metrics_spawn_failed(void);
 void	 metrics_worker_exit(const struct worker *,
 	    const struct worker_exit *);
 size_t	 workers_ready(void);

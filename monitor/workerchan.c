@@ -157,6 +157,7 @@ worker_spawn_failed(struct worker *w, int error)
 
 	snprintf(cause, sizeof(cause), "%s", strerror(error));
 	log_warnx("worker %u could not be spawned: %s", w->id, cause);
+	metrics_spawn_failed();
 	if (s != NULL) {
 		s->worker = NULL;
 		session_worker_lost(s, 0, "spawn_failed", cause);

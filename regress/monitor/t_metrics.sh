@@ -94,6 +94,7 @@ counts_body() {
 	expect 'securer_worker_kills_total{cause="timeout"}' 1
 	expect 'securer_worker_kills_total{cause="cpu"}' 0
 	expect 'securer_worker_exits_total' 0
+	expect 'securer_worker_spawn_failures_total' 0
 	expect 'securer_executions_total{outcome="ok"}' 3
 	expect 'securer_executions_total{outcome="error"}' 2
 	expect 'securer_executions_total{outcome="timeout"}' 1

@@ -121,6 +121,7 @@ ATF_TC_BODY(outcomes, tc)
 	metrics_tool_call(&e, TOOL_OK);
 	counters.tool_rate_limited = 7;
 	metrics_pool_timeout();
+	metrics_spawn_failed();
 	check_line("securer_executions_total{outcome=\"ok\"} 1");
 	check_line("securer_executions_total{outcome=\"error\"} 1");
 	check_line("securer_executions_total{outcome=\"timeout\"} 2");
@@ -134,6 +135,7 @@ ATF_TC_BODY(outcomes, tc)
 	check_line("securer_tool_calls_total{outcome=\"too_many\"} 1");
 	check_line("securer_tool_calls_total{outcome=\"rate_limited\"} 7");
 	check_line("securer_tool_call_duration_seconds_count 1");
+	check_line("securer_worker_spawn_failures_total 1");
 }
 
 /* 3 ms lands above the 2.5 ms bound, in every bucket from 5 ms up. */
