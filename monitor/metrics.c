@@ -176,7 +176,7 @@ metrics_worker_exit(const struct worker *w, const struct worker_exit *we)
  * The pre-forked ready workers the perf work adds; none until then.
  * Weak, so the real count where the workers are kept replaces it.
  */
-__attribute__((__weak__)) size_t
+__attribute__((__weak__)) uint32_t
 workers_ready(void)
 {
 	return (0);

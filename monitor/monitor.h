@@ -300,7 +300,7 @@ void	 metrics_pool_timeout(void);
 void	 metrics_spawn_failed(void);
 void	 metrics_worker_exit(const struct worker *,
 	    const struct worker_exit *);
-size_t	 workers_ready(void);
+uint32_t	 workers_ready(void);
 struct cJSON	*metrics_json(void);
 
 /* control.c */
