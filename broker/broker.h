@@ -59,6 +59,7 @@ void	 monitor_events(void);
 void	 monitor_send(uint32_t, uint32_t, int, const void *, size_t);
 int	 monitor_reaped(pid_t, int);
 void	 monitor_stop(void);
+void	 monitor_audit_state(void);
 
 /* spawn.c */
 void	 spawn_request(const struct spawn_req *);
@@ -69,6 +70,7 @@ void	 spawn_failed(uint32_t, int);
 void	 spawn_template_lost(void);
 int	 spawn_reaped(pid_t, int, const struct rusage *);
 void	 spawn_kill_all(void);
+int	 spawn_worker_uid(uint32_t, uid_t *);
 
 /* template.c */
 void	 template_start(void);
@@ -90,8 +92,22 @@ void	 cgroup_cleanup(void);
 
 /* audit.c */
 int	 audit_open(const char *);
-void	 audit_monitor_event(const struct audit_event *, const char **);
+int	 audit_monitor_event(const struct audit_event *, const char **);
 void	 audit_worker_exit(uint32_t, pid_t, const char *);
 void	 audit_daemon(const char *, const char *);
+void	 audit_repaired(int64_t);
+void	 audit_abort_open(const char *);
+void	 audit_rotate(const char *);
+void	 audit_state_changed(int);
+
+/* auditfile.c */
+int	 auditfile_open(const char *);
+int	 auditfile_fd(void);
+uint64_t auditfile_newest_rotated(char *, size_t);
+int	 auditfile_append(char *, size_t);
+int	 auditfile_down(void);
+void	 auditfile_events(void);
+int	 auditfile_full(void);
+int	 auditfile_rotate(uint64_t, char *, size_t);
 
 #endif /* BROKER_H */

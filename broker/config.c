@@ -95,6 +95,8 @@ config_defaults(struct securerd_conf *c)
 	c->max_output_bytes = 16 * MiB;
 	c->max_messages = 1000000;
 	c->max_result = WORKER_RESULT_MAX;
+	c->audit_sync_ms = 100;
+	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
 	c->ident.pool_size = 16;
 	c->socket_uid = c->socket_gid = -1;
@@ -362,6 +364,9 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_messages = nc->max_messages;
 	keep.max_result = nc->max_result;
 	keep.audit_sync = nc->audit_sync;
+	keep.audit_sync_ms = nc->audit_sync_ms;
+	keep.audit_rotate = nc->audit_rotate;
+	keep.audit_code = nc->audit_code;
 	keep.max_sessions = nc->max_sessions;
 	keep.ident = nc->ident;
 	keep.cap_workers = nc->cap_workers;
@@ -391,7 +396,15 @@ config_print(const struct securerd_conf *c)
 	if (!c->single_user)
 		printf("chroot \"%s\"\n", c->chroot);
 	printf("audit \"%s\"\n", c->audit_path);
-	printf("audit-sync %s\n", c->audit_sync ? "always" : "never");
+	if (c->audit_sync == AUDIT_SYNC_BATCH)
+		printf("audit-sync batch %u\n", c->audit_sync_ms);
+	else
+		printf("audit-sync %s\n", c->audit_sync ? "always" : "never");
+	if (c->audit_rotate != 0)
+		printf("audit-rotate %llu\n",
+		    (unsigned long long)c->audit_rotate);
+	if (c->audit_code != AUDIT_CODE_MAX)
+		printf("audit-code %u\n", c->audit_code);
 	for (i = 0; i < c->nlibraries; i++)
 		printf("library \"%s\"\n", c->libraries[i]);
 	printf("worker \"%s\"\n", c->worker_path);

@@ -53,7 +53,7 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
-%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -128,8 +128,33 @@ main	: SOCKET STRING {
 			YYERROR;
 		pconf->nlibraries++;
 	}
-	| AUDITSYNC ALWAYS		{ pconf->audit_sync = 1; }
-	| AUDITSYNC NEVER		{ pconf->audit_sync = 0; }
+	| AUDITSYNC ALWAYS	{ pconf->audit_sync = AUDIT_SYNC_ALWAYS; }
+	| AUDITSYNC NEVER	{ pconf->audit_sync = AUDIT_SYNC_NEVER; }
+	| AUDITSYNC BATCH count {
+		if ($3 < 1 || $3 > 10000) {
+			yyerror("audit-sync batch must be between 1 and 10000 "
+			    "milliseconds");
+			YYERROR;
+		}
+		pconf->audit_sync = AUDIT_SYNC_BATCH;
+		pconf->audit_sync_ms = $3;
+	}
+	| AUDITROTATE count {
+		if ($2 != 0 && $2 < 4096) {
+			yyerror("audit-rotate must be 0 (never) or at least "
+			    "4096 bytes");
+			YYERROR;
+		}
+		pconf->audit_rotate = $2;
+	}
+	| AUDITCODE count {
+		if ($2 > AUDIT_CODE_LIMIT) {
+			yyerror("audit-code must be at most %u bytes",
+			    AUDIT_CODE_LIMIT);
+			YYERROR;
+		}
+		pconf->audit_code = $2;
+	}
 	| RESULTSIZE count {
 		if ($2 < 1 || $2 > WORKER_RESULT_MAX) {
 			yyerror("result-size must be between 1 and %u",
@@ -390,7 +415,10 @@ static const struct keyword {
 	{ "allow",		ALLOW },
 	{ "always",		ALWAYS },
 	{ "audit",		AUDIT },
+	{ "audit-code",		AUDITCODE },
+	{ "audit-rotate",	AUDITROTATE },
 	{ "audit-sync",		AUDITSYNC },
+	{ "batch",		BATCH },
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },

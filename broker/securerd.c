@@ -87,6 +87,8 @@ broker_sig(int sig, short event, void *arg)
 		log_info("signal %d, shutting down", sig);
 		broker_shutdown(0);
 	case SIGHUP:
+		/* Rotated first: the reload's record opens the new file. */
+		audit_rotate("SIGHUP");
 		broker_reload();
 		break;
 	}
@@ -104,6 +106,7 @@ broker_shutdown(int status)
 		unlink(pidfile);
 	config_cleanup(conf);
 	cgroup_cleanup();
+	audit_abort_open("daemon stop");
 	audit_daemon("daemon_stop", NULL);
 	exit(status);
 }
@@ -231,9 +234,13 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	write_pidfile();
 	audit_daemon("daemon_start", NULL);
+	/* What the last daemon left open, it will never end. */
+	audit_abort_open("daemon restart");
+	/* listen_fd stays open: a restarted monitor gets it too. */
 	monitor_start(listen_fd);
-	close(listen_fd);
 	event_init();
+	auditfile_events();
+	monitor_audit_state();
 	broker_signals();
 	monitor_events();
 	control_events(ctl_fd);

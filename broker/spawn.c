@@ -350,3 +350,15 @@ spawn_kill_all(void)
 		spawn_free(wp);
 	}
 }
+
+/* The worker's uid, for its audit records. */
+int
+spawn_worker_uid(uint32_t id, uid_t *uid)
+{
+	struct worker_proc	*wp;
+
+	if ((wp = spawn_find(id)) == NULL)
+		return (-1);
+	*uid = wp->uid;
+	return (0);
+}

@@ -34,7 +34,9 @@
 #define CLIENT_LINE_MAX		(8U * 1024 * 1024)
 #define BROKER_IMSG_MAX		(256U * 1024)
 #define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* the worker's bound */
-#define AUDIT_CODE_MAX		10000	/* code bytes kept in a record */
+#define AUDIT_CODE_MAX		10000	/* code bytes kept: the default */
+#define AUDIT_CODE_LIMIT	(200U * 1024)	/* "audit-code" at most */
+#define AUDIT_SUMMARY_MAX	200	/* bytes of a tool result kept */
 #define ADVISORY_MAX		1024	/* bytes of IMSG_W_ADVISORY */
 
 #define SECURERD_USER		"_securer"
@@ -75,6 +77,9 @@ enum imsg_type {
 	IMSG_CTL_FD,		/* empty, fd: a securerctl connection */
 	/* monitor -> broker */
 	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
+	/* broker -> monitor */
+	IMSG_AUDIT_ACK,		/* struct audit_ack: a record's durability */
+	IMSG_AUDIT_STATE,	/* struct audit_state: log writable or not */
 	IMSG_MAX
 };
 
@@ -195,13 +200,15 @@ enum audit_type {
 	AUDIT_SESSION_OPEN = 1,		/* t0: tool names */
 	AUDIT_SESSION_CLOSE,		/* t0: reason */
 	AUDIT_SESSION_RESTART,		/* t0: reason */
-	AUDIT_EXEC_START,		/* t0: code */
+	AUDIT_EXEC_START,		/* t0: code (cut), t1: its SHA-256 */
 	AUDIT_EXEC_END,			/* status; t0: error code, t1: msg */
-	AUDIT_TOOL_CALL,		/* status; t0: tool, t1: error */
+	AUDIT_TOOL_CALL,		/* status; t0: tool, t1: error,
+					   t2: result summary */
 	AUDIT_TIMEOUT,			/* duration: the deadline */
 	AUDIT_WORKER_EXIT,		/* written by the broker itself */
 	AUDIT_PROTOCOL,			/* t0: what was violated */
 	AUDIT_AUTH_FAIL,		/* t0: why */
+	AUDIT_EXEC_ABORT,		/* t0: cause, t1: error code */
 	AUDIT_MAX
 };
 
@@ -214,6 +221,8 @@ enum exec_status {
 };
 
 #define AUDIT_TEXTS	3
+#define AUDIT_RULE_LEN	48	/* "allow group NAME" */
+#define AUDIT_F_ACK	0x01	/* answer with IMSG_AUDIT_ACK, token */
 struct audit_event {
 	uint32_t	type;		/* enum audit_type */
 	uint32_t	status;
@@ -224,9 +233,32 @@ struct audit_event {
 	uint32_t	exec_id;
 	char		session[SESSION_ID_LEN + 1];
 	char		pad[7];
+	char		rule[AUDIT_RULE_LEN];	/* the policy rule matched */
 	uint32_t	text_len[AUDIT_TEXTS];
-	uint32_t	pad2;
+	uint32_t	flags;		/* AUDIT_F_* */
+	uint32_t	token;		/* the monitor's, for the ack */
+	uint32_t	code_len;	/* the whole code's, for exec_start */
 };
+
+/*
+ * The broker's answer to a record sent with AUDIT_F_ACK: durable is 1
+ * once it is as durable as "audit-sync" promises, 0 if the log could
+ * not be written (the broker keeps it and writes it when it can).
+ */
+struct audit_ack {
+	uint32_t	token;
+	uint32_t	durable;
+};
+
+struct audit_state {
+	uint32_t	up;		/* 0: "audit log unavailable" */
+};
+
+/* "audit-sync" */
+#define AUDIT_SYNC_NEVER	0	/* written, the kernel flushes */
+#define AUDIT_SYNC_ALWAYS	1	/* fdatasync(2) each record */
+#define AUDIT_SYNC_BATCH	2	/* fdatasync(2) every audit_sync_ms */
+#define AUDIT_BATCH_RECORDS	128	/* or after this many records */
 
 /* "sandbox strict|fallback" in securerd.conf(5). */
 #define SANDBOX_STRICT		1	/* refuse to start without all */
@@ -306,7 +338,10 @@ struct securerd_conf {
 #define LIBRARIES_MAX	8
 	char			 libraries[LIBRARIES_MAX][200];	/* R's */
 	uint32_t		 nlibraries;
-	int			 audit_sync;		/* fsync every record */
+	int			 audit_sync;		/* AUDIT_SYNC_* */
+	uint32_t		 audit_sync_ms;		/* batch interval */
+	uint64_t		 audit_rotate;		/* bytes, 0 never */
+	uint32_t		 audit_code;		/* code bytes kept */
 	uint32_t		 max_sessions;		/* per client */
 	uint32_t		 idle_exit;		/* 0 never */
 	int			 single_user;

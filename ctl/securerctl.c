@@ -16,6 +16,8 @@
 
 #include <cJSON.h>
 
+#include "verify.h"
+
 #define REPLY_MAX	(16U * 1024 * 1024)
 
 static __attribute__((__noreturn__)) void
@@ -23,7 +25,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: securerctl [-j] [-s socket] command\n"
 	    "commands: show status | show sessions | show session id |\n"
-	    "          show counters | kill session id | reload | metrics\n");
+	    "          show counters | kill session id | reload | metrics |\n"
+	    "          audit verify file\n");
 	exit(1);
 }
 
@@ -224,6 +227,12 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc == 0)
 		usage();
+	/* A file, not the daemon: works on a copy, or with it stopped. */
+	if (strcmp(argv[0], "audit") == 0) {
+		if (argc != 3 || strcmp(argv[1], "verify") != 0)
+			usage();
+		return (audit_verify(argv[2]));
+	}
 	req = request(argc, argv);
 	if ((text = cJSON_PrintUnformatted(req)) == NULL)
 		err(1, NULL);

@@ -292,6 +292,7 @@ static void
 client_free(struct client *c)
 {
 	evtimer_del(&c->ev_free);
+	audit_client_gone(c);
 	bufferevent_free(c->bev);
 	free(c);
 	monitor_activity();

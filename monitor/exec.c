@@ -16,12 +16,14 @@
 
 #include "log.h"
 #include "monitor.h"
+#include "sha256.h"
 
 static uint32_t	exec_ids;
 
 static void	exec_timeout(int, short, void *);
 static void	exec_add_warnings(struct exec *, cJSON *);
 static void	exec_done(struct exec *);
+static void	exec_dispatch(struct exec *);
 
 static int
 exec_options(struct exec *e, cJSON *req, char *err, size_t errlen)
@@ -121,6 +123,12 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 
 	if (exec_admit(c, id, s, code) == -1)
 		return (-1);
+	if (audit_down) {
+		reply_error(c, id, "audit_unavailable", NULL, "audit log "
+		    "unavailable: no execution runs until it can be "
+		    "written again");
+		return (-1);
+	}
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		fatal("%s", __func__);
 	e->session = s;
@@ -150,8 +158,44 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 	return (0);
 }
 
+/*
+ * The start record first; the worker gets the code once the broker says
+ * the record is durable (exec_start_acked).  A worker that comes up
+ * again after a restart finds the start already recorded.
+ */
 void
 exec_start(struct exec *e)
+{
+	char	hash[SHA256_HEX_LEN];
+
+	if (e->audit_token != 0) {
+		if (e->audit_acked)
+			exec_dispatch(e);
+		return;
+	}
+	sha256_hex(e->code, e->code_len, hash);
+	audit_wait_start(e, audit_session(e->session, AUDIT_EXEC_START,
+	    0, 0, e->exec_id, e->code, hash, NULL));
+}
+
+void
+exec_start_acked(struct exec *e, int durable)
+{
+	struct session	*s = e->session;
+
+	if (!durable) {
+		exec_fail(e, EXEC_ABORTED, "audit_unavailable", NULL, "audit "
+		    "log unavailable: the execution was not run because its "
+		    "start could not be recorded");
+		return;
+	}
+	e->audit_acked = 1;
+	if (s->state == S_IDLE && s->worker != NULL)
+		exec_dispatch(e);
+}
+
+static void
+exec_dispatch(struct exec *e)
 {
 	struct session	*s = e->session;
 	struct w_exec	 we;
@@ -164,9 +208,6 @@ exec_start(struct exec *e)
 	iov[0].iov_len = sizeof(we);
 	iov[1].iov_base = e->code;
 	iov[1].iov_len = e->code_len;
-	/* status 1 marks code cut to AUDIT_CODE_MAX bytes in the record */
-	audit_session(s, AUDIT_EXEC_START, e->code_len > AUDIT_CODE_MAX, 0,
-	    e->exec_id, e->code, NULL, NULL);
 	if (worker_send(s->worker, IMSG_W_EXEC, e->exec_id, iov, 2) == -1)
 		return;		/* the worker is lost; the session heard */
 	free(e->code);
@@ -282,6 +323,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	cJSON		*r, *value;
 	char		*printed;
 	size_t		 n;
+	uint32_t	 token;
 
 	if (imsg_get_len(imsg) < sizeof(wr))
 		goto bad;
@@ -305,9 +347,12 @@ exec_result(struct exec *e, struct imsg *imsg)
 		    (unsigned long long)e->max_tool_calls);
 		return;
 	}
-	if ((printed = utf8_sanitize(texts[1], lens[1], &n)) == NULL ||
-	    (r = cJSON_CreateObject()) == NULL)
+	/* The broker writes the end while the reply is built. */
+	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
+	    now_us() - e->start_us, e->exec_id, NULL, NULL, NULL);
+	if ((printed = utf8_sanitize(texts[1], lens[1], &n)) == NULL)
 		fatal("%s", __func__);
+	r = audit_reply_new(e->req_id, 1);
 	cJSON_AddItemToObject(r, "value", value);
 	cJSON_AddBoolToObject(r, "visible", wr.visible != 0);
 	cJSON_AddStringToObject(r, "printed", printed);
@@ -317,10 +362,8 @@ exec_result(struct exec *e, struct imsg *imsg)
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
-	reply_ok(s->client, e->req_id, r);
 	free(printed);
-	audit_session(s, AUDIT_EXEC_END, EXEC_OK, now_us() - e->start_us,
-	    e->exec_id, NULL, NULL, NULL);
+	audit_wait_reply(s->client, e->req_id, r, token);
 	metrics_exec_end(e, EXEC_OK);
 	exec_done(e);
 	return;
@@ -442,6 +485,20 @@ exec_error(struct exec *e, struct imsg *imsg)
 	worker_violation(s->worker, "bad error");
 }
 
+static void
+exec_merge(cJSON *r, cJSON *extra)
+{
+	cJSON	*item;
+
+	if (extra == NULL)
+		return;
+	while ((item = extra->child) != NULL) {
+		cJSON_DetachItemViaPointer(extra, item);
+		cJSON_AddItemToObject(r, item->string, item);
+	}
+	cJSON_Delete(extra);
+}
+
 /* Ends the execution with an error reply and its audit record. */
 void
 exec_fail(struct exec *e, enum exec_status status, const char *code,
@@ -450,14 +507,28 @@ exec_fail(struct exec *e, enum exec_status status, const char *code,
 	struct session	*s = e->session;
 	va_list		 ap;
 	char		*msg;
+	cJSON		*r, *err;
+	uint64_t	 us = e->sent ? now_us() - e->start_us : 0;
+	uint32_t	 token = 0;
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) == -1)
 		fatal("%s", __func__);
 	va_end(ap);
-	reply_error(s->client, e->req_id, code, extra, "%s", msg);
-	audit_session(s, AUDIT_EXEC_END, status,
-	    e->sent ? now_us() - e->start_us : 0, e->exec_id, code, msg, NULL);
+	r = audit_reply_new(e->req_id, 0);
+	if ((err = cJSON_AddObjectToObject(r, "error")) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(err, "code", code);
+	cJSON_AddStringToObject(err, "message", msg);
+	exec_merge(err, extra);
+	/* Only a recorded start has an end; a worker's death aborts. */
+	if (e->audit_token != 0 && e->abort_cause != NULL)
+		token = audit_session(s, AUDIT_EXEC_ABORT, status, us,
+		    e->exec_id, e->abort_cause, code, NULL);
+	else if (e->audit_token != 0)
+		token = audit_session(s, AUDIT_EXEC_END, status, us,
+		    e->exec_id, code, msg, NULL);
+	audit_wait_reply(s->client, e->req_id, r, token);
 	metrics_exec_end(e, status);
 	free(msg);
 	exec_done(e);
@@ -480,6 +551,8 @@ exec_done(struct exec *e)
 void
 exec_free(struct exec *e)
 {
+	if (e->audit_token != 0 && !e->audit_acked)
+		audit_exec_gone(e);
 	evtimer_del(&e->timer);
 	free(e->advisory);
 	free(e->call_tool);

@@ -166,6 +166,18 @@ monitor_compose_broker(uint32_t type, uint32_t peerid, const void *data,
 		fatal("%s", __func__);
 }
 
+/*
+ * Out now rather than at the next turn of the event loop: an execution
+ * waits for the broker's answer to this one.
+ */
+void
+monitor_flush_broker(void)
+{
+	if (imsgbuf_write(&iev_broker.ibuf) == -1 && errno != EPIPE)
+		fatal("broker channel");
+	imsg_event_add(&iev_broker);
+}
+
 static void
 monitor_worker_fd(struct imsg *imsg)
 {
@@ -246,6 +258,12 @@ monitor_dispatch_broker(int fd, short event, void *arg)
 			break;
 		case IMSG_CTL_FD:
 			control_connection(&imsg);
+			break;
+		case IMSG_AUDIT_ACK:
+			audit_ack(&imsg);
+			break;
+		case IMSG_AUDIT_STATE:
+			audit_state(&imsg);
 			break;
 		default:
 			fatalx("broker: unexpected imsg %u",

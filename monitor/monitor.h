@@ -80,6 +80,7 @@ struct client {
 	pid_t			 pid;
 	int			 hello;
 	int			 closing;
+	char			 rule[AUDIT_RULE_LEN];	/* for the audit log */
 };
 
 enum session_state {
@@ -114,6 +115,9 @@ struct exec {
 	int		 sanitize;	/* execution errors too */
 	uint64_t	 messages;	/* from the worker */
 	char		*advisory;	/* the worker's risky names */
+	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
+	int		 audit_acked;	/* the start is durable */
+	const char	*abort_cause;	/* the worker died under it */
 };
 
 struct worker {
@@ -191,6 +195,7 @@ extern struct securerd_conf	*conf;
 __attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
 	    int, int);
 void	 monitor_compose_broker(uint32_t, uint32_t, const void *, size_t);
+void	 monitor_flush_broker(void);
 void	 monitor_activity(void);
 
 /* sandbox.c */
@@ -227,14 +232,28 @@ void	 session_worker_lost(struct session *, int, const char *,
 	    const char *);
 void	 session_respawn(struct session *, const char *);
 size_t	 session_count(void);
-void	 audit_session(struct session *, enum audit_type, uint32_t,
+uint32_t audit_session(struct session *, enum audit_type, uint32_t,
 	    uint64_t, uint32_t, const char *, const char *, const char *);
+
+/* auditwait.c */
+extern int	 audit_down;
+uint32_t audit_token(void);
+void	 audit_wait_start(struct exec *, uint32_t);
+void	 audit_wait_reply(struct client *, uint64_t, struct cJSON *,
+	    uint32_t);
+struct cJSON *audit_reply_new(uint64_t, int);
+void	 audit_ack(struct imsg *);
+void	 audit_state(struct imsg *);
+void	 audit_client_gone(struct client *);
+void	 audit_exec_gone(struct exec *);
+void	 audit_rule_name(char *, size_t, const struct policy_rule *);
 
 /* exec.c */
 void	 exec_request(struct client *, uint64_t, struct cJSON *);
 int	 exec_submit(struct client *, uint64_t, struct cJSON *,
 	    struct session *);
 void	 exec_start(struct exec *);
+void	 exec_start_acked(struct exec *, int);
 void	 exec_output(struct exec *, enum w_stream, const char *, size_t);
 void	 exec_result(struct exec *, struct imsg *);
 void	 exec_error(struct exec *, struct imsg *);

@@ -255,6 +255,7 @@ policy_hello(struct client *c, uint64_t id, cJSON *req)
 	c->ident = identity_get(c, token);
 	c->ident->clients++;
 	limits_resolve(&c->ident->limits, r);
+	audit_rule_name(c->rule, sizeof(c->rule), r);
 	explicit_bzero(token, sizeof(token));
 	return (0);
 }

@@ -476,7 +476,22 @@ audit_cut(const char *text, size_t max)
 	return (len > max ? max : len);
 }
 
-void
+/* Code as "audit-code" says, a tool's result summary short, else 4 KB. */
+static size_t
+audit_text_max(enum audit_type type, int i)
+{
+	if (type == AUDIT_EXEC_START && i == 0)
+		return (conf->audit_code);
+	if (type == AUDIT_TOOL_CALL && i == 2)
+		return (AUDIT_SUMMARY_MAX);
+	return (4096);
+}
+
+/*
+ * Sends the record to the broker.  Starts, ends and aborts of executions
+ * ask for an ack; the token returned names it (0: none asked).
+ */
+uint32_t
 audit_session(struct session *s, enum audit_type type, uint32_t status,
     uint64_t duration_us, uint32_t exec_id, const char *t0, const char *t1,
     const char *t2)
@@ -493,12 +508,20 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	ev.uid = s->client != NULL ? s->client->uid :
 	    s->ident != NULL ? s->ident->uid : 0;
 	ev.pid = s->client != NULL ? s->client->pid : 0;
+	if (s->client != NULL)
+		strlcpy(ev.rule, s->client->rule, sizeof(ev.rule));
 	ev.worker_id = s->worker != NULL ? s->worker->id : 0;
 	ev.exec_id = exec_id;
+	if (type == AUDIT_EXEC_START && s->exec != NULL)
+		ev.code_len = s->exec->code_len;
+	if (type == AUDIT_EXEC_START || type == AUDIT_EXEC_END ||
+	    type == AUDIT_EXEC_ABORT) {
+		ev.flags = AUDIT_F_ACK;
+		ev.token = audit_token();
+	}
 	memcpy(ev.session, s->id, sizeof(ev.session));
 	for (i = 0; i < AUDIT_TEXTS; i++) {
-		ev.text_len[i] = audit_cut(texts[i], i == 0 ? AUDIT_CODE_MAX :
-		    4096);
+		ev.text_len[i] = audit_cut(texts[i], audit_text_max(type, i));
 		len += ev.text_len[i];
 	}
 	if ((buf = malloc(len)) == NULL)
@@ -512,4 +535,7 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	}
 	monitor_compose_broker(IMSG_AUDIT, 0, buf, len);
 	free(buf);
+	if (ev.flags & AUDIT_F_ACK)
+		monitor_flush_broker();
+	return (ev.token);
 }

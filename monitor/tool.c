@@ -431,9 +431,10 @@ tool_answer(struct exec *e, cJSON *value, cJSON *error)
 		len = strlen(text);
 	} else if ((text = json_print(value, &len)) == NULL)
 		fatal("%s", __func__);
+	/* The result's first AUDIT_SUMMARY_MAX bytes say what it was. */
 	audit_session(e->session, AUDIT_TOOL_CALL, error ? EXEC_ERROR : EXEC_OK,
 	    now_us() - e->call_start_us, e->exec_id, e->call_tool,
-	    error ? text : NULL, NULL);
+	    error ? text : NULL, error ? NULL : text);
 	metrics_tool_call(e, error != NULL ? TOOL_ERROR : TOOL_OK);
 	tool_reply_worker(e, e->call_peerid, error != NULL, text, len);
 	free(text);

@@ -144,6 +144,9 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 	metrics_worker_exit(w, we);
 	if (s != NULL) {
 		s->worker = NULL;
+		/* A signal nobody here sent: audited as exec_abort. */
+		if (we->cause == EXIT_SIGNAL && s->exec != NULL)
+			s->exec->abort_cause = cause;
 		session_worker_lost(s, w->ready, "worker_died", cause);
 	}
 	worker_free(w);

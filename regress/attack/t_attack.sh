@@ -73,7 +73,7 @@ attack_end() {
 	host_state >host.after
 	diff host.before host.after >&2 || atf_fail "a host file changed"
 	starts=$(count 'select(.event == "exec_start")')
-	ends=$(count 'select(.event == "exec_end")')
+	ends=$(count 'select(.event == "exec_end" or .event == "exec_abort")')
 	[ "$starts" -ge 2 ] && [ "$starts" -eq "$ends" ] ||
 	    atf_fail "audit: $starts exec_start, $ends exec_end"
 	kill -0 "$(daemon_pid)" || atf_fail "the daemon died"

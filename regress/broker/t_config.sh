@@ -53,7 +53,23 @@ builtin_defaults_body() {
 	    -o match:'^nofile 256 max' "$B/securerd" -nv
 }
 
+atf_test_case audit_keywords
+audit_keywords_head() {
+	atf_set "descr" "audit-sync batch, audit-rotate and audit-code out " \
+	    "of range are refused with their line"
+}
+audit_keywords_body() {
+	securer_init
+	printf 'worker "/bin/true"\naudit-sync batch 0\naudit-rotate 100\naudit-code 300000\n' >bad.conf
+	atf_check -s exit:1 \
+	    -e match:'bad.conf:2: audit-sync batch must be between 1 and 10000' \
+	    -e match:'bad.conf:3: audit-rotate must be 0 \(never\) or at least 4096' \
+	    -e match:'bad.conf:4: audit-code must be at most 204800' \
+	    "$B/securerd" -n -f bad.conf
+}
+
 atf_init_test_cases() {
+	atf_add_test_case audit_keywords
 	atf_add_test_case conf_pairs
 	atf_add_test_case exit_status
 	atf_add_test_case builtin_defaults

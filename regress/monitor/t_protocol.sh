@@ -260,7 +260,10 @@ worker_killed_body() {
 	check_reply 3 .error.code '"worker_died"'
 	check_reply 3 .error.cause '"killed by signal 9 (SIGKILL)"'
 	check_reply 4 .value.value '[2]'
-	atf_check -o match:'"event":"exec_end".*"status":"killed"' cat "$AUDIT"
+	# An outside kill aborts the execution: exec_abort, with the signal.
+	atf_check -o match:'"event":"exec_abort".*"cause":"killed by signal 9 \(SIGKILL\)".*"status":"killed"' \
+	    cat "$AUDIT"
+	atf_check -o inline:'0\n' -x "grep -c '\"event\":\"exec_end\".*\"exec\":1,' $AUDIT || true"
 }
 worker_killed_cleanup() {
 	cleanup_daemon
