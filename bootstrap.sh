@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="gcc make pkg-config bison libevent-dev libcjson-dev libseccomp-dev
 libbsd-dev r-base-core kyua atf-sh libatf-dev r-cran-testthat r-cran-jsonlite
-r-cran-r6 procps psmisc jq python3-yaml"
+r-cran-r6 procps psmisc jq fonts-dejavu-core python3-yaml"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
@@ -54,7 +54,7 @@ make -f Makefile.linux -j"$(nproc)" >/dev/null
 # (R_LIBS_SITE_DIR to choose another library).
 rlib=${R_LIBS_SITE_DIR:-/usr/local/lib/R/site-library}
 if [ -w "$rlib" ] || [ "$(id -u)" -eq 0 ]; then
-	R CMD INSTALL --no-test-load -l "$rlib" rpkg >build/rpkg-install.log 2>&1 ||
+	R CMD INSTALL --preclean --no-test-load -l "$rlib" rpkg >build/rpkg-install.log 2>&1 ||
 	    { cat build/rpkg-install.log >&2; exit 1; }
 else
 	echo "bootstrap: cannot write $rlib; the R package is not installed" >&2

@@ -99,6 +99,10 @@ config_defaults(struct securerd_conf *c)
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
 	c->ident.pool_size = 16;
+	c->max_plots = 16;
+	c->max_plot_size = 1 * MiB;
+	c->max_files = 64;
+	c->max_file_size = 1 * MiB;
 	c->socket_uid = c->socket_gid = -1;
 }
 
@@ -363,6 +367,10 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_tool_calls = nc->max_tool_calls;
 	keep.max_messages = nc->max_messages;
 	keep.max_result = nc->max_result;
+	keep.max_plots = nc->max_plots;
+	keep.max_plot_size = nc->max_plot_size;
+	keep.max_files = nc->max_files;
+	keep.max_file_size = nc->max_file_size;
 	keep.audit_sync = nc->audit_sync;
 	keep.audit_sync_ms = nc->audit_sync_ms;
 	keep.audit_rotate = nc->audit_rotate;
@@ -427,6 +435,10 @@ config_print(const struct securerd_conf *c)
 	print_cap("tool-calls", c->max_tool_calls);
 	print_cap("messages", c->max_messages);
 	printf("result-size %llu\n", (unsigned long long)c->max_result);
+	printf("plots %u\nplot-size %llu\n", c->max_plots,
+	    (unsigned long long)c->max_plot_size);
+	printf("files %u\nfile-size %llu\n", c->max_files,
+	    (unsigned long long)c->max_file_size);
 	printf("sessions %u\n", c->max_sessions);
 	print_policy(c);
 	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?

@@ -54,6 +54,7 @@ typedef struct {
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
+%token	PLOTS PLOTSIZE FILES FILESIZE
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -162,6 +163,36 @@ main	: SOCKET STRING {
 			YYERROR;
 		}
 		pconf->max_result = $2;
+	}
+	| PLOTS count {
+		if ($2 > PLOTS_MAX) {
+			yyerror("plots must be at most %d", PLOTS_MAX);
+			YYERROR;
+		}
+		pconf->max_plots = $2;
+	}
+	| PLOTSIZE count {
+		if ($2 < 1 || $2 > PLOT_SIZE_MAX) {
+			yyerror("plot-size must be between 1 and %u",
+			    PLOT_SIZE_MAX);
+			YYERROR;
+		}
+		pconf->max_plot_size = $2;
+	}
+	| FILES count {
+		if ($2 > FILES_MAX) {
+			yyerror("files must be at most %d", FILES_MAX);
+			YYERROR;
+		}
+		pconf->max_files = $2;
+	}
+	| FILESIZE count {
+		if ($2 < 1 || $2 > FILE_SIZE_MAX) {
+			yyerror("file-size must be between 1 and %u",
+			    FILE_SIZE_MAX);
+			YYERROR;
+		}
+		pconf->max_file_size = $2;
 	}
 	| WORKER STRING {
 		if (set_string(pconf->worker_path,
@@ -429,6 +460,8 @@ static const struct keyword {
 	{ "deny",		DENY },
 	{ "executions",		EXECUTIONS },
 	{ "fallback",		FALLBACK },
+	{ "file-size",		FILESIZE },
+	{ "files",		FILES },
 	{ "fsize",		FSIZE },
 	{ "group",		GROUP },
 	{ "idle-ttl",		IDLETTL },
@@ -445,6 +478,8 @@ static const struct keyword {
 	{ "output-bytes",	OUTPUTBYTES },
 	{ "output-lines",	OUTPUTLINES },
 	{ "owner",		OWNER },
+	{ "plot-size",		PLOTSIZE },
+	{ "plots",		PLOTS },
 	{ "pool-size",		POOLSIZE },
 	{ "requests",		REQUESTS },
 	{ "result-size",	RESULTSIZE },

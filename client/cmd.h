@@ -41,4 +41,14 @@ struct cJSON	*plain_to_value(const struct cJSON *);
 /* mcp.c */
 int		 mcp_main(int, char **);
 
+/* cmdfiles.c */
+struct securer_plot;
+struct securer_session;
+int		 plots_write(const char *, const struct securer_plot *, size_t,
+		    size_t);
+int		 plots_write_error(const char *, const char *);
+int		 file_put_path(struct securer_session *, const char *);
+int		 file_get_name(struct securer_session *, const char *,
+		    const char *);
+
 #endif /* SECURER_CMD_H */

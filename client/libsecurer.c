@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "resolve.h"
 #include "securer.h"
 #include "securerd.h"
@@ -123,6 +124,7 @@ static struct securer_session *session_new(struct securer *, const cJSON *);
 static void	 session_free(struct securer_session *);
 static int	 fill_result(struct securer *, const cJSON *,
 		    struct securer_result *);
+static int	 plots_from(const cJSON *, struct securer_plot **, size_t *);
 
 static void
 clear_error(struct securer *sc)
@@ -1029,7 +1031,81 @@ fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
 	res->visible = cJSON_IsTrue(item(rep, "visible"));
 	res->truncated = cJSON_IsTrue(item(rep, "truncated"));
 	res->elapsed = cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0;
+	res->plots_omitted = cJSON_GetArraySize(item(rep, "plots_omitted"));
+	if (plots_from(item(rep, "plots"), &res->plots, &res->nplots) == -1) {
+		securer_result_free(res);
+		return (set_error(sc, SECURER_EPROTO, "securerd sent a plot "
+		    "that is not base64"));
+	}
 	return (0);
+}
+
+/* The "plots" array of a reply; -1 if it is not one of plots. */
+static int
+plots_from(const cJSON *list, struct securer_plot **plotsp, size_t *np)
+{
+	const cJSON		*p, *name, *data;
+	struct securer_plot	*plots;
+	size_t			 n = 0;
+
+	*plotsp = NULL;
+	*np = 0;
+	if (list == NULL)
+		return (0);
+	if (!cJSON_IsArray(list) || (plots = calloc(
+	    cJSON_GetArraySize(list) + 1, sizeof(*plots))) == NULL)
+		return (-1);
+	cJSON_ArrayForEach(p, list) {
+		name = item(p, "name");
+		data = item(p, "data");
+		if (!cJSON_IsString(name) || !cJSON_IsString(data) ||
+		    (plots[n].name = strdup(name->valuestring)) == NULL ||
+		    base64_decode(data->valuestring,
+		    strlen(data->valuestring), &plots[n].data,
+		    &plots[n].len) == -1) {
+			if (plots[n].name != NULL)
+				n++;
+			securer_plots_free(plots, n);
+			return (-1);
+		}
+		n++;
+	}
+	*plotsp = plots;
+	*np = n;
+	return (0);
+}
+
+/*
+ * The plots of a reply or an error given as JSON text (an execution's
+ * error, from securer_errjson()): 0 with *np of them, -1 if it is not
+ * JSON.
+ */
+int
+securer_plots_parse(const char *json, struct securer_plot **plotsp,
+    size_t *np)
+{
+	cJSON	*j;
+	int	 rv;
+
+	*plotsp = NULL;
+	*np = 0;
+	if ((j = cJSON_Parse(json)) == NULL)
+		return (-1);
+	rv = plots_from(item(j, "plots"), plotsp, np);
+	cJSON_Delete(j);
+	return (rv);
+}
+
+void
+securer_plots_free(struct securer_plot *plots, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(plots[i].name);
+		free(plots[i].data);
+	}
+	free(plots);
 }
 
 void
@@ -1039,6 +1115,7 @@ securer_result_free(struct securer_result *res)
 		return;
 	free(res->value);
 	free(res->printed);
+	securer_plots_free(res->plots, res->nplots);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -1051,6 +1128,64 @@ securer_session_restart(struct securer_session *s)
 	if ((req = session_request(s, "session.restart")) == NULL ||
 	    (rep = roundtrip(s->sc, req, NULL)) == NULL)
 		return (-1);
+	cJSON_Delete(rep);
+	return (0);
+}
+
+/* Puts len bytes of data in the session's input directory as name. */
+int
+securer_file_put(struct securer_session *s, const char *name,
+    const void *data, size_t len)
+{
+	cJSON	*req, *rep;
+	char	*b64;
+
+	clear_error(s->sc);
+	if ((b64 = base64_encode(data, len)) == NULL)
+		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
+	if ((req = session_request(s, "file.put")) == NULL) {
+		free(b64);
+		return (-1);
+	}
+	if (cJSON_AddStringToObject(req, "name", name) == NULL ||
+	    cJSON_AddStringToObject(req, "data", b64) == NULL) {
+		free(b64);
+		cJSON_Delete(req);
+		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
+	}
+	free(b64);
+	if ((rep = roundtrip(s->sc, req, NULL)) == NULL)
+		return (-1);
+	cJSON_Delete(rep);
+	return (0);
+}
+
+/* Gets the file name of the session's output directory, malloc'd. */
+int
+securer_file_get(struct securer_session *s, const char *name,
+    unsigned char **data, size_t *len)
+{
+	cJSON		*req, *rep;
+	const cJSON	*d;
+
+	*data = NULL;
+	*len = 0;
+	clear_error(s->sc);
+	if ((req = session_request(s, "file.get")) == NULL)
+		return (-1);
+	if (cJSON_AddStringToObject(req, "name", name) == NULL) {
+		cJSON_Delete(req);
+		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
+	}
+	if ((rep = roundtrip(s->sc, req, NULL)) == NULL)
+		return (-1);
+	d = item(rep, "data");
+	if (!cJSON_IsString(d) || base64_decode(d->valuestring,
+	    strlen(d->valuestring), data, len) == -1) {
+		cJSON_Delete(rep);
+		return (set_error(s->sc, SECURER_EPROTO, "securerd's reply to "
+		    "file.get has no base64 data"));
+	}
 	cJSON_Delete(rep);
 	return (0);
 }

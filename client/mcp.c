@@ -17,6 +17,7 @@
 
 #include <cJSON.h>
 
+#include "base64.h"
 #include "cmd.h"
 #include "securer.h"
 #include "securerd.h"
@@ -292,11 +293,34 @@ print_r_error(struct mcp *m)
 	cJSON_Delete(e);
 }
 
+/* The pages an execution drew, as MCP image content items. */
+static void
+add_images(cJSON *r, const struct securer_plot *plots, size_t n)
+{
+	cJSON	*content = cJSON_GetObjectItemCaseSensitive(r, "content");
+	cJSON	*item;
+	char	*b64;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if ((b64 = base64_encode(plots[i].data, plots[i].len)) == NULL)
+			err(1, NULL);
+		item = cj_must(cJSON_CreateObject());
+		cj_add(item, "type", cJSON_CreateString("image"));
+		cj_add(item, "data", cJSON_CreateString(b64));
+		cj_add(item, "mimeType", cJSON_CreateString("image/png"));
+		cJSON_AddItemToArray(content, item);
+		free(b64);
+	}
+}
+
 static cJSON *
 mcp_execute(struct mcp *m, const cJSON *args)
 {
 	struct securer_exec_opts	 eo;
 	struct securer_result		 res;
+	struct securer_plot		*plots = NULL;
+	size_t				 nplots = 0;
 	const cJSON			*code, *t;
 	char				*text = NULL;
 	size_t				 size;
@@ -323,11 +347,25 @@ mcp_execute(struct mcp *m, const cJSON *args)
 	if ((rv = securer_execute(m->session, code->valuestring, &eo,
 	    &res)) == 0) {
 		fputs(res.printed, m->out);
+		if (res.plots_omitted > 0)
+			fprintf(m->out, "[%zu plot%s over the daemon's caps "
+			    "not returned]\n", res.plots_omitted,
+			    res.plots_omitted == 1 ? "" : "s");
+		plots = res.plots;
+		nplots = res.nplots;
+		res.plots = NULL;
+		res.nplots = 0;
 		securer_result_free(&res);
-	} else
+	} else {
 		print_r_error(m);
+		if (securer_errjson(m->sc) != NULL)
+			securer_plots_parse(securer_errjson(m->sc), &plots,
+			    &nplots);
+	}
 	fclose(m->out);
 	r = tool_text(text, rv == -1);
+	add_images(r, plots, nplots);
+	securer_plots_free(plots, nplots);
 	free(text);
 	return (r);
 }

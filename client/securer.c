@@ -28,6 +28,12 @@ struct opts {
 	const char	*toolsfile;
 	double		 timeout;	/* <0: the daemon's */
 	int		 json;
+	const char	*plots;		/* --plots DIR */
+	const char	*outdir;	/* --get's, "." by default */
+	char		**puts;		/* --put FILE ... */
+	size_t		 nputs;
+	char		**gets;		/* --get NAME ... */
+	size_t		 ngets;
 };
 
 /* What the callbacks share. */
@@ -44,7 +50,11 @@ static void	 on_output(void *, const char *, const char *, size_t);
 static int	 on_tool(void *, const char *, const char *, char **,
 		    char **);
 static int	 run(struct securer *, const struct opts *, struct run *,
-		    struct securer_result *);
+		    struct securer_result *, struct securer_session **);
+static int	 after(struct securer *, const struct opts *,
+		    struct securer_session *, int,
+		    const struct securer_result *);
+static void	 add_name(char ***, size_t *, char *);
 static void	 print_error(struct securer *);
 static int	 report_text(struct securer *, int,
 		    const struct securer_result *);
@@ -54,7 +64,11 @@ static int	 report_json(struct securer *, int, struct run *,
 
 static const struct option longopts[] = {
 	{ "help",	no_argument,		NULL,	'h' },
+	{ "get",	required_argument,	NULL,	'G' },
 	{ "json",	no_argument,		NULL,	'j' },
+	{ "out",	required_argument,	NULL,	'O' },
+	{ "plots",	required_argument,	NULL,	'P' },
+	{ "put",	required_argument,	NULL,	'I' },
 	{ "tools",	required_argument,	NULL,	'T' },
 	{ NULL,		0,			NULL,	0 }
 };
@@ -63,9 +77,21 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: securer [-j] [-s socket] [-T tools.json] "
-	    "[-t seconds]\n"
-	    "               -e expr ... | file | -\n");
+	    "[-t seconds] [--plots dir]\n"
+	    "               [--put file] [--get name] [--out dir] "
+	    "-e expr ... | file | -\n");
 	exit(EXIT_USAGE);
+}
+
+static void
+add_name(char ***list, size_t *n, char *name)
+{
+	char	**p;
+
+	if ((p = reallocarray(*list, *n + 1, sizeof(*p))) == NULL)
+		err(1, NULL);
+	p[(*n)++] = name;
+	*list = p;
 }
 
 /* Like Rscript's, the -e expressions are the lines of one program. */
@@ -101,6 +127,18 @@ parse_args(int argc, char *argv[], struct opts *o)
 			break;
 		case 'j':
 			o->json = 1;
+			break;
+		case 'P':
+			o->plots = optarg;
+			break;
+		case 'I':
+			add_name(&o->puts, &o->nputs, optarg);
+			break;
+		case 'G':
+			add_name(&o->gets, &o->ngets, optarg);
+			break;
+		case 'O':
+			o->outdir = optarg;
 			break;
 		case 's':
 			o->socket = optarg;
@@ -191,11 +229,12 @@ on_tool(void *arg, const char *tool, const char *args, char **value,
 /* The session goes when the connection closes: no session.close. */
 static int
 run(struct securer *sc, const struct opts *o, struct run *r,
-    struct securer_result *res)
+    struct securer_result *res, struct securer_session **sp)
 {
 	struct securer_session_opts	 so;
 	struct securer_exec_opts	 eo;
 	struct securer_session		*s;
+	size_t				 i;
 
 	memset(res, 0, sizeof(*res));
 	memset(&so, 0, sizeof(so));
@@ -210,6 +249,10 @@ run(struct securer *sc, const struct opts *o, struct run *r,
 	if (securer_connect(sc, o->socket) == -1 ||
 	    securer_session_create(sc, &so, &s) == -1)
 		return (-1);
+	*sp = s;
+	for (i = 0; i < o->nputs; i++)
+		if (file_put_path(s, o->puts[i]) == -1)
+			return (-1);
 	if (r->tools != NULL)
 		tools_deadline(r->tools, o->timeout);
 	return (securer_execute(s, o->code, &eo, res));
@@ -291,6 +334,29 @@ report_json(struct securer *sc, int rv, struct run *r,
 	return (rv == 0 ? 0 : 1);
 }
 
+/* After the execution: its plots (also an error's), the files asked. */
+static int
+after(struct securer *sc, const struct opts *o, struct securer_session *s,
+    int rv, const struct securer_result *res)
+{
+	size_t	i;
+	int	status = 0, n;
+
+	if (o->plots != NULL && (rv == 0 ? plots_write(o->plots, res->plots,
+	    res->nplots, res->plots_omitted) : plots_write_error(o->plots,
+	    securer_errjson(sc))) == -1)
+		status = -1;
+	for (i = 0; rv == 0 && i < o->ngets; i++) {
+		n = file_get_name(s, o->gets[i], o->outdir != NULL ?
+		    o->outdir : ".");
+		if (n == -1)
+			fprintf(stderr, "securer: %s\n", securer_errmsg(sc));
+		if (n != 0)
+			status = -1;
+	}
+	return (status);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -298,6 +364,7 @@ main(int argc, char *argv[])
 	struct run		 r;
 	struct securer		*sc;
 	struct securer_result	 res;
+	struct securer_session	*s;
 	int			 rv, status;
 
 	if (argc > 1 && strcmp(argv[1], "mcp") == 0)
@@ -312,16 +379,21 @@ main(int argc, char *argv[])
 		r.output = cj_must(cJSON_CreateArray());
 	if ((sc = securer_open()) == NULL)
 		err(1, NULL);
-	rv = run(sc, &o, &r, &res);
+	s = NULL;
+	rv = run(sc, &o, &r, &res, &s);
 	if (o.json)
 		status = report_json(sc, rv, &r, &res);
 	else
 		status = report_text(sc, rv, &res);
+	if (after(sc, &o, s, rv, &res) == -1)
+		status = 1;
 	securer_result_free(&res);
 	securer_close(sc);
 	tools_free(r.tools);
 	cJSON_Delete(r.output);
 	free(o.code);
+	free(o.puts);
+	free(o.gets);
 	if (fflush(stdout) == EOF) {
 		warn("stdout");
 		status = 1;

@@ -62,12 +62,22 @@ struct securer_exec_opts {
 	void		*arg;		/* passed to both callbacks */
 };
 
+/* A page the execution drew: a PNG file's name and bytes. */
+struct securer_plot {
+	char		*name;		/* plot-001.png, ... */
+	unsigned char	*data;
+	size_t		 len;
+};
+
 struct securer_result {
 	char		*value;		/* encoded value (JSON text) */
 	char		*printed;	/* print() of the value, "" if none */
 	int		 visible;
 	int		 truncated;
 	double		 elapsed;	/* seconds, as the daemon measured */
+	struct securer_plot *plots;	/* nplots pages, in order */
+	size_t		 nplots;
+	size_t		 plots_omitted;	/* pages over the daemon's caps */
 };
 
 struct securer	*securer_open(void);
@@ -94,6 +104,13 @@ int		 securer_execute_poll(struct securer_session *, int,
 		    struct securer_result *);
 void		 securer_result_free(struct securer_result *);
 int		 securer_session_restart(struct securer_session *);
+int		 securer_file_put(struct securer_session *, const char *,
+		    const void *, size_t);
+int		 securer_file_get(struct securer_session *, const char *,
+		    unsigned char **, size_t *);
+int		 securer_plots_parse(const char *, struct securer_plot **,
+		    size_t *);
+void		 securer_plots_free(struct securer_plot *, size_t);
 int		 securer_session_close(struct securer_session *);
 int		 securer_status(struct securer *, char **);
 

@@ -11,7 +11,9 @@
  *				IMSG_TPL_FAILED
  *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
  *	worker   -> monitor	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL,
- *				IMSG_W_RESULT, IMSG_W_ERROR, IMSG_W_ADVISORY
+ *				IMSG_W_RESULT, IMSG_W_ERROR, IMSG_W_ADVISORY,
+ *				IMSG_W_PLOT, IMSG_W_FILE
+ *	monitor  -> worker	IMSG_W_FILE_PUT, IMSG_W_FILE_GET
  * Only broker -> monitor and broker -> template pass fds.
  */
 
@@ -80,6 +82,13 @@ enum imsg_type {
 	/* broker -> monitor */
 	IMSG_AUDIT_ACK,		/* struct audit_ack: a record's durability */
 	IMSG_AUDIT_STATE,	/* struct audit_state: log writable or not */
+	/* worker -> monitor */
+	IMSG_W_PLOT,		/* struct w_plot + PNG bytes; exec id */
+	/* monitor -> worker */
+	IMSG_W_FILE_PUT,	/* struct w_file_req + name + data; exec id */
+	IMSG_W_FILE_GET,	/* struct w_file_req + name; exec id */
+	/* worker -> monitor */
+	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
 	IMSG_MAX
 };
 
@@ -193,6 +202,47 @@ struct w_error {
 	int32_t		column;
 	uint32_t	msg_len;
 	uint32_t	call_len;
+};
+
+/*
+ * Plots and files.  The worker's own bounds hold whatever the operator
+ * says; the operator's caps ("plots", "plot-size", "files",
+ * "file-size" in securerd.conf(5)) are at most these.
+ */
+#define PLOT_SIZE_MAX		(4U * 1024 * 1024)	/* bytes of one plot */
+#define PLOTS_MAX		64	/* plots sent per execution */
+#define PLOTS_LISTED_MAX	1024	/* plots reported at all */
+#define FILE_SIZE_MAX		(4U * 1024 * 1024)	/* bytes of a file */
+#define FILE_NAME_MAX		128
+#define FILES_MAX		1024	/* files put in one session */
+
+#define PLOT_OMITTED	0x01	/* over the worker's bounds: no bytes */
+struct w_plot {
+	uint32_t	index;		/* page number, from 1 */
+	uint32_t	flags;		/* PLOT_* */
+	uint64_t	size;		/* of the file, sent or not */
+};
+
+struct w_file_req {
+	uint32_t	name_len;
+	uint32_t	data_len;	/* put: the bytes that follow */
+	uint64_t	max;		/* get: the largest file sent */
+};
+
+/* What went wrong with a file, for the monitor's typed error. */
+enum w_file_status {
+	WFILE_OK,
+	WFILE_NOT_FOUND,
+	WFILE_NOT_REGULAR,	/* a symlink, FIFO, directory... */
+	WFILE_TOO_LARGE,
+	WFILE_EXISTS,		/* put: the name is taken */
+	WFILE_IO,		/* errno in error */
+};
+
+struct w_file_reply {
+	uint32_t	status;		/* enum w_file_status */
+	int32_t		error;		/* errno for WFILE_IO */
+	uint64_t	size;		/* of the file */
 };
 
 /* Audit events: the monitor sends them, the broker numbers and writes. */
@@ -360,6 +410,10 @@ struct securerd_conf {
 	uint32_t		 lifetime;		/* seconds, 0 none */
 	uint32_t		 nrules;
 	struct policy_rule	 rules[POLICY_RULES_MAX];
+	uint32_t		 max_plots;		/* per execution */
+	uint32_t		 max_files;		/* put per session */
+	uint64_t		 max_plot_size;		/* bytes */
+	uint64_t		 max_file_size;		/* bytes */
 };
 
 /* An imsg channel driven by libevent, as in OpenBSD's daemons. */

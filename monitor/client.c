@@ -181,6 +181,8 @@ static const struct {
 	void		(*fn)(struct client *, uint64_t, cJSON *);
 } ops[] = {
 	{ "execute",		exec_request },
+	{ "file.get",		files_get_req },
+	{ "file.put",		files_put_req },
 	{ "hello",		client_hello },
 	{ "pool.close",		pool_close_req },
 	{ "pool.create",	pool_create_req },
@@ -220,6 +222,7 @@ client_request(struct client *c, char *line, size_t len)
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].op, op->valuestring) == 0)
 			break;
+	files_request_line(line, len);
 	if (i == sizeof(ops) / sizeof(ops[0]))
 		reply_error(c, id, "bad_request", NULL, "unknown op");
 	else if (!c->hello && ops[i].fn != client_hello)

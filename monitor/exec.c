@@ -145,8 +145,7 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 	if ((e->code = strdup(code->valuestring)) == NULL)
 		fatal("%s", __func__);
 	e->req_id = id;
-	e->exec_id = ++exec_ids;
-	evtimer_set(&e->timer, exec_timeout, e);
+	exec_init(e);
 	s->exec = e;
 	s->executions++;
 	/* A pool's session answers the client that runs code on it. */
@@ -158,10 +157,19 @@ exec_submit(struct client *c, uint64_t id, cJSON *req, struct session *s)
 	return (0);
 }
 
+/* An execution's id and deadline timer; of code or of a file. */
+void
+exec_init(struct exec *e)
+{
+	e->exec_id = ++exec_ids;
+	evtimer_set(&e->timer, exec_timeout, e);
+}
+
 /*
  * The start record first; the worker gets the code once the broker says
  * the record is durable (exec_start_acked).  A worker that comes up
- * again after a restart finds the start already recorded.
+ * again after a restart finds the start already recorded.  A file
+ * operation's record names what is done, not the bytes.
  */
 void
 exec_start(struct exec *e)
@@ -202,6 +210,11 @@ exec_dispatch(struct exec *e)
 	struct iovec	 iov[2];
 	struct timeval	 tv;
 
+	if (e->file_op != 0) {
+		if (files_start(e) == -1)
+			return;	/* the worker is lost; the session heard */
+		goto sent;
+	}
 	we.flags = e->flags;
 	we.code_len = e->code_len;
 	iov[0].iov_base = &we;
@@ -212,6 +225,7 @@ exec_dispatch(struct exec *e)
 		return;		/* the worker is lost; the session heard */
 	free(e->code);
 	e->code = NULL;
+ sent:
 	e->sent = 1;
 	e->start_us = now_us();
 	s->state = S_BUSY;
@@ -362,6 +376,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
+	files_add_plots(e, r, (size_t)lens[0] + lens[1]);
 	free(printed);
 	audit_wait_reply(s->client, e->req_id, r, token);
 	metrics_exec_end(e, EXEC_OK);
@@ -425,6 +440,7 @@ exec_r_error(struct exec *e, struct w_error *we, const char *msg,
 	if ((extra = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
 	exec_add_warnings(e, extra);
+	files_add_plots(e, extra, strlen(msg) + strlen(call));
 	switch (we->kind) {
 	case WERR_PARSE:
 		cJSON_AddNumberToObject(extra, "line", we->line);
@@ -499,6 +515,22 @@ exec_merge(cJSON *r, cJSON *extra)
 	cJSON_Delete(extra);
 }
 
+/* Ends a file operation with its reply's fields r, once its end is durable. */
+void
+exec_end(struct exec *e, cJSON *r)
+{
+	struct session	*s = e->session;
+	uint32_t	 token;
+	cJSON		*reply;
+
+	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
+	    now_us() - e->start_us, e->exec_id, NULL, NULL, NULL);
+	reply = audit_reply_new(e->req_id, 1);
+	exec_merge(reply, r);
+	audit_wait_reply(s->client, e->req_id, reply, token);
+	exec_done(e);
+}
+
 /* Ends the execution with an error reply and its audit record. */
 void
 exec_fail(struct exec *e, enum exec_status status, const char *code,
@@ -554,6 +586,7 @@ exec_free(struct exec *e)
 	if (e->audit_token != 0 && !e->audit_acked)
 		audit_exec_gone(e);
 	evtimer_del(&e->timer);
+	files_free(e);
 	free(e->advisory);
 	free(e->call_tool);
 	free(e->code);

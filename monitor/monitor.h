@@ -118,6 +118,14 @@ struct exec {
 	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
 	int		 audit_acked;	/* the start is durable */
 	const char	*abort_cause;	/* the worker died under it */
+	struct cJSON	*plots;		/* files.c: pages sent so far */
+	struct cJSON	*plots_omitted;
+	size_t		 plot_b64;	/* their base64 bytes */
+	uint32_t	 nplots;	/* pages the worker reported */
+	uint32_t	 file_op;	/* IMSG_W_FILE_PUT/GET, 0 code */
+	char		*file_name;
+	char		*file_data;	/* put: until sent */
+	size_t		 file_len;
 };
 
 struct worker {
@@ -153,11 +161,13 @@ struct session {
 	struct identity		*ident;
 	struct pool		*pool;		/* NULL: the client's own */
 	int			 opened;	/* audited as open */
+	int			 clocks;	/* idle and lifetime running */
 	int			 closing;
 	int			 reset_pending;	/* reset_between_uses */
 	uint64_t		 memory;	/* charged to the capacity */
 	struct event		 ev_idle;	/* idle-ttl */
 	struct event		 ev_life;	/* lifetime */
+	uint32_t		 files_put;	/* file.put requests */
 };
 
 /* A request waiting for a pool's session: pool.execute's acquire_timeout. */
@@ -261,10 +271,24 @@ void	 exec_fail(struct exec *, enum exec_status, const char *,
 	    struct cJSON *, const char *, ...)
 	    __attribute__((__format__ (printf, 5, 6)));
 void	 exec_free(struct exec *);
+void	 exec_init(struct exec *);
+void	 exec_end(struct exec *, struct cJSON *);
 void	 exec_advisory(struct exec *, struct imsg *);
 int	 exec_message(struct exec *);
 int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
 	    const char **);
+
+/* files.c */
+const char	*files_name_ok(const struct cJSON *);
+void	 files_request_line(const char *, size_t);
+void	 files_plot(struct exec *, struct imsg *);
+void	 files_add_plots(struct exec *, struct cJSON *, size_t);
+void	 files_free(struct exec *);
+void	 files_request(struct client *, uint64_t, struct cJSON *, int);
+void	 files_put_req(struct client *, uint64_t, struct cJSON *);
+void	 files_get_req(struct client *, uint64_t, struct cJSON *);
+int	 files_start(struct exec *);
+void	 files_reply(struct exec *, struct imsg *);
 
 /* tool.c */
 int	 tools_parse(struct cJSON *, struct tool **, size_t *, char **,
@@ -349,6 +373,7 @@ int	 policy_exec_admit(struct client *, uint64_t, struct session *);
 void	 policy_exec_gone(struct session *);
 void	 policy_reload(struct imsg *);
 void	 policy_session_timers(struct session *);
+void	 policy_session_opened(struct session *);
 void	 policy_session_idle(struct session *);
 void	 identity_walk(void (*)(struct identity *, void *), void *);
 uint64_t policy_memory_used(void);

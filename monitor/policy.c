@@ -421,10 +421,19 @@ policy_session_idle(struct session *s)
 void
 policy_session_timers(struct session *s)
 {
-	struct timeval	tv = { conf->lifetime, 0 };
-
 	evtimer_set(&s->ev_idle, session_idle_expired, s);
 	evtimer_set(&s->ev_life, session_life_expired, s);
+}
+
+/*
+ * Both clocks run from the moment the session is first ready: the time
+ * its worker takes to start, long on a loaded host, is not the client's.
+ */
+void
+policy_session_opened(struct session *s)
+{
+	struct timeval	tv = { conf->lifetime, 0 };
+
 	if (conf->lifetime > 0)
 		evtimer_add(&s->ev_life, &tv);
 	policy_session_idle(s);

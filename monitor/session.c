@@ -257,6 +257,10 @@ session_worker_ready(struct session *s)
 	cJSON	*r;
 
 	s->state = S_IDLE;
+	if (!s->clocks) {
+		s->clocks = 1;
+		policy_session_opened(s);
+	}
 	if (s->pool != NULL && !s->opened) {
 		s->opened = 1;
 		metrics_session_start(s);

@@ -230,6 +230,9 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 		return (!w->ready);
 	if (!w->ready || e == NULL || !e->sent)
 		return (0);
+	/* A file operation has one answer and nothing else. */
+	if (e->file_op != 0)
+		return (type == IMSG_W_FILE && imsg_get_id(imsg) == e->exec_id);
 	switch (type) {
 	case IMSG_W_OUTPUT:
 		return (imsg_get_id(imsg) == e->exec_id);
@@ -237,6 +240,7 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 		return (e->call_id == 0);
 	case IMSG_W_RESULT:
 	case IMSG_W_ERROR:
+	case IMSG_W_PLOT:
 		return (imsg_get_id(imsg) == e->exec_id && e->call_id == 0);
 	case IMSG_W_ADVISORY:
 		/* Once, after the parse, before anything else. */
@@ -276,6 +280,12 @@ worker_message(struct worker *w, struct imsg *imsg)
 		break;
 	case IMSG_W_ADVISORY:
 		exec_advisory(e, imsg);
+		break;
+	case IMSG_W_PLOT:
+		files_plot(e, imsg);
+		break;
+	case IMSG_W_FILE:
+		files_reply(e, imsg);
 		break;
 	}
 }

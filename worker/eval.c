@@ -230,6 +230,7 @@ eval_send_error(uint32_t kind, int line, int col, const char *msg,
 	char		*m, *c;
 	size_t		 mlen, clen;
 
+	plots_collect(ex.id);
 	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
 	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
 	out_flush();
@@ -302,6 +303,7 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed)
 
 	p = vis ? eval_string(printed) : "";
 	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
+	plots_collect(ex.id);
 	out_flush();
 	memset(&wr, 0, sizeof(wr));
 	wr.visible = vis;

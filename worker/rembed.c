@@ -73,6 +73,7 @@ static const R_CallMethodDef natives[] = {
 	NATIVE("securer_stream", eval_stream_call, 2),
 	NATIVE("securer_capture", capture_call, 2),
 	NATIVE("securer_tool_call", tools_call, 2),
+	NATIVE("securer_plots_opened", plots_opened_call, 1),
 	{ NULL, NULL, 0 }
 };
 
@@ -84,7 +85,8 @@ static const R_CallMethodDef natives[] = {
  */
 static const char rcode[] =
 "for (.n in c('securer_result', 'securer_error', 'securer_stream',\n"
-"    'securer_capture', 'securer_tool_call'))\n"
+"    'securer_capture', 'securer_tool_call',\n"
+"    'securer_plots_opened'))\n"
 "    assign(.n, getNativeSymbolInfo(.n, '(embedding)'), envir = .self)\n"
 "rm(.n, envir = .self)\n"
 "\n"
@@ -211,6 +213,7 @@ rembed_init(void)
 	setup_Rmainloop();
 	rembed_natives();
 	rembed_private();
+	plots_init();
 }
 
 /*

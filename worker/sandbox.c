@@ -326,6 +326,11 @@ static const char *root_dirs[] = {
 	"/usr/lib/locale",
 	"/usr/share/zoneinfo",
 	"/etc/R",
+	/* The PNG device's text: fontconfig, its cache and the fonts. */
+	"/etc/fonts",
+	"/usr/share/fontconfig",
+	"/usr/share/fonts",
+	"/var/cache/fontconfig",
 };
 static const char *root_files[] = {
 	"/etc/ld.so.cache",
@@ -768,7 +773,8 @@ sandbox_limits(const struct worker_limits *l)
 	 */
 	log_debug("ASan build: memory rlimit not set");
 #else
-	sandbox_rlimit(RLIMIT_AS, "memory", l->memory, l->memory);
+	sandbox_rlimit(RLIMIT_AS, "memory", plots_memory(l->memory),
+	    plots_memory(l->memory));
 #endif
 	sandbox_rlimit(RLIMIT_FSIZE, "fsize", l->fsize, l->fsize);
 	sandbox_rlimit(RLIMIT_NPROC, "nproc", l->nproc, l->nproc);

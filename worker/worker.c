@@ -139,6 +139,7 @@ template_main(void)
 			    imsg_get_type(&imsg));
 		template_spawn(&imsg, broker);
 		imsg_free(&imsg);
+		plots_warm();
 	}
 }
 
@@ -219,6 +220,7 @@ worker_main(void)
 	int		 ready = 0;
 
 	chan_open(WORKER_IMSG_MAX, 0);
+	files_init();
 	for (;;) {
 		if (chan_recv(&imsg) == 0)
 			worker_exit(0);
@@ -234,6 +236,15 @@ worker_main(void)
 			if (!ready)
 				fatalx("execution before setup");
 			eval_exec(&imsg);
+			break;
+		case IMSG_W_FILE_PUT:
+		case IMSG_W_FILE_GET:
+			if (!ready)
+				fatalx("file before setup");
+			if (imsg_get_type(&imsg) == IMSG_W_FILE_PUT)
+				files_put(&imsg);
+			else
+				files_get(&imsg);
 			break;
 		default:
 			fatalx("unexpected message %u from the monitor",

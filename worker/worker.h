@@ -86,6 +86,18 @@ int		 encode_args(SEXP, size_t, char **, size_t *, char *, size_t);
 /* decode.c */
 SEXP		 decode_value(const char *, size_t, char *, size_t);
 
+/* plots.c */
+void		 plots_init(void);
+void		 plots_warm(void);
+void		 plots_collect(uint32_t);
+SEXP		 plots_opened_call(SEXP);
+uint64_t	 plots_memory(uint64_t);
+
+/* files.c */
+void		 files_init(void);
+void		 files_put(struct imsg *);
+void		 files_get(struct imsg *);
+
 /* tools.c */
 void		 tools_setup(struct imsg *);
 SEXP		 tools_call(SEXP, SEXP);

@@ -208,7 +208,8 @@ secrets_body() {
 	export SECURER_TEST_SECRET=hunter2-token
 	attack_start
 	$SEC -e 'cat(names(Sys.getenv()), sep = "\n")' >names
-	ok='^(HOME|LANG|LC_[A-Z]+|LOGNAME|PATH|TMPDIR|TZ|USER|R_[A-Z0-9_]+|EDITOR|PAGER)$'
+	# SECURER_INPUT, SECURER_OUTPUT: the session's file directories.
+	ok='^(HOME|LANG|LC_[A-Z]+|LOGNAME|PATH|TMPDIR|TZ|USER|R_[A-Z0-9_]+|EDITOR|PAGER|SECURER_INPUT|SECURER_OUTPUT)$'
 	bad=$(grep -vE "$ok" names | tr '\n' ' ')
 	[ -z "$bad" ] || atf_fail "unexpected variables: $bad"
 	# The broker's environ and argv, another session's, its own.

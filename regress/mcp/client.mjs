@@ -55,5 +55,22 @@ r = await run("exists('y')");
 assert.equal(text(r), "[1] FALSE\n");
 console.log("reset_session");
 
+r = await run("plot(1:10, main = 'mcp'); 7");
+assert.equal(r.isError, false);
+assert.equal(text(r), "[1] 7\n");
+const images = r.content.filter((c) => c.type === "image");
+assert.equal(images.length, 1);
+assert.equal(images[0].mimeType, "image/png");
+const png = Buffer.from(images[0].data, "base64");
+assert.deepEqual([...png.subarray(0, 8)],
+	[0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+assert.ok(png.length > 1000);
+r = await run("plot(1); stop('after a plot')");
+assert.equal(r.isError, true);
+assert.equal(r.content.filter((c) => c.type === "image").length, 1);
+r = await run("1");
+assert.equal(r.content.length, 1);
+console.log("plots come back as image content");
+
 await client.close();
 console.log("ok");

@@ -7,7 +7,8 @@ atf_test_case sdk_client cleanup
 sdk_client_head() {
 	atf_set "descr" "the SDK client lists the tools, keeps state across " \
 	    "calls, calls an operator tool, gets errors as tool errors, " \
-	    "recovers from a timeout and resets the session"
+	    "recovers from a timeout, resets the session and gets plots " \
+	    "as image content"
 	atf_set "require.progs" "node"
 	atf_set "timeout" "120"
 }
@@ -25,6 +26,7 @@ SH
 	    \"command\":[\"$PWD/add.sh\"]}]" >tools.json
 	atf_check -o match:"^state persists between calls$" \
 	    -o match:"^timeout, then the session answers again$" \
+	    -o match:"^plots come back as image content$" \
 	    -o match:"^ok$" \
 	    node "$T/regress/mcp/client.mjs" "$B/securer" "$SOCK" tools.json
 	atf_check -o match:'"event":"timeout"' cat "$AUDIT"

@@ -25,7 +25,7 @@ run_testthat() {
 	done
 }
 
-for t in api session tools pool; do
+for t in api session tools pool plots; do
 	eval "
 atf_test_case $t cleanup
 ${t}_head() {
@@ -83,7 +83,7 @@ scripts_cleanup() {
 }
 
 atf_init_test_cases() {
-	for t in api session tools pool; do
+	for t in api session tools pool plots; do
 		atf_add_test_case $t
 	done
 	atf_add_test_case scripts

@@ -116,6 +116,41 @@ SecureSession <- R6::R6Class("SecureSession",
     #' The output of the last execution (also when its value was NULL).
     last_output = function() private$output_last,
 
+    #' The plots the last execution drew (also when it failed or its
+    #' value was NULL): a securer_plots list, or NULL.
+    last_plots = function() private$plots_last,
+
+    #' Puts a file in the session's input directory,
+    #' Sys.getenv("SECURER_INPUT") to the code, read-only.  `path` is a
+    #' local file, or `data` a raw vector or character string to put.
+    put_file = function(path = NULL, name = basename(path), data = NULL) {
+      if (is.null(data)) {
+        if (!is.character(path) || length(path) != 1L || !file.exists(path))
+          securer_abort("`path` must be the name of an existing file.")
+        data <- readBin(path, "raw", file.size(path))
+      } else if (is.character(data)) {
+        data <- charToRaw(enc2utf8(paste(data, collapse = "\n")))
+      }
+      if (!is.raw(data))
+        securer_abort("`data` must be a raw vector or a character string.")
+      if (!is.character(name) || length(name) != 1L || is.na(name))
+        securer_abort("`name` must be a single string.")
+      private$file_op(.Call(C_file_put, private$ptr, name, data))
+      invisible(self)
+    },
+
+    #' Gets a file the code wrote to its output directory,
+    #' Sys.getenv("SECURER_OUTPUT"): its bytes, or written to `path`
+    #' (whose name is returned).
+    get_file = function(name, path = NULL) {
+      if (!is.character(name) || length(name) != 1L || is.na(name))
+        securer_abort("`name` must be a single string.")
+      r <- private$file_op(.Call(C_file_get, private$ptr, name))
+      if (is.null(path)) return(r)
+      writeBin(r, path)
+      invisible(path)
+    },
+
     format = function(...) {
       sprintf("<SecureSession> [%s] pid=NA sandbox=%s tools=%d",
               if (self$is_alive()) "running" else "stopped",
@@ -136,7 +171,15 @@ SecureSession <- R6::R6Class("SecureSession",
     ptr = NULL, tool_list = list(), sandbox = FALSE, strict = FALSE,
     limits = NULL, verbose = FALSE, max_executions = NULL, hook = NULL,
     sanitize = FALSE, session_id = NULL, audit = NULL, executing = FALSE,
-    execution_count = 0L, output_last = NULL,
+    execution_count = 0L, output_last = NULL, plots_last = NULL,
+
+    file_op = function(r) {
+      if (is.list(r) && !is.null(r$error)) {
+        e <- r$error
+        securer_abort(e$message, paste0("securer_", e$code))
+      }
+      r
+    },
 
     start = function() {
       private$ptr <- open_session(private$tool_list, private$limits,
@@ -251,6 +294,7 @@ SecureSession <- R6::R6Class("SecureSession",
     finish = function(ctx, r) {
       ctx$flush()
       private$output_last <- ctx$lines
+      private$plots_last <- as_securer_plots(r$plots)
       el <- as.numeric(difftime(Sys.time(), ctx$start, units = "secs"))
       if (!is.null(r$error)) return(private$fail(ctx, r$error, el))
       vmsg(private$verbose, sprintf("Execution complete (%.2fs)", el))
@@ -259,6 +303,11 @@ SecureSession <- R6::R6Class("SecureSession",
       value <- r$value
       if (length(ctx$lines) && !is.null(value))
         attr(value, "output") <- ctx$lines
+      if (!is.null(private$plots_last) && !is.null(value))
+        attr(value, "plots") <- private$plots_last
+      if (isTRUE(r$plots_omitted > 0L))
+        warning(sprintf("%d plot(s) over the daemon's caps not returned",
+                        r$plots_omitted), call. = FALSE)
       value
     },
 

@@ -482,7 +482,33 @@ exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
 	o->arg = rs;
 }
 
-/* list(value, printed, visible, elapsed, truncated) of a result. */
+/* Plots as a list of raw vectors named by their files, or NULL. */
+static SEXP
+plots_of(const struct securer_plot *plots, size_t n)
+{
+	SEXP	 l, nm, raw;
+	size_t	 i;
+
+	if (n == 0)
+		return (R_NilValue);
+	l = PROTECT(Rf_allocVector(VECSXP, n));
+	nm = PROTECT(Rf_allocVector(STRSXP, n));
+	for (i = 0; i < n; i++) {
+		raw = Rf_allocVector(RAWSXP, plots[i].len);
+		SET_VECTOR_ELT(l, i, raw);
+		if (plots[i].len > 0)
+			memcpy(RAW(raw), plots[i].data, plots[i].len);
+		SET_STRING_ELT(nm, i, Rf_mkChar(plots[i].name));
+	}
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(2);
+	return (l);
+}
+
+/*
+ * list(value, printed, visible, elapsed, truncated, plots,
+ * plots_omitted) of a result.
+ */
 static SEXP
 result_of(struct securer_result *res)
 {
@@ -495,8 +521,8 @@ result_of(struct securer_result *res)
 		Rf_error("securer: cannot decode the value: %s", err);
 	}
 	PROTECT(v);
-	l = PROTECT(Rf_allocVector(VECSXP, 5));
-	nm = PROTECT(Rf_allocVector(STRSXP, 5));
+	l = PROTECT(Rf_allocVector(VECSXP, 7));
+	nm = PROTECT(Rf_allocVector(STRSXP, 7));
 	SET_VECTOR_ELT(l, 0, v);
 	SET_VECTOR_ELT(l, 1, mkstr(res->printed));
 	SET_VECTOR_ELT(l, 2, Rf_ScalarLogical(res->visible));
@@ -507,24 +533,77 @@ result_of(struct securer_result *res)
 	SET_STRING_ELT(nm, 2, Rf_mkChar("visible"));
 	SET_STRING_ELT(nm, 3, Rf_mkChar("elapsed"));
 	SET_STRING_ELT(nm, 4, Rf_mkChar("truncated"));
+	SET_VECTOR_ELT(l, 5, plots_of(res->plots, res->nplots));
+	SET_VECTOR_ELT(l, 6, Rf_ScalarInteger((int)res->plots_omitted));
+	SET_STRING_ELT(nm, 5, Rf_mkChar("plots"));
+	SET_STRING_ELT(nm, 6, Rf_mkChar("plots_omitted"));
 	Rf_setAttrib(l, R_NamesSymbol, nm);
 	securer_result_free(res);
 	UNPROTECT(3);
 	return (l);
 }
 
-/* Failures come back as list(error = list(code, message, json)). */
+/*
+ * Failures come back as list(error = list(code, message, json), plots):
+ * the plots drawn before an R error.
+ */
 static SEXP
 failure(struct rsess *rs)
 {
-	SEXP	 l, nm;
+	struct securer_plot	*plots = NULL;
+	size_t			 n = 0;
+	SEXP			 l, nm;
 
-	l = PROTECT(Rf_allocVector(VECSXP, 1));
-	nm = PROTECT(Rf_mkString("error"));
+	l = PROTECT(Rf_allocVector(VECSXP, 2));
+	nm = PROTECT(Rf_allocVector(STRSXP, 2));
 	SET_VECTOR_ELT(l, 0, error_of(rs->sc));
+	if (securer_errjson(rs->sc) != NULL &&
+	    securer_plots_parse(securer_errjson(rs->sc), &plots, &n) == 0) {
+		SET_VECTOR_ELT(l, 1, plots_of(plots, n));
+		securer_plots_free(plots, n);
+	}
+	SET_STRING_ELT(nm, 0, Rf_mkChar("error"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("plots"));
 	Rf_setAttrib(l, R_NamesSymbol, nm);
 	UNPROTECT(2);
 	return (l);
+}
+
+/* NULL when put, else the failure. */
+static SEXP
+r_file_put(SEXP p, SEXP name, SEXP data)
+{
+	struct rsess	*rs = rsess_of(p);
+	const char	*n = str_arg(name, "name");
+
+	if (rs->running)
+		Rf_error("an asynchronous execution is in progress");
+	if (TYPEOF(data) != RAWSXP)
+		Rf_error("data must be a raw vector");
+	if (securer_file_put(rs->s, n, RAW(data), XLENGTH(data)) == -1)
+		return (failure(rs));
+	return (R_NilValue);
+}
+
+/* The file's bytes as a raw vector, else the failure. */
+static SEXP
+r_file_get(SEXP p, SEXP name)
+{
+	struct rsess	*rs = rsess_of(p);
+	const char	*n = str_arg(name, "name");
+	unsigned char	*data;
+	size_t		 len;
+	SEXP		 raw;
+
+	if (rs->running)
+		Rf_error("an asynchronous execution is in progress");
+	if (securer_file_get(rs->s, n, &data, &len) == -1)
+		return (failure(rs));
+	raw = Rf_allocVector(RAWSXP, len);
+	if (len > 0)
+		memcpy(RAW(raw), data, len);
+	free(data);
+	return (raw);
 }
 
 static SEXP
@@ -716,6 +795,8 @@ static const R_CallMethodDef calls[] = {
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
 	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },
 	{ "C_encode", (DL_FUNC)r_encode, 1 },
+	{ "C_file_put", (DL_FUNC)r_file_put, 3 },
+	{ "C_file_get", (DL_FUNC)r_file_get, 2 },
 	{ "C_decode", (DL_FUNC)r_decode, 1 },
 	{ "C_private_socket", (DL_FUNC)r_private_socket, 0 },
 	{ "C_start_daemon", (DL_FUNC)r_start_daemon, 1 },
