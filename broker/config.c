@@ -98,11 +98,14 @@ config_defaults(struct securerd_conf *c)
 	c->audit_sync_ms = 100;
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
+	c->client_grace = 10;
 	c->ident.pool_size = 16;
 	c->max_plots = 16;
 	c->max_plot_size = 1 * MiB;
 	c->max_files = 64;
 	c->max_file_size = 1 * MiB;
+	c->ready_min = READY_DEFAULT;
+	c->ready_max = READY_DEFAULT_MAX;
 	c->socket_uid = c->socket_gid = -1;
 }
 
@@ -331,6 +334,11 @@ print_policy(const struct securerd_conf *c)
 	printf("\n");
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
+	print_cap("client-grace", c->client_grace);
+	/* Only when set: configurations printed before it stay the same. */
+	if (c->ready_min != READY_DEFAULT || c->ready_max != READY_DEFAULT_MAX)
+		printf("workers ready %u max %u\n", c->ready_min,
+		    c->ready_max);
 }
 
 /*
@@ -381,6 +389,9 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.cap_memory = nc->cap_memory;
 	keep.idle_ttl = nc->idle_ttl;
 	keep.lifetime = nc->lifetime;
+	keep.client_grace = nc->client_grace;
+	keep.ready_min = nc->ready_min;
+	keep.ready_max = nc->ready_max;
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;

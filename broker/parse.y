@@ -55,6 +55,8 @@ typedef struct {
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
+%token	CLIENTGRACE
+%token	READY
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
 %destructor	{ free($$); }	<v.string>
@@ -282,6 +284,16 @@ main	: SOCKET STRING {
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
+	| CLIENTGRACE seconds		{ pconf->client_grace = $2; }
+	| WORKERS READY count {
+		if ($3 > READY_MAX) {
+			yyerror("workers ready must be at most %d", READY_MAX);
+			YYERROR;
+		}
+		pconf->ready_min = $3;
+		/* Without max: room for bursts of four times as many. */
+		pconf->ready_max = 4 * $3 > READY_MAX ? READY_MAX : 4 * $3;
+	} readymax
 	| ALLOW {
 		if (rule_new(RULE_ALLOW) == -1)
 			YYERROR;
@@ -312,6 +324,17 @@ rate	: NONE				{ rate_r = -1; rate_b = 0; }
 		}
 		rate_r = $1;
 		rate_b = $3;
+	}
+	;
+
+readymax : /* empty */
+	| MAX count {
+		if ($2 < pconf->ready_min || $2 > READY_MAX) {
+			yyerror("workers ready max must be between %u and %d",
+			    pconf->ready_min, READY_MAX);
+			YYERROR;
+		}
+		pconf->ready_max = $2;
 	}
 	;
 
@@ -453,6 +476,7 @@ static const struct keyword {
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
+	{ "client-grace",	CLIENTGRACE },
 	{ "code-size",		CODESIZE },
 	{ "control",		CONTROL },
 	{ "count",		COUNT },
@@ -481,6 +505,7 @@ static const struct keyword {
 	{ "plot-size",		PLOTSIZE },
 	{ "plots",		PLOTS },
 	{ "pool-size",		POOLSIZE },
+	{ "ready",		READY },
 	{ "requests",		REQUESTS },
 	{ "result-size",	RESULTSIZE },
 	{ "sandbox",		SANDBOX },

@@ -239,6 +239,8 @@ main(int argc, char *argv[])
 	/* listen_fd stays open: a restarted monitor gets it too. */
 	monitor_start(listen_fd);
 	event_init();
+	if (imsg_event_init() == -1)
+		fatalx("event priorities");
 	auditfile_events();
 	monitor_audit_state();
 	broker_signals();

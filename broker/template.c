@@ -163,7 +163,7 @@ template_restart(int fd, short event, void *arg)
 static void
 template_close_channel(void)
 {
-	event_del(&iev_tpl.ev);
+	imsg_event_del(&iev_tpl);
 	close(iev_tpl.ibuf.fd);
 	imsgbuf_clear(&iev_tpl.ibuf);
 }

@@ -120,9 +120,8 @@ imsgbuf_read(struct imsgbuf *ib)
 /*
  * Queue the fd that came with a read.  Received fds are ours as soon as
  * recvmsg(2) returns, so on error all of them are closed here.  One fd
- * per read is all our writer sends: more, a truncated control message
- * (fds the kernel dropped) or any fd on a channel that does not pass
- * them break the stream.
+ * per read is all our writer sends: more, or any fd on a channel that
+ * does not pass them, break the stream.
  */
 static int
 imsgbuf_recvfds(struct imsgbuf *ib, struct msghdr *msg)
@@ -150,6 +149,14 @@ imsgbuf_recvfds(struct imsgbuf *ib, struct msghdr *msg)
 		}
 	}
 	if (keep == -1 && !bad)
+		return (0);
+	/*
+	 * Truncated with no fd at all: the kernel dropped the one fd that
+	 * came because we are at our fd limit.  The stream is intact; the
+	 * message it belongs to gets -1 and its handler copes.
+	 */
+	if (keep == -1 && (ib->flags & IMSGF_FDPASS) &&
+	    imsgbuf_pushfd(ib, -1) == 0)
 		return (0);
 	if (!bad && (ib->flags & IMSGF_FDPASS) &&
 	    imsgbuf_pushfd(ib, keep) == 0)
@@ -412,8 +419,9 @@ imsgbuf_clear(struct imsgbuf *ib)
 	int	 fd;
 
 	msgbuf_clear(&ib->w);
-	while ((fd = imsgbuf_popfd(ib)) != -1)
-		close(fd);
+	while (!TAILQ_EMPTY(&ib->fds))
+		if ((fd = imsgbuf_popfd(ib)) != -1)	/* -1: a lost fd */
+			close(fd);
 	ibuf_free(ib->rmsg);
 	ib->rmsg = NULL;
 	free(ib->rbuf);

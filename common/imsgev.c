@@ -1,7 +1,6 @@
 /*
- * imsg channels driven by libevent: the event is re-armed after every
- * change of the write queue, so EV_WRITE is asked for only while there
- * is something to write.
+ * imsg channels driven by libevent: EV_WRITE is asked for only while
+ * there is something the socket did not take.
  */
 
 #include <sys/types.h>
@@ -12,6 +11,31 @@
 
 #include "securerd.h"
 
+static TAILQ_HEAD(, imsgev)	dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event		ev_flush;
+static int			deferred;
+
+static void	imsg_event_arm(struct imsgev *);
+static void	imsg_event_flush(int, short, void *);
+
+/*
+ * Once, after event_init(): messages are written at the end of the turn
+ * of the event loop that composed them, so that what one turn composes
+ * for a peer (the audit records of several executions, say) goes in one
+ * sendmsg(2) and wakes the peer once.  The flush event is made active
+ * by the first message of a turn, so it comes after every event that
+ * epoll(7) reported for that turn.  Without this, each message is
+ * written when it is composed.
+ */
+int
+imsg_event_init(void)
+{
+	TAILQ_INIT(&dirty);
+	event_set(&ev_flush, -1, 0, imsg_event_flush, NULL);
+	deferred = 1;
+	return (0);
+}
+
 /*
  * Uses event_set(), i.e. the base made by event_init(), as every
  * process has exactly one.  iev->ev must start zeroed (calloc) or set.
@@ -19,12 +43,69 @@
 void
 imsg_event_add(struct imsgev *iev)
 {
-	iev->events = EV_READ;
-	if (imsgbuf_queuelen(&iev->ibuf) > 0)
-		iev->events |= EV_WRITE;
+	if (!deferred || imsgbuf_queuelen(&iev->ibuf) == 0) {
+		imsg_event_arm(iev);
+		return;
+	}
+	if (!iev->dirty) {
+		TAILQ_INSERT_TAIL(&dirty, iev, dirty_entry);
+		iev->dirty = 1;
+	}
+	event_active(&ev_flush, EV_TIMEOUT, 1);
+	/* Reading goes on meanwhile. */
+	if (!event_initialized(&iev->ev) ||
+	    !event_pending(&iev->ev, EV_READ, NULL))
+		imsg_event_arm(iev);
+}
+
+/* Before the channel's fd is closed or iev freed. */
+void
+imsg_event_del(struct imsgev *iev)
+{
+	if (iev->dirty) {
+		TAILQ_REMOVE(&dirty, iev, dirty_entry);
+		iev->dirty = 0;
+	}
 	if (event_initialized(&iev->ev))
 		event_del(&iev->ev);
-	event_set(&iev->ev, iev->ibuf.fd, iev->events, iev->handler, iev);
+}
+
+static void
+imsg_event_flush(int fd, short event, void *arg)
+{
+	struct imsgev	*iev;
+
+	while ((iev = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, iev, dirty_entry);
+		iev->dirty = 0;
+		imsg_event_arm(iev);
+	}
+}
+
+/*
+ * What is queued is written now: the socket almost always takes it,
+ * which saves a wakeup for EV_WRITE and two epoll_ctl(2) calls per
+ * message.  A write error is left for the handler's own write to see.
+ * The event persists and is changed only when what it waits for does.
+ */
+static void
+imsg_event_arm(struct imsgev *iev)
+{
+	short	events = EV_READ;
+
+	if (imsgbuf_queuelen(&iev->ibuf) > 0)
+		(void)imsgbuf_write(&iev->ibuf);
+	if (imsgbuf_queuelen(&iev->ibuf) > 0)
+		events |= EV_WRITE;
+	if (event_initialized(&iev->ev)) {
+		if (iev->events == events &&
+		    event_pending(&iev->ev, EV_READ | EV_WRITE, NULL))
+			return;
+		event_del(&iev->ev);
+	}
+	iev->events = events;
+	event_set(&iev->ev, iev->ibuf.fd, events | EV_PERSIST, iev->handler,
+	    iev);
 	event_add(&iev->ev, NULL);
 }
 
@@ -67,7 +148,7 @@ imsg_event_dispatch(struct imsgev *iev, short event,
 			return;
 		}
 		if (n == 0) {
-			event_del(&iev->ev);
+			imsg_event_del(iev);
 			return;
 		}
 	}

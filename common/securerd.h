@@ -10,9 +10,9 @@
  *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
  *				IMSG_TPL_FAILED
  *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
- *	worker   -> monitor	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL,
- *				IMSG_W_RESULT, IMSG_W_ERROR, IMSG_W_ADVISORY,
- *				IMSG_W_PLOT, IMSG_W_FILE
+ *	worker   -> monitor	IMSG_W_WAITING, IMSG_W_READY, IMSG_W_OUTPUT,
+ *				IMSG_W_TOOL_CALL, IMSG_W_RESULT, IMSG_W_ERROR,
+ *				IMSG_W_ADVISORY, IMSG_W_PLOT, IMSG_W_FILE
  *	monitor  -> worker	IMSG_W_FILE_PUT, IMSG_W_FILE_GET
  * Only broker -> monitor and broker -> template pass fds.
  */
@@ -20,6 +20,7 @@
 #ifndef SECURERD_H
 #define SECURERD_H
 
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <event.h>
@@ -44,6 +45,9 @@
 #define SECURERD_USER		"_securer"
 #define WORKER_UID_BASE		200000
 #define WORKER_UID_COUNT	65536
+#define READY_MAX		64	/* workers ready ... max */
+#define READY_DEFAULT		2
+#define READY_DEFAULT_MAX	8
 
 enum imsg_type {
 	IMSG_NONE,
@@ -89,6 +93,7 @@ enum imsg_type {
 	IMSG_W_FILE_GET,	/* struct w_file_req + name; exec id */
 	/* worker -> monitor */
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
+	IMSG_W_WAITING,		/* empty: sandboxed and warm, before setup */
 	IMSG_MAX
 };
 
@@ -408,6 +413,9 @@ struct securerd_conf {
 	uint32_t		 idle_ttl;		/* seconds, 0 never */
 	uint64_t		 cap_memory;		/* bytes, 0 none */
 	uint32_t		 lifetime;		/* seconds, 0 none */
+	uint32_t		 client_grace;		/* seconds, 0 none */
+	uint32_t		 ready_min;		/* workers ready */
+	uint32_t		 ready_max;		/* under bursts */
 	uint32_t		 nrules;
 	struct policy_rule	 rules[POLICY_RULES_MAX];
 	uint32_t		 max_plots;		/* per execution */
@@ -423,10 +431,14 @@ struct imsgev {
 	struct event	 ev;
 	void		*data;
 	short		 events;
+	int		 dirty;		/* written at the end of the turn */
+	TAILQ_ENTRY(imsgev) dirty_entry;
 };
 
 /* imsgev.c */
+int	 imsg_event_init(void);
 void	 imsg_event_add(struct imsgev *);
+void	 imsg_event_del(struct imsgev *);
 int	 imsg_compose_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
 	    const void *, size_t);
 int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,

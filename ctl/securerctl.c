@@ -140,6 +140,7 @@ show_status(const cJSON *r)
 	printf("%-10s %.0f\n", "clients", num(r, "clients"));
 	printf("%-10s %.0f\n", "sessions", num(r, "sessions"));
 	print_cap("workers", num(r, "workers"), num(r, "capacity_workers"));
+	printf("%-10s %.0f\n", "ready", num(r, "workers_ready"));
 	print_cap("memory", num(r, "memory_used"), num(r, "capacity_memory"));
 	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(r, "pools"))
 		printf("pool %s uid %.0f size %.0f busy %.0f idle %.0f "

@@ -21,17 +21,28 @@
 
 /* A client that reads nothing while we write this much is dropped. */
 #define CLIENT_OUTPUT_MAX	(64U * 1024 * 1024)
+/*
+ * More than this waiting for a client starts its grace period (client-grace
+ * seconds): unless it reads below it in time, it is dropped with its
+ * sessions and their work.
+ */
+#define CLIENT_OUTPUT_HIGH	(1U * 1024 * 1024)
 
 static TAILQ_HEAD(, client)	clients = TAILQ_HEAD_INITIALIZER(clients);
 static size_t			nclients;
 static struct event		ev_accept, ev_pause;
+static int			at_fd_limit;	/* said so once */
 
 static void	client_accept(int, short, void *);
 static void	client_read(struct bufferevent *, void *);
 static void	client_drained(struct bufferevent *, void *);
+static void	client_caught_up(struct bufferevent *, void *);
+static void	client_grace_over(int, short, void *);
+static void	client_drop(struct client *, const char *, int);
 static void	client_event(struct bufferevent *, short, void *);
 static void	client_request(struct client *, char *, size_t);
 static void	client_hello(struct client *, uint64_t, cJSON *);
+static void	client_grace_start(struct client *);
 
 void
 client_listen(int fd)
@@ -63,9 +74,25 @@ client_accept_pause(void)
 {
 	struct timeval	tv = { 1, 0 };
 
-	/* Out of fds: stop accepting for a moment rather than spin. */
+	/*
+	 * Out of fds: stop accepting rather than spin, until a client goes
+	 * or for a second (fds may go elsewhere: sessions, the control).
+	 */
+	if (!at_fd_limit)
+		log_warnx("out of file descriptors: not accepting for now");
+	at_fd_limit = 1;
 	event_del(&ev_accept);
 	evtimer_add(&ev_pause, &tv);
+}
+
+/* An fd was freed: accept again at once if we had stopped. */
+static void
+client_accept_resume(void)
+{
+	if (evtimer_pending(&ev_pause, NULL)) {
+		evtimer_del(&ev_pause);
+		event_add(&ev_accept, NULL);
+	}
 }
 
 /*
@@ -106,6 +133,10 @@ client_accept(int fd, short event, void *arg)
 			log_warn("accept");
 		return;
 	}
+	if (at_fd_limit) {
+		log_info("accepting again");
+		at_fd_limit = 0;
+	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
 		log_warn("SO_PEERCRED");
 		close(s);
@@ -120,9 +151,13 @@ client_accept(int fd, short event, void *arg)
 	c->pid = cred.pid;
 	client_groups(c, s);
 	TAILQ_INIT(&c->sessions);
-	bufferevent_setcb(c->bev, client_read, NULL, client_event, c);
+	bufferevent_setcb(c->bev, client_read, client_caught_up, client_event,
+	    c);
 	/* Stop reading once a line could not fit: client_read refuses it. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_LINE_MAX + 1);
+	/* client_caught_up ends a grace period when it reads enough. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUTPUT_HIGH, 0);
+	evtimer_set(&c->ev_grace, client_grace_over, c);
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	nclients++;
@@ -266,12 +301,30 @@ client_hello(struct client *c, uint64_t id, cJSON *req)
 	reply_ok(c, id, r);
 }
 
+/*
+ * With nothing queued before it, a reply is written at once (the socket
+ * is non-blocking): no wakeup for EV_WRITE, no epoll_ctl(2) to ask for it
+ * and drop it.  What the socket does not take, and any error, is left to
+ * the bufferevent.
+ */
+static size_t
+client_write_now(struct client *c, const char *text, size_t len)
+{
+	ssize_t	n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if ((n = write(bufferevent_getfd(c->bev), text, len)) <= 0)
+		return (0);
+	return (n);
+}
+
 void
 client_send(struct client *c, cJSON *msg)
 {
 	struct evbuffer	*out;
 	char		*text;
-	size_t		 len;
+	size_t		 len, off;
 
 	/* NULL: a daemon's own request (a pool refilling), nobody to tell. */
 	if (c == NULL || c->closing)
@@ -280,24 +333,66 @@ client_send(struct client *c, cJSON *msg)
 	if (evbuffer_get_length(out) > CLIENT_OUTPUT_MAX) {
 		log_warnx("client uid %u pid %d does not read, dropping it",
 		    c->uid, c->pid);
-		client_close(c);
+		client_drop(c, "client does not read", 1);
 		return;
 	}
 	if ((text = json_print(msg, &len)) == NULL)
 		fatal("%s", __func__);
 	text[len] = '\n';	/* json_print leaves room for the NUL */
-	if (bufferevent_write(c->bev, text, len + 1) == -1)
+	len++;
+	off = client_write_now(c, text, len);
+	if (off < len && bufferevent_write(c->bev, text + off, len - off) == -1)
 		fatal("%s", __func__);
 	free(text);
+	client_grace_start(c);
+}
+
+/*
+ * Replies pile up: the client has client-grace seconds to read them down
+ * to CLIENT_OUTPUT_HIGH.  What we keep meanwhile is capped by
+ * CLIENT_OUTPUT_MAX.
+ */
+static void
+client_grace_start(struct client *c)
+{
+	struct timeval	tv = { conf->client_grace, 0 };
+
+	if (conf->client_grace == 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    CLIENT_OUTPUT_HIGH || evtimer_pending(&c->ev_grace, NULL))
+		return;
+	log_info("client uid %u pid %d is behind, grace period started",
+	    c->uid, c->pid);
+	evtimer_add(&c->ev_grace, &tv);
+}
+
+static void
+client_caught_up(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	evtimer_del(&c->ev_grace);
+}
+
+static void
+client_grace_over(int fd, short event, void *arg)
+{
+	struct client	*c = arg;
+
+	log_warnx("client uid %u pid %d did not read its replies in time, "
+	    "dropping it", c->uid, c->pid);
+	client_drop(c, "client does not read", 1);
 }
 
 static void
 client_free(struct client *c)
 {
 	evtimer_del(&c->ev_free);
+	evtimer_del(&c->ev_grace);
 	audit_client_gone(c);
 	bufferevent_free(c->bev);
 	free(c);
+	client_accept_resume();
 	monitor_activity();
 }
 
@@ -315,21 +410,35 @@ client_free_cb(int fd, short event, void *arg)
 void
 client_close(struct client *c)
 {
+	client_drop(c, "client disconnected", 0);
+}
+
+/*
+ * discard: a client dropped for not reading loses what it did not read;
+ * waiting for it to drain would keep the connection (and its memory) for
+ * ever.
+ */
+static void
+client_drop(struct client *c, const char *reason, int discard)
+{
 	struct session	*s;
 	struct timeval	 tv = { 0, 0 };
 
 	if (c->closing)
 		return;
 	c->closing = 1;
+	evtimer_del(&c->ev_grace);
 	pool_client_gone(c);
 	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
-		session_destroy(s, "client disconnected");
+		session_destroy(s, reason);
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setcb(c->bev, NULL, client_drained, client_event, c);
+	/* client_drained waits for an empty output buffer, not a watermark. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	evtimer_set(&c->ev_free, client_free_cb, c);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (discard || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		evtimer_add(&c->ev_free, &tv);
 }
 

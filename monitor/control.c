@@ -63,8 +63,13 @@ control_connection(struct imsg *imsg)
 	struct bufferevent	*bev;
 	int			 s;
 
-	if (imsg_get_len(imsg) != 0 || (s = imsg_get_fd(imsg)) == -1)
+	if (imsg_get_len(imsg) != 0)
 		fatalx("broker: bad IMSG_CTL_FD");
+	if ((s = imsg_get_fd(imsg)) == -1) {
+		/* The kernel dropped it: we are at our fd limit. */
+		log_warnx("control: connection lost, out of file descriptors");
+		return;
+	}
 	if (!control_peer_ok(s)) {
 		close(s);
 		return;
@@ -188,6 +193,7 @@ status_json(void)
 	cJSON_AddNumberToObject(r, "sessions", session_count());
 	cJSON_AddNumberToObject(r, "workers", session_count());
 	cJSON_AddNumberToObject(r, "capacity_workers", conf->cap_workers);
+	cJSON_AddNumberToObject(r, "workers_ready", workers_ready());
 	cJSON_AddNumberToObject(r, "memory_used",
 	    (double)policy_memory_used());
 	cJSON_AddNumberToObject(r, "capacity_memory",

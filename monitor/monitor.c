@@ -44,6 +44,8 @@ monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 	monitor_drop_privileges();
 
 	event_init();
+	if (imsg_event_init() == -1)
+		fatalx("event priorities");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal_set(&ev_sigterm, SIGTERM, monitor_sig, NULL);
@@ -58,6 +60,7 @@ monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
 	imsgbuf_allow_fdpass(&iev_broker.ibuf);
 	iev_broker.handler = monitor_dispatch_broker;
 	imsg_event_add(&iev_broker);
+	ready_init();
 
 	client_listen(listen_fd);
 	monitor_activity();
@@ -187,12 +190,17 @@ monitor_worker_fd(struct imsg *imsg)
 
 	if (imsg_get_data(imsg, &ref, sizeof(ref)) == -1)
 		fatalx("broker: bad IMSG_WORKER_FD size");
-	if ((fd = imsg_get_fd(imsg)) == -1)
-		fatalx("broker: IMSG_WORKER_FD without fd");
+	fd = imsg_get_fd(imsg);
 	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel ||
-	    w->session == NULL) {
+	    (w->session == NULL && !w->spare)) {
 		/* The session went away while the worker was spawning. */
-		close(fd);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	if (fd == -1) {
+		/* The kernel dropped it: we are at our fd limit. */
+		worker_channel_lost(w);
 		return;
 	}
 	worker_attach(w, fd);

@@ -72,6 +72,7 @@ struct client {
 	TAILQ_HEAD(, session)	 sessions;
 	struct bufferevent	*bev;
 	struct event		 ev_free;
+	struct event		 ev_grace;	/* replies unread */
 	struct identity		*ident;		/* after hello */
 	uid_t			 uid;
 	gid_t			 gid;
@@ -134,10 +135,15 @@ struct worker {
 	struct session		*session;
 	uint32_t		 id;
 	int			 has_channel;
+	int			 waiting;	/* said it is set up and warm */
 	int			 ready;
 	int			 exited;
 	int			 killed;	/* we asked the broker */
 	char			 cause[128];	/* why it is going */
+	struct worker_limits	 limits;	/* it was spawned with */
+	TAILQ_ENTRY(worker)	 spare_entry;	/* ready.c's list */
+	int			 spare;		/* ready, no session yet */
+	int			 from_spare;	/* taken from the ready ones */
 };
 
 struct session {
@@ -299,15 +305,26 @@ void	 tool_result_req(struct client *, uint64_t, struct cJSON *);
 
 /* workerchan.c */
 struct worker	*worker_new(struct session *);
+struct worker	*worker_spawn(struct session *, const struct worker_limits *);
+void	 worker_assign(struct worker *, struct session *);
 struct worker	*worker_find(uint32_t);
 void	 worker_attach(struct worker *, int);
 void	 worker_kill(struct worker *, const char *);
 void	 worker_violation(struct worker *, const char *);
 void	 worker_exited(struct worker *, const struct worker_exit *);
 void	 worker_spawn_failed(struct worker *, int);
+void	 worker_channel_lost(struct worker *);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
 size_t	 worker_count(void);
+
+/* ready.c */
+void	 ready_init(void);
+void	 ready_refill(void);
+void	 ready_reload(void);
+struct worker	*ready_take(struct session *);
+void	 ready_lost(struct worker *);
+uint32_t	 workers_ready(void);
 
 /* Counted for securerctl show counters. */
 struct counters {

@@ -413,8 +413,14 @@ policy_session_idle(struct session *s)
 	struct timeval	tv = { conf->idle_ttl, 0 };
 
 	evtimer_del(&s->ev_idle);
-	/* A pool keeps its sessions warm: idle is what they are for. */
-	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL)
+	/*
+	 * A pool keeps its sessions warm: idle is what they are for.  A
+	 * session still starting is not idle either: on a loaded machine
+	 * it would be closed before its first request (see
+	 * session_worker_ready).
+	 */
+	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL &&
+	    s->state != S_STARTING)
 		evtimer_add(&s->ev_idle, &tv);
 }
 
@@ -426,7 +432,7 @@ policy_session_timers(struct session *s)
 }
 
 /*
- * Both clocks run from the moment the session is first ready: the time
+ * The lifetime runs from the moment the session is first ready: the time
  * its worker takes to start, long on a loaded host, is not the client's.
  */
 void
@@ -436,7 +442,6 @@ policy_session_opened(struct session *s)
 
 	if (conf->lifetime > 0)
 		evtimer_add(&s->ev_life, &tv);
-	policy_session_idle(s);
 }
 
 /*
@@ -461,6 +466,7 @@ policy_reload(struct imsg *imsg)
 		    i->token, &denied);
 		limits_resolve(&i->limits, r);
 	}
+	ready_reload();
 	counters.reloads++;
 	log_info("configuration reloaded");
 }

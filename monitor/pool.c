@@ -313,6 +313,13 @@ pool_destroy(struct pool *p, const char *reason)
 	struct session		*s;
 
 	p->closing = 1;
+	if (p->create_client != NULL) {
+		/* Closed before it was ready: pool.create gets its answer. */
+		reply_error(p->create_client, p->create_req, "closed", NULL,
+		    "the pool was closed before it was ready");
+		p->create_client = NULL;
+		p->create_req = 0;
+	}
 	while ((w = TAILQ_FIRST(&p->waiters)) != NULL) {
 		reply_error(w->client, w->req_id, "closed", NULL,
 		    "the pool was closed");

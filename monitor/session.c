@@ -286,6 +286,8 @@ session_worker_ready(struct session *s)
 		exec_start(s->exec);
 	else if (s->pool != NULL)
 		pool_member_ready(s);
+	else
+		policy_session_idle(s);
 }
 
 /*
@@ -411,6 +413,7 @@ session_destroy(struct session *s, const char *reason)
 	nsessions--;
 	policy_session_gone(s);
 	session_free(s);
+	ready_refill();		/* the capacity it leaves */
 	monitor_activity();
 }
 

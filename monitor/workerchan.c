@@ -22,8 +22,9 @@ static uint32_t			worker_ids;
 
 static void	worker_dispatch(int, short, void *);
 
+/* A worker spawned for s, or with no session yet (a ready one). */
 struct worker *
-worker_new(struct session *s)
+worker_spawn(struct session *s, const struct worker_limits *limits)
 {
 	struct spawn_req	 req;
 	struct worker		*w;
@@ -32,10 +33,11 @@ worker_new(struct session *s)
 		fatal("%s", __func__);
 	w->id = ++worker_ids;
 	w->session = s;
+	w->limits = *limits;
 	TAILQ_INSERT_TAIL(&workers, w, entry);
 	memset(&req, 0, sizeof(req));
 	req.worker_id = w->id;
-	req.limits = s->limits;
+	req.limits = *limits;
 	monitor_compose_broker(IMSG_SPAWN, w->id, &req, sizeof(req));
 	return (w);
 }
@@ -52,6 +54,37 @@ worker_count(void)
 	return (n);
 }
 
+/* The session's worker: a ready one if its limits allow, else a new one. */
+struct worker *
+worker_new(struct session *s)
+{
+	struct worker	*w;
+
+	if ((w = ready_take(s)) == NULL)
+		return (worker_spawn(s, &s->limits));
+	worker_assign(w, s);
+	return (w);
+}
+
+static void
+worker_setup(struct worker *w)
+{
+	struct iovec	iov;
+
+	iov.iov_base = w->session->setup;
+	iov.iov_len = strlen(w->session->setup);
+	worker_send(w, IMSG_W_SETUP, 0, &iov, 1);
+}
+
+/* A ready worker becomes s's: its setup goes now or when it is attached. */
+void
+worker_assign(struct worker *w, struct session *s)
+{
+	w->session = s;
+	if (w->has_channel)
+		worker_setup(w);
+}
+
 struct worker *
 worker_find(uint32_t id)
 {
@@ -66,8 +99,6 @@ worker_find(uint32_t id)
 void
 worker_attach(struct worker *w, int fd)
 {
-	struct iovec	iov;
-
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("%s", __func__);
 	if (imsgbuf_init(&w->iev.ibuf, fd) == -1 ||
@@ -76,9 +107,10 @@ worker_attach(struct worker *w, int fd)
 	w->iev.handler = worker_dispatch;
 	w->iev.data = w;
 	w->has_channel = 1;
-	iov.iov_base = w->session->setup;
-	iov.iov_len = strlen(w->session->setup);
-	worker_send(w, IMSG_W_SETUP, 0, &iov, 1);
+	if (w->session != NULL)
+		worker_setup(w);
+	else
+		imsg_event_add(&w->iev);	/* to see it die */
 }
 
 static void
@@ -86,7 +118,7 @@ worker_close_channel(struct worker *w)
 {
 	if (!w->has_channel)
 		return;
-	event_del(&w->iev.ev);
+	imsg_event_del(&w->iev);
 	close(w->iev.ibuf.fd);
 	imsgbuf_clear(&w->iev.ibuf);
 	w->has_channel = 0;
@@ -98,6 +130,7 @@ worker_kill(struct worker *w, const char *cause)
 {
 	struct worker_ref	ref = { w->id };
 
+	ready_lost(w);
 	if (!w->killed) {
 		monitor_compose_broker(IMSG_KILL, w->id, &ref, sizeof(ref));
 		w->killed = 1;
@@ -133,6 +166,23 @@ worker_free(struct worker *w)
 	free(w);
 }
 
+/*
+ * A ready worker that was taken but died before its setup was answered
+ * (killed from outside while it waited, say): not the session's fault,
+ * so it gets a fresh one and never hears of it.
+ */
+static int
+worker_stale_spare(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	if (!w->from_spare || w->ready || w->killed)
+		return (0);
+	log_debug("worker %u: died while ready; session gets another", w->id);
+	s->worker = worker_spawn(s, &s->limits);
+	return (1);
+}
+
 void
 worker_exited(struct worker *w, const struct worker_exit *we)
 {
@@ -142,6 +192,11 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 	exit_cause_str(we->cause, we->status, cause, sizeof(cause));
 	log_debug("worker %u %s", w->id, cause);
 	metrics_worker_exit(w, we);
+	ready_lost(w);
+	if (s != NULL && worker_stale_spare(w)) {
+		worker_free(w);
+		return;
+	}
 	if (s != NULL) {
 		s->worker = NULL;
 		/* A signal nobody here sent: audited as exec_abort. */
@@ -150,6 +205,23 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 		session_worker_lost(s, w->ready, "worker_died", cause);
 	}
 	worker_free(w);
+}
+
+/*
+ * The worker started but its channel never reached us (we are out of
+ * fds): it goes, and its session is told as for a failed spawn.
+ */
+void
+worker_channel_lost(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	log_warnx("worker %u: its channel was lost, out of file descriptors",
+	    w->id);
+	worker_kill(w, "channel lost");
+	if (s != NULL)
+		session_worker_lost(s, 0, "spawn_failed",
+		    "the daemon is out of file descriptors");
 }
 
 void
@@ -161,6 +233,11 @@ worker_spawn_failed(struct worker *w, int error)
 	snprintf(cause, sizeof(cause), "%s", strerror(error));
 	log_warnx("worker %u could not be spawned: %s", w->id, cause);
 	metrics_spawn_failed();
+	ready_lost(w);
+	if (s != NULL && worker_stale_spare(w)) {
+		worker_free(w);
+		return;
+	}
 	if (s != NULL) {
 		s->worker = NULL;
 		session_worker_lost(s, 0, "spawn_failed", cause);
@@ -222,10 +299,16 @@ worker_output(struct worker *w, struct exec *e, struct imsg *imsg)
 static int
 worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 {
-	struct exec	*e = w->session->exec;
+	struct exec	*e;
 	uint32_t	 type = imsg_get_type(imsg);
 
-	*ep = e;
+	*ep = NULL;
+	/* Once, before its setup is answered; all a ready one may say. */
+	if (type == IMSG_W_WAITING)
+		return (!w->waiting && !w->ready);
+	if (w->session == NULL)
+		return (0);
+	*ep = e = w->session->exec;
 	if (type == IMSG_W_READY)
 		return (!w->ready);
 	if (!w->ready || e == NULL || !e->sent)
@@ -263,6 +346,13 @@ worker_message(struct worker *w, struct imsg *imsg)
 	if (e != NULL && e->sent && exec_message(e) == -1)
 		return;		/* killed for flooding */
 	switch (imsg_get_type(imsg)) {
+	case IMSG_W_WAITING:
+		if (imsg_get_len(imsg) != 0) {
+			worker_violation(w, "bad waiting");
+			return;
+		}
+		w->waiting = 1;
+		break;
 	case IMSG_W_READY:
 		worker_ready(w, imsg);
 		break;
@@ -315,7 +405,7 @@ worker_dispatch(int fd, short event, void *arg)
 		worker_close_channel(w);
 		return;
 	}
-	while (w->has_channel && w->session != NULL) {
+	while (w->has_channel && (w->session != NULL || w->spare)) {
 		if ((n = imsg_get(&iev->ibuf, &imsg)) == -1) {
 			worker_violation(w, errno == ERANGE ?
 			    "message over the size limit" : "bad header");

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The whole test suite: installs what is missing, builds, runs every test
 # with Kyua (plain build, then the daemon, common and client tests again
-# under ASan/UBSan), checks nothing was left behind, and ends with the
-# line "N passed, N failed, N skipped".
+# under ASan/UBSan), soaks the daemon (SECURER_SOAK_SECONDS, default 120),
+# checks nothing was left behind, and ends with the line
+# "N passed, N failed, N skipped".
 #
 #	sh regress/run.sh		everything
 #	sh regress/run.sh --quick	the plain build only
@@ -28,7 +29,7 @@ kyua_tree() {
 	tree=$build/kyua
 	rm -rf "$tree"
 	mkdir -p "$tree"
-	for dir in common worker broker monitor client mcp rpkg attack; do
+	for dir in common worker broker monitor client mcp rpkg attack faults; do
 		[ -f "regress/$dir/Kyuafile" ] || continue
 		mkdir -p "$tree/$dir"
 		cp "regress/$dir/Kyuafile" "$tree/$dir/"
@@ -73,7 +74,7 @@ kyua_run() {
 # other checkouts and an installed securerd may run beside the suite.
 leftovers() {
 	left="" pids=""
-	for p in $(pgrep -x 'securerd|securer-worker' 2>/dev/null); do
+	for p in $(pgrep -x 'securerd|securer-worker|securer-ready' 2>/dev/null); do
 		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
 		case "$exe" in
 		"$top"/build/*|"$top"/build-asan/*) ;;
@@ -117,6 +118,18 @@ if [ "${1:-}" != "--quick" ] && [ -z "${SECURER_NO_ASAN:-}" ]; then
 		echo "the ASan/UBSan build failed"
 		failed=$((failed + 1))
 	fi
+fi
+
+# The soak (regress/soak/soak.sh): a mixed load for a few minutes, then
+# nothing may have leaked.  One passed or failed in the totals.
+if [ "${1:-}" != "--quick" ]; then
+	if sh regress/soak/soak.sh "${SECURER_SOAK_SECONDS:-120}" \
+	    >build/soak.txt 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+	grep '^soak:' build/soak.txt
 fi
 
 leftovers

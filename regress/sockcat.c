@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include <err.h>
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,12 +45,18 @@ forward_stdin(int s)
 	char	buf[65536];
 	ssize_t	n, off, w;
 
-	if ((n = read(STDIN_FILENO, buf, sizeof(buf))) <= 0)
+	while ((n = read(STDIN_FILENO, buf, sizeof(buf))) == -1 &&
+	    errno == EINTR)
+		;
+	if (n <= 0)
 		return (0);
 	/* The daemon may close on us (a refused line): then just read. */
 	for (off = 0; off < n; off += w)
-		if ((w = write(s, buf + off, n - off)) == -1)
-			return (0);
+		if ((w = write(s, buf + off, n - off)) == -1) {
+			if (errno != EINTR)
+				return (0);
+			w = 0;
+		}
 	return (1);
 }
 
@@ -112,7 +119,10 @@ main(int argc, char *argv[])
 			stdin_open = forward_stdin(s);
 		if (!(pfd[0].revents & (POLLIN | POLLHUP)))
 			continue;
-		if ((n = read(s, buf + len, sizeof(buf) - len)) <= 0)
+		if ((n = read(s, buf + len, sizeof(buf) - len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
 			break;
 		len += n;
 		got += print_lines(buf, &len);

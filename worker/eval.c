@@ -25,6 +25,8 @@
 #include "log.h"
 #include "worker.h"
 
+#include <R_ext/Parse.h>
+
 struct exec_job {
 	const char	*code;
 	size_t		 len;
@@ -52,6 +54,7 @@ static const char *risky[] = {
 
 static void	eval_advise(SEXP);
 static void	eval_body(void *);
+static void	eval_run(uint32_t, struct exec_job *);
 static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
 static void	eval_send_error(uint32_t, int, int, const char *,
@@ -65,7 +68,6 @@ eval_exec(struct imsg *imsg)
 	struct exec_job	 job;
 	struct w_exec	 we;
 	size_t		 len = imsg_get_len(imsg);
-	uint64_t	 t0 = now_us();
 
 	if (len < sizeof(we))
 		fatalx("execution of %zu bytes", len);
@@ -76,11 +78,18 @@ eval_exec(struct imsg *imsg)
 	job.code = (const char *)imsg->data + sizeof(we);
 	job.len = we.code_len;
 	job.echo = (we.flags & EXEC_ECHO) != 0;
+	eval_run(imsg_get_id(imsg), &job);
+}
 
-	ex.id = imsg_get_id(imsg);
+static void
+eval_run(uint32_t id, struct exec_job *job)
+{
+	uint64_t	 t0 = now_us();
+
+	ex.id = id;
 	ex.done = 0;
 	out_begin(ex.id);
-	if (!R_ToplevelExec(eval_body, &job))
+	if (!R_ToplevelExec(eval_body, job))
 		log_debug("execution %u: jumped to the top level", ex.id);
 	if (!ex.done)
 		eval_send_error(WERR_R, 0, 0,
@@ -88,6 +97,20 @@ eval_exec(struct imsg *imsg)
 	out_end();
 	log_debug("execution %u: %llu us", ex.id,
 	    (unsigned long long)(now_us() - t0));
+}
+
+/* The path of an execution that prints its value, with nothing sent. */
+void
+eval_warm(void)
+{
+	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1 };
+	struct exec_job	 bad = { "1 +", 3, 0 };
+
+	chan_mute = 1;
+	eval_run(0, &job);
+	/* And the R-level parser, which the execution path uses for errors. */
+	eval_run(0, &bad);
+	chan_mute = 0;
 }
 
 static void
@@ -169,12 +192,29 @@ eval_advise(SEXP exprs)
 	chan_send(IMSG_W_ADVISORY, ex.id, &iov, 1);
 }
 
-/* R's parser, all or nothing: on error, report it and run nothing. */
+static void
+parse_body(void *arg)
+{
+	SEXP		box = arg;
+	ParseStatus	status;
+	SEXP		r;
+
+	r = R_ParseVector(VECTOR_ELT(box, 0), -1, &status, R_NilValue);
+	if (status == PARSE_OK)
+		SET_VECTOR_ELT(box, 1, r);
+}
+
+/*
+ * R's parser, all or nothing: on error, report it and run nothing.
+ * R_ParseVector() directly (parse()'s own path, without the R-level
+ * wrapper and its condition handlers); for an error's message, which
+ * only the R level gives, .parse() again.
+ */
 static int
 eval_parse(const char *code, size_t len, SEXP *exprs)
 {
 	const char	*nul;
-	SEXP		 call, r;
+	SEXP		 box, call, r;
 
 	if ((nul = memchr(code, '\0', len)) != NULL) {
 		eval_parse_error(code, nul - code,
@@ -183,10 +223,19 @@ eval_parse(const char *code, size_t len, SEXP *exprs)
 	}
 	if (len > INT_MAX)
 		fatalx("code of %zu bytes", len);
-	call = PROTECT(Rf_lang2(rembed_fn(".parse"), R_NilValue));
-	SETCADR(call, Rf_ScalarString(Rf_mkCharLenCE(code, len, CE_UTF8)));
+	/* [0] the code, [1] what it parses to: protected across the exec. */
+	box = PROTECT(Rf_allocVector(VECSXP, 2));
+	SET_VECTOR_ELT(box, 0, Rf_ScalarString(Rf_mkCharLenCE(code, len,
+	    CE_UTF8)));
+	if (R_ToplevelExec(parse_body, box) &&
+	    TYPEOF(VECTOR_ELT(box, 1)) == EXPRSXP) {
+		*exprs = VECTOR_ELT(box, 1);
+		UNPROTECT(1);
+		return (0);
+	}
+	call = PROTECT(Rf_lang2(rembed_fn(".parse"), VECTOR_ELT(box, 0)));
 	r = Rf_eval(call, rembed_env());
-	UNPROTECT(1);
+	UNPROTECT(2);
 	if (TYPEOF(r) == EXPRSXP) {
 		*exprs = r;
 		return (0);
@@ -279,7 +328,10 @@ eval_result_call(SEXP value, SEXP visible)
 	if (ex.done)
 		Rf_error("the execution has ended");
 	vis = Rf_asLogical(visible) == TRUE;
-	printed = PROTECT(vis ? rembed_apply(".printed", value) : R_NilValue);
+	printed = R_NilValue;
+	if (vis && (printed = rembed_printed_plain(value)) == NULL)
+		printed = rembed_apply(".printed", value);
+	PROTECT(printed);
 	if (encode_value(value, W_VALUE_MAX, &json, &len, err,
 	    sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "result %s", err);

@@ -281,6 +281,64 @@ rembed_apply(const char *fn, SEXP x)
 	return (r);
 }
 
+static void
+print_body(void *x)
+{
+	Rf_PrintValue((SEXP)x);
+}
+
+/* A binding of name before base's: print masked, by the user or a tool. */
+static int
+masked(SEXP sym)
+{
+	SEXP	env;
+
+	for (env = R_GlobalEnv; env != R_BaseEnv && env != R_EmptyEnv;
+	    env = ENCLOS(env))
+		if (R_existsVarInFrame(env, sym))
+			return (1);
+	return (0);
+}
+
+/*
+ * The printed form of x without R code (.printed's is a closure, a
+ * condition handler and an environment per value: most of the time an
+ * execution of 1+1 took), when printing it runs none: an atomic vector
+ * or NULL that is no object and has no attribute but names, with print
+ * not masked.  Then print(x) is R's C printer, as at R's top level.
+ * NULL: not such a value, or printing failed; .printed says why.
+ */
+SEXP
+rembed_printed_plain(SEXP x)
+{
+	SEXP	a, r;
+	int	ok;
+
+	switch (TYPEOF(x)) {
+	case NILSXP:
+	case LGLSXP:
+	case INTSXP:
+	case REALSXP:
+	case CPLXSXP:
+	case STRSXP:
+	case RAWSXP:
+		break;
+	default:
+		return (NULL);
+	}
+	if (OBJECT(x))
+		return (NULL);
+	for (a = ATTRIB(x); a != R_NilValue; a = CDR(a))
+		if (TAG(a) != R_NamesSymbol)
+			return (NULL);
+	if (masked(Rf_install("print")))
+		return (NULL);
+	capture_call(Rf_ScalarLogical(TRUE), R_NilValue);
+	ok = R_ToplevelExec(print_body, x);
+	r = capture_end(R_NilValue);
+	return (ok ? r : NULL);
+}
+
 /* Text of a CHARSXP as UTF-8; "bytes" strings as they are. */
 const char *
 rstr_utf8(SEXP s)
@@ -529,8 +587,6 @@ capture_end(SEXP err)
 
 	if (c == NULL)
 		return (Rf_mkString(""));
-	/* R takes it back after the .Call, even if an error jumps. */
-	all = R_alloc(W_PRINTED_MAX + 1, 1);
 	if (TYPEOF(err) == STRSXP && XLENGTH(err) > 0 &&
 	    STRING_ELT(err, 0) != NA_STRING) {
 		emsg = rstr_utf8(STRING_ELT(err, 0));
@@ -543,6 +599,13 @@ capture_end(SEXP err)
 	if (emsg != NULL)
 		room -= strlen(PRINT_ERROR) + elen + 1;
 	text = w_text(c->buf != NULL ? c->buf : "", c->len, room, &len);
+	/*
+	 * As long as it needs to be, not W_PRINTED_MAX: R takes it back
+	 * after the .Call (even if an error jumps), but a megabyte for
+	 * each printed value made R collect garbage every few executions.
+	 */
+	all = R_alloc(len + strlen(CUT_NOTE) + strlen(PRINT_ERROR) + elen +
+	    2, 1);
 	memcpy(all, text, len);
 	alen = len;
 	free(text);
@@ -552,7 +615,7 @@ capture_end(SEXP err)
 	}
 	if (emsg != NULL) {
 		text = w_text(emsg, elen, elen, &len);
-		alen += snprintf(all + alen, W_PRINTED_MAX + 1 - alen,
+		alen += snprintf(all + alen, strlen(PRINT_ERROR) + len + 2,
 		    "%s%s\n", PRINT_ERROR, text);
 		free(text);
 	}

@@ -10,6 +10,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -28,8 +29,12 @@
 #include "log.h"
 #include "worker.h"
 
+#define TEMPLATE_WARM_QUIET_MS	1000
+
 static struct imsgbuf	 chan;
 static int		 filtered;	/* under the seccomp filter */
+int			 chan_mute;	/* chan_send() drops messages */
+static int		 template_warmed; /* template_warm() done */
 
 #if defined(__SANITIZE_ADDRESS__)
 /*
@@ -47,11 +52,13 @@ __lsan_is_turned_off(void)
 static __attribute__((__noreturn__)) void	usage(void);
 static __attribute__((__noreturn__)) void	template_main(void);
 static __attribute__((__noreturn__)) void	single_main(void);
-static __attribute__((__noreturn__)) void	worker_main(void);
+static __attribute__((__noreturn__)) void	worker_main(int);
 static void	template_spawn(struct imsg *, pid_t);
 static __attribute__((__noreturn__)) void	template_child(int,
 		    const struct tpl_spawn *, pid_t);
 static void	worker_ready(void);
+static void	template_warm(void);
+static int	chan_waiting(void);
 
 static void
 usage(void)
@@ -110,6 +117,7 @@ template_main(void)
 	struct imsg	 imsg;
 	uint64_t	 t0;
 	pid_t		 broker;
+	int		 warm = 0;
 
 	log_procinit("template");
 	broker = getppid();
@@ -130,6 +138,12 @@ template_main(void)
 
 	chan_send(IMSG_TPL_READY, 0, NULL, 0);
 	for (;;) {
+		/* The first time nothing came for a second: warm up. */
+		if (!warm && !chan_waiting()) {
+			template_warm();
+			warm = 1;
+			continue;
+		}
 		if (chan_recv(&imsg) == 0) {
 			log_debug("the broker closed the channel");
 			worker_exit(0);
@@ -141,6 +155,43 @@ template_main(void)
 		imsg_free(&imsg);
 		plots_warm();
 	}
+}
+
+/*
+ * The execution path three times, sending nothing: R's JIT compiles a
+ * closure on its second call, and its first compilation loads the
+ * compiler's code (100 ms, more under load); done here, what it loads
+ * and compiles is shared by every worker forked after, instead of paid
+ * again by each session's second execution.  Done once the first spawn
+ * requests are served, so that the daemon's first sessions do not wait
+ * for it.
+ */
+static void
+template_warm(void)
+{
+	uint64_t	 t0 = now_us();
+	int		 i;
+
+	for (i = 0; i < 3; i++)
+		eval_warm();
+	template_warmed = 1;
+	log_debug("execution path warm in %llu us",
+	    (unsigned long long)(now_us() - t0));
+}
+
+/*
+ * Whether a message is in, or part of one, or comes within a second:
+ * then it is served first.  The warm-up waits for a quiet second, so
+ * that the daemon's first sessions do not share the CPU with it.
+ */
+static int
+chan_waiting(void)
+{
+	struct pollfd	pfd = { .fd = W_CHAN_FD, .events = POLLIN };
+
+	if (chan.rlen > 0 || chan.rmsg != NULL)
+		return (1);
+	return (poll(&pfd, 1, TEMPLATE_WARM_QUIET_MS) != 0);
 }
 
 /*
@@ -190,12 +241,17 @@ template_child(int fd, const struct tpl_spawn *ts, pid_t broker)
 	const char	*tmpdir;
 
 	log_procinit("worker");
+	/*
+	 * Named apart until its setup arrives: it may be a ready worker
+	 * that no session has yet (securerd.conf(5) workers ready).
+	 */
+	prctl(PR_SET_NAME, WORKER_NAME_READY);
 	/* Its fd is replaced by the worker's channel in sandbox_worker(). */
 	imsgbuf_clear(&chan);
 	filtered = (ts->flags & TPL_SECCOMP) != 0;
 	tmpdir = sandbox_worker(fd, ts, broker, rembed_tempdir());
 	rembed_worker(tmpdir, ts->limits.stack);
-	worker_main();
+	worker_main(1);
 }
 
 /* -S: this process is the worker; fd 3 is already its monitor channel. */
@@ -206,7 +262,7 @@ single_main(void)
 	sandbox_single();
 	rembed_init();
 	rembed_worker(rembed_tempdir(), LIMIT_NONE);
-	worker_main();
+	worker_main(0);
 }
 
 /*
@@ -214,13 +270,29 @@ single_main(void)
  * Tool results are read inside tools_call(), never here.
  */
 static void
-worker_main(void)
+worker_main(int forked)
 {
 	struct imsg	 imsg;
-	int		 ready = 0;
+	int		 ready = 0, pending = 0;
 
 	chan_open(WORKER_IMSG_MAX, 0);
 	files_init();
+	if (forked) {
+		/*
+		 * A ready worker (no setup waiting for it yet) first runs an
+		 * execution nobody sees, so that the pages it writes are
+		 * its own before a session waits (copy-on-write faults cost
+		 * the first execution half a millisecond); a worker spawned
+		 * for a session does not make it wait for that, nor does one
+		 * forked before the template warmed up (its warm-up would be
+		 * R's JIT compiling, 100 ms and more).  Then it
+		 * says it waits: the monitor may hand it out.
+		 */
+		if (template_warmed && (ioctl(W_CHAN_FD, FIONREAD,
+		    &pending) == -1 || pending == 0))
+			eval_warm();
+		chan_send(IMSG_W_WAITING, 0, NULL, 0);
+	}
 	for (;;) {
 		if (chan_recv(&imsg) == 0)
 			worker_exit(0);
@@ -229,6 +301,7 @@ worker_main(void)
 			if (ready)
 				fatalx("second setup");
 			tools_setup(&imsg);
+			prctl(PR_SET_NAME, WORKER_NAME);
 			worker_ready();
 			ready = 1;
 			break;
@@ -286,11 +359,13 @@ chan_open(uint32_t maxsize, int fdpass)
 		imsgbuf_allow_fdpass(&chan);
 }
 
-/* Block until a whole message is in; 0 on EOF. */
+/*
+ * Block until a whole message is in; 0 on EOF.  The channel is a
+ * blocking socket, so recvmsg(2) itself waits: no poll(2) before it.
+ */
 int
 chan_recv(struct imsg *imsg)
 {
-	struct pollfd	 pfd;
 	ssize_t		 n;
 
 	for (;;) {
@@ -298,13 +373,6 @@ chan_recv(struct imsg *imsg)
 			fatal("imsg_get");
 		if (n > 0)
 			return (1);
-		pfd.fd = chan.fd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("poll");
-		}
 		if ((n = imsgbuf_read(&chan)) == -1)
 			fatal("imsgbuf_read");
 		if (n == 0)
@@ -316,6 +384,8 @@ chan_recv(struct imsg *imsg)
 void
 chan_send(uint32_t type, uint32_t id, const struct iovec *iov, int iovcnt)
 {
+	if (chan_mute)
+		return;		/* eval_warm(): nobody to tell */
 	if (imsg_composev(&chan, type, id, 0, -1, iov, iovcnt) == -1)
 		fatal("imsg_composev type %u", type);
 	if (imsgbuf_flush(&chan) == -1)

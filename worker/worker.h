@@ -22,6 +22,8 @@
 #include "securerd.h"
 
 #define W_CHAN_FD	3			/* broker or monitor channel */
+#define WORKER_NAME	"securer-worker"	/* its comm, serving a session */
+#define WORKER_NAME_READY "securer-ready"	/* waiting for one */
 #define W_CHUNK_MAX	4096			/* output sent at this size */
 #define W_VALUE_MAX	(4U * 1024 * 1024)	/* an encoded value */
 #define W_PRINTED_MAX	(1024U * 1024)		/* a printed form */
@@ -41,6 +43,7 @@
 void		 chan_open(uint32_t, int);
 int		 chan_recv(struct imsg *);
 void		 chan_send(uint32_t, uint32_t, const struct iovec *, int);
+extern int	 chan_mute;
 char		*w_text(const char *, size_t, size_t, size_t *);
 __attribute__((__noreturn__)) void	worker_exit(int);
 
@@ -64,6 +67,7 @@ void		 rembed_worker(const char *, uint64_t);
 const char	*rembed_tempdir(void);
 SEXP		 rembed_env(void);
 SEXP		 rembed_fn(const char *);
+SEXP		 rembed_printed_plain(SEXP);
 SEXP		 rembed_apply(const char *, SEXP);
 const char	*rstr_utf8(SEXP);
 void		 out_begin(uint32_t);
@@ -75,6 +79,7 @@ SEXP		 capture_call(SEXP, SEXP);
 
 /* eval.c */
 void		 eval_exec(struct imsg *);
+void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
 SEXP		 eval_error_call(SEXP, SEXP);
 SEXP		 eval_stream_call(SEXP, SEXP);

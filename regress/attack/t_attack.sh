@@ -167,7 +167,9 @@ fork_head() {
 	atf_set "descr" "mcparallel in a loop: unable to fork; no process started"
 }
 fork_body() {
-	attack_start
+	# No ready workers: one replaced while this runs would be a broker
+	# child that no fork made.
+	attack_start "workers ready 0"
 	before=$(daemon_children | wc -l)
 	atf_check -s exit:1 -e match:'unable to fork' $SEC -e '
 		for (i in 1:200) parallel::mcparallel(Sys.sleep(10))'

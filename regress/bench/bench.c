@@ -121,9 +121,13 @@ run(struct securer_session *s, const char *code, double timeout)
 	return (0);
 }
 
-/* 1: create a session and get 1+1; Rserve: connect, eval, close. */
+/*
+ * 1: create a session and get 1+1; Rserve: connect, eval, close.  Back
+ * to back, or one every pace_us (not timed): the latency when the
+ * daemon's ready workers have been replaced, not how fast it churns.
+ */
 static void
-bench_ready(int n)
+bench_ready(int n, useconds_t pace_us, const char *what)
 {
 	struct securer		*h = connect_or_die();
 	struct securer_session	*s;
@@ -137,6 +141,8 @@ bench_ready(int n)
 			errx(1, "1+1: %s", securer_errmsg(h));
 		t[i] = now() - t0;
 		securer_session_close(s);
+		if (pace_us > 0)
+			usleep(pace_us);
 	}
 	if (rserve_on) {
 		r = calloc(n, sizeof(*r));
@@ -147,11 +153,13 @@ bench_ready(int n)
 				errx(1, "Rserve eval failed");
 			close(fd);
 			r[i] = now() - t0;
+			if (pace_us > 0)
+				usleep(pace_us);
 		}
 		rm = median(r, n);
 		free(r);
 	}
-	row("1 session ready", t, n, rm);
+	row(what, t, n, rm);
 	free(t);
 	securer_close(h);
 }
@@ -261,10 +269,16 @@ workers_pss(void)
 {
 	FILE	*p;
 	long	 kib = 0, v;
+	char	 cmd[256], parent[32] = "";
 
-	p = popen("for p in $(pgrep -x securer-worker); do "
+	/* Our own daemon's workers, ready ones too, not other daemons'. */
+	if (daemon_pid > 0)
+		snprintf(parent, sizeof(parent), "-P %d ", (int)daemon_pid);
+	snprintf(cmd, sizeof(cmd), "for p in $(pgrep %s-x "
+	    "'securer-worker|securer-ready'); do "
 	    "awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null; "
-	    "done", "r");
+	    "done", parent);
+	p = popen(cmd, "r");
 	if (p == NULL)
 		return (-1);
 	while (fscanf(p, "%ld", &v) == 1)
@@ -454,7 +468,8 @@ main(int argc, char *argv[])
 		sock = given;
 	printf("%-28s %10s %10s %10s %8s\n", "(microseconds)", "median",
 	    "p99", "Rserve", "ratio");
-	bench_ready(n / 10);
+	bench_ready(n / 10, 0, "1 session ready");
+	bench_ready(n / 10, 20000, "1 ... one every 20 ms");
 	bench_execute(n);
 	bench_tool();
 	bench_throughput();

@@ -74,7 +74,8 @@ counts_head() {
 	    "error and refused give exact counters, histograms and kills"
 }
 counts_body() {
-	start_daemon
+	# No workers ready ahead of demand: every worker is a session's.
+	start_daemon 'workers ready 0'
 	tools
 	S="$B/securer -s $SOCK"
 	metrics
@@ -142,7 +143,7 @@ gauges_head() {
 	atf_set "descr" "gauges follow a running execution and go back to 0"
 }
 gauges_body() {
-	start_daemon
+	start_daemon 'workers ready 0'
 	"$B/securer" -s "$SOCK" -e 'Sys.sleep(2); 1' >slow.out 2>&1 &
 	echo $! >slow.pid
 	settled 'securer_sessions{state="busy"}' 1
@@ -168,7 +169,7 @@ pools_head() {
 	    "and a request that waited past acquire_timeout"
 }
 pools_body() {
-	start_daemon
+	start_daemon 'workers ready 0'
 	{
 		echo '{"id":1,"op":"hello","version":1}'
 		echo '{"id":2,"op":"pool.create","pool":"q.1","size":1}'
@@ -194,13 +195,32 @@ pools_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case ready cleanup
+ready_head() {
+	atf_set "descr" "workers started ahead of demand show as ready and " \
+	    "running, and one taken is replaced"
+}
+ready_body() {
+	start_daemon 'workers ready 2 max 2'
+	settled 'securer_workers_ready' 2
+	expect 'securer_workers_running' 2
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1+1'
+	settled 'securer_workers_ready' 2
+	expect 'securer_executions_total{outcome="ok"}' 1
+	n=$(hist_count securer_session_start_seconds)
+	[ "$n" -eq 1 ] || atf_fail "$n session starts timed, not 1"
+}
+ready_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case cpu_kill cleanup
 cpu_kill_head() {
 	atf_set "descr" "a worker past its CPU limit counts as a kill by cpu " \
 	    "and an execution killed"
 }
 cpu_kill_body() {
-	start_daemon 'cpu 1 max 10'
+	start_daemon 'cpu 1 max 10' 'workers ready 0'
 	atf_check -s exit:1 -e match:'CPU time limit exceeded' \
 	    "$B/securer" -s "$SOCK" -t 30 -e 'repeat {}'
 	settled 'securer_workers_running' 0
@@ -220,7 +240,7 @@ memory_kill_head() {
 }
 memory_kill_body() {
 	[ "$(id -u)" -eq 0 ] || atf_skip "cgroups need root"
-	start_daemon 'memory 200M max 8G' 'tmpfs 1G max 1G'
+	start_daemon 'memory 200M max 8G' 'tmpfs 1G max 1G' 'workers ready 0'
 	atf_check -s exit:1 -e match:'memory limit exceeded' \
 	    "$B/securer" -s "$SOCK" -t 60 -e '
 		for (i in 1:20) writeBin(raw(40e6), file.path(tempdir(), i))'
@@ -272,6 +292,7 @@ atf_init_test_cases() {
 	atf_add_test_case counts
 	atf_add_test_case gauges
 	atf_add_test_case pools
+	atf_add_test_case ready
 	atf_add_test_case cpu_kill
 	atf_add_test_case memory_kill
 	atf_add_test_case checker

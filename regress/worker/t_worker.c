@@ -169,6 +169,18 @@ w_recv(struct worker *w, struct imsg *imsg)
 	return (recv_on(&w->ib, imsg));
 }
 
+/* A forked worker says it waits (empty), before anything else. */
+static void
+w_waiting(struct worker *w)
+{
+	struct imsg	 imsg;
+
+	ATF_REQUIRE(w_recv(w, &imsg) == 1);
+	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_WAITING);
+	ATF_REQUIRE_EQ(imsg_get_len(&imsg), 0);
+	imsg_free(&imsg);
+}
+
 static void
 w_setup(struct worker *w, const char *tools)
 {
@@ -1098,6 +1110,7 @@ ATF_TC_BODY(template_spawn, tc)
 	tpl = tpl_start(tc, &ib);
 	for (i = 0; i < 2; i++) {
 		tpl_spawn(&ib, &w[i], i + 1, &lim);
+		w_waiting(&w[i]);
 		w_setup(&w[i], TOOLS);
 		snprintf(want, sizeof(want), "{\"type\":\"integer\","
 		    "\"value\":[%d]}", (int)w[i].pid);

@@ -1,0 +1,207 @@
+/*
+ * Ready workers: a few workers spawned ahead of demand with the default
+ * limits, fully sandboxed and waiting for their setup, so a session
+ * create (or the replacement of a worker that timed out or died) does
+ * not wait for a fork.  A session whose limits differ gets a fresh one.
+ *
+ * How many: conf->ready_min, raised by one for each session that found
+ * none (up to conf->ready_max) and lowered by one for each quiet period;
+ * never more than the capacity the sessions leave.
+ */
+
+#include <sys/param.h>
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "monitor.h"
+
+#define READY_DECAY_SECS	10
+
+static TAILQ_HEAD(spareq, worker) spares = TAILQ_HEAD_INITIALIZER(spares);
+static uint32_t			nspares;
+static uint32_t			target;
+static int			missed;		/* in this period */
+static struct event		ev_decay;
+static struct event		ev_refill;
+
+static void	ready_decay_arm(void);
+static void	ready_refill_soon(void);
+
+uint32_t
+workers_ready(void)
+{
+	struct worker	*w;
+	uint32_t	 n = 0;
+
+	TAILQ_FOREACH(w, &spares, spare_entry)
+		if (w->waiting)
+			n++;
+	return (n);
+}
+
+/* Spares the capacity leaves room for, besides the sessions' workers. */
+static uint32_t
+ready_room(void)
+{
+	uint64_t	mem, used;
+	uint32_t	room = target;
+
+	if (conf->cap_workers) {
+		used = session_count();
+		room = used >= conf->cap_workers ? 0 :
+		    MIN(room, conf->cap_workers - used);
+	}
+	if (conf->cap_memory) {
+		mem = conf->default_limits.memory == LIMIT_NONE ?
+		    conf->max_limits.memory : conf->default_limits.memory;
+		used = policy_memory_used();
+		if (mem == 0 || mem == LIMIT_NONE)
+			room = 0;
+		else
+			room = used >= conf->cap_memory ? 0 :
+			    MIN(room, (conf->cap_memory - used) / mem);
+	}
+	return (room);
+}
+
+static void
+ready_drop(struct worker *w)
+{
+	TAILQ_REMOVE(&spares, w, spare_entry);
+	nspares--;
+	w->spare = 0;
+}
+
+/* Spawn up to the target, or kill what is over it. */
+void
+ready_refill(void)
+{
+	struct worker	*w;
+	uint32_t	 room = ready_room();
+
+	while (nspares > room && (w = TAILQ_LAST(&spares, spareq)) != NULL) {
+		ready_drop(w);
+		worker_kill(w, "ready worker not needed");
+	}
+	while (nspares < room) {
+		w = worker_spawn(NULL, &conf->default_limits);
+		w->spare = 1;
+		TAILQ_INSERT_TAIL(&spares, w, spare_entry);
+		nspares++;
+	}
+}
+
+/* A ready worker for s, if s has the default limits the spares have. */
+struct worker *
+ready_take(struct session *s)
+{
+	struct worker	*w;
+
+	if (memcmp(&s->limits, &conf->default_limits,
+	    sizeof(s->limits)) != 0)
+		return (NULL);
+	/* One that said it waits, else the oldest still on its way. */
+	TAILQ_FOREACH(w, &spares, spare_entry)
+		if (w->waiting)
+			break;
+	if (w == NULL)
+		w = TAILQ_FIRST(&spares);
+	if (w == NULL || !w->waiting) {
+		missed = 1;
+		if (target < conf->ready_max)
+			target++;
+		ready_decay_arm();
+	}
+	if (w != NULL) {
+		ready_drop(w);
+		w->from_spare = 1;
+	}
+	ready_refill_soon();
+	return (w);
+}
+
+static void
+ready_refill_cb(int fd, short event, void *arg)
+{
+	ready_refill();
+}
+
+/*
+ * After what the loop is doing now: the session's setup and reply go out
+ * before the broker is asked for the next worker.
+ */
+static void
+ready_refill_soon(void)
+{
+	struct timeval	tv = { 0, 0 };
+
+	evtimer_del(&ev_refill);
+	evtimer_add(&ev_refill, &tv);
+}
+
+/*
+ * A spare died or could not start: replaced a second later, so a
+ * template that cannot spawn is not asked again and again.
+ */
+void
+ready_lost(struct worker *w)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (!w->spare)
+		return;
+	ready_drop(w);
+	if (!evtimer_pending(&ev_refill, NULL))
+		evtimer_add(&ev_refill, &tv);
+}
+
+/* Back towards ready_min, one for each quiet period. */
+static void
+ready_decay(int fd, short event, void *arg)
+{
+	if (!missed && target > conf->ready_min)
+		target--;
+	missed = 0;
+	ready_refill();
+	ready_decay_arm();
+}
+
+static void
+ready_decay_arm(void)
+{
+	struct timeval	tv = { READY_DECAY_SECS, 0 };
+
+	if (target > conf->ready_min && !evtimer_pending(&ev_decay, NULL))
+		evtimer_add(&ev_decay, &tv);
+}
+
+/* The limits changed (reload): spares of the old ones go. */
+void
+ready_reload(void)
+{
+	struct worker	*w, *next;
+
+	if (target < conf->ready_min)
+		target = conf->ready_min;
+	if (target > conf->ready_max)
+		target = conf->ready_max;
+	TAILQ_FOREACH_SAFE(w, &spares, spare_entry, next)
+		if (memcmp(&w->limits, &conf->default_limits,
+		    sizeof(w->limits)) != 0) {
+			ready_drop(w);
+			worker_kill(w, "limits reloaded");
+		}
+	ready_refill();
+}
+
+void
+ready_init(void)
+{
+	target = conf->ready_min;
+	evtimer_set(&ev_decay, ready_decay, NULL);
+	evtimer_set(&ev_refill, ready_refill_cb, NULL);
+	ready_refill();
+}
