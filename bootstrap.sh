@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 PACKAGES="gcc make pkg-config bison libevent-dev libcjson-dev libseccomp-dev
 libbsd-dev r-base-core kyua atf-sh libatf-dev r-cran-testthat r-cran-jsonlite
-r-cran-r6 procps psmisc jq fonts-dejavu-core clang libclang-rt-dev"
+r-cran-r6 procps psmisc jq fonts-dejavu-core clang libclang-rt-dev python3-yaml"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

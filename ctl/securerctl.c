@@ -25,7 +25,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: securerctl [-j] [-s socket] command\n"
 	    "commands: show status | show sessions | show session id |\n"
-	    "          show counters | kill session id | reload |\n"
+	    "          show counters | kill session id | reload | metrics |\n"
 	    "          audit verify file\n");
 	exit(1);
 }
@@ -64,8 +64,9 @@ request(int argc, char **argv)
 	    strcmp(argv[1], "session") == 0) {
 		cJSON_AddStringToObject(r, "op", "kill");
 		cJSON_AddStringToObject(r, "session", argv[2]);
-	} else if (argc == 1 && strcmp(argv[0], "reload") == 0)
-		cJSON_AddStringToObject(r, "op", "reload");
+	} else if (argc == 1 && (strcmp(argv[0], "reload") == 0 ||
+	    strcmp(argv[0], "metrics") == 0))
+		cJSON_AddStringToObject(r, "op", argv[0]);
 	else
 		usage();
 	return (r);
@@ -189,6 +190,8 @@ show_text(char **argv, const cJSON *reply)
 
 	if (strcmp(argv[0], "reload") == 0)
 		printf("reload requested\n");
+	else if (strcmp(argv[0], "metrics") == 0 && cJSON_IsString(r))
+		fputs(r->valuestring, stdout);	/* the exposition, as it is */
 	else if (strcmp(argv[0], "kill") == 0)
 		printf("session %s killed\n", argv[2]);
 	else if (strcmp(argv[1], "status") == 0)

@@ -305,6 +305,8 @@ control_do(cJSON *req)
 		return (status_json());
 	if (strcmp(o, "counters") == 0)
 		return (counters_json());
+	if (strcmp(o, "metrics") == 0)
+		return (metrics_json());
 	if (strcmp(o, "sessions") == 0)
 		return (sessions_json());
 	if (strcmp(o, "session") == 0)

@@ -379,6 +379,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	files_add_plots(e, r, (size_t)lens[0] + lens[1]);
 	free(printed);
 	audit_wait_reply(s->client, e->req_id, r, token);
+	metrics_exec_end(e, EXEC_OK);
 	exec_done(e);
 	return;
  bad:
@@ -560,6 +561,7 @@ exec_fail(struct exec *e, enum exec_status status, const char *code,
 		token = audit_session(s, AUDIT_EXEC_END, status, us,
 		    e->exec_id, code, msg, NULL);
 	audit_wait_reply(s->client, e->req_id, r, token);
+	metrics_exec_end(e, status);
 	free(msg);
 	exec_done(e);
 }

@@ -163,6 +163,7 @@ struct session {
 	uint64_t		 restart_req;
 	struct exec		*exec;
 	time_t			 created;
+	uint64_t		 created_us;	/* for the start histogram */
 	struct identity		*ident;
 	struct pool		*pool;		/* NULL: the client's own */
 	int			 opened;	/* audited as open */
@@ -315,6 +316,7 @@ void	 worker_spawn_failed(struct worker *, int);
 void	 worker_channel_lost(struct worker *);
 int	 worker_send(struct worker *, uint32_t, uint32_t,
 	    const struct iovec *, int);
+size_t	 worker_count(void);
 
 /* ready.c */
 void	 ready_init(void);
@@ -341,6 +343,25 @@ struct counters {
 	uint64_t	operator_kills;
 };
 extern struct counters	counters;
+
+/* metrics.c */
+enum tool_outcome {
+	TOOL_OK,		/* the client answered a value */
+	TOOL_ERROR,		/* the client answered an error */
+	TOOL_REFUSED,		/* unknown tool or bad arguments */
+	TOOL_TOO_MANY,		/* past the execution's max_tool_calls */
+	TOOL_RATE_LIMITED,	/* counted as counters.tool_rate_limited */
+	TOOL_OUTCOMES
+};
+void	 metrics_exec_end(struct exec *, enum exec_status);
+void	 metrics_session_start(struct session *);
+void	 metrics_tool_call(struct exec *, enum tool_outcome);
+void	 metrics_pool_timeout(void);
+void	 metrics_spawn_failed(void);
+void	 metrics_worker_exit(const struct worker *,
+	    const struct worker_exit *);
+uint32_t	 workers_ready(void);
+struct cJSON	*metrics_json(void);
 
 /* control.c */
 void	 control_connection(struct imsg *);

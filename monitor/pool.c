@@ -191,6 +191,7 @@ waiter_timeout(int fd, short event, void *arg)
 	struct pool_waiter	*w = arg;
 
 	counters.pool_busy++;
+	metrics_pool_timeout();
 	reply_error(w->client, w->req_id, "pool_busy", NULL, POOL_BUSY_MSG);
 	waiter_free(w);
 }

@@ -123,6 +123,7 @@ session_new(struct client *c, uint64_t id, cJSON *req, struct pool *pool)
 	session_new_id(s->id);
 	s->pool = pool;
 	s->created = time(NULL);
+	s->created_us = now_us();
 	s->state = S_STARTING;
 	if (pool != NULL)
 		TAILQ_INSERT_TAIL(&pool->sessions, s, entry);
@@ -262,6 +263,7 @@ session_worker_ready(struct session *s)
 	}
 	if (s->pool != NULL && !s->opened) {
 		s->opened = 1;
+		metrics_session_start(s);
 		audit_session(s, AUDIT_SESSION_OPEN, 0, 0, 0,
 		    session_tool_names(s), session_sandbox(), NULL);
 	}
@@ -272,6 +274,7 @@ session_worker_ready(struct session *s)
 		cJSON_AddStringToObject(r, "sandbox", session_sandbox());
 		reply_ok(s->client, s->create_req, r);
 		s->create_req = 0;
+		metrics_session_start(s);
 		audit_session(s, AUDIT_SESSION_OPEN, 0, 0, 0,
 		    session_tool_names(s), session_sandbox(), NULL);
 	}

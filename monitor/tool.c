@@ -393,6 +393,7 @@ tool_call(struct exec *e, uint32_t peerid, struct imsg *imsg)
 	name[wc.name_len] = '\0';
 	if (e->max_tool_calls && ++e->tool_calls > e->max_tool_calls) {
 		e->tool_calls_exceeded = 1;
+		metrics_tool_call(e, TOOL_TOO_MANY);
 		snprintf(err, sizeof(err), "maximum tool calls (%llu) "
 		    "exceeded", (unsigned long long)e->max_tool_calls);
 		tool_refuse(e, peerid, name, err);
@@ -402,10 +403,12 @@ tool_call(struct exec *e, uint32_t peerid, struct imsg *imsg)
 		tool_refuse(e, peerid, name, err);
 	} else if ((t = tool_find(e->session, name)) == NULL) {
 		snprintf(err, sizeof(err), "unknown tool '%.64s'", name);
+		metrics_tool_call(e, TOOL_REFUSED);
 		tool_refuse(e, peerid, name, err);
-	} else if (tool_check_args(t, args, err, sizeof(err)) == -1)
+	} else if (tool_check_args(t, args, err, sizeof(err)) == -1) {
+		metrics_tool_call(e, TOOL_REFUSED);
 		tool_refuse(e, peerid, name, err);
-	else {
+	} else {
 		tool_forward(e, peerid, t, args);
 		return;
 	}
@@ -432,6 +435,7 @@ tool_answer(struct exec *e, cJSON *value, cJSON *error)
 	audit_session(e->session, AUDIT_TOOL_CALL, error ? EXEC_ERROR : EXEC_OK,
 	    now_us() - e->call_start_us, e->exec_id, e->call_tool,
 	    error ? text : NULL, error ? NULL : text);
+	metrics_tool_call(e, error != NULL ? TOOL_ERROR : TOOL_OK);
 	tool_reply_worker(e, e->call_peerid, error != NULL, text, len);
 	free(text);
 	free(e->call_tool);

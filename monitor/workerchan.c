@@ -42,6 +42,18 @@ worker_spawn(struct session *s, const struct worker_limits *limits)
 	return (w);
 }
 
+/* Spawned (or being spawned) and not yet reaped. */
+size_t
+worker_count(void)
+{
+	struct worker	*w;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(w, &workers, entry)
+		n++;
+	return (n);
+}
+
 /* The session's worker: a ready one if its limits allow, else a new one. */
 struct worker *
 worker_new(struct session *s)
@@ -179,6 +191,7 @@ worker_exited(struct worker *w, const struct worker_exit *we)
 
 	exit_cause_str(we->cause, we->status, cause, sizeof(cause));
 	log_debug("worker %u %s", w->id, cause);
+	metrics_worker_exit(w, we);
 	ready_lost(w);
 	if (s != NULL && worker_stale_spare(w)) {
 		worker_free(w);
@@ -219,6 +232,7 @@ worker_spawn_failed(struct worker *w, int error)
 
 	snprintf(cause, sizeof(cause), "%s", strerror(error));
 	log_warnx("worker %u could not be spawned: %s", w->id, cause);
+	metrics_spawn_failed();
 	ready_lost(w);
 	if (s != NULL && worker_stale_spare(w)) {
 		worker_free(w);
