@@ -172,16 +172,6 @@ metrics_worker_exit(const struct worker *w, const struct worker_exit *we)
 		kills[kill_cause(w, we)]++;
 }
 
-/*
- * The pre-forked ready workers the perf work adds; none until then.
- * Weak, so the real count where the workers are kept replaces it.
- */
-__attribute__((__weak__)) uint32_t
-workers_ready(void)
-{
-	return (0);
-}
-
 /* A label value as the format wants it: \, " and newline escaped. */
 static void
 put_label(struct evbuffer *b, const char *name, const char *value)

@@ -360,7 +360,6 @@ void	 metrics_pool_timeout(void);
 void	 metrics_spawn_failed(void);
 void	 metrics_worker_exit(const struct worker *,
 	    const struct worker_exit *);
-uint32_t	 workers_ready(void);
 struct cJSON	*metrics_json(void);
 
 /* control.c */

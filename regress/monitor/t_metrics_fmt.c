@@ -49,6 +49,12 @@ worker_count(void)
 	return (0);
 }
 
+uint32_t
+workers_ready(void)
+{
+	return (0);
+}
+
 uint64_t
 policy_memory_used(void)
 {
