@@ -501,20 +501,6 @@ exec_error(struct exec *e, struct imsg *imsg)
 	worker_violation(s->worker, "bad error");
 }
 
-static void
-exec_merge(cJSON *r, cJSON *extra)
-{
-	cJSON	*item;
-
-	if (extra == NULL)
-		return;
-	while ((item = extra->child) != NULL) {
-		cJSON_DetachItemViaPointer(extra, item);
-		cJSON_AddItemToObject(r, item->string, item);
-	}
-	cJSON_Delete(extra);
-}
-
 /* Ends a file operation with its reply's fields r, once its end is durable. */
 void
 exec_end(struct exec *e, cJSON *r)
@@ -526,7 +512,7 @@ exec_end(struct exec *e, cJSON *r)
 	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
 	    now_us() - e->start_us, e->exec_id, NULL, NULL, NULL);
 	reply = audit_reply_new(e->req_id, 1);
-	exec_merge(reply, r);
+	reply_merge(reply, r);
 	audit_wait_reply(s->client, e->req_id, reply, token);
 	exec_done(e);
 }
@@ -552,7 +538,7 @@ exec_fail(struct exec *e, enum exec_status status, const char *code,
 		fatal("%s", __func__);
 	cJSON_AddStringToObject(err, "code", code);
 	cJSON_AddStringToObject(err, "message", msg);
-	exec_merge(err, extra);
+	reply_merge(err, extra);
 	/* Only a recorded start has an end; a worker's death aborts. */
 	if (e->audit_token != 0 && e->abort_cause != NULL)
 		token = audit_session(s, AUDIT_EXEC_ABORT, status, us,

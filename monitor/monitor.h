@@ -225,6 +225,7 @@ size_t	 client_count(void);
 void	 client_walk(void (*)(struct client *, void *), void *);
 
 /* reply.c */
+void	 reply_merge(struct cJSON *, struct cJSON *);
 void	 reply_ok(struct client *, uint64_t, struct cJSON *);
 void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
 	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));

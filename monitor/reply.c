@@ -27,7 +27,7 @@ reply_new(uint64_t id)
 }
 
 /* Moves the members of extra (which is consumed) into r. */
-static void
+void
 reply_merge(cJSON *r, cJSON *extra)
 {
 	cJSON	*item;
