@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "securerd.h"
+#include "json.h"
+#include "proto.h"
+#include "utf8.h"
 
 #define TOOL_STDERR_MAX	4096	/* only its first line is used */
 #define DEFAULT_TIMEOUT	30	/* the daemon's, securer-protocol(7) */

@@ -30,7 +30,9 @@
 #include "base64.h"
 #include "resolve.h"
 #include "securer.h"
-#include "securerd.h"
+#include "json.h"
+#include "proto.h"
+#include "utf8.h"
 
 #define READ_CHUNK	65536
 #define item(o, name)	cJSON_GetObjectItemCaseSensitive((o), (name))

@@ -20,7 +20,9 @@
 #include "base64.h"
 #include "cmd.h"
 #include "securer.h"
-#include "securerd.h"
+#include "json.h"
+#include "proto.h"
+#include "utf8.h"
 
 #define MCP_LATEST	"2025-11-25"
 

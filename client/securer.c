@@ -16,7 +16,9 @@
 
 #include "cmd.h"
 #include "securer.h"
-#include "securerd.h"
+#include "json.h"
+#include "proto.h"
+#include "utf8.h"
 
 #define EXIT_USAGE	2
 

@@ -1,6 +1,8 @@
 /*
- * Base64 (RFC 4648, standard alphabet, padded): how plots and files
- * travel in the NDJSON protocol.
+ * Base64 (RFC 4648, standard alphabet, padded, no line breaks): how
+ * plots, files and binary vectors travel in the JSON of
+ * securer-protocol(7).  The _to functions work in the caller's buffer,
+ * so that an encoder can write straight into its output.
  */
 
 #include <stddef.h>
@@ -18,35 +20,43 @@ base64_len(size_t n)
 	return ((n + 2) / 3 * 4);
 }
 
-/* A NUL-terminated encoding of n bytes, malloc'd; NULL if out of memory. */
-char *
-base64_encode(const void *data, size_t n)
+/* Writes base64_len(n) characters at out, no NUL. */
+void
+base64_encode_to(char *out, const void *data, size_t n)
 {
 	const unsigned char	*p = data;
-	char			*out, *o;
 	uint32_t		 v;
 	size_t			 i;
 
-	if ((out = malloc(base64_len(n) + 1)) == NULL)
-		return (NULL);
-	o = out;
 	for (i = 0; i + 2 < n; i += 3) {
 		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = b64[v >> 18];
-		*o++ = b64[(v >> 12) & 63];
-		*o++ = b64[(v >> 6) & 63];
-		*o++ = b64[v & 63];
+		*out++ = b64[v >> 18];
+		*out++ = b64[(v >> 12) & 63];
+		*out++ = b64[(v >> 6) & 63];
+		*out++ = b64[v & 63];
 	}
 	if (i < n) {
 		v = (uint32_t)p[i] << 16;
 		if (i + 1 < n)
 			v |= (uint32_t)p[i + 1] << 8;
-		*o++ = b64[v >> 18];
-		*o++ = b64[(v >> 12) & 63];
-		*o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-		*o++ = '=';
+		*out++ = b64[v >> 18];
+		*out++ = b64[(v >> 12) & 63];
+		*out++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		*out++ = '=';
 	}
-	*o = '\0';
+}
+
+/* A NUL-terminated encoding of n bytes, malloc'd; NULL if out of memory. */
+char *
+base64_encode(const void *data, size_t n)
+{
+	char	*out;
+	size_t	 len = base64_len(n);
+
+	if ((out = malloc(len + 1)) == NULL)
+		return (NULL);
+	base64_encode_to(out, data, n);
+	out[len] = '\0';
 	return (out);
 }
 
@@ -67,41 +77,74 @@ b64_value(unsigned char c)
 }
 
 /*
- * Decodes len characters (padding required, no whitespace) into a
- * malloc'd buffer of *outlen bytes.  -1 on bad input or no memory, with
- * *out NULL.
+ * The number of bytes that len characters of base64 decode to, or -1
+ * if len is not whole quanta.  s is looked at only for its padding.
  */
-int
-base64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+ssize_t
+base64_decoded_len(const char *s, size_t len)
 {
-	unsigned char	*buf;
-	size_t		 i, n = 0, pad = 0;
-	uint32_t	 v;
-	int		 c, k;
+	size_t	pad = 0;
 
-	*out = NULL;
 	if (len % 4 != 0)
 		return (-1);
 	if (len > 0 && s[len - 1] == '=')
 		pad = len > 1 && s[len - 2] == '=' ? 2 : 1;
-	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+	return (len / 4 * 3 - pad);
+}
+
+/*
+ * Decodes len characters (padding only at the end, no whitespace) into
+ * out, which has room for base64_decoded_len() bytes.  -1 on bad input.
+ */
+int
+base64_decode_to(unsigned char *out, const char *s, size_t len)
+{
+	ssize_t		 want = base64_decoded_len(s, len);
+	size_t		 i, n = 0, pad;
+	uint32_t	 v;
+	int		 c, k;
+
+	if (want == -1)
 		return (-1);
+	pad = len / 4 * 3 - (size_t)want;
 	for (i = 0; i < len; i += 4) {
 		v = 0;
 		for (k = 0; k < 4; k++) {
 			if (i + k >= len - pad && s[i + k] == '=')
 				c = 0;
-			else if ((c = b64_value(s[i + k])) == -1) {
-				free(buf);
+			else if ((c = b64_value(s[i + k])) == -1)
 				return (-1);
-			}
 			v = v << 6 | (uint32_t)c;
 		}
-		buf[n++] = v >> 16;
-		buf[n++] = (v >> 8) & 0xff;
-		buf[n++] = v & 0xff;
+		out[n++] = v >> 16;
+		if (n < (size_t)want)
+			out[n++] = (v >> 8) & 0xff;
+		if (n < (size_t)want)
+			out[n++] = v & 0xff;
+	}
+	return (0);
+}
+
+/*
+ * Decodes len characters into a malloc'd buffer of *outlen bytes.  -1
+ * on bad input or no memory, with *out NULL.
+ */
+int
+base64_decode(const char *s, size_t len, unsigned char **out, size_t *outlen)
+{
+	unsigned char	*buf;
+	ssize_t		 n;
+
+	*out = NULL;
+	if ((n = base64_decoded_len(s, len)) == -1)
+		return (-1);
+	if ((buf = malloc(n + 1)) == NULL)
+		return (-1);
+	if (base64_decode_to(buf, s, len) == -1) {
+		free(buf);
+		return (-1);
 	}
 	*out = buf;
-	*outlen = n - pad;
+	*outlen = n;
 	return (0);
 }

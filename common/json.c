@@ -21,7 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "securerd.h"
+#include "json.h"
+#include "utf8.h"
 
 #define JSON_NUM_MAX	32	/* "-1.2345678901234567e-308" and NUL */
 
@@ -39,7 +40,7 @@ static void	c_locale_init(void);
 static int	fmt_try(char *, const char *, double);
 static void	jb_add(struct jbuf *, const char *, size_t);
 static void	jb_string(struct jbuf *, const char *);
-static void	jb_escape(struct jbuf *, const char *, size_t);
+static int	jb_put(void *, const char *, size_t);
 static void	jb_number(struct jbuf *, double);
 static void	jb_value(struct jbuf *, const cJSON *);
 
@@ -116,6 +117,15 @@ jb_add(struct jbuf *jb, const char *s, size_t n)
 	jb->p[jb->len] = '\0';
 }
 
+static int
+jb_put(void *arg, const char *s, size_t n)
+{
+	struct jbuf	*jb = arg;
+
+	jb_add(jb, s, n);
+	return (jb->failed ? -1 : 0);
+}
+
 /*
  * A JSON string.  Text that is not UTF-8 would make the whole document
  * invalid, so it is repaired first (U+FFFD for each bad sequence).
@@ -130,61 +140,71 @@ jb_string(struct jbuf *jb, const char *s)
 		s = "";
 	len = strlen(s);
 	if (utf8_valid(s, len)) {
-		jb_escape(jb, s, len);
+		json_escape(s, len, jb_put, jb);
 		return;
 	}
 	if ((fixed = utf8_sanitize(s, len, &fixlen)) == NULL) {
 		jb->failed = 1;
 		return;
 	}
-	jb_escape(jb, fixed, fixlen);
+	json_escape(fixed, fixlen, jb_put, jb);
 	free(fixed);
 }
 
-/* RFC 8259 section 7: quote, backslash and controls must be escaped. */
-static void
-jb_escape(struct jbuf *jb, const char *s, size_t len)
+/*
+ * The JSON string of len bytes of UTF-8 at s, quotes included, handed
+ * to put in runs: RFC 8259 section 7, the quote, the backslash and the
+ * controls are escaped, the rest goes as it is.  -1 as soon as put
+ * says so.
+ */
+int
+json_escape(const char *s, size_t len, json_put_fn put, void *arg)
 {
 	const unsigned char	*p = (const unsigned char *)s;
 	char			 esc[8];
 	size_t			 i, run = 0;
+	int			 n;
 
-	jb_add(jb, "\"", 1);
+	if (put(arg, "\"", 1) == -1)
+		return (-1);
 	for (i = 0; i < len; i++) {
 		if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
 			continue;
-		jb_add(jb, s + run, i - run);
+		if (i > run && put(arg, s + run, i - run) == -1)
+			return (-1);
 		run = i + 1;
+		n = 2;
+		esc[0] = '\\';
 		switch (p[i]) {
 		case '"':
-			jb_add(jb, "\\\"", 2);
-			break;
 		case '\\':
-			jb_add(jb, "\\\\", 2);
+			esc[1] = p[i];
 			break;
 		case '\b':
-			jb_add(jb, "\\b", 2);
+			esc[1] = 'b';
 			break;
 		case '\f':
-			jb_add(jb, "\\f", 2);
+			esc[1] = 'f';
 			break;
 		case '\n':
-			jb_add(jb, "\\n", 2);
+			esc[1] = 'n';
 			break;
 		case '\r':
-			jb_add(jb, "\\r", 2);
+			esc[1] = 'r';
 			break;
 		case '\t':
-			jb_add(jb, "\\t", 2);
+			esc[1] = 't';
 			break;
 		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
-			jb_add(jb, esc, 6);
+			n = snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
 			break;
 		}
+		if (put(arg, esc, n) == -1)
+			return (-1);
 	}
-	jb_add(jb, s + run, len - run);
-	jb_add(jb, "\"", 1);
+	if (len > run && put(arg, s + run, len - run) == -1)
+		return (-1);
+	return (put(arg, "\"", 1));
 }
 
 /* JSON has no NaN or infinities: they print as null. */

@@ -28,13 +28,11 @@
 #include <stdint.h>
 
 #include "imsg.h"
+#include "json.h"
+#include "proto.h"
+#include "utf8.h"
 
-#define SECURER_VERSION		"0.1.0"
-#define SECURER_PROTO_VERSION	1
-
-#define SESSION_ID_LEN		32	/* hex digits, 128 random bits */
 #define WORKER_IMSG_MAX		(8U * 1024 * 1024 + 4096)
-#define CLIENT_LINE_MAX		(8U * 1024 * 1024)
 #define BROKER_IMSG_MAX		(256U * 1024)
 #define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* the worker's bound */
 #define AUDIT_CODE_MAX		10000	/* code bytes kept: the default */
@@ -218,7 +216,6 @@ struct w_error {
 #define PLOTS_MAX		64	/* plots sent per execution */
 #define PLOTS_LISTED_MAX	1024	/* plots reported at all */
 #define FILE_SIZE_MAX		(4U * 1024 * 1024)	/* bytes of a file */
-#define FILE_NAME_MAX		128
 #define FILES_MAX		1024	/* files put in one session */
 
 #define PLOT_OMITTED	0x01	/* over the worker's bounds: no bytes */
@@ -445,15 +442,6 @@ int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
 	    const struct iovec *, int);
 void	 imsg_event_dispatch(struct imsgev *, short,
 	    void (*)(struct imsg *), void (*)(const char *));
-
-/* json.c */
-struct cJSON;
-int	 fmt_double(char *, size_t, double);
-char	*json_print(const struct cJSON *, size_t *);
-
-/* utf8.c */
-int	 utf8_valid(const char *, size_t);
-char	*utf8_sanitize(const char *, size_t, size_t *);
 
 /* util.c */
 const char	*exit_cause_str(enum exit_cause, int, char *, size_t);

@@ -309,7 +309,7 @@ eval_string(SEXP x)
 	if (TYPEOF(x) != STRSXP || XLENGTH(x) < 1 ||
 	    STRING_ELT(x, 0) == NA_STRING)
 		return ("");
-	return (rstr_utf8(STRING_ELT(x, 0)));
+	return (rvalue_utf8(STRING_ELT(x, 0)));
 }
 
 /*
@@ -332,7 +332,7 @@ eval_result_call(SEXP value, SEXP visible)
 	if (vis && (printed = rembed_printed_plain(value)) == NULL)
 		printed = rembed_apply(".printed", value);
 	PROTECT(printed);
-	if (encode_value(value, W_VALUE_MAX, &json, &len, err,
+	if (rvalue_encode(value, W_VALUE_MAX, &json, &len, err,
 	    sizeof(err)) == -1) {
 		snprintf(msg, sizeof(msg), "result %s", err);
 		eval_send_error(WERR_ENCODE, 0, 0, msg, "");

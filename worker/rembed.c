@@ -61,6 +61,7 @@ static void	r_flush(void);
 static void	r_cleanup(SA_TYPE, int, int);
 static void	rembed_natives(void);
 static void	rembed_private(void);
+static SEXP	rembed_printed(SEXP);
 static void	out_flush_full(void);
 static size_t	utf8_cut(const char *, size_t);
 static void	capture_add(const char *, size_t);
@@ -211,6 +212,7 @@ rembed_init(void)
 	ptr_R_FlushConsole = r_flush;
 	ptr_R_CleanUp = r_cleanup;
 	setup_Rmainloop();
+	rvalue_set_printer(rembed_printed);
 	rembed_natives();
 	rembed_private();
 	plots_init();
@@ -263,6 +265,13 @@ rembed_fn(const char *name)
 	if (TYPEOF(fn) != CLOSXP)
 		fatalx("no private function %s", name);
 	return (fn);
+}
+
+/* The codec's printed form of what cannot cross: .printed(x). */
+static SEXP
+rembed_printed(SEXP x)
+{
+	return (rembed_apply(".printed", x));
 }
 
 /*
@@ -337,15 +346,6 @@ rembed_printed_plain(SEXP x)
 	ok = R_ToplevelExec(print_body, x);
 	r = capture_end(R_NilValue);
 	return (ok ? r : NULL);
-}
-
-/* Text of a CHARSXP as UTF-8; "bytes" strings as they are. */
-const char *
-rstr_utf8(SEXP s)
-{
-	if (Rf_getCharCE(s) == CE_BYTES)
-		return (R_CHAR(s));
-	return (Rf_translateCharUTF8(s));
 }
 
 static void
@@ -589,7 +589,7 @@ capture_end(SEXP err)
 		return (Rf_mkString(""));
 	if (TYPEOF(err) == STRSXP && XLENGTH(err) > 0 &&
 	    STRING_ELT(err, 0) != NA_STRING) {
-		emsg = rstr_utf8(STRING_ELT(err, 0));
+		emsg = rvalue_utf8(STRING_ELT(err, 0));
 		if ((elen = strlen(emsg)) > W_CALL_MAX)
 			elen = W_CALL_MAX;
 	}

@@ -131,8 +131,8 @@ tools_call(SEXP name, SEXP args)
 	if (TYPEOF(name) != STRSXP || XLENGTH(name) != 1 ||
 	    STRING_ELT(name, 0) == NA_STRING || TYPEOF(args) != VECSXP)
 		Rf_error("invalid tool call");
-	tname = rstr_utf8(STRING_ELT(name, 0));
-	if (encode_args(args, W_VALUE_MAX, &json, &len, err,
+	tname = rvalue_utf8(STRING_ELT(name, 0));
+	if (rvalue_encode_args(args, W_VALUE_MAX, &json, &len, err,
 	    sizeof(err)) == -1)
 		tools_raise("cannot call tool '%s': arguments %s", tname, err);
 
@@ -195,7 +195,7 @@ tools_answer(struct imsg *imsg, const struct w_tool_result *tr,
 		free(msg);
 		tools_error(v);
 	}
-	v = decode_value(text, tr->len, err, sizeof(err));
+	v = rvalue_decode(text, tr->len, err, sizeof(err));
 	imsg_free(imsg);
 	if (v == NULL)
 		tools_raise("invalid value from tool '%s': %s", tname, err);

@@ -5,8 +5,8 @@
  * starts R and then forks one worker per session on request (worker.c,
  * sandbox.c).  A worker evaluates the code of its session's executions
  * (eval.c) in the R embedded by rembed.c, sends values as JSON
- * (encode.c), and calls the session's tools through the monitor
- * (tools.c, decode.c).
+ * (rvalue/, the codec it shares with the R package), and calls the
+ * session's tools through the monitor (tools.c).
  */
 
 #ifndef WORKER_H
@@ -19,6 +19,7 @@
 #include <Rinternals.h>
 
 #include "imsg.h"
+#include "rvalue.h"
 #include "securerd.h"
 
 #define W_CHAN_FD	3			/* broker or monitor channel */
@@ -29,7 +30,6 @@
 #define W_PRINTED_MAX	(1024U * 1024)		/* a printed form */
 #define W_TEXT_MAX	(1024U * 1024)		/* a message or error */
 #define W_CALL_MAX	4096			/* a deparsed call */
-#define W_DEPTH_MAX	200			/* nesting of a value */
 
 #define W_EXIT_SETUP	71	/* EX_OSERR: a worker could not be set up */
 
@@ -69,7 +69,6 @@ SEXP		 rembed_env(void);
 SEXP		 rembed_fn(const char *);
 SEXP		 rembed_printed_plain(SEXP);
 SEXP		 rembed_apply(const char *, SEXP);
-const char	*rstr_utf8(SEXP);
 void		 out_begin(uint32_t);
 void		 out_end(void);
 void		 out_write(int, const char *, size_t);
@@ -83,13 +82,6 @@ void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
 SEXP		 eval_error_call(SEXP, SEXP);
 SEXP		 eval_stream_call(SEXP, SEXP);
-
-/* encode.c */
-int		 encode_value(SEXP, size_t, char **, size_t *, char *, size_t);
-int		 encode_args(SEXP, size_t, char **, size_t *, char *, size_t);
-
-/* decode.c */
-SEXP		 decode_value(const char *, size_t, char *, size_t);
 
 /* plots.c */
 void		 plots_init(void);

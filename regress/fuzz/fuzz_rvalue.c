@@ -1,7 +1,7 @@
 /*
- * The R value decoder (worker/decode.c): JSON text from a client, as a
+ * The R value decoder (rvalue/decode.c): JSON text from a client, as a
  * tool's result, to an R value.  Every input either fails with a reason
- * or gives a value; a value is encoded back (worker/encode.c), and that
+ * or gives a value; a value is encoded back (rvalue/encode.c), and that
  * text must decode and encode to itself: the codec round-trips exactly
  * what it accepted.
  *
@@ -20,6 +20,8 @@
 
 #include "worker.h"
 #include "fuzz.h"
+
+#define RVALUE_FUZZ_MAX	(4U * 1024 * 1024)	/* as the worker sends */
 
 struct job {
 	const char	*json;
@@ -43,13 +45,13 @@ round_trip(void *arg)
 	size_t		 n1, n2;
 	SEXP		 x, y;
 
-	if ((x = decode_value(j->json, j->len, e, sizeof(e))) == NULL) {
+	if ((x = rvalue_decode(j->json, j->len, e, sizeof(e))) == NULL) {
 		if (e[0] == '\0')
 			abort();	/* a failure says why */
 		return;
 	}
 	PROTECT(x);
-	if (encode_value(x, W_VALUE_MAX, &t1, &n1, e, sizeof(e)) == -1) {
+	if (rvalue_encode(x, RVALUE_FUZZ_MAX, &t1, &n1, e, sizeof(e)) == -1) {
 		/* Decoded values are all encodable, within the bound. */
 		if (strncmp(e, "too large", 9) != 0) {
 			fprintf(stderr, "decoded but not encodable: %s\n", e);
@@ -58,13 +60,13 @@ round_trip(void *arg)
 		UNPROTECT(1);
 		return;
 	}
-	if ((y = decode_value(t1, n1, e, sizeof(e))) == NULL) {
+	if ((y = rvalue_decode(t1, n1, e, sizeof(e))) == NULL) {
 		fprintf(stderr, "encoded %.*s does not decode: %s\n",
 		    (int)n1, t1, e);
 		abort();
 	}
 	PROTECT(y);
-	if (encode_value(y, W_VALUE_MAX, &t2, &n2, e, sizeof(e)) == -1 ||
+	if (rvalue_encode(y, RVALUE_FUZZ_MAX, &t2, &n2, e, sizeof(e)) == -1 ||
 	    n1 != n2 || memcmp(t1, t2, n1) != 0) {
 		fprintf(stderr, "not a fixed point:\n%.*s\n%.*s\n",
 		    (int)n1, t1, (int)(t2 ? n2 : 0), t2 ? t2 : "");

@@ -18,7 +18,7 @@ val <- function(x) {
   else paste(format(x), collapse = ", ")
 }
 
-# Used by the codec (encode.c) for values that cannot cross.
+# Used by the codec (rvalue/encode.c) for values that cannot cross.
 .printed <- function(x)
   tryCatch(paste(utils::capture.output(print(x)), collapse = "\n"),
            error = function(e) "")

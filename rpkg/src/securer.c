@@ -23,20 +23,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "worker.h"
+#include "json.h"
+#include "rvalue.h"
 #include "securer.h"
 
 #include <R_ext/Rdynload.h>
 
 #define VALUE_MAX	(64U * 1024 * 1024)
-
-/*
- * common/json.c's printer (compiled in as lib_json.c): doubles printed so
- * that they read back exactly, which cJSON_Print does not promise (it
- * takes a double within an epsilon of the original for it: 0.1 + 0.2
- * came back as 0.3, .Machine$double.xmax as Inf).
- */
-char	*json_print(const cJSON *, size_t *);
 
 /* What a session's callbacks need, kept alive by its external pointer. */
 struct rsess {
@@ -62,33 +55,13 @@ static void	rsess_free(struct rsess *);
 static void	cb_output_body(struct cbcall *);
 static void	cb_tool_body(struct cbcall *);
 
-void
-fatal(const char *fmt, ...)
-{
-	Rf_error("securer: internal error: %s", fmt);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	Rf_error("securer: internal error: %s", fmt);
-}
-
-/* What encode.c and decode.c take from the worker's embedded R. */
-const char *
-rstr_utf8(SEXP s)
-{
-	if (Rf_getCharCE(s) == CE_BYTES)
-		return (R_CHAR(s));
-	return (Rf_translateCharUTF8(s));
-}
-
-SEXP
-rembed_apply(const char *fn, SEXP x)
+/* The codec's printed form of what cannot cross: .printed(x). */
+static SEXP
+printed_form(SEXP x)
 {
 	SEXP	 call, r;
 
-	call = PROTECT(Rf_lang2(Rf_install(fn), R_NilValue));
+	call = PROTECT(Rf_lang2(Rf_install(".printed"), R_NilValue));
 	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
 	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
 	UNPROTECT(1);
@@ -107,7 +80,7 @@ str_arg(SEXP x, const char *what)
 	if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 ||
 	    STRING_ELT(x, 0) == NA_STRING)
 		Rf_error("%s must be a string", what);
-	return (rstr_utf8(STRING_ELT(x, 0)));
+	return (rvalue_utf8(STRING_ELT(x, 0)));
 }
 
 static const char *
@@ -364,7 +337,7 @@ decode_args(const char *json, char *err, size_t errlen)
 	cJSON_ArrayForEach(it, o) {
 		SET_STRING_ELT(nm, i, Rf_mkCharCE(it->string, CE_UTF8));
 		if ((text = json_print(it, NULL)) == NULL ||
-		    (v = decode_value(text, strlen(text), err, errlen)) ==
+		    (v = rvalue_decode(text, strlen(text), err, errlen)) ==
 		    NULL) {
 			free(text);
 			cJSON_Delete(o);
@@ -405,7 +378,7 @@ cb_tool_body(struct cbcall *c)
 	    "error") == 0) {
 		*c->error = strdup(str_arg(VECTOR_ELT(r, 0), "error"));
 	} else if (TYPEOF(r) == VECSXP && XLENGTH(r) == 1) {
-		if (encode_value(VECTOR_ELT(r, 0), VALUE_MAX, c->value, &len,
+		if (rvalue_encode(VECTOR_ELT(r, 0), VALUE_MAX, c->value, &len,
 		    err, sizeof(err)) == -1) {
 			*c->value = NULL;
 			*c->error = malloc(strlen(err) + 64);
@@ -515,7 +488,7 @@ result_of(struct securer_result *res)
 	SEXP	 l, nm, v;
 	char	 err[512];
 
-	v = decode_value(res->value, strlen(res->value), err, sizeof(err));
+	v = rvalue_decode(res->value, strlen(res->value), err, sizeof(err));
 	if (v == NULL) {
 		securer_result_free(res);
 		Rf_error("securer: cannot decode the value: %s", err);
@@ -680,7 +653,7 @@ r_encode(SEXP x)
 	size_t	 len;
 	SEXP	 r;
 
-	if (encode_value(x, VALUE_MAX, &json, &len, err, sizeof(err)) == -1)
+	if (rvalue_encode(x, VALUE_MAX, &json, &len, err, sizeof(err)) == -1)
 		Rf_error("cannot encode the value: %s", err);
 	r = Rf_allocVector(STRSXP, 1);
 	PROTECT(r);
@@ -697,7 +670,7 @@ r_decode(SEXP json)
 	char		 err[512];
 	SEXP		 v;
 
-	if ((v = decode_value(text, strlen(text), err, sizeof(err))) == NULL)
+	if ((v = rvalue_decode(text, strlen(text), err, sizeof(err))) == NULL)
 		Rf_error("cannot decode the value: %s", err);
 	return (v);
 }
@@ -736,6 +709,7 @@ r_init(SEXP ns)
 		R_ReleaseObject(securer_ns);
 	R_PreserveObject(ns);
 	securer_ns = ns;
+	rvalue_set_printer(printed_form);
 	return (R_NilValue);
 }
 

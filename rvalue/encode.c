@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "worker.h"
+#include "base64.h"
+#include "json.h"
+#include "rvalue.h"
+#include "utf8.h"
 
 #define NUM_MAX		32
 
@@ -42,13 +44,13 @@ struct enc_job {
 	int		 rc;
 };
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static rvalue_printer	printer;
 
 static int	encode_run(SEXP, int, size_t, char **, size_t *, char *,
 		    size_t);
 static SEXP	enc_job_run(void *);
 static void	enc_job_clean(void *, Rboolean);
+static int	reserve(struct enc *, size_t);
 static int	put(struct enc *, const char *, size_t);
 static int	puts_(struct enc *, const char *);
 static int	enc_value(struct enc *, SEXP);
@@ -59,7 +61,7 @@ static int	enc_elt(struct enc *, SEXP, R_xlen_t);
 static int	enc_double(struct enc *, double);
 static int	enc_string(struct enc *, SEXP);
 static int	enc_text(struct enc *, const char *, size_t);
-static int	enc_escaped(struct enc *, const char *, size_t);
+static int	enc_put(void *, const char *, size_t);
 static int	enc_raw(struct enc *, SEXP);
 static int	enc_attrs(struct enc *, SEXP);
 static int	enc_unsupported(struct enc *, SEXP);
@@ -70,8 +72,14 @@ static int	enc_args(struct enc *, SEXP);
  * NUL-terminated).  -1 with a reason in err ("too large (N bytes, max
  * M)", ...) if it cannot be.
  */
+void
+rvalue_set_printer(rvalue_printer fn)
+{
+	printer = fn;
+}
+
 int
-encode_value(SEXP x, size_t max, char **out, size_t *outlen, char *err,
+rvalue_encode(SEXP x, size_t max, char **out, size_t *outlen, char *err,
     size_t errlen)
 {
 	return (encode_run(x, 0, max, out, outlen, err, errlen));
@@ -79,7 +87,7 @@ encode_value(SEXP x, size_t max, char **out, size_t *outlen, char *err,
 
 /* A named list of tool arguments as a JSON object: name -> value. */
 int
-encode_args(SEXP args, size_t max, char **out, size_t *outlen, char *err,
+rvalue_encode_args(SEXP args, size_t max, char **out, size_t *outlen, char *err,
     size_t errlen)
 {
 	return (encode_run(args, 1, max, out, outlen, err, errlen));
@@ -141,8 +149,9 @@ enc_job_clean(void *arg, Rboolean jump)
 	}
 }
 
+/* Room for n more bytes at e->buf + e->len, within e->max. */
 static int
-put(struct enc *e, const char *s, size_t n)
+reserve(struct enc *e, size_t n)
 {
 	size_t	 size;
 	char	*p;
@@ -165,6 +174,14 @@ put(struct enc *e, const char *s, size_t n)
 		e->buf = p;
 		e->size = size;
 	}
+	return (0);
+}
+
+static int
+put(struct enc *e, const char *s, size_t n)
+{
+	if (reserve(e, n) == -1)
+		return (-1);
 	memcpy(e->buf + e->len, s, n);
 	e->len += n;
 	return (0);
@@ -184,9 +201,9 @@ enc_value(struct enc *e, SEXP x)
 
 	if (x == R_NilValue)
 		return (puts_(e, "null"));
-	if (e->depth >= W_DEPTH_MAX) {
+	if (e->depth >= RVALUE_DEPTH_MAX) {
 		snprintf(e->err, e->errlen, "nested more than %d levels deep",
-		    W_DEPTH_MAX);
+		    RVALUE_DEPTH_MAX);
 		return (-1);
 	}
 	e->depth++;
@@ -291,7 +308,9 @@ enc_elt(struct enc *e, SEXP x, R_xlen_t i)
 	case VECSXP:
 		return (enc_value(e, VECTOR_ELT(x, i)));
 	default:
-		fatalx("%s: type %d", __func__, TYPEOF(x));
+		snprintf(e->err, e->errlen, "cannot encode R type %d",
+		    TYPEOF(x));
+		return (-1);
 	}
 }
 
@@ -315,9 +334,23 @@ enc_double(struct enc *e, double d)
 	if (d > -1e15 && d < 1e15 && d == (long long)d &&
 	    !(d == 0 && signbit(d)))
 		n = snprintf(num, sizeof(num), "%lld", (long long)d);
-	else if ((n = fmt_double(num, sizeof(num), d)) == -1)
-		fatalx("fmt_double %a", d);
+	else if ((n = fmt_double(num, sizeof(num), d)) == -1) {
+		snprintf(e->err, e->errlen, "cannot format %a", d);
+		return (-1);
+	}
 	return (put(e, num, n));
+}
+
+/*
+ * A CHARSXP as UTF-8, in R's transient memory: bytes marked as bytes
+ * are taken as they are (the encoder repairs what is not UTF-8).
+ */
+const char *
+rvalue_utf8(SEXP s)
+{
+	if (Rf_getCharCE(s) == CE_BYTES)
+		return (R_CHAR(s));
+	return (Rf_translateCharUTF8(s));
 }
 
 static int
@@ -327,7 +360,7 @@ enc_string(struct enc *e, SEXP s)
 	const char	*p;
 	int		 rc;
 
-	p = rstr_utf8(s);
+	p = rvalue_utf8(s);
 	rc = enc_text(e, p, strlen(p));
 	vmaxset(vmax);
 	return (rc);
@@ -342,77 +375,37 @@ enc_text(struct enc *e, const char *s, size_t len)
 	int	 rc;
 
 	if (utf8_valid(s, len))
-		return (enc_escaped(e, s, len));
-	if ((fixed = utf8_sanitize(s, len, &fixlen)) == NULL)
-		fatal("utf8_sanitize");
-	rc = enc_escaped(e, fixed, fixlen);
+		return (json_escape(s, len, enc_put, e));
+	if ((fixed = utf8_sanitize(s, len, &fixlen)) == NULL) {
+		snprintf(e->err, e->errlen, "out of memory");
+		return (-1);
+	}
+	rc = json_escape(fixed, fixlen, enc_put, e);
 	free(fixed);
 	return (rc);
 }
 
-/* RFC 8259: the quote, the backslash and controls are escaped. */
 static int
-enc_escaped(struct enc *e, const char *s, size_t len)
+enc_put(void *arg, const char *s, size_t n)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	char			 esc[8];
-	size_t			 i, run = 0;
-
-	if (put(e, "\"", 1) == -1)
-		return (-1);
-	for (i = 0; i < len; i++) {
-		if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
-			continue;
-		if (put(e, s + run, i - run) == -1)
-			return (-1);
-		run = i + 1;
-		if (p[i] == '"' || p[i] == '\\') {
-			esc[0] = '\\';
-			esc[1] = p[i];
-			esc[2] = '\0';
-		} else if (p[i] == '\n')
-			strlcpy(esc, "\\n", sizeof(esc));
-		else if (p[i] == '\t')
-			strlcpy(esc, "\\t", sizeof(esc));
-		else if (p[i] == '\r')
-			strlcpy(esc, "\\r", sizeof(esc));
-		else
-			snprintf(esc, sizeof(esc), "\\u%04x", p[i]);
-		if (puts_(e, esc) == -1)
-			return (-1);
-	}
-	if (put(e, s + run, len - run) == -1)
-		return (-1);
-	return (put(e, "\"", 1));
+	return (put(arg, s, n));
 }
 
 /* Raw vectors: one base64 string, its size known before it is written. */
 static int
 enc_raw(struct enc *e, SEXP x)
 {
-	const Rbyte	*p;
-	R_xlen_t	 i, n = XLENGTH(x);
-	double		 need = 2 + 4 * (((double)n + 2) / 3);
-	char		 q[4];
+	size_t	 n = XLENGTH(x), need = base64_len(n);
 
-	if (need > e->max - e->len) {
+	if ((double)need + 2 > (double)(e->max - e->len)) {
 		e->over = 1;
-		e->est = e->len + need;
+		e->est = (double)e->len + need + 2;
 		return (-1);
 	}
-	p = RAW(x);
-	if (put(e, "\"", 1) == -1)
+	if (put(e, "\"", 1) == -1 || reserve(e, need) == -1)
 		return (-1);
-	for (i = 0; i < n; i += 3) {
-		q[0] = b64[p[i] >> 2];
-		q[1] = b64[((p[i] & 0x03) << 4) |
-		    (i + 1 < n ? p[i + 1] >> 4 : 0)];
-		q[2] = i + 1 < n ? b64[((p[i + 1] & 0x0f) << 2) |
-		    (i + 2 < n ? p[i + 2] >> 6 : 0)] : '=';
-		q[3] = i + 2 < n ? b64[p[i + 2] & 0x3f] : '=';
-		if (put(e, q, 4) == -1)
-			return (-1);
-	}
+	base64_encode_to(e->buf + e->len, RAW(x), n);
+	e->len += need;
 	return (put(e, "\"", 1));
 }
 
@@ -450,7 +443,7 @@ enc_unsupported(struct enc *e, SEXP x)
 	    strlen(Rf_type2char(TYPEOF(x)))) == -1 ||
 	    puts_(e, ",\"printed\":") == -1)
 		return (-1);
-	printed = PROTECT(rembed_apply(".printed", x));
+	printed = PROTECT(printer != NULL ? printer(x) : R_NilValue);
 	if (TYPEOF(printed) == STRSXP && XLENGTH(printed) == 1 &&
 	    STRING_ELT(printed, 0) != NA_STRING)
 		rc = enc_string(e, STRING_ELT(printed, 0));
@@ -468,8 +461,10 @@ enc_args(struct enc *e, SEXP args)
 	SEXP		 names;
 	R_xlen_t	 i, n;
 
-	if (TYPEOF(args) != VECSXP)
-		fatalx("%s: not a list", __func__);
+	if (TYPEOF(args) != VECSXP) {
+		snprintf(e->err, e->errlen, "tool arguments are not a list");
+		return (-1);
+	}
 	names = Rf_getAttrib(args, R_NamesSymbol);
 	n = XLENGTH(args);
 	if (put(e, "{", 1) == -1)

@@ -17,8 +17,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "log.h"
-#include "worker.h"
+#include "base64.h"
+#include "rvalue.h"
+#include "utf8.h"
 
 struct dec {
 	const cJSON	*root;
@@ -46,7 +47,7 @@ static SEXP	dec_fail(struct dec *, const char *, ...)
  * the reason in err if it is not a valid encoded value.
  */
 SEXP
-decode_value(const char *json, size_t len, char *err, size_t errlen)
+rvalue_decode(const char *json, size_t len, char *err, size_t errlen)
 {
 	struct dec	 d;
 	const char	*end = NULL;
@@ -102,7 +103,7 @@ dec_handler(SEXP cond, void *arg)
 		if (TYPEOF(msg) == STRSXP && XLENGTH(msg) > 0 &&
 		    STRING_ELT(msg, 0) != NA_STRING)
 			snprintf(d->err, d->errlen, "%s",
-			    rstr_utf8(STRING_ELT(msg, 0)));
+			    rvalue_utf8(STRING_ELT(msg, 0)));
 	}
 	return (R_NilValue);
 }
@@ -257,7 +258,8 @@ dec_elt(struct dec *d, SEXP x, R_xlen_t i, const cJSON *c)
 		SET_VECTOR_ELT(x, i, v);
 		return (0);
 	default:
-		fatalx("%s: type %d", __func__, TYPEOF(x));
+		dec_fail(d, "cannot decode R type %d", TYPEOF(x));
+		return (-1);
 	}
 }
 
@@ -300,30 +302,13 @@ dec_integer(const cJSON *c, int *n)
 	return (0);
 }
 
-static int
-b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return (ch - 'A');
-	if (ch >= 'a' && ch <= 'z')
-		return (ch - 'a' + 26);
-	if (ch >= '0' && ch <= '9')
-		return (ch - '0' + 52);
-	if (ch == '+')
-		return (62);
-	if (ch == '/')
-		return (63);
-	return (-1);
-}
-
 /* Strict base64: whole quanta, padding only at the end. */
 static SEXP
 dec_raw(struct dec *d, const cJSON *v)
 {
 	const char	*s;
-	size_t		 len, i, o = 0, pad = 0;
-	int		 q[4], k;
-	Rbyte		*p;
+	size_t		 len;
+	ssize_t		 n;
 	SEXP		 x;
 
 	if (!cJSON_IsString(v))
@@ -331,28 +316,12 @@ dec_raw(struct dec *d, const cJSON *v)
 		    "string"));
 	s = v->valuestring;
 	len = strlen(s);
-	if (len % 4 != 0)
+	if ((n = base64_decoded_len(s, len)) == -1)
 		return (dec_fail(d, "bad base64 in a raw vector"));
-	if (len > 0 && s[len - 1] == '=')
-		pad = s[len - 2] == '=' ? 2 : 1;
-	x = PROTECT(Rf_allocVector(RAWSXP, len / 4 * 3 - pad));
-	p = RAW(x);
-	for (i = 0; i < len; i += 4) {
-		for (k = 0; k < 4; k++) {
-			q[k] = b64val((unsigned char)s[i + k]);
-			/* Only the padding of the last quantum is no digit. */
-			if (q[k] == -1 &&
-			    (i + 4 < len || k < 4 - (int)pad)) {
-				UNPROTECT(1);
-				return (dec_fail(d, "bad base64 in a raw "
-				    "vector"));
-			}
-		}
-		p[o++] = q[0] << 2 | q[1] >> 4;
-		if (o < (size_t)XLENGTH(x))
-			p[o++] = (q[1] & 0x0f) << 4 | q[2] >> 2;
-		if (o < (size_t)XLENGTH(x))
-			p[o++] = (q[2] & 0x03) << 6 | q[3];
+	x = PROTECT(Rf_allocVector(RAWSXP, n));
+	if (base64_decode_to(RAW(x), s, len) == -1) {
+		UNPROTECT(1);
+		return (dec_fail(d, "bad base64 in a raw vector"));
 	}
 	UNPROTECT(1);
 	return (x);

@@ -1,2 +1,0 @@
-/* base64.c of the source tree, compiled into the package. */
-#include "../../common/base64.c"

@@ -1,2 +1,0 @@
-/* encode.c of the source tree, compiled into the package. */
-#include "../../worker/encode.c"

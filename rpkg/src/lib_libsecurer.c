@@ -1,2 +1,0 @@
-/* libsecurer.c of the source tree, compiled into the package. */
-#include "../../client/libsecurer.c"
