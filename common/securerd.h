@@ -154,6 +154,7 @@ struct tpl_spawned {
 
 /* Monitor <-> worker payloads. */
 #define EXEC_ECHO	0x01	/* print visible values as R's top level */
+#define EXEC_BINARY	0x02	/* vectors may take the binary form */
 
 struct w_exec {
 	uint32_t	flags;

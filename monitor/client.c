@@ -276,6 +276,7 @@ static void
 client_hello(struct client *c, uint64_t id, cJSON *req)
 {
 	cJSON	*v = cJSON_GetObjectItemCaseSensitive(req, "version");
+	cJSON	*bin = cJSON_GetObjectItemCaseSensitive(req, "binary");
 	cJSON	*r;
 
 	if (!cJSON_IsNumber(v) || v->valuedouble != SECURER_PROTO_VERSION) {
@@ -289,9 +290,15 @@ client_hello(struct client *c, uint64_t id, cJSON *req)
 		    "said on this connection");
 		return;
 	}
+	if (bin != NULL && !cJSON_IsBool(bin)) {
+		reply_error(c, id, "bad_request", NULL,
+		    "binary must be true or false");
+		return;
+	}
 	if (policy_hello(c, id, req) == -1)
 		return;
 	c->hello = 1;
+	c->binary = cJSON_IsTrue(bin);
 	if ((r = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
 	cJSON_AddNumberToObject(r, "version", SECURER_PROTO_VERSION);

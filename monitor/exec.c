@@ -216,6 +216,9 @@ exec_dispatch(struct exec *e)
 		goto sent;
 	}
 	we.flags = e->flags;
+	/* A pool's session runs for whichever client executes on it. */
+	if (s->client != NULL && s->client->binary)
+		we.flags |= EXEC_BINARY;
 	we.code_len = e->code_len;
 	iov[0].iov_base = &we;
 	iov[0].iov_len = sizeof(we);

@@ -80,6 +80,7 @@ struct client {
 	int			 ngroups;
 	pid_t			 pid;
 	int			 hello;
+	int			 binary;	/* reads binary vectors */
 	int			 closing;
 	char			 rule[AUDIT_RULE_LEN];	/* for the audit log */
 };
