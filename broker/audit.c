@@ -28,6 +28,7 @@
 
 #include "broker.h"
 #include "log.h"
+#include "msg.h"
 
 struct open_exec {
 	TAILQ_ENTRY(open_exec)	 entry;
@@ -336,10 +337,17 @@ audit_open_execs(const struct audit_event *ev, uint64_t seq)
 
 /* The record of a monitor's event; 1 if it is durable. */
 int
-audit_monitor_event(const struct audit_event *ev, const char **texts)
+audit_monitor_event(const struct audit_event *ev,
+    const struct msg_text *t)
 {
-	cJSON	*r = audit_record(event_names[ev->type]);
-	uid_t	 wuid;
+	cJSON		*r = audit_record(event_names[ev->type]);
+	const char	*texts[AUDIT_TEXTS];
+	uid_t		 wuid;
+	int		 i;
+
+	/* The lengths are the event's: msg_get_audit() took them from it. */
+	for (i = 0; i < AUDIT_TEXTS; i++)
+		texts[i] = t[i].p;
 
 	cJSON_AddStringToObject(r, "session", ev->session);
 	cJSON_AddNumberToObject(r, "uid", ev->uid);

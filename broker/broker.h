@@ -12,7 +12,40 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <event.h>
+#include <time.h>
+
+#include "chan.h"
 #include "securerd.h"
+
+/*
+ * A child the broker keeps running (child.c): the monitor or the worker
+ * template, exec'd with its channel, restarted when it dies.
+ */
+struct child {
+	const char			*name;
+	const struct chan_spec		*spec;
+	const struct chan_handler	*handlers;
+	size_t				 nhandlers;
+	uint32_t			 first_state;	/* its channel's */
+	int				 extra_fd;	/* as fd 4, -1 none */
+	long				 min_ms;	/* restart delays */
+	long				 max_ms;
+	time_t				 stable_secs;	/* up: not quick */
+	int				 give_up;	/* quick deaths; 0 never */
+	void				(*exec)(struct child *);
+	void				(*started)(struct child *);
+	void				(*lost)(struct chan *, const char *);
+	void				(*died)(struct child *, int);
+	void				(*exited)(struct child *);
+	int				(*restart_ok)(struct child *);
+	pid_t				 pid;
+	struct chan			 chan;
+	time_t				 started_at;
+	long				 delay_ms;
+	int				 quick_deaths;
+	struct event			 ev_restart;
+};
 
 struct worker_proc {
 	TAILQ_ENTRY(worker_proc) entry;
@@ -49,17 +82,25 @@ int	 control_open(const struct securerd_conf *);
 void	 control_events(int);
 void	 socket_cleanup(void);
 
-/* monitor/monitor.c: the monitor's entry point, run in the child */
-__attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
-	    int, int);
+/* monitor/monitor.c: the monitor's entry point, securerd -M */
+__attribute__((__noreturn__)) void	monitor_main(int, int);
 
-/* proc.c */
+/* child.c */
+int	 child_start(struct child *);
+int	 child_reaped(struct child *, pid_t, int);
+int	 child_running(const struct child *);
+void	 child_kill(struct child *, const char *);
+void	 child_stop(struct child *);
+
+/* proc.c: the monitor, and the handlers of what it sends */
 void	 monitor_start(int);
-void	 monitor_events(void);
 void	 monitor_send(uint32_t, uint32_t, int, const void *, size_t);
 int	 monitor_reaped(pid_t, int);
 void	 monitor_stop(void);
-void	 monitor_audit_state(void);
+void	 broker_recv_spawn(struct chan *, struct imsg *);
+void	 broker_recv_kill(struct chan *, struct imsg *);
+void	 broker_recv_audit(struct chan *, struct imsg *);
+void	 broker_recv_reload(struct chan *, struct imsg *);
 
 /* spawn.c */
 void	 spawn_request(const struct spawn_req *);
@@ -72,12 +113,15 @@ int	 spawn_reaped(pid_t, int, const struct rusage *);
 void	 spawn_kill_all(void);
 int	 spawn_worker_uid(uint32_t, uid_t *);
 
-/* template.c */
+/* template.c: the worker template, and the handlers of what it sends */
 void	 template_start(void);
 int	 template_ready(void);
 int	 template_spawn(const struct tpl_spawn *, int);
 int	 template_reaped(pid_t, int);
 void	 template_stop(void);
+void	 broker_recv_tpl_up(struct chan *, struct imsg *);
+void	 broker_recv_tpl_spawned(struct chan *, struct imsg *);
+void	 broker_recv_tpl_failed(struct chan *, struct imsg *);
 
 /* probe.c */
 int	 sandbox_probe(struct securerd_conf *);
@@ -92,7 +136,9 @@ void	 cgroup_cleanup(void);
 
 /* audit.c */
 int	 audit_open(const char *);
-int	 audit_monitor_event(const struct audit_event *, const char **);
+struct msg_text;
+int	 audit_monitor_event(const struct audit_event *,
+	    const struct msg_text *);
 void	 audit_worker_exit(uint32_t, pid_t, const char *);
 void	 audit_daemon(const char *, const char *);
 void	 audit_repaired(int64_t);

@@ -144,15 +144,19 @@ broker_signals(void)
 
 static int
 parse_flags(int argc, char **argv, struct securerd_conf *c, int *debug,
-    int *noaction, int *verbose, const char **file, const char **sock)
+    int *noaction, int *verbose, const char **file, const char **sock,
+    int *monitor)
 {
 	const char	*errstr;
 	int		 ch;
 
-	while ((ch = getopt(argc, argv, "df:I:ns:v")) != -1) {
+	while ((ch = getopt(argc, argv, "df:I:Mns:v")) != -1) {
 		switch (ch) {
 		case 'd':
 			*debug = 1;
+			break;
+		case 'M':
+			*monitor = 1;
 			break;
 		case 'f':
 			*file = optarg;
@@ -202,14 +206,19 @@ main(int argc, char *argv[])
 	static struct securerd_conf	 c;
 	const char			*file = NULL, *sock = NULL;
 	int				 debug = 0, noaction = 0, verbose = 0;
-	int				 listen_fd, ctl_fd;
+	int				 listen_fd, ctl_fd, monitor = 0;
 
 	log_init(1, LOG_DAEMON);
 	log_procinit("securerd");
 	config_defaults(&c);
 	if (parse_flags(argc, argv, &c, &debug, &noaction, &verbose, &file,
-	    &sock) == -1)
+	    &sock, &monitor) == -1)
 		usage();
+	/* The broker's own child: fd 3 its channel, fd 4 the socket. */
+	if (monitor) {
+		setproctitle_init(argc, argv, environ);
+		monitor_main(debug, verbose);
+	}
 	conf = &c;
 	log_setverbose(verbose);
 	load_config(&c, file, sock);
@@ -236,15 +245,11 @@ main(int argc, char *argv[])
 	audit_daemon("daemon_start", NULL);
 	/* What the last daemon left open, it will never end. */
 	audit_abort_open("daemon restart");
+	event_init();
+	auditfile_events();
+	broker_signals();
 	/* listen_fd stays open: a restarted monitor gets it too. */
 	monitor_start(listen_fd);
-	event_init();
-	if (imsg_event_init() == -1)
-		fatalx("event priorities");
-	auditfile_events();
-	monitor_audit_state();
-	broker_signals();
-	monitor_events();
 	control_events(ctl_fd);
 	template_start();
 	/* Anything that died before SIGCHLD had its event. */

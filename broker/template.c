@@ -1,51 +1,63 @@
 /*
  * The worker template: one securer-worker process that initialised R
  * once and forks a worker for each session, so no session pays R's
- * start-up.  Its workers are the broker's children (CLONE_PARENT).
+ * start-up.  Its workers are the broker's children (CLONE_PARENT).  Its
+ * life cycle is child.c's: restarted a second after it dies, and the
+ * daemon gives up on it after five deaths in a row within ten seconds
+ * of their starts.
  */
 
 #include <sys/types.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <errno.h>
-#include <event.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "channels.h"
 #include "log.h"
+#include "msg.h"
 
-#define TEMPLATE_QUICK_DEATHS	5
+#define CHAN_RECV_TEMPLATE(t, fn)	CHAN_HANDLER(t, fn)
+#define CHAN_RECV_BROKER(t, fn)
+static const struct chan_handler broker_dispatch_template[] = {
+	BROKER_TEMPLATE_CHANNEL(CHAN_RECV)
+};
 
-static struct imsgev	 iev_tpl;
-static pid_t		 tpl_pid = -1;
-static int		 tpl_ready;
-static time_t		 tpl_started;
-static int		 quick_deaths;
-static struct event	 ev_restart;
+static void	template_exec(struct child *);
+static void	template_lost(struct chan *, const char *);
+static void	template_died(struct child *, int);
 
-static void	template_dispatch(int, short, void *);
+static struct child	tpl = {
+	.name = "worker template",
+	.spec = &chan_broker_template,
+	.handlers = broker_dispatch_template,
+	.nhandlers = sizeof(broker_dispatch_template) /
+	    sizeof(broker_dispatch_template[0]),
+	.first_state = BT_START,
+	.extra_fd = -1,
+	.min_ms = 1000,
+	.max_ms = 1000,
+	.stable_secs = 10,
+	.give_up = 5,
+	.exec = template_exec,
+	.lost = template_lost,
+	.died = template_died,
+	.pid = -1,
+};
 
-static __attribute__((__noreturn__)) void
-template_child(int channel)
+/* securer-worker -F -d, and -L path for each library. */
+static void
+template_exec(struct child *c)
 {
-	/* -F -d, and -L path for each library */
 	char	*argv[4 + 2 * LIBRARIES_MAX] = { "securer-worker" };
 	char	 rhome[300];
 	char	*envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL, NULL };
-	int	 ch, i;
+	int	 i = 1;
 	uint32_t l;
 
-	if ((ch = fcntl(channel, F_DUPFD, 10)) == -1 || dup2(ch, 3) == -1 ||
-	    close_range(4, ~0U, 0) == -1)
-		fatal("template fds");
-	i = 1;
 	if (log_getforeground())
 		argv[i++] = "-F";
 	if (log_getverbose() > 1)
@@ -59,46 +71,28 @@ template_child(int channel)
 		envp[2] = rhome;
 	}
 	execve(conf->worker_path, argv, envp);
-	fatal("exec %s", conf->worker_path);
 }
 
 void
 template_start(void)
 {
-	int	pair[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == -1)
-		fatal("socketpair");
-	switch (tpl_pid = fork()) {
-	case -1:
-		fatal("fork");
-	case 0:
-		close(pair[0]);
-		template_child(pair[1]);
-	}
-	close(pair[1]);
-	tpl_started = time(NULL);
-	if (fcntl(pair[0], F_SETFL, O_NONBLOCK) == -1 ||
-	    imsgbuf_init(&iev_tpl.ibuf, pair[0]) == -1 ||
-	    imsgbuf_set_maxsize(&iev_tpl.ibuf, BROKER_IMSG_MAX) == -1)
-		fatal("template channel");
-	imsgbuf_allow_fdpass(&iev_tpl.ibuf);
-	iev_tpl.handler = template_dispatch;
-	imsg_event_add(&iev_tpl);
+	if (child_start(&tpl) == -1)
+		fatalx("the worker template could not be started");
 }
 
 int
 template_ready(void)
 {
-	return (tpl_ready);
+	return (child_running(&tpl) && tpl.chan.state == BT_UP);
 }
 
 int
 template_spawn(const struct tpl_spawn *ts, int fd)
 {
-	if (imsg_compose_event(&iev_tpl, IMSG_TPL_SPAWN, ts->worker_id, 0, fd,
-	    ts, sizeof(*ts)) == -1) {
-		log_warn("%s", __func__);
+	if (!child_running(&tpl) || msg_send_fixed(&tpl.chan, IMSG_TPL_SPAWN,
+	    ts->worker_id, fd, ts, sizeof(*ts)) == -1) {
+		log_warnx("worker %u: the template cannot take it",
+		    ts->worker_id);
 		close(fd);
 		return (-1);
 	}
@@ -106,98 +100,61 @@ template_spawn(const struct tpl_spawn *ts, int fd)
 }
 
 static void
-template_kill(const char *why)
+template_lost(struct chan *ch, const char *why)
 {
-	log_warnx("worker template: %s", why);
-	if (tpl_pid != -1)
-		kill(tpl_pid, SIGKILL);
+	if (why != NULL)
+		child_kill(&tpl, why);
 }
 
+/* Spawns it had not answered will never be. */
 static void
-template_msg(struct imsg *imsg)
+template_died(struct child *c, int status)
 {
-	struct tpl_spawned	ts;
-	struct spawn_failed	sf;
-
-	switch (imsg_get_type(imsg)) {
-	case IMSG_TPL_READY:
-		if (tpl_ready || imsg_get_data(imsg, NULL, 0) == -1) {
-			template_kill("bad IMSG_TPL_READY");
-			break;
-		}
-		tpl_ready = 1;
-		quick_deaths = 0;
-		log_debug("worker template ready");
-		spawn_flush();
-		break;
-	case IMSG_TPL_SPAWNED:
-		if (!tpl_ready || imsg_get_data(imsg, &ts, sizeof(ts)) == -1)
-			template_kill("bad IMSG_TPL_SPAWNED");
-		else
-			spawn_started(&ts);
-		break;
-	case IMSG_TPL_FAILED:
-		if (!tpl_ready || imsg_get_data(imsg, &sf, sizeof(sf)) == -1)
-			template_kill("bad IMSG_TPL_FAILED");
-		else
-			spawn_failed(sf.worker_id, sf.error);
-		break;
-	default:
-		template_kill("unexpected message");
-		break;
-	}
+	log_warnx("worker template died (status %#x)", status);
+	spawn_template_lost();
+	if (c->quick_deaths + 1 >= c->give_up)
+		log_warnx("worker template keeps dying; is %s a working "
+		    "securer-worker?", conf->worker_path);
 }
 
-static void
-template_dispatch(int fd, short event, void *arg)
-{
-	imsg_event_dispatch(arg, event, template_msg, template_kill);
-}
-
-static void
-template_restart(int fd, short event, void *arg)
-{
-	template_start();
-}
-
-static void
-template_close_channel(void)
-{
-	imsg_event_del(&iev_tpl);
-	close(iev_tpl.ibuf.fd);
-	imsgbuf_clear(&iev_tpl.ibuf);
-}
-
-/* A dead template is replaced, slowly if it keeps dying. */
 int
 template_reaped(pid_t pid, int status)
 {
-	struct timeval	tv = { 1, 0 };
-
-	if (pid != tpl_pid)
-		return (-1);
-	tpl_pid = -1;
-	tpl_ready = 0;
-	template_close_channel();
-	spawn_template_lost();
-	log_warnx("worker template died (status %#x)", status);
-	if (time(NULL) - tpl_started < 10 &&
-	    ++quick_deaths >= TEMPLATE_QUICK_DEATHS) {
-		log_warnx("worker template keeps dying; is %s a working "
-		    "securer-worker?", conf->worker_path);
-		broker_shutdown(1);
-	}
-	evtimer_set(&ev_restart, template_restart, NULL);
-	evtimer_add(&ev_restart, &tv);
-	return (0);
+	return (child_reaped(&tpl, pid, status));
 }
 
 void
 template_stop(void)
 {
-	if (tpl_pid == -1)
+	child_stop(&tpl);
+}
+
+void
+broker_recv_tpl_up(struct chan *ch, struct imsg *imsg)
+{
+	ch->state = BT_UP;
+	tpl.quick_deaths = 0;
+	log_debug("worker template ready");
+	spawn_flush();
+}
+
+void
+broker_recv_tpl_spawned(struct chan *ch, struct imsg *imsg)
+{
+	struct tpl_spawned	ts;
+
+	if (msg_get_tpl_spawned(imsg, &ts) == -1) {
+		chan_fail(ch, "a spawn report with pid %d", ts.pid);
 		return;
-	kill(tpl_pid, SIGKILL);
-	waitpid(tpl_pid, NULL, 0);
-	tpl_pid = -1;
+	}
+	spawn_started(&ts);
+}
+
+void
+broker_recv_tpl_failed(struct chan *ch, struct imsg *imsg)
+{
+	struct spawn_failed	sf;
+
+	msg_get_fixed(imsg, &sf, sizeof(sf));
+	spawn_failed(sf.worker_id, sf.error);
 }

@@ -91,6 +91,13 @@ imsgbuf_read(struct imsgbuf *ib)
 		iov.iov_base = ib->rmsg->buf + ib->rmsg->wpos;
 		iov.iov_len = ib->rmsg->size - ib->rmsg->wpos;
 	} else {
+		/* What is left unread moves down once, not per message. */
+		if (ib->rpos > 0) {
+			memmove(ib->rbuf, ib->rbuf + ib->rpos,
+			    ib->rlen - ib->rpos);
+			ib->rlen -= ib->rpos;
+			ib->rpos = 0;
+		}
 		iov.iov_base = ib->rbuf + ib->rlen;
 		iov.iov_len = IBUF_READ_SIZE - ib->rlen;
 	}
@@ -218,15 +225,16 @@ imsgbuf_check(struct imsgbuf *ib, const struct imsg_hdr *hdr)
 		errno = EBADMSG;
 		return (-1);
 	}
+	if (ib->check != NULL && ib->check(hdr, ib->check_arg) == -1) {
+		errno = EPROTO;
+		return (-1);
+	}
 	return (0);
 }
 
 /*
  * Move the checked message at the head of the read buffer, with its fd,
  * into an ibuf of its own.
- * XXX the rest of the read buffer is moved down for each message, as the
- * imsgbuf keeps no read offset: quadratic in the number of messages that
- * one read brings in, bounded by IBUF_READ_SIZE.
  */
 static int
 imsgbuf_start(struct imsgbuf *ib, const struct imsg_hdr *hdr)
@@ -237,11 +245,14 @@ imsgbuf_start(struct imsgbuf *ib, const struct imsg_hdr *hdr)
 	len = hdr->len & ~IMSG_FD_MARK;
 	if ((buf = ibuf_open(len)) == NULL)
 		return (-1);
-	n = len < ib->rlen ? len : ib->rlen;
-	memcpy(buf->buf, ib->rbuf, n);
+	n = ib->rlen - ib->rpos;
+	if (n > len)
+		n = len;
+	memcpy(buf->buf, ib->rbuf + ib->rpos, n);
 	buf->wpos = n;
-	memmove(ib->rbuf, ib->rbuf + n, ib->rlen - n);
-	ib->rlen -= n;
+	ib->rpos += n;
+	if (ib->rpos == ib->rlen)
+		ib->rpos = ib->rlen = 0;
 	if (hdr->len & IMSG_FD_MARK)
 		buf->fd = imsgbuf_popfd(ib);
 	ib->rmsg = buf;
@@ -259,9 +270,9 @@ imsg_get(struct imsgbuf *ib, struct imsg *imsg)
 	struct ibuf	*buf;
 
 	if (ib->rmsg == NULL) {
-		if (ib->rlen < IMSG_HEADER_SIZE)
+		if (ib->rlen - ib->rpos < IMSG_HEADER_SIZE)
 			return (0);
-		memcpy(&hdr, ib->rbuf, sizeof(hdr));
+		memcpy(&hdr, ib->rbuf + ib->rpos, sizeof(hdr));
 		if (imsgbuf_check(ib, &hdr) == -1 ||
 		    imsgbuf_start(ib, &hdr) == -1)
 			return (-1);
@@ -426,7 +437,7 @@ imsgbuf_clear(struct imsgbuf *ib)
 	ib->rmsg = NULL;
 	free(ib->rbuf);
 	ib->rbuf = NULL;
-	ib->rlen = 0;
+	ib->rpos = ib->rlen = 0;
 }
 
 uint32_t

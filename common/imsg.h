@@ -54,13 +54,17 @@ struct imsgbuf {
 	struct msgbuf		 w;		/* write queue */
 	TAILQ_HEAD(, imsg_fd)	 fds;		/* fds received, in order */
 	unsigned char		*rbuf;		/* IBUF_READ_SIZE bytes */
-	size_t			 rlen;		/* bytes in rbuf */
+	size_t			 rpos;		/* first unread byte */
+	size_t			 rlen;		/* end of what was read */
 	struct ibuf		*rmsg;		/* large message being read */
 	int			 fd;
 	pid_t			 pid;
 	uint32_t		 maxsize;	/* header included */
 	int			 flags;
 #define IMSGF_FDPASS	0x01
+	/* Asked of each header before its body is read: 0, or -1 to stop. */
+	int			(*check)(const struct imsg_hdr *, void *);
+	void			*check_arg;
 };
 
 struct imsg {

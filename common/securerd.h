@@ -1,20 +1,8 @@
 /*
- * Declarations shared by securerd's processes: the imsg types, the structs
- * that cross process boundaries and the common helpers.
- *
- * Channels and who may send what on them:
- *	monitor  -> broker	IMSG_SPAWN, IMSG_KILL, IMSG_AUDIT, IMSG_CTL_RELOAD
- *	broker   -> monitor	IMSG_WORKER_FD (fd), IMSG_SPAWN_FAILED,
- *				IMSG_WORKER_EXIT, IMSG_CONF, IMSG_CTL_FD (fd)
- *	broker   -> template	IMSG_TPL_SPAWN (fd)
- *	template -> broker	IMSG_TPL_READY, IMSG_TPL_SPAWNED,
- *				IMSG_TPL_FAILED
- *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
- *	worker   -> monitor	IMSG_W_WAITING, IMSG_W_READY, IMSG_W_OUTPUT,
- *				IMSG_W_TOOL_CALL, IMSG_W_RESULT, IMSG_W_ERROR,
- *				IMSG_W_ADVISORY, IMSG_W_PLOT, IMSG_W_FILE
- *	monitor  -> worker	IMSG_W_FILE_PUT, IMSG_W_FILE_GET
- * Only broker -> monitor and broker -> template pass fds.
+ * Declarations shared by securerd's processes: the imsg types, grouped
+ * by channel, the structs that cross process boundaries and the common
+ * helpers.  Who may send which message, in which state, of which size,
+ * with an fd or not, and who handles it: channels.h.
  */
 
 #ifndef SECURERD_H
@@ -47,51 +35,48 @@
 #define READY_DEFAULT		2
 #define READY_DEFAULT_MAX	8
 
+/*
+ * The messages, one block per channel (channels.h); the payload of each
+ * is in its comment.  Values are part of no stable interface: every
+ * process is built from one tree.
+ */
 enum imsg_type {
 	IMSG_NONE,
-	/* monitor -> broker */
-	IMSG_SPAWN,		/* struct spawn_req */
-	IMSG_KILL,		/* struct worker_ref */
-	IMSG_AUDIT,		/* struct audit_event + texts */
-	/* broker -> monitor */
+
+	/* broker <-> monitor: BROKER_MONITOR_CHANNEL */
+	IMSG_CONF = 100,	/* struct securerd_conf */
 	IMSG_WORKER_FD,		/* struct worker_ref, fd */
 	IMSG_SPAWN_FAILED,	/* struct spawn_failed */
 	IMSG_WORKER_EXIT,	/* struct worker_exit */
-	/* broker -> template */
-	IMSG_TPL_SPAWN,		/* struct tpl_spawn, fd */
-	/* template -> broker */
-	IMSG_TPL_READY,		/* empty */
-	IMSG_TPL_SPAWNED,	/* struct tpl_spawned */
-	IMSG_TPL_FAILED,	/* struct spawn_failed */
-	/* monitor -> worker */
-	IMSG_W_SETUP,		/* tools as JSON text */
-	IMSG_W_EXEC,		/* struct w_exec + code; peerid exec id */
-	IMSG_W_TOOL_RESULT,	/* struct w_tool_result + text; peerid call */
-	/* worker -> monitor */
-	IMSG_W_READY,		/* struct w_ready */
-	IMSG_W_OUTPUT,		/* struct w_output + text; peerid exec id */
-	IMSG_W_TOOL_CALL,	/* struct w_tool_call + name + args; call id */
-	IMSG_W_RESULT,		/* struct w_result + value + printed */
-	IMSG_W_ERROR,		/* struct w_error + message + call */
-	/* broker -> monitor */
-	IMSG_CONF,		/* struct securerd_conf, after a reload */
-	/* worker -> monitor */
-	IMSG_W_ADVISORY,	/* risky names, comma separated; exec id */
-	/* broker -> monitor */
 	IMSG_CTL_FD,		/* empty, fd: a securerctl connection */
-	/* monitor -> broker */
-	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
-	/* broker -> monitor */
 	IMSG_AUDIT_ACK,		/* struct audit_ack: a record's durability */
 	IMSG_AUDIT_STATE,	/* struct audit_state: log writable or not */
-	/* worker -> monitor */
-	IMSG_W_PLOT,		/* struct w_plot + PNG bytes; exec id */
-	/* monitor -> worker */
+	IMSG_SPAWN,		/* struct spawn_req */
+	IMSG_KILL,		/* struct worker_ref */
+	IMSG_AUDIT,		/* struct audit_event + texts */
+	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
+
+	/* broker <-> template: BROKER_TEMPLATE_CHANNEL */
+	IMSG_TPL_SPAWN = 200,	/* struct tpl_spawn, fd */
+	IMSG_TPL_UP,		/* empty: R is initialised */
+	IMSG_TPL_SPAWNED,	/* struct tpl_spawned */
+	IMSG_TPL_FAILED,	/* struct spawn_failed */
+
+	/* monitor <-> worker: WORKER_CHANNEL */
+	IMSG_W_SETUP = 300,	/* struct w_setup + tools JSON */
+	IMSG_W_EXEC,		/* struct w_exec + code; peerid exec id */
+	IMSG_W_TOOL_RESULT,	/* struct w_tool_result + text; peerid call */
 	IMSG_W_FILE_PUT,	/* struct w_file_req + name + data; exec id */
 	IMSG_W_FILE_GET,	/* struct w_file_req + name; exec id */
-	/* worker -> monitor */
+	IMSG_W_READY,		/* empty: sandboxed and warm, a ready worker */
+	IMSG_W_SETUP_DONE,	/* struct w_setup_done: the tools are defined */
+	IMSG_W_OUTPUT,		/* struct w_output + text; exec id */
+	IMSG_W_TOOL_CALL,	/* struct w_tool_call + name + args; call id */
+	IMSG_W_RESULT,		/* struct w_result + value + printed; exec id */
+	IMSG_W_ERROR,		/* struct w_error + message + call; exec id */
+	IMSG_W_ADVISORY,	/* risky names, comma separated; exec id */
+	IMSG_W_PLOT,		/* struct w_plot + PNG bytes; exec id */
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
-	IMSG_W_WAITING,		/* empty: sandboxed and warm, before setup */
 	IMSG_MAX
 };
 
@@ -156,6 +141,10 @@ struct tpl_spawned {
 #define EXEC_ECHO	0x01	/* print visible values as R's top level */
 #define EXEC_BINARY	0x02	/* vectors may take the binary form */
 
+struct w_setup {
+	uint32_t	tools_len;	/* JSON: names and argument names */
+};
+
 struct w_exec {
 	uint32_t	flags;
 	uint32_t	code_len;
@@ -166,7 +155,7 @@ struct w_tool_result {
 	uint32_t	len;
 };
 
-struct w_ready {
+struct w_setup_done {
 	int32_t		pid;
 	uint32_t	pad;
 };
@@ -421,28 +410,6 @@ struct securerd_conf {
 	uint64_t		 max_plot_size;		/* bytes */
 	uint64_t		 max_file_size;		/* bytes */
 };
-
-/* An imsg channel driven by libevent, as in OpenBSD's daemons. */
-struct imsgev {
-	struct imsgbuf	 ibuf;
-	void		(*handler)(int, short, void *);
-	struct event	 ev;
-	void		*data;
-	short		 events;
-	int		 dirty;		/* written at the end of the turn */
-	TAILQ_ENTRY(imsgev) dirty_entry;
-};
-
-/* imsgev.c */
-int	 imsg_event_init(void);
-void	 imsg_event_add(struct imsgev *);
-void	 imsg_event_del(struct imsgev *);
-int	 imsg_compose_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
-	    const void *, size_t);
-int	 imsg_composev_event(struct imsgev *, uint32_t, uint32_t, pid_t, int,
-	    const struct iovec *, int);
-void	 imsg_event_dispatch(struct imsgev *, short,
-	    void (*)(struct imsg *), void (*)(const char *));
 
 /* util.c */
 const char	*exit_cause_str(enum exit_cause, int, char *, size_t);

@@ -57,14 +57,13 @@ control_peer_ok(int s)
 	return (0);
 }
 
+/* IMSG_CTL_FD: a securerctl connection the broker accepted. */
 void
-control_connection(struct imsg *imsg)
+monitor_recv_ctl_fd(struct chan *ch, struct imsg *imsg)
 {
 	struct bufferevent	*bev;
 	int			 s;
 
-	if (imsg_get_len(imsg) != 0)
-		fatalx("broker: bad IMSG_CTL_FD");
 	if ((s = imsg_get_fd(imsg)) == -1) {
 		/* The kernel dropped it: we are at our fd limit. */
 		log_warnx("control: connection lost, out of file descriptors");
@@ -94,6 +93,8 @@ session_json_ctl(struct session *s)
 	    0);
 	if (s->client != NULL)
 		cJSON_AddNumberToObject(o, "pid", s->client->pid);
+	else if (s->job != NULL && s->job->client != NULL)
+		cJSON_AddNumberToObject(o, "pid", s->job->client->pid);
 	cJSON_AddStringToObject(o, "state", session_state_str(s));
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(o, "pool", s->pool->name);
@@ -144,7 +145,7 @@ add_pool(struct pool *p, void *arg)
 	double		 busy = 0, idle = 0, other = 0;
 
 	TAILQ_FOREACH(s, &p->sessions, entry) {
-		if (s->exec != NULL)
+		if (s->job != NULL)
 			busy++;
 		else if (s->state == S_IDLE)
 			idle++;
@@ -193,7 +194,7 @@ status_json(void)
 	cJSON_AddNumberToObject(r, "sessions", session_count());
 	cJSON_AddNumberToObject(r, "workers", session_count());
 	cJSON_AddNumberToObject(r, "capacity_workers", conf->cap_workers);
-	cJSON_AddNumberToObject(r, "workers_ready", workers_ready());
+	cJSON_AddNumberToObject(r, "workers_ready", spare_ready());
 	cJSON_AddNumberToObject(r, "memory_used",
 	    (double)policy_memory_used());
 	cJSON_AddNumberToObject(r, "capacity_memory",
@@ -287,7 +288,7 @@ control_kill(cJSON *req)
 	if ((s = control_session(req)) == NULL)
 		return (control_error("no such session"));
 	counters.operator_kills++;
-	session_destroy(s, "killed by the operator");
+	core_session_destroy(s, "killed by the operator");
 	return (NULL);
 }
 
@@ -315,7 +316,7 @@ control_do(cJSON *req)
 	if (strcmp(o, "kill") == 0)
 		return (control_kill(req));
 	if (strcmp(o, "reload") == 0) {
-		monitor_compose_broker(IMSG_CTL_RELOAD, 0, NULL, 0);
+		wire_reload();
 		return (NULL);
 	}
 	return (control_error("unknown op"));

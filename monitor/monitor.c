@@ -22,52 +22,80 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "log.h"
 #include "monitor.h"
 
-static struct imsgev	 iev_broker;
-static struct event	 ev_sigterm, ev_sigint, ev_idle;
+static struct securerd_conf	mconf;
+static struct event		ev_sigterm, ev_sigint;
 
 static void	monitor_drop_privileges(void);
-static void	monitor_dispatch_broker(int, short, void *);
 static void	monitor_sig(int, short, void *);
-static void	monitor_idle(int, short, void *);
 
+/*
+ * What the monitor handles of each channel's table: the rows its peers
+ * send.  The handlers are the core's, the audit client's and the
+ * control front end's; only here are they put together.
+ */
+#define CHAN_RECV_BROKER(t, fn)		CHAN_HANDLER(t, fn)
+#define CHAN_RECV_MONITOR(t, fn)
+static const struct chan_handler monitor_dispatch_broker[] = {
+	BROKER_MONITOR_CHANNEL(CHAN_RECV)
+};
+#define CHAN_RECV_WORKER(t, fn)		CHAN_HANDLER(t, fn)
+static const struct chan_handler monitor_dispatch_worker[] = {
+	WORKER_CHANNEL(CHAN_RECV)
+};
+#define NHANDLERS(h)	(sizeof(h) / sizeof((h)[0]))
+
+/*
+ * securerd -M: exec'd by the broker with its channel as fd 3 and the
+ * listening socket as fd 4.  It learns its configuration from the
+ * channel, drops its privileges, and serves.
+ */
 void
-monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
+monitor_main(int foreground, int verbose)
 {
-	conf = c;	/* the broker's, inherited with the fork */
-	/* Reopen syslog: the broker's socket to it was not passed on. */
-	log_init(log_getforeground(), LOG_DAEMON);
+	conf = &mconf;
+	log_init(foreground, LOG_DAEMON);
+	log_setverbose(verbose);
 	log_procinit("monitor");
+	/* Exec'd as /proc/self/exe, it would be "exe" in ps and pgrep. */
+	prctl(PR_SET_NAME, "securerd");
 	setproctitle("monitor");
+	wire_broker_open(3, monitor_dispatch_broker,
+	    NHANDLERS(monitor_dispatch_broker));
+	if (wire_broker_conf() == -1)
+		fatalx("the broker went before the configuration came");
 	monitor_drop_privileges();
 
 	event_init();
-	if (imsg_event_init() == -1)
-		fatalx("event priorities");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal_set(&ev_sigterm, SIGTERM, monitor_sig, NULL);
 	signal_set(&ev_sigint, SIGINT, monitor_sig, NULL);
 	signal_add(&ev_sigterm, NULL);
 	signal_add(&ev_sigint, NULL);
-	evtimer_set(&ev_idle, monitor_idle, NULL);
-
-	if (imsgbuf_init(&iev_broker.ibuf, broker_fd) == -1 ||
-	    imsgbuf_set_maxsize(&iev_broker.ibuf, BROKER_IMSG_MAX) == -1)
-		fatal("broker channel");
-	imsgbuf_allow_fdpass(&iev_broker.ibuf);
-	iev_broker.handler = monitor_dispatch_broker;
-	imsg_event_add(&iev_broker);
-	ready_init();
-
-	client_listen(listen_fd);
-	monitor_activity();
+	monitor_setup(4, conf->idle_exit);
 	/* Last: everything it will ever open is open. */
-	monitor_sandbox(listen_fd);
+	monitor_sandbox(4);
 	event_dispatch();
 	fatalx("event loop ended");
+}
+
+/*
+ * Everything but the process around it (privileges, signals, seccomp):
+ * the fuzz targets run this too, with a broker of their own.
+ */
+void
+monitor_setup(int listen_fd, int idle_secs)
+{
+	wire_broker_run();
+	wire_worker_handlers(monitor_dispatch_worker,
+	    NHANDLERS(monitor_dispatch_worker));
+	core_init();
+	conn_listen(listen_fd, &client_conn_ops);
+	idle_init(idle_secs);
 }
 
 /*
@@ -158,153 +186,6 @@ monitor_drop_privileges(void)
 		fatal("pdeathsig");
 	if (getppid() == 1)
 		fatalx("broker gone");
-}
-
-void
-monitor_compose_broker(uint32_t type, uint32_t peerid, const void *data,
-    size_t len)
-{
-	if (imsg_compose_event(&iev_broker, type, peerid, 0, -1, data,
-	    len) == -1)
-		fatal("%s", __func__);
-}
-
-/*
- * Out now rather than at the next turn of the event loop: an execution
- * waits for the broker's answer to this one.
- */
-void
-monitor_flush_broker(void)
-{
-	if (imsgbuf_write(&iev_broker.ibuf) == -1 && errno != EPIPE)
-		fatal("broker channel");
-	imsg_event_add(&iev_broker);
-}
-
-static void
-monitor_worker_fd(struct imsg *imsg)
-{
-	struct worker_ref	 ref;
-	struct worker		*w;
-	int			 fd;
-
-	if (imsg_get_data(imsg, &ref, sizeof(ref)) == -1)
-		fatalx("broker: bad IMSG_WORKER_FD size");
-	fd = imsg_get_fd(imsg);
-	if ((w = worker_find(ref.worker_id)) == NULL || w->has_channel ||
-	    (w->session == NULL && !w->spare)) {
-		/* The session went away while the worker was spawning. */
-		if (fd != -1)
-			close(fd);
-		return;
-	}
-	if (fd == -1) {
-		/* The kernel dropped it: we are at our fd limit. */
-		worker_channel_lost(w);
-		return;
-	}
-	worker_attach(w, fd);
-}
-
-static void
-monitor_worker_exit(struct imsg *imsg)
-{
-	struct worker_exit	 we;
-	struct worker		*w;
-
-	if (imsg_get_data(imsg, &we, sizeof(we)) == -1)
-		fatalx("broker: bad IMSG_WORKER_EXIT size");
-	if ((w = worker_find(we.worker_id)) != NULL)
-		worker_exited(w, &we);
-}
-
-static void
-monitor_spawn_failed(struct imsg *imsg)
-{
-	struct spawn_failed	 sf;
-	struct worker		*w;
-
-	if (imsg_get_data(imsg, &sf, sizeof(sf)) == -1)
-		fatalx("broker: bad IMSG_SPAWN_FAILED size");
-	if ((w = worker_find(sf.worker_id)) != NULL)
-		worker_spawn_failed(w, sf.error);
-}
-
-static void
-monitor_dispatch_broker(int fd, short event, void *arg)
-{
-	struct imsgev	*iev = arg;
-	struct imsgbuf	*ibuf = &iev->ibuf;
-	struct imsg	 imsg;
-	ssize_t		 n;
-
-	if (event & EV_READ) {
-		if ((n = imsgbuf_read(ibuf)) == -1)
-			fatal("broker channel");
-		if (n == 0)
-			fatalx("broker closed the channel");
-	}
-	if ((event & EV_WRITE) && imsgbuf_write(ibuf) == -1)
-		fatal("broker channel");
-	for (;;) {
-		if ((n = imsg_get(ibuf, &imsg)) == -1)
-			fatal("broker channel");
-		if (n == 0)
-			break;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_WORKER_FD:
-			monitor_worker_fd(&imsg);
-			break;
-		case IMSG_WORKER_EXIT:
-			monitor_worker_exit(&imsg);
-			break;
-		case IMSG_SPAWN_FAILED:
-			monitor_spawn_failed(&imsg);
-			break;
-		case IMSG_CONF:
-			policy_reload(&imsg);
-			break;
-		case IMSG_CTL_FD:
-			control_connection(&imsg);
-			break;
-		case IMSG_AUDIT_ACK:
-			audit_ack(&imsg);
-			break;
-		case IMSG_AUDIT_STATE:
-			audit_state(&imsg);
-			break;
-		default:
-			fatalx("broker: unexpected imsg %u",
-			    imsg_get_type(&imsg));
-		}
-		imsg_free(&imsg);
-	}
-	imsg_event_add(iev);
-}
-
-/*
- * A private daemon started for a user's command goes away by itself once
- * nobody has used it for conf->idle_exit seconds.
- */
-void
-monitor_activity(void)
-{
-	struct timeval	tv = { 0, 0 };
-
-	if (conf->idle_exit == 0)
-		return;
-	evtimer_del(&ev_idle);
-	if (client_count() == 0 && session_count() == 0) {
-		tv.tv_sec = conf->idle_exit;
-		evtimer_add(&ev_idle, &tv);
-	}
-}
-
-static void
-monitor_idle(int fd, short event, void *arg)
-{
-	log_info("idle for %u seconds, exiting", conf->idle_exit);
-	exit(0);
 }
 
 static void

@@ -1,6 +1,30 @@
 /*
  * The monitor: the unprivileged process that speaks to clients, owns the
  * sessions and their executions, dispatches tool calls and enforces caps.
+ *
+ * It is built in layers (DESIGN.md, "The monitor"); each file calls only
+ * into its own layer or the ones below, never up:
+ *
+ *	front ends	client.c pool.c control.c metrics.c
+ *	core		core.c, the state machine, and its entry points
+ *			workermsg.c brokermsg.c; the records it changes:
+ *			session.c exec.c fileop.c toolcall.c plots.c
+ *			worker.c spare.c; its services audit.c policy.c
+ *	wire		wire.c (the broker's and workers' channels),
+ *			conn.c (clients' connections), reply.c, defer.c,
+ *			idle.c, stats.c, tools.c, sanitize.c
+ *
+ * monitor.c, the process itself, puts them together.  What a lower layer
+ * must tell a higher one goes through a function the higher one gave it:
+ * the handlers of a channel's table, a connection's conn_ops, a
+ * session's owner, an audit wait's callback.
+ *
+ * Ownership: the core owns sessions, workers and jobs; client.c owns
+ * clients, pool.c pools, conn.c connections.  Nothing is freed under a
+ * caller: a failure (a worker lost, a client gone, a deadline, a send
+ * that could not go) is deferred to the end of the loop turn (defer.c),
+ * where its owner handles it, and an object done with is unlinked at
+ * once and freed then.
  */
 
 #ifndef MONITOR_H
@@ -12,10 +36,26 @@
 #include <event.h>
 #include <stdint.h>
 
+#include "chan.h"
 #include "securerd.h"
 
 struct cJSON;
-struct bufferevent;
+struct conn;
+struct msg_error;
+struct msg_file;
+struct msg_output;
+struct msg_plot;
+struct msg_result;
+struct msg_text;
+struct msg_tool_call;
+
+/* defer.c: work for the end of the loop turn, in the order asked for. */
+struct deferred {
+	TAILQ_ENTRY(deferred)	 entry;
+	void			(*fn)(void *);
+	void			*arg;
+	int			 queued;
+};
 
 enum tool_type {
 	TT_ANY,
@@ -47,6 +87,15 @@ struct bucket {
 
 #define PEER_GROUPS_MAX	64
 
+/* Who is at the other end of a connection, as the kernel says. */
+struct peer_cred {
+	uid_t		 uid;
+	gid_t		 gid;
+	gid_t		 groups[PEER_GROUPS_MAX];
+	int		 ngroups;
+	pid_t		 pid;
+};
+
 /*
  * Who a client is: its uid and the token it authenticated with.  Every
  * connection of one identity shares its counts and rate buckets; the
@@ -67,12 +116,11 @@ struct identity {
 	struct bucket		 tools;
 };
 
+/* A connection that speaks the client protocol (client.c's). */
 struct client {
 	TAILQ_ENTRY(client)	 entry;
-	TAILQ_HEAD(, session)	 sessions;
-	struct bufferevent	*bev;
-	struct event		 ev_free;
-	struct event		 ev_grace;	/* replies unread */
+	TAILQ_HEAD(, session)	 sessions;	/* its own, not pools' */
+	struct conn		*conn;
 	struct identity		*ident;		/* after hello */
 	uid_t			 uid;
 	gid_t			 gid;
@@ -81,76 +129,129 @@ struct client {
 	pid_t			 pid;
 	int			 hello;
 	int			 binary;	/* reads binary vectors */
-	int			 closing;
+	int			 gone;
 	char			 rule[AUDIT_RULE_LEN];	/* for the audit log */
+	struct deferred		 d_free;
 };
 
 enum session_state {
-	S_STARTING,		/* waiting for a worker to be ready */
+	S_STARTING,		/* waiting for a worker to be set up */
 	S_IDLE,
 	S_BUSY,
 };
 
-struct exec {
+/*
+ * What a session does, one at a time: an execution of code or a file
+ * operation.  Each has its deadline, its audit start and end, and one
+ * reply to the client that asked.
+ */
+enum job_kind {
+	JOB_EXEC,
+	JOB_FILE,
+};
+
+struct job {
+	enum job_kind	 kind;
 	struct session	*session;
-	struct event	 timer;
-	char		*code;
-	size_t		 code_len;
-	uint64_t	 req_id;	/* the client's request id */
-	uint32_t	 exec_id;
-	int		 flags;		/* EXEC_ECHO */
-	int		 sent;		/* handed to the worker */
+	struct client	*client;	/* gets the reply; NULL: gone */
+	uint64_t	 req_id;
+	uint32_t	 id;		/* peerid on the worker's channel */
 	double		 timeout;	/* 0 none */
+	struct event	 timer;
 	uint64_t	 start_us;
-	uint64_t	 tool_calls;
-	uint64_t	 max_tool_calls;
-	int		 tool_calls_exceeded;
+	int		 sent;		/* handed to the worker */
+	char		*code;		/* exec: the code; file: what is done */
+	size_t		 code_len;
+	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
+	int		 audit_acked;	/* the start is durable */
+	char		 abort_cause[128]; /* the worker died under it */
+	struct deferred	 d_timeout;
+	struct deferred	 d_free;
+};
+
+/* A tool call forwarded to the client, waiting for its answer. */
+struct toolcall {
+	uint64_t	 id;		/* the client's */
+	uint32_t	 peerid;	/* the worker's */
+	uint64_t	 start_us;
+	char		*tool;
+};
+
+/* The pages an execution drew, as they come, for its reply. */
+struct plotset {
+	struct cJSON	*pages;
+	struct cJSON	*omitted;
+	size_t		 b64;		/* base64 bytes of pages */
+	uint32_t	 count;		/* pages the worker reported */
+};
+
+struct exec {
+	struct job	 job;		/* first: a job may be an exec */
+	int		 flags;		/* EXEC_ECHO */
+	int		 sanitize;	/* execution errors too */
 	uint64_t	 out_bytes;
 	uint64_t	 out_lines;
 	uint64_t	 max_out_bytes;
 	uint64_t	 max_out_lines;
 	int		 truncated;
-	uint64_t	 call_id;	/* pending tool call, 0 none */
-	uint32_t	 call_peerid;	/* the worker's id for it */
-	uint64_t	 call_start_us;
-	char		*call_tool;
-	int		 sanitize;	/* execution errors too */
+	uint64_t	 tool_calls;
+	uint64_t	 max_tool_calls;
+	int		 tool_calls_exceeded;
+	struct toolcall	*call;		/* pending, NULL none */
 	uint64_t	 messages;	/* from the worker */
 	char		*advisory;	/* the worker's risky names */
-	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
-	int		 audit_acked;	/* the start is durable */
-	const char	*abort_cause;	/* the worker died under it */
-	struct cJSON	*plots;		/* files.c: pages sent so far */
-	struct cJSON	*plots_omitted;
-	size_t		 plot_b64;	/* their base64 bytes */
-	uint32_t	 nplots;	/* pages the worker reported */
-	uint32_t	 file_op;	/* IMSG_W_FILE_PUT/GET, 0 code */
-	char		*file_name;
-	char		*file_data;	/* put: until sent */
-	size_t		 file_len;
+	struct plotset	 plots;
+};
+
+struct fileop {
+	struct job	 job;		/* first: a job may be a fileop */
+	uint32_t	 op;		/* IMSG_W_FILE_PUT or _GET */
+	char		*name;
+	unsigned char	*data;		/* put: until sent */
+	size_t		 len;
+};
+
+/* Why the core gave up on a worker (struct worker's lost). */
+enum worker_loss {
+	LOST_PROTOCOL = 1,	/* it broke its channel's rules */
+	LOST_FLOOD,		/* past the "messages" limit */
+	LOST_CHANNEL,		/* a send to it could not go */
 };
 
 struct worker {
 	TAILQ_ENTRY(worker)	 entry;
-	struct imsgev		 iev;
+	struct chan		 chan;		/* state: WS_* */
 	struct session		*session;
 	uint32_t		 id;
-	int			 has_channel;
-	int			 waiting;	/* said it is set up and warm */
-	int			 ready;
-	int			 exited;
+	int			 attached;	/* its channel came */
 	int			 killed;	/* we asked the broker */
 	char			 cause[128];	/* why it is going */
 	struct worker_limits	 limits;	/* it was spawned with */
-	TAILQ_ENTRY(worker)	 spare_entry;	/* ready.c's list */
-	int			 spare;		/* ready, no session yet */
-	int			 from_spare;	/* taken from the ready ones */
+	TAILQ_ENTRY(worker)	 spare_entry;	/* spare.c's list */
+	int			 spare;		/* no session yet */
+	int			 from_spare;	/* taken from the spares */
+	int			 closed;	/* it closed its channel */
+	struct event		 ev_closed;	/* ... and still runs? */
+	int			 lost;		/* enum worker_loss, 0 not */
+	char			 lost_why[160];
+	struct deferred		 d_lost;
+	struct deferred		 d_free;
+};
+
+/* What a session tells the front end that owns it (a pool). */
+struct session_owner {
+	void	(*ready)(struct session *);	/* idle, nothing waiting */
+	void	(*dead)(struct session *);	/* its worker cannot start */
+	void	(*gone)(struct session *);	/* destroyed */
+	void	(*job_done)(struct session *);	/* a job ended */
 };
 
 struct session {
-	TAILQ_ENTRY(session)	 entry;		/* client's list */
+	TAILQ_ENTRY(session)	 entry;		/* its client's or pool's */
 	char			 id[SESSION_ID_LEN + 1];
-	struct client		*client;
+	struct client		*client;	/* its own: the owner */
+	struct pool		*pool;		/* a pool's: NULL client */
+	const struct session_owner *owner;
 	enum session_state	 state;
 	struct worker		*worker;
 	struct tool		*tools;
@@ -162,11 +263,10 @@ struct session {
 	uint64_t		 executions;
 	uint64_t		 create_req;	/* reply pending, 0 none */
 	uint64_t		 restart_req;
-	struct exec		*exec;
+	struct job		*job;
 	time_t			 created;
 	uint64_t		 created_us;	/* for the start histogram */
 	struct identity		*ident;
-	struct pool		*pool;		/* NULL: the client's own */
 	int			 opened;	/* audited as open */
 	int			 clocks;	/* idle and lifetime running */
 	int			 closing;
@@ -175,6 +275,9 @@ struct session {
 	struct event		 ev_idle;	/* idle-ttl */
 	struct event		 ev_life;	/* lifetime */
 	uint32_t		 files_put;	/* file.put requests */
+	const char		*expired;	/* idle-ttl or lifetime */
+	struct deferred		 d_expire;
+	struct deferred		 d_free;
 };
 
 /* A request waiting for a pool's session: pool.execute's acquire_timeout. */
@@ -207,127 +310,6 @@ struct pool {
 	struct event		 ev_refill;
 };
 
-/* monitor.c */
-extern struct securerd_conf	*conf;
-__attribute__((__noreturn__)) void	monitor_main(struct securerd_conf *,
-	    int, int);
-void	 monitor_compose_broker(uint32_t, uint32_t, const void *, size_t);
-void	 monitor_flush_broker(void);
-void	 monitor_activity(void);
-
-/* sandbox.c */
-void	 monitor_sandbox(int);
-
-/* client.c */
-void	 client_listen(int);
-void	 client_send(struct client *, struct cJSON *);
-void	 client_close(struct client *);
-size_t	 client_count(void);
-void	 client_walk(void (*)(struct client *, void *), void *);
-
-/* reply.c */
-void	 reply_merge(struct cJSON *, struct cJSON *);
-void	 reply_ok(struct client *, uint64_t, struct cJSON *);
-void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
-	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
-void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
-struct cJSON	*json_raw_value(const char *, size_t);
-int	 json_get_number(struct cJSON *, const char *, double, double *);
-int	 json_get_count(struct cJSON *, const char *, uint64_t *);
-
-/* session.c */
-void	 session_create(struct client *, uint64_t, struct cJSON *);
-struct session	*session_new(struct client *, uint64_t, struct cJSON *,
-	    struct pool *);
-const char	*session_state_str(struct session *);
-struct session	*session_find(struct client *, struct cJSON *, uint64_t);
-void	 session_restart_req(struct client *, uint64_t, struct cJSON *);
-void	 session_close_req(struct client *, uint64_t, struct cJSON *);
-void	 session_status(struct client *, uint64_t, struct cJSON *);
-void	 session_destroy(struct session *, const char *);
-void	 session_worker_ready(struct session *);
-void	 session_worker_lost(struct session *, int, const char *,
-	    const char *);
-void	 session_respawn(struct session *, const char *);
-size_t	 session_count(void);
-uint32_t audit_session(struct session *, enum audit_type, uint32_t,
-	    uint64_t, uint32_t, const char *, const char *, const char *);
-
-/* auditwait.c */
-extern int	 audit_down;
-uint32_t audit_token(void);
-void	 audit_wait_start(struct exec *, uint32_t);
-void	 audit_wait_reply(struct client *, uint64_t, struct cJSON *,
-	    uint32_t);
-struct cJSON *audit_reply_new(uint64_t, int);
-void	 audit_ack(struct imsg *);
-void	 audit_state(struct imsg *);
-void	 audit_client_gone(struct client *);
-void	 audit_exec_gone(struct exec *);
-void	 audit_rule_name(char *, size_t, const struct policy_rule *);
-
-/* exec.c */
-void	 exec_request(struct client *, uint64_t, struct cJSON *);
-int	 exec_submit(struct client *, uint64_t, struct cJSON *,
-	    struct session *);
-void	 exec_start(struct exec *);
-void	 exec_start_acked(struct exec *, int);
-void	 exec_output(struct exec *, enum w_stream, const char *, size_t);
-void	 exec_result(struct exec *, struct imsg *);
-void	 exec_error(struct exec *, struct imsg *);
-void	 exec_fail(struct exec *, enum exec_status, const char *,
-	    struct cJSON *, const char *, ...)
-	    __attribute__((__format__ (printf, 5, 6)));
-void	 exec_free(struct exec *);
-void	 exec_init(struct exec *);
-void	 exec_end(struct exec *, struct cJSON *);
-void	 exec_advisory(struct exec *, struct imsg *);
-int	 exec_message(struct exec *);
-int	 exec_texts(struct imsg *, size_t, const uint32_t *, int,
-	    const char **);
-
-/* files.c */
-const char	*files_name_ok(const struct cJSON *);
-void	 files_request_line(const char *, size_t);
-void	 files_plot(struct exec *, struct imsg *);
-void	 files_add_plots(struct exec *, struct cJSON *, size_t);
-void	 files_free(struct exec *);
-void	 files_request(struct client *, uint64_t, struct cJSON *, int);
-void	 files_put_req(struct client *, uint64_t, struct cJSON *);
-void	 files_get_req(struct client *, uint64_t, struct cJSON *);
-int	 files_start(struct exec *);
-void	 files_reply(struct exec *, struct imsg *);
-
-/* tool.c */
-int	 tools_parse(struct cJSON *, struct tool **, size_t *, char **,
-	    char *, size_t);
-void	 tools_free(struct tool *, size_t);
-void	 tool_call(struct exec *, uint32_t, struct imsg *);
-void	 tool_result_req(struct client *, uint64_t, struct cJSON *);
-
-/* workerchan.c */
-struct worker	*worker_new(struct session *);
-struct worker	*worker_spawn(struct session *, const struct worker_limits *);
-void	 worker_assign(struct worker *, struct session *);
-struct worker	*worker_find(uint32_t);
-void	 worker_attach(struct worker *, int);
-void	 worker_kill(struct worker *, const char *);
-void	 worker_violation(struct worker *, const char *);
-void	 worker_exited(struct worker *, const struct worker_exit *);
-void	 worker_spawn_failed(struct worker *, int);
-void	 worker_channel_lost(struct worker *);
-int	 worker_send(struct worker *, uint32_t, uint32_t,
-	    const struct iovec *, int);
-size_t	 worker_count(void);
-
-/* ready.c */
-void	 ready_init(void);
-void	 ready_refill(void);
-void	 ready_reload(void);
-struct worker	*ready_take(struct session *);
-void	 ready_lost(struct worker *);
-uint32_t	 workers_ready(void);
-
 /* Counted for securerctl show counters. */
 struct counters {
 	uint64_t	connections;
@@ -344,9 +326,7 @@ struct counters {
 	uint64_t	reloads;
 	uint64_t	operator_kills;
 };
-extern struct counters	counters;
 
-/* metrics.c */
 enum tool_outcome {
 	TOOL_OK,		/* the client answered a value */
 	TOOL_ERROR,		/* the client answered an error */
@@ -355,48 +335,260 @@ enum tool_outcome {
 	TOOL_RATE_LIMITED,	/* counted as counters.tool_rate_limited */
 	TOOL_OUTCOMES
 };
-void	 metrics_exec_end(struct exec *, enum exec_status);
-void	 metrics_session_start(struct session *);
-void	 metrics_tool_call(struct exec *, enum tool_outcome);
-void	 metrics_pool_timeout(void);
-void	 metrics_spawn_failed(void);
-void	 metrics_worker_exit(const struct worker *,
-	    const struct worker_exit *);
-struct cJSON	*metrics_json(void);
 
-/* control.c */
-void	 control_connection(struct imsg *);
+extern struct securerd_conf	*conf;
+extern struct counters		 counters;
 
-/* pool.c */
-void	 pool_create_req(struct client *, uint64_t, struct cJSON *);
-void	 pool_execute_req(struct client *, uint64_t, struct cJSON *);
-void	 pool_status_req(struct client *, uint64_t, struct cJSON *);
-void	 pool_close_req(struct client *, uint64_t, struct cJSON *);
-void	 pool_exec_done(struct session *);
-void	 pool_member_ready(struct session *);
-void	 pool_member_dead(struct session *);
-void	 pool_member_gone(struct session *);
-void	 pool_client_gone(struct client *);
-struct session	*pool_session_of(struct client *, const char *);
-void	 pool_walk(void (*)(struct pool *, void *), void *);
+/*
+ * The wire layer.
+ */
+
+/* defer.c */
+void	 defer(struct deferred *, void (*)(void *), void *);
+void	 defer_cancel(struct deferred *);
+
+/* idle.c */
+void	 idle_init(uint32_t);
+void	 idle_hold(void);
+void	 idle_release(void);
+
+/* wire.c */
+void	 wire_broker_open(int, const struct chan_handler *, size_t);
+int	 wire_broker_conf(void);
+void	 wire_broker_run(void);
+void	 wire_worker_handlers(const struct chan_handler *, size_t);
+void	 wire_worker_open(struct chan *, int, void *,
+	    void (*)(struct chan *, const char *));
+void	 wire_spawn(uint32_t, const struct worker_limits *);
+void	 wire_kill(uint32_t);
+void	 wire_audit(const struct audit_event *, const struct msg_text *);
+void	 wire_reload(void);
+
+/* conn.c: clients' connections */
+struct conn_ops {
+	void	(*opened)(struct conn *);
+	void	(*line)(struct conn *, char *, size_t);
+	void	(*gone)(struct conn *);
+};
+void	 conn_listen(int, const struct conn_ops *);
+const struct peer_cred	*conn_cred(const struct conn *);
+void	 conn_set_data(struct conn *, void *);
+void	*conn_data(const struct conn *);
+void	 conn_send(struct conn *, const char *, size_t);
+void	 conn_drop(struct conn *, const char *, int);
+size_t	 conn_count(void);
+
+/* reply.c */
+void	 reply_merge(struct cJSON *, struct cJSON *);
+struct cJSON	*reply_new(uint64_t, int);
+void	 reply_send(struct client *, struct cJSON *);
+void	 reply_ok(struct client *, uint64_t, struct cJSON *);
+void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
+	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
+void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
+struct cJSON	*json_raw_value(const char *, size_t);
+int	 json_get_number(struct cJSON *, const char *, double, double *);
+int	 json_get_count(struct cJSON *, const char *, uint64_t *);
+
+/* stats.c */
+void	 stats_exec_end(enum exec_status, int, uint64_t);
+void	 stats_session_start(uint64_t);
+void	 stats_tool_call(enum tool_outcome, uint64_t);
+void	 stats_pool_timeout(void);
+void	 stats_spawn_failed(void);
+void	 stats_worker_exit(int, const char *, const struct worker_exit *);
+struct evbuffer;
+void	 stats_put_counters(struct evbuffer *);
+void	 prom_label(struct evbuffer *, const char *, const char *);
+void	 prom_family(struct evbuffer *, const char *, const char *,
+	    const char *);
+void	 prom_labelled(struct evbuffer *, const char *, const char *,
+	    const char *, uint64_t);
+void	 prom_gauge(struct evbuffer *, const char *, const char *, uint64_t);
+
+/* tools.c */
+int	 tools_parse(struct cJSON *, struct tool **, size_t *, char **,
+	    char *, size_t);
+void	 tools_free(struct tool *, size_t);
+struct tool	*tools_find(struct tool *, size_t, const char *);
+int	 tools_check_args(const struct tool *, struct cJSON *, char *,
+	    size_t);
+
+/* sanitize.c */
+char	*sanitize_error(const char *, size_t);
+
+/*
+ * The core.
+ */
+
+/* audit.c */
+extern int	 audit_down;
+uint32_t audit_session(struct session *, enum audit_type, uint32_t,
+	    uint64_t, uint32_t, const char *, const char *, const char *);
+void	 audit_auth(const struct client *, const char *);
+void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
+void	 audit_hold_reply(struct client *, uint64_t, struct cJSON *,
+	    uint32_t);
+void	 audit_forget(const void *);
+void	 audit_client_gone(const struct client *);
+void	 audit_rule_name(char *, size_t, const struct policy_rule *);
+void	 monitor_recv_audit_ack(struct chan *, struct imsg *);
+void	 monitor_recv_audit_state(struct chan *, struct imsg *);
 
 /* policy.c */
 int	 policy_hello(struct client *, uint64_t, struct cJSON *);
 int	 policy_request(struct client *, uint64_t);
 int	 policy_tool_call(struct identity *, double *);
 int	 policy_session_admit(struct client *, struct identity *, uint64_t,
-	    struct session *);
-void	 policy_session_gone(struct session *);
-int	 policy_exec_admit(struct client *, uint64_t, struct session *);
-void	 policy_exec_gone(struct session *);
-void	 policy_reload(struct imsg *);
-void	 policy_session_timers(struct session *);
-void	 policy_session_opened(struct session *);
-void	 policy_session_idle(struct session *);
+	    uint64_t);
+void	 policy_session_gone(struct identity *, uint64_t);
+int	 policy_exec_admit(struct client *, uint64_t, struct identity *);
+void	 policy_exec_gone(struct identity *);
+void	 policy_reload(void);
+void	 policy_client_gone(struct client *);
 void	 identity_walk(void (*)(struct identity *, void *), void *);
 uint64_t policy_memory_used(void);
 
-/* sanitize.c */
-char	*sanitize_error(const char *, size_t);
+/* worker.c: worker records */
+struct worker	*worker_spawn(struct session *, const struct worker_limits *);
+struct worker	*worker_find(uint32_t);
+void	 worker_attach(struct worker *, int,
+	    void (*)(struct chan *, const char *));
+int	 worker_setup(struct worker *);
+void	 worker_kill(struct worker *, const char *);
+void	 worker_detach(struct worker *);
+void	 worker_retire(struct worker *);
+size_t	 worker_count(void);
+
+/* spare.c: ready workers */
+void	 spare_init(void);
+void	 spare_refill(void);
+void	 spare_reload(void);
+struct worker	*spare_take(struct session *);
+void	 spare_lost(struct worker *);
+uint32_t spare_ready(void);
+
+/* session.c: session records */
+struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
+void	 session_free(struct session *);
+struct session	*session_lookup(struct client *, const char *);
+const char	*session_state_str(const struct session *);
+const char	*session_sandbox(void);
+const char	*session_tool_names(const struct session *);
+struct cJSON	*session_json(const struct session *);
+size_t	 session_count(void);
+
+/* exec.c: execution records */
+struct exec	*exec_alloc(struct session *, struct cJSON *, char *, size_t);
+void	 exec_free(struct exec *);
+size_t	 exec_output_fits(struct exec *, const char *, size_t);
+struct cJSON	*exec_output_event(enum w_stream, const char *, size_t);
+void	 exec_add_warnings(const struct exec *, struct cJSON *);
+struct cJSON	*exec_error_extra(struct exec *, const struct msg_text *,
+	    size_t);
+
+/* fileop.c: file operation records */
+const char	*fileop_name_ok(const struct cJSON *);
+int	 fileop_line_has_nul(const char *, size_t);
+struct fileop	*fileop_alloc(struct client *, uint64_t, struct cJSON *, int,
+	    struct session *);
+void	 fileop_free(struct fileop *);
+int	 fileop_send(struct fileop *, struct chan *);
+struct cJSON	*fileop_reply(struct fileop *, const struct msg_file *, char *,
+	    size_t, const char **);
+
+/* toolcall.c: tool calls */
+struct toolcall	*toolcall_new(uint32_t, const char *);
+void	 toolcall_free(struct toolcall *);
+struct cJSON	*toolcall_event(const struct toolcall *, const struct session *,
+	    struct cJSON *);
+char	*toolcall_answer_text(struct cJSON *, struct cJSON *, size_t *);
+
+/* plots.c: an execution's pages */
+int	 plots_add(struct plotset *, const struct msg_plot *);
+void	 plots_into(struct plotset *, struct cJSON *, size_t);
+void	 plots_free(struct plotset *);
+
+/* core.c: the state machine of sessions, workers and jobs */
+void	 core_init(void);
+struct session	*core_session_new(struct client *, uint64_t, struct cJSON *,
+	    struct pool *, const struct session_owner *);
+void	 core_session_restart(struct session *, uint64_t);
+void	 core_session_destroy(struct session *, const char *);
+void	 core_session_reset(struct session *, const char *);
+void	 core_session_retry(struct session *, const char *);
+int	 core_exec_submit(struct client *, uint64_t, struct cJSON *,
+	    struct session *);
+void	 core_file_submit(struct client *, uint64_t, struct cJSON *,
+	    struct session *, int);
+void	 core_tool_result(struct client *, uint64_t, struct session *,
+	    struct cJSON *);
+void	 core_job_abort(struct session *, const char *);
+void	 core_client_gone(struct client *);
+void	 core_worker_fd(uint32_t, int);
+void	 core_worker_exit(const struct worker_exit *);
+void	 core_spawn_failed(uint32_t, int);
+void	 core_worker_ready(struct worker *);
+void	 core_worker_setup_done(struct worker *);
+void	 core_worker_violation(struct worker *, const char *);
+void	 core_output(struct worker *, const struct msg_output *);
+void	 core_tool_call(struct worker *, uint32_t, const struct msg_tool_call *);
+void	 core_result(struct worker *, const struct msg_result *);
+void	 core_error(struct worker *, const struct msg_error *);
+void	 core_advisory(struct worker *, const struct msg_text *);
+void	 core_plot(struct worker *, const struct msg_plot *);
+void	 core_file_reply(struct worker *, const struct msg_file *);
+void	 core_session_idle_clock(struct session *);
+
+/* workermsg.c, brokermsg.c: the handlers of the channels' tables */
+void	 monitor_recv_ready(struct chan *, struct imsg *);
+void	 monitor_recv_setup_done(struct chan *, struct imsg *);
+void	 monitor_recv_output(struct chan *, struct imsg *);
+void	 monitor_recv_tool_call(struct chan *, struct imsg *);
+void	 monitor_recv_result(struct chan *, struct imsg *);
+void	 monitor_recv_error(struct chan *, struct imsg *);
+void	 monitor_recv_advisory(struct chan *, struct imsg *);
+void	 monitor_recv_plot(struct chan *, struct imsg *);
+void	 monitor_recv_file(struct chan *, struct imsg *);
+void	 monitor_recv_conf(struct chan *, struct imsg *);
+void	 monitor_recv_worker_fd(struct chan *, struct imsg *);
+void	 monitor_recv_spawn_failed(struct chan *, struct imsg *);
+void	 monitor_recv_worker_exit(struct chan *, struct imsg *);
+void	 monitor_lost_worker(struct chan *, const char *);
+
+/*
+ * Front ends.
+ */
+
+/* client.c */
+extern const struct conn_ops	client_conn_ops;
+size_t	 client_count(void);
+void	 client_walk(void (*)(struct client *, void *), void *);
+
+/* pool.c */
+void	 pool_create_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_execute_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_status_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_close_req(struct client *, uint64_t, struct cJSON *);
+void	 pool_client_gone(struct client *);
+struct session	*pool_session_of(struct client *, const char *);
+void	 pool_walk(void (*)(struct pool *, void *), void *);
+
+/* control.c */
+void	 monitor_recv_ctl_fd(struct chan *, struct imsg *);
+
+/* metrics.c */
+struct cJSON	*metrics_json(void);
+
+/*
+ * The process.
+ */
+
+/* monitor.c */
+__attribute__((__noreturn__)) void	monitor_main(int, int);
+void	 monitor_setup(int, int);
+
+/* sandbox.c */
+void	 monitor_sandbox(int);
 
 #endif /* MONITOR_H */

@@ -1,7 +1,8 @@
 /*
  * Multi-tenant policy: who may connect (peer credentials, optional
  * tokens), the identities they become, their limits and rate buckets,
- * global capacity, and the idle and lifetime reapers.
+ * and the daemon's capacity.  Counts only: what to do with a session
+ * whose limits run out is the core's.
  */
 
 #include <sys/types.h>
@@ -32,7 +33,6 @@ static TAILQ_HEAD(, authfail)	authfails =
     TAILQ_HEAD_INITIALIZER(authfails);
 static uint64_t			memory_used;
 static uint32_t			workers_used;
-struct counters			counters;
 
 void
 identity_walk(void (*fn)(struct identity *, void *), void *arg)
@@ -167,25 +167,6 @@ authfail_find(uid_t uid, int create)
 }
 
 static void
-audit_auth(struct client *c, const char *why)
-{
-	struct audit_event	 ev;
-	unsigned char		 buf[sizeof(ev) + 256];
-	size_t			 len = strlen(why);
-
-	if (len > 256)
-		len = 256;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = AUDIT_AUTH_FAIL;
-	ev.uid = c->uid;
-	ev.pid = c->pid;
-	ev.text_len[0] = len;
-	memcpy(buf, &ev, sizeof(ev));
-	memcpy(buf + sizeof(ev), why, len);
-	monitor_compose_broker(IMSG_AUDIT, 0, buf, sizeof(ev) + len);
-}
-
-static void
 reply_retry(struct client *c, uint64_t id, const char *code, double retry,
     const char *what)
 {
@@ -307,20 +288,14 @@ policy_tool_call(struct identity *i, double *retry)
 	return (-1);
 }
 
-static uint64_t
-session_memory(const struct session *s)
-{
-	return (s->limits.memory == LIMIT_NONE ? conf->max_limits.memory :
-	    s->limits.memory);
-}
-
-/* Per identity, then the daemon's capacity: refused at once, never held. */
+/*
+ * Per identity, then the daemon's capacity: refused at once, never held.
+ * mem: the session's memory limit, charged to the capacity.
+ */
 int
 policy_session_admit(struct client *c, struct identity *i, uint64_t id,
-    struct session *s)
+    uint64_t mem)
 {
-	uint64_t	 mem = session_memory(s);
-
 	if (i->sessions >= i->limits.sessions) {
 		counters.limit_refused++;
 		reply_error(c, id, "too_many_sessions", NULL, "limit "
@@ -342,8 +317,6 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 		    (unsigned long long)conf->cap_memory);
 		return (-1);
 	}
-	s->ident = i;
-	s->memory = mem;
 	counters.sessions_opened++;
 	i->sessions++;
 	workers_used++;
@@ -352,24 +325,17 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 }
 
 void
-policy_session_gone(struct session *s)
+policy_session_gone(struct identity *i, uint64_t mem)
 {
-	evtimer_del(&s->ev_idle);
-	evtimer_del(&s->ev_life);
-	if (s->ident == NULL)
-		return;
 	counters.sessions_closed++;
-	s->ident->sessions--;
+	i->sessions--;
 	workers_used--;
-	memory_used -= s->memory;
-	s->ident = NULL;
+	memory_used -= mem;
 }
 
 int
-policy_exec_admit(struct client *c, uint64_t id, struct session *s)
+policy_exec_admit(struct client *c, uint64_t id, struct identity *i)
 {
-	struct identity	*i = s->ident;
-
 	if (i->limits.executions && i->executions >= i->limits.executions) {
 		counters.limit_refused++;
 		reply_error(c, id, "too_many_executions", NULL, "limit "
@@ -380,93 +346,39 @@ policy_exec_admit(struct client *c, uint64_t id, struct session *s)
 	}
 	i->executions++;
 	counters.executions++;
-	evtimer_del(&s->ev_idle);
 	return (0);
 }
 
 void
-policy_exec_gone(struct session *s)
+policy_exec_gone(struct identity *i)
 {
-	if (s->ident != NULL && s->ident->executions > 0)
-		s->ident->executions--;
-	policy_session_idle(s);
+	if (i->executions > 0)
+		i->executions--;
 }
 
-static void
-session_idle_expired(int fd, short event, void *arg)
-{
-	counters.sessions_expired++;
-	session_destroy(arg, "idle-ttl");
-}
-
-static void
-session_life_expired(int fd, short event, void *arg)
-{
-	counters.sessions_expired++;
-	session_destroy(arg, "lifetime");
-}
-
-/* Starts the idle clock again; only a session at rest is idle. */
+/* A connection after hello goes. */
 void
-policy_session_idle(struct session *s)
+policy_client_gone(struct client *c)
 {
-	struct timeval	tv = { conf->idle_ttl, 0 };
-
-	evtimer_del(&s->ev_idle);
-	/*
-	 * A pool keeps its sessions warm: idle is what they are for.  A
-	 * session still starting is not idle either: on a loaded machine
-	 * it would be closed before its first request (see
-	 * session_worker_ready).
-	 */
-	if (conf->idle_ttl > 0 && s->exec == NULL && s->pool == NULL &&
-	    s->state != S_STARTING)
-		evtimer_add(&s->ev_idle, &tv);
-}
-
-void
-policy_session_timers(struct session *s)
-{
-	evtimer_set(&s->ev_idle, session_idle_expired, s);
-	evtimer_set(&s->ev_life, session_life_expired, s);
+	if (c->ident != NULL && c->ident->clients > 0)
+		c->ident->clients--;
 }
 
 /*
- * The lifetime runs from the moment the session is first ready: the time
- * its worker takes to start, long on a loaded host, is not the client's.
+ * A new configuration is in (SIGHUP): connections and sessions stay;
+ * every identity gets the limits its rule now gives.
  */
 void
-policy_session_opened(struct session *s)
+policy_reload(void)
 {
-	struct timeval	tv = { conf->lifetime, 0 };
-
-	if (conf->lifetime > 0)
-		evtimer_add(&s->ev_life, &tv);
-}
-
-/*
- * A new configuration from the broker (SIGHUP).  Connections and
- * sessions stay; every identity gets the limits its rule now gives.
- */
-void
-policy_reload(struct imsg *imsg)
-{
-	static struct securerd_conf	 nc;
 	struct identity			*i;
 	const struct policy_rule	*r;
 	int				 denied;
 
-	if (imsg_get_data(imsg, &nc, sizeof(nc)) == -1)
-		fatalx("broker: bad IMSG_CONF size");
-	if (nc.nrules > POLICY_RULES_MAX)
-		fatalx("broker: bad IMSG_CONF");
-	*conf = nc;
 	TAILQ_FOREACH(i, &identities, entry) {
 		r = policy_match(i->uid, i->gid, i->groups, i->ngroups,
 		    i->token, &denied);
 		limits_resolve(&i->limits, r);
 	}
-	ready_reload();
 	counters.reloads++;
-	log_info("configuration reloaded");
 }

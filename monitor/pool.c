@@ -24,6 +24,26 @@ static TAILQ_HEAD(, pool)	pools = TAILQ_HEAD_INITIALIZER(pools);
 
 static void	pool_tick(int, short, void *);
 static void	pool_destroy(struct pool *, const char *);
+static void	pool_member_ready(struct session *);
+static void	pool_member_dead(struct session *);
+static void	pool_member_gone(struct session *);
+static void	pool_job_done(struct session *);
+
+/* What the core tells a pool of its sessions. */
+static const struct session_owner	pool_owner = {
+	pool_member_ready, pool_member_dead, pool_member_gone, pool_job_done,
+};
+
+/* A session for p, on its list; NULL once c has been told why not. */
+static struct session *
+pool_session_new(struct pool *p, struct client *c, uint64_t id)
+{
+	struct session	*s;
+
+	if ((s = core_session_new(c, id, p->spec, p, &pool_owner)) != NULL)
+		TAILQ_INSERT_TAIL(&p->sessions, s, entry);
+	return (s);
+}
 
 static int
 pool_name_ok(const char *name)
@@ -138,7 +158,7 @@ pool_create_req(struct client *c, uint64_t id, cJSON *req)
 	evtimer_set(&p->ev_refill, pool_tick, p);
 	TAILQ_INSERT_TAIL(&pools, p, entry);
 	for (i = 0; i < size; i++)
-		if (session_new(c, id, p->spec, p) == NULL) {
+		if (pool_session_new(p, c, id) == NULL) {
 			/* c was told why; nothing is left of the pool. */
 			pool_destroy(p, "pool could not be created");
 			return;
@@ -153,7 +173,7 @@ pool_idle(struct pool *p)
 	struct session	*s;
 
 	TAILQ_FOREACH(s, &p->sessions, entry)
-		if (s->state == S_IDLE && s->exec == NULL && !s->closing &&
+		if (s->state == S_IDLE && s->job == NULL && !s->closing &&
 		    s->worker != NULL && !s->reset_pending)
 			return (s);
 	return (NULL);
@@ -179,7 +199,7 @@ pool_dispatch(struct pool *p)
 	    (s = pool_idle(p)) != NULL) {
 		TAILQ_REMOVE(&p->waiters, w, entry);
 		evtimer_del(&w->timer);
-		exec_submit(w->client, w->req_id, w->req, s);
+		core_exec_submit(w->client, w->req_id, w->req, s);
 		cJSON_Delete(w->req);
 		free(w);
 	}
@@ -191,7 +211,7 @@ waiter_timeout(int fd, short event, void *arg)
 	struct pool_waiter	*w = arg;
 
 	counters.pool_busy++;
-	metrics_pool_timeout();
+	stats_pool_timeout();
 	reply_error(w->client, w->req_id, "pool_busy", NULL, POOL_BUSY_MSG);
 	waiter_free(w);
 }
@@ -238,7 +258,7 @@ pool_execute_req(struct client *c, uint64_t id, cJSON *req)
 		return;
 	}
 	if ((s = pool_idle(p)) != NULL && TAILQ_EMPTY(&p->waiters))
-		exec_submit(c, id, req, s);
+		core_exec_submit(c, id, req, s);
 	else if (wait > 0)
 		pool_wait(p, c, id, req, wait);
 	else {
@@ -260,7 +280,7 @@ pool_json(struct pool *p)
 	TAILQ_FOREACH(s, &p->sessions, entry) {
 		total++;
 		st = session_state_str(s);
-		if (s->exec != NULL)
+		if (s->job != NULL)
 			busy++;
 		else if (strcmp(st, "idle") == 0)
 			idle++;
@@ -326,7 +346,7 @@ pool_destroy(struct pool *p, const char *reason)
 		waiter_free(w);
 	}
 	while ((s = TAILQ_FIRST(&p->sessions)) != NULL)
-		session_destroy(s, reason);
+		core_session_destroy(s, reason);
 	evtimer_del(&p->ev_refill);
 	TAILQ_REMOVE(&pools, p, entry);
 	cJSON_Delete(p->spec);
@@ -345,7 +365,7 @@ pool_ready(struct pool *p)
 	return (n == p->size);
 }
 
-void
+static void
 pool_member_ready(struct session *s)
 {
 	struct pool	*p = s->pool;
@@ -362,7 +382,7 @@ pool_member_ready(struct session *s)
 }
 
 /* A session whose worker could not start: fail a creation, or retry. */
-void
+static void
 pool_member_dead(struct session *s)
 {
 	struct pool	*p = s->pool;
@@ -381,20 +401,23 @@ pool_member_dead(struct session *s)
 	pool_kick(p, POOL_REFILL_SECS);
 }
 
-/* A session closed by the daemon (lifetime): a new one takes its place. */
-void
+/*
+ * A session destroyed (by the pool, or by the daemon: lifetime): off
+ * the list, and a new one takes its place.
+ */
+static void
 pool_member_gone(struct session *s)
 {
+	TAILQ_REMOVE(&s->pool->sessions, s, entry);
 	if (!s->pool->closing)
 		pool_kick(s->pool, 0);
 }
 
-void
-pool_exec_done(struct session *s)
+static void
+pool_job_done(struct session *s)
 {
 	struct pool	*p = s->pool;
 
-	s->client = NULL;
 	if (s->closing)
 		return;
 	p->executions++;
@@ -415,16 +438,13 @@ pool_refill(struct pool *p)
 		n++;
 		if (s->reset_pending) {
 			s->reset_pending = 0;
-			if (s->worker != NULL && s->exec == NULL) {
-				worker_kill(s->worker, "reset between uses");
-				session_respawn(s, "reset between uses");
-			}
-		} else if (s->state == S_STARTING && s->worker == NULL)
-			session_respawn(s, "pool replacement");
+			core_session_reset(s, "reset between uses");
+		} else
+			core_session_retry(s, "pool replacement");
 	}
 	/* Closed by the daemon: new sessions as the identity may have. */
 	for (; n < p->size; n++)
-		if (session_new(NULL, 0, p->spec, p) == NULL) {
+		if (pool_session_new(p, NULL, 0) == NULL) {
 			pool_kick(p, POOL_REFILL_SECS);
 			break;
 		}
@@ -463,7 +483,8 @@ pool_session_of(struct client *c, const char *sid)
 		if (p->ident != c->ident)
 			continue;
 		TAILQ_FOREACH(s, &p->sessions, entry)
-			if (s->client == c && strcmp(s->id, sid) == 0)
+			if (s->job != NULL && s->job->client == c &&
+			    strcmp(s->id, sid) == 0)
 				return (s);
 	}
 	return (NULL);
@@ -489,17 +510,11 @@ pool_client_gone(struct client *c)
 			p->create_client = NULL;
 			p->create_req = 0;
 		}
-		TAILQ_FOREACH(s, &p->sessions, entry) {
-			if (s->client != c || s->exec == NULL)
-				continue;
-			if (s->worker != NULL)
-				worker_kill(s->worker, "client gone");
-			exec_fail(s->exec, EXEC_ABORTED, "closed", NULL,
-			    "the client went away");
-			session_respawn(s, "client gone");
-		}
+		TAILQ_FOREACH(s, &p->sessions, entry)
+			if (s->job != NULL && s->job->client == c)
+				core_job_abort(s, "the client went away");
 	}
-	if (c->ident == NULL || --c->ident->clients > 0)
+	if (c->ident == NULL || c->ident->clients > 1)
 		return;
 	TAILQ_FOREACH_SAFE(p, &pools, entry, tp)
 		if (p->ident == c->ident)

@@ -1,5 +1,6 @@
 /*
- * Replies and events to clients, and reading members of requests.
+ * Replies and events to clients, built here and nowhere else, and
+ * reading members of requests.
  */
 
 #include <math.h>
@@ -13,7 +14,7 @@
 #include "monitor.h"
 
 static cJSON *
-reply_new(uint64_t id)
+reply_head(uint64_t id)
 {
 	cJSON	*r;
 
@@ -24,6 +25,32 @@ reply_new(uint64_t id)
 	else
 		cJSON_AddNumberToObject(r, "id", (double)id);
 	return (r);
+}
+
+/* A final reply's head, to be filled and sent by reply_send(). */
+cJSON *
+reply_new(uint64_t id, int ok)
+{
+	cJSON	*r = reply_head(id);
+
+	cJSON_AddBoolToObject(r, "ok", ok);
+	return (r);
+}
+
+/* One line to the client; NULL or gone: a daemon's own request. */
+void
+reply_send(struct client *c, cJSON *msg)
+{
+	char	*text;
+	size_t	 len;
+
+	if (c == NULL || c->gone)
+		return;
+	if ((text = json_print(msg, &len)) == NULL)
+		fatal("%s", __func__);
+	text[len] = '\n';	/* json_print leaves room for the NUL */
+	conn_send(c->conn, text, len + 1);
+	free(text);
 }
 
 /* Moves the members of extra (which is consumed) into r. */
@@ -44,11 +71,10 @@ reply_merge(cJSON *r, cJSON *extra)
 void
 reply_ok(struct client *c, uint64_t id, cJSON *extra)
 {
-	cJSON	*r = reply_new(id);
+	cJSON	*r = reply_new(id, 1);
 
-	cJSON_AddTrueToObject(r, "ok");
 	reply_merge(r, extra);
-	client_send(c, r);
+	reply_send(c, r);
 	cJSON_Delete(r);
 }
 
@@ -56,7 +82,7 @@ void
 reply_error(struct client *c, uint64_t id, const char *code, cJSON *extra,
     const char *fmt, ...)
 {
-	cJSON	*r = reply_new(id), *e;
+	cJSON	*r = reply_new(id, 0), *e;
 	va_list	 ap;
 	char	*msg;
 
@@ -64,13 +90,12 @@ reply_error(struct client *c, uint64_t id, const char *code, cJSON *extra,
 	if (vasprintf(&msg, fmt, ap) == -1)
 		fatal("%s", __func__);
 	va_end(ap);
-	cJSON_AddFalseToObject(r, "ok");
 	if ((e = cJSON_AddObjectToObject(r, "error")) == NULL)
 		fatal("%s", __func__);
 	cJSON_AddStringToObject(e, "code", code);
 	cJSON_AddStringToObject(e, "message", msg);
 	reply_merge(e, extra);
-	client_send(c, r);
+	reply_send(c, r);
 	cJSON_Delete(r);
 	free(msg);
 }
@@ -78,11 +103,11 @@ reply_error(struct client *c, uint64_t id, const char *code, cJSON *extra,
 void
 reply_event(struct client *c, uint64_t id, const char *event, cJSON *extra)
 {
-	cJSON	*r = reply_new(id);
+	cJSON	*r = reply_head(id);
 
 	cJSON_AddStringToObject(r, "event", event);
 	reply_merge(r, extra);
-	client_send(c, r);
+	reply_send(c, r);
 	cJSON_Delete(r);
 }
 

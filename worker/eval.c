@@ -62,23 +62,16 @@ static void	eval_send_error(uint32_t, int, int, const char *,
 static void	eval_send_result(int, const char *, size_t, SEXP);
 static const char *eval_string(SEXP);
 
+/* IMSG_W_EXEC: the code runs to its end before anything else is read. */
 void
-eval_exec(struct imsg *imsg)
+eval_exec(uint32_t id, uint32_t flags, const char *code, size_t len)
 {
 	struct exec_job	 job;
-	struct w_exec	 we;
-	size_t		 len = imsg_get_len(imsg);
 
-	if (len < sizeof(we))
-		fatalx("execution of %zu bytes", len);
-	memcpy(&we, imsg->data, sizeof(we));
-	if (len - sizeof(we) != we.code_len)
-		fatalx("execution of %zu bytes with %u of code", len,
-		    we.code_len);
-	job.code = (const char *)imsg->data + sizeof(we);
-	job.len = we.code_len;
-	job.echo = (we.flags & EXEC_ECHO) != 0;
-	eval_run(imsg_get_id(imsg), &job);
+	job.code = code;
+	job.len = len;
+	job.echo = (flags & EXEC_ECHO) != 0;
+	eval_run(id, &job);
 }
 
 static void
@@ -106,11 +99,14 @@ eval_warm(void)
 	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1 };
 	struct exec_job	 bad = { "1 +", 3, 0 };
 
-	chan_mute = 1;
+	struct chan	*ch = worker_chan();
+	int		 mute = ch->mute;
+
+	ch->mute = 1;
 	eval_run(0, &job);
 	/* And the R-level parser, which the execution path uses for errors. */
 	eval_run(0, &bad);
-	chan_mute = 0;
+	ch->mute = mute;
 }
 
 static void
@@ -170,7 +166,6 @@ advise_walk(SEXP x, int *seen, int depth)
 static void
 eval_advise(SEXP exprs)
 {
-	struct iovec	 iov;
 	char		 names[ADVISORY_MAX];
 	int		 seen[RISKY_N];
 	size_t		 i;
@@ -187,9 +182,8 @@ eval_advise(SEXP exprs)
 	}
 	if (names[0] == '\0')
 		return;
-	iov.iov_base = names;
-	iov.iov_len = strlen(names);
-	chan_send(IMSG_W_ADVISORY, ex.id, &iov, 1);
+	worker_sent(msg_send_advisory(worker_chan(), ex.id, names,
+	    strlen(names)));
 }
 
 static void
@@ -274,8 +268,6 @@ static void
 eval_send_error(uint32_t kind, int line, int col, const char *msg,
     const char *call)
 {
-	struct w_error	 we;
-	struct iovec	 iov[3];
 	char		*m, *c;
 	size_t		 mlen, clen;
 
@@ -283,19 +275,8 @@ eval_send_error(uint32_t kind, int line, int col, const char *msg,
 	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
 	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
 	out_flush();
-	memset(&we, 0, sizeof(we));
-	we.kind = kind;
-	we.line = line;
-	we.column = col;
-	we.msg_len = mlen;
-	we.call_len = clen;
-	iov[0].iov_base = &we;
-	iov[0].iov_len = sizeof(we);
-	iov[1].iov_base = m;
-	iov[1].iov_len = mlen;
-	iov[2].iov_base = c;
-	iov[2].iov_len = clen;
-	chan_send(IMSG_W_ERROR, ex.id, iov, 3);
+	worker_sent(msg_send_error(worker_chan(), ex.id, kind, line, col, m,
+	    mlen, c, clen));
 	ex.done = 1;
 	out_end();
 	free(m);
@@ -347,8 +328,6 @@ eval_result_call(SEXP value, SEXP visible)
 static void
 eval_send_result(int vis, const char *json, size_t len, SEXP printed)
 {
-	struct w_result	 wr;
-	struct iovec	 iov[3];
 	const char	*p;
 	char		*t;
 	size_t		 plen;
@@ -357,17 +336,8 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed)
 	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
 	plots_collect(ex.id);
 	out_flush();
-	memset(&wr, 0, sizeof(wr));
-	wr.visible = vis;
-	wr.value_len = len;
-	wr.printed_len = plen;
-	iov[0].iov_base = &wr;
-	iov[0].iov_len = sizeof(wr);
-	iov[1].iov_base = (void *)json;
-	iov[1].iov_len = len;
-	iov[2].iov_base = t;
-	iov[2].iov_len = plen;
-	chan_send(IMSG_W_RESULT, ex.id, iov, 3);
+	worker_sent(msg_send_result(worker_chan(), ex.id, vis, json, len, t,
+	    plen));
 	ex.done = 1;
 	out_end();
 	free(t);

@@ -34,8 +34,7 @@
 static char	 home[PATH_MAX];
 
 static int	home_open(void);
-static int	file_req(struct imsg *, struct w_file_req *, const char **,
-		    const char **);
+static const char *file_name(const struct msg_file_req *);
 static int	file_name_ok(const char *, size_t);
 static void	file_reply(uint32_t, enum w_file_status, int, uint64_t,
 		    const void *, size_t);
@@ -66,15 +65,13 @@ files_init(void)
 
 /* IMSG_W_FILE_PUT: a file into input/, replacing one of the name. */
 void
-files_put(struct imsg *imsg)
+files_put(uint32_t id, const struct msg_file_req *req)
 {
-	struct w_file_req	 req;
-	const char		*name, *data;
-	uint32_t		 id = imsg_get_id(imsg);
-	int			 hfd, dfd, fd, e;
+	const char	*name;
+	int		 hfd, dfd, fd, e;
 
-	if (file_req(imsg, &req, &name, &data) == -1 ||
-	    req.data_len > FILE_SIZE_MAX)
+	if ((name = file_name(req)) == NULL ||
+	    req->data.len > FILE_SIZE_MAX)
 		fatalx("bad file put");
 	if ((hfd = home_open()) == -1)
 		goto fail;
@@ -102,7 +99,7 @@ files_put(struct imsg *imsg)
 		errno = e;
 		goto fail;
 	}
-	e = write_all(fd, data, req.data_len) == -1 ? errno : 0;
+	e = write_all(fd, req->data.p, req->data.len) == -1 ? errno : 0;
 	if (close(fd) == -1 && e == 0)
 		e = errno;
 	if (e != 0)
@@ -113,28 +110,26 @@ files_put(struct imsg *imsg)
 		errno = e;
 		goto fail;
 	}
-	file_reply(id, WFILE_OK, 0, req.data_len, NULL, 0);
+	file_reply(id, WFILE_OK, 0, req->data.len, NULL, 0);
 	return;
  fail:
 	/* A name that is a directory (or was one) is not a file. */
 	file_reply(id, errno == EISDIR || errno == ELOOP ||
 	    errno == ENOTDIR ? WFILE_NOT_REGULAR : WFILE_IO, errno,
-	    req.data_len, NULL, 0);
+	    req->data.len, NULL, 0);
 }
 
 /* IMSG_W_FILE_GET: a regular file of output/, at most req.max bytes. */
 void
-files_get(struct imsg *imsg)
+files_get(uint32_t id, const struct msg_file_req *req)
 {
-	struct w_file_req	 req;
-	struct stat		 st;
-	const char		*name, *data;
-	char			*buf;
-	uint32_t		 id = imsg_get_id(imsg);
-	ssize_t			 n;
-	int			 hfd, dfd, fd;
+	struct stat	 st;
+	const char	*name;
+	char		*buf;
+	ssize_t		 n;
+	int		 hfd, dfd, fd;
 
-	if (file_req(imsg, &req, &name, &data) == -1 || req.data_len != 0)
+	if ((name = file_name(req)) == NULL)
 		fatalx("bad file get");
 	dfd = -1;
 	if ((hfd = home_open()) != -1) {
@@ -167,7 +162,7 @@ files_get(struct imsg *imsg)
 		file_reply(id, WFILE_NOT_REGULAR, 0, 0, NULL, 0);
 		return;
 	}
-	if ((uint64_t)st.st_size > req.max) {
+	if ((uint64_t)st.st_size > req->max) {
 		close(fd);
 		file_reply(id, WFILE_TOO_LARGE, 0, st.st_size, NULL, 0);
 		return;
@@ -192,28 +187,19 @@ home_open(void)
 	return (open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
 }
 
-/* The request's parts; -1 if it is not what the monitor sends. */
-static int
-file_req(struct imsg *imsg, struct w_file_req *req, const char **name,
-    const char **data)
+/* The request's name as a string; NULL if it is not one we allow. */
+static const char *
+file_name(const struct msg_file_req *req)
 {
 	static char	 nbuf[FILE_NAME_MAX + 1];
-	size_t		 len = imsg_get_len(imsg);
-	const char	*p = imsg->data;
 
-	if (len < sizeof(*req))
-		return (-1);
-	memcpy(req, p, sizeof(*req));
-	if (req->name_len == 0 || req->name_len > FILE_NAME_MAX ||
-	    len != sizeof(*req) + req->name_len + req->data_len)
-		return (-1);
-	memcpy(nbuf, p + sizeof(*req), req->name_len);
-	nbuf[req->name_len] = '\0';
-	if (!file_name_ok(nbuf, req->name_len))
-		return (-1);
-	*name = nbuf;
-	*data = p + sizeof(*req) + req->name_len;
-	return (0);
+	if (req->name.len == 0 || req->name.len > FILE_NAME_MAX)
+		return (NULL);
+	memcpy(nbuf, req->name.p, req->name.len);
+	nbuf[req->name.len] = '\0';
+	if (!file_name_ok(nbuf, req->name.len))
+		return (NULL);
+	return (nbuf);
 }
 
 /* The monitor's rule (files_name_ok() there), checked again. */
@@ -237,18 +223,8 @@ static void
 file_reply(uint32_t id, enum w_file_status status, int error, uint64_t size,
     const void *data, size_t len)
 {
-	struct w_file_reply	 wr;
-	struct iovec		 iov[2];
-
-	memset(&wr, 0, sizeof(wr));
-	wr.status = status;
-	wr.error = status == WFILE_IO ? error : 0;
-	wr.size = size;
-	iov[0].iov_base = &wr;
-	iov[0].iov_len = sizeof(wr);
-	iov[1].iov_base = (void *)data;
-	iov[1].iov_len = len;
-	chan_send(IMSG_W_FILE, id, iov, len > 0 ? 2 : 1);
+	worker_sent(msg_send_file(worker_chan(), id, status,
+	    status == WFILE_IO ? error : 0, size, data, len));
 }
 
 static int

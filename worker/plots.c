@@ -297,35 +297,28 @@ plot_index(const char *name)
 static void
 plot_send(int dfd, uint32_t exec_id, int index, int send_bytes)
 {
-	struct w_plot	 wp;
-	struct iovec	 iov[2];
 	struct stat	 st;
 	char		 name[32], *buf = NULL;
+	uint64_t	 size = 0;
 	ssize_t		 n = 0;
-	int		 fd;
+	int		 fd, omitted = 1;
 
 	snprintf(name, sizeof(name), "plot-%03d.png", index);
-	memset(&wp, 0, sizeof(wp));
-	wp.index = index;
-	wp.flags = PLOT_OMITTED;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC);
 	if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		wp.size = st.st_size;
+		size = st.st_size;
 		if (send_bytes && st.st_size <= PLOT_SIZE_MAX &&
 		    (buf = malloc(st.st_size + 1)) != NULL) {
 			n = pread(fd, buf, st.st_size + 1, 0);
 			if (n == st.st_size)
-				wp.flags = 0;
+				omitted = 0;
 		}
 	}
 	if (fd != -1)
 		close(fd);
 	unlinkat(dfd, name, 0);
-	iov[0].iov_base = &wp;
-	iov[0].iov_len = sizeof(wp);
-	iov[1].iov_base = buf;
-	iov[1].iov_len = wp.flags == 0 ? (size_t)n : 0;
-	chan_send(IMSG_W_PLOT, exec_id, iov, wp.flags == 0 ? 2 : 1);
+	worker_sent(msg_send_plot(worker_chan(), exec_id, index, omitted,
+	    size, buf, omitted ? 0 : (size_t)n));
 	free(buf);
 }

@@ -513,21 +513,13 @@ utf8_cut(const char *s, size_t len)
 void
 out_send(int stream, const char *p, size_t n)
 {
-	struct w_output	 wo;
-	struct iovec	 iov[2];
 	char		*t;
 	size_t		 len;
 
 	if (!out.active)
 		return;
 	t = w_text(p, n, W_TEXT_MAX, &len);
-	wo.stream = stream;
-	wo.len = len;
-	iov[0].iov_base = &wo;
-	iov[0].iov_len = sizeof(wo);
-	iov[1].iov_base = t;
-	iov[1].iov_len = len;
-	chan_send(IMSG_W_OUTPUT, out.exec, iov, 2);
+	worker_sent(msg_send_output(worker_chan(), out.exec, stream, t, len));
 	free(t);
 }
 

@@ -9,8 +9,9 @@
  * missing.
  *
  * A call sends IMSG_W_TOOL_CALL and blocks until the monitor answers
- * with the IMSG_W_TOOL_RESULT of the same call id.  Nothing else may
- * come in meanwhile.
+ * with the IMSG_W_TOOL_RESULT of the same call id: the channel is in
+ * state WK_TOOL, expecting that id, so nothing else may come in
+ * meanwhile (channels.h).
  */
 
 #include <sys/types.h>
@@ -23,6 +24,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "channels.h"
 #include "log.h"
 #include "worker.h"
 
@@ -30,11 +32,23 @@
 
 static uint32_t	 call_id;
 
+/* The answer to the call under way, once worker_recv_tool_result has it. */
+static struct {
+	int		 in;
+	int		 is_error;
+	char		*text;
+	size_t		 len;
+} answer;
+
+struct setup_job {
+	const char	*json;
+	size_t		 len;
+};
+
 static void	tools_setup_body(void *);
 static void	tools_spec(const cJSON *, SEXP, SEXP, R_xlen_t);
-static void	tools_wait(struct imsg *, uint32_t, struct w_tool_result *);
-static SEXP	tools_answer(struct imsg *, const struct w_tool_result *,
-		    const char *);
+static void	tools_wait(uint32_t);
+static SEXP	tools_answer(const char *);
 static __attribute__((__noreturn__)) void	tools_raise(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 static __attribute__((__noreturn__)) void	tools_error(SEXP);
@@ -44,26 +58,27 @@ static __attribute__((__noreturn__)) void	tools_error(SEXP);
  * broken invariant.  R code runs under R_ToplevelExec (see eval.c).
  */
 void
-tools_setup(struct imsg *imsg)
+tools_setup(const char *json, size_t len)
 {
-	if (!R_ToplevelExec(tools_setup_body, imsg))
+	struct setup_job	job = { json, len };
+
+	if (!R_ToplevelExec(tools_setup_body, &job))
 		fatalx("setup: the tools cannot be defined");
 }
 
 static void
 tools_setup_body(void *arg)
 {
-	struct imsg	*imsg = arg;
-	const char	*end = NULL;
-	const cJSON	*t;
-	cJSON		*root;
-	size_t		 len = imsg_get_len(imsg);
-	R_xlen_t	 i = 0, n;
-	SEXP		 names, args, call;
-	int		 err;
+	struct setup_job	*job = arg;
+	const char		*end = NULL;
+	const cJSON		*t;
+	cJSON			*root;
+	R_xlen_t		 i = 0, n;
+	SEXP			 names, args, call;
+	int			 err;
 
-	root = cJSON_ParseWithLengthOpts(imsg->data, len, &end, 0);
-	if (root == NULL || end != (const char *)imsg->data + len ||
+	root = cJSON_ParseWithLengthOpts(job->json, job->len, &end, 0);
+	if (root == NULL || end != job->json + job->len ||
 	    !cJSON_IsArray(root))
 		fatalx("setup: the tools are not a JSON array");
 	n = cJSON_GetArraySize(root);
@@ -120,10 +135,6 @@ tools_spec(const cJSON *t, SEXP names, SEXP args, R_xlen_t i)
 SEXP
 tools_call(SEXP name, SEXP args)
 {
-	struct w_tool_result	 tr;
-	struct w_tool_call	 tc;
-	struct iovec		 iov[3];
-	struct imsg		 imsg;
 	const char		*tname;
 	char			 err[ERR_MAX], *json;
 	size_t			 len;
@@ -138,65 +149,64 @@ tools_call(SEXP name, SEXP args)
 
 	out_flush();
 	call_id++;
-	memset(&tc, 0, sizeof(tc));
-	tc.name_len = strlen(tname);
-	tc.args_len = len;
-	iov[0].iov_base = &tc;
-	iov[0].iov_len = sizeof(tc);
-	iov[1].iov_base = (void *)tname;
-	iov[1].iov_len = tc.name_len;
-	iov[2].iov_base = json;
-	iov[2].iov_len = len;
-	chan_send(IMSG_W_TOOL_CALL, call_id, iov, 3);
+	worker_sent(msg_send_tool_call(worker_chan(), call_id, tname,
+	    strlen(tname), json, len));
 	free(json);
 
-	tools_wait(&imsg, call_id, &tr);
-	return (tools_answer(&imsg, &tr, tname));
+	tools_wait(call_id);
+	return (tools_answer(tname));
 }
 
-/* The answer to call id, checked; the monitor gone, we are done. */
+/* Until the answer to call id is in; the monitor gone, we are done. */
 static void
-tools_wait(struct imsg *imsg, uint32_t id, struct w_tool_result *tr)
+tools_wait(uint32_t id)
 {
-	size_t	 len;
+	struct chan	*ch = worker_chan();
 
-	if (chan_recv(imsg) == 0)
-		worker_exit(0);
-	if (imsg_get_type(imsg) != IMSG_W_TOOL_RESULT)
-		fatalx("message %u during tool call %u",
-		    imsg_get_type(imsg), id);
-	if (imsg_get_id(imsg) != id)
-		fatalx("result of tool call %u during call %u",
-		    imsg_get_id(imsg), id);
-	len = imsg_get_len(imsg);
-	if (len < sizeof(*tr))
-		fatalx("tool result of %zu bytes", len);
-	memcpy(tr, imsg->data, sizeof(*tr));
-	if (len - sizeof(*tr) != tr->len)
-		fatalx("tool result of %zu bytes with %u of text", len,
-		    tr->len);
+	ch->state = WK_TOOL;
+	ch->expect_id = id;
+	answer.in = 0;
+	while (!answer.in)
+		if (chan_dispatch_one(ch) == 0)
+			worker_exit(0);
+	ch->state = WK_IDLE;
+}
+
+/* IMSG_W_TOOL_RESULT: kept for tools_call(), which waits for it. */
+void
+worker_recv_tool_result(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_tool_result	m;
+
+	msg_get_tool_result(imsg, &m);
+	if ((answer.text = malloc(m.text.len + 1)) == NULL)
+		fatal("%s", __func__);
+	memcpy(answer.text, m.text.p, m.text.len);
+	answer.text[m.text.len] = '\0';
+	answer.len = m.text.len;
+	answer.is_error = m.is_error;
+	answer.in = 1;
 }
 
 /* Nothing of ours is left to free when this raises an error. */
 static SEXP
-tools_answer(struct imsg *imsg, const struct w_tool_result *tr,
-    const char *tname)
+tools_answer(const char *tname)
 {
-	const char	*text = (const char *)imsg->data + sizeof(*tr);
-	char		 err[ERR_MAX], *msg;
+	char		 err[ERR_MAX], *msg, *text = answer.text;
 	size_t		 len;
 	SEXP		 v;
 
-	if (tr->is_error) {
-		msg = w_text(text, tr->len, W_TEXT_MAX, &len);
-		imsg_free(imsg);
+	answer.text = NULL;
+	if (answer.is_error) {
+		msg = w_text(text, answer.len, W_TEXT_MAX, &len);
+		free(text);
 		v = PROTECT(Rf_ScalarString(Rf_mkCharLenCE(msg, len,
 		    CE_UTF8)));
 		free(msg);
 		tools_error(v);
 	}
-	v = rvalue_decode(text, tr->len, err, sizeof(err));
-	imsg_free(imsg);
+	v = rvalue_decode(text, answer.len, err, sizeof(err));
+	free(text);
 	if (v == NULL)
 		tools_raise("invalid value from tool '%s': %s", tname, err);
 	return (v);

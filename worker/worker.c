@@ -4,9 +4,12 @@
  *
  * Everything here is blocking: a template waits for spawn requests, a
  * worker for its monitor's next message, and nothing else can happen in
- * between, so there is no event loop.  Any message that is not exactly
- * what the state allows is a broken invariant: fatalx, and the peer sees
- * the process die.
+ * between, so there is no event loop: chan_dispatch_one() waits for the
+ * next message and hands it to its handler (template_recv_* for the
+ * broker's, worker_recv_* for the monitor's).  Any message that is not
+ * exactly what the table of its channel (channels.h) allows in the
+ * state we are in is a broken invariant: fatalx, and the peer sees the
+ * process die.
  */
 
 #include <sys/types.h>
@@ -26,15 +29,22 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "log.h"
+#include "msg.h"
 #include "worker.h"
 
 #define TEMPLATE_WARM_QUIET_MS	1000
 
-static struct imsgbuf	 chan;
+static struct chan	 tchan;		/* the template's, to the broker */
+static struct chan	 wchan;		/* a worker's, to its monitor */
 static int		 filtered;	/* under the seccomp filter */
-int			 chan_mute;	/* chan_send() drops messages */
 static int		 template_warmed; /* template_warm() done */
+
+/* A spawn request, taken by its handler, served by template_main(). */
+static struct tpl_spawn	 spawn_req;
+static int		 spawn_fd = -1;
+static int		 spawn_pending;
 
 #if defined(__SANITIZE_ADDRESS__)
 /*
@@ -53,12 +63,27 @@ static __attribute__((__noreturn__)) void	usage(void);
 static __attribute__((__noreturn__)) void	template_main(void);
 static __attribute__((__noreturn__)) void	single_main(void);
 static __attribute__((__noreturn__)) void	worker_main(int);
-static void	template_spawn(struct imsg *, pid_t);
+static void	template_fork(pid_t);
 static __attribute__((__noreturn__)) void	template_child(int,
 		    const struct tpl_spawn *, pid_t);
-static void	worker_ready(void);
 static void	template_warm(void);
-static int	chan_waiting(void);
+static int	template_idle(void);
+static void	template_lost(struct chan *, const char *);
+static void	worker_lost(struct chan *, const char *);
+static void	worker_open(void);
+
+/* What each process handles of its channel's table: the peer's rows. */
+#define CHAN_RECV_BROKER(t, fn)		CHAN_HANDLER(t, fn)
+#define CHAN_RECV_TEMPLATE(t, fn)
+static const struct chan_handler template_dispatch_broker[] = {
+	BROKER_TEMPLATE_CHANNEL(CHAN_RECV)
+};
+#define CHAN_RECV_MONITOR(t, fn)	CHAN_HANDLER(t, fn)
+#define CHAN_RECV_WORKER(t, fn)
+static const struct chan_handler worker_dispatch_monitor[] = {
+	WORKER_CHANNEL(CHAN_RECV)
+};
+#define NHANDLERS(h)	(sizeof(h) / sizeof((h)[0]))
 
 static void
 usage(void)
@@ -114,7 +139,6 @@ main(int argc, char *argv[])
 static void
 template_main(void)
 {
-	struct imsg	 imsg;
 	uint64_t	 t0;
 	pid_t		 broker;
 	int		 warm = 0;
@@ -126,7 +150,15 @@ template_main(void)
 		fatal("prctl PR_SET_PDEATHSIG");
 	if (getppid() != broker)
 		fatalx("the broker is gone");
-	chan_open(BROKER_IMSG_MAX, 1);
+	chan_init(&tchan, &chan_broker_template, PROC_TEMPLATE,
+	    template_dispatch_broker, NHANDLERS(template_dispatch_broker),
+	    W_CHAN_FD);
+	tchan.lost = template_lost;
+	tchan.state = TB_RUN;
+	/* The execution path's warm-up sends into this, muted. */
+	chan_init(&wchan, &chan_worker, PROC_WORKER, worker_dispatch_monitor,
+	    NHANDLERS(worker_dispatch_monitor), -1);
+	wchan.mute = 1;
 
 	sandbox_template();
 	t0 = now_us();
@@ -136,25 +168,43 @@ template_main(void)
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
 
-	chan_send(IMSG_TPL_READY, 0, NULL, 0);
+	if (msg_send_fixed(&tchan, IMSG_TPL_UP, 0, -1, NULL, 0) == -1)
+		fatal("broker channel");
 	for (;;) {
 		/* The first time nothing came for a second: warm up. */
-		if (!warm && !chan_waiting()) {
+		if (!warm && template_idle()) {
 			template_warm();
 			warm = 1;
 			continue;
 		}
-		if (chan_recv(&imsg) == 0) {
+		if (chan_dispatch_one(&tchan) == 0) {
 			log_debug("the broker closed the channel");
 			worker_exit(0);
 		}
-		if (imsg_get_type(&imsg) != IMSG_TPL_SPAWN)
-			fatalx("unexpected message %u from the broker",
-			    imsg_get_type(&imsg));
-		template_spawn(&imsg, broker);
-		imsg_free(&imsg);
-		plots_warm();
+		if (spawn_pending) {
+			spawn_pending = 0;
+			template_fork(broker);
+			plots_warm();
+		}
 	}
+}
+
+/* The broker's end is trusted: what it sends wrong is a bug, fatal. */
+static void
+template_lost(struct chan *ch, const char *why)
+{
+	if (why == NULL)
+		worker_exit(0);
+	fatalx("broker channel: %s", why);
+}
+
+/* IMSG_TPL_SPAWN: served once the dispatcher is done with it. */
+void
+template_recv_spawn(struct chan *ch, struct imsg *imsg)
+{
+	msg_get_fixed(imsg, &spawn_req, sizeof(spawn_req));
+	spawn_fd = imsg_get_fd(imsg);
+	spawn_pending = 1;
 }
 
 /*
@@ -180,18 +230,18 @@ template_warm(void)
 }
 
 /*
- * Whether a message is in, or part of one, or comes within a second:
- * then it is served first.  The warm-up waits for a quiet second, so
+ * Whether nothing is in, nor part of anything, nor comes within a
+ * second: then the warm-up may run.  It waits for a quiet second, so
  * that the daemon's first sessions do not share the CPU with it.
  */
 static int
-chan_waiting(void)
+template_idle(void)
 {
 	struct pollfd	pfd = { .fd = W_CHAN_FD, .events = POLLIN };
 
-	if (chan.rlen > 0 || chan.rmsg != NULL)
-		return (1);
-	return (poll(&pfd, 1, TEMPLATE_WARM_QUIET_MS) != 0);
+	if (tchan.ibuf.rlen > tchan.ibuf.rpos || tchan.ibuf.rmsg != NULL)
+		return (0);
+	return (poll(&pfd, 1, TEMPLATE_WARM_QUIET_MS) == 0);
 }
 
 /*
@@ -199,39 +249,35 @@ chan_waiting(void)
  * child, not ours: the broker reaps it and sees how it ended.
  */
 static void
-template_spawn(struct imsg *imsg, pid_t broker)
+template_fork(pid_t broker)
 {
-	struct tpl_spawn	 ts;
 	struct tpl_spawned	 ok;
 	struct spawn_failed	 failed;
-	struct iovec		 iov;
 	pid_t			 pid;
-	int			 fd;
+	int			 fd = spawn_fd;
 
-	if (imsg_get_data(imsg, &ts, sizeof(ts)) == -1)
-		fatalx("spawn request of %zu bytes", imsg_get_len(imsg));
-	if ((fd = imsg_get_fd(imsg)) == -1)
+	spawn_fd = -1;
+	if (fd == -1)
 		fatalx("spawn request without a channel");
-
-	pid = sandbox_spawn(&ts);
+	pid = sandbox_spawn(&spawn_req);
 	if (pid == 0)
-		template_child(fd, &ts, broker);
+		template_child(fd, &spawn_req, broker);
 	close(fd);
 	if (pid == -1) {
-		log_warn("worker %u: clone", ts.worker_id);
-		failed.worker_id = ts.worker_id;
+		log_warn("worker %u: clone", spawn_req.worker_id);
+		failed.worker_id = spawn_req.worker_id;
 		failed.error = errno;
-		iov.iov_base = &failed;
-		iov.iov_len = sizeof(failed);
-		chan_send(IMSG_TPL_FAILED, 0, &iov, 1);
+		if (msg_send_fixed(&tchan, IMSG_TPL_FAILED, 0, -1, &failed,
+		    sizeof(failed)) == -1)
+			fatal("broker channel");
 		return;
 	}
-	log_debug("worker %u: pid %d", ts.worker_id, (int)pid);
-	ok.worker_id = ts.worker_id;
+	log_debug("worker %u: pid %d", spawn_req.worker_id, (int)pid);
+	ok.worker_id = spawn_req.worker_id;
 	ok.pid = pid;
-	iov.iov_base = &ok;
-	iov.iov_len = sizeof(ok);
-	chan_send(IMSG_TPL_SPAWNED, 0, &iov, 1);
+	if (msg_send_fixed(&tchan, IMSG_TPL_SPAWNED, 0, -1, &ok,
+	    sizeof(ok)) == -1)
+		fatal("broker channel");
 }
 
 /* In the clone: forget the broker's channel, lock down, serve. */
@@ -247,7 +293,7 @@ template_child(int fd, const struct tpl_spawn *ts, pid_t broker)
 	 */
 	prctl(PR_SET_NAME, WORKER_NAME_READY);
 	/* Its fd is replaced by the worker's channel in sandbox_worker(). */
-	imsgbuf_clear(&chan);
+	imsgbuf_clear(&tchan.ibuf);
 	filtered = (ts->flags & TPL_SECCOMP) != 0;
 	tmpdir = sandbox_worker(fd, ts, broker, rembed_tempdir());
 	rembed_worker(tmpdir, ts->limits.stack);
@@ -266,16 +312,15 @@ single_main(void)
 }
 
 /*
- * The worker's loop: the tools first, then executions, one at a time.
- * Tool results are read inside tools_call(), never here.
+ * The worker's loop: the tools first, then executions, one at a time
+ * (worker_recv_*).  Tool results are waited for inside tools_call().
  */
 static void
 worker_main(int forked)
 {
-	struct imsg	 imsg;
-	int		 ready = 0, pending = 0;
+	int	pending = 0;
 
-	chan_open(WORKER_IMSG_MAX, 0);
+	worker_open();
 	files_init();
 	if (forked) {
 		/*
@@ -286,58 +331,99 @@ worker_main(int forked)
 		 * for a session does not make it wait for that, nor does one
 		 * forked before the template warmed up (its warm-up would be
 		 * R's JIT compiling, 100 ms and more).  Then it
-		 * says it waits: the monitor may hand it out.
+		 * says it is ready: the monitor may hand it out.
 		 */
 		if (template_warmed && (ioctl(W_CHAN_FD, FIONREAD,
 		    &pending) == -1 || pending == 0))
 			eval_warm();
-		chan_send(IMSG_W_WAITING, 0, NULL, 0);
+		worker_sent(msg_send_fixed(&wchan, IMSG_W_READY, 0, -1, NULL,
+		    0));
 	}
-	for (;;) {
-		if (chan_recv(&imsg) == 0)
+	for (;;)
+		if (chan_dispatch_one(&wchan) == 0)
 			worker_exit(0);
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_W_SETUP:
-			if (ready)
-				fatalx("second setup");
-			tools_setup(&imsg);
-			prctl(PR_SET_NAME, WORKER_NAME);
-			worker_ready();
-			ready = 1;
-			break;
-		case IMSG_W_EXEC:
-			if (!ready)
-				fatalx("execution before setup");
-			eval_exec(&imsg);
-			break;
-		case IMSG_W_FILE_PUT:
-		case IMSG_W_FILE_GET:
-			if (!ready)
-				fatalx("file before setup");
-			if (imsg_get_type(&imsg) == IMSG_W_FILE_PUT)
-				files_put(&imsg);
-			else
-				files_get(&imsg);
-			break;
-		default:
-			fatalx("unexpected message %u from the monitor",
-			    imsg_get_type(&imsg));
-		}
-		imsg_free(&imsg);
-	}
 }
 
+/* The channel on fd 3, whatever the template had there before. */
 static void
-worker_ready(void)
+worker_open(void)
 {
-	struct w_ready	 wr;
-	struct iovec	 iov;
+	wchan.ibuf.fd = -1;
+	chan_close(&wchan);
+	chan_init(&wchan, &chan_worker, PROC_WORKER, worker_dispatch_monitor,
+	    NHANDLERS(worker_dispatch_monitor), W_CHAN_FD);
+	wchan.lost = worker_lost;
+	wchan.state = WK_BOOT;
+}
 
-	memset(&wr, 0, sizeof(wr));
-	wr.pid = getpid();
-	iov.iov_base = &wr;
-	iov.iov_len = sizeof(wr);
-	chan_send(IMSG_W_READY, 0, &iov, 1);
+/* The monitor gone, we are done; what it sends wrong is a bug, fatal. */
+static void
+worker_lost(struct chan *ch, const char *why)
+{
+	if (why == NULL)
+		worker_exit(0);
+	fatalx("monitor channel: %s", why);
+}
+
+/* IMSG_W_SETUP: the session's tools are defined, then it may run. */
+void
+worker_recv_setup(struct chan *ch, struct imsg *imsg)
+{
+	struct w_setup_done	wd;
+	struct msg_text		tools;
+
+	msg_get_setup(imsg, &tools);
+	tools_setup(tools.p, tools.len);
+	prctl(PR_SET_NAME, WORKER_NAME);
+	memset(&wd, 0, sizeof(wd));
+	wd.pid = getpid();
+	ch->state = WK_IDLE;
+	worker_sent(msg_send_fixed(ch, IMSG_W_SETUP_DONE, 0, -1, &wd,
+	    sizeof(wd)));
+}
+
+void
+worker_recv_exec(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_exec	m;
+
+	msg_get_exec(imsg, &m);
+	eval_exec(imsg_get_id(imsg), m.flags, m.code.p, m.code.len);
+}
+
+void
+worker_recv_file_put(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_file_req	m;
+
+	if (msg_get_file_req(imsg, &m) == -1)
+		fatalx("bad file put");
+	files_put(imsg_get_id(imsg), &m);
+}
+
+void
+worker_recv_file_get(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_file_req	m;
+
+	if (msg_get_file_req(imsg, &m) == -1)
+		fatalx("bad file get");
+	files_get(imsg_get_id(imsg), &m);
+}
+
+/* The channel to the monitor, for what the worker sends. */
+struct chan *
+worker_chan(void)
+{
+	return (&wchan);
+}
+
+/* A message could not go: the monitor is gone, and so are we. */
+void
+worker_sent(int rc)
+{
+	if (rc == -1)
+		fatal("monitor channel");
 }
 
 /* Normal end: the output that is left, then exit(3) cleans up. */
@@ -346,50 +432,6 @@ worker_exit(int status)
 {
 	out_flush();
 	exit(status);
-}
-
-void
-chan_open(uint32_t maxsize, int fdpass)
-{
-	if (imsgbuf_init(&chan, W_CHAN_FD) == -1)
-		fatal("imsgbuf_init");
-	if (imsgbuf_set_maxsize(&chan, maxsize) == -1)
-		fatal("imsgbuf_set_maxsize");
-	if (fdpass)
-		imsgbuf_allow_fdpass(&chan);
-}
-
-/*
- * Block until a whole message is in; 0 on EOF.  The channel is a
- * blocking socket, so recvmsg(2) itself waits: no poll(2) before it.
- */
-int
-chan_recv(struct imsg *imsg)
-{
-	ssize_t		 n;
-
-	for (;;) {
-		if ((n = imsg_get(&chan, imsg)) == -1)
-			fatal("imsg_get");
-		if (n > 0)
-			return (1);
-		if ((n = imsgbuf_read(&chan)) == -1)
-			fatal("imsgbuf_read");
-		if (n == 0)
-			return (0);
-	}
-}
-
-/* Send one message now: whoever waits for it must not wait longer. */
-void
-chan_send(uint32_t type, uint32_t id, const struct iovec *iov, int iovcnt)
-{
-	if (chan_mute)
-		return;		/* eval_warm(): nobody to tell */
-	if (imsg_composev(&chan, type, id, 0, -1, iov, iovcnt) == -1)
-		fatal("imsg_composev type %u", type);
-	if (imsgbuf_flush(&chan) == -1)
-		fatal("imsgbuf_flush");
 }
 
 /*

@@ -18,7 +18,9 @@
 #define R_NO_REMAP
 #include <Rinternals.h>
 
+#include "chan.h"
 #include "imsg.h"
+#include "msg.h"
 #include "rvalue.h"
 #include "securerd.h"
 
@@ -39,11 +41,14 @@
 			    CLONE_NEWCGROUP)
 #define W_NS_ID		1000
 
-/* worker.c */
-void		 chan_open(uint32_t, int);
-int		 chan_recv(struct imsg *);
-void		 chan_send(uint32_t, uint32_t, const struct iovec *, int);
-extern int	 chan_mute;
+/* worker.c: the handlers of WORKER_CHANNEL and BROKER_TEMPLATE_CHANNEL */
+void		 template_recv_spawn(struct chan *, struct imsg *);
+void		 worker_recv_setup(struct chan *, struct imsg *);
+void		 worker_recv_exec(struct chan *, struct imsg *);
+void		 worker_recv_file_put(struct chan *, struct imsg *);
+void		 worker_recv_file_get(struct chan *, struct imsg *);
+struct chan	*worker_chan(void);
+void		 worker_sent(int);
 char		*w_text(const char *, size_t, size_t, size_t *);
 __attribute__((__noreturn__)) void	worker_exit(int);
 
@@ -77,7 +82,7 @@ void		 out_flush(void);
 SEXP		 capture_call(SEXP, SEXP);
 
 /* eval.c */
-void		 eval_exec(struct imsg *);
+void		 eval_exec(uint32_t, uint32_t, const char *, size_t);
 void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
 SEXP		 eval_error_call(SEXP, SEXP);
@@ -92,11 +97,12 @@ uint64_t	 plots_memory(uint64_t);
 
 /* files.c */
 void		 files_init(void);
-void		 files_put(struct imsg *);
-void		 files_get(struct imsg *);
+void		 files_put(uint32_t, const struct msg_file_req *);
+void		 files_get(uint32_t, const struct msg_file_req *);
 
 /* tools.c */
-void		 tools_setup(struct imsg *);
+void		 worker_recv_tool_result(struct chan *, struct imsg *);
+void		 tools_setup(const char *, size_t);
 SEXP		 tools_call(SEXP, SEXP);
 
 #endif /* WORKER_H */

@@ -877,83 +877,6 @@ ATF_TC_BODY(ibuf, tc)
 	ATF_CHECK_EQ(count_fds(), base);
 }
 
-static int	 ev_got, ev_warnings;
-
-static void
-ev_log(int severity, const char *msg)
-{
-	ev_warnings++;
-}
-
-static void
-ev_dispatch(int fd, short event, void *arg)
-{
-	struct imsgev	*iev = arg;
-	struct imsg	 imsg;
-
-	if (event & EV_WRITE)
-		ATF_REQUIRE(imsgbuf_write(&iev->ibuf) == 0);
-	if (event & EV_READ) {
-		ATF_REQUIRE(imsgbuf_read(&iev->ibuf) == 1);
-		while (imsg_get(&iev->ibuf, &imsg) > 0) {
-			ev_got = imsg_get_type(&imsg);
-			imsg_free(&imsg);
-			event_loopexit(NULL);
-		}
-	}
-	imsg_event_add(iev);
-}
-
-/*
- * imsg_compose_event() writes at once what the socket takes, and asks
- * for EV_WRITE only while something is left in the queue; every message
- * gets through.
- */
-ATF_TC_WITHOUT_HEAD(imsgev);
-ATF_TC_BODY(imsgev, tc)
-{
-	struct event_base	*base;
-	struct imsgev		*a, *b;
-	char			*big;
-	int			 sv[2], n = 0;
-
-	ATF_REQUIRE((base = event_init()) != NULL);
-	event_set_log_callback(ev_log);
-	ATF_REQUIRE((a = calloc(1, sizeof(*a))) != NULL);
-	ATF_REQUIRE((b = calloc(1, sizeof(*b))) != NULL);
-	ATF_REQUIRE((big = calloc(1, 16000)) != NULL);
-	channel(&a->ibuf, &b->ibuf, sv);
-	nonblock(sv[0]);
-	a->handler = b->handler = ev_dispatch;
-	imsg_event_add(a);
-	imsg_event_add(b);
-	ATF_CHECK_EQ(a->events, EV_READ);
-	ATF_REQUIRE(imsg_compose_event(a, 42, 0, 0, -1, "hi", 2) == 0);
-	ATF_CHECK_EQ(imsgbuf_queuelen(&a->ibuf), 0);
-	ATF_CHECK_EQ(a->events, EV_READ);
-	ATF_REQUIRE(event_dispatch() == 0);
-	ATF_CHECK_EQ(ev_got, 42);
-	/* A full socket: the rest waits for EV_WRITE, then goes. */
-	while (imsgbuf_queuelen(&a->ibuf) == 0) {
-		ATF_REQUIRE(imsg_compose_event(a, 43, 0, 0, -1, big,
-		    16000) == 0);
-		n++;
-	}
-	ATF_CHECK_EQ(a->events, EV_READ | EV_WRITE);
-	while (imsgbuf_queuelen(&a->ibuf) > 0)
-		ATF_REQUIRE(event_loop(EVLOOP_ONCE) == 0);
-	ATF_CHECK_EQ(a->events, EV_READ);
-	ATF_CHECK(n > 1);
-	ATF_CHECK_EQ(ev_warnings, 0);
-	free(big);
-	event_del(&a->ev);
-	event_del(&b->ev);
-	channel_close(&a->ibuf, &b->ibuf);
-	free(a);
-	free(b);
-	event_base_free(base);
-}
-
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, roundtrip);
@@ -973,6 +896,5 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, payload_size);
 	ATF_TP_ADD_TC(tp, maxsize);
 	ATF_TP_ADD_TC(tp, ibuf);
-	ATF_TP_ADD_TC(tp, imsgev);
 	return (atf_no_error());
 }

@@ -1,5 +1,5 @@
 /*
- * Tests of monitor/metrics.c on its own: the hooks' counts, where an
+ * Tests of monitor/metrics.c and stats.c on their own: the hooks' counts, where an
  * observation lands in a histogram, why a worker ended, and label values
  * escaped as the text format wants (a pool named with a quote, a
  * backslash and a newline, which the daemon's own names never have).
@@ -19,7 +19,6 @@
 
 static struct securerd_conf	 test_conf;
 struct securerd_conf		*conf = &test_conf;
-struct counters			 counters;
 static struct identity		 ident = { .uid = 1001 };
 static struct pool		 test_pool;
 static struct session		 busy;
@@ -50,7 +49,7 @@ worker_count(void)
 }
 
 uint32_t
-workers_ready(void)
+spare_ready(void)
 {
 	return (0);
 }
@@ -62,7 +61,7 @@ policy_memory_used(void)
 }
 
 const char *
-session_state_str(struct session *s)
+session_state_str(const struct session *s)
 {
 	return ("busy");
 }
@@ -99,7 +98,7 @@ ATF_TC_BODY(label_escaping, tc)
 	strlcpy(test_pool.name, "a\"b\\c\nd", sizeof(test_pool.name));
 	test_pool.ident = &ident;
 	TAILQ_INIT(&test_pool.sessions);
-	busy.exec = &busy_exec;
+	busy.job = &busy_exec.job;
 	TAILQ_INSERT_TAIL(&test_pool.sessions, &busy, entry);
 	check_line("securer_pool_sessions{pool=\"a\\\"b\\\\c\\nd\","
 	    "uid=\"1001\",state=\"busy\"} 1");
@@ -111,23 +110,19 @@ ATF_TC_BODY(label_escaping, tc)
 ATF_TC_WITHOUT_HEAD(outcomes);
 ATF_TC_BODY(outcomes, tc)
 {
-	struct exec	e;
+	uint64_t	start = now_us();
 
-	memset(&e, 0, sizeof(e));
-	metrics_exec_end(&e, EXEC_OK);		/* never sent: not timed */
-	e.sent = 1;
-	e.start_us = now_us();
-	metrics_exec_end(&e, EXEC_ERROR);
-	metrics_exec_end(&e, EXEC_TIMEOUT);
-	metrics_exec_end(&e, EXEC_TIMEOUT);
-	metrics_exec_end(&e, EXEC_ABORTED);
-	metrics_tool_call(&e, TOOL_REFUSED);
-	metrics_tool_call(&e, TOOL_TOO_MANY);
-	e.call_start_us = now_us();
-	metrics_tool_call(&e, TOOL_OK);
+	stats_exec_end(EXEC_OK, 0, 0);		/* never sent: not timed */
+	stats_exec_end(EXEC_ERROR, 1, start);
+	stats_exec_end(EXEC_TIMEOUT, 1, start);
+	stats_exec_end(EXEC_TIMEOUT, 1, start);
+	stats_exec_end(EXEC_ABORTED, 1, start);
+	stats_tool_call(TOOL_REFUSED, 0);
+	stats_tool_call(TOOL_TOO_MANY, 0);
+	stats_tool_call(TOOL_OK, now_us());
 	counters.tool_rate_limited = 7;
-	metrics_pool_timeout();
-	metrics_spawn_failed();
+	stats_pool_timeout();
+	stats_spawn_failed();
 	check_line("securer_executions_total{outcome=\"ok\"} 1");
 	check_line("securer_executions_total{outcome=\"error\"} 1");
 	check_line("securer_executions_total{outcome=\"timeout\"} 2");
@@ -148,11 +143,7 @@ ATF_TC_BODY(outcomes, tc)
 ATF_TC_WITHOUT_HEAD(buckets);
 ATF_TC_BODY(buckets, tc)
 {
-	struct session	s;
-
-	memset(&s, 0, sizeof(s));
-	s.created_us = now_us() - 3000;
-	metrics_session_start(&s);
+	stats_session_start(now_us() - 3000);
 	check_line("securer_session_start_seconds_bucket{le=\"0.0025\"} 0");
 	check_line("securer_session_start_seconds_bucket{le=\"60\"} 1");
 	check_line("securer_session_start_seconds_bucket{le=\"+Inf\"} 1");
@@ -164,15 +155,11 @@ ATF_TC_BODY(buckets, tc)
 static void
 ended(int killed, const char *reason, enum exit_cause cause)
 {
-	struct worker		w;
 	struct worker_exit	we;
 
-	memset(&w, 0, sizeof(w));
 	memset(&we, 0, sizeof(we));
-	w.killed = killed;
-	strlcpy(w.cause, reason, sizeof(w.cause));
 	we.cause = cause;
-	metrics_worker_exit(&w, &we);
+	stats_worker_exit(killed, reason, &we);
 }
 
 ATF_TC_WITHOUT_HEAD(kill_causes);

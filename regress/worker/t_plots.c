@@ -105,6 +105,7 @@ recv1(struct wk *w, struct imsg *imsg)
 static void
 start(struct wk *w, const atf_tc_t *tc)
 {
+	struct w_setup	 ws = { 2 };
 	const char	*path = worker_path(tc);
 	struct imsg	 imsg;
 	int		 sv[2];
@@ -122,9 +123,9 @@ start(struct wk *w, const atf_tc_t *tc)
 	close(sv[1]);
 	ATF_REQUIRE(imsgbuf_init(&w->ib, sv[0]) == 0);
 	ATF_REQUIRE(imsgbuf_set_maxsize(&w->ib, WORKER_IMSG_MAX) == 0);
-	send2(w, IMSG_W_SETUP, "[]", 2, NULL, 0, NULL, 0);
+	send2(w, IMSG_W_SETUP, &ws, sizeof(ws), "[]", 2, NULL, 0);
 	ATF_REQUIRE(recv1(w, &imsg) == 1);
-	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_READY);
+	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_SETUP_DONE);
 	imsg_free(&imsg);
 }
 

@@ -176,7 +176,7 @@ w_waiting(struct worker *w)
 	struct imsg	 imsg;
 
 	ATF_REQUIRE(w_recv(w, &imsg) == 1);
-	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_WAITING);
+	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_READY);
 	ATF_REQUIRE_EQ(imsg_get_len(&imsg), 0);
 	imsg_free(&imsg);
 }
@@ -184,12 +184,13 @@ w_waiting(struct worker *w)
 static void
 w_setup(struct worker *w, const char *tools)
 {
-	struct w_ready	 wr;
-	struct imsg	 imsg;
+	struct w_setup_done	 wr;
+	struct imsg		 imsg;
+	struct w_setup		 ws = { strlen(tools) };
 
-	w_send(w, IMSG_W_SETUP, 0, tools, strlen(tools), NULL, 0);
+	w_send(w, IMSG_W_SETUP, 0, &ws, sizeof(ws), tools, ws.tools_len);
 	ATF_REQUIRE(w_recv(w, &imsg) == 1);
-	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_READY);
+	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_W_SETUP_DONE);
 	ATF_REQUIRE(imsg_get_data(&imsg, &wr, sizeof(wr)) == 0);
 	ATF_CHECK_EQ(wr.pid, w->pid);
 	imsg_free(&imsg);
@@ -999,13 +1000,20 @@ ATF_TC_BODY(protocol_violations, tc)
 {
 	struct w_exec		 we = { 0, 10 };
 	struct w_tool_result	 tr = { 0, 0 };
+	struct w_setup		 ws = { 2 };
+	char			 notlist[sizeof(ws) + 2];
 
+	memcpy(notlist, &ws, sizeof(ws));
+	memcpy(notlist + sizeof(ws), "{}", 2);
 	check_violation(tc, 0, IMSG_W_EXEC, &we, sizeof(we));
 	check_violation(tc, 1, IMSG_W_EXEC, &we, sizeof(we));
 	check_violation(tc, 1, IMSG_W_EXEC, &we, 4);
 	check_violation(tc, 1, IMSG_W_TOOL_RESULT, &tr, sizeof(tr));
-	check_violation(tc, 1, IMSG_W_SETUP, "[]", 2);
-	check_violation(tc, 0, IMSG_W_SETUP, "{}", 2);
+	/* A second setup; tools that are not a list; lengths that lie. */
+	check_violation(tc, 1, IMSG_W_SETUP, notlist, sizeof(notlist));
+	check_violation(tc, 0, IMSG_W_SETUP, notlist, sizeof(notlist));
+	check_violation(tc, 0, IMSG_W_SETUP, &ws, sizeof(ws));
+	check_violation(tc, 0, IMSG_W_SETUP, "[]", 2);
 	check_violation(tc, 1, 9999, NULL, 0);
 }
 
@@ -1056,7 +1064,7 @@ tpl_start(const atf_tc_t *tc, struct imsgbuf *ib)
 	imsgbuf_allow_fdpass(ib);
 	ATF_REQUIRE(imsgbuf_set_maxsize(ib, BROKER_IMSG_MAX) == 0);
 	ATF_REQUIRE(recv_on(ib, &imsg) == 1);
-	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_TPL_READY);
+	ATF_REQUIRE_EQ(imsg_get_type(&imsg), IMSG_TPL_UP);
 	ATF_CHECK_EQ(imsg_get_len(&imsg), 0);
 	imsg_free(&imsg);
 	return (pid);

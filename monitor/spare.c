@@ -1,8 +1,9 @@
 /*
- * Ready workers: a few workers spawned ahead of demand with the default
- * limits, fully sandboxed and waiting for their setup, so a session
- * create (or the replacement of a worker that timed out or died) does
- * not wait for a fork.  A session whose limits differ gets a fresh one.
+ * Ready workers ("workers ready" in securerd.conf(5)): spares spawned
+ * ahead of demand with the default limits, fully sandboxed and waiting
+ * for a session's setup, so a session create (or the replacement of a
+ * worker that timed out or died) does not wait for a fork.  A session
+ * whose limits differ gets a fresh one.
  *
  * How many: conf->ready_min, raised by one for each session that found
  * none (up to conf->ready_max) and lowered by one for each quiet period;
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channels.h"
 #include "log.h"
 #include "monitor.h"
 
@@ -27,24 +29,25 @@ static int			missed;		/* in this period */
 static struct event		ev_decay;
 static struct event		ev_refill;
 
-static void	ready_decay_arm(void);
-static void	ready_refill_soon(void);
+static void	spare_decay_arm(void);
+static void	spare_refill_soon(void);
 
+/* Spares that said they are ready: what a session would get at once. */
 uint32_t
-workers_ready(void)
+spare_ready(void)
 {
 	struct worker	*w;
 	uint32_t	 n = 0;
 
 	TAILQ_FOREACH(w, &spares, spare_entry)
-		if (w->waiting)
+		if (w->attached && w->chan.state == WS_READY)
 			n++;
 	return (n);
 }
 
 /* Spares the capacity leaves room for, besides the sessions' workers. */
 static uint32_t
-ready_room(void)
+spare_room(void)
 {
 	uint64_t	mem, used;
 	uint32_t	room = target;
@@ -68,7 +71,7 @@ ready_room(void)
 }
 
 static void
-ready_drop(struct worker *w)
+spare_drop(struct worker *w)
 {
 	TAILQ_REMOVE(&spares, w, spare_entry);
 	nspares--;
@@ -77,13 +80,13 @@ ready_drop(struct worker *w)
 
 /* Spawn up to the target, or kill what is over it. */
 void
-ready_refill(void)
+spare_refill(void)
 {
 	struct worker	*w;
-	uint32_t	 room = ready_room();
+	uint32_t	 room = spare_room();
 
 	while (nspares > room && (w = TAILQ_LAST(&spares, spareq)) != NULL) {
-		ready_drop(w);
+		spare_drop(w);
 		worker_kill(w, "ready worker not needed");
 	}
 	while (nspares < room) {
@@ -94,39 +97,51 @@ ready_refill(void)
 	}
 }
 
+static int
+spare_usable(const struct worker *w)
+{
+	return (!w->lost && !w->closed && !w->killed);
+}
+
 /* A ready worker for s, if s has the default limits the spares have. */
 struct worker *
-ready_take(struct session *s)
+spare_take(struct session *s)
 {
 	struct worker	*w;
 
 	if (memcmp(&s->limits, &conf->default_limits,
 	    sizeof(s->limits)) != 0)
 		return (NULL);
-	/* One that said it waits, else the oldest still on its way. */
+	/*
+	 * One that said it is ready, else the oldest still on its way; not
+	 * one given up on or gone quiet, which is about to be dropped.
+	 */
 	TAILQ_FOREACH(w, &spares, spare_entry)
-		if (w->waiting)
+		if (spare_usable(w) && w->attached &&
+		    w->chan.state == WS_READY)
 			break;
 	if (w == NULL)
-		w = TAILQ_FIRST(&spares);
-	if (w == NULL || !w->waiting) {
+		TAILQ_FOREACH(w, &spares, spare_entry)
+			if (spare_usable(w))
+				break;
+	if (w == NULL || !w->attached || w->chan.state != WS_READY) {
 		missed = 1;
 		if (target < conf->ready_max)
 			target++;
-		ready_decay_arm();
+		spare_decay_arm();
 	}
 	if (w != NULL) {
-		ready_drop(w);
+		spare_drop(w);
 		w->from_spare = 1;
 	}
-	ready_refill_soon();
+	spare_refill_soon();
 	return (w);
 }
 
 static void
-ready_refill_cb(int fd, short event, void *arg)
+spare_refill_cb(int fd, short event, void *arg)
 {
-	ready_refill();
+	spare_refill();
 }
 
 /*
@@ -134,7 +149,7 @@ ready_refill_cb(int fd, short event, void *arg)
  * before the broker is asked for the next worker.
  */
 static void
-ready_refill_soon(void)
+spare_refill_soon(void)
 {
 	struct timeval	tv = { 0, 0 };
 
@@ -147,30 +162,30 @@ ready_refill_soon(void)
  * template that cannot spawn is not asked again and again.
  */
 void
-ready_lost(struct worker *w)
+spare_lost(struct worker *w)
 {
 	struct timeval	tv = { 1, 0 };
 
 	if (!w->spare)
 		return;
-	ready_drop(w);
+	spare_drop(w);
 	if (!evtimer_pending(&ev_refill, NULL))
 		evtimer_add(&ev_refill, &tv);
 }
 
 /* Back towards ready_min, one for each quiet period. */
 static void
-ready_decay(int fd, short event, void *arg)
+spare_decay(int fd, short event, void *arg)
 {
 	if (!missed && target > conf->ready_min)
 		target--;
 	missed = 0;
-	ready_refill();
-	ready_decay_arm();
+	spare_refill();
+	spare_decay_arm();
 }
 
 static void
-ready_decay_arm(void)
+spare_decay_arm(void)
 {
 	struct timeval	tv = { READY_DECAY_SECS, 0 };
 
@@ -180,7 +195,7 @@ ready_decay_arm(void)
 
 /* The limits changed (reload): spares of the old ones go. */
 void
-ready_reload(void)
+spare_reload(void)
 {
 	struct worker	*w, *next;
 
@@ -191,17 +206,17 @@ ready_reload(void)
 	TAILQ_FOREACH_SAFE(w, &spares, spare_entry, next)
 		if (memcmp(&w->limits, &conf->default_limits,
 		    sizeof(w->limits)) != 0) {
-			ready_drop(w);
+			spare_drop(w);
 			worker_kill(w, "limits reloaded");
 		}
-	ready_refill();
+	spare_refill();
 }
 
 void
-ready_init(void)
+spare_init(void)
 {
 	target = conf->ready_min;
-	evtimer_set(&ev_decay, ready_decay, NULL);
-	evtimer_set(&ev_refill, ready_refill_cb, NULL);
-	ready_refill();
+	evtimer_set(&ev_decay, spare_decay, NULL);
+	evtimer_set(&ev_refill, spare_refill_cb, NULL);
+	spare_refill();
 }

@@ -1,10 +1,10 @@
 /*
- * Tools: the session's specifications, and the calls the sandboxed code
- * makes, checked here before the client sees them.
+ * Tools: a session's specifications, parsed and checked once, and the
+ * check of each call's arguments against them, made on the encoded
+ * values before the client sees a call.
  */
 
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -18,8 +18,6 @@
 
 #define TOOLS_MAX	256
 #define TOOL_ARGS_MAX	64
-
-static uint64_t	call_ids;
 
 static const char *type_names[] = {
 	[TT_ANY] = "any",
@@ -158,7 +156,7 @@ tool_parse(struct tool *tools, size_t n, cJSON *spec, char *err,
 
 /* What the worker needs to define the tools: names and argument names. */
 static char *
-tools_setup(struct tool *tools, size_t n)
+tools_setup_json(struct tool *tools, size_t n)
 {
 	cJSON	*arr, *o, *args;
 	char	*text;
@@ -212,7 +210,7 @@ tools_parse(cJSON *specs, struct tool **toolsp, size_t *np, char **setup,
 	}
 	*toolsp = tools;
 	*np = n;
-	*setup = tools_setup(tools, n);
+	*setup = tools_setup_json(tools, n);
 	return (0);
 }
 
@@ -276,8 +274,8 @@ type_matches(enum tool_type type, cJSON *v)
 	return (0);
 }
 
-static int
-tool_check_args(struct tool *t, cJSON *args, char *err, size_t errlen)
+int
+tools_check_args(const struct tool *t, cJSON *args, char *err, size_t errlen)
 {
 	cJSON	*a;
 	size_t	 i;
@@ -313,159 +311,14 @@ tool_check_args(struct tool *t, cJSON *args, char *err, size_t errlen)
 	return (0);
 }
 
-static void
-tool_reply_worker(struct exec *e, uint32_t peerid, int is_error,
-    const char *text, size_t len)
-{
-	struct w_tool_result	 tr;
-	struct iovec		 iov[2];
 
-	tr.is_error = is_error;
-	tr.len = len;
-	iov[0].iov_base = &tr;
-	iov[0].iov_len = sizeof(tr);
-	iov[1].iov_base = (void *)text;
-	iov[1].iov_len = len;
-	worker_send(e->session->worker, IMSG_W_TOOL_RESULT, peerid, iov, 2);
-}
-
-static void
-tool_refuse(struct exec *e, uint32_t peerid, const char *name,
-    const char *msg)
-{
-	audit_session(e->session, AUDIT_TOOL_CALL, EXEC_ERROR, 0, e->exec_id,
-	    name, msg, NULL);
-	tool_reply_worker(e, peerid, 1, msg, strlen(msg));
-}
-
-static struct tool *
-tool_find(struct session *s, const char *name)
+struct tool *
+tools_find(struct tool *tools, size_t n, const char *name)
 {
 	size_t	i;
 
-	for (i = 0; i < s->ntools; i++)
-		if (strcmp(s->tools[i].name, name) == 0)
-			return (&s->tools[i]);
+	for (i = 0; i < n; i++)
+		if (strcmp(tools[i].name, name) == 0)
+			return (&tools[i]);
 	return (NULL);
-}
-
-static void
-tool_forward(struct exec *e, uint32_t peerid, struct tool *t, cJSON *args)
-{
-	cJSON	*ev;
-
-	e->call_id = ++call_ids;
-	e->call_peerid = peerid;
-	e->call_start_us = now_us();
-	if ((e->call_tool = strdup(t->name)) == NULL ||
-	    (ev = cJSON_CreateObject()) == NULL)
-		fatal("%s", __func__);
-	cJSON_AddNumberToObject(ev, "call", (double)e->call_id);
-	cJSON_AddStringToObject(ev, "tool", t->name);
-	/* On a pool the client learns the session here, to answer. */
-	if (e->session->pool != NULL)
-		cJSON_AddStringToObject(ev, "session", e->session->id);
-	cJSON_AddItemToObject(ev, "args", args);
-	reply_event(e->session->client, e->req_id, "tool_call", ev);
-}
-
-void
-tool_call(struct exec *e, uint32_t peerid, struct imsg *imsg)
-{
-	struct w_tool_call	 wc;
-	struct tool		*t;
-	const char		*texts[2];
-	uint32_t		 lens[2];
-	cJSON			*args;
-	char			 name[257], err[256];
-	double			 retry;
-
-	if (imsg_get_len(imsg) < sizeof(wc) || e->call_id != 0)
-		goto bad;
-	memcpy(&wc, imsg->data, sizeof(wc));
-	lens[0] = wc.name_len;
-	lens[1] = wc.args_len;
-	if (wc.name_len >= sizeof(name) ||
-	    exec_texts(imsg, sizeof(wc), lens, 2, texts) == -1 ||
-	    (args = json_raw_value(texts[1], lens[1])) == NULL)
-		goto bad;
-	memcpy(name, texts[0], wc.name_len);
-	name[wc.name_len] = '\0';
-	if (e->max_tool_calls && ++e->tool_calls > e->max_tool_calls) {
-		e->tool_calls_exceeded = 1;
-		metrics_tool_call(e, TOOL_TOO_MANY);
-		snprintf(err, sizeof(err), "maximum tool calls (%llu) "
-		    "exceeded", (unsigned long long)e->max_tool_calls);
-		tool_refuse(e, peerid, name, err);
-	} else if (policy_tool_call(e->session->ident, &retry) == -1) {
-		snprintf(err, sizeof(err), "tool calls rate limited; retry "
-		    "after %.3g s", retry);
-		tool_refuse(e, peerid, name, err);
-	} else if ((t = tool_find(e->session, name)) == NULL) {
-		snprintf(err, sizeof(err), "unknown tool '%.64s'", name);
-		metrics_tool_call(e, TOOL_REFUSED);
-		tool_refuse(e, peerid, name, err);
-	} else if (tool_check_args(t, args, err, sizeof(err)) == -1) {
-		metrics_tool_call(e, TOOL_REFUSED);
-		tool_refuse(e, peerid, name, err);
-	} else {
-		tool_forward(e, peerid, t, args);
-		return;
-	}
-	cJSON_Delete(args);
-	return;
- bad:
-	worker_violation(e->session->worker, "bad tool call");
-}
-
-static void
-tool_answer(struct exec *e, cJSON *value, cJSON *error)
-{
-	char	*text;
-	size_t	 len;
-
-	if (error != NULL) {
-		if ((text = sanitize_error(error->valuestring,
-		    strlen(error->valuestring))) == NULL)
-			fatal("%s", __func__);
-		len = strlen(text);
-	} else if ((text = json_print(value, &len)) == NULL)
-		fatal("%s", __func__);
-	/* The result's first AUDIT_SUMMARY_MAX bytes say what it was. */
-	audit_session(e->session, AUDIT_TOOL_CALL, error ? EXEC_ERROR : EXEC_OK,
-	    now_us() - e->call_start_us, e->exec_id, e->call_tool,
-	    error ? text : NULL, error ? NULL : text);
-	metrics_tool_call(e, error != NULL ? TOOL_ERROR : TOOL_OK);
-	tool_reply_worker(e, e->call_peerid, error != NULL, text, len);
-	free(text);
-	free(e->call_tool);
-	e->call_tool = NULL;
-	e->call_id = 0;
-}
-
-void
-tool_result_req(struct client *c, uint64_t id, cJSON *req)
-{
-	struct session	*s;
-	struct exec	*e;
-	cJSON		*call, *value, *error;
-
-	if ((s = session_find(c, req, id)) == NULL)
-		return;
-	call = cJSON_GetObjectItemCaseSensitive(req, "call");
-	value = cJSON_GetObjectItemCaseSensitive(req, "value");
-	error = cJSON_GetObjectItemCaseSensitive(req, "error");
-	if ((e = s->exec) == NULL || e->call_id == 0 ||
-	    !cJSON_IsNumber(call) || call->valuedouble != (double)e->call_id) {
-		reply_error(c, id, "bad_request", NULL,
-		    "no such tool call in progress");
-		return;
-	}
-	if ((value == NULL) == (error == NULL) ||
-	    (error != NULL && !cJSON_IsString(error))) {
-		reply_error(c, id, "bad_request", NULL, "tool_result needs "
-		    "either a value or an error string");
-		return;
-	}
-	tool_answer(e, value, error);
 }

@@ -1,0 +1,129 @@
+/*
+ * Each message's layout, in one place: msg_send_X() composes it,
+ * msg_get_X() reads it (msgbroker.c, msgworker.c).  A msg_get_X() runs
+ * in a handler, after the dispatcher has checked the message against its
+ * channel's table, so sizes are known good; what it still checks is
+ * meaning (an enum in range, a name of the right characters), and -1
+ * there is the peer's violation.  What a get returns points into the
+ * message and lives as long as it.
+ */
+
+#ifndef SECURER_MSG_H
+#define SECURER_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "securerd.h"
+
+struct msg_text {
+	const char	*p;
+	size_t		 len;
+};
+
+/* Messages of one fixed struct, checked to be that size by the table. */
+int	 msg_send_fixed(struct chan *, uint32_t, uint32_t, int,
+	    const void *, size_t);
+void	 msg_get_fixed(struct imsg *, void *, size_t);
+
+/* msgbroker.c: broker <-> monitor, broker <-> template */
+int	 msg_send_conf(struct chan *, const struct securerd_conf *);
+int	 msg_get_conf(struct imsg *, struct securerd_conf *);
+int	 msg_send_audit(struct chan *, const struct audit_event *,
+	    const struct msg_text *);
+int	 msg_get_audit(struct imsg *, struct audit_event *,
+	    struct msg_text *);
+int	 msg_get_worker_exit(struct imsg *, struct worker_exit *);
+int	 msg_get_tpl_spawned(struct imsg *, struct tpl_spawned *);
+
+/* msgworker.c: monitor <-> worker */
+struct msg_exec {
+	uint32_t	 flags;
+	struct msg_text	 code;
+};
+
+struct msg_tool_result {
+	int		 is_error;
+	struct msg_text	 text;
+};
+
+struct msg_file_req {
+	struct msg_text	 name;
+	struct msg_text	 data;
+	uint64_t	 max;
+};
+
+struct msg_output {
+	enum w_stream	 stream;
+	struct msg_text	 text;
+};
+
+struct msg_tool_call {
+	struct msg_text	 name;
+	struct msg_text	 args;
+};
+
+struct msg_result {
+	int		 visible;
+	struct msg_text	 value;
+	struct msg_text	 printed;
+};
+
+struct msg_error {
+	enum w_error_kind kind;
+	int		 line;
+	int		 column;
+	struct msg_text	 msg;
+	struct msg_text	 call;
+};
+
+struct msg_plot {
+	uint32_t	 index;
+	int		 omitted;
+	uint64_t	 size;
+	struct msg_text	 data;
+};
+
+struct msg_file {
+	enum w_file_status status;
+	int		 error;
+	uint64_t	 size;
+	struct msg_text	 data;
+};
+
+int	 msg_send_setup(struct chan *, const char *, size_t);
+void	 msg_get_setup(struct imsg *, struct msg_text *);
+int	 msg_send_exec(struct chan *, uint32_t, uint32_t, const char *,
+	    size_t);
+void	 msg_get_exec(struct imsg *, struct msg_exec *);
+size_t	 msg_tool_result_room(const struct chan *);
+int	 msg_send_tool_result(struct chan *, uint32_t, int, const char *,
+	    size_t);
+void	 msg_get_tool_result(struct imsg *, struct msg_tool_result *);
+int	 msg_send_file_put(struct chan *, uint32_t, const char *,
+	    const void *, size_t);
+int	 msg_send_file_get(struct chan *, uint32_t, const char *, uint64_t);
+int	 msg_get_file_req(struct imsg *, struct msg_file_req *);
+int	 msg_send_output(struct chan *, uint32_t, enum w_stream,
+	    const char *, size_t);
+int	 msg_get_output(struct imsg *, struct msg_output *);
+int	 msg_send_tool_call(struct chan *, uint32_t, const char *, size_t,
+	    const char *, size_t);
+void	 msg_get_tool_call(struct imsg *, struct msg_tool_call *);
+int	 msg_send_result(struct chan *, uint32_t, int, const char *, size_t,
+	    const char *, size_t);
+void	 msg_get_result(struct imsg *, struct msg_result *);
+int	 msg_send_error(struct chan *, uint32_t, enum w_error_kind, int, int,
+	    const char *, size_t, const char *, size_t);
+int	 msg_get_error(struct imsg *, struct msg_error *);
+int	 msg_send_advisory(struct chan *, uint32_t, const char *, size_t);
+int	 msg_get_advisory(struct imsg *, struct msg_text *);
+int	 msg_send_plot(struct chan *, uint32_t, uint32_t, int, uint64_t,
+	    const void *, size_t);
+int	 msg_get_plot(struct imsg *, struct msg_plot *);
+int	 msg_send_file(struct chan *, uint32_t, enum w_file_status, int,
+	    uint64_t, const void *, size_t);
+int	 msg_get_file(struct imsg *, struct msg_file *);
+
+#endif /* SECURER_MSG_H */

@@ -1,0 +1,128 @@
+/*
+ * The messages of the broker's channels (BROKER_MONITOR_CHANNEL and
+ * BROKER_TEMPLATE_CHANNEL in channels.h).  Most are one fixed struct,
+ * composed and read by the two functions below; those with texts, or
+ * whose fields need more than their size to be right, have their own.
+ */
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <ctype.h>
+#include <string.h>
+
+#include "msg.h"
+
+int
+msg_send_fixed(struct chan *ch, uint32_t type, uint32_t id, int fd,
+    const void *data, size_t len)
+{
+	struct iovec	iov = { (void *)data, len };
+
+	return (chan_send(ch, type, id, fd, &iov, len > 0 ? 1 : 0));
+}
+
+void
+msg_get_fixed(struct imsg *imsg, void *data, size_t len)
+{
+	if (len > 0)
+		memcpy(data, imsg->data, len);
+}
+
+
+int
+msg_send_conf(struct chan *ch, const struct securerd_conf *c)
+{
+	return (msg_send_fixed(ch, IMSG_CONF, 0, -1, c, sizeof(*c)));
+}
+
+/* Its strings end within their arrays, its counts within theirs. */
+int
+msg_get_conf(struct imsg *imsg, struct securerd_conf *c)
+{
+	uint32_t	i;
+
+	msg_get_fixed(imsg, c, sizeof(*c));
+	if (c->nrules > POLICY_RULES_MAX || c->nlibraries > LIBRARIES_MAX ||
+	    memchr(c->socket_path, '\0', sizeof(c->socket_path)) == NULL ||
+	    memchr(c->control_path, '\0', sizeof(c->control_path)) == NULL ||
+	    memchr(c->user, '\0', sizeof(c->user)) == NULL ||
+	    memchr(c->chroot, '\0', sizeof(c->chroot)) == NULL ||
+	    memchr(c->audit_path, '\0', sizeof(c->audit_path)) == NULL ||
+	    memchr(c->worker_path, '\0', sizeof(c->worker_path)) == NULL ||
+	    memchr(c->sandbox_missing, '\0',
+	    sizeof(c->sandbox_missing)) == NULL)
+		return (-1);
+	for (i = 0; i < c->nrules; i++)
+		if (memchr(c->rules[i].name, '\0',
+		    sizeof(c->rules[i].name)) == NULL ||
+		    memchr(c->rules[i].token, '\0',
+		    sizeof(c->rules[i].token)) == NULL)
+			return (-1);
+	return (0);
+}
+
+/* An audit record: the event, then its texts, each as long as it says. */
+int
+msg_send_audit(struct chan *ch, const struct audit_event *ev,
+    const struct msg_text *texts)
+{
+	struct audit_event	 e = *ev;
+	struct iovec		 iov[1 + AUDIT_TEXTS];
+	int			 i, n = 1;
+
+	iov[0].iov_base = &e;
+	iov[0].iov_len = sizeof(e);
+	for (i = 0; i < AUDIT_TEXTS; i++) {
+		e.text_len[i] = texts[i].len;
+		if (texts[i].len == 0)
+			continue;
+		iov[n].iov_base = (void *)texts[i].p;
+		iov[n++].iov_len = texts[i].len;
+	}
+	return (chan_send(ch, IMSG_AUDIT, 0, -1, iov, n));
+}
+
+/*
+ * The monitor writes none of the broker's own events, names a session
+ * by its hex id and a rule in its array, and asks only for an ack.
+ */
+int
+msg_get_audit(struct imsg *imsg, struct audit_event *ev,
+    struct msg_text *texts)
+{
+	const char	*p;
+	size_t		 i;
+
+	msg_get_fixed(imsg, ev, sizeof(*ev));
+	if (ev->type < AUDIT_SESSION_OPEN || ev->type >= AUDIT_MAX ||
+	    ev->type == AUDIT_WORKER_EXIT ||
+	    ev->session[SESSION_ID_LEN] != '\0' ||
+	    memchr(ev->rule, '\0', sizeof(ev->rule)) == NULL ||
+	    (ev->flags & ~AUDIT_F_ACK) != 0)
+		return (-1);
+	for (i = 0; ev->session[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)ev->session[i]))
+			return (-1);
+	p = (const char *)imsg->data + sizeof(*ev);
+	for (i = 0; i < AUDIT_TEXTS; i++) {
+		texts[i].p = p;
+		texts[i].len = ev->text_len[i];
+		p += ev->text_len[i];
+	}
+	return (0);
+}
+
+int
+msg_get_worker_exit(struct imsg *imsg, struct worker_exit *we)
+{
+	msg_get_fixed(imsg, we, sizeof(*we));
+	return (we->cause <= EXIT_VIOLATION ? 0 : -1);
+}
+
+int
+msg_get_tpl_spawned(struct imsg *imsg, struct tpl_spawned *ts)
+{
+	msg_get_fixed(imsg, ts, sizeof(*ts));
+	return (ts->pid > 0 ? 0 : -1);
+}

@@ -1,0 +1,66 @@
+/*
+ * The monitor's handlers of BROKER_MONITOR_CHANNEL (channels.h), but for
+ * the audit log's (audit.c) and the control connections' (control.c):
+ * the configuration, and what became of the workers it asked for.  The
+ * broker is trusted; a message that is wrong all the same ends the
+ * monitor, and the broker starts another.
+ */
+
+#include <sys/types.h>
+
+#include <unistd.h>
+
+#include "channels.h"
+#include "log.h"
+#include "monitor.h"
+#include "msg.h"
+
+
+/*
+ * The configuration: the first message after exec, then one for each
+ * reload (SIGHUP), which connections and sessions survive.
+ */
+void
+monitor_recv_conf(struct chan *ch, struct imsg *imsg)
+{
+	static struct securerd_conf	nc;
+
+	if (msg_get_conf(imsg, &nc) == -1)
+		fatalx("broker: a bad configuration");
+	*conf = nc;
+	if (ch->state == MB_CONF) {
+		ch->state = MB_RUN;
+		return;
+	}
+	policy_reload();
+	spare_reload();
+	log_info("configuration reloaded");
+}
+
+void
+monitor_recv_worker_fd(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ref	ref;
+
+	msg_get_fixed(imsg, &ref, sizeof(ref));
+	core_worker_fd(ref.worker_id, imsg_get_fd(imsg));
+}
+
+void
+monitor_recv_spawn_failed(struct chan *ch, struct imsg *imsg)
+{
+	struct spawn_failed	sf;
+
+	msg_get_fixed(imsg, &sf, sizeof(sf));
+	core_spawn_failed(sf.worker_id, sf.error);
+}
+
+void
+monitor_recv_worker_exit(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_exit	we;
+
+	if (msg_get_worker_exit(imsg, &we) == -1)
+		fatalx("broker: a worker exit of no cause");
+	core_worker_exit(&we);
+}

@@ -1,0 +1,369 @@
+/*
+ * Clients' connections: accept, peer credentials, line framing, output
+ * and its limits.  Nothing here knows the protocol: a line goes to the
+ * front end's conn_ops, and so does the end of a connection.
+ *
+ * A connection is dropped (conn_drop) from anywhere, and goes at the end
+ * of the turn: its front end hears of it then (ops->gone), what it has
+ * still to read is written out unless it is dropped for not reading, and
+ * then it is freed.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "monitor.h"
+
+/* A client that reads nothing while we write this much is dropped. */
+#define CONN_OUTPUT_MAX		(64U * 1024 * 1024)
+/*
+ * More than this waiting for a client starts its grace period
+ * (client-grace seconds): unless it reads below it in time, it is
+ * dropped with its sessions and their work.
+ */
+#define CONN_OUTPUT_HIGH	(1U * 1024 * 1024)
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct bufferevent	*bev;
+	struct peer_cred	 cred;
+	void			*data;		/* the front end's */
+	struct event		 ev_grace;	/* replies unread */
+	int			 dropped;
+	int			 discard;	/* what it did not read goes */
+	char			 why[64];
+	struct deferred		 d_drop;
+};
+
+static TAILQ_HEAD(, conn)	conns = TAILQ_HEAD_INITIALIZER(conns);
+static size_t			nconns;
+static const struct conn_ops	*ops;
+static struct event		ev_accept, ev_pause;
+static int			at_fd_limit;	/* said so once */
+
+static void	conn_accept(int, short, void *);
+static void	conn_read(struct bufferevent *, void *);
+static void	conn_caught_up(struct bufferevent *, void *);
+static void	conn_event(struct bufferevent *, short, void *);
+static void	conn_grace_over(int, short, void *);
+static void	conn_gone(void *);
+static void	conn_drained(struct bufferevent *, void *);
+static void	conn_closed(struct bufferevent *, short, void *);
+static void	conn_free(struct conn *);
+
+void
+conn_listen(int fd, const struct conn_ops *o)
+{
+	ops = o;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("listen socket");
+	event_set(&ev_accept, fd, EV_READ | EV_PERSIST, conn_accept, NULL);
+	event_add(&ev_accept, NULL);
+	evtimer_set(&ev_pause, conn_accept, NULL);
+}
+
+size_t
+conn_count(void)
+{
+	return (nconns);
+}
+
+const struct peer_cred *
+conn_cred(const struct conn *c)
+{
+	return (&c->cred);
+}
+
+void
+conn_set_data(struct conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+conn_data(const struct conn *c)
+{
+	return (c->data);
+}
+
+static void
+conn_accept_pause(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	/*
+	 * Out of fds: stop accepting rather than spin, until a client goes
+	 * or for a second (fds may go elsewhere: sessions, the control).
+	 */
+	if (!at_fd_limit)
+		log_warnx("out of file descriptors: not accepting for now");
+	at_fd_limit = 1;
+	event_del(&ev_accept);
+	evtimer_add(&ev_pause, &tv);
+}
+
+/* An fd was freed: accept again at once if we had stopped. */
+static void
+conn_accept_resume(void)
+{
+	if (evtimer_pending(&ev_pause, NULL)) {
+		evtimer_del(&ev_pause);
+		event_add(&ev_accept, NULL);
+	}
+}
+
+/*
+ * The peer's uid, gid, pid and supplementary groups, for "allow group"
+ * rules; the kernel gives them with the connection, so nothing is read
+ * from /etc.  More groups than we keep: the primary one still counts.
+ */
+static int
+conn_peer(int s, struct peer_cred *cred)
+{
+	struct ucred	uc;
+	socklen_t	len = sizeof(uc);
+
+	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		return (-1);
+	cred->uid = uc.uid;
+	cred->gid = uc.gid;
+	cred->pid = uc.pid;
+	len = sizeof(cred->groups);
+	if (getsockopt(s, SOL_SOCKET, SO_PEERGROUPS, cred->groups,
+	    &len) == -1)
+		cred->ngroups = 0;
+	else
+		cred->ngroups = len / sizeof(gid_t);
+	return (0);
+}
+
+static void
+conn_accept(int fd, short event, void *arg)
+{
+	struct conn	*c;
+	int		 s;
+
+	if (event & EV_TIMEOUT) {
+		event_add(&ev_accept, NULL);
+		return;
+	}
+	if ((s = accept4(EVENT_FD(&ev_accept), NULL, NULL,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno == EMFILE || errno == ENFILE)
+			conn_accept_pause();
+		else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_warn("accept");
+		return;
+	}
+	if (at_fd_limit) {
+		log_info("accepting again");
+		at_fd_limit = 0;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("%s", __func__);
+	if (conn_peer(s, &c->cred) == -1) {
+		log_warn("SO_PEERCRED");
+		close(s);
+		free(c);
+		return;
+	}
+	if ((c->bev = bufferevent_socket_new(NULL, s,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatal("%s", __func__);
+	bufferevent_setcb(c->bev, conn_read, conn_caught_up, conn_event, c);
+	/* Stop reading once a line could not fit: conn_read refuses it. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_LINE_MAX + 1);
+	/* conn_caught_up ends a grace period when it reads enough. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_HIGH, 0);
+	evtimer_set(&c->ev_grace, conn_grace_over, c);
+	bufferevent_enable(c->bev, EV_READ);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	nconns++;
+	idle_hold();
+	log_debug("client uid %u pid %d connected", c->cred.uid, c->cred.pid);
+	ops->opened(c);
+}
+
+/* Each whole line to the front end; one too long ends the connection. */
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 eol;
+	size_t			 eol_len, n;
+	char			*line;
+
+	while (!c->dropped) {
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > CLIENT_LINE_MAX)
+				ops->line(c, NULL, 0);
+			return;
+		}
+		n = eol.pos;
+		if ((line = malloc(n + 1)) == NULL)
+			fatal("%s", __func__);
+		evbuffer_remove(in, line, n);
+		evbuffer_drain(in, eol_len);
+		line[n] = '\0';
+		ops->line(c, line, n);
+		free(line);
+	}
+}
+
+/*
+ * With nothing queued before it, a line is written at once (the socket
+ * is non-blocking): no wakeup for EV_WRITE, no epoll_ctl(2) to ask for it
+ * and drop it.  What the socket does not take, and any error, is left to
+ * the bufferevent.
+ */
+static size_t
+conn_write_now(struct conn *c, const char *text, size_t len)
+{
+	ssize_t	n;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return (0);
+	if ((n = write(bufferevent_getfd(c->bev), text, len)) <= 0)
+		return (0);
+	return (n);
+}
+
+/*
+ * Replies pile up: the client has client-grace seconds to read them down
+ * to CONN_OUTPUT_HIGH.  What we keep meanwhile is capped by
+ * CONN_OUTPUT_MAX.
+ */
+static void
+conn_grace_start(struct conn *c)
+{
+	struct timeval	tv = { conf->client_grace, 0 };
+
+	if (conf->client_grace == 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    CONN_OUTPUT_HIGH || evtimer_pending(&c->ev_grace, NULL))
+		return;
+	log_info("client uid %u pid %d is behind, grace period started",
+	    c->cred.uid, c->cred.pid);
+	evtimer_add(&c->ev_grace, &tv);
+}
+
+/* text, len bytes with room for one more: the line and its newline. */
+void
+conn_send(struct conn *c, const char *text, size_t len)
+{
+	size_t	off;
+
+	if (c->dropped)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    CONN_OUTPUT_MAX) {
+		log_warnx("client uid %u pid %d does not read, dropping it",
+		    c->cred.uid, c->cred.pid);
+		conn_drop(c, "client does not read", 1);
+		return;
+	}
+	off = conn_write_now(c, text, len);
+	if (off < len && bufferevent_write(c->bev, text + off, len - off) ==
+	    -1)
+		fatal("%s", __func__);
+	conn_grace_start(c);
+}
+
+static void
+conn_caught_up(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	evtimer_del(&c->ev_grace);
+}
+
+static void
+conn_grace_over(int fd, short event, void *arg)
+{
+	struct conn	*c = arg;
+
+	log_warnx("client uid %u pid %d did not read its replies in time, "
+	    "dropping it", c->cred.uid, c->cred.pid);
+	conn_drop(c, "client does not read", 1);
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	log_debug("client uid %u pid %d gone", c->cred.uid, c->cred.pid);
+	conn_drop(c, "client disconnected", 0);
+}
+
+/*
+ * The connection goes at the end of the turn.  discard: a client dropped
+ * for not reading loses what it did not read; waiting for it to drain
+ * would keep the connection (and its memory) for ever.
+ */
+void
+conn_drop(struct conn *c, const char *why, int discard)
+{
+	if (c->dropped)
+		return;
+	c->dropped = 1;
+	c->discard = discard;
+	strlcpy(c->why, why, sizeof(c->why));
+	evtimer_del(&c->ev_grace);
+	bufferevent_disable(c->bev, EV_READ);
+	defer(&c->d_drop, conn_gone, c);
+}
+
+static void
+conn_gone(void *arg)
+{
+	struct conn	*c = arg;
+
+	ops->gone(c);
+	TAILQ_REMOVE(&conns, c, entry);
+	nconns--;
+	if (c->discard ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return;
+	}
+	/* conn_drained waits for an empty output buffer, not a watermark. */
+	bufferevent_setcb(c->bev, NULL, conn_drained, conn_closed, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+static void
+conn_drained(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		conn_free(arg);
+}
+
+static void
+conn_closed(struct bufferevent *bev, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	evtimer_del(&c->ev_grace);
+	bufferevent_free(c->bev);
+	free(c);
+	idle_release();
+	conn_accept_resume();
+}

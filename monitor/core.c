@@ -1,0 +1,1190 @@
+/*
+ * The core: the state machine of sessions, their workers and their jobs
+ * (executions and file operations), and the only place that changes
+ * their state.  Front ends ask it for things (core_session_new(),
+ * core_exec_submit(), ...); the handlers of the channels' tables tell it
+ * what the broker and the workers said (core_worker_exit(),
+ * core_result(), ...); the records it keeps are session.c, exec.c,
+ * fileop.c, toolcall.c, plots.c, worker.c and spare.c.
+ *
+ * A worker's channel state (WS_* in channels.h) is set here, with the
+ * session's and the job's, so that what the dispatcher lets a worker
+ * say is always what this machine can hear.
+ *
+ * Failures are deferred (defer.c): a worker that breaks its channel's
+ * rules, floods it, or cannot be written to is stopped at once (nothing
+ * more is read) and handled at the end of the turn by worker_lost(); a
+ * deadline, an expired session likewise.  So no handler ever tears down
+ * what its caller holds, and nothing here frees a record under anyone:
+ * records done with are unlinked and freed at the end of the turn.
+ */
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "channels.h"
+#include "log.h"
+#include "monitor.h"
+#include "msg.h"
+#include "sha256.h"
+
+static uint32_t	job_ids;
+
+static struct worker	*session_take_worker(struct session *);
+static void	session_respawn(struct session *, const char *);
+static void	session_lost(struct session *, int, const char *,
+		    const char *);
+static void	job_start(struct job *);
+static void	job_fail(struct job *, enum exec_status, const char *,
+		    cJSON *, const char *, ...)
+		    __attribute__((__format__ (printf, 5, 6)));
+static void	job_done(struct job *);
+static void	worker_fails(struct worker *, enum worker_loss,
+		    const char *, ...)
+		    __attribute__((__format__ (printf, 3, 4)));
+static void	session_expired(void *);
+static void	job_deadline(int, short, void *);
+static void	job_timed_out(void *);
+static void	job_start_acked(void *, int);
+static void	job_dispatch(struct job *);
+static void	worker_lost(void *);
+static void	worker_closed_timer(int, short, void *);
+
+#define EXEC(j)		((struct exec *)(j))
+#define FILEOP(j)	((struct fileop *)(j))
+
+void
+core_init(void)
+{
+	spare_init();
+}
+
+/*
+ * Sessions.
+ */
+
+static void
+session_idle_timer(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	s->expired = "idle-ttl";
+	defer(&s->d_expire, session_expired, s);
+}
+
+static void
+session_life_timer(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	s->expired = "lifetime";
+	defer(&s->d_expire, session_expired, s);
+}
+
+static void
+session_expired(void *arg)
+{
+	struct session	*s = arg;
+
+	counters.sessions_expired++;
+	core_session_destroy(s, s->expired);
+}
+
+/*
+ * The idle clock runs again; only a session at rest is idle.  A pool
+ * keeps its sessions warm: idle is what they are for.  A session still
+ * starting is not idle either: on a loaded machine it would be closed
+ * before its first request.
+ */
+void
+core_session_idle_clock(struct session *s)
+{
+	struct timeval	tv = { conf->idle_ttl, 0 };
+
+	evtimer_del(&s->ev_idle);
+	if (conf->idle_ttl > 0 && s->job == NULL && s->pool == NULL &&
+	    s->state != S_STARTING && !s->closing)
+		evtimer_add(&s->ev_idle, &tv);
+}
+
+/*
+ * A session as req asks, admitted against its identity and the daemon's
+ * capacity, its worker on the way; NULL once c has been told why not.
+ * A pool's session (pool set) belongs to the pool, which links it; its
+ * client is whoever executes on it.
+ */
+struct session *
+core_session_new(struct client *c, uint64_t id, cJSON *req,
+    struct pool *pool, const struct session_owner *owner)
+{
+	struct session	*s;
+	struct identity	*ident = pool != NULL ? pool->ident : c->ident;
+	const char	*code;
+	char		 err[256];
+
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req,
+	    "sandbox_strict")) && conf->sandbox_have != SBX_ALL) {
+		reply_error(c, id, "sandbox_unavailable", NULL,
+		    "sandbox_strict was asked but this host lacks %s",
+		    conf->sandbox_missing);
+		return (NULL);
+	}
+	if ((s = session_alloc(req, err, sizeof(err), &code)) == NULL) {
+		reply_error(c, id, code, NULL, "%s", err);
+		return (NULL);
+	}
+	if (policy_session_admit(c, ident, id, s->memory) == -1) {
+		session_free(s);
+		return (NULL);
+	}
+	s->ident = ident;
+	s->pool = pool;
+	s->owner = owner;
+	if (pool == NULL) {
+		s->client = c;
+		s->create_req = id;
+		TAILQ_INSERT_TAIL(&c->sessions, s, entry);
+	}
+	evtimer_set(&s->ev_idle, session_idle_timer, s);
+	evtimer_set(&s->ev_life, session_life_timer, s);
+	s->worker = session_take_worker(s);
+	return (s);
+}
+
+/* A spare if its limits allow, else a new worker. */
+static struct worker *
+session_take_worker(struct session *s)
+{
+	struct worker	*w;
+
+	if ((w = spare_take(s)) == NULL)
+		return (worker_spawn(s, &s->limits));
+	w->session = s;
+	if (w->attached && worker_setup(w) == -1)
+		worker_fails(w, LOST_CHANNEL, "its setup could not be sent");
+	return (w);
+}
+
+/* The first time it is set up: its clocks, its opening in the log. */
+static void
+session_opened(struct session *s)
+{
+	struct timeval	tv = { conf->lifetime, 0 };
+
+	if (!s->clocks) {
+		s->clocks = 1;
+		if (conf->lifetime > 0)
+			evtimer_add(&s->ev_life, &tv);
+	}
+	if (s->opened)
+		return;
+	s->opened = 1;
+	stats_session_start(s->created_us);
+	audit_session(s, AUDIT_SESSION_OPEN, 0, 0, 0, session_tool_names(s),
+	    session_sandbox(), NULL);
+}
+
+/* Its worker is set up: answer what waited for it. */
+static void
+session_up(struct session *s)
+{
+	cJSON	*r;
+
+	s->state = S_IDLE;
+	if (s->create_req != 0) {
+		if ((r = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(r, "session", s->id);
+		cJSON_AddStringToObject(r, "sandbox", session_sandbox());
+		reply_ok(s->client, s->create_req, r);
+		s->create_req = 0;
+	}
+	session_opened(s);
+	if (s->restart_req != 0) {
+		reply_ok(s->client, s->restart_req, NULL);
+		s->restart_req = 0;
+	}
+	if (s->job != NULL)
+		job_start(s->job);
+	else if (s->owner != NULL)
+		s->owner->ready(s);
+	else
+		core_session_idle_clock(s);
+}
+
+static void
+session_respawn(struct session *s, const char *reason)
+{
+	audit_session(s, AUDIT_SESSION_RESTART, 0, 0, 0, reason, NULL, NULL);
+	s->state = S_STARTING;
+	s->worker = session_take_worker(s);
+}
+
+/*
+ * The worker is gone (it died, broke the protocol or could not start).
+ * Whatever waited on it gets the cause; the session gets a fresh worker
+ * unless this one never came up, which would only repeat.
+ */
+static void
+session_lost(struct session *s, int was_up, const char *code,
+    const char *cause)
+{
+	struct job	*j = s->job;
+	cJSON		*extra;
+
+	s->worker = NULL;
+	if (j != NULL && j->sent) {
+		if ((extra = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(extra, "cause", cause);
+		job_fail(j, EXEC_KILLED, code, extra, "the worker died during "
+		    "the execution (%s); the session was restarted and its "
+		    "state is gone", cause);
+	}
+	if (was_up) {
+		session_respawn(s, cause);
+		return;
+	}
+	if (s->create_req != 0) {
+		reply_error(s->client, s->create_req, "spawn_failed", NULL,
+		    "the session's worker could not start: %s", cause);
+		s->create_req = 0;
+		core_session_destroy(s, "worker could not start");
+		return;
+	}
+	if (s->restart_req != 0) {
+		reply_error(s->client, s->restart_req, "spawn_failed", NULL,
+		    "the session's worker could not start: %s", cause);
+		s->restart_req = 0;
+	}
+	if (s->job != NULL)
+		job_fail(s->job, EXEC_ERROR, "spawn_failed", NULL,
+		    "the session's worker could not start: %s", cause);
+	s->state = S_STARTING;	/* with no worker: the next request retries */
+	if (s->owner != NULL)
+		s->owner->dead(s);
+}
+
+void
+core_session_restart(struct session *s, uint64_t id)
+{
+	if (s->job != NULL || s->restart_req != 0 || s->create_req != 0) {
+		reply_error(s->client, id, "session_busy", NULL,
+		    "cannot restart while an execution is in progress");
+		return;
+	}
+	if (s->worker != NULL)
+		worker_kill(s->worker, "restarted by the client");
+	s->restart_req = id;
+	session_respawn(s, "client");
+}
+
+void
+core_session_destroy(struct session *s, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = 1;
+	if (s->job != NULL)
+		job_fail(s->job, EXEC_ABORTED, "closed", NULL,
+		    "the session was closed during the execution");
+	if (s->worker != NULL)
+		worker_kill(s->worker, "session closed");
+	if (s->create_req != 0)
+		reply_error(s->client, s->create_req, "closed", NULL,
+		    "the session was closed before it started");
+	if (s->restart_req != 0)
+		reply_error(s->client, s->restart_req, "closed", NULL,
+		    "the session was closed before it restarted");
+	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
+	if (s->pool == NULL)
+		TAILQ_REMOVE(&s->client->sessions, s, entry);
+	else if (s->owner != NULL)
+		s->owner->gone(s);
+	evtimer_del(&s->ev_idle);
+	evtimer_del(&s->ev_life);
+	defer_cancel(&s->d_expire);
+	policy_session_gone(s->ident, s->memory);
+	session_free(s);
+	spare_refill();		/* the capacity it leaves */
+}
+
+/* A pool's session, used: a fresh worker before it is used again. */
+void
+core_session_reset(struct session *s, const char *reason)
+{
+	if (s->worker == NULL || s->job != NULL || s->closing)
+		return;
+	worker_kill(s->worker, reason);
+	session_respawn(s, reason);
+}
+
+/* A pool's session whose worker could not start: try again. */
+void
+core_session_retry(struct session *s, const char *reason)
+{
+	if (s->state == S_STARTING && s->worker == NULL && !s->closing)
+		session_respawn(s, reason);
+}
+
+/*
+ * Jobs.
+ */
+
+/* The deadline passed: an event of its own, handled at the turn's end. */
+static void
+job_deadline(int fd, short event, void *arg)
+{
+	struct job	*j = arg;
+
+	defer(&j->d_timeout, job_timed_out, j);
+}
+
+static void
+job_timed_out(void *arg)
+{
+	struct job	*j = arg;
+	struct session	*s = j->session;
+	cJSON		*extra;
+	double		 t = j->timeout;
+
+	audit_session(s, AUDIT_TIMEOUT, EXEC_TIMEOUT, (uint64_t)(t * 1e6),
+	    j->id, NULL, NULL, NULL);
+	if ((extra = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(extra, "timeout", t);
+	job_fail(j, EXEC_TIMEOUT, "timeout", extra, "execution timed out "
+	    "after %g second%s; the session was restarted and its state is "
+	    "gone", t, t == 1 ? "" : "s");
+	if (s->worker != NULL)
+		worker_kill(s->worker, "timeout");
+	session_respawn(s, "timeout");
+}
+
+/* Busy, spent, or the log down: refused at once, never queued. */
+static int
+job_admit(struct client *c, uint64_t id, struct session *s)
+{
+	if (s->job != NULL || s->restart_req != 0 || s->create_req != 0) {
+		reply_error(c, id, "session_busy", NULL, "session busy: an "
+		    "execution is already running in this session");
+		return (-1);
+	}
+	if (audit_down) {
+		reply_error(c, id, "audit_unavailable", NULL, "audit log "
+		    "unavailable: no execution runs until it can be "
+		    "written again");
+		return (-1);
+	}
+	return (0);
+}
+
+/* j, admitted, becomes s's job, and starts as soon as s can run it. */
+static void
+job_begin(struct job *j, struct client *c, uint64_t id, struct session *s)
+{
+	j->client = c;
+	j->req_id = id;
+	j->id = ++job_ids;
+	evtimer_set(&j->timer, job_deadline, j);
+	s->job = j;
+	evtimer_del(&s->ev_idle);
+	if (s->state == S_IDLE)
+		job_start(j);
+	else if (s->worker == NULL)
+		session_respawn(s, "worker could not start, trying again");
+}
+
+/* An execution on s for c, from a request on s or on its pool. */
+int
+core_exec_submit(struct client *c, uint64_t id, cJSON *req,
+    struct session *s)
+{
+	struct exec	*e;
+	cJSON		*code = cJSON_GetObjectItemCaseSensitive(req, "code");
+	char		 err[256];
+	size_t		 len;
+
+	if (!cJSON_IsString(code)) {
+		reply_error(c, id, "bad_request", NULL,
+		    "execute needs a string code");
+		return (-1);
+	}
+	if (job_admit(c, id, s) == -1)
+		return (-1);
+	if (s->max_executions && s->executions >= s->max_executions) {
+		reply_error(c, id, "max_executions", NULL, "maximum "
+		    "executions (%llu) reached for this session",
+		    (unsigned long long)s->max_executions);
+		return (-1);
+	}
+	if ((len = strlen(code->valuestring)) > conf->max_code) {
+		reply_error(c, id, "code_too_long", NULL, "code too long "
+		    "(%zu bytes, max %llu)", len,
+		    (unsigned long long)conf->max_code);
+		return (-1);
+	}
+	if ((e = exec_alloc(s, req, err, sizeof(err))) == NULL) {
+		reply_error(c, id, "bad_request", NULL, "%s", err);
+		return (-1);
+	}
+	if (policy_exec_admit(c, id, s->ident) == -1) {
+		exec_free(e);
+		return (-1);
+	}
+	s->executions++;
+	job_begin(&e->job, c, id, s);
+	return (0);
+}
+
+void
+core_file_submit(struct client *c, uint64_t id, cJSON *req,
+    struct session *s, int put)
+{
+	struct fileop	*f;
+
+	if (job_admit(c, id, s) == -1 ||
+	    (f = fileop_alloc(c, id, req, put, s)) == NULL)
+		return;
+	if (policy_exec_admit(c, id, s->ident) == -1) {
+		fileop_free(f);
+		return;
+	}
+	if (put)
+		s->files_put++;
+	job_begin(&f->job, c, id, s);
+}
+
+/* The broker says whether the start record is durable. */
+static void
+job_start_acked(void *arg, int durable)
+{
+	struct job	*j = arg;
+	struct session	*s = j->session;
+
+	if (!durable) {
+		job_fail(j, EXEC_ABORTED, "audit_unavailable", NULL, "audit "
+		    "log unavailable: the execution was not run because its "
+		    "start could not be recorded");
+		return;
+	}
+	j->audit_acked = 1;
+	if (s->state == S_IDLE && s->worker != NULL)
+		job_dispatch(j);
+}
+
+/*
+ * The start record first; the worker gets the job once the broker says
+ * the record is durable.  A worker that comes up again after a restart
+ * finds the start already recorded.
+ */
+static void
+job_start(struct job *j)
+{
+	char	hash[SHA256_HEX_LEN];
+
+	if (j->audit_token != 0) {
+		if (j->audit_acked)
+			job_dispatch(j);
+		return;
+	}
+	sha256_hex(j->code, j->code_len, hash);
+	j->audit_token = audit_session(j->session, AUDIT_EXEC_START, 0, 0,
+	    j->id, j->code, hash, NULL);
+	audit_wait_start(j->audit_token, job_start_acked, j);
+}
+
+/* To the worker, whose channel then expects this job's messages. */
+static void
+job_dispatch(struct job *j)
+{
+	struct session	*s = j->session;
+	struct worker	*w = s->worker;
+	struct timeval	 tv;
+	uint32_t	 flags;
+	int		 rc;
+
+	w->chan.expect_id = j->id;
+	if (j->kind == JOB_FILE) {
+		w->chan.state = WS_FILE;
+		rc = fileop_send(FILEOP(j), &w->chan);
+	} else {
+		w->chan.state = WS_EXEC;
+		flags = EXEC(j)->flags;
+		/* A pool's session runs for whichever client executes. */
+		if (j->client != NULL && j->client->binary)
+			flags |= EXEC_BINARY;
+		rc = msg_send_exec(&w->chan, j->id, flags, j->code,
+		    j->code_len);
+	}
+	if (rc == -1)
+		worker_fails(w, LOST_CHANNEL, "its job could not be sent");
+	j->sent = 1;
+	j->start_us = now_us();
+	s->state = S_BUSY;
+	if (j->timeout > 0) {
+		tv.tv_sec = (time_t)j->timeout;
+		tv.tv_usec = (suseconds_t)((j->timeout - tv.tv_sec) * 1e6);
+		evtimer_add(&j->timer, &tv);
+	}
+}
+
+/* Ends j with its reply's fields r, once its end is durable. */
+static void
+job_end(struct job *j, cJSON *r)
+{
+	struct session	*s = j->session;
+	uint32_t	 token;
+	cJSON		*reply;
+
+	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
+	    now_us() - j->start_us, j->id, NULL, NULL, NULL);
+	reply = reply_new(j->req_id, 1);
+	reply_merge(reply, r);
+	if (j->kind == JOB_EXEC)
+		stats_exec_end(EXEC_OK, j->sent, j->start_us);
+	audit_hold_reply(j->client, j->req_id, reply, token);
+	job_done(j);
+}
+
+/* Ends j with an error reply and its audit record. */
+static void
+job_fail(struct job *j, enum exec_status status, const char *code,
+    cJSON *extra, const char *fmt, ...)
+{
+	struct session	*s = j->session;
+	va_list		 ap;
+	char		*msg;
+	cJSON		*r, *err;
+	uint64_t	 us = j->sent ? now_us() - j->start_us : 0;
+	uint32_t	 token = 0;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		fatal("%s", __func__);
+	va_end(ap);
+	r = reply_new(j->req_id, 0);
+	if ((err = cJSON_AddObjectToObject(r, "error")) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(err, "code", code);
+	cJSON_AddStringToObject(err, "message", msg);
+	reply_merge(err, extra);
+	/* Only a recorded start has an end; a worker's death aborts. */
+	if (j->audit_token != 0 && j->abort_cause[0] != '\0')
+		token = audit_session(s, AUDIT_EXEC_ABORT, status, us, j->id,
+		    j->abort_cause, code, NULL);
+	else if (j->audit_token != 0)
+		token = audit_session(s, AUDIT_EXEC_END, status, us, j->id,
+		    code, msg, NULL);
+	if (j->kind == JOB_EXEC)
+		stats_exec_end(status, j->sent, j->start_us);
+	audit_hold_reply(j->client, j->req_id, r, token);
+	free(msg);
+	job_done(j);
+}
+
+static void
+job_release(void *arg)
+{
+	struct job	*j = arg;
+
+	if (j->kind == JOB_FILE)
+		fileop_free(FILEOP(j));
+	else
+		exec_free(EXEC(j));
+}
+
+/* j is over: its session is free again, j goes at the turn's end. */
+static void
+job_done(struct job *j)
+{
+	struct session	*s = j->session;
+
+	s->job = NULL;
+	if (s->state == S_BUSY)
+		s->state = S_IDLE;
+	if (s->worker != NULL && s->worker->attached &&
+	    s->worker->chan.state >= WS_EXEC)
+		s->worker->chan.state = WS_IDLE;
+	evtimer_del(&j->timer);
+	defer_cancel(&j->d_timeout);
+	audit_forget(j);
+	defer(&j->d_free, job_release, j);
+	policy_exec_gone(s->ident);
+	core_session_idle_clock(s);
+	if (s->owner != NULL)
+		s->owner->job_done(s);
+}
+
+/* A pool's execution whose client went: the worker cannot be stopped. */
+void
+core_job_abort(struct session *s, const char *why)
+{
+	if (s->job == NULL)
+		return;
+	if (s->worker != NULL)
+		worker_kill(s->worker, "client gone");
+	job_fail(s->job, EXEC_ABORTED, "closed", NULL, "%s", why);
+	session_respawn(s, "client gone");
+}
+
+/* The job under way on w's session, for a message w sent about it. */
+static struct job *
+worker_job(struct worker *w)
+{
+	if (w->session == NULL || w->session->job == NULL)
+		fatalx("worker %u: a message the table allows with no job",
+		    w->id);
+	return (w->session->job);
+}
+
+/*
+ * Every message of the worker during an execution counts; past the
+ * operator's "messages" it floods its channel (output after truncation
+ * still costs us a read each).  -1: it did, and is being given up on.
+ */
+static int
+exec_counted(struct worker *w, struct exec *e)
+{
+	if (conf->max_messages == 0 || ++e->messages <= conf->max_messages)
+		return (0);
+	worker_fails(w, LOST_FLOOD, "flooded its channel");
+	return (-1);
+}
+
+void
+core_output(struct worker *w, const struct msg_output *m)
+{
+	struct exec	*e = EXEC(worker_job(w));
+	size_t		 n;
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1 || e->truncated)
+		return;
+	if ((n = exec_output_fits(e, m->text.p, m->text.len)) > 0)
+		reply_event(e->job.client, e->job.req_id, "output",
+		    exec_output_event(m->stream, m->text.p, n));
+	if (n < m->text.len ||
+	    (e->max_out_lines && e->out_lines >= e->max_out_lines)) {
+		e->truncated = 1;
+		reply_event(e->job.client, e->job.req_id, "truncated", NULL);
+	}
+}
+
+/* The worker's advice: names of risky calls in the parsed code. */
+void
+core_advisory(struct worker *w, const struct msg_text *names)
+{
+	struct exec	*e = EXEC(worker_job(w));
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1)
+		return;
+	if ((e->advisory = strndup(names->p, names->len)) == NULL)
+		fatal("%s", __func__);
+}
+
+void
+core_plot(struct worker *w, const struct msg_plot *m)
+{
+	struct exec	*e = EXEC(worker_job(w));
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1)
+		return;
+	if (plots_add(&e->plots, m) == -1)
+		worker_fails(w, LOST_PROTOCOL, "more plots than it may send");
+}
+
+/* A refused call: audited, and the worker's code gets an R error. */
+static void
+tool_refuse(struct worker *w, struct exec *e, uint32_t peerid,
+    const char *name, const char *msg)
+{
+	audit_session(e->job.session, AUDIT_TOOL_CALL, EXEC_ERROR, 0,
+	    e->job.id, name, msg, NULL);
+	if (msg_send_tool_result(&w->chan, peerid, 1, msg, strlen(msg)) == -1)
+		worker_fails(w, LOST_CHANNEL, "a tool's result could not go");
+}
+
+/* Why a call may not go to the client, or NULL if it may. */
+static const char *
+tool_check(struct exec *e, const char *name, cJSON *args, char *err,
+    size_t errlen)
+{
+	struct session	*s = e->job.session;
+	struct tool	*t;
+	double		 retry;
+
+	if (e->max_tool_calls && ++e->tool_calls > e->max_tool_calls) {
+		e->tool_calls_exceeded = 1;
+		stats_tool_call(TOOL_TOO_MANY, 0);
+		snprintf(err, errlen, "maximum tool calls (%llu) exceeded",
+		    (unsigned long long)e->max_tool_calls);
+	} else if (policy_tool_call(s->ident, &retry) == -1)
+		snprintf(err, errlen, "tool calls rate limited; retry after "
+		    "%.3g s", retry);
+	else if ((t = tools_find(s->tools, s->ntools, name)) == NULL) {
+		stats_tool_call(TOOL_REFUSED, 0);
+		snprintf(err, errlen, "unknown tool '%.64s'", name);
+	} else if (tools_check_args(t, args, err, errlen) == -1)
+		stats_tool_call(TOOL_REFUSED, 0);
+	else
+		return (NULL);
+	return (err);
+}
+
+void
+core_tool_call(struct worker *w, uint32_t peerid,
+    const struct msg_tool_call *m)
+{
+	struct exec	*e = EXEC(worker_job(w));
+	cJSON		*args;
+	char		 name[257], err[256];
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1)
+		return;
+	if (m->name.len >= sizeof(name) ||
+	    (args = json_raw_value(m->args.p, m->args.len)) == NULL) {
+		worker_fails(w, LOST_PROTOCOL, "a bad tool call");
+		return;
+	}
+	memcpy(name, m->name.p, m->name.len);
+	name[m->name.len] = '\0';
+	if (tool_check(e, name, args, err, sizeof(err)) != NULL) {
+		cJSON_Delete(args);
+		tool_refuse(w, e, peerid, name, err);
+		return;
+	}
+	e->call = toolcall_new(peerid, name);
+	w->chan.state = WS_TOOL;
+	reply_event(e->job.client, e->job.req_id, "tool_call",
+	    toolcall_event(e->call, e->job.session, args));
+}
+
+/*
+ * The client's answer to the call under way.  What the worker's channel
+ * cannot carry is refused on both sides: the client hears why, and the
+ * worker's code gets it as the tool's error, and goes on.
+ */
+static void
+tool_answer(struct worker *w, struct exec *e, struct client *c, uint64_t id,
+    cJSON *value, cJSON *error)
+{
+	struct toolcall	*tc = e->call;
+	char		*text, msg[160];
+	size_t		 len, room = msg_tool_result_room(&w->chan);
+	int		 is_error = error != NULL;
+
+	text = toolcall_answer_text(value, error, &len);
+	if (len > room) {
+		reply_error(c, id, "tool_result_too_large", NULL, "the tool's "
+		    "result is %zu bytes, the sandbox takes at most %zu",
+		    len, room);
+		free(text);
+		snprintf(msg, sizeof(msg), "the tool's result was too large "
+		    "(%zu bytes, max %zu)", len, room);
+		text = strdup(msg);
+		len = strlen(msg);
+		is_error = 1;
+	}
+	if (text == NULL)
+		fatal("%s", __func__);
+	/* The result's first AUDIT_SUMMARY_MAX bytes say what it was. */
+	audit_session(e->job.session, AUDIT_TOOL_CALL, is_error ? EXEC_ERROR :
+	    EXEC_OK, now_us() - tc->start_us, e->job.id, tc->tool,
+	    is_error ? text : NULL, is_error ? NULL : text);
+	stats_tool_call(is_error ? TOOL_ERROR : TOOL_OK, tc->start_us);
+	e->call = NULL;
+	w->chan.state = WS_RUN;
+	if (msg_send_tool_result(&w->chan, tc->peerid, is_error, text,
+	    len) == -1)
+		worker_fails(w, LOST_CHANNEL, "a tool's result could not go");
+	toolcall_free(tc);
+	free(text);
+}
+
+void
+core_tool_result(struct client *c, uint64_t id, struct session *s,
+    cJSON *req)
+{
+	cJSON		*call, *value, *error;
+	struct exec	*e;
+
+	call = cJSON_GetObjectItemCaseSensitive(req, "call");
+	value = cJSON_GetObjectItemCaseSensitive(req, "value");
+	error = cJSON_GetObjectItemCaseSensitive(req, "error");
+	if (s->job == NULL || s->job->kind != JOB_EXEC ||
+	    (e = EXEC(s->job))->call == NULL || s->worker == NULL ||
+	    !cJSON_IsNumber(call) || call->valuedouble != (double)e->call->id) {
+		reply_error(c, id, "bad_request", NULL,
+		    "no such tool call in progress");
+		return;
+	}
+	if ((value == NULL) == (error == NULL) ||
+	    (error != NULL && !cJSON_IsString(error))) {
+		reply_error(c, id, "bad_request", NULL, "tool_result needs "
+		    "either a value or an error string");
+		return;
+	}
+	tool_answer(s->worker, e, c, id, value, error);
+}
+
+static void
+exec_reply(struct exec *e, const struct msg_result *m, cJSON *value)
+{
+	struct session	*s = e->job.session;
+	cJSON		*r;
+	char		*printed;
+	size_t		 n;
+
+	if ((printed = utf8_sanitize(m->printed.p, m->printed.len,
+	    &n)) == NULL || (r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddItemToObject(r, "value", value);
+	cJSON_AddBoolToObject(r, "visible", m->visible);
+	cJSON_AddStringToObject(r, "printed", printed);
+	cJSON_AddBoolToObject(r, "truncated", e->truncated);
+	cJSON_AddNumberToObject(r, "elapsed",
+	    (now_us() - e->job.start_us) / 1e6);
+	if (s->pool != NULL)
+		cJSON_AddStringToObject(r, "session", s->id);
+	exec_add_warnings(e, r);
+	plots_into(&e->plots, r, m->value.len + m->printed.len);
+	free(printed);
+	job_end(&e->job, r);
+}
+
+void
+core_result(struct worker *w, const struct msg_result *m)
+{
+	struct exec	*e = EXEC(worker_job(w));
+	cJSON		*value;
+
+	if (exec_counted(w, e) == -1)
+		return;
+	if (m->value.len > conf->max_result) {
+		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL,
+		    "result too large (%zu bytes, max %llu)", m->value.len,
+		    (unsigned long long)conf->max_result);
+		return;
+	}
+	if ((value = json_raw_value(m->value.p, m->value.len)) == NULL) {
+		worker_fails(w, LOST_PROTOCOL, "a bad result");
+		return;
+	}
+	if (e->tool_calls_exceeded) {
+		cJSON_Delete(value);
+		job_fail(&e->job, EXEC_ERROR, "tool_calls_exceeded", NULL,
+		    "maximum tool calls (%llu) exceeded",
+		    (unsigned long long)e->max_tool_calls);
+		return;
+	}
+	exec_reply(e, m, value);
+}
+
+void
+core_error(struct worker *w, const struct msg_error *m)
+{
+	struct exec	*e = EXEC(worker_job(w));
+	struct msg_text	 call;
+	cJSON		*extra;
+	char		*msg, *callp;
+	size_t		 n;
+
+	if (exec_counted(w, e) == -1)
+		return;
+	if (e->tool_calls_exceeded) {
+		job_fail(&e->job, EXEC_ERROR, "tool_calls_exceeded", NULL,
+		    "maximum tool calls (%llu) exceeded",
+		    (unsigned long long)e->max_tool_calls);
+		return;
+	}
+	/* Asked for: the error loses what it says about the host. */
+	if (e->sanitize && m->kind == WERR_R) {
+		msg = sanitize_error(m->msg.p, m->msg.len);
+		callp = sanitize_error(m->call.p, m->call.len);
+	} else {
+		msg = utf8_sanitize(m->msg.p, m->msg.len, &n);
+		callp = utf8_sanitize(m->call.p, m->call.len, &n);
+	}
+	if (msg == NULL || callp == NULL)
+		fatal("%s", __func__);
+	call.p = callp;
+	call.len = m->kind == WERR_R ? strlen(callp) : 0;
+	extra = exec_error_extra(e, &call, strlen(msg) + strlen(callp));
+	if (m->kind == WERR_PARSE) {
+		cJSON_AddNumberToObject(extra, "line", m->line);
+		cJSON_AddNumberToObject(extra, "column", m->column);
+		job_fail(&e->job, EXEC_ERROR, "parse_error", extra, "%s", msg);
+	} else if (m->kind == WERR_R)
+		job_fail(&e->job, EXEC_ERROR, "r_error", extra, "%s", msg);
+	else {
+		cJSON_Delete(extra);
+		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL, "%s",
+		    msg);
+	}
+	free(msg);
+	free(callp);
+}
+
+/* IMSG_W_FILE: the worker's answer to a file operation. */
+void
+core_file_reply(struct worker *w, const struct msg_file *m)
+{
+	struct fileop	*f = FILEOP(worker_job(w));
+	const char	*code;
+	char		 err[PATH_MAX + 256];
+	cJSON		*r;
+
+	if ((r = fileop_reply(f, m, err, sizeof(err), &code)) != NULL)
+		job_end(&f->job, r);
+	else if (code != NULL)
+		job_fail(&f->job, EXEC_ERROR, code, NULL, "%s", err);
+	else
+		worker_fails(w, LOST_PROTOCOL, "a bad file reply");
+}
+
+/*
+ * Workers.
+ */
+
+/*
+ * w is given up on: nothing more it says is read, and the rest happens
+ * at the end of the turn (worker_lost), whoever noticed.
+ */
+static void
+worker_fails(struct worker *w, enum worker_loss why, const char *fmt, ...)
+{
+	va_list	ap;
+
+	char	cause[200];
+
+	if (w->lost)
+		return;
+	w->lost = why;
+	va_start(ap, fmt);
+	vsnprintf(w->lost_why, sizeof(w->lost_why), fmt, ap);
+	va_end(ap);
+	if (w->attached)
+		chan_stop(&w->chan);
+	/* Audited now: the worker may be reported dead before the turn ends. */
+	if (why == LOST_PROTOCOL) {
+		snprintf(cause, sizeof(cause), "protocol violation: %s",
+		    w->lost_why);
+		log_warnx("worker %u: %s", w->id, cause);
+		if (w->session != NULL)
+			audit_session(w->session, AUDIT_PROTOCOL, 0, 0, 0,
+			    cause, NULL, NULL);
+	}
+	defer(&w->d_lost, worker_lost, w);
+}
+
+/* A worker given up on: killed, its session told, a fresh worker. */
+static void
+worker_lost(void *arg)
+{
+	struct worker	*w = arg;
+	struct session	*s = w->session;
+	char		 cause[200];
+	int		 was_up = w->attached && w->chan.state >= WS_IDLE;
+
+	spare_lost(w);
+	switch (w->lost) {
+	case LOST_PROTOCOL:
+		snprintf(cause, sizeof(cause), "protocol violation: %s",
+		    w->lost_why);
+		worker_kill(w, cause);
+		if (s != NULL)
+			session_lost(s, was_up, "protocol", cause);
+		break;
+	case LOST_FLOOD:
+		worker_kill(w, "flooded its channel");
+		if (s != NULL && s->job != NULL)
+			job_fail(s->job, EXEC_KILLED, "too_many_messages", NULL,
+			    "limit \"messages\" reached: the worker sent more "
+			    "than %llu messages in one execution and was "
+			    "killed; the session was restarted and its state "
+			    "is gone", (unsigned long long)conf->max_messages);
+		if (s != NULL)
+			session_respawn(s, "flooded its channel");
+		break;
+	default:
+		worker_kill(w, w->lost_why);
+		if (s != NULL)
+			session_lost(s, was_up, "worker_died", w->lost_why);
+		break;
+	}
+}
+
+/* The channel's callback: a violation, or the worker closed it. */
+void
+monitor_lost_worker(struct chan *ch, const char *why)
+{
+	struct worker	*w = ch->owner;
+	struct timeval	 tv = { 1, 0 };
+
+	if (why != NULL) {
+		worker_fails(w, LOST_PROTOCOL, "%s", why);
+		return;
+	}
+	/*
+	 * It closed its channel: it died, and the broker will say how, or
+	 * it is alive without one, which no worker may be.  Asking for the
+	 * kill at once would make the broker report every death as ours:
+	 * the exit gets a second to be reported first.
+	 */
+	if (!w->closed && !w->killed) {
+		w->closed = 1;
+		evtimer_set(&w->ev_closed, worker_closed_timer, w);
+		evtimer_add(&w->ev_closed, &tv);
+	}
+}
+
+/* It closed its channel a second ago and is not reported dead. */
+static void
+worker_closed_timer(int fd, short event, void *arg)
+{
+	worker_fails(arg, LOST_PROTOCOL, "closed its channel and still runs");
+}
+
+/* IMSG_WORKER_FD: the worker is running and here is its channel. */
+void
+core_worker_fd(uint32_t id, int fd)
+{
+	struct worker	*w;
+
+	if ((w = worker_find(id)) == NULL || w->attached || w->killed ||
+	    (w->session == NULL && !w->spare)) {
+		/* The session went away while the worker was spawning. */
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	if (fd == -1) {
+		/* The kernel dropped it: we are at our fd limit. */
+		log_warnx("worker %u: its channel was lost, out of file "
+		    "descriptors", w->id);
+		worker_fails(w, LOST_CHANNEL,
+		    "the daemon is out of file descriptors");
+		return;
+	}
+	worker_attach(w, fd, monitor_lost_worker);
+	if (w->session != NULL && worker_setup(w) == -1)
+		worker_fails(w, LOST_CHANNEL, "its setup could not be sent");
+}
+
+/* IMSG_W_READY: sandboxed and warm. */
+void
+core_worker_ready(struct worker *w)
+{
+	w->chan.state = w->chan.state == WS_SETUP_EARLY ? WS_SETUP : WS_READY;
+}
+
+/* IMSG_W_SETUP_DONE: its session can run. */
+void
+core_worker_setup_done(struct worker *w)
+{
+	w->chan.state = WS_IDLE;
+	session_up(w->session);
+}
+
+void
+core_worker_violation(struct worker *w, const char *what)
+{
+	worker_fails(w, LOST_PROTOCOL, "%s", what);
+}
+
+/*
+ * A spare that was taken but died before its setup was answered
+ * (killed from outside while it waited, say): not the session's fault,
+ * so it gets a fresh worker and never hears of it.
+ */
+static int
+worker_stale_spare(struct worker *w)
+{
+	struct session	*s = w->session;
+
+	if (!w->from_spare || w->killed ||
+	    (w->attached && w->chan.state >= WS_IDLE))
+		return (0);
+	log_debug("worker %u: died while ready; session gets another", w->id);
+	worker_detach(w);
+	s->worker = worker_spawn(s, &s->limits);
+	return (1);
+}
+
+/* IMSG_WORKER_EXIT: the broker reaped it, and says how it ended. */
+void
+core_worker_exit(const struct worker_exit *we)
+{
+	struct worker	*w;
+	struct session	*s;
+	char		 cause[128];
+	int		 was_up, killed;
+
+	if ((w = worker_find(we->worker_id)) == NULL)
+		return;
+	s = w->session;
+	was_up = w->attached && w->chan.state >= WS_IDLE;
+	exit_cause_str(we->cause, we->status, cause, sizeof(cause));
+	log_debug("worker %u %s", w->id, cause);
+	killed = w->killed;
+	stats_worker_exit(killed, w->cause, we);
+	spare_lost(w);
+	if (s != NULL && !worker_stale_spare(w)) {
+		/* A signal nobody here sent: audited as exec_abort. */
+		if (we->cause == EXIT_SIGNAL && s->job != NULL)
+			strlcpy(s->job->abort_cause, cause,
+			    sizeof(s->job->abort_cause));
+		worker_detach(w);
+		session_lost(s, was_up, "worker_died", cause);
+	}
+	worker_retire(w);
+}
+
+/* IMSG_SPAWN_FAILED: the broker could not start it. */
+void
+core_spawn_failed(uint32_t id, int error)
+{
+	struct worker	*w;
+	struct session	*s;
+	char		 cause[128];
+
+	if ((w = worker_find(id)) == NULL)
+		return;
+	s = w->session;
+	snprintf(cause, sizeof(cause), "%s", strerror(error));
+	log_warnx("worker %u could not be spawned: %s", w->id, cause);
+	stats_spawn_failed();
+	spare_lost(w);
+	if (s != NULL && !worker_stale_spare(w)) {
+		worker_detach(w);
+		session_lost(s, 0, "spawn_failed", cause);
+	}
+	worker_retire(w);
+}
+
+/*
+ * Clients.
+ */
+
+/* A client is gone: its own sessions with it; pools are pool.c's. */
+void
+core_client_gone(struct client *c)
+{
+	struct session	*s;
+
+	audit_client_gone(c);
+	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
+		core_session_destroy(s, "client disconnected");
+}

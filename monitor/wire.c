@@ -1,0 +1,129 @@
+/*
+ * The monitor's channels (channels.h): the one to the broker, and the
+ * handlers every worker's channel is opened with.  What the monitor
+ * sends the broker is composed here; what comes in goes to the handlers
+ * monitor.c bound to the tables, and from there to the core.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "channels.h"
+#include "log.h"
+#include "monitor.h"
+#include "msg.h"
+
+static struct chan			 bchan;
+static const struct chan_handler	*worker_handlers;
+static size_t				 nworker_handlers;
+
+/* The broker is trusted: it breaking the protocol is a bug, fatal. */
+static void
+wire_broker_lost(struct chan *ch, const char *why)
+{
+	if (why == NULL)
+		fatalx("broker closed the channel");
+	fatalx("broker channel: %s", why);
+}
+
+void
+wire_broker_open(int fd, const struct chan_handler *h, size_t nh)
+{
+	chan_init(&bchan, &chan_broker_monitor, PROC_MONITOR, h, nh, fd);
+	bchan.lost = wire_broker_lost;
+	bchan.state = MB_CONF;
+}
+
+/*
+ * Exec'd, the monitor knows nothing until the broker says it: the
+ * channel is read blocking until its configuration is in (the handler
+ * moves the channel to MB_RUN).
+ */
+int
+wire_broker_conf(void)
+{
+	while (bchan.state == MB_CONF)
+		if (chan_dispatch_one(&bchan) != 1)
+			return (-1);
+	return (0);
+}
+
+/* From now on the event loop drives it. */
+void
+wire_broker_run(void)
+{
+	if (fcntl(bchan.ibuf.fd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("broker channel");
+	chan_evented(&bchan);
+}
+
+static void
+wire_broker_send(uint32_t type, uint32_t id, const void *data, size_t len)
+{
+	if (msg_send_fixed(&bchan, type, id, -1, data, len) == -1)
+		fatal("broker channel");
+}
+
+void
+wire_spawn(uint32_t id, const struct worker_limits *limits)
+{
+	struct spawn_req	req;
+
+	memset(&req, 0, sizeof(req));
+	req.worker_id = id;
+	req.limits = *limits;
+	wire_broker_send(IMSG_SPAWN, id, &req, sizeof(req));
+}
+
+void
+wire_kill(uint32_t id)
+{
+	struct worker_ref	ref = { id };
+
+	wire_broker_send(IMSG_KILL, id, &ref, sizeof(ref));
+}
+
+/*
+ * A record that asks for an ack goes out now rather than at the end of
+ * the turn: an execution, or its reply, waits for the broker's answer.
+ */
+void
+wire_audit(const struct audit_event *ev, const struct msg_text *texts)
+{
+	if (msg_send_audit(&bchan, ev, texts) == -1)
+		fatal("broker channel");
+	if ((ev->flags & AUDIT_F_ACK) && bchan.evented &&
+	    chan_flush(&bchan) == -1 && errno != EPIPE)
+		fatal("broker channel");
+}
+
+void
+wire_reload(void)
+{
+	wire_broker_send(IMSG_CTL_RELOAD, 0, NULL, 0);
+}
+
+/* The handlers every worker's channel gets (monitor.c binds them). */
+void
+wire_worker_handlers(const struct chan_handler *h, size_t nh)
+{
+	worker_handlers = h;
+	nworker_handlers = nh;
+}
+
+void
+wire_worker_open(struct chan *ch, int fd, void *owner,
+    void (*lost)(struct chan *, const char *))
+{
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
+		fatal("%s", __func__);
+	chan_init(ch, &chan_worker, PROC_MONITOR, worker_handlers,
+	    nworker_handlers, fd);
+	ch->owner = owner;
+	ch->lost = lost;
+	ch->state = WS_BOOT;
+	chan_evented(ch);
+}
