@@ -166,7 +166,8 @@ audit_hold_reply(struct client *c, uint64_t id, cJSON *reply,
 {
 	struct audit_wait	*w;
 
-	if (c == NULL || token == 0) {
+	/* Gone: nobody to hold it for (reply_send() drops it). */
+	if (c == NULL || c->gone || token == 0) {
 		reply_send(c, reply);
 		cJSON_Delete(reply);
 		return;

@@ -1184,7 +1184,7 @@ core_client_gone(struct client *c)
 {
 	struct session	*s;
 
-	audit_client_gone(c);
 	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
 		core_session_destroy(s, "client disconnected");
+	audit_client_gone(c);
 }

@@ -63,8 +63,7 @@ monitor_main(int foreground, int verbose)
 	/* Exec'd as /proc/self/exe, it would be "exe" in ps and pgrep. */
 	prctl(PR_SET_NAME, "securerd");
 	setproctitle("monitor");
-	wire_broker_open(3, monitor_dispatch_broker,
-	    NHANDLERS(monitor_dispatch_broker));
+	monitor_connect(3);
 	if (wire_broker_conf() == -1)
 		fatalx("the broker went before the configuration came");
 	monitor_drop_privileges();
@@ -81,6 +80,14 @@ monitor_main(int foreground, int verbose)
 	monitor_sandbox(4);
 	event_dispatch();
 	fatalx("event loop ended");
+}
+
+/* The broker's channel, handled with the monitor's handlers. */
+void
+monitor_connect(int broker_fd)
+{
+	wire_broker_open(broker_fd, monitor_dispatch_broker,
+	    NHANDLERS(monitor_dispatch_broker));
 }
 
 /*

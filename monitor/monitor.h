@@ -467,6 +467,7 @@ void	 spare_reload(void);
 struct worker	*spare_take(struct session *);
 void	 spare_lost(struct worker *);
 uint32_t spare_ready(void);
+uint32_t spare_count(void);
 
 /* session.c: session records */
 struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
@@ -586,6 +587,7 @@ struct cJSON	*metrics_json(void);
 
 /* monitor.c */
 __attribute__((__noreturn__)) void	monitor_main(int, int);
+void	 monitor_connect(int);
 void	 monitor_setup(int, int);
 
 /* sandbox.c */

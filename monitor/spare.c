@@ -32,6 +32,13 @@ static struct event		ev_refill;
 static void	spare_decay_arm(void);
 static void	spare_refill_soon(void);
 
+/* Spares, ready or on their way. */
+uint32_t
+spare_count(void)
+{
+	return (nspares);
+}
+
 /* Spares that said they are ready: what a session would get at once. */
 uint32_t
 spare_ready(void)

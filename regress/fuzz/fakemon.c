@@ -1,16 +1,18 @@
 /*
  * The monitor in the fuzzer's process; see fakemon.h.
  *
- * What the broker would do is done here between turns of the event
- * loop: a spawn request gets a socketpair whose other end is a fake
- * worker, a kill request gets the worker's exit, an audit record that
- * asks for it gets its ack.  Fake workers say
- * READY to their setup and, if fm_auto, answer executions by what the
- * code says (see worker_exec()).  Everything the monitor sends is
- * checked: each reply line a JSON object with an id, each audit event
- * of the size its text lengths say.  When an input is done every
- * connection is closed, and the monitor must be left with no client, no
- * session, no pool and no worker.
+ * The monitor runs as securerd -M would, but for its privileges and
+ * seccomp: monitor_connect() and monitor_setup() on a real broker
+ * channel, whose other end is ours.  We play the broker on it, with a
+ * channel of the same table (so every message the monitor sends is
+ * checked as the broker checks it): a spawn request gets a socketpair
+ * whose other end is a fake worker, passed as the broker passes it; a
+ * kill request gets the worker's exit; an audit record that asks for it
+ * gets its ack.  Fake workers say READY and SETUP_DONE and, if fm_auto,
+ * answer executions by what the code says (see worker_exec()).  Every
+ * reply line must be a JSON object with an id.  When an input is done
+ * every connection is closed, and the monitor must be left with no
+ * client, no session, no pool and no worker but its spares.
  */
 
 #include <sys/types.h>
@@ -32,11 +34,12 @@
 #include <cJSON.h>
 
 #include "../../broker/broker.h"
+#include "channels.h"
 #include "monitor.h"
+#include "msg.h"
 #include "fakemon.h"
 
 #define FM_WORKERS	64
-#define FM_QUEUE	256
 
 struct securerd_conf	*conf;
 static struct securerd_conf	 fconf;
@@ -46,20 +49,48 @@ int			 fm_spawn_fail;
 
 static struct fm_worker	 workers[FM_WORKERS];
 static size_t		 nworkers;
-static uint32_t		 spawns[FM_QUEUE], kills[FM_QUEUE], acks[FM_QUEUE];
-static size_t		 nspawns, nkills, nacks;
+static struct chan	 bchan;		/* our end: the broker's */
 static uint64_t		 progress;
 static struct sockaddr_un sun;
 static socklen_t	 sunlen;
 static uid_t		 uid_next = 1000;
 
 static void	client_lines(struct fm_client *);
+static void	fm_recv_spawn(struct chan *, struct imsg *);
+static void	fm_recv_kill(struct chan *, struct imsg *);
+static void	fm_recv_audit(struct chan *, struct imsg *);
+static void	fm_recv_reload(struct chan *, struct imsg *);
+
+/* The broker's handlers of the monitor's messages, ours here. */
+static const struct chan_handler	fm_broker[] = {
+	{ IMSG_SPAWN, fm_recv_spawn },
+	{ IMSG_KILL, fm_recv_kill },
+	{ IMSG_AUDIT, fm_recv_audit },
+	{ IMSG_CTL_RELOAD, fm_recv_reload },
+};
+
+/* monitor_main() is never run here, nor the filter it installs. */
+void
+monitor_sandbox(int listen_fd)
+{
+	abort();
+}
+
+/* A broken invariant of the monitor's: what a real broker would kill. */
+static void
+fm_broker_lost(struct chan *ch, const char *why)
+{
+	if (why == NULL)
+		errx(1, "the monitor closed the broker channel");
+	fprintf(stderr, "the monitor broke the broker channel: %s\n", why);
+	abort();
+}
 
 void
 fm_init(void)
 {
 	size_t	 i;
-	int	 s;
+	int	 s, sv[2];
 
 	for (i = 0; i < FM_CLIENTS; i++)
 		fm_clients[i].fd = -1;
@@ -68,6 +99,9 @@ fm_init(void)
 	fconf.sandbox_have = SBX_ALL;
 	fconf.sandbox_policy = SANDBOX_FALLBACK;
 	fconf.idle_exit = 0;
+	/* One ready worker, never more: its fds stay from input to input. */
+	fconf.ready_min = 1;
+	fconf.ready_max = 1;
 	event_init();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -82,7 +116,23 @@ fm_init(void)
 	    bind(s, (struct sockaddr *)&sun, sunlen) == -1 ||
 	    listen(s, 16) == -1)
 		err(1, "listen");
-	client_listen(s);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		err(1, "socketpair");
+	chan_init(&bchan, &chan_broker_monitor, PROC_BROKER, fm_broker,
+	    sizeof(fm_broker) / sizeof(fm_broker[0]), sv[1]);
+	bchan.lost = fm_broker_lost;
+	bchan.state = BM_RUN;
+	/* The configuration first, as the broker sends it after exec. */
+	if (msg_send_conf(&bchan, &fconf) == -1)
+		err(1, "conf");
+	monitor_connect(sv[0]);
+	if (wire_broker_conf() == -1)
+		errx(1, "the monitor took no configuration");
+	if (fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
+		err(1, "fcntl");
+	chan_evented(&bchan);
+	monitor_setup(s, 0);
+	fm_pump();
 }
 
 static void
@@ -132,6 +182,9 @@ fm_send(struct fm_client *fc, const char *p, size_t len)
 
 	while (len > 0) {
 		if ((n = write(fc->fd, p, len)) == -1) {
+			/* The monitor may drop a client that breaks a rule. */
+			if (errno == EPIPE || errno == ECONNRESET)
+				return;
 			if (errno != EAGAIN)
 				err(1, "write");
 			event_loop(EVLOOP_NONBLOCK);
@@ -159,80 +212,15 @@ fm_request(struct fm_client *fc, const char *fmt, ...)
 	free(line);
 }
 
-/* The monitor's side of the broker channel. */
-static void
-check_audit(const void *data, size_t len)
-{
-	struct audit_event	ev;
-	size_t			total = sizeof(ev), i;
-
-	if (len < sizeof(ev))
-		abort();
-	memcpy(&ev, data, sizeof(ev));
-	if (ev.type < AUDIT_SESSION_OPEN || ev.type >= AUDIT_MAX ||
-	    ev.type == AUDIT_WORKER_EXIT || ev.session[SESSION_ID_LEN] != '\0')
-		abort();
-	for (i = 0; ev.session[i] != '\0'; i++)
-		if (!isxdigit((unsigned char)ev.session[i]))
-			abort();
-	for (i = 0; i < AUDIT_TEXTS; i++)
-		total += ev.text_len[i];
-	if (total != len || len > BROKER_IMSG_MAX - IMSG_HEADER_SIZE)
-		abort();
-	/* The broker acks what asks for it once it is written. */
-	if (ev.flags & AUDIT_F_ACK) {
-		if (nacks == FM_QUEUE)
-			abort();
-		acks[nacks++] = ev.token;
-	}
-}
-
+/* The client goes away, whatever it was waiting for. */
 void
-monitor_compose_broker(uint32_t type, uint32_t peerid, const void *data,
-    size_t len)
+fm_disconnect(struct fm_client *fc)
 {
-	const struct worker_ref	*ref = data;
-
-	switch (type) {
-	case IMSG_SPAWN:
-		if (len != sizeof(struct spawn_req) || nspawns == FM_QUEUE)
-			abort();
-		spawns[nspawns++] = ((const struct spawn_req *)data)->worker_id;
-		break;
-	case IMSG_KILL:
-		if (len != sizeof(*ref) || nkills == FM_QUEUE)
-			abort();
-		kills[nkills++] = ref->worker_id;
-		break;
-	case IMSG_AUDIT:
-		check_audit(data, len);
-		break;
-	case IMSG_CTL_RELOAD:
-		break;
-	default:
-		abort();
-	}
-}
-
-void
-monitor_activity(void)
-{
-}
-
-void
-monitor_flush_broker(void)
-{
-}
-
-static struct fm_worker *
-worker_slot(uint32_t id)
-{
-	size_t	i;
-
-	for (i = 0; i < nworkers; i++)
-		if (workers[i].id == id && workers[i].fd != -1)
-			return (&workers[i]);
-	return (NULL);
+	close(fc->fd);
+	free(fc->in);
+	memset(fc, 0, sizeof(*fc));
+	fc->fd = -1;
+	fm_pump();
 }
 
 struct fm_worker *
@@ -241,9 +229,9 @@ fm_worker_last(void)
 	struct fm_worker	*last = NULL;
 	size_t			 i;
 
-	/* The newest: ids only grow. */
+	/* The newest with a session: ids only grow. */
 	for (i = 0; i < nworkers; i++)
-		if (workers[i].fd != -1 &&
+		if (workers[i].fd != -1 && workers[i].setup &&
 		    (last == NULL || workers[i].id > last->id))
 			last = &workers[i];
 	return (last);
@@ -319,12 +307,12 @@ worker_exec(struct fm_worker *fw, const char *code, size_t len)
 	snprintf(text, sizeof(text), "%.*s", (int)len, code);
 	if (strstr(text, "hang") != NULL)
 		return;
-	if (strstr(text, "out") != NULL)
-		worker_sendv(fw, IMSG_W_OUTPUT, fw->exec_id, &wo, sizeof(wo),
-		    "hi\n", NULL);
 	if (strstr(text, "advice") != NULL)
 		worker_sendv(fw, IMSG_W_ADVISORY, fw->exec_id, "system,eval",
 		    11, NULL, NULL);
+	if (strstr(text, "out") != NULL)
+		worker_sendv(fw, IMSG_W_OUTPUT, fw->exec_id, &wo, sizeof(wo),
+		    "hi\n", NULL);
 	if ((p = strstr(text, "tool:")) != NULL) {
 		for (p += 5; isalnum((unsigned char)*p) && n < 63; p++)
 			name[n++] = *p;
@@ -366,42 +354,56 @@ worker_tool_result(struct fm_worker *fw, struct imsg *imsg)
 	free(text);
 }
 
+/* What the monitor sent a worker: checked against the table too. */
+static void
+worker_msg(struct fm_worker *fw, struct imsg *imsg)
+{
+	struct w_setup_done	 wd = { 4242, 0 };
+	struct w_exec		 we;
+
+	switch (imsg_get_type(imsg)) {
+	case IMSG_W_SETUP:
+		if (fw->setup)
+			abort();	/* a second setup */
+		fw->setup = 1;
+		fm_worker_send(fw, IMSG_W_SETUP_DONE, 0, &wd, sizeof(wd));
+		break;
+	case IMSG_W_EXEC:
+		if (!fw->setup || imsg_get_len(imsg) < sizeof(we))
+			abort();
+		memcpy(&we, imsg->data, sizeof(we));
+		if (imsg_get_len(imsg) - sizeof(we) != we.code_len)
+			abort();
+		fw->exec_id = imsg_get_id(imsg);
+		if (fm_auto & FM_AUTO_WORKER)
+			worker_exec(fw, (char *)imsg->data + sizeof(we),
+			    we.code_len);
+		break;
+	case IMSG_W_TOOL_RESULT:
+		worker_tool_result(fw, imsg);
+		break;
+	case IMSG_W_FILE_PUT:
+	case IMSG_W_FILE_GET:
+		if (!fw->setup)
+			abort();
+		fw->exec_id = imsg_get_id(imsg);
+		break;
+	default:
+		abort();	/* not for a worker */
+	}
+}
+
 static void
 worker_read(struct fm_worker *fw)
 {
 	struct imsg	 imsg;
-	struct w_exec	 we;
-	struct w_ready	 wr = { 4242, 0 };
 	ssize_t		 n;
 
 	if ((n = imsgbuf_read(&fw->ib)) == -1 && errno != ECONNRESET)
 		err(1, "imsgbuf_read");
 	while ((n = imsg_get(&fw->ib, &imsg)) > 0) {
 		progress++;
-		switch (imsg_get_type(&imsg)) {
-		case IMSG_W_SETUP:
-			if (!fw->ready)
-				fm_worker_send(fw, IMSG_W_READY, 0, &wr,
-				    sizeof(wr));
-			fw->ready = 1;
-			break;
-		case IMSG_W_EXEC:
-			if (imsg_get_len(&imsg) < sizeof(we))
-				abort();
-			memcpy(&we, imsg.data, sizeof(we));
-			if (imsg_get_len(&imsg) - sizeof(we) != we.code_len)
-				abort();
-			fw->exec_id = imsg_get_id(&imsg);
-			if (fm_auto & FM_AUTO_WORKER)
-				worker_exec(fw, (char *)imsg.data + sizeof(we),
-				    we.code_len);
-			break;
-		case IMSG_W_TOOL_RESULT:
-			worker_tool_result(fw, &imsg);
-			break;
-		default:
-			abort();	/* not for a worker */
-		}
+		worker_msg(fw, &imsg);
 		imsg_free(&imsg);
 	}
 	if (n == -1)
@@ -429,72 +431,111 @@ worker_new_slot(void)
 	size_t	i;
 
 	for (i = 0; i < nworkers; i++)
-		if (workers[i].fd == -1 && worker_find(workers[i].id) == NULL)
+		if (workers[i].fd == -1 && !workers[i].alive)
 			return (&workers[i]);
 	if (nworkers == FM_WORKERS)
 		errx(1, "too many workers in one input");
 	return (&workers[nworkers++]);
 }
 
-/* The broker's part: spawn what was asked for, report what was killed. */
 static void
-broker_step(void)
+broker_send(uint32_t type, uint32_t id, int fd, const void *data,
+    size_t len)
 {
-	struct worker_exit	 we;
-	struct audit_ack	 ack;
+	if (msg_send_fixed(&bchan, type, id, fd, data, len) == -1)
+		err(1, "broker channel");
+}
+
+/* The broker's part: a worker with its channel, or a failure. */
+static void
+fm_recv_spawn(struct chan *ch, struct imsg *imsg)
+{
+	struct spawn_req	 req;
+	struct spawn_failed	 sf;
+	struct worker_ref	 ref;
 	struct fm_worker	*fw;
-	struct worker		*w;
-	struct imsg		 imsg;
-	size_t			 i;
 	int			 sv[2];
 
-	for (i = 0; i < nspawns; i++) {
-		progress++;
-		if ((w = worker_find(spawns[i])) == NULL || w->session == NULL ||
-		    w->has_channel)
-			continue;
-		if (fm_spawn_fail > 0) {
-			fm_spawn_fail--;
-			worker_spawn_failed(w, EAGAIN);
-			continue;
-		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-		    sv) == -1 || fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
-			err(1, "socketpair");
-		fw = worker_new_slot();
-		memset(fw, 0, sizeof(*fw));
-		fw->id = spawns[i];
-		fw->fd = sv[1];
-		if (imsgbuf_init(&fw->ib, sv[1]) == -1 ||
-		    imsgbuf_set_maxsize(&fw->ib, WORKER_IMSG_MAX) == -1)
-			err(1, "imsgbuf_init");
-		worker_attach(w, sv[0]);
+	progress++;
+	msg_get_fixed(imsg, &req, sizeof(req));
+	if (fm_spawn_fail > 0) {
+		fm_spawn_fail--;
+		sf.worker_id = req.worker_id;
+		sf.error = EAGAIN;
+		broker_send(IMSG_SPAWN_FAILED, req.worker_id, -1, &sf,
+		    sizeof(sf));
+		return;
 	}
-	nspawns = 0;
-	for (i = 0; i < nkills; i++) {
-		progress++;
-		if ((fw = worker_slot(kills[i])) != NULL)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
+		err(1, "socketpair");
+	fw = worker_new_slot();
+	memset(fw, 0, sizeof(*fw));
+	fw->id = req.worker_id;
+	fw->fd = sv[1];
+	fw->alive = 1;
+	if (imsgbuf_init(&fw->ib, sv[1]) == -1 ||
+	    imsgbuf_set_maxsize(&fw->ib, WORKER_IMSG_MAX) == -1)
+		err(1, "imsgbuf_init");
+	ref.worker_id = req.worker_id;
+	broker_send(IMSG_WORKER_FD, req.worker_id, sv[0], &ref, sizeof(ref));
+	/* Sandboxed and warm at once. */
+	fm_worker_send(fw, IMSG_W_READY, 0, NULL, 0);
+}
+
+static void
+report_exit(struct fm_worker *fw, uint32_t cause, int status)
+{
+	struct worker_exit	we;
+
+	we.worker_id = fw->id;
+	we.cause = cause;
+	we.status = status;
+	fw->alive = 0;
+	broker_send(IMSG_WORKER_EXIT, fw->id, -1, &we, sizeof(we));
+}
+
+static void
+fm_recv_kill(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ref	 ref;
+	struct fm_worker	*fw;
+	size_t			 i;
+
+	progress++;
+	msg_get_fixed(imsg, &ref, sizeof(ref));
+	for (i = 0; i < nworkers; i++) {
+		fw = &workers[i];
+		if (fw->id != ref.worker_id || !fw->alive)
+			continue;
+		if (fw->fd != -1)
 			worker_close(fw);
-		if ((w = worker_find(kills[i])) != NULL) {
-			we.worker_id = kills[i];
-			we.cause = EXIT_KILLED;
-			we.status = 9;
-			worker_exited(w, &we);
-		}
+		report_exit(fw, EXIT_KILLED, 9);
 	}
-	nkills = 0;
-	for (i = 0; i < nacks; i++) {
-		progress++;
-		ack.token = acks[i];
+}
+
+/* Each record as the broker reads it; acked when it asks. */
+static void
+fm_recv_audit(struct chan *ch, struct imsg *imsg)
+{
+	struct audit_event	ev;
+	struct msg_text		texts[AUDIT_TEXTS];
+	struct audit_ack	ack;
+
+	progress++;
+	if (msg_get_audit(imsg, &ev, texts) == -1)
+		abort();
+	if (ev.flags & AUDIT_F_ACK) {
+		ack.token = ev.token;
 		ack.durable = 1;
-		memset(&imsg, 0, sizeof(imsg));
-		imsg.hdr.type = IMSG_AUDIT_ACK;
-		imsg.hdr.len = IMSG_HEADER_SIZE + sizeof(ack);
-		imsg.data = &ack;
-		imsg.fd = -1;
-		audit_ack(&imsg);
+		broker_send(IMSG_AUDIT_ACK, 0, -1, &ack, sizeof(ack));
 	}
-	nacks = 0;
+}
+
+static void
+fm_recv_reload(struct chan *ch, struct imsg *imsg)
+{
+	progress++;
 }
 
 /*
@@ -573,7 +614,6 @@ fm_pump(void)
 	for (turns = 0; quiet < 3 && turns < 100000; turns++) {
 		before = progress;
 		event_loop(EVLOOP_NONBLOCK);
-		broker_step();
 		for (i = 0; i < nworkers; i++)
 			if (workers[i].fd != -1)
 				worker_read(&workers[i]);
@@ -592,19 +632,12 @@ count_pools(struct pool *p, void *arg)
 	(*(int *)arg)++;
 }
 
-/* The broker reports the worker's exit, as it would after SIGCHLD. */
+/* The worker dies: its end closes and the broker reports the exit. */
 void
 fm_worker_exit(struct fm_worker *fw, uint32_t cause, int status)
 {
-	struct worker_exit	 we;
-	struct worker		*w;
-
-	we.worker_id = fw->id;
-	we.cause = cause;
-	we.status = status;
 	worker_close(fw);
-	if ((w = worker_find(we.worker_id)) != NULL)
-		worker_exited(w, &we);
+	report_exit(fw, cause, status);
 	fm_pump();
 }
 
@@ -621,20 +654,24 @@ fire_sessions(struct client *c, void *arg)
 	struct session	*s;
 
 	TAILQ_FOREACH(s, &c->sessions, entry)
-		if (s->exec != NULL)
-			fire(&s->exec->timer);
+		if (s->job != NULL)
+			fire(&s->job->timer);
 }
 
 static void
 fire_pools(struct pool *p, void *arg)
 {
 	struct pool_waiter	*w;
+	struct session		*s;
 
 	TAILQ_FOREACH(w, &p->waiters, entry)
 		fire(&w->timer);
+	TAILQ_FOREACH(s, &p->sessions, entry)
+		if (s->job != NULL)
+			fire(&s->job->timer);
 }
 
-/* Time passes: every execution's and pool waiter's deadline is reached. */
+/* Time passes: every job's and pool waiter's deadline is reached. */
 void
 fm_deadlines(void)
 {
@@ -651,29 +688,21 @@ fm_deadlines(void)
 void
 fm_control(const char *line, size_t len)
 {
-	struct imsg	 imsg;
-	char		 buf[65536];
-	size_t		 got = 0;
-	ssize_t		 n = -1;
-	int		 sv[2], turns;
-	cJSON		*r;
+	char	 buf[65536];
+	size_t	 got = 0;
+	ssize_t	 n = -1;
+	int	 sv[2], turns;
+	cJSON	*r;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
 	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
 		err(1, "socketpair");
-	memset(&imsg, 0, sizeof(imsg));
-	imsg.hdr.type = IMSG_CTL_FD;
-	imsg.hdr.len = IMSG_HEADER_SIZE;
-	imsg.fd = sv[0];
-	control_connection(&imsg);
-	if (imsg.fd != -1)
-		abort();	/* the monitor owns it now */
+	broker_send(IMSG_CTL_FD, 0, sv[0], NULL, 0);
 	if (write(sv[1], line, len) != (ssize_t)len ||
 	    write(sv[1], "\n", 1) != 1)
 		err(1, "write");
 	for (turns = 0; turns < 1000 && n != 0; turns++) {
-		event_loop(EVLOOP_NONBLOCK);
-		broker_step();
+		fm_pump();
 		while (got < sizeof(buf) &&
 		    (n = read(sv[1], buf + got, sizeof(buf) - got)) > 0)
 			got += n;
@@ -696,7 +725,7 @@ void
 fm_end(void)
 {
 	struct fm_client	*fc;
-	size_t			 i;
+	size_t			 i, alive = 0;
 	int			 npools = 0;
 
 	for (i = 0; i < FM_CLIENTS; i++) {
@@ -708,6 +737,12 @@ fm_end(void)
 		fc->fd = -1;
 	}
 	fm_pump();
+	/*
+	 * A spare lost is replaced a second later: now, so that each input
+	 * starts with the same fds open.
+	 */
+	spare_refill();
+	fm_pump();
 	/* Pools go with their identity's last connection. */
 	pool_walk(count_pools, &npools);
 	if (client_count() != 0 || session_count() != 0 || npools != 0) {
@@ -715,15 +750,13 @@ fm_end(void)
 		    client_count(), session_count(), npools);
 		abort();
 	}
-	for (i = 0; i < nworkers; i++) {
-		if (workers[i].fd != -1) {
-			fprintf(stderr, "worker %u not killed\n",
-			    workers[i].id);
-			abort();
-		}
-		if (worker_find(workers[i].id) != NULL)
-			abort();
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].alive)
+			alive++;
+	if (worker_count() != spare_count() || alive != worker_count()) {
+		fprintf(stderr, "left: %zu workers, %u of them spares, %zu "
+		    "alive here\n", worker_count(), spare_count(), alive);
+		abort();
 	}
-	nworkers = 0;
 	uid_next = 1000 + (uid_next - 1000 + 1) % 16;
 }

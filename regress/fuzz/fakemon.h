@@ -1,8 +1,9 @@
 /*
  * The monitor in the fuzzer's process (fakemon.c): the real monitor
- * code (monitor/ but monitor.c and sandbox.c) with its libevent loop run
- * until quiet, real client connections over a listening socket, and a
- * fake broker and fake workers behind monitor_compose_broker().
+ * (monitor_connect() and monitor_setup(), all of monitor/ but the
+ * process's privileges and seccomp) with its libevent loop run until
+ * quiet, real client connections over a listening socket, and a fake
+ * broker and fake workers at the other ends of its real channels.
  */
 
 #ifndef FAKEMON_H
@@ -30,7 +31,8 @@ struct fm_worker {
 	uint32_t	 id;
 	int		 fd;		/* -1: gone */
 	struct imsgbuf	 ib;
-	int		 ready;		/* READY sent */
+	int		 alive;		/* no exit reported yet */
+	int		 setup;		/* SETUP came: a session's */
 	uint32_t	 exec_id;	/* the last IMSG_W_EXEC, 0 none */
 	uint32_t	 call_id;	/* its last tool call */
 	int		 waiting;	/* for a tool result */
@@ -47,6 +49,7 @@ struct fm_client *fm_connect(void);
 void		 fm_send(struct fm_client *, const char *, size_t);
 void		 fm_request(struct fm_client *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+void		 fm_disconnect(struct fm_client *);
 void		 fm_pump(void);
 struct fm_worker *fm_worker_last(void);
 void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,

@@ -1,26 +1,33 @@
 /*
- * The broker's imsg payload decoders: what the monitor sends it
- * (broker/proc.c: spawn, kill, audit events, reload) and what the worker
- * template sends it (broker/template.c: ready, spawned, failed).  The
- * monitor runs as an unprivileged user and faces clients: the broker
- * must survive anything it says.
+ * The broker's side of its two channels: what the monitor sends it
+ * (broker/proc.c: spawn, kill, audit records, reload) and what the
+ * worker template sends it (broker/template.c: up, spawned, failed),
+ * through the real dispatcher and the real tables.  The monitor runs as
+ * an unprivileged user and faces clients: the broker must survive
+ * anything it says, and refuse before any handler what the table does
+ * not allow.
  *
- * The two files are compiled into this target so that their static
- * dispatch functions are reachable; what the messages cause (spawning,
+ * The two files are compiled into this target so that their channels
+ * and handler tables are reachable; what the messages cause (spawning,
  * killing) is stubbed and only checked for the values it gets.  Audit
- * events are written for real by broker/audit.c to a scratch log, and
+ * records are written for real by broker/audit.c to a scratch log, and
  * each record written must be one line of valid JSON.
  *
- * Input: a sequence of messages, each a byte choosing the channel and
- * type, two bytes of length and the payload.
+ * Input: messages, each a byte choosing the channel (top bit) and a row
+ * of its table, a byte of flags (low bits: the size one byte short or
+ * long, or the row's type replaced by the next byte), two bytes of
+ * length and the payload.  Each is framed as the peer would frame it and
+ * written into the channel's socket.
  */
 
 #include "../../broker/proc.c"
 #include "../../broker/template.c"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <err.h>
+#include <fcntl.h>
 #include <stdio.h>
 
 #include <cJSON.h>
@@ -32,6 +39,8 @@ static struct securerd_conf	 fconf;
 static char			 audit_dir[] = "/tmp/securer-fuzz.XXXXXX";
 static char			 audit_path[64];
 static int			 afd = -1;
+static int			 peer[2] = { -1, -1 };	/* our ends */
+static int			 killed;
 
 static void
 cleanup(void)
@@ -56,12 +65,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return (0);
 }
 
-/* What the broker appended must be one line of JSON. */
+/* What the broker appended must be one line of JSON per record. */
 static void
-check_record(off_t before)
+check_records(off_t before)
 {
 	struct stat	 st;
-	char		*buf, *nl;
+	char		*buf, *p, *nl;
 	cJSON		*r;
 	ssize_t		 n;
 
@@ -75,64 +84,111 @@ check_record(off_t before)
 	if (pread(afd, buf, n, before) != n)
 		err(1, "pread");
 	buf[n] = '\0';
-	nl = memchr(buf, '\n', n);
-	if (nl == NULL || nl != buf + n - 1 || memchr(buf, '\0', n) != NULL ||
-	    (r = cJSON_ParseWithLength(buf, n)) == NULL ||
-	    !cJSON_IsObject(r)) {
-		fprintf(stderr, "bad audit record: %s\n", buf);
-		abort();
+	if (buf[n - 1] != '\n' || memchr(buf, '\0', n) != NULL)
+		goto bad;
+	for (p = buf; p < buf + n; p = nl + 1) {
+		nl = memchr(p, '\n', buf + n - p);
+		if ((r = cJSON_ParseWithLength(p, nl - p)) == NULL ||
+		    !cJSON_IsObject(r))
+			goto bad;
+		cJSON_Delete(r);
 	}
-	cJSON_Delete(r);
 	free(buf);
+	return;
+ bad:
+	fprintf(stderr, "bad audit record: %s\n", buf);
+	abort();
+}
+
+/* A channel as child_start() leaves it, but with no process behind. */
+static void
+open_channel(struct child *c, int i)
+{
+	int	sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1 ||
+	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == -1)
+		err(1, "socketpair");
+	chan_init(&c->chan, c->spec, PROC_BROKER, c->handlers, c->nhandlers,
+	    sv[0]);
+	c->chan.owner = c;
+	c->chan.lost = c->lost;
+	c->chan.state = c->first_state;
+	c->pid = -1;
+	peer[i] = sv[1];
+}
+
+/* Whatever the broker wrote back (acks) is read and dropped. */
+static void
+drain(int fd)
+{
+	char	buf[65536];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
 }
 
 static void
-one(uint8_t sel, const uint8_t *p, size_t len)
+one(struct child *c, int fd, const uint8_t *in, size_t *left)
 {
-	struct imsg	 imsg;
-	struct stat	 st;
+	const struct chan_rule	*r;
+	struct imsg_hdr		 hdr;
+	uint8_t			 row = in[0], flags = in[1];
+	size_t			 len = in[2] | in[3] << 8;
 
-	memset(&imsg, 0, sizeof(imsg));
-	imsg.hdr.type = (sel & 0x7f) % (IMSG_MAX + 1);
-	imsg.hdr.len = IMSG_HEADER_SIZE + len;
-	imsg.fd = -1;
-	/* An exact copy: a read past the payload is seen by ASan. */
-	if ((imsg.data = malloc(len ? len : 1)) == NULL)
-		err(1, "malloc");
-	memcpy(imsg.data, p, len);
-	if (len == 0) {
-		free(imsg.data);
-		imsg.data = NULL;
-	}
-	if (fstat(afd, &st) == -1)
-		err(1, "fstat");
-	if (sel & 0x80)
-		template_msg(&imsg);
-	else
-		broker_monitor_msg(&imsg);
-	check_record(st.st_size);
-	free(imsg.data);
+	*left -= 4;
+	in += 4;
+	if (len > *left)
+		len = *left;
+	r = &c->spec->rules[row % c->spec->nrules];
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.type = r->type;
+	if ((flags & 3) == 3 && len > 0)
+		hdr.type = 90 + in[0];
+	else if ((flags & 3) == 1 && len > 0)
+		len--;
+	else if ((flags & 3) == 2 && len < *left)
+		len++;
+	hdr.len = IMSG_HEADER_SIZE + len;
+	if ((flags & 4) && r->size_rule != RULE_LENS)
+		hdr.len = IMSG_HEADER_SIZE + r->hdr;	/* its exact size */
+	if (hdr.len - IMSG_HEADER_SIZE > *left)
+		hdr.len = IMSG_HEADER_SIZE + *left;
+	if (write(fd, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    write(fd, in, hdr.len - IMSG_HEADER_SIZE) !=
+	    (ssize_t)(hdr.len - IMSG_HEADER_SIZE))
+		err(1, "write");
+	*left -= hdr.len - IMSG_HEADER_SIZE;
+	chan_read_all(&c->chan);
+	drain(fd);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t		 len;
-	uint8_t		 sel;
+	struct stat	 st;
+	struct child	*c;
+	size_t		 left = size;
 
 	fuzz_begin();
-	tpl_ready = 0;
-	while (size >= 3) {
-		sel = data[0];
-		len = data[1] | data[2] << 8;
-		data += 3;
-		size -= 3;
-		if (len > size)
-			len = size;
-		one(sel, data, len);
-		data += len;
-		size -= len;
+	killed = 0;
+	open_channel(&monitor, 0);
+	open_channel(&tpl, 1);
+	if (fstat(afd, &st) == -1)
+		err(1, "fstat");
+	while (left >= 4 && !monitor.chan.failed && !tpl.chan.failed) {
+		c = data[size - left] & 0x80 ? &tpl : &monitor;
+		one(c, peer[c == &tpl], data + (size - left), &left);
 	}
+	/* What the table refused, the broker had killed. */
+	if ((monitor.chan.failed || tpl.chan.failed) && !killed)
+		abort();
+	check_records(st.st_size);
+	chan_close(&monitor.chan);
+	chan_close(&tpl.chan);
+	close(peer[0]);
+	close(peer[1]);
 	/* Keep the scratch log small. */
 	if (ftruncate(afd, 0) == -1)
 		err(1, "ftruncate");
@@ -141,7 +197,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 /*
- * What the messages would set off.  The decoders hand on only what they
+ * What the messages would set off.  The handlers hand on only what was
  * checked; the stubs see that it is.
  */
 void
@@ -157,21 +213,21 @@ spawn_kill(uint32_t id)
 void
 spawn_flush(void)
 {
-	if (!tpl_ready)
+	if (tpl.chan.state != BT_UP)
 		abort();
 }
 
 void
 spawn_started(const struct tpl_spawned *ts)
 {
-	if (!tpl_ready)
+	if (tpl.chan.state != BT_UP || ts->pid <= 0)
 		abort();
 }
 
 void
 spawn_failed(uint32_t id, int error)
 {
-	if (!tpl_ready)
+	if (tpl.chan.state != BT_UP)
 		abort();
 }
 
@@ -209,7 +265,37 @@ broker_shutdown(int status)
 }
 
 void
-monitor_main(struct securerd_conf *c, int broker_fd, int listen_fd)
+monitor_main(int foreground, int verbose)
 {
 	abort();
+}
+
+int
+child_start(struct child *c)
+{
+	abort();
+}
+
+int
+child_reaped(struct child *c, pid_t pid, int status)
+{
+	return (-1);
+}
+
+int
+child_running(const struct child *c)
+{
+	return (c->chan.open && !c->chan.failed);
+}
+
+/* A violation: the broker kills the peer; here that is all it does. */
+void
+child_kill(struct child *c, const char *why)
+{
+	killed = 1;
+}
+
+void
+child_stop(struct child *c)
+{
 }

@@ -1,6 +1,7 @@
 /*
- * The monitor's decoders of what a worker sends (monitor/workerchan.c,
- * exec.c, tool.c): a session with a tool is opened and an execution
+ * The monitor's handlers of what a worker sends (the WORKER_CHANNEL
+ * table, monitor/workermsg.c, core.c): a session with a tool is opened
+ * and an execution
  * started on the monitor running in this process (fakemon.c); then the
  * input speaks for the worker.  Workers run hostile code: whatever they
  * send, the monitor must answer its client with well-formed replies,
@@ -29,8 +30,8 @@
 #include "fuzz.h"
 
 static const uint32_t	types[] = {
-	IMSG_W_READY, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL, IMSG_W_RESULT,
-	IMSG_W_ERROR, IMSG_W_ADVISORY,
+	IMSG_W_SETUP_DONE, IMSG_W_OUTPUT, IMSG_W_TOOL_CALL, IMSG_W_RESULT,
+	IMSG_W_ERROR, IMSG_W_ADVISORY, IMSG_W_PLOT, IMSG_W_READY,
 };
 #define NTYPES	(sizeof(types) / sizeof(types[0]))
 

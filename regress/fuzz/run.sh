@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${*:-"imsg config broker monitor client rvalue libsecurer worker text"}
+targets=${*:-"imsg config broker monitor client rvalue libsecurer worker text sessions"}
 out=build-fuzz
 passed=0 failed=0
 
@@ -33,7 +33,7 @@ mkdir -p "$out/artifacts"
 max_len() {
 	case "$1" in
 	imsg)		echo 70000 ;;
-	client|monitor)	echo 8192 ;;
+	client|monitor|sessions)	echo 8192 ;;
 	*)		echo 4096 ;;
 	esac
 }
