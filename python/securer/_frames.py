@@ -163,7 +163,7 @@ def _column(col: Any) -> tuple[Any, dict[str, Any] | None] | None:
     if isinstance(col, np.ndarray):
         return (col, None) if col.ndim == 1 else None
     if isinstance(col, V.Factor):
-        if col.attributes.keys() - {"levels", "class"}:
+        if col.attributes:
             return None
         codes = [-1 if isinstance(c, V.NAType) else c - 1
                  for c in col.codes]

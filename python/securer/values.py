@@ -135,6 +135,15 @@ class NAType:
     def __bool__(self) -> bool:
         raise TypeError("the truth value of NA is unknown")
 
+    def __eq__(self, other: object) -> bool:
+        # In a vector any NA is the vector's NA: Character(["x", NA]) is
+        # Character(["x", NA_character]).  identical() tells the types of
+        # a lone NA apart.
+        return isinstance(other, NAType)
+
+    def __hash__(self) -> int:
+        return hash(NAType)
+
     def __reduce__(self) -> tuple[type[NAType], tuple[str]]:
         return (NAType, (self._rtype,))
 
@@ -346,7 +355,12 @@ class Factor(list[Any]):
             levels = sorted({v for v in self if isinstance(v, str)})
         self.levels: list[str] = list(levels)
         self.ordered = ordered
-        self.attributes: dict[str, Any] = dict(attributes or {})
+        a = dict(attributes or {})
+        # R's order of all the attributes, levels and class included.
+        self._order: list[str] = list(a) if a else ["levels", "class"]
+        a.pop("levels", None)
+        a.pop("class", None)
+        self.attributes: dict[str, Any] = a
 
     @property
     def codes(self) -> list[int | NAType]:
@@ -367,8 +381,7 @@ class Factor(list[Any]):
         if isinstance(other, Factor):
             return (list.__eq__(self, other) and self.levels == other.levels
                     and self.ordered == other.ordered
-                    and _attrs_wo(self.attributes, ("levels", "class")) ==
-                    _attrs_wo(other.attributes, ("levels", "class")))
+                    and self.attributes == other.attributes)
         if isinstance(other, list):
             return list.__eq__(self, other)
         return NotImplemented
@@ -462,8 +475,16 @@ class RDateTime(datetime):
     def tzone(self) -> str | None:
         """R's tzone attribute of the time it came from, or None."""
         a = self.r_attributes
-        t = a.get("tzone") if a is not None else None
-        return t if isinstance(t, str) else None
+        return _one_str(a.get("tzone")) if a is not None else None
+
+
+def _one_str(v: Any) -> str | None:
+    """A string attribute's value (a str, or a character vector of one)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list) and len(v) == 1 and isinstance(v[0], str):
+        return v[0]
+    return None
 
 
 def _seconds_of(t: datetime) -> float:
@@ -517,8 +538,7 @@ class DateTimes(Vector[Any]):
     @property
     def tzone(self) -> str | None:
         """The tzone attribute, or None."""
-        t = self.attributes.get("tzone")
-        return t if isinstance(t, str) else None
+        return _one_str(self.attributes.get("tzone"))
 
 
 class DataFrame(dict[str, Any]):
@@ -541,7 +561,8 @@ class DataFrame(dict[str, Any]):
                  attributes: Mapping[str, Any] | None = None) -> None:
         super().__init__(columns or {})
         if attributes is None:
-            attributes = {"names": None, "class": "data.frame",
+            attributes = {"names": None,
+                          "class": Character(["data.frame"]),
                           "row.names": None}
         self.attributes: dict[str, Any] = dict(attributes)
         if "names" not in self.attributes:
@@ -691,7 +712,11 @@ def identical(a: Any, b: Any) -> bool:
         if isinstance(a, Factor) and (a.levels != b.levels or
                                       a.ordered != b.ordered):
             return False
-        return all(identical(x, y) for x, y in zip(a, b))
+        return all(identical(x, y) or (isinstance(x, NAType) and
+                                       isinstance(y, NAType))
+                   for x, y in zip(a, b))
+    if isinstance(a, NAType):
+        return a is b
     if isinstance(a, Raw):
         return bytes(a) == bytes(b) and identical(a.attributes, b.attributes)
     if isinstance(a, dict):
@@ -944,13 +969,14 @@ class Decoder:
         raise _bad(f"unknown type {rtype!r}")
 
     def _attr(self, v: Any, depth: int) -> Any:
+        # Attributes are typed vectors, never scalars, and python values
+        # whatever the mode, so that they compare alike.
         if self.mode == "python":
-            return self.decode(v, True, depth)
-        # Attributes stay python values whatever the mode.
+            return self.decode(v, False, depth)
         saved = self.mode
         self.mode = "python"
         try:
-            return self.decode(v, True, depth)
+            return self.decode(v, False, depth)
         finally:
             self.mode = saved
 
@@ -991,7 +1017,10 @@ class Decoder:
                 _unique_names(ns):
             a = dict(attrs)
             a["names"] = None
-            n = _compact_rownames(a.get("row.names"))
+            rn = a.get("row.names")
+            n = _compact_rownames(rn)
+            if isinstance(rn, Integer) and not rn:
+                n = 0       # what R's data.frame() gives 0 rows
             if n is not None and elts and \
                     all(_length(c) == n for c in elts):
                 a["row.names"] = None
@@ -1059,8 +1088,8 @@ def _classed(rtype: str, elts: list[Any], attrs: dict[str, Any], cls: Any,
         return Dates(ds, attrs)
     if rtype == "double" and cl == ["POSIXct", "POSIXt"] and \
             set(attrs) <= {"class", "tzone"}:
-        tz = attrs.get("tzone")
-        if tz is not None and not isinstance(tz, str):
+        tz = _one_str(attrs.get("tzone"))
+        if "tzone" in attrs and tz is None:
             return None
         ts: list[Any] = []
         for s in elts:
@@ -1201,10 +1230,18 @@ class Encoder:
 
     def _factor(self, x: Factor, depth: int) -> dict[str, Any]:
         codes = x.codes
-        attrs = dict(x.attributes)
-        attrs["levels"] = Character(x.levels)
-        attrs["class"] = Character(["ordered", "factor"] if x.ordered
-                                   else ["factor"])
+        own = {"levels": Character(x.levels),
+               "class": Character(["ordered", "factor"] if x.ordered
+                                  else ["factor"])}
+        attrs: dict[str, Any] = {}
+        for k in x._order:
+            if k in own:
+                attrs[k] = own.pop(k)
+            elif k in x.attributes:
+                attrs[k] = x.attributes[k]
+        attrs.update(own)
+        for k, v in x.attributes.items():
+            attrs.setdefault(k, v)
         return self._with_attrs(self.atomic("integer", codes), attrs, depth)
 
     def _dates(self, xs: Sequence[Any], attrs: Mapping[str, Any] | None,
@@ -1219,7 +1256,7 @@ class Encoder:
                 days.append(float(d.toordinal() - _EPOCH_ORDINAL))
             else:
                 raise ConversionError(f"{d!r} in a Date vector")
-        a = dict(attrs) if attrs else {"class": "Date"}
+        a = dict(attrs) if attrs else {"class": Character(["Date"])}
         return self._with_attrs(self.atomic("double", days), a, depth)
 
     def _datetimes(self, xs: Sequence[Any], attrs: Mapping[str, Any] | None,
