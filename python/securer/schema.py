@@ -97,7 +97,9 @@ def format_result(r: Result | SecurerError, max_lines: int = 50) -> str:
     if isinstance(r, ExecutionError):
         for o in r.output:
             out.extend(_lines(o.text, max_lines))
-    out.append(f"Error ({r.code}): {r.message}")
+    call = getattr(r, "call", None)
+    where = f" in {call}" if isinstance(call, str) and call else ""
+    out.append(f"Error{where} ({r.code}): {r.message}")
     return "\n".join(out)
 
 

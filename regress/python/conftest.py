@@ -143,3 +143,88 @@ def session(sock: str) -> Iterator[securer.Session]:
     """A session of the module's daemon, closed at the end."""
     with securer.Session(sock, autostart=False) as s:
         yield s
+
+
+class FakeDaemon:
+    """A stand-in securerd on a socket of its own, for what the real one
+    cannot be made to say: each request line goes to handler(request,
+    send), which answers with send(message) as often as it likes."""
+
+    def __init__(self, path: str, handler: object) -> None:
+        import json
+        import socket
+        import threading
+        self.path = path
+        self.handler = handler
+        self.requests: list[dict[str, object]] = []
+        self._json = json
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._srv.bind(path)
+        self._srv.listen(8)
+        self._conns: list[socket.socket] = []
+        self._t = threading.Thread(target=self._accept, daemon=True)
+        self._t.start()
+
+    def _accept(self) -> None:
+        import threading
+        while True:
+            try:
+                c, _ = self._srv.accept()
+            except OSError:
+                return
+            self._conns.append(c)
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c: object) -> None:
+        import socket
+        assert isinstance(c, socket.socket)
+        f = c.makefile("rb")
+
+        def send(msg: dict[str, object] | bytes) -> None:
+            data = msg if isinstance(msg, bytes) else \
+                (self._json.dumps(msg) + "\n").encode()
+            try:
+                c.sendall(data)
+            except OSError:
+                pass
+
+        for line in f:
+            req = self._json.loads(line)
+            self.requests.append(req)
+            if req.get("op") == "hello" and not getattr(
+                    self.handler, "wants_hello", False):
+                send({"id": req["id"], "ok": True, "version": 1,
+                      "server": "fake 0", "uid": 0, "pid": 1})
+                continue
+            self.handler(req, send)  # type: ignore[operator]
+        c.close()
+
+    def close(self) -> None:
+        import socket
+        try:
+            self._srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._srv.close()
+        for c in self._conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+
+@pytest.fixture
+def fake_daemon(tmp_path: Path) -> Iterator[object]:
+    """A factory of FakeDaemons, closed at the end."""
+    made: list[FakeDaemon] = []
+
+    def make(handler: object) -> FakeDaemon:
+        d = FakeDaemon(str(tmp_path / f"fake{len(made)}.sock"), handler)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
