@@ -139,22 +139,23 @@ class Result:
         counts); each message and warning is its own line(s).
         """
         out: list[str] = []
-        partial: dict[str, str] = {}
-        for o in self.output:
+        # A line without its newline yet, and where it began.
+        partial: dict[str, tuple[int, str]] = {}
+        for i, o in enumerate(self.output):
             if stream is not None and o.stream != stream:
                 continue
             if o.stream in ("stdout", "stderr"):
-                text = partial.pop(o.stream, "") + o.text
-                parts = text.split("\n")
+                start, text = partial.pop(o.stream, (i, ""))
+                parts = (text + o.text).split("\n")
                 if parts[-1] != "":
-                    partial[o.stream] = parts[-1]
+                    partial[o.stream] = (start if len(parts) == 1 else i,
+                                         parts[-1])
                 out.extend(parts[:-1])
             else:
                 text = o.text[:-1] if o.text.endswith("\n") else o.text
                 out.extend(text.split("\n"))
-        for s in ("stdout", "stderr"):
-            if s in partial:
-                out.append(partial[s])
+        # Lines never ended, in the order they began.
+        out.extend(t for _, t in sorted(partial.values()))
         return out
 
     def __repr__(self) -> str:
