@@ -25,6 +25,10 @@ __all__ = ["Connection"]
 _RECV = 262144
 
 
+class _SendFailed(Exception):
+    """A write failed; the connection is about to be given up."""
+
+
 class Connection:
     """One connection to the daemon, after hello.
 
@@ -82,9 +86,14 @@ class Connection:
             try:
                 self._sock.sendall(data)
             except OSError as e:
-                self._fail(ConnectionLost(f"write to securerd: "
-                                          f"{e.strerror or e}"))
-                raise self._dead from None  # type: ignore[misc]
+                # What the daemon said before it closed is read first:
+                # it may say why (too_large).
+                try:
+                    self._sock.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                raise _SendFailed(f"write to securerd: {e.strerror or e}"
+                                  ) from None
 
     def request(self, op: str, fields: dict[str, Any]) -> int:
         """Sends a request; its messages are kept for :meth:`wait`.
@@ -96,10 +105,29 @@ class Connection:
             self._queues[rid] = collections.deque()
         try:
             self._send({"id": rid, "op": op, **fields})
+        except _SendFailed as e:
+            try:
+                self._why_closed(rid)
+            finally:
+                self.done(rid)
+                self._fail(ConnectionLost(str(e)))
+            raise ConnectionLost(str(e)) from None
         except BaseException:
             self.done(rid)
             raise
         return rid
+
+    def _why_closed(self, rid: int) -> None:
+        """After a failed write: the daemon's refusal of rid, raised, if
+        it sent one before it closed the connection."""
+        try:
+            self._sock.settimeout(2)
+            while True:
+                msg = self.wait(rid)
+                if msg.get("ok") is False:
+                    P.raise_for(msg)
+        except (ConnectionLost, ProtocolViolation, TimeoutError, OSError):
+            return
 
     def send_for(self, owner: int, fields: dict[str, Any]) -> None:
         """Sends a request whose only answer, a refusal, goes to request
@@ -108,7 +136,11 @@ class Connection:
         with self._cond:
             if owner in self._queues:
                 self._alias[rid] = owner
-        self._send({"id": rid, **fields})
+        try:
+            self._send({"id": rid, **fields})
+        except _SendFailed as e:
+            self._fail(ConnectionLost(str(e)))
+            raise ConnectionLost(str(e)) from None
 
     def done(self, rid: int) -> None:
         """Forgets request rid (and its tool results)."""
@@ -200,7 +232,7 @@ class Connection:
     def _answer_abandoned(self, ans: dict[str, Any]) -> None:
         try:
             self._send({"id": next(self._ids), **ans})
-        except SecurerError:
+        except (SecurerError, _SendFailed):
             pass
 
     def _read_message(self) -> dict[str, Any]:

@@ -57,7 +57,8 @@ class Daemon:
         (d / "conf").write_text("\n".join(conf) + "\n")
         cmd = [str(BUILD / "securerd"), "-d", "-v", "-f", str(d / "conf")]
         if user is not None:
-            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}",
+            uid, _, gid = user.partition(":")
+            cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}",
                    "--clear-groups", "--inh-caps=-all", *cmd]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
@@ -189,16 +190,25 @@ class FakeDaemon:
             except OSError:
                 pass
 
-        for line in f:
-            req = self._json.loads(line)
-            self.requests.append(req)
-            if req.get("op") == "hello" and not getattr(
-                    self.handler, "wants_hello", False):
-                send({"id": req["id"], "ok": True, "version": 1,
-                      "server": "fake 0", "uid": 0, "pid": 1})
-                continue
-            self.handler(req, send)  # type: ignore[operator]
-        c.close()
+        try:
+            for line in f:
+                req = self._json.loads(line)
+                self.requests.append(req)
+                if req.get("op") == "hello" and not getattr(
+                        self.handler, "wants_hello", False):
+                    send({"id": req["id"], "ok": True, "version": 1,
+                          "server": "fake 0", "uid": 0, "pid": 1})
+                    continue
+                self.handler(req, send)  # type: ignore[operator]
+        except (SystemExit, OSError, ValueError):
+            pass
+        finally:
+            # A handler that gives up hangs up.
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
 
     def close(self) -> None:
         import socket
