@@ -44,6 +44,8 @@ class Connection:
         self._cond = threading.Condition()
         self._queues: dict[int, collections.deque[dict[str, Any]]] = {}
         self._alias: dict[int, int] = {}
+        # Executions given up on before their end: id -> session.
+        self._abandoned: dict[int, str | None] = {}
         self._reading = False
         self._dead: SecurerError | None = None
         self._buf = bytearray()
@@ -142,12 +144,17 @@ class Connection:
             self._fail(ConnectionLost(str(e)))
             raise ConnectionLost(str(e)) from None
 
-    def done(self, rid: int) -> None:
-        """Forgets request rid (and its tool results)."""
+    def done(self, rid: int, abandoned: bool = False,
+             session: str | None = None) -> None:
+        """Forgets request rid (and its tool results).  abandoned: it is
+        an execution that has not ended (in session): its tool calls are
+        answered with an error until it does."""
         with self._cond:
             self._queues.pop(rid, None)
             for a in [a for a, o in self._alias.items() if o == rid]:
                 del self._alias[a]
+            if abandoned:
+                self._abandoned[rid] = session
 
     def call(self, op: str, fields: dict[str, Any] | None = None
              ) -> dict[str, Any]:
@@ -223,6 +230,11 @@ class Connection:
             return None
         # Nobody waits: a tool call still needs an answer, or the code
         # would block until its deadline.
+        if owner in self._abandoned:
+            if "event" not in msg:
+                del self._abandoned[owner]
+                return None
+            msg = {"session": self._abandoned[owner], **msg}
         ans = P.abandoned_result(msg)
         if ans is not None:
             threading.Thread(target=self._answer_abandoned, args=(ans,),

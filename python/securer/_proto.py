@@ -181,6 +181,8 @@ class Execution:
         self.truncated = False
         self.failed: SecurerError | None = None
         self.callback_error: BaseException | None = None
+        #: The final reply came.
+        self.ended = False
 
     def feed(self, msg: dict[str, Any]) -> ToolCall | Result | None:
         ev = msg.get("event")
@@ -232,6 +234,7 @@ class Execution:
         return ToolCall(call, session, str(msg.get("tool")), msg.get("args"))
 
     def _end(self, msg: dict[str, Any]) -> Result:
+        self.ended = True
         if self.callback_error is not None:
             raise self.callback_error
         ok = msg.get("ok")
@@ -310,6 +313,11 @@ def _clean(s: str) -> str:
     return s.encode("utf-8", "replace").decode("utf-8")
 
 
+#: What a tool call of an execution the client gave up on gets.
+ABANDONED = "the client stopped waiting for this execution"
+INTERRUPTED = "the client was interrupted during this tool call"
+
+
 def abandoned_result(msg: dict[str, Any]) -> dict[str, Any] | None:
     """The answer to a tool call of an execution nobody waits for."""
     if msg.get("event") != "tool_call" or not isinstance(
@@ -317,7 +325,7 @@ def abandoned_result(msg: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {"op": "tool_result", "session": msg["session"],
             "call": msg["call"],
-            "error": "the client stopped waiting for this execution"}
+            "error": ABANDONED}
 
 
 def _num(d: dict[str, Any], k: str) -> float:

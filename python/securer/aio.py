@@ -50,6 +50,7 @@ class AsyncConnection:
         self._wlock = asyncio.Lock()
         self._queues: dict[int, asyncio.Queue[dict[str, Any]]] = {}
         self._alias: dict[int, int] = {}
+        self._abandoned: dict[int, str | None] = {}
         self._dead: SecurerError | None = None
         self._task = asyncio.get_running_loop().create_task(self._read())
         self._pending: set[asyncio.Task[None]] = set()
@@ -119,10 +120,16 @@ class AsyncConnection:
             mid = min(self._queues)
         if not isinstance(mid, int) or isinstance(mid, bool):
             return
-        q = self._queues.get(self._alias.get(mid, mid))
+        owner = self._alias.get(mid, mid)
+        q = self._queues.get(owner)
         if q is not None:
             q.put_nowait(msg)
             return
+        if owner in self._abandoned:
+            if "event" not in msg:
+                del self._abandoned[owner]
+                return
+            msg = {"session": self._abandoned[owner], **msg}
         ans = P.abandoned_result(msg)
         if ans is not None:
             t = asyncio.get_running_loop().create_task(
@@ -182,11 +189,14 @@ class AsyncConnection:
             self._alias[rid] = owner
         await self._send({"id": rid, **fields})
 
-    def done(self, rid: int) -> None:
-        """Forgets request rid."""
+    def done(self, rid: int, abandoned: bool = False,
+             session: str | None = None) -> None:
+        """Forgets request rid; abandoned as Connection.done()."""
         self._queues.pop(rid, None)
         for a in [a for a, o in self._alias.items() if o == rid]:
             del self._alias[a]
+        if abandoned:
+            self._abandoned[rid] = session
 
     async def wait(self, rid: int) -> dict[str, Any]:
         """The next message for request rid."""
@@ -270,13 +280,26 @@ async def _execute(conn: AsyncConnection, op: str, fields: dict[str, Any],
             if isinstance(prep, str):
                 value, error = None, prep
             else:
-                value, error = await _run_tool(*prep)
+                try:
+                    value, error = await _run_tool(*prep)
+                except BaseException:
+                    # Cancelled or interrupted: the code waiting for this
+                    # call is let go with an error, in a task of its own.
+                    t = asyncio.get_running_loop().create_task(
+                        conn._send_quiet({"id": next(conn._ids),
+                                          **P.tool_result(
+                                              step, V.Encoder(),
+                                              error=P.INTERRUPTED)}))
+                    conn._pending.add(t)
+                    t.add_done_callback(conn._pending.discard)
+                    raise
             if dec.saw_bin:
                 conn.peer_binary = True
             await conn.send_for(rid, P.tool_result(
                 step, V.Encoder(conn.peer_binary), value, error))
     finally:
-        conn.done(rid)
+        conn.done(rid, abandoned=not ex.ended and not conn.closed,
+                  session=session)
 
 
 class AsyncSession:

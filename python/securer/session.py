@@ -68,13 +68,24 @@ def _execute(conn: Connection, op: str, fields: dict[str, Any],
             if isinstance(prep, str):
                 value, error = None, prep
             else:
-                value, error = _run_tool(*prep)
+                try:
+                    value, error = _run_tool(*prep)
+                except BaseException:
+                    # An interrupt: the code waiting for this call is let
+                    # go with an error before we give up on it.
+                    try:
+                        conn.send_for(rid, P.tool_result(
+                            step, V.Encoder(), error=P.INTERRUPTED))
+                    except SecurerError:
+                        pass
+                    raise
             if dec.saw_bin:
                 conn.peer_binary = True
             conn.send_for(rid, P.tool_result(
                 step, V.Encoder(conn.peer_binary), value, error))
     finally:
-        conn.done(rid)
+        conn.done(rid, abandoned=not ex.ended and not conn.closed,
+                  session=session)
 
 
 class Session:
