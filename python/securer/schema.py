@@ -76,15 +76,25 @@ def _lines(text: str, limit: int) -> list[str]:
     return lines
 
 
+def _output_lines(output: list[Any]) -> list[str]:
+    text = ""
+    for o in output:
+        if o.stream == "warning":
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += f"Warning: {o.text}\n"
+        else:
+            text += o.text
+    return text.rstrip("\n").split("\n") if text else []
+
+
 def format_result(r: Result | SecurerError, max_lines: int = 50) -> str:
     """The text a model gets for a result or an error: the output, then
-    the printed value (or the error's message)."""
-    out: list[str] = []
+    the printed value (or the error's message), each cut to max_lines
+    lines."""
+    out = _lines("\n".join(_output_lines(r.output)), max_lines) \
+        if isinstance(r, (Result, ExecutionError)) else []
     if isinstance(r, Result):
-        for o in r.output:
-            prefix = {"warning": "Warning: ", "message": ""}.get(o.stream,
-                                                                   "")
-            out.extend(prefix + ln for ln in _lines(o.text, max_lines))
         if r.visible and r.printed:
             out.extend(_lines(r.printed, max_lines))
         if r.plots:
@@ -93,10 +103,7 @@ def format_result(r: Result | SecurerError, max_lines: int = 50) -> str:
         if not out:
             out.append("(no output; the value is invisible)" if
                        not r.visible else "NULL")
-        return "\n".join(out[:max_lines * 2])
-    if isinstance(r, ExecutionError):
-        for o in r.output:
-            out.extend(_lines(o.text, max_lines))
+        return "\n".join(out)
     call = getattr(r, "call", None)
     where = f" in {call}" if isinstance(call, str) and call else ""
     out.append(f"Error{where} ({r.code}): {r.message}")
