@@ -41,14 +41,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ClientError, ConversionError, ProtocolViolation
 from . import values as V
-
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
 
 __all__ = ["require", "np_from_bin", "np_from_elements", "df_to_pandas",
            "encode_array", "np_identical", "pd_identical"]
@@ -560,6 +556,3 @@ def pd_identical(a: Any, b: Any) -> bool:
     except AssertionError:
         return False
 
-
-if TYPE_CHECKING:
-    _unused: NDArray[np.float64]

@@ -19,7 +19,6 @@ stack traces removed, cut to 500 bytes), as securer-protocol(7) says.
 from __future__ import annotations
 
 import inspect
-import keyword
 import re
 import sys
 import typing
@@ -370,6 +369,7 @@ def error_text(exc: BaseException) -> str:
     it): its message, or its class name when it has none."""
     msg = str(exc)
     if isinstance(exc, KeyError) and len(exc.args) == 1:
+        # str() of a KeyError is only the key's repr.
         msg = f"KeyError: {exc.args[0]!r}"
     if not msg:
         msg = type(exc).__name__
@@ -378,5 +378,3 @@ def error_text(exc: BaseException) -> str:
         msg = msg[:4096]
     return msg
 
-
-_unused = keyword

@@ -26,9 +26,11 @@ def test_parallel(sock: str) -> None:
 
 
 def test_map_errors_per_job(sock: str) -> None:
-    with securer.Pool(3) as p:
+    # A session each, so that no job waits for the one that times out to
+    # get its fresh worker.
+    with securer.Pool(5) as p:
         rs = p.map(["1 + 1", "stop('job 2 fails')", "1 +",
-                    "Sys.sleep(5)", "'last'"], timeout=0.5)
+                    "Sys.sleep(10)", "'last'"], timeout=1)
         assert isinstance(rs[0], securer.Result) and rs[0].value == 2.0
         assert isinstance(rs[1], securer.RError) and \
             rs[1].message == "job 2 fails"

@@ -86,3 +86,39 @@ def test_agent_example_runs(sock: str) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[-1].startswith("[model] Each extra 1000 lbs")
     assert "[tool] [1] -5.34" in r.stdout
+
+
+def readme_block(path: str, start: str) -> str:
+    """The first indented block of Python after the line start."""
+    lines = (TOP / path).read_text().split("\n")
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(start))
+    i = next(k for k in range(i, len(lines))
+             if lines[k].strip() == "import securer")
+    block = []
+    for ln in lines[i:]:
+        if ln and not ln.startswith("    "):
+            break
+        block.append(ln[4:])
+    return "\n".join(block).strip() + "\n"
+
+
+@pytest.mark.parametrize("path,start", [("README.md", "## Python"),
+                                        ("python/README.md", "# securer")])
+def test_readme_examples(sock: str, path: str, start: str) -> None:
+    """The READMEs' Python examples run and print what their comments
+    say they print."""
+    code = readme_block(path, start)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, timeout=120,
+                       env={"PYTHONPATH": str(TOP / "python"),
+                            "SECURER_SOCKET": sock, "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    want = []
+    for ln in code.split("\n"):
+        if "print(" in ln and "#" in ln:
+            want.append(ln.split("#", 1)[1].strip())
+    got = r.stdout.split("\n")
+    assert len(want) >= 1
+    for w in want:
+        w = w.replace("...", "").strip()
+        assert any(g.startswith(w) or w in g for g in got), (w, got)
