@@ -185,6 +185,7 @@ class Execution:
         self.ended = False
 
     def feed(self, msg: dict[str, Any]) -> ToolCall | Result | None:
+        """One message of the request (its id the request's)."""
         ev = msg.get("event")
         if ev is not None:
             if ev == "output":

@@ -18,9 +18,11 @@ stack traces removed, cut to 500 bytes), as securer-protocol(7) says.
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import re
 import sys
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -178,8 +180,17 @@ def _from_annotation(ann: Any) -> tuple[str, Callable[[Any], Any] | None]:
         return _SIMPLE[ann]
     origin = typing.get_origin(ann)
     args = typing.get_args(ann)
-    if origin in (list, Sequence, typing.Sequence) or origin is \
-            getattr(__import__("collections.abc").abc, "Sequence"):
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        # Optional[X]: NULL (None) or what X takes.
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            _, conv = _from_annotation(rest[0])
+            if conv is None:
+                return ("", None)
+            inner = conv
+            return ("", lambda x: None if x is None else inner(x))
+        return ("", None)
+    if origin in (list, collections.abc.Sequence):
         if len(args) == 1 and args[0] in _ELEMENTS:
             rtype, conv = _ELEMENTS[args[0]]
             return (rtype, _list_of(conv))

@@ -600,8 +600,7 @@ class DataFrame(dict[str, Any]):
         """Each row as a dict of column name to element."""
         cols = list(self.items())
         for i in range(self.nrow):
-            yield {k: (v[i] if _length(v) != 1 or isinstance(v, list)
-                       else v) for k, v in cols}
+            yield {k: v[i] for k, v in cols}
 
     def to_pandas(self) -> Any:
         """The data frame as a pandas DataFrame (needs pandas)."""
@@ -634,10 +633,11 @@ def _compact_rownames(rn: Any) -> int | None:
 
 
 def _length(x: Any) -> int:
-    if isinstance(x, (list, bytes, str)) and not isinstance(x, str):
-        return len(x)
+    """The length of a column as R would count it."""
     if x is None:
         return 0
+    if isinstance(x, str):
+        return 1
     try:
         return len(x)
     except TypeError:
@@ -683,10 +683,6 @@ _UNSUPPORTED_CLASSES: dict[str, type[Unsupported]] = {
     "environment": Environment, "closure": Function, "builtin": Function,
     "special": Function,
 }
-
-
-def _attrs_wo(a: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    return {k: v for k, v in a.items() if k not in keys}
 
 
 # --- identical ----------------------------------------------------------------
