@@ -4,8 +4,8 @@ that sends them, and the real daemon once it does.
 
 The daemon side is asked, not assumed: test_daemon_binary executes a
 long vector with "binary": true in hello.  If "bin" comes back, every
-check runs; if it does not but this tree's common/securerd.h defines
-EXEC_BINARY (the daemon is new enough), that is a failure; only a tree
+check runs; if it does not but a header of this tree defines EXEC_BINARY
+(the daemon is new enough), that is a failure; only a tree
 without it skips, and t_python reports the skip to Kyua.
 """
 
@@ -244,10 +244,15 @@ def test_invalid_bin_from_daemon(fake_daemon: Any) -> None:
 # --- The real daemon ------------------------------------------------------------
 
 def tree_has_binary() -> bool:
-    """Whether this tree's daemon is new enough to send "bin": the flag
-    its monitor sets for the worker (BINARY.md)."""
-    h = TOP / "common" / "securerd.h"
-    return "EXEC_BINARY" in h.read_text()
+    """Whether this tree's daemon is new enough to send "bin": a header
+    of the daemon defines the flag its monitor sets for the worker
+    (EXEC_BINARY, BINARY.md), wherever the codec's headers move."""
+    for h in TOP.glob("*/*.h"):
+        if h.parts[-2] in ("regress", "build", "python"):
+            continue
+        if "#define EXEC_BINARY" in h.read_text(errors="replace"):
+            return True
+    return False
 
 
 def raw_value(conn: Connection, sid: str, code: str) -> dict[str, Any]:
@@ -273,11 +278,11 @@ def test_daemon_binary(daemon: Daemon) -> None:
     sends_bin = "bin" in m["value"]
     if not sends_bin:
         if tree_has_binary():
-            pytest.fail("common/securerd.h defines EXEC_BINARY but the "
+            pytest.fail("the tree defines EXEC_BINARY but the "
                         "daemon sent no \"bin\" for a vector of 32 doubles "
                         f"to a client that asked: {m['value']}")
         pytest.skip("the daemon predates binary vectors (no EXEC_BINARY in "
-                    "common/securerd.h): the end-to-end checks of \"bin\" "
+                    "the tree's headers): the end-to-end checks of \"bin\" "
                     "wait for it")
     check_daemon_binary(daemon)
 
