@@ -49,6 +49,8 @@ class Connection:
         self._reading = False
         self._dead: SecurerError | None = None
         self._buf = bytearray()
+        self._rbuf = bytearray(_RECV)
+        self._rview = memoryview(self._rbuf)
         self._off = 0
         self._scan = 0
         self.server = ""
@@ -275,15 +277,17 @@ class Connection:
                 raise ProtocolViolation(f"securerd sent a line longer than "
                                         f"{P.LINE_MAX} bytes")
             try:
-                chunk = self._sock.recv(_RECV)
+                # Into a buffer kept for it: recv() of a large size
+                # would allocate (and map) that much each time.
+                n = self._sock.recv_into(self._rbuf)
             except InterruptedError:
                 continue
             except OSError as e:
                 raise ConnectionLost(f"read from securerd: "
                                      f"{e.strerror or e}") from None
-            if not chunk:
+            if n == 0:
                 raise ConnectionLost("securerd closed the connection")
-            buf += chunk
+            buf += self._rview[:n]
 
     def _fail(self, e: SecurerError) -> None:
         with self._cond:
