@@ -42,7 +42,7 @@ run_pytest() {
 	no_leftovers
 	[ $rc -eq 0 ] || atf_fail "pytest test_$1.py: exit $rc (report on stdout)"
 	if grep -q '^SKIPPED' out; then
-		why=$(grep '^SKIPPED' out | head -1 | sed 's/^SKIPPED \[[0-9]*\] //')
+		why=$(grep '^SKIPPED' out | head -1 | sed 's/^SKIPPED \[[0-9]*\] [^ ]*:[0-9]*: //')
 		[ "$1" = binary ] && atf_skip "$why"
 		atf_fail "test_$1.py skipped a test: $why"
 	fi
