@@ -16,7 +16,9 @@ the same daemon:
   argument, ten times, per call (the C client's row 3); and the same
   calls one by one, from the time between one call reaching the tool and
   the next (every round trip, so its p99 is one of 100,000 calls);
-- the same two with AsyncSession.
+- the same two with AsyncSession;
+- the client's own CPU time per execution (user and system of this
+  process), steadier than wall time on a shared machine.
 
 It prints medians and 99th percentiles in microseconds, the C client's
 beside the Python client's, and their ratio.  It is not a test: nothing
@@ -89,16 +91,21 @@ def c_bench(sock: str, n: int) -> dict[str, tuple[float, float]]:
     return rows
 
 
-def py_execute(sock: str, n: int) -> list[float]:
+def py_execute(sock: str, n: int) -> tuple[list[float], float]:
+    """The times of n executions, and this process's CPU time (user and
+    system) per execution, which the load moves less than wall time."""
     with securer.Session(sock, autostart=False) as s:
         for _ in range(100):
             s.execute("1+1")
         t = []
+        c0 = os.times()
         for _ in range(n):
             t0 = time.perf_counter()
             s.execute("1+1")
             t.append(time.perf_counter() - t0)
-        return t
+        c1 = os.times()
+        cpu = (c1.user - c0.user + c1.system - c0.system) / n
+        return t, cpu
 
 
 def py_tools(sock: str) -> tuple[list[float], list[float]]:
@@ -166,7 +173,7 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.2f}, "
               f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
         c = {} if a.no_c else c_bench(sock, a.n)
-        ex = py_execute(sock, a.n)
+        ex, cpu = py_execute(sock, a.n)
         per_loop, each = py_tools(sock)
         aex, aloop = asyncio.run(py_async(sock, a.n))
         print()
@@ -185,6 +192,8 @@ def main() -> None:
         line("tool call (each of 100,000)", None, each)
         line("async: execute 1+1", "2 execute 1+1", aex)
         line("async: tool call (10 loops)", "3 tool call", aloop)
+        print(f"{'Python CPU per execute 1+1':<34} {cpu * 1e6:10.1f} us "
+              "(user + system, this process)")
         print(f"load average {os.getloadavg()[0]:.2f} at the end")
     finally:
         if proc is not None:
