@@ -32,7 +32,7 @@ kyua_tree() {
 	tree=$build/kyua
 	rm -rf "$tree"
 	mkdir -p "$tree"
-	for dir in common worker broker monitor client mcp rpkg attack faults; do
+	for dir in common worker broker monitor client mcp rpkg python attack faults; do
 		[ -f "regress/$dir/Kyuafile" ] || continue
 		mkdir -p "$tree/$dir"
 		cp "regress/$dir/Kyuafile" "$tree/$dir/"

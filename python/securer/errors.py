@@ -1,0 +1,538 @@
+"""The exceptions of securer: one class per error code of securer-protocol(7).
+
+Every exception this package raises is a :class:`SecurerError`.  An error
+the daemon answers carries its protocol code in :attr:`SecurerError.code`
+and the whole error object in :attr:`SecurerError.details`; errors found
+by the client itself (it cannot connect, the daemon broke the protocol, an
+argument is wrong) have codes of their own in lower case too, so that
+``err.code`` always says what happened.
+
+The classes group what a caller handles alike:
+
+- :class:`ExecutionError`: the code ran, or tried to, and failed
+  (:class:`RError`, :class:`RSyntaxError`, :class:`Timeout`,
+  :class:`WorkerDied`, ...).  They carry the output the code wrote before
+  it failed, its plots and the daemon's advisories.
+- :class:`TryAgain`: a refusal that may go away by itself
+  (:class:`RateLimited`, :class:`CapacityExhausted`, :class:`SessionBusy`,
+  ...); :attr:`TryAgain.retry_after` says when, where the daemon says.
+- :class:`LimitExceeded`: a limit of the daemon's configuration or of the
+  session was reached.
+- :class:`FileOpError`: file.put and file.get.
+- :class:`SessionStateLost`: a mix-in of the errors after which the
+  session's worker was replaced and its R state is gone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from .results import Advisory, Output, Plot, PlotOmitted
+
+__all__ = [
+    "SecurerError", "ClientError", "ConversionError", "ConnectError",
+    "DaemonStartError", "ConnectionLost", "ProtocolViolation",
+    "BadRequest", "TooLarge", "HelloRequired", "UnsupportedVersion",
+    "Unauthorized", "TryAgain", "AuthThrottled", "RateLimited",
+    "LimitExceeded", "TooManySessions", "TooManyExecutions",
+    "NoSuchPool", "PoolExists", "PoolTooLarge", "PoolBusy",
+    "CapacityExhausted", "NoSuchSession", "SessionBusy", "MaxExecutions",
+    "CodeTooLong", "AuditUnavailable", "BadLimits", "BadTools",
+    "SandboxUnavailable", "SpawnFailed", "SessionStateLost",
+    "ExecutionError", "RSyntaxError", "RError", "Timeout", "WorkerDied",
+    "TooManyMessages", "ToolCallsExceeded", "ResultTooLarge",
+    "FileOpError", "BadFileName", "FileTooLarge", "TooManyFiles",
+    "FileNotFound", "NotARegularFile", "FileIOError", "WorkerProtocolError",
+    "Closed", "InternalError", "error_class", "ERROR_CLASSES",
+]
+
+
+class SecurerError(Exception):
+    """The base of every error of securer.
+
+    Attributes:
+        code: the protocol's error code ("r_error", "timeout", ...), or a
+            client-side one ("connect", "protocol_violation", "client").
+        message: the daemon's message (or the client's).
+        details: the daemon's whole error object (empty for client-side
+            errors); members such as ``retry_after`` or ``cause`` are in it.
+    """
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message: str = message
+        self.details: dict[str, Any] = dict(details or {})
+        if code is not None:
+            # An instance-level code, for codes this version does not know.
+            self.code = code  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
+
+
+# --- Errors found by the client ---------------------------------------------
+
+class ClientError(SecurerError):
+    """A wrong argument or a use of something closed, found before asking
+    the daemon."""
+
+    code = "client"
+
+
+class ConversionError(ClientError, ValueError):
+    """A Python value that cannot cross to R exactly (or an encoded value
+    that does not follow securer-protocol(7))."""
+
+    code = "conversion"
+
+
+class ConnectError(SecurerError, ConnectionError):
+    """No daemon answers at the socket, and none was (or could be) started."""
+
+    code = "connect"
+
+
+class DaemonStartError(ConnectError):
+    """A private daemon was needed and could not be started; the message
+    has the last line it logged."""
+
+    code = "daemon_start"
+
+
+class ConnectionLost(SecurerError, ConnectionError):
+    """The connection to the daemon broke; its sessions are gone."""
+
+    code = "connection_lost"
+
+
+class ProtocolViolation(SecurerError):
+    """The daemon sent something securer-protocol(7) does not allow (a line
+    that is not JSON, an oversized line, a reply with no ok, ...)."""
+
+    code = "protocol_violation"
+
+
+# --- Refusals of a request -------------------------------------------------
+
+class BadRequest(SecurerError):
+    """bad_request: the daemon did not understand a request."""
+
+    code = "bad_request"
+
+
+class TooLarge(SecurerError):
+    """too_large: a request line over 8 MiB; the daemon closed the
+    connection."""
+
+    code = "too_large"
+
+
+class HelloRequired(SecurerError):
+    """hello_required: a request before hello."""
+
+    code = "hello_required"
+
+
+class UnsupportedVersion(SecurerError):
+    """unsupported_version: the daemon speaks another protocol version."""
+
+    code = "unsupported_version"
+
+
+class Unauthorized(SecurerError, PermissionError):
+    """unauthorized: the daemon's rules do not let this client in (a wrong
+    or missing token, a deny rule, no allow rule)."""
+
+    code = "unauthorized"
+
+
+class TryAgain(SecurerError):
+    """A refusal that may go away by itself: retrying later can succeed."""
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds to wait before retrying, when the daemon says."""
+        v = self.details.get("retry_after")
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        return None
+
+
+class AuthThrottled(TryAgain, PermissionError):
+    """auth_throttled: too many refused hellos from this uid."""
+
+    code = "auth_throttled"
+
+
+class RateLimited(TryAgain):
+    """rate_limited: the identity's request rate was exceeded; the
+    request was not done."""
+
+    code = "rate_limited"
+
+
+class LimitExceeded(SecurerError):
+    """A limit of the daemon's configuration or of the session was
+    reached."""
+
+
+class TooManySessions(LimitExceeded, TryAgain):
+    """too_many_sessions: the identity has as many sessions as it may."""
+
+    code = "too_many_sessions"
+
+
+class TooManyExecutions(LimitExceeded, TryAgain):
+    """too_many_executions: the identity runs as many executions as it
+    may."""
+
+    code = "too_many_executions"
+
+
+class NoSuchPool(SecurerError, LookupError):
+    """no_such_pool: no pool of that name for this identity."""
+
+    code = "no_such_pool"
+
+
+class PoolExists(SecurerError):
+    """pool_exists: the identity already has a pool of that name."""
+
+    code = "pool_exists"
+
+
+class PoolTooLarge(LimitExceeded):
+    """pool_too_large: the size is over the identity's pool-size."""
+
+    code = "pool_too_large"
+
+
+class PoolBusy(TryAgain):
+    """pool_busy: no session of the pool became idle in time."""
+
+    code = "pool_busy"
+
+
+class CapacityExhausted(TryAgain):
+    """capacity_exhausted: the daemon has no room for another session."""
+
+    code = "capacity_exhausted"
+
+
+class NoSuchSession(SecurerError, LookupError):
+    """no_such_session: the session does not exist (any more) for this
+    connection; the daemon may have closed it (idle-ttl, lifetime)."""
+
+    code = "no_such_session"
+
+
+class SessionBusy(TryAgain):
+    """session_busy: an execution is already running in the session."""
+
+    code = "session_busy"
+
+
+class MaxExecutions(LimitExceeded):
+    """max_executions: the session's max_executions was reached."""
+
+    code = "max_executions"
+
+
+class CodeTooLong(LimitExceeded):
+    """code_too_long: the code is over the daemon's code-size."""
+
+    code = "code_too_long"
+
+
+class AuditUnavailable(TryAgain):
+    """audit_unavailable: the daemon's audit log cannot be written; no
+    execution starts until it can.  The daemon recovers by itself."""
+
+    code = "audit_unavailable"
+
+
+class BadLimits(ClientError):
+    """bad_limits: limits the daemon refuses (over its maxima, not a
+    positive number).  Also raised by the client for limits it can tell
+    are wrong."""
+
+    code = "bad_limits"
+
+
+class BadTools(ClientError):
+    """bad_tools: tool specifications the daemon refuses.  Also raised by
+    the client for tools it can tell are wrong."""
+
+    code = "bad_tools"
+
+
+class SandboxUnavailable(SecurerError):
+    """sandbox_unavailable: sandbox_strict was asked and the daemon cannot
+    give the full sandbox."""
+
+    code = "sandbox_unavailable"
+
+
+class SpawnFailed(TryAgain):
+    """spawn_failed: no worker could be started."""
+
+    code = "spawn_failed"
+
+
+# --- Failed executions -------------------------------------------------------
+
+class SessionStateLost:
+    """Mix-in: the session's worker was replaced; its R state is gone."""
+
+    state_lost: ClassVar[bool] = True
+
+
+class ExecutionError(SecurerError):
+    """An execution failed.
+
+    Attributes:
+        output: what the code wrote before it failed, in order.
+        plots: the pages it drew.
+        plots_omitted: pages over the daemon's caps.
+        advisories: the daemon's advice on the code (risky calls).
+        session: the session it ran on (for pool executions).
+    """
+
+    state_lost: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, code=code, details=details)
+        self.output: list[Output] = []
+        self.plots: list[Plot] = []
+        self.plots_omitted: list[PlotOmitted] = []
+        self.advisories: list[Advisory] = []
+        self.session: str | None = None
+
+    @property
+    def stdout(self) -> str:
+        """The standard output the code wrote before it failed."""
+        return "".join(o.text for o in self.output if o.stream == "stdout")
+
+
+class RSyntaxError(ExecutionError, SyntaxError):
+    """parse_error: the code did not parse; nothing ran.
+
+    Attributes:
+        line: the line R's parser stopped at (1-based).
+        column: the column (as R counts: 0 when it stopped at the line's
+            start).
+    """
+
+    code = "parse_error"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        ExecutionError.__init__(self, message, code=code, details=details)
+        d = self.details
+        self.line: int | None = _int_or_none(d.get("line"))
+        self.column: int | None = _int_or_none(d.get("column"))
+        # What SyntaxError's own attributes mean to Python tools.
+        self.msg = message
+        self.lineno = self.line
+        self.offset = self.column
+        self.filename = "<R code>"
+        self.text = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RError(ExecutionError):
+    """r_error: the R code raised an error.
+
+    Attributes:
+        call: the call the error came from, deparsed, or None.
+        classes: the condition's classes when the daemon reports them
+            (securer-protocol(7) version 1 does not: then empty).
+    """
+
+    code = "r_error"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, code=code, details=details)
+        call = self.details.get("call")
+        self.call: str | None = call if isinstance(call, str) else None
+        cls = self.details.get("classes", self.details.get("class"))
+        self.classes: tuple[str, ...] = tuple(
+            c for c in cls if isinstance(c, str)) if isinstance(
+                cls, list) else ()
+
+
+class Timeout(ExecutionError, SessionStateLost, TimeoutError):
+    """timeout: the deadline passed; the worker was killed and replaced."""
+
+    code = "timeout"
+    state_lost = True
+
+    @property
+    def timeout(self) -> float | None:
+        """The deadline that passed, in seconds."""
+        v = self.details.get("timeout")
+        return float(v) if isinstance(v, (int, float)) else None
+
+
+class WorkerDied(ExecutionError, SessionStateLost):
+    """worker_died: the worker died during the execution (a signal, its
+    memory or CPU limit); the session has a fresh one."""
+
+    code = "worker_died"
+    state_lost = True
+
+    @property
+    def cause(self) -> str:
+        """Why it died, as the daemon says ("memory limit exceeded")."""
+        v = self.details.get("cause")
+        return v if isinstance(v, str) else self.message
+
+
+class TooManyMessages(ExecutionError, SessionStateLost):
+    """too_many_messages: the worker sent more messages than the daemon
+    allows and was killed."""
+
+    code = "too_many_messages"
+    state_lost = True
+
+
+class ToolCallsExceeded(ExecutionError, LimitExceeded):
+    """tool_calls_exceeded: the execution made more tool calls than
+    allowed."""
+
+    code = "tool_calls_exceeded"
+
+
+class ResultTooLarge(ExecutionError, LimitExceeded):
+    """result_too_large: the value is over the daemon's result-size; the
+    session keeps its state."""
+
+    code = "result_too_large"
+
+
+class WorkerProtocolError(ExecutionError, SessionStateLost):
+    """protocol: the worker broke the protocol and was killed."""
+
+    code = "protocol"
+    state_lost = True
+
+
+class Closed(ExecutionError):
+    """closed: the session (or pool) was closed during the request."""
+
+    code = "closed"
+
+
+# --- Files -------------------------------------------------------------------
+
+class FileOpError(SecurerError):
+    """An error of file.put or file.get."""
+
+
+class BadFileName(FileOpError, ClientError):
+    """bad_file_name: not one safe path component."""
+
+    code = "bad_file_name"
+
+
+class FileTooLarge(FileOpError, LimitExceeded):
+    """file_too_large: over the daemon's file-size."""
+
+    code = "file_too_large"
+
+
+class TooManyFiles(FileOpError, LimitExceeded):
+    """too_many_files: the session has had as many files put as it may."""
+
+    code = "too_many_files"
+
+
+class FileNotFound(FileOpError, FileNotFoundError):
+    """file_not_found: no such file in the session's output directory."""
+
+    code = "file_not_found"
+
+
+class NotARegularFile(FileOpError):
+    """not_a_regular_file: a symbolic link, directory, FIFO, ..."""
+
+    code = "not_a_regular_file"
+
+
+class FileIOError(FileOpError, OSError):
+    """file_error: the file could not be written or read."""
+
+    code = "file_error"
+
+
+class InternalError(SecurerError):
+    """internal: the daemon failed in a way it did not expect."""
+
+    code = "internal"
+
+
+def _int_or_none(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return int(v)
+
+
+#: Every error code of securer-protocol(7), to its class.
+ERROR_CLASSES: dict[str, type[SecurerError]] = {
+    c.code: c for c in (
+        BadRequest, TooLarge, HelloRequired, UnsupportedVersion,
+        Unauthorized, AuthThrottled, RateLimited, TooManySessions,
+        TooManyExecutions, NoSuchPool, PoolExists, PoolTooLarge, PoolBusy,
+        CapacityExhausted, NoSuchSession, SessionBusy, MaxExecutions,
+        CodeTooLong, AuditUnavailable, BadLimits, BadTools,
+        SandboxUnavailable, SpawnFailed, RSyntaxError, RError, Timeout,
+        WorkerDied, TooManyMessages, ToolCallsExceeded, ResultTooLarge,
+        BadFileName, FileTooLarge, TooManyFiles, FileNotFound,
+        NotARegularFile, FileIOError, WorkerProtocolError, Closed,
+        InternalError)
+}
+
+
+def error_class(code: str) -> type[SecurerError]:
+    """The class of an error code (:class:`SecurerError` for one this
+    version does not know)."""
+    return ERROR_CLASSES.get(code, SecurerError)
+
+
+def from_error(error: Any, *, output: Sequence[Output] = (),
+               plots: Sequence[Plot] = (),
+               plots_omitted: Sequence[PlotOmitted] = (),
+               advisories: Sequence[Advisory] = ()) -> SecurerError:
+    """The exception for an error object of a reply (``{"code": ...,
+    "message": ...}``)."""
+    if not isinstance(error, dict):
+        return ProtocolViolation("securerd sent a refusal with no error "
+                                 "object")
+    code = error.get("code")
+    msg = error.get("message")
+    if not isinstance(code, str):
+        code = "unknown"
+    if not isinstance(msg, str):
+        msg = "securerd refused without saying why"
+    cls = error_class(code)
+    exc = cls(msg, code=None if cls is not SecurerError else code,
+              details=error)
+    if isinstance(exc, ExecutionError):
+        exc.output = list(output)
+        exc.plots = list(plots)
+        exc.plots_omitted = list(plots_omitted)
+        exc.advisories = list(advisories)
+        s = error.get("session")
+        exc.session = s if isinstance(s, str) else None
+    return exc
