@@ -53,6 +53,7 @@ struct securer {
 	size_t			 off;		/* start of the next line */
 	size_t			 scan;		/* no newline in off..scan */
 	enum securer_error	 err;
+	int			 binary;	/* hello asks for "bin" */
 	char			*errname;	/* the daemon's code */
 	char			*errmsg;
 	char			*errjson;
@@ -250,8 +251,8 @@ make_room(struct securer *sc)
 	if (sc->len < sc->bufsz)
 		return (0);
 	want = sc->bufsz == 0 ? READ_CHUNK : sc->bufsz * 2;
-	if (want > CLIENT_LINE_MAX + 1)
-		want = CLIENT_LINE_MAX + 1;
+	if (want > SECURER_REPLY_MAX + 1)
+		want = SECURER_REPLY_MAX + 1;
 	if ((p = realloc(sc->buf, want)) == NULL)
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	sc->buf = p;
@@ -302,9 +303,9 @@ read_line(struct securer *sc, size_t *lenp)
 			return (line);
 		}
 		sc->scan = sc->len;
-		if (sc->len - sc->off > CLIENT_LINE_MAX) {
+		if (sc->len - sc->off > SECURER_REPLY_MAX) {
 			set_error(sc, SECURER_EPROTO, "securerd sent a line "
-			    "longer than %u bytes", CLIENT_LINE_MAX);
+			    "longer than %u bytes", SECURER_REPLY_MAX);
 			drop(sc);
 			return (NULL);
 		}
@@ -649,6 +650,17 @@ securer_open(void)
 	return (sc);
 }
 
+/*
+ * Whether the connection's hello asks for vectors in binary form
+ * ("bin", securer-protocol(7)): the caller's decoder must read them.
+ * Before securer_connect().
+ */
+void
+securer_set_binary(struct securer *sc, int on)
+{
+	sc->binary = on != 0;
+}
+
 int
 securer_connect(struct securer *sc, const char *path)
 {
@@ -691,7 +703,8 @@ hello(struct securer *sc)
 	if (cJSON_AddNumberToObject(req, "version",
 	    SECURER_PROTO_VERSION) == NULL ||
 	    cJSON_AddStringToObject(req, "client",
-	    "libsecurer " SECURER_VERSION) == NULL) {
+	    "libsecurer " SECURER_VERSION) == NULL ||
+	    (sc->binary && cJSON_AddTrueToObject(req, "binary") == NULL)) {
 		cJSON_Delete(req);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}
@@ -1034,6 +1047,11 @@ fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
 	res->truncated = cJSON_IsTrue(item(rep, "truncated"));
 	res->elapsed = cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0;
 	res->plots_omitted = cJSON_GetArraySize(item(rep, "plots_omitted"));
+	if (cJSON_IsArray(item(rep, "warnings")) &&
+	    (res->warnings = json_print(item(rep, "warnings"), NULL)) == NULL) {
+		securer_result_free(res);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
 	if (plots_from(item(rep, "plots"), &res->plots, &res->nplots) == -1) {
 		securer_result_free(res);
 		return (set_error(sc, SECURER_EPROTO, "securerd sent a plot "
@@ -1117,6 +1135,7 @@ securer_result_free(struct securer_result *res)
 		return;
 	free(res->value);
 	free(res->printed);
+	free(res->warnings);
 	securer_plots_free(res->plots, res->nplots);
 	memset(res, 0, sizeof(*res));
 }

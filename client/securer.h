@@ -14,6 +14,9 @@
 
 #define SECURER_SOCKET_ENV	"SECURER_SOCKET"
 #define SECURER_SYSTEM_SOCKET	"/run/securerd.sock"
+/* The longest line read from the daemon: a reply with a value at
+ * securerd.conf(5)'s largest result-size, its plots and printed form. */
+#define SECURER_REPLY_MAX	(1536U * 1024 * 1024)
 
 enum securer_error {
 	SECURER_OK = 0,
@@ -78,9 +81,11 @@ struct securer_result {
 	struct securer_plot *plots;	/* nplots pages, in order */
 	size_t		 nplots;
 	size_t		 plots_omitted;	/* pages over the daemon's caps */
+	char		*warnings;	/* the reply's "warnings" (JSON) or NULL */
 };
 
 struct securer	*securer_open(void);
+void		 securer_set_binary(struct securer *, int);
 int		 securer_connect(struct securer *, const char *);
 int		 securer_connect_fd(struct securer *, int);
 void		 securer_close(struct securer *);

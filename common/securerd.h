@@ -12,7 +12,8 @@
  *	monitor  -> worker	IMSG_W_SETUP, IMSG_W_EXEC, IMSG_W_TOOL_RESULT
  *	worker   -> monitor	IMSG_W_WAITING, IMSG_W_READY, IMSG_W_OUTPUT,
  *				IMSG_W_TOOL_CALL, IMSG_W_RESULT, IMSG_W_ERROR,
- *				IMSG_W_ADVISORY, IMSG_W_PLOT, IMSG_W_FILE
+ *				IMSG_W_ADVISORY, IMSG_W_PLOT, IMSG_W_FILE,
+ *				IMSG_W_RESULT_PART
  *	monitor  -> worker	IMSG_W_FILE_PUT, IMSG_W_FILE_GET
  * Only broker -> monitor and broker -> template pass fds.
  */
@@ -34,7 +35,9 @@
 
 #define WORKER_IMSG_MAX		(8U * 1024 * 1024 + 4096)
 #define BROKER_IMSG_MAX		(256U * 1024)
-#define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* the worker's bound */
+#define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* "result-size" default */
+#define WORKER_RESULT_LIMIT	(1024ULL * 1024 * 1024)	/* "result-size" at most */
+#define WORKER_PART_MAX		(WORKER_IMSG_MAX - 4096 - 64) /* of a part */
 #define AUDIT_CODE_MAX		10000	/* code bytes kept: the default */
 #define AUDIT_CODE_LIMIT	(200U * 1024)	/* "audit-code" at most */
 #define AUDIT_SUMMARY_MAX	200	/* bytes of a tool result kept */
@@ -92,6 +95,7 @@ enum imsg_type {
 	/* worker -> monitor */
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
 	IMSG_W_WAITING,		/* empty: sandboxed and warm, before setup */
+	IMSG_W_RESULT_PART,	/* bytes of the value, before IMSG_W_RESULT */
 	IMSG_MAX
 };
 
@@ -159,6 +163,7 @@ struct tpl_spawned {
 struct w_exec {
 	uint32_t	flags;
 	uint32_t	code_len;
+	uint64_t	max_value;	/* bytes of the encoded value; 0: 4 MiB */
 };
 
 struct w_tool_result {
@@ -188,10 +193,20 @@ struct w_tool_call {
 	uint32_t	args_len;	/* JSON object: name -> value */
 };
 
+/*
+ * A value over WORKER_PART_MAX comes as IMSG_W_RESULT_PARTs, in order,
+ * then the IMSG_W_RESULT with the rest: value_total is the whole's size.
+ * RESULT_OMITTED: an invisible value over max_value, sent as null;
+ * omitted_size is what it would have taken.
+ */
+#define RESULT_OMITTED	0x01
 struct w_result {
 	uint32_t	visible;
-	uint32_t	value_len;	/* JSON value */
+	uint32_t	value_len;	/* JSON value, the last part */
 	uint32_t	printed_len;
+	uint32_t	flags;		/* RESULT_* */
+	uint64_t	value_total;	/* the parts' bytes and value_len */
+	uint64_t	omitted_size;
 };
 
 enum w_error_kind {

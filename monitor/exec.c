@@ -215,7 +215,9 @@ exec_dispatch(struct exec *e)
 			return;	/* the worker is lost; the session heard */
 		goto sent;
 	}
+	memset(&we, 0, sizeof(we));
 	we.flags = e->flags;
+	we.max_value = conf->max_result;
 	/* A pool's session runs for whichever client executes on it. */
 	if (s->client != NULL && s->client->binary)
 		we.flags |= EXEC_BINARY;

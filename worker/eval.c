@@ -31,11 +31,15 @@ struct exec_job {
 	const char	*code;
 	size_t		 len;
 	int		 echo;
+	int		 binary;
+	uint64_t	 max_value;
 };
 
 static struct {
 	uint32_t	 id;
 	int		 done;		/* result or error sent */
+	int		 binary;	/* vectors may go binary */
+	uint64_t	 max_value;	/* bytes of the encoded value */
 } ex;
 
 /*
@@ -59,7 +63,8 @@ static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
 static void	eval_send_error(uint32_t, int, int, const char *,
 		    const char *);
-static void	eval_send_result(int, const char *, size_t, SEXP);
+static void	eval_send_result(int, const char *, size_t, SEXP,
+		    const struct rvalue_enc *);
 static const char *eval_string(SEXP);
 
 void
@@ -78,6 +83,10 @@ eval_exec(struct imsg *imsg)
 	job.code = (const char *)imsg->data + sizeof(we);
 	job.len = we.code_len;
 	job.echo = (we.flags & EXEC_ECHO) != 0;
+	job.binary = (we.flags & EXEC_BINARY) != 0;
+	job.max_value = we.max_value == 0 ? WORKER_RESULT_MAX :
+	    we.max_value > WORKER_RESULT_LIMIT ? WORKER_RESULT_LIMIT :
+	    we.max_value;
 	eval_run(imsg_get_id(imsg), &job);
 }
 
@@ -88,6 +97,9 @@ eval_run(uint32_t id, struct exec_job *job)
 
 	ex.id = id;
 	ex.done = 0;
+	ex.binary = job->binary;
+	ex.max_value = job->max_value != 0 ? job->max_value :
+	    WORKER_RESULT_MAX;
 	out_begin(ex.id);
 	if (!R_ToplevelExec(eval_body, job))
 		log_debug("execution %u: jumped to the top level", ex.id);
@@ -103,8 +115,8 @@ eval_run(uint32_t id, struct exec_job *job)
 void
 eval_warm(void)
 {
-	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1 };
-	struct exec_job	 bad = { "1 +", 3, 0 };
+	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1, 0, 0 };
+	struct exec_job	 bad = { "1 +", 3, 0, 0, 0 };
 
 	chan_mute = 1;
 	eval_run(0, &job);
@@ -314,16 +326,19 @@ eval_string(SEXP x)
 
 /*
  * .Call(securer_result, value, visible): the printed form first, as it
- * runs R code (print methods) that may call tools or fail; then the
- * value, whose encoding is bounded.
+ * runs R code (print methods, which draw a ggplot as R's top level
+ * would) that may call tools or fail; then the value, whose encoding is
+ * bounded by the operator's result size.  An invisible value over it is
+ * no failure: it is not sent (null), and the monitor says why.
  */
 SEXP
 eval_result_call(SEXP value, SEXP visible)
 {
-	char		 err[128], msg[160], *json;
-	size_t		 len;
-	int		 vis;
-	SEXP		 printed;
+	struct rvalue_enc	 o;
+	char			 err[128], msg[160], *json;
+	size_t			 len;
+	int			 vis;
+	SEXP			 printed;
 
 	if (ex.done)
 		Rf_error("the execution has ended");
@@ -332,26 +347,37 @@ eval_result_call(SEXP value, SEXP visible)
 	if (vis && (printed = rembed_printed_plain(value)) == NULL)
 		printed = rembed_apply(".printed", value);
 	PROTECT(printed);
-	if (rvalue_encode(value, W_VALUE_MAX, &json, &len, err,
-	    sizeof(err)) == -1) {
+	memset(&o, 0, sizeof(o));
+	o.max = ex.max_value;
+	o.flags = ex.binary ? RVALUE_BINARY : 0;
+	o.printed = vis ? printed : NULL;
+	if (rvalue_encode_opts(value, &o, &json, &len, err,
+	    sizeof(err)) == 0) {
+		eval_send_result(vis, json, len, printed, &o);
+		free(json);
+	} else if (o.too_large && !vis) {
+		eval_send_result(vis, "null", 4, printed, &o);
+	} else {
 		snprintf(msg, sizeof(msg), "result %s", err);
 		eval_send_error(WERR_ENCODE, 0, 0, msg, "");
-	} else {
-		eval_send_result(vis, json, len, printed);
-		free(json);
 	}
 	UNPROTECT(1);
 	return (R_NilValue);
 }
 
+/*
+ * The value in parts of at most WORKER_PART_MAX bytes, the last with the
+ * result: the channel holds no message over WORKER_IMSG_MAX.
+ */
 static void
-eval_send_result(int vis, const char *json, size_t len, SEXP printed)
+eval_send_result(int vis, const char *json, size_t len, SEXP printed,
+    const struct rvalue_enc *o)
 {
 	struct w_result	 wr;
 	struct iovec	 iov[3];
 	const char	*p;
 	char		*t;
-	size_t		 plen;
+	size_t		 plen, off, n;
 
 	p = vis ? eval_string(printed) : "";
 	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
@@ -359,12 +385,25 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed)
 	out_flush();
 	memset(&wr, 0, sizeof(wr));
 	wr.visible = vis;
-	wr.value_len = len;
+	wr.value_total = len;
+	if (o->too_large) {
+		wr.flags |= RESULT_OMITTED;
+		wr.omitted_size = o->size;
+	}
+	/* The last message holds the printed form too. */
+	for (off = 0; len - off > WORKER_PART_MAX - W_PRINTED_MAX -
+	    sizeof(wr); off += n) {
+		n = len - off < WORKER_PART_MAX ? len - off : WORKER_PART_MAX;
+		iov[0].iov_base = (void *)(json + off);
+		iov[0].iov_len = n;
+		chan_send(IMSG_W_RESULT_PART, ex.id, iov, 1);
+	}
+	wr.value_len = len - off;
 	wr.printed_len = plen;
 	iov[0].iov_base = &wr;
 	iov[0].iov_len = sizeof(wr);
-	iov[1].iov_base = (void *)json;
-	iov[1].iov_len = len;
+	iov[1].iov_base = (void *)(json + off);
+	iov[1].iov_len = len - off;
 	iov[2].iov_base = t;
 	iov[2].iov_len = plen;
 	chan_send(IMSG_W_RESULT, ex.id, iov, 3);

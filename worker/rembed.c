@@ -62,6 +62,7 @@ static void	r_cleanup(SA_TYPE, int, int);
 static void	rembed_natives(void);
 static void	rembed_private(void);
 static SEXP	rembed_printed(SEXP);
+static SEXP	rembed_deparsed(SEXP);
 static void	out_flush_full(void);
 static size_t	utf8_cut(const char *, size_t);
 static void	capture_add(const char *, size_t);
@@ -122,6 +123,33 @@ static const char rcode[] =
 "    on.exit()\n"
 "    .Call(securer_capture, FALSE, err)\n"
 "}\n"
+"\n"
+"## What cannot cross, printed without drawing: a page its print method\n"
+"## draws (a ggplot assigned, not shown) must not become a plot.\n"
+".printed_quiet <- function(x) {\n"
+"    dev <- grDevices::dev.cur()\n"
+"    grDevices::pdf(NULL)\n"
+"    on.exit({ grDevices::dev.off()\n"
+"        if (dev > 1L) grDevices::dev.set(dev) })\n"
+"    .printed(x)\n"
+"}\n"
+"\n"
+"## The text of a call or a function for the codec: one call that parses\n"
+"## back, or NULL (the value cannot cross).  17 digits keep the numbers\n"
+"## of a model's calls (poly()'s coefs) exact.\n"
+".deparse <- function(x) tryCatch({\n"
+"    lang <- is.call(x)\n"
+"    if (!is.primitive(x)) attributes(x) <- NULL\n"
+"    d <- paste(deparse(x, width.cutoff = 500L, backtick = TRUE,\n"
+"        control = c('keepInteger', 'keepNA', 'niceNames', 'digits17')),\n"
+"        collapse = '\\n')\n"
+"    if (lang) {\n"
+"        p <- tryCatch(parse(text = d, keep.source = FALSE),\n"
+"            error = function(e) NULL)\n"
+"        if (length(p) != 1L || !is.call(p[[1L]])) return(NULL)\n"
+"    }\n"
+"    d\n"
+"}, error = function(e) NULL)\n"
 "\n"
 ".parse <- function(code)\n"
 "    tryCatch(suppressWarnings(parse(text = code, keep.source = FALSE)),\n"
@@ -213,6 +241,7 @@ rembed_init(void)
 	ptr_R_CleanUp = r_cleanup;
 	setup_Rmainloop();
 	rvalue_set_printer(rembed_printed);
+	rvalue_set_deparser(rembed_deparsed);
 	rembed_natives();
 	rembed_private();
 	plots_init();
@@ -267,11 +296,18 @@ rembed_fn(const char *name)
 	return (fn);
 }
 
-/* The codec's printed form of what cannot cross: .printed(x). */
+/* The codec's printed form of what cannot cross: .printed_quiet(x). */
 static SEXP
 rembed_printed(SEXP x)
 {
-	return (rembed_apply(".printed", x));
+	return (rembed_apply(".printed_quiet", x));
+}
+
+/* The codec's text of a call or a function: .deparse(x). */
+static SEXP
+rembed_deparsed(SEXP x)
+{
+	return (rembed_apply(".deparse", x));
 }
 
 /*

@@ -228,27 +228,51 @@ SecureSession <- R6::R6Class("SecureSession",
       private$context(timeout, output_handler, max_tool_calls, max_output_lines)
     },
 
-    # The callbacks of one execution and what they gather.
+    # The callbacks of one execution and what they gather.  Output comes
+    # in chunks of many lines; they are kept in a list that doubles when
+    # full, so that a million lines cost a million times one line.
     context = function(timeout, output_handler, max_tool_calls,
                        max_output_lines) {
       ctx <- new.env(parent = emptyenv())
-      ctx$lines <- character(0)
+      ctx$chunks <- vector("list", 64L)
+      ctx$nchunks <- 0L
+      ctx$nlines <- 0
       ctx$partial <- ""
       ctx$timeout <- timeout
       ctx$max_tool_calls <- max_tool_calls
       ctx$start <- Sys.time()
       keep <- function(l) {
+        if (!length(l)) return()
         if (!is.null(output_handler))
           for (x in l) tryCatch(output_handler(x), error = function(e) NULL)
-        if (!is.null(max_output_lines))
-          l <- utils::head(l, max(0, max_output_lines - length(ctx$lines)))
-        ctx$lines <- c(ctx$lines, l)
+        if (!is.null(max_output_lines)) {
+          room <- max(0, max_output_lines - ctx$nlines)
+          if (length(l) > room) l <- l[seq_len(room)]
+          if (!length(l)) return()
+        }
+        if (ctx$nchunks == length(ctx$chunks))
+          length(ctx$chunks) <- 2L * length(ctx$chunks)
+        ctx$nchunks <- ctx$nchunks + 1L
+        ctx$chunks[[ctx$nchunks]] <- l
+        ctx$nlines <- ctx$nlines + length(l)
+      }
+      ctx$lines <- function() {
+        if (ctx$nchunks == 0L) return(character(0))
+        unlist(ctx$chunks[seq_len(ctx$nchunks)], use.names = FALSE)
       }
       ctx$flush <- function() {
         if (nzchar(ctx$partial)) keep(ctx$partial)
         ctx$partial <- ""
       }
       ctx$on_output <- function(stream, text) {
+        if (!nzchar(text)) return()
+        if (identical(stream, "warning")) {
+          # A warning as R prints one at the top level.
+          ctx$flush()
+          keep(strsplit(paste0("Warning message:\n", text), "\n",
+                        fixed = TRUE)[[1]])
+          return()
+        }
         parts <- strsplit(paste0(ctx$partial, text), "\n", fixed = TRUE)[[1]]
         if (endsWith(text, "\n")) ctx$partial <- ""
         else {
@@ -293,21 +317,27 @@ SecureSession <- R6::R6Class("SecureSession",
 
     finish = function(ctx, r) {
       ctx$flush()
-      private$output_last <- ctx$lines
+      lines <- ctx$lines()
+      private$output_last <- lines
       private$plots_last <- as_securer_plots(r$plots)
       el <- as.numeric(difftime(Sys.time(), ctx$start, units = "secs"))
       if (!is.null(r$error)) return(private$fail(ctx, r$error, el))
+      if (!is.null(r$decode_error))
+        securer_abort(paste("The value of the execution cannot be decoded:",
+                            r$decode_error), "securer_decode_error")
       vmsg(private$verbose, sprintf("Execution complete (%.2fs)", el))
       if (!is.null(private$audit))
         private$audit("execute_complete", elapsed = sprintf("%.2fs", el))
       value <- r$value
-      if (length(ctx$lines) && !is.null(value))
-        attr(value, "output") <- ctx$lines
+      if (isTRUE(r$revive)) value <- .revive(value)
+      if (length(lines) && !is.null(value))
+        attr(value, "output") <- lines
       if (!is.null(private$plots_last) && !is.null(value))
         attr(value, "plots") <- private$plots_last
       if (isTRUE(r$plots_omitted > 0L))
         warning(sprintf("%d plot(s) over the daemon's caps not returned",
                         r$plots_omitted), call. = FALSE)
+      result_warnings(r$warnings)
       value
     },
 
@@ -353,6 +383,18 @@ SecureSession <- R6::R6Class("SecureSession",
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
 R_extptr_prot <- function(p) .Call(C_session_info, p)
+
+# The reply's warnings that concern the R user: a value not returned.
+result_warnings <- function(json) {
+  if (is.null(json)) return(invisible())
+  w <- tryCatch(jsonlite::fromJSON(json, simplifyVector = FALSE),
+                error = function(e) list())
+  for (x in w)
+    if (identical(x$code, "value_omitted"))
+      warning(structure(class = c("securer_value_omitted", "warning", "condition"),
+                        list(message = x$message, call = NULL)))
+  invisible()
+}
 
 json_member <- function(json, name, default) {
   if (is.null(json)) return(default)

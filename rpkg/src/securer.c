@@ -50,6 +50,7 @@ struct cbcall {
 };
 
 static SEXP	securer_ns = NULL;
+static SEXP	securer_envparent = NULL;
 
 static void	rsess_free(struct rsess *);
 static void	cb_output_body(struct cbcall *);
@@ -62,6 +63,19 @@ printed_form(SEXP x)
 	SEXP	 call, r;
 
 	call = PROTECT(Rf_lang2(Rf_install(".printed"), R_NilValue));
+	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
+	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
+	UNPROTECT(1);
+	return (r);
+}
+
+/* The codec's text of a call or a function: .deparse(x). */
+static SEXP
+deparsed_form(SEXP x)
+{
+	SEXP	 call, r;
+
+	call = PROTECT(Rf_lang2(Rf_install(".deparse"), R_NilValue));
 	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
 	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
 	UNPROTECT(1);
@@ -162,6 +176,8 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 		free(rs);
 		Rf_error("out of memory");
 	}
+	/* The codec reads vectors in binary form: exact and fast. */
+	securer_set_binary(rs->sc, 1);
 	if (securer_connect(rs->sc, opt_str(path)) == -1 ||
 	    securer_session_create(rs->sc, &o, &rs->s) == -1) {
 		err = PROTECT(error_of(rs->sc));
@@ -480,39 +496,42 @@ plots_of(const struct securer_plot *plots, size_t n)
 
 /*
  * list(value, printed, visible, elapsed, truncated, plots,
- * plots_omitted) of a result.
+ * plots_omitted, warnings, decode_error, revive) of a result.  A value
+ * that cannot be decoded is no R error here: the R side raises it with
+ * the execution's output and plots kept.
  */
 static SEXP
 result_of(struct securer_result *res)
 {
+	static const char	*names[] = { "value", "printed", "visible",
+	    "elapsed", "truncated", "plots", "plots_omitted", "warnings",
+	    "decode_error", "revive" };
 	SEXP	 l, nm, v;
 	char	 err[512];
+	int	 i, n = sizeof(names) / sizeof(names[0]);
 
 	v = rvalue_decode(res->value, strlen(res->value), err, sizeof(err));
-	if (v == NULL) {
-		securer_result_free(res);
-		Rf_error("securer: cannot decode the value: %s", err);
-	}
-	PROTECT(v);
-	l = PROTECT(Rf_allocVector(VECSXP, 7));
-	nm = PROTECT(Rf_allocVector(STRSXP, 7));
-	SET_VECTOR_ELT(l, 0, v);
+	l = PROTECT(Rf_allocVector(VECSXP, n));
+	nm = PROTECT(Rf_allocVector(STRSXP, n));
+	if (v == NULL)
+		SET_VECTOR_ELT(l, 8, mkstr(err));
+	else
+		SET_VECTOR_ELT(l, 0, v);
+	SET_VECTOR_ELT(l, 9, Rf_ScalarLogical(v != NULL &&
+	    rvalue_decoded_revive()));
 	SET_VECTOR_ELT(l, 1, mkstr(res->printed));
 	SET_VECTOR_ELT(l, 2, Rf_ScalarLogical(res->visible));
 	SET_VECTOR_ELT(l, 3, Rf_ScalarReal(res->elapsed));
 	SET_VECTOR_ELT(l, 4, Rf_ScalarLogical(res->truncated));
-	SET_STRING_ELT(nm, 0, Rf_mkChar("value"));
-	SET_STRING_ELT(nm, 1, Rf_mkChar("printed"));
-	SET_STRING_ELT(nm, 2, Rf_mkChar("visible"));
-	SET_STRING_ELT(nm, 3, Rf_mkChar("elapsed"));
-	SET_STRING_ELT(nm, 4, Rf_mkChar("truncated"));
 	SET_VECTOR_ELT(l, 5, plots_of(res->plots, res->nplots));
 	SET_VECTOR_ELT(l, 6, Rf_ScalarInteger((int)res->plots_omitted));
-	SET_STRING_ELT(nm, 5, Rf_mkChar("plots"));
-	SET_STRING_ELT(nm, 6, Rf_mkChar("plots_omitted"));
+	if (res->warnings != NULL)
+		SET_VECTOR_ELT(l, 7, mkstr(res->warnings));
+	for (i = 0; i < n; i++)
+		SET_STRING_ELT(nm, i, Rf_mkChar(names[i]));
 	Rf_setAttrib(l, R_NamesSymbol, nm);
 	securer_result_free(res);
-	UNPROTECT(3);
+	UNPROTECT(2);
 	return (l);
 }
 
@@ -646,14 +665,19 @@ r_execute_poll(SEXP p, SEXP ms)
 	return (result_of(&res));
 }
 
+/* x as the codec sends it; binary: vectors in binary form. */
 static SEXP
-r_encode(SEXP x)
+r_encode(SEXP x, SEXP binary)
 {
-	char	*json, err[512];
-	size_t	 len;
-	SEXP	 r;
+	struct rvalue_enc	 o;
+	char			*json, err[512];
+	size_t			 len;
+	SEXP			 r;
 
-	if (rvalue_encode(x, VALUE_MAX, &json, &len, err, sizeof(err)) == -1)
+	memset(&o, 0, sizeof(o));
+	o.max = VALUE_MAX;
+	o.flags = Rf_asLogical(binary) == TRUE ? RVALUE_BINARY : 0;
+	if (rvalue_encode_opts(x, &o, &json, &len, err, sizeof(err)) == -1)
 		Rf_error("cannot encode the value: %s", err);
 	r = Rf_allocVector(STRSXP, 1);
 	PROTECT(r);
@@ -702,14 +726,24 @@ r_build_dir(void)
 	return (mkstr(SECURER_BUILD_DIR));
 }
 
+/*
+ * The namespace, for the codec's R functions, and the parent of the
+ * environments values bring (see .model_env).
+ */
 static SEXP
-r_init(SEXP ns)
+r_init(SEXP ns, SEXP envparent)
 {
 	if (securer_ns != NULL)
 		R_ReleaseObject(securer_ns);
+	if (securer_envparent != NULL)
+		R_ReleaseObject(securer_envparent);
 	R_PreserveObject(ns);
+	R_PreserveObject(envparent);
 	securer_ns = ns;
+	securer_envparent = envparent;
 	rvalue_set_printer(printed_form);
+	rvalue_set_deparser(deparsed_form);
+	rvalue_set_envparent(envparent);
 	return (R_NilValue);
 }
 
@@ -768,14 +802,14 @@ static const R_CallMethodDef calls[] = {
 	{ "C_execute", (DL_FUNC)r_execute, 7 },
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
 	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },
-	{ "C_encode", (DL_FUNC)r_encode, 1 },
+	{ "C_encode", (DL_FUNC)r_encode, 2 },
 	{ "C_file_put", (DL_FUNC)r_file_put, 3 },
 	{ "C_file_get", (DL_FUNC)r_file_get, 2 },
 	{ "C_decode", (DL_FUNC)r_decode, 1 },
 	{ "C_private_socket", (DL_FUNC)r_private_socket, 0 },
 	{ "C_start_daemon", (DL_FUNC)r_start_daemon, 1 },
 	{ "C_build_dir", (DL_FUNC)r_build_dir, 0 },
-	{ "C_init", (DL_FUNC)r_init, 1 },
+	{ "C_init", (DL_FUNC)r_init, 2 },
 	{ NULL, NULL, 0 }
 };
 

@@ -19,8 +19,10 @@ test_that("values come back exact, with their output", {
   expect_identical(s$last_output(), "hi")
   expect_null(s$execute("for (i in 1:3) print(i)"))
   expect_identical(s$last_output(), c("[1] 1", "[1] 2", "[1] 3"))
-  # What cannot cross (a closure) is an error, not a wrong value.
-  expect_error(s$execute("function(x) x"), "unsupported value")
+  # A closure crosses as its source, never as something callable.
+  f <- s$execute("function(x) x")
+  expect_s3_class(f, "securer_function")
+  expect_false(is.function(f))
 })
 
 test_that("state persists, errors are R's, the handler sees every line", {
