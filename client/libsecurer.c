@@ -740,6 +740,16 @@ securer_fd(struct securer *sc)
 	return (sc->fd);
 }
 
+/*
+ * Whether a whole line from the daemon is already read and waits: then
+ * polling securer_fd() would not say so.
+ */
+int
+securer_buffered(const struct securer *sc)
+{
+	return (line_buffered(sc));
+}
+
 enum securer_error
 securer_errcode(const struct securer *sc)
 {

@@ -90,6 +90,7 @@ int		 securer_connect(struct securer *, const char *);
 int		 securer_connect_fd(struct securer *, int);
 void		 securer_close(struct securer *);
 int		 securer_fd(struct securer *);
+int		 securer_buffered(const struct securer *);
 
 enum securer_error securer_errcode(const struct securer *);
 const char	*securer_errname(const struct securer *);

@@ -32,6 +32,15 @@
 #include <Rinterface.h>
 #include <R_ext/Parse.h>
 #include <R_ext/Rdynload.h>
+#include <R_ext/eventloop.h>
+
+/*
+ * Output goes in messages of many lines: a line is sent at once if none
+ * went for OUT_BATCH_US, else with the lines after it, at most that much
+ * later (R's event loop calls out_poll() while R code runs or sleeps).
+ * A million cat() calls are a few thousand messages, not a million.
+ */
+#define OUT_BATCH_US	20000
 
 #define CUT_NOTE	"\n[... printed form cut at 1048576 bytes]\n"
 #define PRINT_ERROR	"Error while printing the value: "
@@ -50,6 +59,7 @@ static struct {
 	int		 active;	/* an execution is running */
 	uint32_t	 exec;		/* its id */
 	int		 stream;	/* enum w_stream of buf */
+	uint64_t	 sent_us;	/* when output last went */
 	size_t		 len;
 	char		 buf[W_CHUNK_MAX];
 } out;
@@ -59,6 +69,7 @@ static int	r_read(const char *, unsigned char *, int, int);
 static void	r_show(const char *);
 static void	r_flush(void);
 static void	r_cleanup(SA_TYPE, int, int);
+static void	out_poll(void);
 static void	rembed_natives(void);
 static void	rembed_private(void);
 static SEXP	rembed_printed(SEXP);
@@ -190,6 +201,42 @@ static const char rcode[] =
 "    invisible()\n"
 "}\n"
 "\n"
+"## Running programs: the sandbox forbids fork, and R would blame memory.\n"
+"local({\n"
+"    deny <- function(...)\n"
+"        stop('running programs is not allowed in the sandbox', call. = FALSE)\n"
+"    for (n in c('system', 'system2', 'shell'))\n"
+"        if (exists(n, envir = baseenv(), inherits = FALSE)) {\n"
+"            unlockBinding(n, baseenv())\n"
+"            assign(n, deny, envir = baseenv())\n"
+"            lockBinding(n, baseenv())\n"
+"        }\n"
+"})\n"
+"\n"
+"## parallel::detectCores() asks a program (grep): the CPUs this worker\n"
+"## may run on, from the kernel's affinity list, instead.\n"
+".cores <- function(all.tests = FALSE, logical = TRUE) {\n"
+"    s <- tryCatch(readLines('/proc/self/status'), error = function(e) '')\n"
+"    l <- sub('^Cpus_allowed_list:[[:space:]]*', '',\n"
+"        grep('^Cpus_allowed_list:', s, value = TRUE))\n"
+"    if (length(l) != 1L) return(NA_integer_)\n"
+"    n <- sum(vapply(strsplit(strsplit(l, ',')[[1L]], '-'), function(r) {\n"
+"        r <- suppressWarnings(as.integer(r))\n"
+"        if (length(r) == 2L) r[2L] - r[1L] + 1L else 1L\n"
+"    }, 1L))\n"
+"    if (is.na(n) || n < 1L) NA_integer_ else n\n"
+"}\n"
+".patch_parallel <- function(...) {\n"
+"    ns <- asNamespace('parallel')\n"
+"    f <- .cores\n"
+"    environment(f) <- ns\n"
+"    unlockBinding('detectCores', ns)\n"
+"    assign('detectCores', f, envir = ns)\n"
+"    lockBinding('detectCores', ns)\n"
+"}\n"
+"if (isNamespaceLoaded('parallel')) .patch_parallel() else\n"
+"    setHook(packageEvent('parallel', 'onLoad'), .patch_parallel)\n"
+"\n"
 "## A tool's error: no call, so conditionMessage() is exactly the text.\n"
 ".tool_error <- function(msg) stop(simpleError(msg))\n"
 "\n"
@@ -239,6 +286,9 @@ rembed_init(void)
 	ptr_R_ShowMessage = r_show;
 	ptr_R_FlushConsole = r_flush;
 	ptr_R_CleanUp = r_cleanup;
+	R_PolledEvents = out_poll;
+	/* Sys.sleep() wakes to run it. */
+	R_wait_usec = OUT_BATCH_US;
 	setup_Rmainloop();
 	rvalue_set_printer(rembed_printed);
 	rvalue_set_deparser(rembed_deparsed);
@@ -503,7 +553,15 @@ out_write(int stream, const char *p, size_t n)
 		if (out.len == sizeof(out.buf))
 			out_flush_full();
 	}
-	if (nl)
+	if (nl && now_us() - out.sent_us >= OUT_BATCH_US)
+		out_flush();
+}
+
+/* R's event loop: lines held for batching go once they waited enough. */
+static void
+out_poll(void)
+{
+	if (out.active && out.len > 0 && now_us() - out.sent_us >= OUT_BATCH_US)
 		out_flush();
 }
 
@@ -514,6 +572,7 @@ out_flush(void)
 		return;
 	out_send(out.stream, out.buf, out.len);
 	out.len = 0;
+	out.sent_us = now_us();
 }
 
 /* A full buffer goes out but for a character its end cuts in two. */

@@ -25,7 +25,7 @@
 #define W_CHAN_FD	3			/* broker or monitor channel */
 #define WORKER_NAME	"securer-worker"	/* its comm, serving a session */
 #define WORKER_NAME_READY "securer-ready"	/* waiting for one */
-#define W_CHUNK_MAX	4096			/* output sent at this size */
+#define W_CHUNK_MAX	32768			/* output sent at this size */
 #define W_VALUE_MAX	(4U * 1024 * 1024)	/* a tool call's arguments */
 #define W_PRINTED_MAX	(1024U * 1024)		/* a printed form */
 #define W_TEXT_MAX	(1024U * 1024)		/* a message or error */

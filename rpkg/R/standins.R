@@ -42,8 +42,8 @@ make_model_env <- function() {
     name <- as.character(substitute(name))
     if (length(name) != 1L || !exists(name, envir = env, inherits = FALSE) ||
         name %in% c("::", ":::"))
-      stop(sprintf("`%s` is not available to a formula from the sandbox",
-                   paste(name, collapse = "")), call. = FALSE)
+      securer_abort(sprintf("`%s` is not available to a formula from the sandbox",
+                            paste(name, collapse = "")), "securer_not_available")
     get(name, envir = env, inherits = FALSE)
   }, envir = env)
   lockEnvironment(env, bindings = TRUE)

@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,29 @@ static void	rsess_free(struct rsess *);
 static void	cb_output_body(struct cbcall *);
 static void	cb_tool_body(struct cbcall *);
 
+/*
+ * An error of the package: securer_abort(message, "securer_usage") in
+ * R, so that it has class securer_error like every other.
+ */
+static void __attribute__((__noreturn__, __format__(printf, 1, 2)))
+pkg_error(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+	SEXP	 call;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (securer_ns != NULL) {
+		call = PROTECT(Rf_lang3(Rf_install("securer_abort"),
+		    Rf_mkString(msg), Rf_mkString("securer_usage")));
+		Rf_eval(call, securer_ns);
+		UNPROTECT(1);
+	}
+	Rf_error("%s", msg);
+}
+
 /* The codec's printed form of what cannot cross: .printed(x). */
 static SEXP
 printed_form(SEXP x)
@@ -93,7 +118,7 @@ str_arg(SEXP x, const char *what)
 {
 	if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 ||
 	    STRING_ELT(x, 0) == NA_STRING)
-		Rf_error("%s must be a string", what);
+		pkg_error("%s must be a string", what);
 	return (rvalue_utf8(STRING_ELT(x, 0)));
 }
 
@@ -129,7 +154,7 @@ rsess_of(SEXP p)
 	struct rsess	*rs;
 
 	if (TYPEOF(p) != EXTPTRSXP || (rs = R_ExternalPtrAddr(p)) == NULL)
-		Rf_error("the session is closed");
+		pkg_error("the session is closed");
 	return (rs);
 }
 
@@ -174,7 +199,7 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
 	    (rs->sc = securer_open()) == NULL) {
 		free(rs);
-		Rf_error("out of memory");
+		pkg_error("out of memory");
 	}
 	/* The codec reads vectors in binary form: exact and fast. */
 	securer_set_binary(rs->sc, 1);
@@ -569,9 +594,9 @@ r_file_put(SEXP p, SEXP name, SEXP data)
 	const char	*n = str_arg(name, "name");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	if (TYPEOF(data) != RAWSXP)
-		Rf_error("data must be a raw vector");
+		pkg_error("data must be a raw vector");
 	if (securer_file_put(rs->s, n, RAW(data), XLENGTH(data)) == -1)
 		return (failure(rs));
 	return (R_NilValue);
@@ -588,7 +613,7 @@ r_file_get(SEXP p, SEXP name)
 	SEXP		 raw;
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	if (securer_file_get(rs->s, n, &data, &len) == -1)
 		return (failure(rs));
 	raw = Rf_allocVector(RAWSXP, len);
@@ -608,7 +633,7 @@ r_execute(SEXP p, SEXP code, SEXP timeout, SEXP maxtools, SEXP maxlines,
 	const char			*text = str_arg(code, "code");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
 	if (securer_execute(rs->s, text, &o, &res) == -1) {
 		unwind_continue(rs);
@@ -630,7 +655,7 @@ r_execute_start(SEXP p, SEXP code, SEXP timeout, SEXP maxtools,
 	const char			*text = str_arg(code, "code");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
 	if (securer_execute_start(rs->s, text, &o) == -1)
 		return (failure(rs));
@@ -647,7 +672,7 @@ r_execute_poll(SEXP p, SEXP ms)
 	int			 rv;
 
 	if (!rs->running)
-		Rf_error("no execution is in progress");
+		pkg_error("no execution is in progress");
 	rv = securer_execute_poll(rs->s, Rf_asInteger(ms), &res);
 	if (rv == 1) {
 		unwind_continue(rs);
@@ -666,6 +691,40 @@ r_execute_poll(SEXP p, SEXP ms)
 }
 
 /* x as the codec sends it; binary: vectors in binary form. */
+/*
+ * Waits at most ms milliseconds until one of the sessions of the list
+ * ptrs has something to read: the pool's loop polls only then.
+ */
+static SEXP
+r_wait_any(SEXP ptrs, SEXP ms)
+{
+	struct pollfd	*pfd;
+	struct rsess	*rs;
+	R_xlen_t	 i, n;
+	int		 rv;
+
+	if (TYPEOF(ptrs) != VECSXP)
+		pkg_error("ptrs must be a list");
+	n = XLENGTH(ptrs);
+	if ((pfd = calloc(n + 1, sizeof(*pfd))) == NULL)
+		pkg_error("out of memory");
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = -1;
+		if (TYPEOF(VECTOR_ELT(ptrs, i)) != EXTPTRSXP ||
+		    (rs = R_ExternalPtrAddr(VECTOR_ELT(ptrs, i))) == NULL)
+			continue;
+		if (securer_buffered(rs->sc)) {
+			free(pfd);
+			return (Rf_ScalarLogical(TRUE));
+		}
+		pfd[i].fd = securer_fd(rs->sc);
+		pfd[i].events = POLLIN;
+	}
+	rv = poll(pfd, n, Rf_asInteger(ms));
+	free(pfd);
+	return (Rf_ScalarLogical(rv > 0));
+}
+
 static SEXP
 r_encode(SEXP x, SEXP binary)
 {
@@ -678,7 +737,7 @@ r_encode(SEXP x, SEXP binary)
 	o.max = VALUE_MAX;
 	o.flags = Rf_asLogical(binary) == TRUE ? RVALUE_BINARY : 0;
 	if (rvalue_encode_opts(x, &o, &json, &len, err, sizeof(err)) == -1)
-		Rf_error("cannot encode the value: %s", err);
+		pkg_error("cannot encode the value: %s", err);
 	r = Rf_allocVector(STRSXP, 1);
 	PROTECT(r);
 	SET_STRING_ELT(r, 0, Rf_mkCharLenCE(json, (int)len, CE_UTF8));
@@ -695,7 +754,7 @@ r_decode(SEXP json)
 	SEXP		 v;
 
 	if ((v = rvalue_decode(text, strlen(text), err, sizeof(err))) == NULL)
-		Rf_error("cannot decode the value: %s", err);
+		pkg_error("cannot decode the value: %s", err);
 	return (v);
 }
 
@@ -705,7 +764,7 @@ r_private_socket(void)
 	char	 buf[1024];
 
 	if (securer_private_socket(buf, sizeof(buf)) == -1)
-		Rf_error("no private socket path");
+		pkg_error("no private socket path");
 	return (mkstr(buf));
 }
 
@@ -790,7 +849,11 @@ r_unlock(SEXP fd)
 	return (R_NilValue);
 }
 
+SEXP	r_risky(SEXP, SEXP);
+
 static const R_CallMethodDef calls[] = {
+	{ "C_risky", (DL_FUNC)r_risky, 2 },
+	{ "C_wait_any", (DL_FUNC)r_wait_any, 2 },
 	{ "C_audit_write", (DL_FUNC)r_audit_write, 2 },
 	{ "C_trylock", (DL_FUNC)r_trylock, 1 },
 	{ "C_unlock", (DL_FUNC)r_unlock, 1 },

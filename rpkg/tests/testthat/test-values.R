@@ -235,7 +235,7 @@ test_that("a hostile value cannot make the client run code", {
   expect_error(dec('{"type":"language","value":"x"}'), "not one call")
   expect_error(dec('{"type":"language","value":"f("}'), "not one call")
   deep <- paste0(strrep("f(", 1500), strrep(")", 1500))
-  expect_error(dec(sprintf('{"type":"language","value":"%s"}', deep)), "nested|not one call")
+  expect_error(dec(sprintf('{"type":"language","value":"%s"}', deep)), "nested|not one call|contextstack")
   # Nesting is bounded, without a crash.
   nest <- paste0(strrep('{"type":"list","value":[', 5000), strrep("]}", 5000))
   expect_error(dec(nest))
