@@ -215,12 +215,15 @@ enum w_error_kind {
 	WERR_ENCODE,		/* the value could not be sent */
 };
 
+#define W_CLASSES_MAX	512	/* bytes of an error's classes */
 struct w_error {
 	uint32_t	kind;		/* enum w_error_kind */
 	int32_t		line;		/* parse errors, else 0 */
 	int32_t		column;
 	uint32_t	msg_len;
 	uint32_t	call_len;
+	uint32_t	classes_len;	/* the condition's classes, comma
+					   separated, after the call */
 };
 
 /*

@@ -24,6 +24,10 @@ static void	exec_timeout(int, short, void *);
 static void	exec_add_warnings(struct exec *, cJSON *);
 static void	exec_done(struct exec *);
 static void	exec_dispatch(struct exec *);
+static int	exec_classes_ok(const char *, size_t);
+static void	exec_add_classes(cJSON *, const char *, size_t);
+static void	exec_r_error(struct exec *, struct w_error *, const char *,
+		    const char *, const char *, size_t);
 
 static int
 exec_options(struct exec *e, cJSON *req, char *err, size_t errlen)
@@ -436,14 +440,50 @@ exec_add_warnings(struct exec *e, cJSON *r)
 	free(names);
 }
 
+/* An error's classes: names, comma separated, at most W_CLASSES_MAX. */
+static int
+exec_classes_ok(const char *p, size_t len)
+{
+	size_t	 i;
+
+	if (len > W_CLASSES_MAX)
+		return (-1);
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)p[i]) && p[i] != '.' &&
+		    p[i] != '_' && p[i] != ',')
+			return (-1);
+	return (0);
+}
+
+/* "classes": the condition's classes, as R code gave them. */
+static void
+exec_add_classes(cJSON *extra, const char *p, size_t len)
+{
+	cJSON	*list;
+	char	*names, *name, *q;
+
+	if (len == 0)
+		return;
+	if ((list = cJSON_AddArrayToObject(extra, "classes")) == NULL ||
+	    (names = strndup(p, len)) == NULL)
+		fatal("%s", __func__);
+	q = names;
+	while ((name = strsep(&q, ",")) != NULL)
+		if (*name != '\0')
+			cJSON_AddItemToArray(list, cJSON_CreateString(name));
+	free(names);
+}
+
 static void
 exec_r_error(struct exec *e, struct w_error *we, const char *msg,
-    const char *call)
+    const char *call, const char *classes, size_t classes_len)
 {
 	cJSON	*extra;
 
 	if ((extra = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
+	if (we->kind == WERR_R)
+		exec_add_classes(extra, classes, classes_len);
 	exec_add_warnings(e, extra);
 	files_add_plots(e, extra, strlen(msg) + strlen(call));
 	switch (we->kind) {
@@ -469,8 +509,8 @@ exec_error(struct exec *e, struct imsg *imsg)
 {
 	struct w_error	 we;
 	struct session	*s = e->session;
-	const char	*texts[2];
-	uint32_t	 lens[2];
+	const char	*texts[3];
+	uint32_t	 lens[3];
 	char		*msg, *call;
 	size_t		 n;
 
@@ -479,8 +519,10 @@ exec_error(struct exec *e, struct imsg *imsg)
 	memcpy(&we, imsg->data, sizeof(we));
 	lens[0] = we.msg_len;
 	lens[1] = we.call_len;
-	if (exec_texts(imsg, sizeof(we), lens, 2, texts) == -1 ||
-	    we.kind < WERR_R || we.kind > WERR_ENCODE)
+	lens[2] = we.classes_len;
+	if (exec_texts(imsg, sizeof(we), lens, 3, texts) == -1 ||
+	    we.kind < WERR_R || we.kind > WERR_ENCODE ||
+	    exec_classes_ok(texts[2], lens[2]) == -1)
 		goto bad;
 	if (e->tool_calls_exceeded) {
 		exec_fail(e, EXEC_ERROR, "tool_calls_exceeded", NULL,
@@ -498,7 +540,7 @@ exec_error(struct exec *e, struct imsg *imsg)
 	}
 	if (msg == NULL || call == NULL)
 		fatal("%s", __func__);
-	exec_r_error(e, &we, msg, call);
+	exec_r_error(e, &we, msg, call, texts[2], lens[2]);
 	free(msg);
 	free(call);
 	return;

@@ -62,7 +62,7 @@ static void	eval_run(uint32_t, struct exec_job *);
 static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
 static void	eval_send_error(uint32_t, int, int, const char *,
-		    const char *);
+		    const char *, const char *);
 static void	eval_send_result(int, const char *, size_t, SEXP,
 		    const struct rvalue_enc *);
 static const char *eval_string(SEXP);
@@ -105,7 +105,7 @@ eval_run(uint32_t id, struct exec_job *job)
 		log_debug("execution %u: jumped to the top level", ex.id);
 	if (!ex.done)
 		eval_send_error(WERR_R, 0, 0,
-		    "the execution was aborted without a result", "");
+		    "the execution was aborted without a result", "", "");
 	out_end();
 	log_debug("execution %u: %llu us", ex.id,
 	    (unsigned long long)(now_us() - t0));
@@ -279,21 +279,52 @@ eval_parse_error(const char *code, size_t off, const char *msg)
 		if ((p = strstr(msg, " at line ")) != NULL)
 			line = atoi(p + strlen(" at line "));
 	}
-	eval_send_error(WERR_PARSE, line, col, msg, "");
+	eval_send_error(WERR_PARSE, line, col, msg, "", "");
+}
+
+/*
+ * The condition's classes as the monitor takes them: names of R's
+ * characters for names, comma separated, within W_CLASSES_MAX; others
+ * are left out.
+ */
+static size_t
+eval_classes(const char *in, char *out)
+{
+	size_t	 n = 0, i;
+	int	 ok;
+
+	while (*in != '\0') {
+		i = strcspn(in, ",");
+		ok = i > 0 && n + i + 1 < W_CLASSES_MAX &&
+		    strspn(in, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") == i;
+		if (ok) {
+			if (n > 0)
+				out[n++] = ',';
+			memcpy(out + n, in, i);
+			n += i;
+		}
+		in += i;
+		if (*in == ',')
+			in++;
+	}
+	out[n] = '\0';
+	return (n);
 }
 
 static void
 eval_send_error(uint32_t kind, int line, int col, const char *msg,
-    const char *call)
+    const char *call, const char *classes)
 {
 	struct w_error	 we;
-	struct iovec	 iov[3];
-	char		*m, *c;
+	struct iovec	 iov[4];
+	char		*m, *c, cl[W_CLASSES_MAX];
 	size_t		 mlen, clen;
 
 	plots_collect(ex.id);
 	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
 	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
+	we.classes_len = 0;
 	out_flush();
 	memset(&we, 0, sizeof(we));
 	we.kind = kind;
@@ -301,13 +332,16 @@ eval_send_error(uint32_t kind, int line, int col, const char *msg,
 	we.column = col;
 	we.msg_len = mlen;
 	we.call_len = clen;
+	we.classes_len = eval_classes(classes, cl);
 	iov[0].iov_base = &we;
 	iov[0].iov_len = sizeof(we);
 	iov[1].iov_base = m;
 	iov[1].iov_len = mlen;
 	iov[2].iov_base = c;
 	iov[2].iov_len = clen;
-	chan_send(IMSG_W_ERROR, ex.id, iov, 3);
+	iov[3].iov_base = cl;
+	iov[3].iov_len = we.classes_len;
+	chan_send(IMSG_W_ERROR, ex.id, iov, 4);
 	ex.done = 1;
 	out_end();
 	free(m);
@@ -359,7 +393,7 @@ eval_result_call(SEXP value, SEXP visible)
 		eval_send_result(vis, "null", 4, printed, &o);
 	} else {
 		snprintf(msg, sizeof(msg), "result %s", err);
-		eval_send_error(WERR_ENCODE, 0, 0, msg, "");
+		eval_send_error(WERR_ENCODE, 0, 0, msg, "", "");
 	}
 	UNPROTECT(1);
 	return (R_NilValue);
@@ -412,13 +446,17 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed,
 	free(t);
 }
 
-/* .Call(securer_error, message, call): the code raised an R error. */
+/*
+ * .Call(securer_error, message, call, classes): the code raised an R
+ * error; classes, its class() joined by commas.
+ */
 SEXP
-eval_error_call(SEXP msg, SEXP call)
+eval_error_call(SEXP msg, SEXP call, SEXP classes)
 {
 	if (ex.done)
 		Rf_error("the execution has ended");
-	eval_send_error(WERR_R, 0, 0, eval_string(msg), eval_string(call));
+	eval_send_error(WERR_R, 0, 0, eval_string(msg), eval_string(call),
+	    eval_string(classes));
 	return (R_NilValue);
 }
 

@@ -82,7 +82,7 @@ static SEXP	capture_end(SEXP);
 #define NATIVE(name, fn, n) { name, (DL_FUNC)(void (*)(void))&fn, n }
 static const R_CallMethodDef natives[] = {
 	NATIVE("securer_result", eval_result_call, 2),
-	NATIVE("securer_error", eval_error_call, 2),
+	NATIVE("securer_error", eval_error_call, 3),
 	NATIVE("securer_stream", eval_stream_call, 2),
 	NATIVE("securer_capture", capture_call, 2),
 	NATIVE("securer_tool_call", tools_call, 2),
@@ -110,6 +110,14 @@ static const char rcode[] =
 "    m <- tryCatch(conditionMessage(cond), error = function(e) NULL)\n"
 "    if (is.character(m) && length(m) > 0L && !is.na(m[1L])) m[1L]\n"
 "    else '(no message)'\n"
+"}\n"
+"\n"
+"## Its classes but R's own, for the client's condition.\n"
+".classes <- function(cond) {\n"
+"    cl <- tryCatch(class(cond), error = function(e) character(0))\n"
+"    cl <- setdiff(cl[is.character(cl) & !is.na(cl)],\n"
+"        c('simpleError', 'error', 'condition'))\n"
+"    paste(cl, collapse = ',')\n"
 "}\n"
 "\n"
 ".call <- function(cond) {\n"
@@ -186,7 +194,7 @@ static const char rcode[] =
 "            v\n"
 "        }, error = function(e) e)\n"
 "        if (ok) .Call(securer_result, r$value, r$visible)\n"
-"        else .Call(securer_error, .msg(r), .call(r))\n"
+"        else .Call(securer_error, .msg(r), .call(r), .classes(r))\n"
 "    }, message = function(m) {\n"
 "        .Call(securer_stream, 3L, .msg(m))\n"
 "        tryInvokeRestart('muffleMessage')\n"

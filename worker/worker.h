@@ -80,7 +80,7 @@ SEXP		 capture_call(SEXP, SEXP);
 void		 eval_exec(struct imsg *);
 void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
-SEXP		 eval_error_call(SEXP, SEXP);
+SEXP		 eval_error_call(SEXP, SEXP, SEXP);
 SEXP		 eval_stream_call(SEXP, SEXP);
 
 /* plots.c */

@@ -401,6 +401,10 @@ SecureSession <- R6::R6Class("SecureSession",
       cls <- switch(code, r_error = "securer_r_error",
                     parse_error = "securer_syntax_error",
                     paste0("securer_", code))
+      # The sandboxed condition's own classes first, as R code tests them.
+      if (identical(code, "r_error"))
+        cls <- c(setdiff(as.character(unlist(json_member(e$json, "classes", NULL))),
+                         c("securer_error", "error", "condition")), cls)
       securer_abort(msg, cls)
     }
   )
