@@ -125,8 +125,8 @@ static int	 exec_opts(struct securer *, cJSON *, const char *,
 		    const struct securer_exec_opts *);
 static struct securer_session *session_new(struct securer *, const cJSON *);
 static void	 session_free(struct securer_session *);
-static int	 fill_result(struct securer *, const cJSON *,
-		    struct securer_result *);
+static int	 fill_result(struct securer *, cJSON *,
+		    const struct securer_exec_opts *, struct securer_result *);
 static int	 plots_from(const cJSON *, struct securer_plot **, size_t *);
 
 static void
@@ -937,7 +937,7 @@ securer_execute(struct securer_session *s, const char *code,
 	ex.id = sc->lastid;
 	if ((rep = roundtrip(sc, req, &ex)) == NULL)
 		return (-1);
-	rv = fill_result(sc, rep, res);
+	rv = fill_result(sc, rep, o, res);
 	cJSON_Delete(rep);
 	return (rv);
 }
@@ -1026,7 +1026,7 @@ securer_execute_poll(struct securer_session *s, int ms,
 		}
 		if (dispatch(sc, msg, ex->id, ex, &rep) == 1)
 			continue;
-		rv = rep == NULL ? -1 : fill_result(sc, rep, res);
+		rv = rep == NULL ? -1 : fill_result(sc, rep, ex->opts, res);
 		cJSON_Delete(rep);
 		break;
 	}
@@ -1035,10 +1035,17 @@ securer_execute_poll(struct securer_session *s, int ms,
 	return (rv);
 }
 
+/*
+ * The result of a reply.  With o->value_tree the value is handed over as
+ * its cJSON tree (a value of a hundred megabytes printed again to be
+ * parsed again took a second).
+ */
 static int
-fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
+fill_result(struct securer *sc, cJSON *rep, const struct securer_exec_opts *o,
+    struct securer_result *res)
 {
-	const cJSON	*value, *printed, *elapsed;
+	const cJSON	*printed, *elapsed;
+	cJSON		*value;
 
 	value = item(rep, "value");
 	printed = item(rep, "printed");
@@ -1046,10 +1053,14 @@ fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
 	if (value == NULL)
 		return (set_error(sc, SECURER_EPROTO, "securerd's reply to "
 		    "execute has no value"));
-	res->value = json_print(value, NULL);
+	if (o != NULL && o->value_tree)
+		res->value_tree = cJSON_DetachItemViaPointer(rep, value);
+	else
+		res->value = json_print(value, NULL);
 	res->printed = strdup(cJSON_IsString(printed) ?
 	    printed->valuestring : "");
-	if (res->value == NULL || res->printed == NULL) {
+	if ((res->value == NULL && res->value_tree == NULL) ||
+	    res->printed == NULL) {
 		securer_result_free(res);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}
@@ -1144,6 +1155,7 @@ securer_result_free(struct securer_result *res)
 	if (res == NULL)
 		return;
 	free(res->value);
+	cJSON_Delete(res->value_tree);
 	free(res->printed);
 	free(res->warnings);
 	securer_plots_free(res->plots, res->nplots);

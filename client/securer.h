@@ -60,6 +60,7 @@ struct securer_exec_opts {
 	long		 max_output_lines;	/* 0 none */
 	long		 max_output_bytes;	/* 0 none */
 	int		 echo;		/* print visible values at top level */
+	int		 value_tree;	/* the value as a parsed tree, not text */
 	securer_output_cb output;
 	securer_tool_cb	 tool;
 	void		*arg;		/* passed to both callbacks */
@@ -73,7 +74,8 @@ struct securer_plot {
 };
 
 struct securer_result {
-	char		*value;		/* encoded value (JSON text) */
+	char		*value;		/* encoded value (JSON text), or NULL */
+	void		*value_tree;	/* opts.value_tree: its cJSON tree */
 	char		*printed;	/* print() of the value, "" if none */
 	int		 visible;
 	int		 truncated;

@@ -38,6 +38,8 @@
 #define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* "result-size" default */
 #define WORKER_RESULT_LIMIT	(1024ULL * 1024 * 1024)	/* "result-size" at most */
 #define WORKER_PART_MAX		(WORKER_IMSG_MAX - 4096 - 64) /* of a part */
+#define RESULT_MEMORY_DEFAULT	(256ULL * 1024 * 1024)	/* "result-memory" */
+#define RESULT_MEMORY_LIMIT	(16ULL * 1024 * 1024 * 1024)
 #define AUDIT_CODE_MAX		10000	/* code bytes kept: the default */
 #define AUDIT_CODE_LIMIT	(200U * 1024)	/* "audit-code" at most */
 #define AUDIT_SUMMARY_MAX	200	/* bytes of a tool result kept */
@@ -438,6 +440,7 @@ struct securerd_conf {
 	uint32_t		 max_files;		/* put per session */
 	uint64_t		 max_plot_size;		/* bytes */
 	uint64_t		 max_file_size;		/* bytes */
+	uint64_t		 max_result_memory;	/* values held at once */
 };
 
 /* An imsg channel driven by libevent, as in OpenBSD's daemons. */

@@ -19,6 +19,9 @@
 #include "sha256.h"
 
 static uint32_t	exec_ids;
+static uint64_t	values_held;	/* bytes of result parts, all executions */
+
+static void	exec_value_grow(struct exec *, size_t);
 
 static void	exec_timeout(int, short, void *);
 static void	exec_add_warnings(struct exec *, cJSON *);
@@ -336,6 +339,149 @@ exec_texts(struct imsg *imsg, size_t hdrlen, const uint32_t *lens,
 	return (0);
 }
 
+/*
+ * Room for n more bytes of a value: within result-size for the value,
+ * within result-memory for all the values held, checked before anything
+ * grows.  -1: refused; what was held of it is let go, the rest of it
+ * dropped as it comes, and the result, when it comes, is the error.
+ */
+static int
+exec_value_room(struct exec *e, size_t n)
+{
+	if (e->value_refused == 0) {
+		if (n > conf->max_result - e->value_len)
+			e->value_refused = 1;
+		else if (n > conf->max_result_memory - values_held)
+			e->value_refused = 2;
+		else
+			return (0);
+	}
+	values_held -= e->value_len;
+	free(e->value);
+	e->value = NULL;
+	e->value_len = e->value_cap = 0;
+	return (-1);
+}
+
+/* Bytes of a value too large for one message, kept until its end. */
+int
+exec_result_part(struct exec *e, struct imsg *imsg)
+{
+	size_t	 n = imsg_get_len(imsg);
+
+	if (n == 0 || n > WORKER_PART_MAX) {
+		worker_violation(e->session->worker, "bad result part");
+		return (-1);
+	}
+	e->value_total += n;
+	if (exec_value_room(e, n) == -1)
+		return (0);
+	exec_value_grow(e, n);
+	memcpy(e->value + e->value_len, imsg->data, n);
+	e->value_len += n;
+	values_held += n;
+	return (0);
+}
+
+/*
+ * Room for n more bytes and a NUL: doubling, so that a value of many
+ * parts is not copied once per part; never past result-size.
+ */
+static void
+exec_value_grow(struct exec *e, size_t n)
+{
+	size_t	 cap = e->value_cap;
+	char	*p;
+
+	if (e->value_len + n + 1 <= cap)
+		return;
+	if (cap == 0)
+		cap = WORKER_PART_MAX;
+	while (cap < e->value_len + n + 1)
+		cap *= 2;
+	if (cap > conf->max_result + 1)
+		cap = conf->max_result + 1;
+	if (cap < e->value_len + n + 1)
+		cap = e->value_len + n + 1;
+	if ((p = realloc(e->value, cap)) == NULL)
+		fatal("%s", __func__);
+	e->value = p;
+	e->value_cap = cap;
+}
+
+/* A value refused for its size: the execution's error. */
+static void
+exec_value_refused(struct exec *e)
+{
+	if (e->value_refused == 1)
+		exec_fail(e, EXEC_ERROR, "result_too_large", NULL, "result "
+		    "too large (%llu bytes, max %llu)",
+		    (unsigned long long)e->value_total,
+		    (unsigned long long)conf->max_result);
+	else
+		exec_fail(e, EXEC_ERROR, "result_too_large", NULL, "the "
+		    "daemon holds other values (result-memory %llu bytes): "
+		    "try again", (unsigned long long)conf->max_result_memory);
+}
+
+/* The whole value: the parts and the last piece, as one text. */
+static cJSON *
+exec_value(struct exec *e, const char *last, size_t len)
+{
+	cJSON	*v;
+
+	if (e->value_len == 0 && e->value_refused == 0)
+		return (json_raw_value(last, len));
+	if (exec_value_room(e, len) == -1)
+		return (NULL);
+	exec_value_grow(e, len);
+	memcpy(e->value + e->value_len, last, len);
+	e->value_len += len;
+	e->value[e->value_len] = '\0';
+	values_held += len;
+	/* Valid, the buffer is the reply's value as it is. */
+	if (json_valid_line(e->value, e->value_len)) {
+		if ((v = cJSON_CreateRaw("")) == NULL)
+			fatal("%s", __func__);
+		free(v->valuestring);
+		v->valuestring = e->value;
+	} else {
+		v = json_raw_value(e->value, e->value_len);
+		free(e->value);
+	}
+	values_held -= e->value_len;
+	e->value = NULL;
+	e->value_len = e->value_cap = 0;
+	return (v);
+}
+
+/* An invisible value the worker did not send: a warning says why. */
+static void
+exec_add_omitted(cJSON *r, const struct w_result *wr)
+{
+	cJSON	*list, *w;
+	char	 msg[400];
+
+	if (!(wr->flags & RESULT_OMITTED))
+		return;
+	if ((list = cJSON_GetObjectItemCaseSensitive(r, "warnings")) == NULL &&
+	    (list = cJSON_AddArrayToObject(r, "warnings")) == NULL)
+		fatal("%s", __func__);
+	snprintf(msg, sizeof(msg), "The value (about %llu bytes encoded) is "
+	    "over the daemon's result-size (%llu bytes) and was not "
+	    "returned; it is still in the session: return it in parts, "
+	    "write it to a file for get_file(), or raise result-size in "
+	    "securerd.conf(5).", (unsigned long long)wr->omitted_size,
+	    (unsigned long long)conf->max_result);
+	if ((w = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(w, "code", "value_omitted");
+	cJSON_AddStringToObject(w, "message", msg);
+	cJSON_AddNumberToObject(w, "size", (double)wr->omitted_size);
+	cJSON_AddNumberToObject(w, "max", (double)conf->max_result);
+	cJSON_AddItemToArray(list, w);
+}
+
 void
 exec_result(struct exec *e, struct imsg *imsg)
 {
@@ -353,16 +499,20 @@ exec_result(struct exec *e, struct imsg *imsg)
 	memcpy(&wr, imsg->data, sizeof(wr));
 	lens[0] = wr.value_len;
 	lens[1] = wr.printed_len;
-	if (exec_texts(imsg, sizeof(wr), lens, 2, texts) == -1)
+	if (exec_texts(imsg, sizeof(wr), lens, 2, texts) == -1 ||
+	    wr.value_total != e->value_total + (uint64_t)lens[0])
 		goto bad;
-	if (lens[0] > conf->max_result) {
-		exec_fail(e, EXEC_ERROR, "result_too_large", NULL, "result "
-		    "too large (%u bytes, max %llu)", lens[0],
-		    (unsigned long long)conf->max_result);
-		return;
+	e->value_total += lens[0];
+	if (e->value_len == 0 && e->value_refused == 0 &&
+	    lens[0] > conf->max_result)
+		e->value_refused = 1;
+	if ((value = exec_value(e, texts[0], lens[0])) == NULL) {
+		if (e->value_refused) {
+			exec_value_refused(e);
+			return;
+		}
+		goto bad;
 	}
-	if ((value = json_raw_value(texts[0], lens[0])) == NULL)
-		goto bad;
 	if (e->tool_calls_exceeded) {
 		cJSON_Delete(value);
 		exec_fail(e, EXEC_ERROR, "tool_calls_exceeded", NULL,
@@ -385,6 +535,7 @@ exec_result(struct exec *e, struct imsg *imsg)
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
+	exec_add_omitted(r, &wr);
 	files_add_plots(e, r, (size_t)lens[0] + lens[1]);
 	free(printed);
 	audit_wait_reply(s->client, e->req_id, r, token);
@@ -623,6 +774,8 @@ exec_free(struct exec *e)
 	free(e->advisory);
 	free(e->call_tool);
 	free(e->code);
+	values_held -= e->value_len;
+	free(e->value);
 	free(e);
 }
 

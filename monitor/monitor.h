@@ -128,6 +128,11 @@ struct exec {
 	char		*file_name;
 	char		*file_data;	/* put: until sent */
 	size_t		 file_len;
+	char		*value;		/* IMSG_W_RESULT_PARTs so far */
+	size_t		 value_len;
+	size_t		 value_cap;
+	uint64_t	 value_total;	/* bytes the worker sent of it */
+	int		 value_refused;	/* 1 result-size, 2 result-memory */
 };
 
 struct worker {
@@ -232,6 +237,7 @@ void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
 	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
 void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
 struct cJSON	*json_raw_value(const char *, size_t);
+int		 exec_result_part(struct exec *, struct imsg *);
 int	 json_get_number(struct cJSON *, const char *, double, double *);
 int	 json_get_count(struct cJSON *, const char *, uint64_t *);
 

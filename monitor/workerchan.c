@@ -322,6 +322,7 @@ worker_allowed(struct worker *w, struct imsg *imsg, struct exec **ep)
 	case IMSG_W_TOOL_CALL:
 		return (e->call_id == 0);
 	case IMSG_W_RESULT:
+	case IMSG_W_RESULT_PART:
 	case IMSG_W_ERROR:
 	case IMSG_W_PLOT:
 		return (imsg_get_id(imsg) == e->exec_id && e->call_id == 0);
@@ -361,6 +362,9 @@ worker_message(struct worker *w, struct imsg *imsg)
 		break;
 	case IMSG_W_TOOL_CALL:
 		tool_call(e, imsg_get_id(imsg), imsg);
+		break;
+	case IMSG_W_RESULT_PART:
+		exec_result_part(e, imsg);
 		break;
 	case IMSG_W_RESULT:
 		exec_result(e, imsg);

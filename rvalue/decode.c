@@ -107,9 +107,24 @@ rvalue_decode(const char *json, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "text after the JSON value");
 		return (NULL);
 	}
+	x = rvalue_decode_tree(root, err, errlen);
+	cJSON_Delete(root);
+	return (x);
+}
+
+/* The same of a value already parsed (libsecurer's value_tree). */
+SEXP
+rvalue_decode_tree(const cJSON *root, char *err, size_t errlen)
+{
+	struct dec	 d;
+	SEXP		 x;
+
+	memset(&d, 0, sizeof(d));
+	err[0] = '\0';
+	d.err = err;
+	d.errlen = errlen;
 	d.root = root;
 	x = R_tryCatchError(dec_body, &d, dec_handler, &d);
-	cJSON_Delete(root);
 	last_revive = d.revive;
 	return (d.failed ? NULL : x);
 }

@@ -66,6 +66,8 @@ int		 rvalue_encode_args(SEXP, size_t, char **, size_t *, char *,
  */
 void		 rvalue_set_envparent(SEXP);
 SEXP		 rvalue_decode(const char *, size_t, char *, size_t);
+struct cJSON;
+SEXP		 rvalue_decode_tree(const struct cJSON *, char *, size_t);
 int		 rvalue_decoded_revive(void);
 const char	*rvalue_utf8(SEXP);
 

@@ -213,7 +213,8 @@ transcript(struct reply *r, const char *tag, const char *text, size_t len)
 {
 	int	 n;
 
-	if (r->lasttag != NULL && strcmp(r->lasttag, tag) == 0)
+	if (r->lasttag != NULL && strcmp(r->lasttag, tag) == 0 &&
+	    strncmp(tag, "call ", 5) != 0)
 		tag = NULL;
 	else
 		r->lasttag = tag;
@@ -920,9 +921,10 @@ ATF_TC_BODY(tool_bad_value, tc)
 		    "dims [product 3] do not match the length of object [2]" },
 		{ "{\"type\":\"raw\",\"value\":\"AQ=\"}",
 		    "bad base64 in a raw vector" },
-		{ "{\"type\":\"unsupported\",\"rtype\":\"closure\","
-		    "\"printed\":\"f\"}",
-		    "an unsupported value cannot be sent to R" },
+		{ "{\"type\":\"language\",\"value\":\"f(); g()\"}",
+		    "a call's text is not one call" },
+		{ "{\"type\":\"double\",\"bin\":\"AAAA\"}",
+		    "bad \\\"bin\\\" in a double vector" },
 		{ "{\"type\":\"logical\",\"value\":{}}",
 		    "the value of a logical vector is not an array" },
 	};
@@ -939,6 +941,11 @@ ATF_TC_BODY(tool_bad_value, tc)
 		check_value(&w, "tryCatch(bad(), error = function(e) "
 		    "conditionMessage(e))", want);
 	}
+	/* What cannot cross is a stand-in, the client's value or not. */
+	w.bad = "{\"type\":\"unsupported\",\"rtype\":\"closure\","
+	    "\"printed\":\"f\"}";
+	check_value(&w, "class(bad())", "{\"type\":\"character\","
+	    "\"value\":[\"securer_unsupported\"]}");
 	w.bad = "{\"type\":\"complex\",\"value\":[[1,\"-Inf\"],null]}";
 	check_value(&w, "bad()", "{\"type\":\"complex\",\"value\":"
 	    "[[1,\"-Inf\"],null]}");

@@ -492,6 +492,7 @@ exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
 	rs->cb = cb;
 	rs->cbfail = 0;
 	o->output = cb_output;
+	o->value_tree = 1;
 	o->tool = Rf_isNull(tool) ? NULL : cb_tool;
 	o->arg = rs;
 }
@@ -535,7 +536,13 @@ result_of(struct securer_result *res)
 	char	 err[512];
 	int	 i, n = sizeof(names) / sizeof(names[0]);
 
-	v = rvalue_decode(res->value, strlen(res->value), err, sizeof(err));
+	if (res->value_tree != NULL)
+		v = rvalue_decode_tree(res->value_tree, err, sizeof(err));
+	else
+		v = rvalue_decode(res->value, strlen(res->value), err,
+		    sizeof(err));
+	if (v != NULL)
+		PROTECT(v);
 	l = PROTECT(Rf_allocVector(VECSXP, n));
 	nm = PROTECT(Rf_allocVector(STRSXP, n));
 	if (v == NULL)
@@ -556,7 +563,7 @@ result_of(struct securer_result *res)
 		SET_STRING_ELT(nm, i, Rf_mkChar(names[i]));
 	Rf_setAttrib(l, R_NamesSymbol, nm);
 	securer_result_free(res);
-	UNPROTECT(2);
+	UNPROTECT(v != NULL ? 3 : 2);
 	return (l);
 }
 
