@@ -54,6 +54,7 @@ struct securer {
 	size_t			 scan;		/* no newline in off..scan */
 	enum securer_error	 err;
 	int			 binary;	/* hello asks for "bin" */
+	size_t			 reply_max;	/* longest line read */
 	char			*errname;	/* the daemon's code */
 	char			*errmsg;
 	char			*errjson;
@@ -251,8 +252,8 @@ make_room(struct securer *sc)
 	if (sc->len < sc->bufsz)
 		return (0);
 	want = sc->bufsz == 0 ? READ_CHUNK : sc->bufsz * 2;
-	if (want > SECURER_REPLY_MAX + 1)
-		want = SECURER_REPLY_MAX + 1;
+	if (want > sc->reply_max + 1)
+		want = sc->reply_max + 1;
 	if ((p = realloc(sc->buf, want)) == NULL)
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	sc->buf = p;
@@ -303,9 +304,9 @@ read_line(struct securer *sc, size_t *lenp)
 			return (line);
 		}
 		sc->scan = sc->len;
-		if (sc->len - sc->off > SECURER_REPLY_MAX) {
+		if (sc->len - sc->off > sc->reply_max) {
 			set_error(sc, SECURER_EPROTO, "securerd sent a line "
-			    "longer than %u bytes", SECURER_REPLY_MAX);
+			    "longer than %zu bytes", sc->reply_max);
 			drop(sc);
 			return (NULL);
 		}
@@ -646,6 +647,7 @@ securer_open(void)
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		return (NULL);
 	sc->fd = -1;
+	sc->reply_max = SECURER_REPLY_MAX;
 	TAILQ_INIT(&sc->sessions);
 	return (sc);
 }
@@ -659,6 +661,13 @@ void
 securer_set_binary(struct securer *sc, int on)
 {
 	sc->binary = on != 0;
+}
+
+/* The longest line read from the daemon (SECURER_REPLY_MAX unless set). */
+void
+securer_set_reply_max(struct securer *sc, size_t max)
+{
+	sc->reply_max = max > 0 ? max : SECURER_REPLY_MAX;
 }
 
 int

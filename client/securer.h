@@ -88,6 +88,7 @@ struct securer_result {
 
 struct securer	*securer_open(void);
 void		 securer_set_binary(struct securer *, int);
+void		 securer_set_reply_max(struct securer *, size_t);
 int		 securer_connect(struct securer *, const char *);
 int		 securer_connect_fd(struct securer *, int);
 void		 securer_close(struct securer *);

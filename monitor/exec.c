@@ -431,7 +431,7 @@ exec_value(struct exec *e, const char *last, size_t len)
 	cJSON	*v;
 
 	if (e->value_len == 0 && e->value_refused == 0)
-		return (json_raw_value(last, len));
+		return (json_pass_value(last, len));
 	if (exec_value_room(e, len) == -1)
 		return (NULL);
 	exec_value_grow(e, len);

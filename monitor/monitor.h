@@ -237,6 +237,7 @@ void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
 	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
 void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
 struct cJSON	*json_raw_value(const char *, size_t);
+struct cJSON	*json_pass_value(const char *, size_t);
 int		 exec_result_part(struct exec *, struct imsg *);
 int	 json_get_number(struct cJSON *, const char *, double, double *);
 int	 json_get_count(struct cJSON *, const char *, uint64_t *);

@@ -10,6 +10,7 @@
 run_testthat() {
 	start_daemon
 	cp -r "$T/rpkg/tests/testthat" tests
+	cp -r "$T/rpkg/tests/ellmer-standin" ellmer-standin
 	cd tests || atf_fail "no tests"
 	Rscript -e 'library(testthat); library(securer)' \
 	    -e 'r <- as.data.frame(test_file(commandArgs(TRUE)[1], reporter = "summary", stop_on_failure = FALSE))' \
@@ -25,7 +26,7 @@ run_testthat() {
 	done
 }
 
-for t in api session tools pool plots; do
+for t in api session tools pool plots values data ellmer; do
 	eval "
 atf_test_case $t cleanup
 ${t}_head() {
@@ -83,7 +84,7 @@ scripts_cleanup() {
 }
 
 atf_init_test_cases() {
-	for t in api session tools pool plots; do
+	for t in api session tools pool plots values data ellmer; do
 		atf_add_test_case $t
 	done
 	atf_add_test_case scripts

@@ -67,16 +67,17 @@ pkg_error(const char *fmt, ...)
 {
 	char	 msg[1024];
 	va_list	 ap;
-	SEXP	 call;
+	SEXP	 call, m, cls;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (securer_ns != NULL) {
-		call = PROTECT(Rf_lang3(Rf_install("securer_abort"),
-		    Rf_mkString(msg), Rf_mkString("securer_usage")));
+		m = PROTECT(Rf_mkString(msg));
+		cls = PROTECT(Rf_mkString("securer_usage"));
+		call = PROTECT(Rf_lang3(Rf_install("securer_abort"), m, cls));
 		Rf_eval(call, securer_ns);
-		UNPROTECT(1);
+		UNPROTECT(3);
 	}
 	Rf_error("%s", msg);
 }
@@ -335,14 +336,17 @@ unwind_continue(struct rsess *rs)
 static void
 cb_output_body(struct cbcall *c)
 {
-	SEXP	 fn, call;
+	SEXP	 fn, call, stream, text;
 
 	fn = VECTOR_ELT(c->rs->cb, 0);
 	if (Rf_isNull(fn))
 		return;
-	call = PROTECT(Rf_lang3(fn, mkstr(c->stream), mkstr(c->text)));
+	/* Each protected while the next is made: a GC may come between. */
+	stream = PROTECT(mkstr(c->stream));
+	text = PROTECT(mkstr(c->text));
+	call = PROTECT(Rf_lang3(fn, stream, text));
 	Rf_eval(call, R_GlobalEnv);
-	UNPROTECT(1);
+	UNPROTECT(3);
 }
 
 static void
