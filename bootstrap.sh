@@ -10,7 +10,9 @@ cd "$(dirname "$0")"
 
 PACKAGES="gcc make pkg-config bison libevent-dev libcjson-dev libseccomp-dev
 libbsd-dev r-base-core kyua atf-sh libatf-dev r-cran-testthat r-cran-jsonlite
-r-cran-r6 procps psmisc jq fonts-dejavu-core clang libclang-rt-dev python3-yaml"
+r-cran-r6 procps psmisc jq fonts-dejavu-core clang libclang-rt-dev python3-yaml
+r-cran-data.table r-cran-tibble r-cran-ggplot2 r-cran-png r-cran-rserve
+r-cran-rsclient"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
