@@ -202,7 +202,7 @@ eval_result_call(SEXP a, SEXP b)
 }
 
 SEXP
-eval_error_call(SEXP a, SEXP b)
+eval_error_call(SEXP a, SEXP b, SEXP c)
 {
 	abort();
 }
