@@ -12,7 +12,8 @@ PACKAGES="gcc make pkg-config bison libevent-dev libcjson-dev libseccomp-dev
 libbsd-dev r-base-core kyua atf-sh libatf-dev r-cran-testthat r-cran-jsonlite
 r-cran-r6 procps psmisc jq fonts-dejavu-core clang libclang-rt-dev python3-yaml
 python3 python3-pip python3-venv python3-pytest python3-pytest-asyncio mypy
-python3-numpy python3-pandas tzdata util-linux"
+python3-numpy python3-pandas tzdata util-linux r-cran-data.table r-cran-tibble
+r-cran-ggplot2 r-cran-png r-cran-rserve r-cran-rsclient"
 
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then

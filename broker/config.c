@@ -95,6 +95,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_output_bytes = 16 * MiB;
 	c->max_messages = 1000000;
 	c->max_result = WORKER_RESULT_MAX;
+	c->max_result_memory = RESULT_MEMORY_DEFAULT;
 	c->audit_sync_ms = 100;
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
@@ -213,6 +214,13 @@ config_finish(struct securerd_conf *c)
 		return (-1);
 	if (check_limits(c) == -1)
 		return (-1);
+	/* One value at the largest size must fit in what the monitor holds. */
+	if (c->max_result > c->max_result_memory) {
+		log_warnx("result-size (%llu) is over result-memory (%llu)",
+		    (unsigned long long)c->max_result,
+		    (unsigned long long)c->max_result_memory);
+		return (-1);
+	}
 	if (access(c->worker_path, X_OK) == -1) {
 		log_warn("worker %s", c->worker_path);
 		return (-1);
@@ -375,6 +383,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_tool_calls = nc->max_tool_calls;
 	keep.max_messages = nc->max_messages;
 	keep.max_result = nc->max_result;
+	keep.max_result_memory = nc->max_result_memory;
 	keep.max_plots = nc->max_plots;
 	keep.max_plot_size = nc->max_plot_size;
 	keep.max_files = nc->max_files;
@@ -446,6 +455,8 @@ config_print(const struct securerd_conf *c)
 	print_cap("tool-calls", c->max_tool_calls);
 	print_cap("messages", c->max_messages);
 	printf("result-size %llu\n", (unsigned long long)c->max_result);
+	printf("result-memory %llu\n",
+	    (unsigned long long)c->max_result_memory);
 	printf("plots %u\nplot-size %llu\n", c->max_plots,
 	    (unsigned long long)c->max_plot_size);
 	printf("files %u\nfile-size %llu\n", c->max_files,

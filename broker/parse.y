@@ -53,7 +53,7 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
-%token	AUDITSYNC ALWAYS NEVER RESULTSIZE LIBRARY BATCH AUDITROTATE AUDITCODE
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
 %token	CLIENTGRACE
 %token	READY
@@ -159,12 +159,20 @@ main	: SOCKET STRING {
 		pconf->audit_code = $2;
 	}
 	| RESULTSIZE count {
-		if ($2 < 1 || $2 > WORKER_RESULT_MAX) {
-			yyerror("result-size must be between 1 and %u",
-			    WORKER_RESULT_MAX);
+		if ($2 < 1 || $2 > WORKER_RESULT_LIMIT) {
+			yyerror("result-size must be between 1 and %llu",
+			    (unsigned long long)WORKER_RESULT_LIMIT);
 			YYERROR;
 		}
 		pconf->max_result = $2;
+	}
+	| RESULTMEMORY count {
+		if ($2 < 1 || $2 > RESULT_MEMORY_LIMIT) {
+			yyerror("result-memory must be between 1 and %llu",
+			    (unsigned long long)RESULT_MEMORY_LIMIT);
+			YYERROR;
+		}
+		pconf->max_result_memory = $2;
 	}
 	| PLOTS count {
 		if ($2 > PLOTS_MAX) {
@@ -507,6 +515,7 @@ static const struct keyword {
 	{ "pool-size",		POOLSIZE },
 	{ "ready",		READY },
 	{ "requests",		REQUESTS },
+	{ "result-memory",	RESULTMEMORY },
 	{ "result-size",	RESULTSIZE },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },

@@ -53,6 +53,8 @@ struct securer {
 	size_t			 off;		/* start of the next line */
 	size_t			 scan;		/* no newline in off..scan */
 	enum securer_error	 err;
+	int			 binary;	/* hello asks for "bin" */
+	size_t			 reply_max;	/* longest line read */
 	char			*errname;	/* the daemon's code */
 	char			*errmsg;
 	char			*errjson;
@@ -124,8 +126,8 @@ static int	 exec_opts(struct securer *, cJSON *, const char *,
 		    const struct securer_exec_opts *);
 static struct securer_session *session_new(struct securer *, const cJSON *);
 static void	 session_free(struct securer_session *);
-static int	 fill_result(struct securer *, const cJSON *,
-		    struct securer_result *);
+static int	 fill_result(struct securer *, cJSON *,
+		    const struct securer_exec_opts *, struct securer_result *);
 static int	 plots_from(const cJSON *, struct securer_plot **, size_t *);
 
 static void
@@ -250,8 +252,8 @@ make_room(struct securer *sc)
 	if (sc->len < sc->bufsz)
 		return (0);
 	want = sc->bufsz == 0 ? READ_CHUNK : sc->bufsz * 2;
-	if (want > CLIENT_LINE_MAX + 1)
-		want = CLIENT_LINE_MAX + 1;
+	if (want > sc->reply_max + 1)
+		want = sc->reply_max + 1;
 	if ((p = realloc(sc->buf, want)) == NULL)
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	sc->buf = p;
@@ -302,9 +304,9 @@ read_line(struct securer *sc, size_t *lenp)
 			return (line);
 		}
 		sc->scan = sc->len;
-		if (sc->len - sc->off > CLIENT_LINE_MAX) {
+		if (sc->len - sc->off > sc->reply_max) {
 			set_error(sc, SECURER_EPROTO, "securerd sent a line "
-			    "longer than %u bytes", CLIENT_LINE_MAX);
+			    "longer than %zu bytes", sc->reply_max);
 			drop(sc);
 			return (NULL);
 		}
@@ -645,8 +647,27 @@ securer_open(void)
 	if ((sc = calloc(1, sizeof(*sc))) == NULL)
 		return (NULL);
 	sc->fd = -1;
+	sc->reply_max = SECURER_REPLY_MAX;
 	TAILQ_INIT(&sc->sessions);
 	return (sc);
+}
+
+/*
+ * Whether the connection's hello asks for vectors in binary form
+ * ("bin", securer-protocol(7)): the caller's decoder must read them.
+ * Before securer_connect().
+ */
+void
+securer_set_binary(struct securer *sc, int on)
+{
+	sc->binary = on != 0;
+}
+
+/* The longest line read from the daemon (SECURER_REPLY_MAX unless set). */
+void
+securer_set_reply_max(struct securer *sc, size_t max)
+{
+	sc->reply_max = max > 0 ? max : SECURER_REPLY_MAX;
 }
 
 int
@@ -691,7 +712,8 @@ hello(struct securer *sc)
 	if (cJSON_AddNumberToObject(req, "version",
 	    SECURER_PROTO_VERSION) == NULL ||
 	    cJSON_AddStringToObject(req, "client",
-	    "libsecurer " SECURER_VERSION) == NULL) {
+	    "libsecurer " SECURER_VERSION) == NULL ||
+	    (sc->binary && cJSON_AddTrueToObject(req, "binary") == NULL)) {
 		cJSON_Delete(req);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}
@@ -725,6 +747,16 @@ int
 securer_fd(struct securer *sc)
 {
 	return (sc->fd);
+}
+
+/*
+ * Whether a whole line from the daemon is already read and waits: then
+ * polling securer_fd() would not say so.
+ */
+int
+securer_buffered(const struct securer *sc)
+{
+	return (line_buffered(sc));
 }
 
 enum securer_error
@@ -914,7 +946,7 @@ securer_execute(struct securer_session *s, const char *code,
 	ex.id = sc->lastid;
 	if ((rep = roundtrip(sc, req, &ex)) == NULL)
 		return (-1);
-	rv = fill_result(sc, rep, res);
+	rv = fill_result(sc, rep, o, res);
 	cJSON_Delete(rep);
 	return (rv);
 }
@@ -1003,7 +1035,7 @@ securer_execute_poll(struct securer_session *s, int ms,
 		}
 		if (dispatch(sc, msg, ex->id, ex, &rep) == 1)
 			continue;
-		rv = rep == NULL ? -1 : fill_result(sc, rep, res);
+		rv = rep == NULL ? -1 : fill_result(sc, rep, ex->opts, res);
 		cJSON_Delete(rep);
 		break;
 	}
@@ -1012,10 +1044,17 @@ securer_execute_poll(struct securer_session *s, int ms,
 	return (rv);
 }
 
+/*
+ * The result of a reply.  With o->value_tree the value is handed over as
+ * its cJSON tree (a value of a hundred megabytes printed again to be
+ * parsed again took a second).
+ */
 static int
-fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
+fill_result(struct securer *sc, cJSON *rep, const struct securer_exec_opts *o,
+    struct securer_result *res)
 {
-	const cJSON	*value, *printed, *elapsed;
+	const cJSON	*printed, *elapsed;
+	cJSON		*value;
 
 	value = item(rep, "value");
 	printed = item(rep, "printed");
@@ -1023,10 +1062,14 @@ fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
 	if (value == NULL)
 		return (set_error(sc, SECURER_EPROTO, "securerd's reply to "
 		    "execute has no value"));
-	res->value = json_print(value, NULL);
+	if (o != NULL && o->value_tree)
+		res->value_tree = cJSON_DetachItemViaPointer(rep, value);
+	else
+		res->value = json_print(value, NULL);
 	res->printed = strdup(cJSON_IsString(printed) ?
 	    printed->valuestring : "");
-	if (res->value == NULL || res->printed == NULL) {
+	if ((res->value == NULL && res->value_tree == NULL) ||
+	    res->printed == NULL) {
 		securer_result_free(res);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}
@@ -1034,6 +1077,11 @@ fill_result(struct securer *sc, const cJSON *rep, struct securer_result *res)
 	res->truncated = cJSON_IsTrue(item(rep, "truncated"));
 	res->elapsed = cJSON_IsNumber(elapsed) ? elapsed->valuedouble : 0;
 	res->plots_omitted = cJSON_GetArraySize(item(rep, "plots_omitted"));
+	if (cJSON_IsArray(item(rep, "warnings")) &&
+	    (res->warnings = json_print(item(rep, "warnings"), NULL)) == NULL) {
+		securer_result_free(res);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
 	if (plots_from(item(rep, "plots"), &res->plots, &res->nplots) == -1) {
 		securer_result_free(res);
 		return (set_error(sc, SECURER_EPROTO, "securerd sent a plot "
@@ -1116,7 +1164,9 @@ securer_result_free(struct securer_result *res)
 	if (res == NULL)
 		return;
 	free(res->value);
+	cJSON_Delete(res->value_tree);
 	free(res->printed);
+	free(res->warnings);
 	securer_plots_free(res->plots, res->nplots);
 	memset(res, 0, sizeof(*res));
 }

@@ -14,6 +14,9 @@
 
 #define SECURER_SOCKET_ENV	"SECURER_SOCKET"
 #define SECURER_SYSTEM_SOCKET	"/run/securerd.sock"
+/* The longest line read from the daemon: a reply with a value at
+ * securerd.conf(5)'s largest result-size, its plots and printed form. */
+#define SECURER_REPLY_MAX	(1536U * 1024 * 1024)
 
 enum securer_error {
 	SECURER_OK = 0,
@@ -57,6 +60,7 @@ struct securer_exec_opts {
 	long		 max_output_lines;	/* 0 none */
 	long		 max_output_bytes;	/* 0 none */
 	int		 echo;		/* print visible values at top level */
+	int		 value_tree;	/* the value as a parsed tree, not text */
 	securer_output_cb output;
 	securer_tool_cb	 tool;
 	void		*arg;		/* passed to both callbacks */
@@ -70,7 +74,8 @@ struct securer_plot {
 };
 
 struct securer_result {
-	char		*value;		/* encoded value (JSON text) */
+	char		*value;		/* encoded value (JSON text), or NULL */
+	void		*value_tree;	/* opts.value_tree: its cJSON tree */
 	char		*printed;	/* print() of the value, "" if none */
 	int		 visible;
 	int		 truncated;
@@ -78,13 +83,17 @@ struct securer_result {
 	struct securer_plot *plots;	/* nplots pages, in order */
 	size_t		 nplots;
 	size_t		 plots_omitted;	/* pages over the daemon's caps */
+	char		*warnings;	/* the reply's "warnings" (JSON) or NULL */
 };
 
 struct securer	*securer_open(void);
+void		 securer_set_binary(struct securer *, int);
+void		 securer_set_reply_max(struct securer *, size_t);
 int		 securer_connect(struct securer *, const char *);
 int		 securer_connect_fd(struct securer *, int);
 void		 securer_close(struct securer *);
 int		 securer_fd(struct securer *);
+int		 securer_buffered(const struct securer *);
 
 enum securer_error securer_errcode(const struct securer *);
 const char	*securer_errname(const struct securer *);

@@ -60,22 +60,25 @@ base64_encode(const void *data, size_t n)
 	return (out);
 }
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '+')
-		return (62);
-	if (c == '/')
-		return (63);
-	return (-1);
-}
-
+/* The value of each character, -1 for what is not of the alphabet. */
+static const signed char b64_values[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 /*
  * The number of bytes that len characters of base64 decode to, or -1
  * if len is not whole quanta.  s is looked at only for its padding.
@@ -99,29 +102,45 @@ base64_decoded_len(const char *s, size_t len)
 int
 base64_decode_to(unsigned char *out, const char *s, size_t len)
 {
-	ssize_t		 want = base64_decoded_len(s, len);
-	size_t		 i, n = 0, pad;
-	uint32_t	 v;
-	int		 c, k;
+	const unsigned char	*u = (const unsigned char *)s;
+	ssize_t			 want = base64_decoded_len(s, len);
+	size_t			 i, n = 0, whole;
+	uint32_t		 v;
+	int			 c, c0, c1, c2, c3, k;
 
 	if (want == -1)
 		return (-1);
-	pad = len / 4 * 3 - (size_t)want;
-	for (i = 0; i < len; i += 4) {
-		v = 0;
-		for (k = 0; k < 4; k++) {
-			if (i + k >= len - pad && s[i + k] == '=')
-				c = 0;
-			else if ((c = b64_value(s[i + k])) == -1)
-				return (-1);
-			v = v << 6 | (uint32_t)c;
-		}
+	/* Whole quanta without padding: a table look-up per character. */
+	whole = len >= 4 && s[len - 1] == '=' ? len - 4 : len;
+	for (i = 0; i < whole; i += 4) {
+		c0 = b64_values[u[i]];
+		c1 = b64_values[u[i + 1]];
+		c2 = b64_values[u[i + 2]];
+		c3 = b64_values[u[i + 3]];
+		if ((c0 | c1 | c2 | c3) < 0)
+			return (-1);
+		v = (uint32_t)c0 << 18 | (uint32_t)c1 << 12 |
+		    (uint32_t)c2 << 6 | (uint32_t)c3;
 		out[n++] = v >> 16;
-		if (n < (size_t)want)
-			out[n++] = (v >> 8) & 0xff;
-		if (n < (size_t)want)
-			out[n++] = v & 0xff;
+		out[n++] = (v >> 8) & 0xff;
+		out[n++] = v & 0xff;
 	}
+	if (i == len)
+		return (0);
+	/* The last, padded one. */
+	v = 0;
+	for (k = 0; k < 4; k++) {
+		if (k >= 2 && s[i + k] == '=' && (k == 3 || s[i + 3] == '='))
+			c = 0;
+		else if ((c = b64_values[u[i + k]]) == -1)
+			return (-1);
+		v = v << 6 | (uint32_t)c;
+	}
+	out[n++] = v >> 16;
+	if (n < (size_t)want)
+		out[n++] = (v >> 8) & 0xff;
+	if (n < (size_t)want)
+		out[n++] = v & 0xff;
 	return (0);
 }
 

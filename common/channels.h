@@ -147,9 +147,12 @@ enum {				/* the worker, receiving */
 	M(IMSG_W_RESULT, WORKER, LENS2(struct w_result, value_len,	\
 	    printed_len), ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,	\
 	    monitor_recv_result)					\
-	M(IMSG_W_ERROR, WORKER, LENS2(struct w_error, msg_len,		\
-	    call_len), ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,	\
-	    monitor_recv_error)						\
+	M(IMSG_W_RESULT_PART, WORKER, TEXT(WORKER_PART_MAX),		\
+	    ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,		\
+	    monitor_recv_result_part)					\
+	M(IMSG_W_ERROR, WORKER, LENS3(struct w_error, msg_len,		\
+	    call_len, classes_len), ST(WS_EXEC) | ST(WS_RUN), FD_NO,	\
+	    ID_EXPECTED, monitor_recv_error)				\
 	M(IMSG_W_ADVISORY, WORKER, TEXT(ADVISORY_MAX),			\
 	    ST(WS_EXEC), FD_NO, ID_EXPECTED, monitor_recv_advisory)	\
 	M(IMSG_W_PLOT, WORKER, TAIL(struct w_plot, PLOT_SIZE_MAX),	\

@@ -13,6 +13,7 @@
  */
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -292,4 +293,171 @@ json_print(const cJSON *item, size_t *len)
 	if (len != NULL)
 		*len = jb.len;
 	return (jb.p);
+}
+
+/*
+ * Whether s (len bytes) is one JSON value (RFC 8259) that may go out on
+ * one line as it is: valid UTF-8 in its strings, no control character
+ * in them, nesting at most JSON_VALID_DEPTH, and no line break anywhere
+ * (whitespace is a space or a tab).  Linear, a tight loop over long
+ * strings: the monitor checks a worker's value of hundreds of megabytes
+ * with it instead of parsing and printing it again.
+ */
+#define JSON_VALID_DEPTH	1024
+
+static const char *
+valid_string(const char *p, const char *end)
+{
+	const unsigned char	*u;
+	size_t			 n;
+
+	for (p++; p < end; ) {
+		u = (const unsigned char *)p;
+		if (*u == '"')
+			return (p + 1);
+		if (*u == '\\') {
+			if (++p >= end)
+				return (NULL);
+			if (*p == 'u') {
+				if (end - p < 5 || !isxdigit((unsigned char)p[1]) ||
+				    !isxdigit((unsigned char)p[2]) ||
+				    !isxdigit((unsigned char)p[3]) ||
+				    !isxdigit((unsigned char)p[4]))
+					return (NULL);
+				p += 5;
+			} else if (strchr("\"\\/bfnrt", *p) != NULL && *p)
+				p++;
+			else
+				return (NULL);
+			continue;
+		}
+		if (*u < 0x20)
+			return (NULL);
+		if (*u < 0x80) {
+			p++;
+			continue;
+		}
+		n = *u >= 0xf0 ? 4 : *u >= 0xe0 ? 3 : 2;
+		if ((size_t)(end - p) < n || !utf8_valid(p, n))
+			return (NULL);
+		p += n;
+	}
+	return (NULL);
+}
+
+static const char *
+valid_number(const char *p, const char *end)
+{
+	const char	*d;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else {
+		for (d = p; p < end && isdigit((unsigned char)*p); p++)
+			;
+		if (p == d)
+			return (NULL);
+	}
+	if (p < end && *p == '.') {
+		for (d = ++p; p < end && isdigit((unsigned char)*p); p++)
+			;
+		if (p == d)
+			return (NULL);
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		if (++p < end && (*p == '+' || *p == '-'))
+			p++;
+		for (d = p; p < end && isdigit((unsigned char)*p); p++)
+			;
+		if (p == d)
+			return (NULL);
+	}
+	return (p);
+}
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return (p);
+}
+
+int
+json_valid_line(const char *s, size_t len)
+{
+	char		 stack[JSON_VALID_DEPTH];	/* '[' or '{' */
+	const char	*p = s, *end = s + len;
+	int		 depth = 0, want_value = 1;
+
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p >= end)
+			return (0);
+		if (want_value) {
+			if (*p == '[' || *p == '{') {
+				if (depth == JSON_VALID_DEPTH)
+					return (0);
+				stack[depth++] = *p++;
+				p = skip_ws(p, end);
+				if (p < end && (*p == ']' || *p == '}')) {
+					if ((*p == ']') != (stack[--depth] ==
+					    '['))
+						return (0);
+					p++;
+					want_value = 0;
+					goto after;
+				}
+				if (stack[depth - 1] == '{')
+					goto key;
+				continue;
+			}
+			if (*p == '"')
+				p = valid_string(p, end);
+			else if (*p == '-' || isdigit((unsigned char)*p))
+				p = valid_number(p, end);
+			else if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+				p += 4;
+			else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+				p += 5;
+			else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+				p += 4;
+			else
+				return (0);
+			if (p == NULL)
+				return (0);
+			want_value = 0;
+		}
+ after:
+		p = skip_ws(p, end);
+		if (depth == 0)
+			return (p == end);
+		if (p >= end)
+			return (0);
+		if (*p == ',') {
+			p++;
+			want_value = 1;
+			if (stack[depth - 1] == '{')
+				goto key;
+			continue;
+		}
+		if ((*p == ']' && stack[depth - 1] == '[') ||
+		    (*p == '}' && stack[depth - 1] == '{')) {
+			p++;
+			depth--;
+			goto after;
+		}
+		return (0);
+ key:
+		p = skip_ws(p, end);
+		if (p >= end || *p != '"' || (p = valid_string(p, end)) == NULL)
+			return (0);
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return (0);
+		p++;
+		want_value = 1;
+	}
 }

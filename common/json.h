@@ -16,5 +16,6 @@ typedef int	(*json_put_fn)(void *, const char *, size_t);
 int	 fmt_double(char *, size_t, double);
 int	 json_escape(const char *, size_t, json_put_fn, void *);
 char	*json_print(const struct cJSON *, size_t *);
+int	 json_valid_line(const char *, size_t);
 
 #endif /* SECURER_JSON_H */

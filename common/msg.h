@@ -40,6 +40,7 @@ int	 msg_get_tpl_spawned(struct imsg *, struct tpl_spawned *);
 /* msgworker.c: monitor <-> worker */
 struct msg_exec {
 	uint32_t	 flags;
+	uint64_t	 max_value;
 	struct msg_text	 code;
 };
 
@@ -66,7 +67,10 @@ struct msg_tool_call {
 
 struct msg_result {
 	int		 visible;
-	struct msg_text	 value;
+	int		 omitted;	/* RESULT_OMITTED */
+	uint64_t	 value_total;	/* the parts' and value's bytes */
+	uint64_t	 omitted_size;
+	struct msg_text	 value;		/* the last part of it */
 	struct msg_text	 printed;
 };
 
@@ -76,6 +80,7 @@ struct msg_error {
 	int		 column;
 	struct msg_text	 msg;
 	struct msg_text	 call;
+	struct msg_text	 classes;	/* comma separated */
 };
 
 struct msg_plot {
@@ -94,8 +99,8 @@ struct msg_file {
 
 int	 msg_send_setup(struct chan *, const char *, size_t);
 void	 msg_get_setup(struct imsg *, struct msg_text *);
-int	 msg_send_exec(struct chan *, uint32_t, uint32_t, const char *,
-	    size_t);
+int	 msg_send_exec(struct chan *, uint32_t, uint32_t, uint64_t,
+	    const char *, size_t);
 void	 msg_get_exec(struct imsg *, struct msg_exec *);
 size_t	 msg_tool_result_room(const struct chan *);
 int	 msg_send_tool_result(struct chan *, uint32_t, int, const char *,
@@ -111,11 +116,12 @@ int	 msg_get_output(struct imsg *, struct msg_output *);
 int	 msg_send_tool_call(struct chan *, uint32_t, const char *, size_t,
 	    const char *, size_t);
 void	 msg_get_tool_call(struct imsg *, struct msg_tool_call *);
-int	 msg_send_result(struct chan *, uint32_t, int, const char *, size_t,
-	    const char *, size_t);
-void	 msg_get_result(struct imsg *, struct msg_result *);
+int	 msg_send_result_part(struct chan *, uint32_t, const char *, size_t);
+void	 msg_get_result_part(struct imsg *, struct msg_text *);
+int	 msg_send_result(struct chan *, uint32_t, const struct msg_result *);
+int	 msg_get_result(struct imsg *, struct msg_result *);
 int	 msg_send_error(struct chan *, uint32_t, enum w_error_kind, int, int,
-	    const char *, size_t, const char *, size_t);
+	    const char *, size_t, const char *, size_t, const char *, size_t);
 int	 msg_get_error(struct imsg *, struct msg_error *);
 int	 msg_send_advisory(struct chan *, uint32_t, const char *, size_t);
 int	 msg_get_advisory(struct imsg *, struct msg_text *);

@@ -66,11 +66,16 @@ msg_get_setup(struct imsg *imsg, struct msg_text *tools)
 }
 
 int
-msg_send_exec(struct chan *ch, uint32_t id, uint32_t flags, const char *code,
-    size_t len)
+msg_send_exec(struct chan *ch, uint32_t id, uint32_t flags,
+    uint64_t max_value, const char *code, size_t len)
 {
-	struct w_exec	we = { flags, len };
+	struct w_exec	we;
 	struct msg_text	t = { code, len };
+
+	memset(&we, 0, sizeof(we));
+	we.flags = flags;
+	we.code_len = len;
+	we.max_value = max_value;
 
 	return (send_texts(ch, IMSG_W_EXEC, id, &we, sizeof(we), &t, 1));
 }
@@ -82,6 +87,7 @@ msg_get_exec(struct imsg *imsg, struct msg_exec *m)
 
 	memcpy(&we, imsg->data, sizeof(we));
 	m->flags = we.flags;
+	m->max_value = we.max_value;
 	get_texts(imsg, sizeof(we), &m->code, &we.code_len, 1);
 }
 
@@ -209,17 +215,41 @@ msg_get_tool_call(struct imsg *imsg, struct msg_tool_call *m)
 	m->args = t[1];
 }
 
+/* Bytes of a value too large for one message, before its result. */
 int
-msg_send_result(struct chan *ch, uint32_t id, int visible, const char *value,
-    size_t vlen, const char *printed, size_t plen)
+msg_send_result_part(struct chan *ch, uint32_t id, const char *p,
+    size_t len)
 {
-	struct w_result	wr = { visible != 0, vlen, plen };
-	struct msg_text	t[2] = { { value, vlen }, { printed, plen } };
+	struct iovec	iov = { (void *)p, len };
 
-	return (send_texts(ch, IMSG_W_RESULT, id, &wr, sizeof(wr), t, 2));
+	return (chan_send(ch, IMSG_W_RESULT_PART, id, -1, &iov, 1));
 }
 
 void
+msg_get_result_part(struct imsg *imsg, struct msg_text *part)
+{
+	part->p = imsg->data;
+	part->len = imsg_get_len(imsg);
+}
+
+int
+msg_send_result(struct chan *ch, uint32_t id, const struct msg_result *m)
+{
+	struct w_result	wr;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.visible = m->visible != 0;
+	wr.value_len = m->value.len;
+	wr.printed_len = m->printed.len;
+	wr.flags = m->omitted ? RESULT_OMITTED : 0;
+	wr.value_total = m->value_total;
+	wr.omitted_size = m->omitted_size;
+	return (send_texts(ch, IMSG_W_RESULT, id, &wr, sizeof(wr), &m->value,
+	    2));
+}
+
+/* -1 if it claims a whole smaller than its own part, or unknown flags. */
+int
 msg_get_result(struct imsg *imsg, struct msg_result *m)
 {
 	struct w_result	wr;
@@ -231,38 +261,65 @@ msg_get_result(struct imsg *imsg, struct msg_result *m)
 	lens[1] = wr.printed_len;
 	get_texts(imsg, sizeof(wr), t, lens, 2);
 	m->visible = wr.visible != 0;
+	m->omitted = (wr.flags & RESULT_OMITTED) != 0;
+	m->value_total = wr.value_total;
+	m->omitted_size = wr.omitted_size;
 	m->value = t[0];
 	m->printed = t[1];
+	if ((wr.flags & ~RESULT_OMITTED) != 0 || wr.value_total < wr.value_len)
+		return (-1);
+	return (0);
 }
 
 int
 msg_send_error(struct chan *ch, uint32_t id, enum w_error_kind kind,
     int line, int column, const char *msg, size_t mlen, const char *call,
-    size_t clen)
+    size_t clen, const char *classes, size_t cllen)
 {
-	struct w_error	we = { kind, line, column, mlen, clen };
-	struct msg_text	t[2] = { { msg, mlen }, { call, clen } };
+	struct w_error	we = { kind, line, column, mlen, clen, cllen };
+	struct msg_text	t[3] = { { msg, mlen }, { call, clen },
+			    { classes, cllen } };
 
-	return (send_texts(ch, IMSG_W_ERROR, id, &we, sizeof(we), t, 2));
+	return (send_texts(ch, IMSG_W_ERROR, id, &we, sizeof(we), t, 3));
+}
+
+/* R's names of classes, comma separated: nothing else may come. */
+static int
+classes_ok(const struct msg_text *t)
+{
+	size_t	i;
+
+	if (t->len > W_CLASSES_MAX)
+		return (-1);
+	for (i = 0; i < t->len; i++)
+		if (!isalnum((unsigned char)t->p[i]) && t->p[i] != '.' &&
+		    t->p[i] != '_' && t->p[i] != ',')
+			return (-1);
+	return (0);
 }
 
 int
 msg_get_error(struct imsg *imsg, struct msg_error *m)
 {
 	struct w_error	we;
-	uint32_t	lens[2];
-	struct msg_text	t[2];
+	uint32_t	lens[3];
+	struct msg_text	t[3];
 
 	memcpy(&we, imsg->data, sizeof(we));
 	lens[0] = we.msg_len;
 	lens[1] = we.call_len;
-	get_texts(imsg, sizeof(we), t, lens, 2);
+	lens[2] = we.classes_len;
+	get_texts(imsg, sizeof(we), t, lens, 3);
 	m->kind = we.kind;
 	m->line = we.line;
 	m->column = we.column;
 	m->msg = t[0];
 	m->call = t[1];
-	return (we.kind >= WERR_R && we.kind <= WERR_ENCODE ? 0 : -1);
+	m->classes = t[2];
+	if (we.kind < WERR_R || we.kind > WERR_ENCODE ||
+	    classes_ok(&m->classes) == -1)
+		return (-1);
+	return (0);
 }
 
 int

@@ -22,7 +22,11 @@
 
 #define WORKER_IMSG_MAX		(8U * 1024 * 1024 + 4096)
 #define BROKER_IMSG_MAX		(256U * 1024)
-#define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* the worker's bound */
+#define WORKER_RESULT_MAX	(4U * 1024 * 1024)	/* "result-size" default */
+#define WORKER_RESULT_LIMIT	(1024ULL * 1024 * 1024)	/* "result-size" at most */
+#define WORKER_PART_MAX		(WORKER_IMSG_MAX - 4096 - 64) /* of a part */
+#define RESULT_MEMORY_DEFAULT	(256ULL * 1024 * 1024)	/* "result-memory" */
+#define RESULT_MEMORY_LIMIT	(16ULL * 1024 * 1024 * 1024)
 #define AUDIT_CODE_MAX		10000	/* code bytes kept: the default */
 #define AUDIT_CODE_LIMIT	(200U * 1024)	/* "audit-code" at most */
 #define AUDIT_SUMMARY_MAX	200	/* bytes of a tool result kept */
@@ -77,6 +81,7 @@ enum imsg_type {
 	IMSG_W_ADVISORY,	/* risky names, comma separated; exec id */
 	IMSG_W_PLOT,		/* struct w_plot + PNG bytes; exec id */
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
+	IMSG_W_RESULT_PART,	/* bytes of the value, before IMSG_W_RESULT */
 	IMSG_MAX
 };
 
@@ -148,6 +153,7 @@ struct w_setup {
 struct w_exec {
 	uint32_t	flags;
 	uint32_t	code_len;
+	uint64_t	max_value;	/* bytes of the encoded value; 0: 4 MiB */
 };
 
 struct w_tool_result {
@@ -177,10 +183,20 @@ struct w_tool_call {
 	uint32_t	args_len;	/* JSON object: name -> value */
 };
 
+/*
+ * A value over WORKER_PART_MAX comes as IMSG_W_RESULT_PARTs, in order,
+ * then the IMSG_W_RESULT with the rest: value_total is the whole's size.
+ * RESULT_OMITTED: an invisible value over max_value, sent as null;
+ * omitted_size is what it would have taken.
+ */
+#define RESULT_OMITTED	0x01
 struct w_result {
 	uint32_t	visible;
-	uint32_t	value_len;	/* JSON value */
+	uint32_t	value_len;	/* JSON value, the last part */
 	uint32_t	printed_len;
+	uint32_t	flags;		/* RESULT_* */
+	uint64_t	value_total;	/* the parts' bytes and value_len */
+	uint64_t	omitted_size;
 };
 
 enum w_error_kind {
@@ -189,12 +205,15 @@ enum w_error_kind {
 	WERR_ENCODE,		/* the value could not be sent */
 };
 
+#define W_CLASSES_MAX	512	/* bytes of an error's classes */
 struct w_error {
 	uint32_t	kind;		/* enum w_error_kind */
 	int32_t		line;		/* parse errors, else 0 */
 	int32_t		column;
 	uint32_t	msg_len;
 	uint32_t	call_len;
+	uint32_t	classes_len;	/* the condition's classes, comma
+					   separated, after the call */
 };
 
 /*
@@ -409,6 +428,7 @@ struct securerd_conf {
 	uint32_t		 max_files;		/* put per session */
 	uint64_t		 max_plot_size;		/* bytes */
 	uint64_t		 max_file_size;		/* bytes */
+	uint64_t		 max_result_memory;	/* values held at once */
 };
 
 /* util.c */

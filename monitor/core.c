@@ -522,8 +522,8 @@ job_dispatch(struct job *j)
 		/* A pool's session runs for whichever client executes. */
 		if (j->client != NULL && j->client->binary)
 			flags |= EXEC_BINARY;
-		rc = msg_send_exec(&w->chan, j->id, flags, j->code,
-		    j->code_len);
+		rc = msg_send_exec(&w->chan, j->id, flags, conf->max_result,
+		    j->code, j->code_len);
 	}
 	if (rc == -1)
 		worker_fails(w, LOST_CHANNEL, "its job could not be sent");
@@ -859,9 +859,22 @@ exec_reply(struct exec *e, const struct msg_result *m, cJSON *value)
 	if (s->pool != NULL)
 		cJSON_AddStringToObject(r, "session", s->id);
 	exec_add_warnings(e, r);
+	exec_add_omitted(r, m);
 	plots_into(&e->plots, r, m->value.len + m->printed.len);
 	free(printed);
 	job_end(&e->job, r);
+}
+
+/* Bytes of a value over one message, held to the budgets as they come. */
+void
+core_result_part(struct worker *w, const struct msg_text *part)
+{
+	struct exec	*e = EXEC(worker_job(w));
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1)
+		return;
+	exec_value_part(e, part);
 }
 
 void
@@ -872,13 +885,26 @@ core_result(struct worker *w, const struct msg_result *m)
 
 	if (exec_counted(w, e) == -1)
 		return;
-	if (m->value.len > conf->max_result) {
-		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL,
-		    "result too large (%zu bytes, max %llu)", m->value.len,
-		    (unsigned long long)conf->max_result);
+	/* The whole it says it sent must be what came. */
+	if (m->value_total != e->value_total + m->value.len) {
+		worker_fails(w, LOST_PROTOCOL, "a result of %llu bytes after "
+		    "%llu in parts", (unsigned long long)m->value_total,
+		    (unsigned long long)e->value_total);
 		return;
 	}
-	if ((value = json_raw_value(m->value.p, m->value.len)) == NULL) {
+	if ((value = exec_value(e, &m->value)) == NULL &&
+	    e->value_refused == 1) {
+		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL,
+		    "result too large (%llu bytes, max %llu)",
+		    (unsigned long long)e->value_total,
+		    (unsigned long long)conf->max_result);
+		return;
+	} else if (value == NULL && e->value_refused == 2) {
+		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL, "the "
+		    "daemon holds other values (result-memory %llu bytes): "
+		    "try again", (unsigned long long)conf->max_result_memory);
+		return;
+	} else if (value == NULL) {
 		worker_fails(w, LOST_PROTOCOL, "a bad result");
 		return;
 	}
@@ -922,6 +948,8 @@ core_error(struct worker *w, const struct msg_error *m)
 	call.p = callp;
 	call.len = m->kind == WERR_R ? strlen(callp) : 0;
 	extra = exec_error_extra(e, &call, strlen(msg) + strlen(callp));
+	if (m->kind == WERR_R)
+		exec_add_classes(extra, &m->classes);
 	if (m->kind == WERR_PARSE) {
 		cJSON_AddNumberToObject(extra, "line", m->line);
 		cJSON_AddNumberToObject(extra, "column", m->column);

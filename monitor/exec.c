@@ -16,6 +16,8 @@
 #include "monitor.h"
 #include "msg.h"
 
+static uint64_t	values_held;	/* bytes of result parts, all executions */
+
 static int
 exec_caps(struct exec *e, cJSON *req, char *err, size_t errlen)
 {
@@ -100,6 +102,8 @@ exec_alloc(struct session *s, cJSON *req, char *err, size_t errlen)
 void
 exec_free(struct exec *e)
 {
+	values_held -= e->value_len;
+	free(e->value);
 	plots_free(&e->plots);
 	toolcall_free(e->call);
 	free(e->advisory);
@@ -201,4 +205,156 @@ exec_error_extra(struct exec *e, const struct msg_text *call, size_t used)
 	if (call != NULL && call->len > 0)
 		cJSON_AddStringToObject(extra, "call", call->p);
 	return (extra);
+}
+
+/* "classes": the condition's classes, as R code gave them. */
+void
+exec_add_classes(cJSON *extra, const struct msg_text *classes)
+{
+	cJSON	*list;
+	char	*names, *name, *q;
+
+	if (classes->len == 0)
+		return;
+	if ((list = cJSON_AddArrayToObject(extra, "classes")) == NULL ||
+	    (names = strndup(classes->p, classes->len)) == NULL)
+		fatal("%s", __func__);
+	q = names;
+	while ((name = strsep(&q, ",")) != NULL)
+		if (*name != '\0')
+			cJSON_AddItemToArray(list, cJSON_CreateString(name));
+	free(names);
+}
+
+/* An invisible value the worker did not send: a warning says why. */
+void
+exec_add_omitted(cJSON *r, const struct msg_result *m)
+{
+	cJSON	*list, *w;
+	char	 msg[400];
+
+	if (!m->omitted)
+		return;
+	if ((list = cJSON_GetObjectItemCaseSensitive(r, "warnings")) == NULL &&
+	    (list = cJSON_AddArrayToObject(r, "warnings")) == NULL)
+		fatal("%s", __func__);
+	snprintf(msg, sizeof(msg), "The value (about %llu bytes encoded) is "
+	    "over the daemon's result-size (%llu bytes) and was not "
+	    "returned; it is still in the session: return it in parts, "
+	    "write it to a file for get_file(), or raise result-size in "
+	    "securerd.conf(5).", (unsigned long long)m->omitted_size,
+	    (unsigned long long)conf->max_result);
+	if ((w = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(w, "code", "value_omitted");
+	cJSON_AddStringToObject(w, "message", msg);
+	cJSON_AddNumberToObject(w, "size", (double)m->omitted_size);
+	cJSON_AddNumberToObject(w, "max", (double)conf->max_result);
+	cJSON_AddItemToArray(list, w);
+}
+
+/*
+ * Room for n more bytes of a value: within result-size for the value,
+ * within result-memory for all the values held, checked before anything
+ * grows.  -1: refused; what was held of it is let go, the rest of it
+ * dropped as it comes, and the result, when it comes, is the error.
+ */
+static int
+exec_value_room(struct exec *e, size_t n)
+{
+	if (e->value_refused == 0) {
+		if (n > conf->max_result - e->value_len)
+			e->value_refused = 1;
+		else if (n > conf->max_result_memory - values_held)
+			e->value_refused = 2;
+		else
+			return (0);
+	}
+	values_held -= e->value_len;
+	free(e->value);
+	e->value = NULL;
+	e->value_len = e->value_cap = 0;
+	return (-1);
+}
+
+/*
+ * Room for n more bytes and a NUL: doubling, so that a value of many
+ * parts is not copied once per part; never past result-size.
+ */
+static void
+exec_value_grow(struct exec *e, size_t n)
+{
+	size_t	 cap = e->value_cap;
+	char	*p;
+
+	if (e->value_len + n + 1 <= cap)
+		return;
+	if (cap == 0)
+		cap = WORKER_PART_MAX;
+	while (cap < e->value_len + n + 1)
+		cap *= 2;
+	if (cap > conf->max_result + 1)
+		cap = conf->max_result + 1;
+	if (cap < e->value_len + n + 1)
+		cap = e->value_len + n + 1;
+	if ((p = realloc(e->value, cap)) == NULL)
+		fatal("%s", __func__);
+	e->value = p;
+	e->value_cap = cap;
+}
+
+static void
+exec_value_add(struct exec *e, const struct msg_text *t)
+{
+	exec_value_grow(e, t->len);
+	memcpy(e->value + e->value_len, t->p, t->len);
+	e->value_len += t->len;
+	values_held += t->len;
+}
+
+/* Bytes of a value too large for one message, kept until its end. */
+void
+exec_value_part(struct exec *e, const struct msg_text *part)
+{
+	e->value_total += part->len;
+	if (exec_value_room(e, part->len) == 0)
+		exec_value_add(e, part);
+}
+
+/*
+ * The whole value, the parts held and the last piece, as one node for
+ * the reply: a valid text goes out as it is (a raw node), never parsed
+ * and printed again.  NULL: refused for its size (e->value_refused) or
+ * not a value.
+ */
+cJSON *
+exec_value(struct exec *e, const struct msg_text *last)
+{
+	cJSON	*v;
+
+	e->value_total += last->len;
+	if (e->value_len == 0 && e->value_refused == 0) {
+		if (last->len > conf->max_result) {
+			e->value_refused = 1;
+			return (NULL);
+		}
+		return (json_pass_value(last->p, last->len));
+	}
+	if (exec_value_room(e, last->len) == -1)
+		return (NULL);
+	exec_value_add(e, last);
+	e->value[e->value_len] = '\0';
+	if (json_valid_line(e->value, e->value_len)) {
+		if ((v = cJSON_CreateRaw("")) == NULL)
+			fatal("%s", __func__);
+		free(v->valuestring);
+		v->valuestring = e->value;
+	} else {
+		v = json_raw_value(e->value, e->value_len);
+		free(e->value);
+	}
+	values_held -= e->value_len;
+	e->value = NULL;
+	e->value_len = e->value_cap = 0;
+	return (v);
 }

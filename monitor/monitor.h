@@ -201,6 +201,11 @@ struct exec {
 	uint64_t	 messages;	/* from the worker */
 	char		*advisory;	/* the worker's risky names */
 	struct plotset	 plots;
+	char		*value;		/* IMSG_W_RESULT_PARTs so far */
+	size_t		 value_len;
+	size_t		 value_cap;
+	uint64_t	 value_total;	/* bytes the worker sent of it */
+	int		 value_refused;	/* 1 result-size, 2 result-memory */
 };
 
 struct fileop {
@@ -387,6 +392,7 @@ void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
 	    const char *, ...) __attribute__((__format__ (printf, 5, 6)));
 void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
 struct cJSON	*json_raw_value(const char *, size_t);
+struct cJSON	*json_pass_value(const char *, size_t);
 int	 json_get_number(struct cJSON *, const char *, double, double *);
 int	 json_get_count(struct cJSON *, const char *, uint64_t *);
 
@@ -487,6 +493,10 @@ struct cJSON	*exec_output_event(enum w_stream, const char *, size_t);
 void	 exec_add_warnings(const struct exec *, struct cJSON *);
 struct cJSON	*exec_error_extra(struct exec *, const struct msg_text *,
 	    size_t);
+void	 exec_add_classes(struct cJSON *, const struct msg_text *);
+void	 exec_add_omitted(struct cJSON *, const struct msg_result *);
+void	 exec_value_part(struct exec *, const struct msg_text *);
+struct cJSON	*exec_value(struct exec *, const struct msg_text *);
 
 /* fileop.c: file operation records */
 const char	*fileop_name_ok(const struct cJSON *);
@@ -534,6 +544,7 @@ void	 core_worker_setup_done(struct worker *);
 void	 core_worker_violation(struct worker *, const char *);
 void	 core_output(struct worker *, const struct msg_output *);
 void	 core_tool_call(struct worker *, uint32_t, const struct msg_tool_call *);
+void	 core_result_part(struct worker *, const struct msg_text *);
 void	 core_result(struct worker *, const struct msg_result *);
 void	 core_error(struct worker *, const struct msg_error *);
 void	 core_advisory(struct worker *, const struct msg_text *);
@@ -546,6 +557,7 @@ void	 monitor_recv_ready(struct chan *, struct imsg *);
 void	 monitor_recv_setup_done(struct chan *, struct imsg *);
 void	 monitor_recv_output(struct chan *, struct imsg *);
 void	 monitor_recv_tool_call(struct chan *, struct imsg *);
+void	 monitor_recv_result_part(struct chan *, struct imsg *);
 void	 monitor_recv_result(struct chan *, struct imsg *);
 void	 monitor_recv_error(struct chan *, struct imsg *);
 void	 monitor_recv_advisory(struct chan *, struct imsg *);

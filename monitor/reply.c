@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cJSON.h>
 
@@ -127,6 +128,27 @@ json_raw_value(const char *text, size_t len)
 		fatal("%s", __func__);
 	v = cJSON_ParseWithOpts(clean, NULL, 1);
 	free(clean);
+	return (v);
+}
+
+/*
+ * A value to pass on, not to look into: valid as it is, the text goes
+ * out as it is (a raw node); parsing and printing a value of hundreds
+ * of megabytes again took seconds.  Else as json_raw_value().
+ */
+cJSON *
+json_pass_value(const char *text, size_t len)
+{
+	cJSON	*v;
+	char	*copy;
+
+	if (len == 0 || !json_valid_line(text, len))
+		return (json_raw_value(text, len));
+	if ((copy = strndup(text, len)) == NULL ||
+	    (v = cJSON_CreateRaw("")) == NULL)
+		fatal("%s", __func__);
+	free(v->valuestring);
+	v->valuestring = copy;
 	return (v);
 }
 

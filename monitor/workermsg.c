@@ -49,11 +49,23 @@ monitor_recv_tool_call(struct chan *ch, struct imsg *imsg)
 }
 
 void
+monitor_recv_result_part(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_text	part;
+
+	msg_get_result_part(imsg, &part);
+	core_result_part(WORKER_OF(ch), &part);
+}
+
+void
 monitor_recv_result(struct chan *ch, struct imsg *imsg)
 {
 	struct msg_result	m;
 
-	msg_get_result(imsg, &m);
+	if (msg_get_result(imsg, &m) == -1) {
+		core_worker_violation(WORKER_OF(ch), "a bad result");
+		return;
+	}
 	core_result(WORKER_OF(ch), &m);
 }
 

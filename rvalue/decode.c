@@ -7,8 +7,18 @@
  * balanced, and what R itself refuses (a "dim" that does not match the
  * length, say, or memory) is an R error that R_tryCatchError turns into
  * the same.  The cJSON tree is freed either way.
+ *
+ * Stand-ins are made of data only.  Language is parsed (R_ParseVector,
+ * which evaluates nothing) and must be one call no deeper than
+ * RVALUE_LANG_DEPTH_MAX; an environment is a new, empty one whose
+ * parent is the program's choice (rvalue_set_envparent); a function is
+ * its source as text, of class securer_function; no value decoded here
+ * can be called.  Whatever class a stand-in had is kept as its
+ * attribute "securer_class", so that no method of the original class
+ * runs on it.
  */
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,12 +31,19 @@
 #include "rvalue.h"
 #include "utf8.h"
 
+#include <R_ext/Parse.h>
+
 struct dec {
 	const cJSON	*root;
 	char		*err;
 	size_t		 errlen;
 	int		 failed;
+	int		 depth;
+	int		 revive;	/* a family or a data.table */
 };
+
+static SEXP	envparent = NULL;
+static int	last_revive;
 
 static SEXP	dec_body(void *);
 static SEXP	dec_handler(SEXP, void *);
@@ -39,8 +56,28 @@ static int	dec_double(const cJSON *, double *);
 static int	dec_integer(const cJSON *, int *);
 static SEXP	dec_raw(struct dec *, const cJSON *);
 static int	dec_attrs(struct dec *, SEXP, const cJSON *);
+static SEXP	dec_standin(struct dec *, const char *, const cJSON *);
+static SEXP	dec_bin(struct dec *, SEXPTYPE, const char *, const cJSON *);
+static SEXP	dec_language(struct dec *, const cJSON *);
+static SEXP	dec_bytes(struct dec *, const cJSON *);
+static void	set_flagged(SEXP, const char *);
+static int	class_has(SEXP, const char *);
+static void	bin_order(unsigned char *, size_t, size_t);
 static SEXP	dec_fail(struct dec *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
+
+void
+rvalue_set_envparent(SEXP env)
+{
+	envparent = env;
+}
+
+/* Whether the last value decoded has a part the client rebuilds. */
+int
+rvalue_decoded_revive(void)
+{
+	return (last_revive);
+}
 
 /*
  * The R value of the JSON text json (len bytes), unprotected; NULL with
@@ -70,9 +107,25 @@ rvalue_decode(const char *json, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "text after the JSON value");
 		return (NULL);
 	}
+	x = rvalue_decode_tree(root, err, errlen);
+	cJSON_Delete(root);
+	return (x);
+}
+
+/* The same of a value already parsed (libsecurer's value_tree). */
+SEXP
+rvalue_decode_tree(const cJSON *root, char *err, size_t errlen)
+{
+	struct dec	 d;
+	SEXP		 x;
+
+	memset(&d, 0, sizeof(d));
+	err[0] = '\0';
+	d.err = err;
+	d.errlen = errlen;
 	d.root = root;
 	x = R_tryCatchError(dec_body, &d, dec_handler, &d);
-	cJSON_Delete(root);
+	last_revive = d.revive;
 	return (d.failed ? NULL : x);
 }
 
@@ -122,34 +175,127 @@ dec_fail(struct dec *d, const char *fmt, ...)
 static SEXP
 dec_value(struct dec *d, const cJSON *j)
 {
-	const cJSON	*type, *value, *attrs;
+	const cJSON	*type, *value, *bin, *attrs;
 	SEXP		 x;
 
 	if (cJSON_IsNull(j))
 		return (R_NilValue);
 	if (!cJSON_IsObject(j))
 		return (dec_fail(d, "a value is neither null nor an object"));
+	if (d->depth >= RVALUE_DEPTH_MAX + 2)
+		return (dec_fail(d, "a value is nested more than %d levels "
+		    "deep", RVALUE_DEPTH_MAX));
 	type = cJSON_GetObjectItemCaseSensitive(j, "type");
 	if (!cJSON_IsString(type))
 		return (dec_fail(d, "a value has no \"type\""));
-	if (strcmp(type->valuestring, "unsupported") == 0)
-		return (dec_fail(d, "an unsupported value cannot be sent "
-		    "to R"));
 	value = cJSON_GetObjectItemCaseSensitive(j, "value");
-	if (value == NULL)
-		return (dec_fail(d, "a %s value has no \"value\"",
-		    type->valuestring));
-	if ((x = dec_vector(d, type->valuestring, value)) == NULL)
+	bin = cJSON_GetObjectItemCaseSensitive(j, "bin");
+	d->depth++;
+	if (bin != NULL && value != NULL)
+		x = dec_fail(d, "a value has both \"value\" and \"bin\"");
+	else if (bin != NULL)
+		x = dec_bin(d, TYPEOF(R_NilValue), type->valuestring, bin);
+	else if (strcmp(type->valuestring, "unsupported") == 0 ||
+	    strcmp(type->valuestring, "reference") == 0)
+		x = dec_standin(d, type->valuestring, j);
+	else if (value == NULL)
+		x = dec_fail(d, "a %.64s value has no \"value\"",
+		    type->valuestring);
+	else
+		x = dec_vector(d, type->valuestring, value);
+	if (x == NULL) {
+		d->depth--;
 		return (NULL);
+	}
 	attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 	if (attrs != NULL) {
 		PROTECT(x);
 		if (dec_attrs(d, x, attrs) == -1) {
 			UNPROTECT(1);
+			d->depth--;
 			return (NULL);
 		}
 		UNPROTECT(1);
 	}
+	d->depth--;
+	if (strcmp(type->valuestring, "pairlist") == 0)
+		x = Rf_VectorToPairList(x);
+	else if (strcmp(type->valuestring, "S4") == 0)
+		set_flagged(x, "securer_s4");
+	else if (strcmp(type->valuestring, "function") == 0)
+		set_flagged(x, "securer_function");
+	return (x);
+}
+
+/* The class of a stand-in; what it had moves to "securer_class". */
+static void
+set_flagged(SEXP x, const char *cls)
+{
+	SEXP	 old;
+
+	PROTECT(x);
+	old = PROTECT(Rf_getAttrib(x, R_ClassSymbol));
+	if (old != R_NilValue) {
+		Rf_setAttrib(x, Rf_install("securer_class"), old);
+		Rf_setAttrib(x, R_ClassSymbol, R_NilValue);
+	}
+	Rf_setAttrib(x, R_ClassSymbol, Rf_mkString(cls));
+	UNPROTECT(2);
+}
+
+/* A string member of j, or NULL. */
+static const char *
+member_string(const cJSON *j, const char *name)
+{
+	const cJSON	*m = cJSON_GetObjectItemCaseSensitive(j, name);
+
+	if (!cJSON_IsString(m) ||
+	    !utf8_valid(m->valuestring, strlen(m->valuestring)))
+		return (NULL);
+	return (m->valuestring);
+}
+
+/*
+ * What cannot cross, list(printed, path, rtype) of class
+ * securer_unsupported; a reference, its type of class securer_reference.
+ */
+static SEXP
+dec_standin(struct dec *d, const char *type, const cJSON *j)
+{
+	static const char	*names[] = { "printed", "path", "rtype" };
+	const cJSON		*cl;
+	const char		*s;
+	SEXP			 x, nm, c;
+	int			 i;
+
+	if (strcmp(type, "reference") == 0) {
+		if ((s = member_string(j, "rtype")) == NULL)
+			return (dec_fail(d, "a reference has no \"rtype\""));
+		x = PROTECT(Rf_mkString(s));
+		Rf_setAttrib(x, R_ClassSymbol, Rf_mkString("securer_reference"));
+		UNPROTECT(1);
+		return (x);
+	}
+	x = PROTECT(Rf_allocVector(VECSXP, 3));
+	nm = PROTECT(Rf_allocVector(STRSXP, 3));
+	for (i = 0; i < 3; i++) {
+		if ((s = member_string(j, names[i])) == NULL)
+			s = "";
+		SET_VECTOR_ELT(x, i, Rf_ScalarString(Rf_mkCharCE(s,
+		    CE_UTF8)));
+		SET_STRING_ELT(nm, i, Rf_mkChar(names[i]));
+	}
+	Rf_setAttrib(x, R_NamesSymbol, nm);
+	cl = cJSON_GetObjectItemCaseSensitive(j, "class");
+	if (cl != NULL) {
+		if ((c = dec_atomic(d, STRSXP, "class", cl)) == NULL) {
+			UNPROTECT(2);
+			return (NULL);
+		}
+		Rf_setAttrib(x, Rf_install("securer_class"), c);
+	}
+	Rf_setAttrib(x, R_ClassSymbol, Rf_mkString("securer_unsupported"));
+	UNPROTECT(2);
 	return (x);
 }
 
@@ -167,10 +313,50 @@ dec_vector(struct dec *d, const char *type, const cJSON *v)
 		{ "character", STRSXP },
 		{ "list", VECSXP },
 	};
-	size_t	 i;
+	const char	*s;
+	size_t		 i;
+	SEXP		 x;
 
 	if (strcmp(type, "raw") == 0)
 		return (dec_raw(d, v));
+	if (strcmp(type, "S4") == 0)
+		return (dec_atomic(d, VECSXP, type, v));
+	if (strcmp(type, "pairlist") == 0) {
+		if ((x = dec_atomic(d, VECSXP, type, v)) == NULL)
+			return (NULL);
+		/* Its names become tags once the attributes are set. */
+		return (x);
+	}
+	if (strcmp(type, "language") == 0)
+		return (dec_language(d, v));
+	if (!cJSON_IsString(v) ||
+	    !utf8_valid(v->valuestring, strlen(v->valuestring)))
+		s = NULL;
+	else
+		s = v->valuestring;
+	if (strcmp(type, "symbol") == 0) {
+		if (s == NULL)
+			return (dec_fail(d, "a symbol is not a string"));
+		return (s[0] == '\0' ? R_MissingArg : Rf_installChar(
+		    Rf_mkCharCE(s, CE_UTF8)));
+	}
+	if (strcmp(type, "function") == 0) {
+		if (s == NULL)
+			return (dec_fail(d, "a function's source is not a "
+			    "string"));
+		return (Rf_ScalarString(Rf_mkCharCE(s, CE_UTF8)));
+	}
+	if (strcmp(type, "environment") == 0) {
+		if (s == NULL)
+			return (dec_fail(d, "an environment's name is not a "
+			    "string"));
+		x = PROTECT(R_NewEnv(envparent != NULL ? envparent :
+		    R_EmptyEnv, FALSE, 0));
+		Rf_setAttrib(x, Rf_install("securer_environment"),
+		    Rf_ScalarString(Rf_mkCharCE(s, CE_UTF8)));
+		UNPROTECT(1);
+		return (x);
+	}
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (strcmp(type, types[i].name) == 0)
 			return (dec_atomic(d, types[i].type, type, v));
@@ -245,6 +431,12 @@ dec_elt(struct dec *d, SEXP x, R_xlen_t i, const cJSON *c)
 	case STRSXP:
 		if (cJSON_IsNull(c)) {
 			SET_STRING_ELT(x, i, NA_STRING);
+			return (0);
+		}
+		if (cJSON_IsObject(c)) {
+			if ((v = dec_bytes(d, c)) == NULL)
+				return (-1);
+			SET_STRING_ELT(x, i, v);
 			return (0);
 		}
 		if (!cJSON_IsString(c) ||
@@ -350,8 +542,184 @@ dec_attrs(struct dec *d, SEXP x, const cJSON *attrs)
 		if ((v = dec_value(d, a)) == NULL)
 			return (-1);
 		PROTECT(v);
-		Rf_setAttrib(x, Rf_install(a->string), v);
+		if (strcmp(a->string, "class") == 0 && TYPEOF(v) == STRSXP &&
+		    (class_has(v, "family") || class_has(v, "data.table") ||
+		    class_has(v, "tbl_df")))
+			d->revive = 1;
+		Rf_setAttrib(x, Rf_installTrChar(Rf_mkCharCE(a->string,
+		    CE_UTF8)), v);
 		UNPROTECT(1);
 	}
 	return (0);
+}
+
+static int
+class_has(SEXP cl, const char *name)
+{
+	R_xlen_t	 i;
+
+	for (i = 0; i < XLENGTH(cl); i++)
+		if (STRING_ELT(cl, i) != NA_STRING &&
+		    strcmp(CHAR(STRING_ELT(cl, i)), name) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * A string that was not valid UTF-8: {"bytes": base64}, its bytes marked
+ * as bytes.  R strings hold no NUL.
+ */
+static SEXP
+dec_bytes(struct dec *d, const cJSON *c)
+{
+	const cJSON	*b = cJSON_GetObjectItemCaseSensitive(c, "bytes");
+	unsigned char	*p;
+	size_t		 len;
+	SEXP		 s;
+
+	if (!cJSON_IsString(b) || cJSON_GetArraySize(c) != 1 ||
+	    base64_decode(b->valuestring, strlen(b->valuestring), &p,
+	    &len) == -1)
+		return (dec_fail(d, "a string's bytes are not base64"));
+	if (memchr(p, '\0', len) != NULL || len > INT_MAX) {
+		free(p);
+		return (dec_fail(d, "a string's bytes hold a nul"));
+	}
+	s = Rf_mkCharLenCE((char *)p, (int)len, CE_BYTES);
+	free(p);
+	return (s);
+}
+
+/*
+ * A vector in binary form (BINARY.md): the base64 of its elements'
+ * little-endian bytes, decoded straight into the vector.
+ */
+static SEXP
+dec_bin(struct dec *d, SEXPTYPE unused, const char *type, const cJSON *v)
+{
+	SEXPTYPE	 t;
+	const char	*s;
+	size_t		 len, size;
+	ssize_t		 n;
+	R_xlen_t	 i;
+	SEXP		 x;
+	int		*p;
+
+	(void)unused;
+	if (strcmp(type, "logical") == 0)
+		t = LGLSXP, size = 4;
+	else if (strcmp(type, "integer") == 0)
+		t = INTSXP, size = 4;
+	else if (strcmp(type, "double") == 0)
+		t = REALSXP, size = 8;
+	else if (strcmp(type, "complex") == 0)
+		t = CPLXSXP, size = 16;
+	else
+		return (dec_fail(d, "a %.64s vector cannot be binary", type));
+	if (!cJSON_IsString(v))
+		return (dec_fail(d, "the \"bin\" of a %s vector is not a "
+		    "string", type));
+	s = v->valuestring;
+	len = strlen(s);
+	if ((n = base64_decoded_len(s, len)) == -1 || n % size != 0)
+		return (dec_fail(d, "bad \"bin\" in a %s vector", type));
+	x = PROTECT(Rf_allocVector(t, n / size));
+	if (base64_decode_to((unsigned char *)DATAPTR(x), s, len) == -1) {
+		UNPROTECT(1);
+		return (dec_fail(d, "bad \"bin\" in a %s vector", type));
+	}
+	bin_order((unsigned char *)DATAPTR(x), n / size, size);
+	if (t == LGLSXP) {
+		p = LOGICAL(x);
+		for (i = 0; i < XLENGTH(x); i++)
+			if (p[i] != 0 && p[i] != 1 && p[i] != NA_LOGICAL) {
+				UNPROTECT(1);
+				return (dec_fail(d, "element %lld of a "
+				    "logical vector is not valid",
+				    (long long)i + 1));
+			}
+	}
+	UNPROTECT(1);
+	return (x);
+}
+
+static void
+lang_parse(void *arg)
+{
+	SEXP		 box = arg;
+	ParseStatus	 status;
+	SEXP		 r;
+
+	r = R_ParseVector(VECTOR_ELT(box, 0), 2, &status, R_NilValue);
+	if (status == PARSE_OK)
+		SET_VECTOR_ELT(box, 1, r);
+}
+
+/* How deep a call nests, past max: max + 1. */
+static int
+lang_depth(SEXP x, int depth, int max)
+{
+	int	 d, m = depth;
+
+	if (depth > max)
+		return (depth);
+	if (TYPEOF(x) != LANGSXP && TYPEOF(x) != LISTSXP)
+		return (depth);
+	for (; x != R_NilValue && m <= max; x = CDR(x))
+		if ((d = lang_depth(CAR(x), depth + 1, max)) > m)
+			m = d;
+	return (m);
+}
+
+/*
+ * A call from its text: parsed, never evaluated; exactly one call, not
+ * deeper than RVALUE_LANG_DEPTH_MAX, or the value is invalid.
+ */
+static SEXP
+dec_language(struct dec *d, const cJSON *v)
+{
+	SEXP	 box, r;
+
+	if (!cJSON_IsString(v) ||
+	    !utf8_valid(v->valuestring, strlen(v->valuestring)))
+		return (dec_fail(d, "a call's text is not a string"));
+	box = PROTECT(Rf_allocVector(VECSXP, 2));
+	SET_VECTOR_ELT(box, 0, Rf_ScalarString(Rf_mkCharCE(v->valuestring,
+	    CE_UTF8)));
+	/* A parser error (its stack) is an R error: caught as any. */
+	lang_parse(box);
+	if (TYPEOF(r = VECTOR_ELT(box, 1)) != EXPRSXP || XLENGTH(r) != 1 ||
+	    TYPEOF(VECTOR_ELT(r, 0)) != LANGSXP) {
+		UNPROTECT(1);
+		return (dec_fail(d, "a call's text is not one call"));
+	}
+	r = VECTOR_ELT(r, 0);
+	if (lang_depth(r, 0, RVALUE_LANG_DEPTH_MAX) > RVALUE_LANG_DEPTH_MAX) {
+		UNPROTECT(1);
+		return (dec_fail(d, "a call is nested more than %d levels "
+		    "deep", RVALUE_LANG_DEPTH_MAX));
+	}
+	UNPROTECT(1);
+	return (r);
+}
+
+/* Little-endian bytes, as BINARY.md says, to the host's order. */
+static void
+bin_order(unsigned char *p, size_t n, size_t size)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	unsigned char	 t;
+	size_t		 i, j, w = size == 16 ? 8 : size;
+
+	for (i = 0; i < n * size; i += w)
+		for (j = 0; j < w / 2; j++) {
+			t = p[i + j];
+			p[i + j] = p[i + w - 1 - j];
+			p[i + w - 1 - j] = t;
+		}
+#else
+	(void)p;
+	(void)n;
+	(void)size;
+#endif
 }

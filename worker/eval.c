@@ -31,11 +31,15 @@ struct exec_job {
 	const char	*code;
 	size_t		 len;
 	int		 echo;
+	int		 binary;
+	uint64_t	 max_value;
 };
 
 static struct {
 	uint32_t	 id;
 	int		 done;		/* result or error sent */
+	int		 binary;	/* vectors may go binary */
+	uint64_t	 max_value;	/* bytes of the encoded value */
 } ex;
 
 /*
@@ -58,19 +62,24 @@ static void	eval_run(uint32_t, struct exec_job *);
 static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
 static void	eval_send_error(uint32_t, int, int, const char *,
-		    const char *);
-static void	eval_send_result(int, const char *, size_t, SEXP);
+		    const char *, const char *);
+static void	eval_send_result(int, const char *, size_t, SEXP,
+		    const struct rvalue_enc *);
 static const char *eval_string(SEXP);
 
 /* IMSG_W_EXEC: the code runs to its end before anything else is read. */
 void
-eval_exec(uint32_t id, uint32_t flags, const char *code, size_t len)
+eval_exec(uint32_t id, const struct msg_exec *m)
 {
 	struct exec_job	 job;
 
-	job.code = code;
-	job.len = len;
-	job.echo = (flags & EXEC_ECHO) != 0;
+	job.code = m->code.p;
+	job.len = m->code.len;
+	job.echo = (m->flags & EXEC_ECHO) != 0;
+	job.binary = (m->flags & EXEC_BINARY) != 0;
+	job.max_value = m->max_value == 0 ? WORKER_RESULT_MAX :
+	    m->max_value > WORKER_RESULT_LIMIT ? WORKER_RESULT_LIMIT :
+	    m->max_value;
 	eval_run(id, &job);
 }
 
@@ -81,12 +90,15 @@ eval_run(uint32_t id, struct exec_job *job)
 
 	ex.id = id;
 	ex.done = 0;
+	ex.binary = job->binary;
+	ex.max_value = job->max_value != 0 ? job->max_value :
+	    WORKER_RESULT_MAX;
 	out_begin(ex.id);
 	if (!R_ToplevelExec(eval_body, job))
 		log_debug("execution %u: jumped to the top level", ex.id);
 	if (!ex.done)
 		eval_send_error(WERR_R, 0, 0,
-		    "the execution was aborted without a result", "");
+		    "the execution was aborted without a result", "", "");
 	out_end();
 	log_debug("execution %u: %llu us", ex.id,
 	    (unsigned long long)(now_us() - t0));
@@ -96,8 +108,8 @@ eval_run(uint32_t id, struct exec_job *job)
 void
 eval_warm(void)
 {
-	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1 };
-	struct exec_job	 bad = { "1 +", 3, 0 };
+	struct exec_job	 job = { "invisible(1)\n1 + 1", 18, 1, 0, 0 };
+	struct exec_job	 bad = { "1 +", 3, 0, 0, 0 };
 
 	struct chan	*ch = worker_chan();
 	int		 mute = ch->mute;
@@ -261,22 +273,54 @@ eval_parse_error(const char *code, size_t off, const char *msg)
 		if ((p = strstr(msg, " at line ")) != NULL)
 			line = atoi(p + strlen(" at line "));
 	}
-	eval_send_error(WERR_PARSE, line, col, msg, "");
+	eval_send_error(WERR_PARSE, line, col, msg, "", "");
+}
+
+/*
+ * The condition's classes as the monitor takes them: names of R's
+ * characters for names, comma separated, within W_CLASSES_MAX; others
+ * are left out.
+ */
+static size_t
+eval_classes(const char *in, char *out)
+{
+	size_t	 n = 0, i;
+	int	 ok;
+
+	while (*in != '\0') {
+		i = strcspn(in, ",");
+		ok = i > 0 && n + i + 1 < W_CLASSES_MAX &&
+		    strspn(in, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") == i;
+		if (ok) {
+			if (n > 0)
+				out[n++] = ',';
+			memcpy(out + n, in, i);
+			n += i;
+		}
+		in += i;
+		if (*in == ',')
+			in++;
+	}
+	out[n] = '\0';
+	return (n);
 }
 
 static void
 eval_send_error(uint32_t kind, int line, int col, const char *msg,
-    const char *call)
+    const char *call, const char *classes)
 {
-	char		*m, *c;
+	char		*m, *c, cl[W_CLASSES_MAX];
+	size_t		 cllen;
 	size_t		 mlen, clen;
 
 	plots_collect(ex.id);
 	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
 	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
+	cllen = eval_classes(classes, cl);
 	out_flush();
 	worker_sent(msg_send_error(worker_chan(), ex.id, kind, line, col, m,
-	    mlen, c, clen));
+	    mlen, c, clen, cl, cllen));
 	ex.done = 1;
 	out_end();
 	free(m);
@@ -295,16 +339,19 @@ eval_string(SEXP x)
 
 /*
  * .Call(securer_result, value, visible): the printed form first, as it
- * runs R code (print methods) that may call tools or fail; then the
- * value, whose encoding is bounded.
+ * runs R code (print methods, which draw a ggplot as R's top level
+ * would) that may call tools or fail; then the value, whose encoding is
+ * bounded by the operator's result size.  An invisible value over it is
+ * no failure: it is not sent (null), and the monitor says why.
  */
 SEXP
 eval_result_call(SEXP value, SEXP visible)
 {
-	char		 err[128], msg[160], *json;
-	size_t		 len;
-	int		 vis;
-	SEXP		 printed;
+	struct rvalue_enc	 o;
+	char			 err[128], msg[160], *json;
+	size_t			 len;
+	int			 vis;
+	SEXP			 printed;
 
 	if (ex.done)
 		Rf_error("the execution has ended");
@@ -313,43 +360,76 @@ eval_result_call(SEXP value, SEXP visible)
 	if (vis && (printed = rembed_printed_plain(value)) == NULL)
 		printed = rembed_apply(".printed", value);
 	PROTECT(printed);
-	if (rvalue_encode(value, W_VALUE_MAX, &json, &len, err,
-	    sizeof(err)) == -1) {
-		snprintf(msg, sizeof(msg), "result %s", err);
-		eval_send_error(WERR_ENCODE, 0, 0, msg, "");
-	} else {
-		eval_send_result(vis, json, len, printed);
+	memset(&o, 0, sizeof(o));
+	o.max = ex.max_value;
+	o.flags = ex.binary ? RVALUE_BINARY : 0;
+	o.printed = vis ? printed : NULL;
+	if (rvalue_encode_opts(value, &o, &json, &len, err,
+	    sizeof(err)) == 0) {
+		eval_send_result(vis, json, len, printed, &o);
 		free(json);
+	} else if (o.too_large && !vis) {
+		eval_send_result(vis, "null", 4, printed, &o);
+	} else {
+		snprintf(msg, sizeof(msg), "result %s", err);
+		eval_send_error(WERR_ENCODE, 0, 0, msg, "", "");
 	}
 	UNPROTECT(1);
 	return (R_NilValue);
 }
 
+/*
+ * The value in parts of at most WORKER_PART_MAX bytes, the last with the
+ * result: the channel holds no message over WORKER_IMSG_MAX.
+ */
 static void
-eval_send_result(int vis, const char *json, size_t len, SEXP printed)
+eval_send_result(int vis, const char *json, size_t len, SEXP printed,
+    const struct rvalue_enc *o)
 {
-	const char	*p;
-	char		*t;
-	size_t		 plen;
+	struct msg_result	 r;
+	const char		*p;
+	char			*t;
+	size_t			 plen, off, n;
 
 	p = vis ? eval_string(printed) : "";
 	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
 	plots_collect(ex.id);
 	out_flush();
-	worker_sent(msg_send_result(worker_chan(), ex.id, vis, json, len, t,
-	    plen));
+	memset(&r, 0, sizeof(r));
+	r.visible = vis;
+	r.value_total = len;
+	if (o->too_large) {
+		r.omitted = 1;
+		r.omitted_size = o->size;
+	}
+	/* The last message holds the printed form too. */
+	for (off = 0; len - off > WORKER_PART_MAX - W_PRINTED_MAX -
+	    sizeof(struct w_result); off += n) {
+		n = len - off < WORKER_PART_MAX ? len - off : WORKER_PART_MAX;
+		worker_sent(msg_send_result_part(worker_chan(), ex.id,
+		    json + off, n));
+	}
+	r.value.p = json + off;
+	r.value.len = len - off;
+	r.printed.p = t;
+	r.printed.len = plen;
+	worker_sent(msg_send_result(worker_chan(), ex.id, &r));
 	ex.done = 1;
 	out_end();
 	free(t);
 }
 
-/* .Call(securer_error, message, call): the code raised an R error. */
+/*
+ * .Call(securer_error, message, call, classes): the code raised an R
+ * error; classes, its class() joined by commas.
+ */
 SEXP
-eval_error_call(SEXP msg, SEXP call)
+eval_error_call(SEXP msg, SEXP call, SEXP classes)
 {
 	if (ex.done)
 		Rf_error("the execution has ended");
-	eval_send_error(WERR_R, 0, 0, eval_string(msg), eval_string(call));
+	eval_send_error(WERR_R, 0, 0, eval_string(msg), eval_string(call),
+	    eval_string(classes));
 	return (R_NilValue);
 }
 

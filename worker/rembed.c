@@ -32,6 +32,15 @@
 #include <Rinterface.h>
 #include <R_ext/Parse.h>
 #include <R_ext/Rdynload.h>
+#include <R_ext/eventloop.h>
+
+/*
+ * Output goes in messages of many lines: a line is sent at once if none
+ * went for OUT_BATCH_US, else with the lines after it, at most that much
+ * later (R's event loop calls out_poll() while R code runs or sleeps).
+ * A million cat() calls are a few thousand messages, not a million.
+ */
+#define OUT_BATCH_US	20000
 
 #define CUT_NOTE	"\n[... printed form cut at 1048576 bytes]\n"
 #define PRINT_ERROR	"Error while printing the value: "
@@ -50,6 +59,7 @@ static struct {
 	int		 active;	/* an execution is running */
 	uint32_t	 exec;		/* its id */
 	int		 stream;	/* enum w_stream of buf */
+	uint64_t	 sent_us;	/* when output last went */
 	size_t		 len;
 	char		 buf[W_CHUNK_MAX];
 } out;
@@ -59,9 +69,11 @@ static int	r_read(const char *, unsigned char *, int, int);
 static void	r_show(const char *);
 static void	r_flush(void);
 static void	r_cleanup(SA_TYPE, int, int);
+static void	out_poll(void);
 static void	rembed_natives(void);
 static void	rembed_private(void);
 static SEXP	rembed_printed(SEXP);
+static SEXP	rembed_deparsed(SEXP);
 static void	out_flush_full(void);
 static size_t	utf8_cut(const char *, size_t);
 static void	capture_add(const char *, size_t);
@@ -70,7 +82,7 @@ static SEXP	capture_end(SEXP);
 #define NATIVE(name, fn, n) { name, (DL_FUNC)(void (*)(void))&fn, n }
 static const R_CallMethodDef natives[] = {
 	NATIVE("securer_result", eval_result_call, 2),
-	NATIVE("securer_error", eval_error_call, 2),
+	NATIVE("securer_error", eval_error_call, 3),
 	NATIVE("securer_stream", eval_stream_call, 2),
 	NATIVE("securer_capture", capture_call, 2),
 	NATIVE("securer_tool_call", tools_call, 2),
@@ -100,6 +112,14 @@ static const char rcode[] =
 "    else '(no message)'\n"
 "}\n"
 "\n"
+"## Its classes but R's own, for the client's condition.\n"
+".classes <- function(cond) {\n"
+"    cl <- tryCatch(class(cond), error = function(e) character(0))\n"
+"    cl <- setdiff(cl[is.character(cl) & !is.na(cl)],\n"
+"        c('simpleError', 'error', 'condition'))\n"
+"    paste(cl, collapse = ',')\n"
+"}\n"
+"\n"
 ".call <- function(cond) {\n"
 "    call <- tryCatch(conditionCall(cond), error = function(e) NULL)\n"
 "    if (is.null(call) || identical(call, .topcall)) return('')\n"
@@ -122,6 +142,33 @@ static const char rcode[] =
 "    on.exit()\n"
 "    .Call(securer_capture, FALSE, err)\n"
 "}\n"
+"\n"
+"## What cannot cross, printed without drawing: a page its print method\n"
+"## draws (a ggplot assigned, not shown) must not become a plot.\n"
+".printed_quiet <- function(x) {\n"
+"    dev <- grDevices::dev.cur()\n"
+"    grDevices::pdf(NULL)\n"
+"    on.exit({ grDevices::dev.off()\n"
+"        if (dev > 1L) grDevices::dev.set(dev) })\n"
+"    .printed(x)\n"
+"}\n"
+"\n"
+"## The text of a call or a function for the codec: one call that parses\n"
+"## back, or NULL (the value cannot cross).  17 digits keep the numbers\n"
+"## of a model's calls (poly()'s coefs) exact.\n"
+".deparse <- function(x) tryCatch({\n"
+"    lang <- is.call(x)\n"
+"    if (!is.primitive(x)) attributes(x) <- NULL\n"
+"    d <- paste(deparse(x, width.cutoff = 500L, backtick = TRUE,\n"
+"        control = c('keepInteger', 'keepNA', 'niceNames', 'digits17')),\n"
+"        collapse = '\\n')\n"
+"    if (lang) {\n"
+"        p <- tryCatch(parse(text = d, keep.source = FALSE),\n"
+"            error = function(e) NULL)\n"
+"        if (length(p) != 1L || !is.call(p[[1L]])) return(NULL)\n"
+"    }\n"
+"    d\n"
+"}, error = function(e) NULL)\n"
 "\n"
 ".parse <- function(code)\n"
 "    tryCatch(suppressWarnings(parse(text = code, keep.source = FALSE)),\n"
@@ -147,7 +194,7 @@ static const char rcode[] =
 "            v\n"
 "        }, error = function(e) e)\n"
 "        if (ok) .Call(securer_result, r$value, r$visible)\n"
-"        else .Call(securer_error, .msg(r), .call(r))\n"
+"        else .Call(securer_error, .msg(r), .call(r), .classes(r))\n"
 "    }, message = function(m) {\n"
 "        .Call(securer_stream, 3L, .msg(m))\n"
 "        tryInvokeRestart('muffleMessage')\n"
@@ -161,6 +208,42 @@ static const char rcode[] =
 "    })\n"
 "    invisible()\n"
 "}\n"
+"\n"
+"## Running programs: the sandbox forbids fork, and R would blame memory.\n"
+"local({\n"
+"    deny <- function(...)\n"
+"        stop('running programs is not allowed in the sandbox', call. = FALSE)\n"
+"    for (n in c('system', 'system2', 'shell'))\n"
+"        if (exists(n, envir = baseenv(), inherits = FALSE)) {\n"
+"            unlockBinding(n, baseenv())\n"
+"            assign(n, deny, envir = baseenv())\n"
+"            lockBinding(n, baseenv())\n"
+"        }\n"
+"})\n"
+"\n"
+"## parallel::detectCores() asks a program (grep): the CPUs this worker\n"
+"## may run on, from the kernel's affinity list, instead.\n"
+".cores <- function(all.tests = FALSE, logical = TRUE) {\n"
+"    s <- tryCatch(readLines('/proc/self/status'), error = function(e) '')\n"
+"    l <- sub('^Cpus_allowed_list:[[:space:]]*', '',\n"
+"        grep('^Cpus_allowed_list:', s, value = TRUE))\n"
+"    if (length(l) != 1L) return(NA_integer_)\n"
+"    n <- sum(vapply(strsplit(strsplit(l, ',')[[1L]], '-'), function(r) {\n"
+"        r <- suppressWarnings(as.integer(r))\n"
+"        if (length(r) == 2L) r[2L] - r[1L] + 1L else 1L\n"
+"    }, 1L))\n"
+"    if (is.na(n) || n < 1L) NA_integer_ else n\n"
+"}\n"
+".patch_parallel <- function(...) {\n"
+"    ns <- asNamespace('parallel')\n"
+"    f <- .cores\n"
+"    environment(f) <- ns\n"
+"    unlockBinding('detectCores', ns)\n"
+"    assign('detectCores', f, envir = ns)\n"
+"    lockBinding('detectCores', ns)\n"
+"}\n"
+"if (isNamespaceLoaded('parallel')) .patch_parallel() else\n"
+"    setHook(packageEvent('parallel', 'onLoad'), .patch_parallel)\n"
 "\n"
 "## A tool's error: no call, so conditionMessage() is exactly the text.\n"
 ".tool_error <- function(msg) stop(simpleError(msg))\n"
@@ -211,8 +294,12 @@ rembed_init(void)
 	ptr_R_ShowMessage = r_show;
 	ptr_R_FlushConsole = r_flush;
 	ptr_R_CleanUp = r_cleanup;
+	R_PolledEvents = out_poll;
+	/* Sys.sleep() wakes to run it. */
+	R_wait_usec = OUT_BATCH_US;
 	setup_Rmainloop();
 	rvalue_set_printer(rembed_printed);
+	rvalue_set_deparser(rembed_deparsed);
 	rembed_natives();
 	rembed_private();
 	plots_init();
@@ -267,11 +354,18 @@ rembed_fn(const char *name)
 	return (fn);
 }
 
-/* The codec's printed form of what cannot cross: .printed(x). */
+/* The codec's printed form of what cannot cross: .printed_quiet(x). */
 static SEXP
 rembed_printed(SEXP x)
 {
-	return (rembed_apply(".printed", x));
+	return (rembed_apply(".printed_quiet", x));
+}
+
+/* The codec's text of a call or a function: .deparse(x). */
+static SEXP
+rembed_deparsed(SEXP x)
+{
+	return (rembed_apply(".deparse", x));
 }
 
 /*
@@ -467,7 +561,15 @@ out_write(int stream, const char *p, size_t n)
 		if (out.len == sizeof(out.buf))
 			out_flush_full();
 	}
-	if (nl)
+	if (nl && now_us() - out.sent_us >= OUT_BATCH_US)
+		out_flush();
+}
+
+/* R's event loop: lines held for batching go once they waited enough. */
+static void
+out_poll(void)
+{
+	if (out.active && out.len > 0 && now_us() - out.sent_us >= OUT_BATCH_US)
 		out_flush();
 }
 
@@ -478,6 +580,7 @@ out_flush(void)
 		return;
 	out_send(out.stream, out.buf, out.len);
 	out.len = 0;
+	out.sent_us = now_us();
 }
 
 /* A full buffer goes out but for a character its end cuts in two. */

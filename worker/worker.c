@@ -388,7 +388,7 @@ worker_recv_exec(struct chan *ch, struct imsg *imsg)
 	struct msg_exec	m;
 
 	msg_get_exec(imsg, &m);
-	eval_exec(imsg_get_id(imsg), m.flags, m.code.p, m.code.len);
+	eval_exec(imsg_get_id(imsg), &m);
 }
 
 void

@@ -27,8 +27,8 @@
 #define W_CHAN_FD	3			/* broker or monitor channel */
 #define WORKER_NAME	"securer-worker"	/* its comm, serving a session */
 #define WORKER_NAME_READY "securer-ready"	/* waiting for one */
-#define W_CHUNK_MAX	4096			/* output sent at this size */
-#define W_VALUE_MAX	(4U * 1024 * 1024)	/* an encoded value */
+#define W_CHUNK_MAX	32768			/* output sent at this size */
+#define W_VALUE_MAX	(4U * 1024 * 1024)	/* a tool call's arguments */
 #define W_PRINTED_MAX	(1024U * 1024)		/* a printed form */
 #define W_TEXT_MAX	(1024U * 1024)		/* a message or error */
 #define W_CALL_MAX	4096			/* a deparsed call */
@@ -82,10 +82,10 @@ void		 out_flush(void);
 SEXP		 capture_call(SEXP, SEXP);
 
 /* eval.c */
-void		 eval_exec(uint32_t, uint32_t, const char *, size_t);
+void		 eval_exec(uint32_t, const struct msg_exec *);
 void		 eval_warm(void);
 SEXP		 eval_result_call(SEXP, SEXP);
-SEXP		 eval_error_call(SEXP, SEXP);
+SEXP		 eval_error_call(SEXP, SEXP, SEXP);
 SEXP		 eval_stream_call(SEXP, SEXP);
 
 /* plots.c */

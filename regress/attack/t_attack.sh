@@ -151,11 +151,13 @@ run_program_head() {
 }
 run_program_body() {
 	attack_start
-	atf_check -o inline:'127 TRUE TRUE\n' -e ignore $SEC -e "$R_TRY"'
-		a <- suppressWarnings(system("touch /tmp/pwned; id"))
+	atf_check -o inline:'TRUE TRUE TRUE TRUE\n' -e ignore $SEC -e "$R_TRY"'
+		a <- f(system("touch /tmp/pwned; id"))
 		b <- f(system2("id", stdout = TRUE))
 		c <- f(readLines(pipe("id")))
-		cat(a, b, c); cat("\n")'
+		m <- grepl("running programs is not allowed",
+		    tryCatch(system("id"), error = conditionMessage))
+		cat(a, b, c, m); cat("\n")'
 	atf_check -o inline:'FALSE\n' $SEC -e 'cat(file.exists("/tmp/pwned")); cat("\n")'
 	audited ok
 	attack_end

@@ -720,6 +720,8 @@ ATF_TC_BODY(line_too_long, tc)
 	char				*json;
 
 	sc = fake_start(&f, script, 0);
+	/* The default is 1.5G, for results at result-size's largest. */
+	securer_set_reply_max(sc, CLIENT_LINE_MAX);
 	ATF_CHECK_EQ(securer_status(sc, &json), -1);
 	ATF_CHECK(json == NULL);
 	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EPROTO);

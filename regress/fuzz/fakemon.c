@@ -275,7 +275,7 @@ worker_sendv(struct fm_worker *fw, uint32_t type, uint32_t id,
 static void
 worker_result(struct fm_worker *fw, const char *value)
 {
-	struct w_result	wr = { 1, strlen(value), 6 };
+	struct w_result	wr = { 1, strlen(value), 6, 0, strlen(value), 0 };
 
 	worker_sendv(fw, IMSG_W_RESULT, fw->exec_id, &wr, sizeof(wr), value,
 	    "[1] 2\n");
@@ -286,7 +286,7 @@ worker_error(struct fm_worker *fw, uint32_t kind, const char *msg,
     const char *call)
 {
 	struct w_error	we = { kind, kind == WERR_PARSE, 2, strlen(msg),
-			    strlen(call) };
+			    strlen(call), 0 };
 
 	worker_sendv(fw, IMSG_W_ERROR, fw->exec_id, &we, sizeof(we), msg,
 	    call);

@@ -110,9 +110,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return (0);
 }
 
-/* reply.c's replies go to clients: none here. */
+/* reply.c's replies go to connections: none here. */
 void
-client_send(struct client *c, cJSON *msg)
+conn_send(struct conn *c, const char *text, size_t len)
 {
 	abort();
 }

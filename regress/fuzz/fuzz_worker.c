@@ -2,12 +2,16 @@
  * The worker's decoders of what the monitor sends it (worker/tools.c):
  * the tool definitions of IMSG_W_SETUP and the answers of
  * IMSG_W_TOOL_RESULT.  The monitor checks a client's tool specifications
- * (monitor/tool.c, tools_parse) and the worker defines in R what the
+ * (monitor/tools.c, tools_parse) and the worker defines in R what the
  * monitor accepted, so the two are fuzzed together: every specification
  * the monitor accepts must define tools in the worker (a worker that
  * refused them would die: fatalx).  Then the first tool is called from
  * R and answered with the rest of the input, as a value or an error:
  * either comes back to R as a value or an R error, never a crash.
+ *
+ * The worker's channel is a real one (WORKER_CHANNEL's table, in the
+ * worker's state WK_TOOL while it waits): the answer is written into its
+ * socket as the monitor frames it, before the call.
  *
  * Input: the tools JSON, a NUL, a byte saying whether the answer is an
  * error, and the answer's text.
@@ -24,28 +28,119 @@
 
 #include <cJSON.h>
 
+#include <sys/socket.h>
+
+#include "channels.h"
 #include "worker.h"
 #include "../../monitor/monitor.h"
 #include "fuzz.h"
 
-static uint32_t		 sent_call;	/* the worker's last tool call */
-static const uint8_t	*answer;
-static size_t		 answer_len;
-static int		 answer_error, answered;
+static struct chan	 wchan;		/* the worker's end */
+static struct imsgbuf	 mon;		/* the monitor's end */
+static uint32_t		 calls;		/* the worker's call ids so far */
+
+static void	not_here(struct chan *, struct imsg *);
+
+static const struct chan_handler	handlers[] = {
+	{ IMSG_W_SETUP, not_here },
+	{ IMSG_W_EXEC, not_here },
+	{ IMSG_W_TOOL_RESULT, worker_recv_tool_result },
+	{ IMSG_W_FILE_PUT, not_here },
+	{ IMSG_W_FILE_GET, not_here },
+};
+
+static void
+not_here(struct chan *ch, struct imsg *imsg)
+{
+	abort();
+}
+
+/* The monitor's end is ours: whatever the table refuses is a bug here. */
+static void
+lost(struct chan *ch, const char *why)
+{
+	fprintf(stderr, "worker channel: %s\n", why ? why : "closed");
+	abort();
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	int	sv[2];
+
 	if (setenv("R_HOME", SECURER_R_HOME, 0) == -1)
 		err(1, "setenv");
 	rembed_init();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		err(1, "socketpair");
+	chan_init(&wchan, &chan_worker, PROC_WORKER, handlers,
+	    sizeof(handlers) / sizeof(handlers[0]), sv[0]);
+	wchan.lost = lost;
+	wchan.state = WK_IDLE;
+	if (imsgbuf_init(&mon, sv[1]) == -1 ||
+	    imsgbuf_set_maxsize(&mon, WORKER_IMSG_MAX) == -1)
+		err(1, "imsgbuf");
 	return (0);
 }
+
+struct chan *
+worker_chan(void)
+{
+	return (&wchan);
+}
+
+void
+worker_sent(int rc)
+{
+	if (rc == -1)
+		abort();
+}
+
+struct setup {
+	const char	*json;
+	size_t		 len;
+};
 
 static void
 define(void *arg)
 {
-	tools_setup(arg);
+	struct setup	*s = arg;
+
+	tools_setup(s->json, s->len);
+}
+
+/* The answer to the next call, framed as the monitor frames it. */
+static void
+answer(int is_error, const uint8_t *text, size_t len)
+{
+	struct w_tool_result	tr = { is_error, len };
+	struct iovec		iov[2] = { { &tr, sizeof(tr) },
+				    { (void *)text, len } };
+
+	if (imsg_composev(&mon, IMSG_W_TOOL_RESULT, calls + 1, 0, -1, iov,
+	    2) == -1 || imsgbuf_flush(&mon) == -1)
+		err(1, "answer");
+}
+
+/* The worker's tool call, and nothing else, must have come. */
+static void
+drain(void)
+{
+	struct imsg	imsg;
+	int		n = 0;
+
+	if (imsgbuf_read(&mon) == -1)
+		err(1, "read");
+	while (imsg_get(&mon, &imsg) > 0) {
+		if (imsg_get_type(&imsg) != IMSG_W_TOOL_CALL ||
+		    imsg_get_id(&imsg) != calls + 1)
+			abort();
+		imsg_free(&imsg);
+		n++;
+	}
+	if (n != 1)
+		abort();	/* the tool never asked */
+	calls++;
 }
 
 static SEXP
@@ -94,7 +189,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t	*nul;
 	struct tool	*tools;
-	struct imsg	 imsg;
+	struct setup	 su;
 	cJSON		*spec;
 	char		*setup, e[256];
 	size_t		 n;
@@ -102,10 +197,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_begin();
 	if ((nul = memchr(data, '\0', size)) == NULL || size - (nul - data) < 2)
 		return (0);
-	answer_error = nul[1] & 1;
-	answer = nul + 2;
-	answer_len = size - (nul - data) - 2;
-	answered = 0;
 	if ((spec = cJSON_ParseWithLength((const char *)data,
 	    nul - data)) == NULL)
 		return (0);
@@ -116,58 +207,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	cJSON_Delete(spec);
 
-	memset(&imsg, 0, sizeof(imsg));
-	imsg.hdr.type = IMSG_W_SETUP;
-	imsg.hdr.len = IMSG_HEADER_SIZE + strlen(setup);
-	imsg.data = setup;
-	imsg.fd = -1;
-	if (!R_ToplevelExec(define, &imsg))
+	su.json = setup;
+	su.len = strlen(setup);
+	if (!R_ToplevelExec(define, &su))
 		abort();
-	if (n > 0 && !R_ToplevelExec(call_tool, &tools[0]))
-		abort();
-	if (n > 0 && !answered)
-		abort();	/* the tool never asked */
+	if (n > 0) {
+		answer(nul[1] & 1, nul + 2, size - (nul - data) - 2);
+		if (!R_ToplevelExec(call_tool, &tools[0]))
+			abort();
+		drain();
+	}
 	R_ToplevelExec(undefine, NULL);
 	free(setup);
 	tools_free(tools, n);
 	fuzz_end();
 	return (0);
-}
-
-/* The channel: a tool call goes out, its answer is the input's. */
-void
-chan_send(uint32_t type, uint32_t id, const struct iovec *iov, int iovcnt)
-{
-	if (type != IMSG_W_TOOL_CALL)
-		abort();
-	sent_call = id;
-}
-
-int
-chan_recv(struct imsg *imsg)
-{
-	struct w_tool_result	 tr;
-	unsigned char		*p;
-
-	if (answered++)
-		abort();	/* one answer per call */
-	tr.is_error = answer_error;
-	tr.len = answer_len;
-	/* Freed by imsg_free(): an ibuf of exactly the message. */
-	memset(imsg, 0, sizeof(*imsg));
-	if ((imsg->buf = ibuf_open(IMSG_HEADER_SIZE + sizeof(tr) +
-	    answer_len)) == NULL)
-		err(1, "ibuf_open");
-	p = imsg->buf->buf;
-	imsg->hdr.type = IMSG_W_TOOL_RESULT;
-	imsg->hdr.len = IMSG_HEADER_SIZE + sizeof(tr) + answer_len;
-	imsg->hdr.peerid = sent_call;
-	memcpy(p + IMSG_HEADER_SIZE, &tr, sizeof(tr));
-	memcpy(p + IMSG_HEADER_SIZE + sizeof(tr), answer, answer_len);
-	imsg->buf->wpos = imsg->hdr.len;
-	imsg->data = p + IMSG_HEADER_SIZE;
-	imsg->fd = -1;
-	return (1);
 }
 
 /* As worker/worker.c's. */
@@ -202,7 +256,7 @@ eval_result_call(SEXP a, SEXP b)
 }
 
 SEXP
-eval_error_call(SEXP a, SEXP b)
+eval_error_call(SEXP a, SEXP b, SEXP c)
 {
 	abort();
 }
@@ -213,73 +267,3 @@ eval_stream_call(SEXP a, SEXP b)
 	abort();
 }
 
-/* What monitor/tool.c refers to beside tools_parse: never reached. */
-uint32_t
-audit_session(struct session *s, enum audit_type t, uint32_t st,
-    uint64_t d, uint32_t x, const char *a, const char *b, const char *c)
-{
-	abort();
-}
-
-int
-exec_texts(struct imsg *imsg, size_t h, const uint32_t *l, int n,
-    const char **t)
-{
-	abort();
-}
-
-cJSON *
-json_raw_value(const char *p, size_t n)
-{
-	abort();
-}
-
-int
-policy_tool_call(struct identity *i, double *r)
-{
-	abort();
-}
-
-void
-metrics_tool_call(struct exec *e, enum tool_outcome o)
-{
-	abort();
-}
-
-void
-reply_error(struct client *c, uint64_t id, const char *code, cJSON *x,
-    const char *fmt, ...)
-{
-	abort();
-}
-
-void
-reply_event(struct client *c, uint64_t id, const char *ev, cJSON *x)
-{
-	abort();
-}
-
-char *
-sanitize_error(const char *p, size_t n)
-{
-	abort();
-}
-
-struct session *
-session_find(struct client *c, cJSON *req, uint64_t id)
-{
-	abort();
-}
-
-int
-worker_send(struct worker *w, uint32_t t, uint32_t id,
-    const struct iovec *iov, int n)
-{
-	abort();
-}
-
-void
-worker_violation(struct worker *w, const char *what)
-{
-	abort();
-}

@@ -10,6 +10,7 @@
 run_testthat() {
 	start_daemon
 	cp -r "$T/rpkg/tests/testthat" tests
+	cp -r "$T/rpkg/tests/ellmer-standin" ellmer-standin
 	cd tests || atf_fail "no tests"
 	Rscript -e 'library(testthat); library(securer)' \
 	    -e 'r <- as.data.frame(test_file(commandArgs(TRUE)[1], reporter = "summary", stop_on_failure = FALSE))' \
@@ -25,7 +26,7 @@ run_testthat() {
 	done
 }
 
-for t in api session tools pool plots; do
+for t in api session tools pool plots values data ellmer; do
 	eval "
 atf_test_case $t cleanup
 ${t}_head() {
@@ -82,9 +83,38 @@ scripts_cleanup() {
 	cleanup_daemon
 }
 
+# R CMD check of the package (without the PDF manual: no LaTeX here):
+# no error, no warning, and no note but the one that cannot be helped,
+# ellmer (Suggests) not being in Debian.
+atf_test_case check
+check_head() {
+	atf_set descr 'R CMD check passes with no warning or note but ellmer missing'
+	atf_set timeout 900
+}
+check_body() {
+	R CMD build --no-build-vignettes "$T/rpkg" >build.log 2>&1 ||
+	    { cat build.log; atf_fail "R CMD build failed"; }
+	SECURER_TOP="$T" _R_CHECK_FORCE_SUGGESTS_=false \
+	    R CMD check --no-manual securer_*.tar.gz >check.log 2>&1
+	cat check.log
+	st=$(grep '^Status: ' check.log)
+	case "$st" in
+	"Status: OK")
+		;;
+	"Status: 1 NOTE")
+		grep -q "^Package suggested but not available for checking: .ellmer.$" \
+		    check.log || atf_fail "R CMD check: a note other than ellmer's"
+		;;
+	*)
+		atf_fail "R CMD check: ${st:-did not finish}"
+		;;
+	esac
+}
+
 atf_init_test_cases() {
-	for t in api session tools pool plots; do
+	for t in api session tools pool plots values data ellmer; do
 		atf_add_test_case $t
 	done
 	atf_add_test_case scripts
+	atf_add_test_case check
 }

@@ -34,7 +34,7 @@
 #include "sanitizer.h"
 
 #define WAIT_MS		60000
-#define TRANSCRIPT_MAX	(64 * 1024)
+#define TRANSCRIPT_MAX	(256 * 1024)
 
 #define TOOLS \
 	"[{\"name\":\"add\",\"description\":\"Add\"," \
@@ -50,6 +50,7 @@ struct worker {
 	struct imsgbuf	 ib;
 	uint32_t	 exec_id;
 	const char	*bad;		/* what the "bad" tool answers */
+	uint64_t	 max_value;	/* w_exec's, 0 the worker's default */
 };
 
 /* What an execution sent, the final message last. */
@@ -64,7 +65,14 @@ struct reply {
 	int		 column;
 	char		*msg;
 	char		*call;
+	char		*classes;
+	uint32_t	 rflags;	/* w_result's */
+	uint64_t	 omitted_size;
+	char		*parts;		/* IMSG_W_RESULT_PARTs, in order */
+	size_t		 partlen;
+	int		 nparts;
 	int		 nout;		/* output messages */
+	const char	*lasttag;	/* of the last piece of out */
 	int		 ncalls;
 	uint32_t	 last_call;
 	int		 calls_ordered;
@@ -196,15 +204,32 @@ w_setup(struct worker *w, const char *tools)
 	imsg_free(&imsg);
 }
 
+/*
+ * What an execution sent, each piece tagged; consecutive pieces of one
+ * stream under one tag, as how the worker batches lines into messages
+ * depends on time (nout counts the messages).
+ */
 static void
 transcript(struct reply *r, const char *tag, const char *text, size_t len)
 {
 	int	 n;
 
+	if (r->lasttag != NULL && strcmp(r->lasttag, tag) == 0 &&
+	    strncmp(tag, "call ", 5) != 0)
+		tag = NULL;
+	else
+		r->lasttag = tag;
 	n = snprintf(r->out + r->outlen, sizeof(r->out) - r->outlen,
-	    "[%s]%.*s", tag, (int)len, text);
+	    "%s%s%s%.*s", tag != NULL ? "[" : "", tag != NULL ? tag : "",
+	    tag != NULL ? "]" : "", (int)len, text);
 	ATF_REQUIRE(n > 0 && (size_t)n < sizeof(r->out) - r->outlen);
 	r->outlen += n;
+}
+
+static int
+has_prefix(const char *s, const char *prefix)
+{
+	return (strncmp(s, prefix, strlen(prefix)) == 0);
 }
 
 static char *
@@ -310,8 +335,16 @@ on_result(struct imsg *imsg, struct reply *r)
 	ATF_REQUIRE(len >= sizeof(wr));
 	memcpy(&wr, imsg->data, sizeof(wr));
 	ATF_REQUIRE_EQ(len, sizeof(wr) + wr.value_len + wr.printed_len);
+	ATF_REQUIRE_EQ(wr.value_total, r->partlen + wr.value_len);
 	r->visible = wr.visible;
-	r->value = dupmem(p, wr.value_len);
+	r->rflags = wr.flags;
+	r->omitted_size = wr.omitted_size;
+	ATF_REQUIRE((r->parts = realloc(r->parts, r->partlen + wr.value_len +
+	    1)) != NULL);
+	memcpy(r->parts + r->partlen, p, wr.value_len);
+	r->parts[r->partlen + wr.value_len] = '\0';
+	r->value = r->parts;
+	r->parts = NULL;
 	r->printed = dupmem(p + wr.value_len, wr.printed_len);
 	r->printed_len = wr.printed_len;
 }
@@ -325,8 +358,10 @@ on_error(struct imsg *imsg, struct reply *r)
 
 	ATF_REQUIRE(len >= sizeof(we));
 	memcpy(&we, imsg->data, sizeof(we));
-	ATF_REQUIRE_EQ(len, sizeof(we) + we.msg_len + we.call_len);
+	ATF_REQUIRE_EQ(len, sizeof(we) + we.msg_len + we.call_len +
+	    we.classes_len);
 	r->kind = we.kind;
+	r->classes = dupmem(p + we.msg_len + we.call_len, we.classes_len);
 	r->line = we.line;
 	r->column = we.column;
 	r->msg = dupmem(p, we.msg_len);
@@ -341,10 +376,13 @@ w_exec_flags(struct worker *w, const char *code, uint32_t flags,
 	struct w_exec	 we;
 	struct imsg	 imsg;
 	uint32_t	 id = ++w->exec_id;
+	size_t		 len;
 
 	memset(r, 0, sizeof(*r));
+	memset(&we, 0, sizeof(we));
 	r->calls_ordered = 1;
 	we.flags = flags;
+	we.max_value = w->max_value;
 	we.code_len = strlen(code);
 	w_send(w, IMSG_W_EXEC, id, &we, sizeof(we), code, we.code_len);
 	for (;;) {
@@ -359,6 +397,15 @@ w_exec_flags(struct worker *w, const char *code, uint32_t flags,
 			break;
 		case IMSG_W_TOOL_CALL:
 			on_tool_call(w, &imsg, r);
+			break;
+		case IMSG_W_RESULT_PART:
+			len = imsg_get_len(&imsg);
+			ATF_REQUIRE(len > 0 && len <= WORKER_PART_MAX);
+			ATF_REQUIRE((r->parts = realloc(r->parts,
+			    r->partlen + len)) != NULL);
+			memcpy(r->parts + r->partlen, imsg.data, len);
+			r->partlen += len;
+			r->nparts++;
 			break;
 		case IMSG_W_RESULT:
 			on_result(&imsg, r);
@@ -389,6 +436,8 @@ reply_free(struct reply *r)
 	free(r->printed);
 	free(r->msg);
 	free(r->call);
+	free(r->classes);
+	free(r->parts);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -553,18 +602,41 @@ ATF_TC_WITHOUT_HEAD(values_unsupported);
 ATF_TC_BODY(values_unsupported, tc)
 {
 	struct worker	 w;
+	struct reply	 r;
+	const char	*want;
 
 	start(&w, tc);
-	check_value(&w, "function(x) x", "{\"type\":\"unsupported\","
-	    "\"rtype\":\"closure\",\"printed\":\"function (x) \\nx\\n\"}");
-	check_value(&w, "quote(a + b)", "{\"type\":\"unsupported\","
-	    "\"rtype\":\"language\",\"printed\":\"a + b\\n\"}");
+	/* Stand-ins: source, text to parse, names; never the thing. */
+	check_value(&w, "function(x) x", "{\"type\":\"function\","
+	    "\"value\":\"function (x) \\nx\"}");
+	check_value(&w, "quote(a + b)", "{\"type\":\"language\","
+	    "\"value\":\"a + b\"}");
 	check_value(&w, "list(1, as.name(\"s\"))", "{\"type\":\"list\","
 	    "\"value\":[{\"type\":\"double\",\"value\":[1]},{\"type\":"
-	    "\"unsupported\",\"rtype\":\"symbol\",\"printed\":\"s\\n\"}]}");
-	check_value(&w, "globalenv()", "{\"type\":\"unsupported\","
-	    "\"rtype\":\"environment\",\"printed\":"
-	    "\"<environment: R_GlobalEnv>\\n\"}");
+	    "\"symbol\",\"value\":\"s\"}]}");
+	check_value(&w, "globalenv()", "{\"type\":\"environment\","
+	    "\"value\":\"R_GlobalEnv\"}");
+	check_value(&w, "y ~ x", "{\"type\":\"language\",\"value\":"
+	    "\"y ~ x\",\"attributes\":{\"class\":{\"type\":\"character\","
+	    "\"value\":[\"formula\"]},\".Environment\":{\"type\":"
+	    "\"environment\",\"value\":\"R_GlobalEnv\"}}}");
+	check_value(&w, "quote(f(0.1, 1L))", "{\"type\":\"language\","
+	    "\"value\":\"f(0.10000000000000001, 1L)\"}");
+	/* What cannot cross goes whole, with the path of the part. */
+	w_exec(&w, "list(a = list(b = compiler::compile(1)))", &r);
+	ATF_REQUIRE_EQ(r.type, IMSG_W_RESULT);
+	want = "{\"type\":\"unsupported\",\"rtype\":\"bytecode\","
+	    "\"path\":\"$a$b\",\"printed\":\"$a\\n$a$b\\n<bytecode: ";
+	ATF_CHECK_MSG(strncmp(r.value, want, strlen(want)) == 0, "%s",
+	    r.value);
+	reply_free(&r);
+	w_exec(&w, "e <- new.env(); class(e) <- 'R6'; structure(1, obj = e)",
+	    &r);
+	want = "{\"type\":\"unsupported\",\"rtype\":\"environment with a "
+	    "class\",\"path\":\" attr(\\\"obj\\\")\",\"printed\":";
+	ATF_CHECK_MSG(strncmp(r.value, want, strlen(want)) == 0, "%s",
+	    r.value);
+	reply_free(&r);
 	finish(&w);
 }
 
@@ -628,7 +700,7 @@ ATF_TC_BODY(output_order, tc)
 	check_output(&w, "cat(\"a\"); cat(\"b\\n\", file = stderr()); "
 	    "cat(\"c\\n\"); print(\"p\"); message(\"m\"); warning(\"w\"); "
 	    "cat(\"d\"); cat(\"e\\n\"); log(-1); cat(\"tail\")", 0,
-	    "[out]a[err]b\n[out]c\n[out][1] \"p\"\n[msg]m\n[warn]w"
+	    "[out]a[err]b\n[out]c\n[1] \"p\"\n[msg]m\n[warn]w"
 	    "[out]de\n[warn]NaNs produced[out]tail");
 	/* Output before a tool call goes out before it. */
 	check_output(&w, "cat(\"before \"); add(1, 2); cat(\"after\\n\")", 0,
@@ -648,7 +720,11 @@ ATF_TC_BODY(output_order, tc)
 	finish(&w);
 }
 
-/* Output is sent in chunks of 4 KiB, never cutting a character. */
+/*
+ * Output is sent in chunks of at most W_CHUNK_MAX (32 KiB), never
+ * cutting a character; lines close together go in one message, a line
+ * after a quiet spell at once.
+ */
 ATF_TC_WITHOUT_HEAD(output_chunks);
 ATF_TC_BODY(output_chunks, tc)
 {
@@ -658,19 +734,27 @@ ATF_TC_BODY(output_chunks, tc)
 	size_t		 i;
 
 	start(&w, tc);
-	w_exec(&w, "cat(\"a\", strrep(\"\\u00e9\", 3000), \"\\n\", sep = \"\")",
+	w_exec(&w, "cat(\"a\", strrep(\"\\u00e9\", 20000), \"\\n\", sep = \"\")",
 	    &r);
-	ATF_REQUIRE((want = malloc(8192)) != NULL);
+	ATF_REQUIRE((want = malloc(65536)) != NULL);
 	p = want;
 	p += sprintf(p, "[out]a");
-	for (i = 0; i < 2047; i++)
-		p += sprintf(p, "\xc3\xa9");
-	p += sprintf(p, "[out]");
-	for (; i < 3000; i++)
+	for (i = 0; i < 20000; i++)
 		p += sprintf(p, "\xc3\xa9");
 	sprintf(p, "\n");
 	ATF_CHECK_STREQ(r.out, want);
+	/* 40002 bytes: 32767 (the last character whole), then the rest. */
+	ATF_CHECK_EQ(r.nout, 2);
 	free(want);
+	reply_free(&r);
+	/* Ten thousand lines in a few messages, not ten thousand. */
+	w_exec(&w, "for (i in 1:10000) cat(\"line\", i, \"\\n\")", &r);
+	ATF_CHECK_MSG(r.nout < 100, "%d messages", r.nout);
+	ATF_CHECK(strstr(r.out, "line 10000 \n") != NULL);
+	reply_free(&r);
+	/* A line then a pause: the line went before the pause ended. */
+	w_exec(&w, "cat(\"a\\n\"); Sys.sleep(0.3); cat(\"b\\n\")", &r);
+	ATF_CHECK_EQ(r.nout, 2);
 	reply_free(&r);
 	finish(&w);
 }
@@ -684,7 +768,7 @@ ATF_TC_BODY(echo, tc)
 	start(&w, tc);
 	ATF_REQUIRE(w_exec_flags(&w, "1; invisible(2); x <- 3; \"s\"; "
 	    "print(\"p\"); 4", EXEC_ECHO, &r) == 1);
-	ATF_CHECK_STREQ(r.out, "[out][1] 1\n[out][1] \"s\"\n[out][1] \"p\"\n");
+	ATF_CHECK_STREQ(r.out, "[out][1] 1\n[1] \"s\"\n[1] \"p\"\n");
 	ATF_CHECK_STREQ(r.value, "{\"type\":\"double\",\"value\":[4]}");
 	ATF_CHECK_STREQ(r.printed, "[1] 4\n");
 	reply_free(&r);
@@ -838,9 +922,10 @@ ATF_TC_BODY(tool_bad_value, tc)
 		    "dims [product 3] do not match the length of object [2]" },
 		{ "{\"type\":\"raw\",\"value\":\"AQ=\"}",
 		    "bad base64 in a raw vector" },
-		{ "{\"type\":\"unsupported\",\"rtype\":\"closure\","
-		    "\"printed\":\"f\"}",
-		    "an unsupported value cannot be sent to R" },
+		{ "{\"type\":\"language\",\"value\":\"f(); g()\"}",
+		    "a call's text is not one call" },
+		{ "{\"type\":\"double\",\"bin\":\"AAAA\"}",
+		    "bad \\\"bin\\\" in a double vector" },
 		{ "{\"type\":\"logical\",\"value\":{}}",
 		    "the value of a logical vector is not an array" },
 	};
@@ -857,6 +942,11 @@ ATF_TC_BODY(tool_bad_value, tc)
 		check_value(&w, "tryCatch(bad(), error = function(e) "
 		    "conditionMessage(e))", want);
 	}
+	/* What cannot cross is a stand-in, the client's value or not. */
+	w.bad = "{\"type\":\"unsupported\",\"rtype\":\"closure\","
+	    "\"printed\":\"f\"}";
+	check_value(&w, "class(bad())", "{\"type\":\"character\","
+	    "\"value\":[\"securer_unsupported\"]}");
 	w.bad = "{\"type\":\"complex\",\"value\":[[1,\"-Inf\"],null]}";
 	check_value(&w, "bad()", "{\"type\":\"complex\",\"value\":"
 	    "[[1,\"-Inf\"],null]}");
@@ -946,8 +1036,20 @@ ATF_TC_BODY(result_too_large, tc)
 	ATF_CHECK(strlen(r.msg) > strlen(tail) && strcmp(r.msg +
 	    strlen(r.msg) - strlen(tail), tail) == 0);
 	reply_free(&r);
-	check_error(&w, "l <- list(); for (i in 1:300) l <- list(l); l",
-	    WERR_ENCODE, "result nested more than 200 levels deep", "");
+	/* Nesting past the codec's depth: what cannot cross, not an error. */
+	w_exec(&w, "l <- list(); for (i in 1:300) l <- list(l); invisible(l)",
+	    &r);
+	ATF_REQUIRE_EQ(r.type, IMSG_W_RESULT);
+	ATF_CHECK(has_prefix(r.value, "{\"type\":\"unsupported\",\"rtype\":"
+	    "\"nesting\",\"path\":\"[[1]][[1]]"));
+	reply_free(&r);
+	/* An invisible value over the bound is no error: null, flagged. */
+	w_exec(&w, "x <- seq_len(1e7) + 0.5", &r);
+	ATF_REQUIRE_EQ(r.type, IMSG_W_RESULT);
+	ATF_CHECK_STREQ(r.value, "null");
+	ATF_CHECK_EQ(r.rflags & RESULT_OMITTED, RESULT_OMITTED);
+	ATF_CHECK(r.omitted_size > 4194304);
+	reply_free(&r);
 	check_value(&w, "length(x)", "{\"type\":\"integer\","
 	    "\"value\":[10000000]}");
 	/* Tool arguments are bounded too, as an R error. */
@@ -957,6 +1059,85 @@ ATF_TC_BODY(result_too_large, tc)
 	    "large (", 42) == 0);
 	ATF_CHECK(strcmp(r.msg + strlen(r.msg) - strlen(tail), tail) == 0);
 	ATF_CHECK_EQ(r.ncalls, 0);
+	reply_free(&r);
+	finish(&w);
+}
+
+/* EXEC_BINARY: vectors of 16 elements or more as "bin" (BINARY.md). */
+ATF_TC_WITHOUT_HEAD(values_binary);
+ATF_TC_BODY(values_binary, tc)
+{
+	struct worker	 w;
+	struct reply	 r;
+
+	start(&w, tc);
+	ATF_REQUIRE(w_exec_flags(&w, "c(1:15)", EXEC_BINARY, &r) == 1);
+	ATF_CHECK(has_prefix(r.value, "{\"type\":\"integer\",\"value\":[1,"));
+	reply_free(&r);
+	/* 1:16 and NA: 01000000 ... 10000000 then 00000080. */
+	ATF_REQUIRE(w_exec_flags(&w, "c(1:15, NA)", EXEC_BINARY, &r) == 1);
+	ATF_CHECK_STREQ(r.value, "{\"type\":\"integer\",\"bin\":"
+	    "\"AQAAAAIAAAADAAAABAAAAAUAAAAGAAAABwAAAAgAAAAJAAAACgAAAAsAAAAMAAAA"
+	    "DQAAAA4AAAAPAAAAAAAAgA==\"}");
+	reply_free(&r);
+	/* -0, NA and NaN keep their bits. */
+	ATF_REQUIRE(w_exec_flags(&w, "c(-0, NA, NaN, rep(0, 13))",
+	    EXEC_BINARY, &r) == 1);
+	ATF_CHECK(has_prefix(r.value, "{\"type\":\"double\",\"bin\":"
+	    "\"AAAAAAAAAICiBwAAAADwfwAAAAAAAPh/"));
+	reply_free(&r);
+	/* Without the flag, never. */
+	w_exec(&w, "1:100 + 0L", &r);
+	ATF_CHECK(strstr(r.value, "bin") == NULL);
+	reply_free(&r);
+	finish(&w);
+}
+
+/* A value over WORKER_PART_MAX comes in parts, all of it. */
+ATF_TC_WITHOUT_HEAD(result_parts);
+ATF_TC_BODY(result_parts, tc)
+{
+	struct worker	 w;
+	struct reply	 r;
+
+	start(&w, tc);
+	w.max_value = 64U * 1024 * 1024;
+	ATF_REQUIRE(w_exec_flags(&w, "x <- as.double(1:2e6); x",
+	    EXEC_BINARY, &r) == 1);
+	ATF_REQUIRE_EQ_MSG(r.type, IMSG_W_RESULT, "%s", r.msg);
+	ATF_CHECK_EQ(r.nparts, 2);
+	/* 16e6 bytes are 21333336 of base64, and 26 of JSON around. */
+	ATF_CHECK_EQ(strlen(r.value), 21333362);
+	ATF_CHECK(has_prefix(r.value, "{\"type\":\"double\",\"bin\":"
+	    "\"AAAAAAAA8D8AAAAAAAAAQA"));
+	ATF_CHECK_STREQ(r.value + strlen(r.value) - 2, "\"}");
+	reply_free(&r);
+	/* Visible and over the bound: an error, as before. */
+	w.max_value = 1024;
+	ATF_REQUIRE(w_exec_flags(&w, "x", EXEC_BINARY, &r) == 1);
+	ATF_CHECK_EQ(r.type, IMSG_W_ERROR);
+	ATF_CHECK_EQ(r.kind, WERR_ENCODE);
+	reply_free(&r);
+	finish(&w);
+}
+
+/* An R error's classes but R's own go with it. */
+ATF_TC_WITHOUT_HEAD(error_classes);
+ATF_TC_BODY(error_classes, tc)
+{
+	struct worker	 w;
+	struct reply	 r;
+
+	start(&w, tc);
+	w_exec(&w, "stop(structure(class = c('my_error', 'bad name!', "
+	    "'rlang_error', 'error', 'condition'), list(message = 'm', "
+	    "call = NULL)))", &r);
+	ATF_REQUIRE_EQ(r.type, IMSG_W_ERROR);
+	ATF_CHECK_STREQ(r.msg, "m");
+	ATF_CHECK_STREQ(r.classes, "my_error,rlang_error");
+	reply_free(&r);
+	w_exec(&w, "stop('plain')", &r);
+	ATF_CHECK_STREQ(r.classes, "");
 	reply_free(&r);
 	finish(&w);
 }
@@ -998,7 +1179,7 @@ check_violation(const atf_tc_t *tc, int setup, uint32_t type,
 ATF_TC_WITHOUT_HEAD(protocol_violations);
 ATF_TC_BODY(protocol_violations, tc)
 {
-	struct w_exec		 we = { 0, 10 };
+	struct w_exec		 we = { 0, 10, 0 };
 	struct w_tool_result	 tr = { 0, 0 };
 	struct w_setup		 ws = { 2 };
 	char			 notlist[sizeof(ws) + 2];
@@ -1185,6 +1366,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, values_double_bits);
 	ATF_TP_ADD_TC(tp, values_attributes);
 	ATF_TP_ADD_TC(tp, values_unsupported);
+	ATF_TP_ADD_TC(tp, values_binary);
+	ATF_TP_ADD_TC(tp, result_parts);
+	ATF_TP_ADD_TC(tp, error_classes);
 	ATF_TP_ADD_TC(tp, printed_form);
 	ATF_TP_ADD_TC(tp, state_persists);
 	ATF_TP_ADD_TC(tp, output_order);

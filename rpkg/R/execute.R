@@ -18,9 +18,14 @@ with_secure_session <- function(fn, tools = list(), sandbox = TRUE, ...) {
 
 #' An ellmer tool that runs R code in a session.
 as_ellmer_tool <- function(session = NULL, tools = list(), sandbox = TRUE,
-                           limits = NULL, timeout = 30) {
+                           limits = NULL, timeout = 30, max_rows = 50L) {
   if (!requireNamespace("ellmer", quietly = TRUE))
-    securer_abort("Package ellmer is required for `as_ellmer_tool()`.")
+    securer_abort("Package ellmer is required for `as_ellmer_tool()`.",
+                  "securer_missing_package")
+  if (!is.numeric(max_rows) || length(max_rows) != 1L || is.na(max_rows) ||
+      max_rows < 1)
+    securer_abort(sprintf("`max_rows` must be a single positive number, not %s.",
+                          val(max_rows)))
   if (is.null(session)) {
     session <- SecureSession$new(tools = tools, sandbox = sandbox, limits = limits)
     holder <- new.env()
@@ -32,17 +37,32 @@ as_ellmer_tool <- function(session = NULL, tools = list(), sandbox = TRUE,
       return(ellmer::ContentToolResult(error = paste(
         "SecureSession is no longer alive.",
         "Create a new tool with as_ellmer_tool().")))
-    tryCatch(format_tool_result(session$execute(code, timeout = timeout)),
-             error = function(e) ellmer::ContentToolResult(
-               error = sanitize_error_message(conditionMessage(e))))
+    r <- tryCatch(list(value = session$execute(code, timeout = timeout)),
+                  error = function(e) list(error = e))
+    if (!is.null(r$error))
+      return(ellmer::ContentToolResult(
+        error = sanitize_error_message(conditionMessage(r$error))))
+    tool_result_content(r["value"], session$last_plots(), max_rows)
   }
   ellmer::tool(execute_fn, name = "execute_r_code",
     description = paste("Execute R code in a secure sandboxed environment.",
       "The code is run in an isolated R process with restricted file system",
       "and network access. Pass a single string of valid R code. The result",
-      "of the last expression is returned."),
+      "of the last expression is returned, with the pages it plotted as",
+      "images."),
     arguments = list(code = ellmer::type_string(
       "A string containing valid R code to execute.")))
+}
+
+# What the model gets: the text, and each plot as ellmer's inline image
+# content; text alone when nothing was drawn.
+tool_result_content <- function(r, plots, max_rows) {
+  text <- format_tool_result(r$value, max_rows = max_rows)
+  if (length(plots) == 0L) return(text)
+  images <- lapply(plots, function(p)
+    ellmer::ContentImageInline("image/png", jsonlite::base64_enc(unclass(p))))
+  ellmer::ContentToolResult(value = c(list(ellmer::ContentText(text)),
+                                      unname(images)))
 }
 
 #' Deprecated name of as_ellmer_tool().
@@ -53,15 +73,23 @@ securer_as_ellmer_tool <- function(session = NULL, tools = list(),
   as_ellmer_tool(session, tools, sandbox, limits, timeout)
 }
 
-# The text an LLM sees; the output is kept, scalars included.
-format_tool_result <- function(value) {
-  out <- attr(value, "output")
-  if (!is.null(value)) attr(value, "output") <- NULL
+# The text a model sees: the output, then the value as print() shows it
+# without the package's attributes (output, plots); a data frame's first
+# max_rows rows, other printed forms cut at 50 lines.
+format_tool_result <- function(value, max_rows = 50L) {
+  out <- attr(value, "output", exact = TRUE)
+  if (!is.null(value)) {
+    attr(value, "output") <- NULL
+    attr(value, "plots") <- NULL
+  }
   lines <- if (is.null(value)) "NULL"
-    else if (is.atomic(value) && length(value) == 1) as.character(value)
+    else if (is.atomic(value) && length(value) == 1 && is.null(attributes(value)))
+      as.character(value)
     else if (is.data.frame(value)) {
-      l <- utils::capture.output(print(value, max = 50))
-      if (length(l) > 30) c(l[1:30], sprintf("... (%d rows total)", nrow(value))) else l
+      l <- utils::capture.output(print(utils::head(value, max_rows)))
+      if (nrow(value) > max_rows)
+        c(l, sprintf("... (%d rows total, %d shown)", nrow(value), as.integer(max_rows)))
+      else l
     } else {
       l <- utils::capture.output(print(value))
       if (length(l) > 50) c(l[1:50], "... (output truncated)") else l

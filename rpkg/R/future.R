@@ -3,10 +3,13 @@
 securer_future <- R6::R6Class("securer_future",
   cloneable = FALSE,
   public = list(
-    initialize = function(poll, finish, on_done = NULL) {
+    #' The session's connection, for waiting on several at once.
+    handle = NULL,
+    initialize = function(poll, finish, on_done = NULL, handle = NULL) {
       private$poll_fn <- poll
       private$finish_fn <- finish
       private$on_done <- on_done
+      self$handle <- handle
     },
     resolved = function(wait = 0) {
       if (private$done) return(TRUE)
@@ -26,7 +29,9 @@ securer_future <- R6::R6Class("securer_future",
     add_done = function(f) {
       private$on_done <- f
       invisible(self)
-    }
+    },
+    #' The condition it ended with, or NULL (once resolved).
+    error = function() private$result$error
   ),
   private = list(poll_fn = NULL, finish_fn = NULL, on_done = NULL,
                  done = FALSE, result = NULL)

@@ -74,8 +74,9 @@ plot.securer_plot <- function(x, ...) {
     utils::browseURL(f)
     return(invisible(f))
   }
-  stop("displaying a plot needs the png package (or an interactive ",
-       "session); securer_save_plots() writes it to ", f, call. = FALSE)
+  securer_abort(paste0("displaying a plot needs the png package (or an interactive ",
+                       "session); securer_save_plots() writes it to ", f),
+                "securer_no_display")
 }
 
 #' @export

@@ -7,7 +7,12 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
   public = list(
     initialize = function(size = 4L, tools = list(), sandbox = TRUE,
                           limits = NULL, verbose = FALSE,
-                          reset_between_uses = FALSE) {
+                          reset_between_uses = FALSE, timeout = 30) {
+      if (!is.numeric(timeout) || length(timeout) != 1L || is.na(timeout) ||
+          timeout <= 0)
+        securer_abort(sprintf("`timeout` must be a single positive number, not %s.",
+                              val(timeout)))
+      private$timeout <- timeout
       size <- as.integer(size)
       if (length(size) != 1 || is.na(size) || size < 1)
         securer_abort(sprintf("`size` must be at least 1, not %s.", val(size)))
@@ -30,10 +35,11 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
     execute = function(code, timeout = NULL, acquire_timeout = NULL) {
       i <- private$acquire(acquire_timeout)
       on.exit(private$release(i))
-      private$sessions[[i]]$execute(code, timeout = timeout)
+      private$sessions[[i]]$execute(code, timeout = timeout %||% private$timeout)
     },
 
     execute_async = function(code, timeout = NULL, acquire_timeout = NULL) {
+      timeout <- timeout %||% private$timeout
       i <- private$acquire(acquire_timeout)
       f <- tryCatch(private$sessions[[i]]$execute_async(code, timeout = timeout),
                     error = function(e) { private$release(i); stop(e) })
@@ -50,13 +56,66 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
       f
     },
 
-    map = function(codes, timeout = NULL) {
+    #' Runs each code on the pool's sessions, as many at once as it has,
+    #' and returns one result per code, in order: its value, or the
+    #' condition it failed with (stop_on_error = TRUE: raise the first).
+    #' While any runs, every running job's tool calls and output are
+    #' served.  Each job has `timeout` seconds (the pool's by default);
+    #' `deadline` seconds for them all (default: none past the jobs' own)
+    #' ends what is still running or waiting with a securer_deadline
+    #' condition.
+    map = function(codes, timeout = NULL, stop_on_error = FALSE, deadline = NULL) {
+      if (private$closed) securer_abort("Pool is closed.")
       codes <- as.list(codes)
-      futures <- vector("list", length(codes))
-      for (k in seq_along(codes))
-        futures[[k]] <- self$execute_async(codes[[k]], timeout = timeout,
-                                           acquire_timeout = Inf)
-      lapply(futures, function(f) f$value())
+      timeout <- timeout %||% private$timeout
+      n <- length(codes)
+      results <- vector("list", n)
+      running <- list()   # job index -> future
+      nxt <- 1L
+      until <- if (is.null(deadline)) Inf else as.numeric(Sys.time()) + deadline
+      failed <- NULL
+      on.exit(for (f in running) private$abandon(f))
+      while (nxt <= n || length(running)) {
+        while (nxt <= n && is.null(failed) && !is.null(i <- private$try_acquire())) {
+          f <- tryCatch(private$start(i, codes[[nxt]], timeout),
+                        error = function(e) e)
+          if (inherits(f, "condition")) {
+            results[nxt] <- list(f)
+            if (stop_on_error) failed <- f
+          } else running[[as.character(nxt)]] <- f
+          nxt <- nxt + 1L
+        }
+        if (!is.null(failed) && !length(running)) break
+        if (as.numeric(Sys.time()) >= until) {
+          for (k in names(running)) {
+            private$abandon(running[[k]])
+            results[as.integer(k)] <- list(deadline_error(deadline))
+          }
+          running <- list()
+          if (nxt <= n)
+            for (k in nxt:n) results[k] <- list(deadline_error(deadline))
+          nxt <- n + 1L
+          break
+        }
+        if (length(running)) {
+          .Call(C_wait_any, lapply(running, function(f) f$handle),
+                as.integer(max(1, min(100, (until - as.numeric(Sys.time())) * 1000))))
+          for (k in names(running)) {
+            f <- running[[k]]
+            if (!f$resolved(0)) next
+            running[[k]] <- NULL
+            e <- f$error()
+            results[as.integer(k)] <- list(if (is.null(e)) f$value() else e)
+            if (!is.null(e) && stop_on_error && is.null(failed)) failed <- e
+          }
+        } else if (nxt <= n) {
+          # All sessions taken by others (forked processes): wait a little.
+          Sys.sleep(0.02)
+        }
+      }
+      on.exit()
+      if (!is.null(failed)) stop(failed)
+      results
     },
 
     status = function() {
@@ -99,6 +158,32 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
   private = list(
     sessions = list(), busy = logical(0), locks = list(), args = NULL,
     reset = FALSE, closed = FALSE, lockdir = NULL, pending = list(),
+    timeout = 30,
+
+    # A job on slot i (acquired): its future, which frees the slot when
+    # it ends, whatever way.
+    start = function(i, code, timeout) {
+      f <- tryCatch(private$sessions[[i]]$execute_async(code, timeout = timeout),
+                    error = function(e) { private$release(i); stop(e) })
+      if (!inherits(f, "securer_future")) {
+        private$release(i)
+        v <- f
+        return(securer_future$new(poll = function(ms) list(), finish = function(r) v))
+      }
+      f$add_done(function() private$release(i))
+      attr(f, "slot") <- i
+      f
+    },
+
+    # A job given up (deadline, an interrupt): its session is replaced,
+    # which ends its execution, and its slot freed.
+    abandon = function(f) {
+      i <- attr(f, "slot")
+      if (is.null(i) || private$closed || i > length(private$sessions)) return()
+      tryCatch(private$sessions[[i]]$close(), error = function(e) NULL)
+      private$sessions[i] <- list(tryCatch(private$new_session(), error = function(e) NULL))
+      private$release(i)
+    },
 
     new_session = function()
       SecureSession$new(tools = private$args$tools,
@@ -115,7 +200,7 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
         if (fd < 0) next
         private$busy[i] <- TRUE
         private$locks[[i]] <- fd
-        if (!private$sessions[[i]]$is_alive()) {
+        if (is.null(private$sessions[[i]]) || !private$sessions[[i]]$is_alive()) {
           tryCatch(private$sessions[[i]]$close(), error = function(e) NULL)
           private$sessions[[i]] <- tryCatch(private$new_session(), error = function(e) {
             private$release(i)
@@ -142,8 +227,9 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
     },
 
     release = function(i) {
-      if (private$closed || i > length(private$sessions)) return(invisible())
-      if (private$reset)
+      if (private$closed || i > length(private$sessions) || !private$busy[i])
+        return(invisible())
+      if (private$reset && !is.null(private$sessions[[i]]))
         tryCatch(private$sessions[[i]]$restart(), error = function(e) NULL)
       .Call(C_unlock, private$locks[[i]])
       private$locks[i] <- list(NULL)
@@ -152,3 +238,8 @@ SecureSessionPool <- R6::R6Class("SecureSessionPool",
     }
   )
 )
+
+deadline_error <- function(deadline)
+  structure(class = c("securer_deadline", "securer_error", "error", "condition"),
+            list(message = sprintf("The pool's deadline (%s s) passed before the job ended.",
+                                   paste(deadline)), call = NULL))

@@ -68,7 +68,7 @@ SecureSession <- R6::R6Class("SecureSession",
         finish = function(r) {
           private$executing <- FALSE
           private$finish(ctx, r)
-        })
+        }, handle = ptr)
     },
 
     close = function() {
@@ -113,6 +113,10 @@ SecureSession <- R6::R6Class("SecureSession",
       if (private$tool_list[[1]]$legacy) unname(r) else r
     },
 
+    #' The advisories of the last execution: risky calls its code
+    #' mentions, found by the worker's parse (validate = TRUE).
+    last_advisories = function() private$advisories_last,
+
     #' The output of the last execution (also when its value was NULL).
     last_output = function() private$output_last,
 
@@ -154,15 +158,14 @@ SecureSession <- R6::R6Class("SecureSession",
     format = function(...) {
       sprintf("<SecureSession> [%s] pid=NA sandbox=%s tools=%d",
               if (self$is_alive()) "running" else "stopped",
-              if (private$sandbox) "enabled" else "disabled",
-              length(private$tool_list))
+              private$sandbox_level(), length(private$tool_list))
     },
 
     print = function(...) {
       message("<<SecureSession>>")
       message("* Status: ", if (self$is_alive()) "running" else "stopped")
       message("* Tool count: ", length(private$tool_list))
-      message("* Sandbox: ", if (private$sandbox) "enabled" else "disabled")
+      message("* Sandbox: ", private$sandbox_level())
       invisible(self)
     }
   ),
@@ -172,6 +175,16 @@ SecureSession <- R6::R6Class("SecureSession",
     limits = NULL, verbose = FALSE, max_executions = NULL, hook = NULL,
     sanitize = FALSE, session_id = NULL, audit = NULL, executing = FALSE,
     execution_count = 0L, output_last = NULL, plots_last = NULL,
+    validate = TRUE, advisories_last = character(0),
+
+    # The isolation the daemon gives the session (full, partial), as it
+    # said when the session was made: the worker is always sandboxed.
+    sandbox_level = function() {
+      if (is.null(private$ptr)) return("unknown (closed)")
+      info <- tryCatch(R_extptr_prot(private$ptr), error = function(e) NULL)
+      if (is.character(info) && length(info) >= 2L && nzchar(info[2])) info[2]
+      else "unknown"
+    },
 
     file_op = function(r) {
       if (is.list(r) && !is.null(r$error)) {
@@ -216,39 +229,61 @@ SecureSession <- R6::R6Class("SecureSession",
       if (!is.null(output_handler) && !is.function(output_handler))
         securer_abort(sprintf("`output_handler` must be a function or NULL, not %s.",
                               cls(output_handler)))
-      if (isTRUE(validate)) {
-        v <- validate_code(code)
-        if (!v$valid)
-          securer_abort(paste0("Code has a syntax error and was not executed:\n",
-                               "\u2716 ", v$error), "securer_syntax_error")
-      }
+      # validate: the worker's own parse is the check (a syntax error is
+      # securer_syntax_error, and nothing runs), and its advisories come
+      # with the result ($last_advisories()): no second parse here.
+      private$validate <- isTRUE(validate)
       private$executing <- TRUE
       private$execution_count <- private$execution_count + 1L
       if (!is.null(private$audit)) private$audit("execute_start", code = code)
       private$context(timeout, output_handler, max_tool_calls, max_output_lines)
     },
 
-    # The callbacks of one execution and what they gather.
+    # The callbacks of one execution and what they gather.  Output comes
+    # in chunks of many lines; they are kept in a list that doubles when
+    # full, so that a million lines cost a million times one line.
     context = function(timeout, output_handler, max_tool_calls,
                        max_output_lines) {
       ctx <- new.env(parent = emptyenv())
-      ctx$lines <- character(0)
+      ctx$chunks <- vector("list", 64L)
+      ctx$nchunks <- 0L
+      ctx$nlines <- 0
       ctx$partial <- ""
       ctx$timeout <- timeout
       ctx$max_tool_calls <- max_tool_calls
       ctx$start <- Sys.time()
       keep <- function(l) {
+        if (!length(l)) return()
         if (!is.null(output_handler))
           for (x in l) tryCatch(output_handler(x), error = function(e) NULL)
-        if (!is.null(max_output_lines))
-          l <- utils::head(l, max(0, max_output_lines - length(ctx$lines)))
-        ctx$lines <- c(ctx$lines, l)
+        if (!is.null(max_output_lines)) {
+          room <- max(0, max_output_lines - ctx$nlines)
+          if (length(l) > room) l <- l[seq_len(room)]
+          if (!length(l)) return()
+        }
+        if (ctx$nchunks == length(ctx$chunks))
+          length(ctx$chunks) <- 2L * length(ctx$chunks)
+        ctx$nchunks <- ctx$nchunks + 1L
+        ctx$chunks[[ctx$nchunks]] <- l
+        ctx$nlines <- ctx$nlines + length(l)
+      }
+      ctx$lines <- function() {
+        if (ctx$nchunks == 0L) return(character(0))
+        unlist(ctx$chunks[seq_len(ctx$nchunks)], use.names = FALSE)
       }
       ctx$flush <- function() {
         if (nzchar(ctx$partial)) keep(ctx$partial)
         ctx$partial <- ""
       }
       ctx$on_output <- function(stream, text) {
+        if (!nzchar(text)) return()
+        if (identical(stream, "warning")) {
+          # A warning as R prints one at the top level.
+          ctx$flush()
+          keep(strsplit(paste0("Warning message:\n", text), "\n",
+                        fixed = TRUE)[[1]])
+          return()
+        }
         parts <- strsplit(paste0(ctx$partial, text), "\n", fixed = TRUE)[[1]]
         if (endsWith(text, "\n")) ctx$partial <- ""
         else {
@@ -293,31 +328,45 @@ SecureSession <- R6::R6Class("SecureSession",
 
     finish = function(ctx, r) {
       ctx$flush()
-      private$output_last <- ctx$lines
+      lines <- ctx$lines()
+      private$output_last <- lines
       private$plots_last <- as_securer_plots(r$plots)
       el <- as.numeric(difftime(Sys.time(), ctx$start, units = "secs"))
+      private$advisories_last <- character(0)
       if (!is.null(r$error)) return(private$fail(ctx, r$error, el))
+      if (!is.null(r$decode_error))
+        securer_abort(paste("The value of the execution cannot be decoded:",
+                            r$decode_error), "securer_decode_error")
       vmsg(private$verbose, sprintf("Execution complete (%.2fs)", el))
       if (!is.null(private$audit))
         private$audit("execute_complete", elapsed = sprintf("%.2fs", el))
       value <- r$value
-      if (length(ctx$lines) && !is.null(value))
-        attr(value, "output") <- ctx$lines
+      if (isTRUE(r$revive)) value <- .revive(value)
+      if (length(lines) && !is.null(value))
+        attr(value, "output") <- lines
       if (!is.null(private$plots_last) && !is.null(value))
         attr(value, "plots") <- private$plots_last
       if (isTRUE(r$plots_omitted > 0L))
         warning(sprintf("%d plot(s) over the daemon's caps not returned",
                         r$plots_omitted), call. = FALSE)
+      private$advisories_last <- if (private$validate) result_warnings(r$warnings)
+                                 else character(0)
       value
     },
 
     fail = function(ctx, e, el) {
       code <- e$code
+      # Code that did not parse never ran: it is no execution.
+      if (identical(code, "parse_error") && private$validate)
+        private$execution_count <- private$execution_count - 1L
       if (identical(code, "timeout")) {
         vmsg(private$verbose, sprintf("Execution timed out after %ss", paste(ctx$timeout)))
         if (!is.null(private$audit))
           private$audit("execute_timeout", timeout_secs = ctx$timeout)
-        securer_abort(sprintf("Execution timed out after %s %s", paste(ctx$timeout),
+        securer_abort(sprintf(paste0("Execution timed out after %s %s; the session ",
+                                     "was restarted: its state (variables, loaded ",
+                                     "packages) and the files put with $put_file() are gone."),
+                              paste(ctx$timeout),
                               if (identical(as.numeric(ctx$timeout), 1)) "second" else "seconds"),
                       "securer_timeout")
       }
@@ -331,10 +380,17 @@ SecureSession <- R6::R6Class("SecureSession",
                                       paste(ctx$max_tool_calls)),
         max_executions = sprintf("Maximum executions (%s) reached for this session.",
                                  paste(private$max_executions)),
-        EIO = , closed = "Session is not running.",
+        EIO = , closed = if (grepl("closed the connection", e$message))
+          paste("Session is not running: securerd closed the connection",
+                "(it drops a client that does not read its output for",
+                "client-grace seconds, securerd.conf(5)); the session's state is lost.")
+          else "Session is not running.",
+        client_too_slow = paste("Session is not running: securerd dropped this client",
+          "because it did not read its output in time (client-grace,",
+          "securerd.conf(5)); the session's state is lost."),
         worker_died = paste0("R session died: ", json_member(e$json, "cause", e$message)),
         e$message)
-      if (code %in% c("EIO", "closed")) {
+      if (code %in% c("EIO", "closed", "client_too_slow")) {
         if (!is.null(private$ptr)) .Call(C_session_close, private$ptr)
         private$ptr <- NULL
       }
@@ -345,6 +401,10 @@ SecureSession <- R6::R6Class("SecureSession",
       cls <- switch(code, r_error = "securer_r_error",
                     parse_error = "securer_syntax_error",
                     paste0("securer_", code))
+      # The sandboxed condition's own classes first, as R code tests them.
+      if (identical(code, "r_error"))
+        cls <- c(setdiff(as.character(unlist(json_member(e$json, "classes", NULL))),
+                         c("securer_error", "error", "condition")), cls)
       securer_abort(msg, cls)
     }
   )
@@ -353,6 +413,25 @@ SecureSession <- R6::R6Class("SecureSession",
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
 R_extptr_prot <- function(p) .Call(C_session_info, p)
+
+# The reply's warnings: a value not returned is an R warning; the names
+# of risky calls the worker's parse found are returned, as validate_code()
+# words them.
+result_warnings <- function(json) {
+  if (is.null(json)) return(character(0))
+  w <- tryCatch(jsonlite::fromJSON(json, simplifyVector = FALSE),
+                error = function(e) list())
+  adv <- character(0)
+  for (x in w) {
+    if (identical(x$code, "value_omitted"))
+      warning(structure(class = c("securer_value_omitted", "warning", "condition"),
+                        list(message = x$message, call = NULL)))
+    if (identical(x$code, "risky_call") && is.character(x$call))
+      adv <- c(adv, sprintf(
+        "Code contains call to `%s()` which may be restricted by the sandbox", x$call))
+  }
+  adv
+}
 
 json_member <- function(json, name, default) {
   if (is.null(json)) return(default)

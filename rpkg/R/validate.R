@@ -1,30 +1,22 @@
 dangerous_patterns <- c("system", "system2", "shell", ".Internal", "Sys.setenv",
   ".Call", ".C", ".Fortran", ".External", "dyn.load", "pipe", "processx::run",
-  "callr::r", "socketConnection", "url", "do.call")
+  "callr::r", "socketConnection", "url", "do.call", "download.file", "file",
+  "gzfile", "bzfile", "xzfile", "unz", "fifo", "make.socket", "socketAccept",
+  ".External2", ".Primitive", "library.dynam")
 
 #' Checks that code parses and flags calls the sandbox may restrict.
 validate_code <- function(code) {
   if (!is.character(code) || length(code) != 1)
-    stop("`code` must be a single character string")
-  exprs <- tryCatch(parse(text = code, keep.source = TRUE),
+    securer_abort("`code` must be a single character string", "securer_invalid_argument")
+  if (is.na(code))
+    securer_abort("`code` must be a single character string, not NA",
+                  "securer_invalid_argument")
+  exprs <- tryCatch(parse(text = code, keep.source = FALSE),
                     error = function(e) e)
   if (inherits(exprs, "error"))
     return(list(valid = FALSE, error = conditionMessage(exprs),
                 warnings = character(0)))
-  pd <- utils::getParseData(exprs, includeText = TRUE)
-  calls <- character(0)
-  if (!is.null(pd) && nrow(pd) > 0) {
-    pd <- pd[pd$terminal, , drop = FALSE]
-    pd <- pd[order(pd$line1, pd$col1), , drop = FALSE]
-    for (i in which(pd$token == "SYMBOL_FUNCTION_CALL")) {
-      fn <- pd$text[i]
-      if (i > 2 && pd$token[i - 1] %in% c("NS_GET", "NS_GET_INT") &&
-          pd$token[i - 2] == "SYMBOL_PACKAGE")
-        calls <- c(calls, paste0(pd$text[i - 2], "::", fn))
-      calls <- c(calls, fn)
-    }
-  }
-  hits <- dangerous_patterns[dangerous_patterns %in% calls]
+  hits <- dangerous_patterns[.Call(C_risky, exprs, dangerous_patterns)]
   list(valid = TRUE, error = NULL,
        warnings = if (length(hits)) sprintf(
          "Code contains call to `%s()` which may be restricted by the sandbox",

@@ -1,5 +1,8 @@
 .onLoad <- function(libname, pkgname) {
-  .Call(C_init, environment(sys.function()))
+  ns <- environment(sys.function())
+  .model_env <- make_model_env()
+  assign(".model_env", .model_env, envir = ns)
+  .Call(C_init, ns, .model_env)
   invisible()
 }
 
@@ -26,4 +29,7 @@ val <- function(x) {
 vmsg <- function(verbose, ...) if (isTRUE(verbose)) message("[securer] ", ...)
 
 # The value as the daemon would send it back (for the tests).
-decode_roundtrip <- function(x) .Call(C_decode, .Call(C_encode, x))
+decode_roundtrip <- function(x, binary = FALSE) {
+  v <- .Call(C_decode, .Call(C_encode, x, binary))
+  .revive(v)
+}

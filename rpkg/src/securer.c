@@ -15,7 +15,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +52,35 @@ struct cbcall {
 };
 
 static SEXP	securer_ns = NULL;
+static SEXP	securer_envparent = NULL;
 
 static void	rsess_free(struct rsess *);
 static void	cb_output_body(struct cbcall *);
 static void	cb_tool_body(struct cbcall *);
+
+/*
+ * An error of the package: securer_abort(message, "securer_usage") in
+ * R, so that it has class securer_error like every other.
+ */
+static void __attribute__((__noreturn__, __format__(printf, 1, 2)))
+pkg_error(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+	SEXP	 call, m, cls;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (securer_ns != NULL) {
+		m = PROTECT(Rf_mkString(msg));
+		cls = PROTECT(Rf_mkString("securer_usage"));
+		call = PROTECT(Rf_lang3(Rf_install("securer_abort"), m, cls));
+		Rf_eval(call, securer_ns);
+		UNPROTECT(3);
+	}
+	Rf_error("%s", msg);
+}
 
 /* The codec's printed form of what cannot cross: .printed(x). */
 static SEXP
@@ -62,6 +89,19 @@ printed_form(SEXP x)
 	SEXP	 call, r;
 
 	call = PROTECT(Rf_lang2(Rf_install(".printed"), R_NilValue));
+	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
+	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
+	UNPROTECT(1);
+	return (r);
+}
+
+/* The codec's text of a call or a function: .deparse(x). */
+static SEXP
+deparsed_form(SEXP x)
+{
+	SEXP	 call, r;
+
+	call = PROTECT(Rf_lang2(Rf_install(".deparse"), R_NilValue));
 	SETCADR(call, Rf_lang2(Rf_install("quote"), x));
 	r = Rf_eval(call, securer_ns != NULL ? securer_ns : R_GlobalEnv);
 	UNPROTECT(1);
@@ -79,7 +119,7 @@ str_arg(SEXP x, const char *what)
 {
 	if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 ||
 	    STRING_ELT(x, 0) == NA_STRING)
-		Rf_error("%s must be a string", what);
+		pkg_error("%s must be a string", what);
 	return (rvalue_utf8(STRING_ELT(x, 0)));
 }
 
@@ -115,7 +155,7 @@ rsess_of(SEXP p)
 	struct rsess	*rs;
 
 	if (TYPEOF(p) != EXTPTRSXP || (rs = R_ExternalPtrAddr(p)) == NULL)
-		Rf_error("the session is closed");
+		pkg_error("the session is closed");
 	return (rs);
 }
 
@@ -160,8 +200,10 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
 	    (rs->sc = securer_open()) == NULL) {
 		free(rs);
-		Rf_error("out of memory");
+		pkg_error("out of memory");
 	}
+	/* The codec reads vectors in binary form: exact and fast. */
+	securer_set_binary(rs->sc, 1);
 	if (securer_connect(rs->sc, opt_str(path)) == -1 ||
 	    securer_session_create(rs->sc, &o, &rs->s) == -1) {
 		err = PROTECT(error_of(rs->sc));
@@ -294,14 +336,17 @@ unwind_continue(struct rsess *rs)
 static void
 cb_output_body(struct cbcall *c)
 {
-	SEXP	 fn, call;
+	SEXP	 fn, call, stream, text;
 
 	fn = VECTOR_ELT(c->rs->cb, 0);
 	if (Rf_isNull(fn))
 		return;
-	call = PROTECT(Rf_lang3(fn, mkstr(c->stream), mkstr(c->text)));
+	/* Each protected while the next is made: a GC may come between. */
+	stream = PROTECT(mkstr(c->stream));
+	text = PROTECT(mkstr(c->text));
+	call = PROTECT(Rf_lang3(fn, stream, text));
 	Rf_eval(call, R_GlobalEnv);
-	UNPROTECT(1);
+	UNPROTECT(3);
 }
 
 static void
@@ -451,6 +496,7 @@ exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
 	rs->cb = cb;
 	rs->cbfail = 0;
 	o->output = cb_output;
+	o->value_tree = 1;
 	o->tool = Rf_isNull(tool) ? NULL : cb_tool;
 	o->arg = rs;
 }
@@ -480,39 +526,48 @@ plots_of(const struct securer_plot *plots, size_t n)
 
 /*
  * list(value, printed, visible, elapsed, truncated, plots,
- * plots_omitted) of a result.
+ * plots_omitted, warnings, decode_error, revive) of a result.  A value
+ * that cannot be decoded is no R error here: the R side raises it with
+ * the execution's output and plots kept.
  */
 static SEXP
 result_of(struct securer_result *res)
 {
+	static const char	*names[] = { "value", "printed", "visible",
+	    "elapsed", "truncated", "plots", "plots_omitted", "warnings",
+	    "decode_error", "revive" };
 	SEXP	 l, nm, v;
 	char	 err[512];
+	int	 i, n = sizeof(names) / sizeof(names[0]);
 
-	v = rvalue_decode(res->value, strlen(res->value), err, sizeof(err));
-	if (v == NULL) {
-		securer_result_free(res);
-		Rf_error("securer: cannot decode the value: %s", err);
-	}
-	PROTECT(v);
-	l = PROTECT(Rf_allocVector(VECSXP, 7));
-	nm = PROTECT(Rf_allocVector(STRSXP, 7));
-	SET_VECTOR_ELT(l, 0, v);
+	if (res->value_tree != NULL)
+		v = rvalue_decode_tree(res->value_tree, err, sizeof(err));
+	else
+		v = rvalue_decode(res->value, strlen(res->value), err,
+		    sizeof(err));
+	if (v != NULL)
+		PROTECT(v);
+	l = PROTECT(Rf_allocVector(VECSXP, n));
+	nm = PROTECT(Rf_allocVector(STRSXP, n));
+	if (v == NULL)
+		SET_VECTOR_ELT(l, 8, mkstr(err));
+	else
+		SET_VECTOR_ELT(l, 0, v);
+	SET_VECTOR_ELT(l, 9, Rf_ScalarLogical(v != NULL &&
+	    rvalue_decoded_revive()));
 	SET_VECTOR_ELT(l, 1, mkstr(res->printed));
 	SET_VECTOR_ELT(l, 2, Rf_ScalarLogical(res->visible));
 	SET_VECTOR_ELT(l, 3, Rf_ScalarReal(res->elapsed));
 	SET_VECTOR_ELT(l, 4, Rf_ScalarLogical(res->truncated));
-	SET_STRING_ELT(nm, 0, Rf_mkChar("value"));
-	SET_STRING_ELT(nm, 1, Rf_mkChar("printed"));
-	SET_STRING_ELT(nm, 2, Rf_mkChar("visible"));
-	SET_STRING_ELT(nm, 3, Rf_mkChar("elapsed"));
-	SET_STRING_ELT(nm, 4, Rf_mkChar("truncated"));
 	SET_VECTOR_ELT(l, 5, plots_of(res->plots, res->nplots));
 	SET_VECTOR_ELT(l, 6, Rf_ScalarInteger((int)res->plots_omitted));
-	SET_STRING_ELT(nm, 5, Rf_mkChar("plots"));
-	SET_STRING_ELT(nm, 6, Rf_mkChar("plots_omitted"));
+	if (res->warnings != NULL)
+		SET_VECTOR_ELT(l, 7, mkstr(res->warnings));
+	for (i = 0; i < n; i++)
+		SET_STRING_ELT(nm, i, Rf_mkChar(names[i]));
 	Rf_setAttrib(l, R_NamesSymbol, nm);
 	securer_result_free(res);
-	UNPROTECT(3);
+	UNPROTECT(v != NULL ? 3 : 2);
 	return (l);
 }
 
@@ -550,9 +605,9 @@ r_file_put(SEXP p, SEXP name, SEXP data)
 	const char	*n = str_arg(name, "name");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	if (TYPEOF(data) != RAWSXP)
-		Rf_error("data must be a raw vector");
+		pkg_error("data must be a raw vector");
 	if (securer_file_put(rs->s, n, RAW(data), XLENGTH(data)) == -1)
 		return (failure(rs));
 	return (R_NilValue);
@@ -569,7 +624,7 @@ r_file_get(SEXP p, SEXP name)
 	SEXP		 raw;
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	if (securer_file_get(rs->s, n, &data, &len) == -1)
 		return (failure(rs));
 	raw = Rf_allocVector(RAWSXP, len);
@@ -589,7 +644,7 @@ r_execute(SEXP p, SEXP code, SEXP timeout, SEXP maxtools, SEXP maxlines,
 	const char			*text = str_arg(code, "code");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
 	if (securer_execute(rs->s, text, &o, &res) == -1) {
 		unwind_continue(rs);
@@ -611,7 +666,7 @@ r_execute_start(SEXP p, SEXP code, SEXP timeout, SEXP maxtools,
 	const char			*text = str_arg(code, "code");
 
 	if (rs->running)
-		Rf_error("an asynchronous execution is in progress");
+		pkg_error("an asynchronous execution is in progress");
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
 	if (securer_execute_start(rs->s, text, &o) == -1)
 		return (failure(rs));
@@ -628,7 +683,7 @@ r_execute_poll(SEXP p, SEXP ms)
 	int			 rv;
 
 	if (!rs->running)
-		Rf_error("no execution is in progress");
+		pkg_error("no execution is in progress");
 	rv = securer_execute_poll(rs->s, Rf_asInteger(ms), &res);
 	if (rv == 1) {
 		unwind_continue(rs);
@@ -646,15 +701,54 @@ r_execute_poll(SEXP p, SEXP ms)
 	return (result_of(&res));
 }
 
+/* x as the codec sends it; binary: vectors in binary form. */
+/*
+ * Waits at most ms milliseconds until one of the sessions of the list
+ * ptrs has something to read: the pool's loop polls only then.
+ */
 static SEXP
-r_encode(SEXP x)
+r_wait_any(SEXP ptrs, SEXP ms)
 {
-	char	*json, err[512];
-	size_t	 len;
-	SEXP	 r;
+	struct pollfd	*pfd;
+	struct rsess	*rs;
+	R_xlen_t	 i, n;
+	int		 rv;
 
-	if (rvalue_encode(x, VALUE_MAX, &json, &len, err, sizeof(err)) == -1)
-		Rf_error("cannot encode the value: %s", err);
+	if (TYPEOF(ptrs) != VECSXP)
+		pkg_error("ptrs must be a list");
+	n = XLENGTH(ptrs);
+	if ((pfd = calloc(n + 1, sizeof(*pfd))) == NULL)
+		pkg_error("out of memory");
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = -1;
+		if (TYPEOF(VECTOR_ELT(ptrs, i)) != EXTPTRSXP ||
+		    (rs = R_ExternalPtrAddr(VECTOR_ELT(ptrs, i))) == NULL)
+			continue;
+		if (securer_buffered(rs->sc)) {
+			free(pfd);
+			return (Rf_ScalarLogical(TRUE));
+		}
+		pfd[i].fd = securer_fd(rs->sc);
+		pfd[i].events = POLLIN;
+	}
+	rv = poll(pfd, n, Rf_asInteger(ms));
+	free(pfd);
+	return (Rf_ScalarLogical(rv > 0));
+}
+
+static SEXP
+r_encode(SEXP x, SEXP binary)
+{
+	struct rvalue_enc	 o;
+	char			*json, err[512];
+	size_t			 len;
+	SEXP			 r;
+
+	memset(&o, 0, sizeof(o));
+	o.max = VALUE_MAX;
+	o.flags = Rf_asLogical(binary) == TRUE ? RVALUE_BINARY : 0;
+	if (rvalue_encode_opts(x, &o, &json, &len, err, sizeof(err)) == -1)
+		pkg_error("cannot encode the value: %s", err);
 	r = Rf_allocVector(STRSXP, 1);
 	PROTECT(r);
 	SET_STRING_ELT(r, 0, Rf_mkCharLenCE(json, (int)len, CE_UTF8));
@@ -671,7 +765,7 @@ r_decode(SEXP json)
 	SEXP		 v;
 
 	if ((v = rvalue_decode(text, strlen(text), err, sizeof(err))) == NULL)
-		Rf_error("cannot decode the value: %s", err);
+		pkg_error("cannot decode the value: %s", err);
 	return (v);
 }
 
@@ -681,7 +775,7 @@ r_private_socket(void)
 	char	 buf[1024];
 
 	if (securer_private_socket(buf, sizeof(buf)) == -1)
-		Rf_error("no private socket path");
+		pkg_error("no private socket path");
 	return (mkstr(buf));
 }
 
@@ -702,14 +796,24 @@ r_build_dir(void)
 	return (mkstr(SECURER_BUILD_DIR));
 }
 
+/*
+ * The namespace, for the codec's R functions, and the parent of the
+ * environments values bring (see .model_env).
+ */
 static SEXP
-r_init(SEXP ns)
+r_init(SEXP ns, SEXP envparent)
 {
 	if (securer_ns != NULL)
 		R_ReleaseObject(securer_ns);
+	if (securer_envparent != NULL)
+		R_ReleaseObject(securer_envparent);
 	R_PreserveObject(ns);
+	R_PreserveObject(envparent);
 	securer_ns = ns;
+	securer_envparent = envparent;
 	rvalue_set_printer(printed_form);
+	rvalue_set_deparser(deparsed_form);
+	rvalue_set_envparent(envparent);
 	return (R_NilValue);
 }
 
@@ -756,7 +860,11 @@ r_unlock(SEXP fd)
 	return (R_NilValue);
 }
 
+SEXP	r_risky(SEXP, SEXP);
+
 static const R_CallMethodDef calls[] = {
+	{ "C_risky", (DL_FUNC)r_risky, 2 },
+	{ "C_wait_any", (DL_FUNC)r_wait_any, 2 },
 	{ "C_audit_write", (DL_FUNC)r_audit_write, 2 },
 	{ "C_trylock", (DL_FUNC)r_trylock, 1 },
 	{ "C_unlock", (DL_FUNC)r_unlock, 1 },
@@ -768,14 +876,14 @@ static const R_CallMethodDef calls[] = {
 	{ "C_execute", (DL_FUNC)r_execute, 7 },
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
 	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },
-	{ "C_encode", (DL_FUNC)r_encode, 1 },
+	{ "C_encode", (DL_FUNC)r_encode, 2 },
 	{ "C_file_put", (DL_FUNC)r_file_put, 3 },
 	{ "C_file_get", (DL_FUNC)r_file_get, 2 },
 	{ "C_decode", (DL_FUNC)r_decode, 1 },
 	{ "C_private_socket", (DL_FUNC)r_private_socket, 0 },
 	{ "C_start_daemon", (DL_FUNC)r_start_daemon, 1 },
 	{ "C_build_dir", (DL_FUNC)r_build_dir, 0 },
-	{ "C_init", (DL_FUNC)r_init, 1 },
+	{ "C_init", (DL_FUNC)r_init, 2 },
 	{ NULL, NULL, 0 }
 };
 

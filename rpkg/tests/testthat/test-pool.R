@@ -68,3 +68,44 @@ test_that("dead sessions are replaced, reset_between_uses restarts", {
   expect_equal(p$execute("5"), 5)
   expect_equal(p$status()$dead, 0L)
 })
+
+test_that("map keeps every result: errors in place, sessions released, tools served", {
+  skip_without_daemon()
+  calls <- 0L
+  tool <- securer_tool("bump", "d", function(x) { calls <<- calls + 1L; x + 1 },
+                       list(x = "numeric"))
+  p <- SecureSessionPool$new(size = 2, tools = list(tool))
+  on.exit(p$close())
+  r <- p$map(c("1", "stop('bad job')", "Sys.sleep(0.2); 3", "4"))
+  expect_length(r, 4L)
+  expect_identical(r[c(1, 3, 4)], list(1, 3, 4))
+  expect_s3_class(r[[2]], "securer_r_error")
+  expect_identical(conditionMessage(r[[2]]), "bad job")
+  expect_identical(p$status()$busy, 0L)
+  expect_equal(p$execute("5"), 5)
+  # Stop at the first: its condition is raised, the sessions are free.
+  expect_error(p$map(c("stop('first')", "Sys.sleep(0.3); 2", "3"), stop_on_error = TRUE),
+               "first", class = "securer_r_error")
+  expect_identical(p$status()$busy, 0L)
+  # Every running job's tool calls are served, not only one's.
+  t0 <- Sys.time()
+  r <- p$map(rep("s <- 0; for (i in 1:50) s <- bump(s); s", 8))
+  expect_identical(unlist(r), rep(50, 8))
+  expect_identical(calls, 400L)
+  expect_lt(as.numeric(difftime(Sys.time(), t0, units = "secs")), 10)
+  # A deadline: what runs past it ends as securer_deadline, sessions back.
+  t0 <- Sys.time()
+  r <- p$map(c("1", "Sys.sleep(30)", "Sys.sleep(30)", "2"), deadline = 1.5)
+  expect_lt(as.numeric(difftime(Sys.time(), t0, units = "secs")), 8)
+  expect_identical(r[[1]], 1)
+  expect_s3_class(r[[2]], "securer_deadline")
+  expect_s3_class(r[[4]], "securer_deadline")
+  expect_identical(p$status()$busy, 0L)
+  expect_equal(p$execute("6"), 6)
+  # Each job has the pool's timeout unless told.
+  q <- SecureSessionPool$new(size = 1, timeout = 1)
+  on.exit(q$close(), add = TRUE)
+  r <- q$map(c("Sys.sleep(5)", "7"))
+  expect_s3_class(r[[1]], "securer_timeout")
+  expect_identical(r[[2]], 7)
+})

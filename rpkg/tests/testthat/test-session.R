@@ -19,8 +19,10 @@ test_that("values come back exact, with their output", {
   expect_identical(s$last_output(), "hi")
   expect_null(s$execute("for (i in 1:3) print(i)"))
   expect_identical(s$last_output(), c("[1] 1", "[1] 2", "[1] 3"))
-  # What cannot cross (a closure) is an error, not a wrong value.
-  expect_error(s$execute("function(x) x"), "unsupported value")
+  # A closure crosses as its source, never as something callable.
+  f <- s$execute("function(x) x")
+  expect_s3_class(f, "securer_function")
+  expect_false(is.function(f))
 })
 
 test_that("state persists, errors are R's, the handler sees every line", {
@@ -72,8 +74,15 @@ test_that("timeouts say so and the session goes on", {
   skip_without_daemon()
   s <- SecureSession$new()
   on.exit(s$close())
-  expect_error(s$execute("Sys.sleep(10)", timeout = 1), "^Execution timed out after 1 second$")
-  expect_error(s$execute("while (TRUE) NULL", timeout = 0.5), "^Execution timed out after 0.5 seconds$")
+  gone <- "; the session was restarted: its state (variables, loaded packages) and the files put with $put_file() are gone."
+  s$execute("x <- 1")
+  e <- tryCatch(s$execute("Sys.sleep(10)", timeout = 1), error = function(e) e)
+  expect_identical(conditionMessage(e), paste0("Execution timed out after 1 second", gone))
+  expect_s3_class(e, c("securer_timeout", "securer_error"))
+  expect_error(s$execute("while (TRUE) NULL", timeout = 0.5),
+               paste0("Execution timed out after 0.5 seconds", gone), fixed = TRUE)
+  # As it says: the state is gone.
+  expect_error(s$execute("x"), "not found")
   expect_true(s$is_alive())
   expect_equal(s$execute("1 + 1"), 2)
   expect_error(execute_r("Sys.sleep(5)", timeout = 2), "Execution timed out after 2 seconds", fixed = TRUE)
@@ -83,8 +92,9 @@ test_that("lifecycle: restart, close, format, print, verbose", {
   skip_without_daemon()
   expect_message(s <- SecureSession$new(verbose = TRUE), "[securer] Session started", fixed = TRUE)
   expect_true(s$is_alive())
-  expect_match(format(s), "^<SecureSession> \\[running\\] pid=NA sandbox=disabled tools=0$")
+  expect_match(format(s), "^<SecureSession> \\[running\\] pid=NA sandbox=(full|partial) tools=0$")
   expect_message(print(s), "Status: running")
+  expect_message(print(s), "Sandbox: (full|partial)")
   expect_message(s$execute("y <- 1"), "[securer] Execution complete", fixed = TRUE)
   expect_message(s$restart(), "[securer] Restarting session", fixed = TRUE)
   expect_error(suppressMessages(s$execute("y")), "not found")

@@ -1,0 +1,82 @@
+# Big data, output, validation: linear and within bounds.
+
+test_that("validate_code is linear and flags what it should", {
+  code <- paste0("c(", paste(seq_len(50000), collapse = ","), ")")
+  t <- system.time(v <- validate_code(code))[["elapsed"]]
+  expect_true(v$valid)
+  expect_lt(t, 0.5)
+  flagged <- function(code) sub("^Code contains call to `(.*)\\(\\)`.*", "\\1",
+                                validate_code(code)$warnings)
+  expect_identical(flagged("`system`('ls')"), "system")
+  expect_identical(flagged("get('system')('ls')"), "system")
+  expect_identical(flagged("match.fun(\"system2\")('ls')"), "system2")
+  expect_identical(flagged("do.call('system', list('ls'))"), c("system", "do.call"))
+  expect_identical(flagged("getExportedValue('base', 'system')('id')"), "system")
+  expect_identical(flagged("base::system('id')"), "system")
+  expect_identical(flagged("download.file('http://x', 'y')"), "download.file")
+  expect_identical(flagged("con <- file('/etc/passwd'); readLines(url('http://x'))"), c("url", "file"))
+  expect_identical(flagged("f <- system; f('id')"), "system")
+  expect_identical(flagged("eval(parse(text = 'system(\"id\")'))"), "system")
+  expect_identical(flagged("url <- 'http://x'; file <- 1"), character(0))
+  expect_identical(flagged("x <- 'system(1)'"), character(0))
+  expect_error(validate_code(NA_character_), "not NA", class = "securer_error")
+  expect_error(validate_code(c("a", "b")), "single character string", class = "securer_error")
+})
+
+test_that("the default check costs nothing; advisories come with the result", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  expect_equal(s$execute("1+1"), 2)
+  expect_identical(s$last_advisories(), character(0))
+  expect_equal(s$execute("f <- system; 2"), 2)
+  expect_identical(s$last_advisories(),
+                   "Code contains call to `system()` which may be restricted by the sandbox")
+  expect_error(s$execute("1 +"), "Code has a syntax error and was not executed", fixed = TRUE,
+               class = "securer_syntax_error")
+})
+
+test_that("a million lines stream to R", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  t <- system.time(r <- s$execute("writeLines(paste('line', 1:1e6)); 1", timeout = 60))[["elapsed"]]
+  out <- attr(r, "output")
+  expect_length(out, 1e6)
+  expect_identical(out[c(1, 1e6)], c("line 1", "line 1000000"))
+  expect_lt(t, 20)
+  seen <- 0L
+  s$execute("for (i in 1:20000) cat('line', i, '\\n')", timeout = 60,
+            output_handler = function(l) seen <<- seen + 1L)
+  expect_identical(seen, 20000L)
+  expect_identical(s$last_output()[20000], "line 20000 ")
+})
+
+test_that("output streams while the code runs", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  at <- numeric(0)
+  t0 <- Sys.time()
+  s$execute("cat('a\\n'); cat('b\\n'); Sys.sleep(1); cat('c\\n')", output_handler = function(l)
+    at <<- c(at, as.numeric(difftime(Sys.time(), t0, units = "secs"))))
+  expect_length(at, 3L)
+  expect_lt(at[2], 0.6)
+  expect_gt(at[3], 0.9)
+})
+
+test_that("messages, warnings, classes and CPUs are as in R", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  s$execute("warning('a warn'); 1")
+  expect_identical(s$last_output(), c("Warning message:", "a warn"))
+  e <- tryCatch(s$execute("stop(structure(class = c('my_error', 'error', 'condition'), list(message = 'mine', call = NULL)))"),
+                error = function(e) e)
+  expect_s3_class(e, "my_error")
+  expect_s3_class(e, "securer_r_error")
+  expect_identical(conditionMessage(e), "mine")
+  n <- s$execute("parallel::detectCores()")
+  expect_true(is.numeric(n) && !is.na(n) && n >= 1)
+  expect_error(s$execute("system('ls /', intern = TRUE)"), "running programs is not allowed")
+})
