@@ -219,7 +219,8 @@ def pod(spec: Dict[str, Any], cm: Dict[str, Any], work: str, node: str,
 
 def main() -> int:
     """Translate the manifests of argv[1] into argv[2]."""
-    k8s, work, node = sys.argv[1:4]
+    k8s, node = sys.argv[1], sys.argv[3]
+    work = os.path.abspath(sys.argv[2])  # podman binds absolute paths
 
     def load(name: str) -> Dict[str, Any]:
         with open(os.path.join(k8s, name)) as f:

@@ -17,8 +17,8 @@
 #     image's entry point; its readiness probe must answer 200;
 #  2. the sandbox inside is the full one: "sandbox strict" let it start,
 #     a session asked for strictly reports "full", a worker has no
-#     capabilities, seccomp and no_new_privs, its cgroups carry the
-#     limits, and attacks from regress/attack are stopped (a program
+#     capabilities, seccomp and no_new_privs, the one running code is
+#     in a cgroup with the configured limits, and attacks from regress/attack are stopped (a program
 #     run, the pod's network and sidecar, the node's paths);
 #  3. a client container as client.yaml describes (its user, group,
 #     read-only root, no capabilities, the socket directory read-only)
@@ -31,8 +31,7 @@
 #  6. SIGTERM stops each container of the pod at once, the daemon
 #     with its daemon_stop record;
 #
-# and removes every container, pod, volume and image it made (not the
-# base).  -i: use that image instead of building one (to iterate on the
+# and removes every container, pod and image it made (not the base).  -i: use that image instead of building one (to iterate on the
 # check; the image stays).  The last line says what passed.
 set -eu
 
@@ -172,8 +171,7 @@ run_container metrics metrics "$(cat "$W/metrics.cmd")" --pod "$name" ||
 
 read -r port path <"$W/metrics.ready"
 probe="http://$ip:$port$path"
-node_run=$W/node/run/securer
-sock=$node_run/securerd.sock
+sock=$W/node/run/securer/securerd.sock
 audit=$W/node/var/log/securer/audit.jsonl
 
 # http URL: the status and body of a GET, as the kubelet's probe sees it.
@@ -210,8 +208,8 @@ ready
 [ "$(stat -c '%A %g' "$sock")" = "srw-rw---- 2000" ] ||
     fail "the socket on the node is $(stat -c '%A %g' "$sock")"
 # Not the broker but the entry point is pid 1 (entrypoint.sh says why).
-pid1=$(cat "/proc/$(podman inspect -f '{{.State.Pid}}' "$name-securerd")/cmdline" |
-    tr '\0' ' ')
+hp=$(podman inspect -f '{{.State.Pid}}' "$name-securerd")
+pid1=$(tr '\0' ' ' <"/proc/$hp/cmdline")
 bpid=$(cat "$sock.pid")
 case $pid1 in
 "/bin/sh /usr/sbin/securerd-entrypoint "*) ;;
@@ -219,7 +217,6 @@ case $pid1 in
 esac
 [ "$bpid" != 1 ] || fail "the broker is pid 1"
 pass "daemon as the DaemonSet runs it" "securerd in the DaemonSet's container under sandbox strict, ready in $(($(date +%s) - tready)) s; socket srw-rw---- group 2000 on the node; the entry point is pid 1, the broker $bpid"
-
 
 # The tools and scripts of the client containers, mounted at /tools.
 mkdir "$W/tools"
@@ -322,11 +319,11 @@ CapEff:	0000000000000000
 NoNewPrivs:	1
 Seccomp:	2"
 
-# Its cgroups: every worker's, under the container's own, with the
-# ConfigMap's memory and the default process limit.
-# (cgroup v2: the entry point's leaf holds the broker and its workers'
-# cgroups are beside it; v1: the container's hierarchies hold them.)
-hp=$(podman inspect -f '{{.State.Pid}}' "$name-securerd")
+# Its cgroups: the worker running a client's code is in one of the
+# daemon's, under the container's own, with the ConfigMap's memory and
+# the default process limit.  (cgroup v2: the entry point's leaf holds
+# the broker, the workers' cgroups are beside it; v1: the container's
+# memory and pids hierarchies hold them.)
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 	leaf=$(sed -n 's/^0:://p' "/proc/$hp/cgroup")
 	case $leaf in
@@ -344,18 +341,32 @@ else
 	    "/proc/$hp/cgroup")/securer.$bpid
 	cgv=v1
 fi
-nw=0
-for w in "$mem"/w*; do
-	[ -d "$w" ] || continue
-	[ "$(cat "$w/$mfile")" = 536870912 ] ||
-	    fail "worker cgroup $w: memory $(cat "$w/$mfile")"
-	[ "$(cat "$pids/${w##*/}/pids.max")" = 50 ] ||
-	    fail "worker cgroup $w: pids $(cat "$pids/${w##*/}/pids.max")"
-	[ -n "$(cat "$w/cgroup.procs")" ] || fail "worker cgroup $w: empty"
-	nw=$((nw + 1))
+printf "securer -e 'Sys.sleep(4)'\n" >"$W/tools/busy.sh"
+client -d busy busy.sh
+i=0
+until grep -q '"code":"Sys.sleep(4)"' "$audit"; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || fail "the busy client's execution did not start"
+	sleep 0.1
 done
-[ $nw -ge 1 ] || fail "no worker cgroup in $mem"
-pass "full sandbox" "the full sandbox: a strict session reports \"full\"; a worker has no capabilities, no_new_privs and seccomp; $nw workers' cgroups under the container's (cgroup $cgv), memory 512M, pids 50"
+wuid=$(sed -n 's/.*"worker_uid":\([0-9]*\),.*"code":"Sys.sleep(4)".*/\1/p' \
+    "$audit")
+cgw=
+for w in "$mem"/w*; do
+	for p in $(cat "$w/cgroup.procs" 2>/dev/null); do
+		u=$(awk '/^Uid:/ { print $2 }' "/proc/$p/status" 2>/dev/null) ||
+		    continue
+		[ "$u" = "$wuid" ] && cgw=$w
+	done
+done
+[ -n "$cgw" ] || fail "no cgroup in $mem holds the worker of uid $wuid"
+[ "$(cat "$cgw/$mfile")" = 536870912 ] ||
+    fail "worker cgroup $cgw: memory $(cat "$cgw/$mfile")"
+[ "$(cat "$pids/${cgw##*/}/pids.max")" = 50 ] ||
+    fail "worker cgroup $cgw: pids $(cat "$pids/${cgw##*/}/pids.max")"
+podman wait "$name-busy" >"$W/busy.status"
+[ "$(cat "$W/busy.status")" = 0 ] || fail "the busy client failed"
+pass "full sandbox" "the full sandbox: a strict session reports \"full\"; a worker has no capabilities, no_new_privs and seccomp; the busy worker (uid $wuid) in the container's cgroup's ${cgw#"${mem%/*}/"} (cgroup $cgv), memory 512M, pids 50"
 
 client attack attack.sh
 expect attack "127 TRUE TRUE FALSE
