@@ -15,10 +15,11 @@
 #	-r		make the base again even if it is in the store
 #	-t name		the image's name (default localhost/securer:VERSION)
 #
-# Podman's configuration is the user's own, except where this host
-# needs more (podman.conf beside this script says what and why): set
-# CONTAINERS_CONF to choose another file, or to "" for podman's own.
-# The image's name is the last line of the output.
+# Podman's configuration is the user's own unless no container starts
+# with it; then build-image.sh uses what podman.conf.sh beside it prints
+# for this host (it says what and why).  CONTAINERS_CONF chooses the
+# file; "" means podman's own in any case.  The image's name is the
+# last line of the output.
 set -eu
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,15 +72,12 @@ apt_uri() {
 	done | head -n 1
 }
 
-# podman's extra configuration for this host, unless the caller chose.
-if [ -z "${CONTAINERS_CONF+set}" ]; then
-	CONTAINERS_CONF=$(mktemp "${TMPDIR:-/tmp}/securer-podman.XXXXXX")
-	trap 'rm -f "$CONTAINERS_CONF"' EXIT
-	sh "$k8s/podman.conf.sh" >"$CONTAINERS_CONF"
-	export CONTAINERS_CONF
-elif [ -z "$CONTAINERS_CONF" ]; then
-	unset CONTAINERS_CONF
-fi
+# What this script made, removed at its end.
+conf=
+root=
+# (--one-file-system: debootstrap may leave /proc mounted in a root it
+# could not finish.)
+trap 'rm -rf --one-file-system ${conf:+"$conf"} ${root:+"$root"}' EXIT
 
 command -v podman >/dev/null || {
 	say "podman is not installed (Debian: apt-get install podman runc)"
@@ -100,8 +98,6 @@ if [ -z "$base" ]; then
 		[ -n "$security" ] ||
 		    security=http://deb.debian.org/debian-security
 		root=$(mktemp -d "${TMPDIR:-/var/tmp}/securer-base.XXXXXX")
-		# A later trap replaces the first: keep both removals.
-		trap 'rm -rf "$root"; rm -f "${CONTAINERS_CONF:-}"' EXIT
 		say "making $base with debootstrap from $mirror"
 		nice -n 10 debootstrap --variant=minbase bookworm "$root" \
 		    "$mirror" >"$root.log" 2>&1 || {
@@ -118,15 +114,32 @@ deb $security bookworm-security main
 EOF
 		rm -rf "$root"/var/cache/apt/archives/*.deb \
 		    "$root"/var/lib/apt/lists/* "$root"/debootstrap
+		old=$(podman image inspect -f '{{.Id}}' "$base" 2>/dev/null ||
+		    true)
 		tar -C "$root" --numeric-owner -c . | podman import \
 		    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		    --change 'CMD ["/bin/bash"]' \
 		    --message "debootstrap --variant=minbase bookworm $mirror" \
 		    - "$base" >/dev/null
-		rm -rf "$root"
+		# -r: the base it replaces, unless something still uses it.
+		[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || true
 	else
 		say "using $base (in the store; -r to make it again)"
 	fi
+fi
+
+# Podman's configuration: the caller's (CONTAINERS_CONF), else podman's
+# own if a container starts with it, else podman.conf.sh's.  Only then:
+# CONTAINERS_CONF makes podman read that file and no other.
+if [ -z "${CONTAINERS_CONF+set}" ] &&
+    ! podman run --rm --network=none "$base" true >/dev/null 2>&1; then
+	conf=$(mktemp "${TMPDIR:-/tmp}/securer-podman.XXXXXX")
+	sh "$k8s/podman.conf.sh" >"$conf"
+	export CONTAINERS_CONF="$conf"
+	say "podman's own configuration starts no container here;" \
+	    "with podman.conf.sh's: $(grep ' = ' "$conf" | tr '\n' ' ')"
+elif [ -z "${CONTAINERS_CONF-x}" ]; then
+	unset CONTAINERS_CONF
 fi
 
 # No intermediate images are kept: the build stage goes with the build.

@@ -156,12 +156,13 @@ pauses() {
 }
 tready=$(date +%s)
 had=$(pauses)
-podman pod create --name "$name" --hostname "$name" >/dev/null
+podman pod create --name "$name" --hostname "$name" >/dev/null ||
+    fail "podman pod create"
 infra=$(podman pod inspect -f '{{.InfraContainerID}}' "$name")
 # The pause image is made the first time a pod is: then it is the check's.
 img=$(podman inspect -f '{{.ImageName}}' "$infra")
 printf '%s\n' "$had" | grep -qxF "$img" || pause=$img
-podman pod start "$name" >/dev/null
+podman pod start "$name" >/dev/null || fail "podman pod start"
 ip=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$infra")
 [ -n "$ip" ] || fail "the pod has no address"
 run_container securerd securerd "$(cat "$W/securerd.cmd")" --pod "$name" ||
