@@ -99,6 +99,7 @@ if [ -z "$base" ]; then
 		    security=http://deb.debian.org/debian-security
 		root=$(mktemp -d "${TMPDIR:-/var/tmp}/securer-base.XXXXXX")
 		say "making $base with debootstrap from $mirror"
+		t=$(date +%s)
 		nice -n 10 debootstrap --variant=minbase bookworm "$root" \
 		    "$mirror" >"$root.log" 2>&1 || {
 			tail -n 20 "$root.log" >&2
@@ -112,6 +113,24 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb $security bookworm-security main
 EOF
+		# As debian:bookworm-slim has it: dpkg without fsync (a
+		# layer is written once, or not at all), no manuals, no
+		# documentation but its copyright files, no translations;
+		# apt keeps no downloaded packages.
+		cat >"$root/etc/dpkg/dpkg.cfg.d/securer-image" <<'EOF'
+force-unsafe-io
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+		cat >"$root/etc/apt/apt.conf.d/securer-image" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Binary::apt::APT::Keep-Downloaded-Packages "false";
+EOF
 		rm -rf "$root"/var/cache/apt/archives/*.deb \
 		    "$root"/var/lib/apt/lists/* "$root"/debootstrap
 		old=$(podman image inspect -f '{{.Id}}' "$base" 2>/dev/null ||
@@ -123,6 +142,7 @@ EOF
 		    - "$base" >/dev/null
 		# -r: the base it replaces, unless something still uses it.
 		[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || true
+		say "made $base in $(($(date +%s) - t)) s"
 	else
 		say "using $base (in the store; -r to make it again)"
 	fi
@@ -144,7 +164,9 @@ fi
 
 # No intermediate images are kept: the build stage goes with the build.
 say "building $name on $base"
+t=$(date +%s)
 nice -n 10 podman build --pull=missing --layers=false \
     --build-arg BASE="$base" -f "$k8s/Dockerfile" \
     --ignorefile "$k8s/Dockerfile.dockerignore" -t "$name" "$top" >&2
+say "built $name in $(($(date +%s) - t)) s"
 echo "$name"

@@ -468,7 +468,9 @@ remove
 left=$(podman ps -a --filter "name=^$name" --format '{{.Names}}')
 [ -z "$left" ] || fail "containers left: $left"
 ! podman pod exists "$name" || fail "the pod $name is left"
-[ -z "$built" ] || ! podman image exists "$built" || fail "$built is left"
-[ -z "$pause" ] || ! podman image exists "$pause" || fail "$pause is left"
+for i in $built $pause; do
+	! podman image exists "$i" || fail "$i is left"
+done
 pass "cleanup" "containers, pod and images removed${built:+ (the base stays)}"
+built= pause=
 say "$n passed, 0 failed in $(($(date +%s) - t0)) s${tbuild:+ (build $tbuild s)}: $passed"
