@@ -55,6 +55,49 @@ structure_refuses_body() {
 	    "is not the node's"
 }
 
+atf_test_case podman_args
+podman_args_head() {
+	atf_set "descr" "regress/container's pod.py turns every container of " \
+	    "the manifests into podman options, and refuses a field it " \
+	    "cannot give"
+}
+podman_args_body() {
+	init
+	need_yaml
+	mkdir w
+	atf_check python3 "$T/regress/container/pod.py" "$K" w node1
+	atf_check -o match:'^--privileged --user=0:0 ' \
+	    -o match:"--volume=$PWD/w/cm/config/securerd.conf:/etc/securer/securerd.conf:ro" \
+	    -o match:"--volume=$PWD/w/node/run/securer:/run/securer " \
+	    -o match:"--volume=$PWD/w/node/var/log/securer:/var/log/securer " \
+	    cat w/securerd.args
+	atf_check -o inline:'-d -f /etc/securer/securerd.conf\n' cat w/securerd.cmd
+	atf_check -o match:'^--user=0:0 --security-opt=no-new-privileges --read-only --cap-drop=all ' \
+	    cat w/metrics.args
+	atf_check -o match:'^--user=1000:1000 --group-add=2000 ' \
+	    -o match:'--read-only --cap-drop=all ' \
+	    -o match:"--volume=$PWD/w/node/run/securer:/run/securer:ro " \
+	    -o match:'--env=NODE_NAME=node1 ' cat w/client.args
+	atf_check -o inline:'9464 /cgi-bin/metrics\n' cat w/metrics.ready
+	test -x w/cm/metrics-cgi/metrics || atf_fail "the CGI is not executable"
+	cp -r "$K" k
+	sed -i 's|^      hostPID: false|      hostUsers: false\n&|' k/daemonset.yaml
+	atf_check -s exit:1 -e match:'no podman translation for hostUsers' \
+	    python3 "$T/regress/container/pod.py" k w node1
+}
+
+atf_test_case entrypoint
+entrypoint_head() {
+	atf_set "descr" "the image's entry point refuses a configuration " \
+	    "that is a directory (a ConfigMap mounted without subPath)"
+}
+entrypoint_body() {
+	init
+	mkdir conf.d
+	atf_check -s exit:1 -e match:'conf.d is not a file' \
+	    sh "$K/entrypoint.sh" -d -f "$PWD/conf.d"
+}
+
 atf_test_case dry_run cleanup
 dry_run_head() {
 	atf_set "descr" "kubectl apply --dry-run=client accepts every " \
@@ -106,5 +149,7 @@ dry_run_cleanup() {
 atf_init_test_cases() {
 	atf_add_test_case structure
 	atf_add_test_case structure_refuses
+	atf_add_test_case podman_args
+	atf_add_test_case entrypoint
 	atf_add_test_case dry_run
 }
