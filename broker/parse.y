@@ -5,6 +5,7 @@
 
 %{
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -782,9 +783,16 @@ int
 parse_config(const char *file, struct securerd_conf *c)
 {
 	struct securerd_conf	copy = *c;
+	struct stat		st;
 
 	if ((pfile = fopen(file, "r")) == NULL) {
 		log_warn("%s", file);
+		return (-1);
+	}
+	/* A directory reads as an empty file: the defaults, unasked. */
+	if (fstat(fileno(pfile), &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file", file);
+		fclose(pfile);
 		return (-1);
 	}
 	pconf = &copy;

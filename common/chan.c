@@ -174,13 +174,16 @@ void
 chan_fail(struct chan *ch, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 why[sizeof(ch->why)];
 
 	if (ch->failed)
 		return;
 	ch->failed = 1;
+	/* Through a copy: the reason may be ch->why itself. */
 	va_start(ap, fmt);
-	vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	memcpy(ch->why, why, sizeof(why));
 	if (ch->evented && event_initialized(&ch->ev))
 		event_del(&ch->ev);
 	if (ch->lost != NULL)

@@ -29,6 +29,8 @@
 static struct securerd_conf	mconf;
 static struct event		ev_sigterm, ev_sigint;
 
+static pid_t			broker_pid;
+
 static void	monitor_drop_privileges(void);
 static void	monitor_sig(int, short, void *);
 
@@ -57,6 +59,7 @@ void
 monitor_main(int foreground, int verbose)
 {
 	conf = &mconf;
+	broker_pid = getppid();
 	log_init(foreground, LOG_DAEMON);
 	log_setverbose(verbose);
 	log_procinit("monitor");
@@ -191,7 +194,8 @@ monitor_drop_privileges(void)
 	/* The monitor dies with the broker. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		fatal("pdeathsig");
-	if (getppid() == 1)
+	/* Its parent may be pid 1 (a container's first process). */
+	if (getppid() != broker_pid)
 		fatalx("broker gone");
 }
 

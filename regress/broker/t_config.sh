@@ -39,6 +39,10 @@ exit_status_body() {
 	    "$B/securerd" -n -f bad.conf
 	atf_check -s exit:1 -e match:"nonexistent.conf" \
 	    "$B/securerd" -n -f nonexistent.conf
+	# A directory (a ConfigMap mounted without subPath) is no file.
+	mkdir dir.conf
+	atf_check -s exit:1 -e inline:"securerd: dir.conf: not a regular file\n" \
+	    "$B/securerd" -n -f dir.conf
 }
 
 atf_test_case builtin_defaults
