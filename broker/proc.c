@@ -58,21 +58,19 @@ static struct child	monitor = {
 	.pid = -1,
 };
 
-/* What the environment may pass on: test and sanitizer hooks, the zone. */
-static const char *const	monitor_env[] = {
-	"LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TZ",
-};
-
 /*
  * securerd -M, from the very binary the broker runs (even if it was
- * replaced on disk since), with the listening socket as fd 4.
+ * replaced on disk since), with the listening socket as fd 4 and the
+ * broker's environment, as a fork would have had it: the operator's,
+ * sanitizer and test hooks (LD_PRELOAD, ASAN_OPTIONS) included; the
+ * monitor reads nothing from it but those.
  */
 static void
 monitor_exec(struct child *c)
 {
 	static char	 vflag[8] = "-v";
-	char		*argv[5], *envp[6], *v;
-	size_t		 i, n = 0, a = 0;
+	char		*argv[5];
+	size_t		 i, a = 0;
 
 	argv[a++] = "securerd";
 	argv[a++] = "-M";
@@ -85,12 +83,7 @@ monitor_exec(struct child *c)
 		argv[a++] = vflag;
 	}
 	argv[a] = NULL;
-	for (i = 0; i < sizeof(monitor_env) / sizeof(monitor_env[0]); i++)
-		if ((v = getenv(monitor_env[i])) != NULL &&
-		    asprintf(&envp[n], "%s=%s", monitor_env[i], v) != -1)
-			n++;
-	envp[n] = NULL;
-	execve("/proc/self/exe", argv, envp);
+	execve("/proc/self/exe", argv, environ);
 }
 
 /* The configuration before anything else, then the audit log's state. */

@@ -80,7 +80,7 @@ client_gone(struct conn *conn)
 	c->gone = 1;
 	pool_client_gone(c);
 	policy_client_gone(c);
-	core_client_gone(c);
+	core_client_gone(c, conn_why(conn));
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	defer(&c->d_free, client_free, c);

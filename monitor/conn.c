@@ -96,6 +96,13 @@ conn_data(const struct conn *c)
 	return (c->data);
 }
 
+/* Why it was dropped, for its sessions' records. */
+const char *
+conn_why(const struct conn *c)
+{
+	return (c->why);
+}
+
 static void
 conn_accept_pause(void)
 {

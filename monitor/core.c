@@ -1208,11 +1208,11 @@ core_spawn_failed(uint32_t id, int error)
 
 /* A client is gone: its own sessions with it; pools are pool.c's. */
 void
-core_client_gone(struct client *c)
+core_client_gone(struct client *c, const char *why)
 {
 	struct session	*s;
 
 	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
-		core_session_destroy(s, "client disconnected");
+		core_session_destroy(s, why);
 	audit_client_gone(c);
 }

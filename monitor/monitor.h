@@ -379,6 +379,7 @@ void	 conn_listen(int, const struct conn_ops *);
 const struct peer_cred	*conn_cred(const struct conn *);
 void	 conn_set_data(struct conn *, void *);
 void	*conn_data(const struct conn *);
+const char	*conn_why(const struct conn *);
 void	 conn_send(struct conn *, const char *, size_t);
 void	 conn_drop(struct conn *, const char *, int);
 size_t	 conn_count(void);
@@ -535,7 +536,7 @@ void	 core_file_submit(struct client *, uint64_t, struct cJSON *,
 void	 core_tool_result(struct client *, uint64_t, struct session *,
 	    struct cJSON *);
 void	 core_job_abort(struct session *, const char *);
-void	 core_client_gone(struct client *);
+void	 core_client_gone(struct client *, const char *);
 void	 core_worker_fd(uint32_t, int);
 void	 core_worker_exit(const struct worker_exit *);
 void	 core_spawn_failed(uint32_t, int);
