@@ -27,7 +27,7 @@ static const struct chan_handler broker_dispatch_template[] = {
 };
 
 static void	template_exec(struct child *);
-static void	template_lost(struct chan *, const char *);
+static void	template_chan_lost(struct chan *, const char *);
 static void	template_died(struct child *, int);
 
 static struct child	tpl = {
@@ -43,7 +43,7 @@ static struct child	tpl = {
 	.stable_secs = 10,
 	.give_up = 5,
 	.exec = template_exec,
-	.lost = template_lost,
+	.lost = template_chan_lost,
 	.died = template_died,
 	.pid = -1,
 };
@@ -100,7 +100,7 @@ template_spawn(const struct tpl_spawn *ts, int fd)
 }
 
 static void
-template_lost(struct chan *ch, const char *why)
+template_chan_lost(struct chan *ch, const char *why)
 {
 	if (why != NULL)
 		child_kill(&tpl, why);

@@ -31,9 +31,9 @@ struct cJSON	*cj_must(struct cJSON *);
 void		 cj_add(struct cJSON *, const char *, struct cJSON *);
 char		*read_all(FILE *, const char *, size_t *);
 struct cmdtools	*tools_load(const char *);
-void		 tools_free(struct cmdtools *);
+void		 cmdtools_free(struct cmdtools *);
 void		 tools_deadline(struct cmdtools *, double);
-int		 tools_call(struct cmdtools *, const char *, const char *,
+int		 cmdtools_call(struct cmdtools *, const char *, const char *,
 		    char **, char **);
 struct cJSON	*value_to_plain(const struct cJSON *);
 struct cJSON	*plain_to_value(const struct cJSON *);

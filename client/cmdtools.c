@@ -48,7 +48,7 @@ struct run {
 	int		 toobig;
 };
 
-static int	 fail(char **, const char *, ...)
+static int	 tool_fail(char **, const char *, ...)
 		    __attribute__((__format__(printf, 2, 3)));
 static int	 tool_add(struct cmdtools *, const cJSON *, cJSON *,
 		    const char *);
@@ -64,7 +64,7 @@ static int	 tool_result(const struct cmdtool *, struct run *, char **,
 		    char **);
 static char	*first_line(const char *, size_t);
 static const cJSON *attr_values(const cJSON *, const char *);
-static int	 has_class(const cJSON *, const char *);
+static int	 arg_has_class(const cJSON *, const char *);
 static cJSON	*shape(cJSON *, const cJSON *, int);
 static cJSON	*elem_plain(const cJSON *, const cJSON *, int);
 static cJSON	*plain(const cJSON *, int);
@@ -93,7 +93,7 @@ cj_add(cJSON *obj, const char *key, cJSON *j)
 
 /* A tool's error, raised in the R code. */
 static int
-fail(char **error, const char *fmt, ...)
+tool_fail(char **error, const char *fmt, ...)
 {
 	va_list	 ap;
 
@@ -173,7 +173,7 @@ tools_load(const char *file)
 		if (tool_add(t, spec, specs, file) == -1) {
 			cJSON_Delete(doc);
 			cJSON_Delete(specs);
-			tools_free(t);
+			cmdtools_free(t);
 			return (NULL);
 		}
 	cJSON_Delete(doc);
@@ -221,7 +221,7 @@ tool_add(struct cmdtools *t, const cJSON *spec, cJSON *specs,
 }
 
 void
-tools_free(struct cmdtools *t)
+cmdtools_free(struct cmdtools *t)
 {
 	size_t	 i;
 	char	**a;
@@ -264,7 +264,7 @@ tools_deadline(struct cmdtools *t, double timeout)
 
 /* A securer_tool_cb, for the tool of that name. */
 int
-tools_call(struct cmdtools *t, const char *name, const char *args,
+cmdtools_call(struct cmdtools *t, const char *name, const char *args,
     char **value, char **error)
 {
 	const struct cmdtool	*tool = NULL;
@@ -279,9 +279,9 @@ tools_call(struct cmdtools *t, const char *name, const char *args,
 		if (strcmp(t->v[i].name, name) == 0)
 			tool = &t->v[i];
 	if (tool == NULL)
-		return (fail(error, "no such tool: %s", name));
+		return (tool_fail(error, "no such tool: %s", name));
 	if ((in = cJSON_Parse(args)) == NULL)
-		return (fail(error, "tool %s: bad arguments", name));
+		return (tool_fail(error, "tool %s: bad arguments", name));
 	plainargs = cj_must(cJSON_CreateObject());
 	cJSON_ArrayForEach(arg, in)
 		cj_add(plainargs, arg->string, value_to_plain(arg));
@@ -292,7 +292,7 @@ tools_call(struct cmdtools *t, const char *name, const char *args,
 	rv = run_command(tool->argv, text, len, t->deadline, &r);
 	free(text);
 	if (rv == -1)
-		rv = fail(error, "tool %s: %s", name, strerror(errno));
+		rv = tool_fail(error, "tool %s: %s", name, strerror(errno));
 	else
 		rv = tool_result(tool, &r, value, error);
 	free(r.out);
@@ -486,9 +486,9 @@ tool_result(const struct cmdtool *tool, struct run *r, char **value,
 	char	*line;
 
 	if (r->timedout)
-		return (fail(error, "tool %s timed out", tool->name));
+		return (tool_fail(error, "tool %s timed out", tool->name));
 	if (r->toobig)
-		return (fail(error, "tool %s wrote more than %u bytes",
+		return (tool_fail(error, "tool %s wrote more than %u bytes",
 		    tool->name, CMD_INPUT_MAX));
 	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0) {
 		if ((line = first_line(r->err, r->errlen)) != NULL) {
@@ -496,9 +496,9 @@ tool_result(const struct cmdtool *tool, struct run *r, char **value,
 			return (-1);
 		}
 		if (WIFEXITED(r->status))
-			return (fail(error, "tool %s exited with status %d",
+			return (tool_fail(error, "tool %s exited with status %d",
 			    tool->name, WEXITSTATUS(r->status)));
-		return (fail(error, "tool %s was killed by signal %d",
+		return (tool_fail(error, "tool %s was killed by signal %d",
 		    tool->name, WTERMSIG(r->status)));
 	}
 	if (r->out != NULL)
@@ -508,7 +508,7 @@ tool_result(const struct cmdtool *tool, struct run *r, char **value,
 		out = cj_must(cJSON_CreateNull());
 	else if (memchr(r->out, '\0', r->outlen) != NULL ||
 	    (out = cJSON_ParseWithOpts(r->out, NULL, 1)) == NULL)
-		return (fail(error, "tool %s printed something that is not "
+		return (tool_fail(error, "tool %s printed something that is not "
 		    "JSON", tool->name));
 	v = plain_to_value(out);
 	cJSON_Delete(out);
@@ -545,7 +545,7 @@ attr_values(const cJSON *attrs, const char *name)
 }
 
 static int
-has_class(const cJSON *attrs, const char *cls)
+arg_has_class(const cJSON *attrs, const char *cls)
 {
 	const cJSON	*c;
 
@@ -631,13 +631,13 @@ plain(const cJSON *v, int column)
 	if (!cJSON_IsArray(val))
 		return (cj_must(cJSON_CreateNull()));
 	list = strcmp(type->valuestring, "list") == 0;
-	levels = has_class(attrs, "factor") ?
+	levels = arg_has_class(attrs, "factor") ?
 	    attr_values(attrs, "levels") : NULL;
-	date = has_class(attrs, "Date");
+	date = arg_has_class(attrs, "Date");
 	names = column ? NULL : attr_values(attrs, "names");
 	arr = cj_must(cJSON_CreateArray());
 	cJSON_ArrayForEach(e, val)
-		cj_add(arr, NULL, list ? plain(e, has_class(attrs,
+		cj_add(arr, NULL, list ? plain(e, arg_has_class(attrs,
 		    "data.frame")) : elem_plain(e, levels, date));
 	return (shape(arr, names, !list && !column));
 }

@@ -260,7 +260,7 @@ on_tool(void *arg, const char *tool, const char *args, char **value,
 		*error = strdup("no tools");
 		return (-1);
 	}
-	return (tools_call(m->tools, tool, args, value, error));
+	return (cmdtools_call(m->tools, tool, args, value, error));
 }
 
 static int
@@ -396,7 +396,7 @@ mcp_operator(struct mcp *m, const char *name, const cJSON *args)
 		err(1, "json");
 	cJSON_Delete(encoded);
 	tools_deadline(m->tools, m->timeout);
-	if (tools_call(m->tools, name, text, &value, &error) == -1) {
+	if (cmdtools_call(m->tools, name, text, &value, &error) == -1) {
 		r = tool_text(error ? error : "the tool failed", 1);
 	} else {
 		v = cJSON_Parse(value);
@@ -523,6 +523,6 @@ mcp_main(int argc, char *argv[])
 	free(line);
 	if (m.sc != NULL)
 		securer_close(m.sc);
-	tools_free(m.tools);
+	cmdtools_free(m.tools);
 	return (0);
 }

@@ -225,7 +225,7 @@ on_tool(void *arg, const char *tool, const char *args, char **value,
 {
 	struct run	*r = arg;
 
-	return (tools_call(r->tools, tool, args, value, error));
+	return (cmdtools_call(r->tools, tool, args, value, error));
 }
 
 /* The session goes when the connection closes: no session.close. */
@@ -391,7 +391,7 @@ main(int argc, char *argv[])
 		status = 1;
 	securer_result_free(&res);
 	securer_close(sc);
-	tools_free(r.tools);
+	cmdtools_free(r.tools);
 	cJSON_Delete(r.output);
 	free(o.code);
 	free(o.puts);

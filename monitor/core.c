@@ -13,7 +13,7 @@
  *
  * Failures are deferred (defer.c): a worker that breaks its channel's
  * rules, floods it, or cannot be written to is stopped at once (nothing
- * more is read) and handled at the end of the turn by worker_lost(); a
+ * more is read) and handled at the end of the turn by worker_given_up(); a
  * deadline, an expired session likewise.  So no handler ever tears down
  * what its caller holds, and nothing here frees a record under anyone:
  * records done with are unlinked and freed at the end of the turn.
@@ -55,7 +55,7 @@ static void	job_deadline(int, short, void *);
 static void	job_timed_out(void *);
 static void	job_start_acked(void *, int);
 static void	job_dispatch(struct job *);
-static void	worker_lost(void *);
+static void	worker_given_up(void *);
 static void	worker_closed_timer(int, short, void *);
 
 #define EXEC(j)		((struct exec *)(j))
@@ -988,7 +988,7 @@ core_file_reply(struct worker *w, const struct msg_file *m)
 
 /*
  * w is given up on: nothing more it says is read, and the rest happens
- * at the end of the turn (worker_lost), whoever noticed.
+ * at the end of the turn (worker_given_up), whoever noticed.
  */
 static void
 worker_fails(struct worker *w, enum worker_loss why, const char *fmt, ...)
@@ -1014,12 +1014,12 @@ worker_fails(struct worker *w, enum worker_loss why, const char *fmt, ...)
 			audit_session(w->session, AUDIT_PROTOCOL, 0, 0, 0,
 			    cause, NULL, NULL);
 	}
-	defer(&w->d_lost, worker_lost, w);
+	defer(&w->d_lost, worker_given_up, w);
 }
 
 /* A worker given up on: killed, its session told, a fresh worker. */
 static void
-worker_lost(void *arg)
+worker_given_up(void *arg)
 {
 	struct worker	*w = arg;
 	struct session	*s = w->session;

@@ -133,7 +133,7 @@ priv_drop_root(void)
 }
 
 static int
-write_file(const char *path, const char *text)
+userns_write(const char *path, const char *text)
 {
 	int	fd, rv = 0;
 
@@ -165,11 +165,11 @@ priv_drop_user(void)
 		return;
 	}
 	snprintf(map, sizeof(map), "%u %u 1\n", uid, uid);
-	if (write_file("/proc/self/uid_map", map) == -1 ||
-	    write_file("/proc/self/setgroups", "deny") == -1)
+	if (userns_write("/proc/self/uid_map", map) == -1 ||
+	    userns_write("/proc/self/setgroups", "deny") == -1)
 		fatal("uid_map");
 	snprintf(map, sizeof(map), "%u %u 1\n", gid, gid);
-	if (write_file("/proc/self/gid_map", map) == -1)
+	if (userns_write("/proc/self/gid_map", map) == -1)
 		fatal("gid_map");
 	if (chdir(conf->chroot) == -1)
 		fatal("chdir %s", conf->chroot);

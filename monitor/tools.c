@@ -232,7 +232,7 @@ tools_free(struct tool *tools, size_t n)
 }
 
 static int
-has_class(cJSON *v, const char *cls)
+value_has_class(cJSON *v, const char *cls)
 {
 	cJSON	*attrs, *c, *s;
 
@@ -257,9 +257,9 @@ type_matches(enum tool_type type, cJSON *v)
 		return (1);
 	case TT_NUMERIC:
 		return ((strcmp(ts, "double") == 0 ||
-		    strcmp(ts, "integer") == 0) && !has_class(v, "factor") &&
-		    !has_class(v, "Date") && !has_class(v, "POSIXct") &&
-		    !has_class(v, "difftime"));
+		    strcmp(ts, "integer") == 0) && !value_has_class(v, "factor") &&
+		    !value_has_class(v, "Date") && !value_has_class(v, "POSIXct") &&
+		    !value_has_class(v, "difftime"));
 	case TT_CHARACTER:
 		return (strcmp(ts, "character") == 0);
 	case TT_LOGICAL:
@@ -269,7 +269,7 @@ type_matches(enum tool_type type, cJSON *v)
 	case TT_LIST:
 		return (strcmp(ts, "list") == 0);
 	case TT_DATA_FRAME:
-		return (strcmp(ts, "list") == 0 && has_class(v, "data.frame"));
+		return (strcmp(ts, "list") == 0 && value_has_class(v, "data.frame"));
 	}
 	return (0);
 }

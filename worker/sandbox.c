@@ -111,7 +111,7 @@ static void	sandbox_nocaps(void);
 static int	write_file(const char *, const char *);
 static int	remove_one(const char *, const struct stat *, int,
 		    struct FTW *);
-static __attribute__((__noreturn__)) void	fail(const char *, ...)
+static __attribute__((__noreturn__)) void	setup_fail(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 static __attribute__((__noreturn__)) void	failx(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
@@ -246,7 +246,7 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	worker_id = ts->worker_id;
 	sandbox_fds(fd);
 	if (setsid() == -1)
-		fail("setsid");
+		setup_fail("setsid");
 	if (ns) {
 		sandbox_nsid();
 		sandbox_root(ts->limits.tmp_size);
@@ -255,10 +255,10 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 		envtmp = "/tmp";
 	} else if (mode != SANDBOX_NONE) {
 		if (unshare(CLONE_NEWNS) == -1)
-			fail("unshare");
+			setup_fail("unshare");
 		/* Already private in the template's namespace: make sure. */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
-			fail("mount private /");
+			setup_fail("mount private /");
 		if (sandbox_tmpfs("/tmp", ts->limits.tmp_size,
 		    WORKER_TMP_INODES) == -1)
 			failx("no tmpfs on /tmp");
@@ -274,14 +274,14 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	    root && !ns ? ts->gid : (gid_t)-1);
 	sandbox_env(home, envtmp, 1);
 	if (chdir(home) == -1)
-		fail("chdir %s", home);
+		setup_fail("chdir %s", home);
 	sandbox_limits(&ts->limits);
 	if (root && !ns)
 		sandbox_setid(ts->uid, ts->gid);
 	sandbox_nocaps();
 	/* After the uid change, which clears it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
-		fail("prctl PR_SET_PDEATHSIG");
+		setup_fail("prctl PR_SET_PDEATHSIG");
 	if (!ns && getppid() != broker)
 		failx("the broker is gone");
 	/* An oversize write is an R error, not a death. */
@@ -305,11 +305,11 @@ static void
 sandbox_nsid(void)
 {
 	if (setgroups(0, NULL) == -1 && errno != EPERM)
-		fail("setgroups");
+		setup_fail("setgroups");
 	if (setresgid(W_NS_ID, W_NS_ID, W_NS_ID) == -1)
-		fail("setresgid");
+		setup_fail("setresgid");
 	if (setresuid(W_NS_ID, W_NS_ID, W_NS_ID) == -1)
-		fail("setresuid");
+		setup_fail("setresuid");
 }
 
 /*
@@ -362,10 +362,10 @@ sandbox_root(uint64_t tmp_size)
 	size_t	 i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
-		fail("mount private /");
+		setup_fail("mount private /");
 	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV,
 	    "mode=0755,size=1m,nr_inodes=512") == -1)
-		fail("mount root tmpfs");
+		setup_fail("mount root tmpfs");
 	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
 		root_bind(root_dirs[i], 1);
 	for (i = 0; i < sizeof(root_files) / sizeof(root_files[0]); i++)
@@ -376,20 +376,20 @@ sandbox_root(uint64_t tmp_size)
 	root_mkdir("/proc");
 	if (mount("proc", NEWROOT "/proc", "proc",
 	    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
-		fail("mount /proc");
+		setup_fail("mount /proc");
 	root_mkdir("/tmp");
 	if (sandbox_tmpfs(NEWROOT "/tmp", tmp_size, WORKER_TMP_INODES) == -1)
 		failx("no tmpfs on /tmp");
 	if (chdir(NEWROOT) == -1 || mkdir(".old", 0700) == -1)
-		fail("new root");
+		setup_fail("new root");
 	if (syscall(SYS_pivot_root, ".", ".old") == -1)
-		fail("pivot_root");
+		setup_fail("pivot_root");
 	if (chdir("/") == -1 || umount2("/.old", MNT_DETACH) == -1 ||
 	    rmdir("/.old") == -1)
-		fail("old root");
+		setup_fail("old root");
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
 	    MS_NOSUID | MS_NODEV, NULL) == -1)
-		fail("read-only root");
+		setup_fail("read-only root");
 }
 
 /* mkdir -p of path under the new root. */
@@ -404,11 +404,11 @@ root_mkdir(const char *path)
 	    s++) {
 		*s = '\0';
 		if (mkdir(p, 0755) == -1 && errno != EEXIST)
-			fail("mkdir %s", p);
+			setup_fail("mkdir %s", p);
 		*s = '/';
 	}
 	if (mkdir(p, 0755) == -1 && errno != EEXIST)
-		fail("mkdir %s", p);
+		setup_fail("mkdir %s", p);
 }
 
 static void
@@ -424,7 +424,7 @@ root_touch(const char *path)
 	}
 	snprintf(p, sizeof(p), "%s%s", NEWROOT, path);
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
-		fail("create %s", p);
+		setup_fail("create %s", p);
 	close(fd);
 }
 
@@ -450,7 +450,7 @@ root_bind(const char *path, int dir)
 		root_touch(path);
 	snprintf(dst, sizeof(dst), "%s%s", NEWROOT, path);
 	if (mount(path, dst, NULL, MS_BIND | MS_REC, NULL) == -1)
-		fail("bind %s", path);
+		setup_fail("bind %s", path);
 	if (sv.f_flag & ST_NOEXEC)
 		fl |= MS_NOEXEC;
 	if (sv.f_flag & ST_NOATIME)
@@ -460,7 +460,7 @@ root_bind(const char *path, int dir)
 	if (sv.f_flag & ST_RELATIME)
 		fl |= MS_RELATIME;
 	if (mount(NULL, dst, NULL, fl, NULL) == -1)
-		fail("read-only %s", path);
+		setup_fail("read-only %s", path);
 }
 
 /*
@@ -486,12 +486,12 @@ root_etc(void)
 	if ((n = readlink("/etc/localtime", link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
 		if (symlink(link, NEWROOT "/etc/localtime") == -1)
-			fail("symlink /etc/localtime");
+			setup_fail("symlink /etc/localtime");
 	}
 	if (symlink("usr/lib", NEWROOT "/lib") == -1 ||
 	    symlink("usr/lib64", NEWROOT "/lib64") == -1 ||
 	    symlink("/proc/self/fd", NEWROOT "/dev/fd") == -1)
-		fail("symlink");
+		setup_fail("symlink");
 }
 
 static void
@@ -504,7 +504,7 @@ root_write(const char *path, const char *text)
 	snprintf(p, sizeof(p), "%s%s", NEWROOT, path);
 	if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0644)) == -1 || write(fd, text, len) != (ssize_t)len)
-		fail("write %s", p);
+		setup_fail("write %s", p);
 	close(fd);
 }
 
@@ -729,16 +729,16 @@ sandbox_fds(int fd)
 	int	 null;
 
 	if (dup2(fd, W_CHAN_FD) == -1)
-		fail("dup2 channel");
+		setup_fail("dup2 channel");
 	close(fd);
 	if ((null = open("/dev/null", O_RDWR)) == -1)
-		fail("/dev/null");
+		setup_fail("/dev/null");
 	if (dup2(null, STDIN_FILENO) == -1)
-		fail("dup2 /dev/null");
+		setup_fail("dup2 /dev/null");
 	if (null > W_CHAN_FD)
 		close(null);
 	if (close_range(W_CHAN_FD + 1, ~0U, 0) == -1)
-		fail("close_range");
+		setup_fail("close_range");
 }
 
 /* uid -1: leave the owner alone (we are not root). */
@@ -750,9 +750,9 @@ sandbox_dirs(const char *home, const char *tmpdir, uid_t uid, gid_t gid)
 
 	for (i = 0; i < 2; i++) {
 		if (mkdir(dirs[i], 0700) == -1 && errno != EEXIST)
-			fail("mkdir %s", dirs[i]);
+			setup_fail("mkdir %s", dirs[i]);
 		if (uid != (uid_t)-1 && chown(dirs[i], uid, gid) == -1)
-			fail("chown %s", dirs[i]);
+			setup_fail("chown %s", dirs[i]);
 	}
 }
 
@@ -798,12 +798,12 @@ sandbox_rlimit(int res, const char *name, uint64_t soft, uint64_t hard)
 		return;
 	if (errno != EPERM || getrlimit(res, &cur) == -1 ||
 	    rl.rlim_max <= cur.rlim_max)
-		fail("setrlimit %s", name);
+		setup_fail("setrlimit %s", name);
 	rl.rlim_max = cur.rlim_max;
 	if (rl.rlim_cur > rl.rlim_max)
 		rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(res, &rl) == -1)
-		fail("setrlimit %s", name);
+		setup_fail("setrlimit %s", name);
 }
 
 /* The privilege drop: groups, gid, uid, then proof it cannot be undone. */
@@ -816,15 +816,15 @@ sandbox_setid(uid_t uid, gid_t gid)
 	if (uid == 0 || gid == 0)
 		failx("refusing to run as uid %u gid %u", uid, gid);
 	if (setgroups(0, NULL) == -1)
-		fail("setgroups");
+		setup_fail("setgroups");
 	if (setresgid(gid, gid, gid) == -1)
-		fail("setresgid %u", gid);
+		setup_fail("setresgid %u", gid);
 	if (setresuid(uid, uid, uid) == -1)
-		fail("setresuid %u", uid);
+		setup_fail("setresuid %u", uid);
 	if (setresuid(0, 0, 0) != -1 || setresgid(0, 0, 0) != -1)
 		failx("could regain root");
 	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1)
-		fail("getresuid");
+		setup_fail("getresuid");
 	if (ru != uid || eu != uid || su != uid ||
 	    rg != gid || eg != gid || sg != gid || getgroups(0, NULL) != 0)
 		failx("ids not changed");
@@ -845,9 +845,9 @@ sandbox_nocaps(void)
 	memset(data, 0, sizeof(data));
 	hdr.version = _LINUX_CAPABILITY_VERSION_3;
 	if (syscall(SYS_capset, &hdr, data) == -1)
-		fail("capset");
+		setup_fail("capset");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		fail("prctl PR_SET_NO_NEW_PRIVS");
+		setup_fail("prctl PR_SET_NO_NEW_PRIVS");
 }
 
 static int
@@ -866,7 +866,7 @@ write_file(const char *path, const char *s)
 }
 
 static void
-fail(const char *fmt, ...)
+setup_fail(const char *fmt, ...)
 {
 	char	 msg[256];
 	va_list	 ap;

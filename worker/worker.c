@@ -68,8 +68,8 @@ static __attribute__((__noreturn__)) void	template_child(int,
 		    const struct tpl_spawn *, pid_t);
 static void	template_warm(void);
 static int	template_idle(void);
-static void	template_lost(struct chan *, const char *);
-static void	worker_lost(struct chan *, const char *);
+static void	template_broker_lost(struct chan *, const char *);
+static void	worker_monitor_lost(struct chan *, const char *);
 static void	worker_open(void);
 
 /* What each process handles of its channel's table: the peer's rows. */
@@ -153,7 +153,7 @@ template_main(void)
 	chan_init(&tchan, &chan_broker_template, PROC_TEMPLATE,
 	    template_dispatch_broker, NHANDLERS(template_dispatch_broker),
 	    W_CHAN_FD);
-	tchan.lost = template_lost;
+	tchan.lost = template_broker_lost;
 	tchan.state = TB_RUN;
 	/* The execution path's warm-up sends into this, muted. */
 	chan_init(&wchan, &chan_worker, PROC_WORKER, worker_dispatch_monitor,
@@ -191,7 +191,7 @@ template_main(void)
 
 /* The broker's end is trusted: what it sends wrong is a bug, fatal. */
 static void
-template_lost(struct chan *ch, const char *why)
+template_broker_lost(struct chan *ch, const char *why)
 {
 	if (why == NULL)
 		worker_exit(0);
@@ -352,13 +352,13 @@ worker_open(void)
 	chan_close(&wchan);
 	chan_init(&wchan, &chan_worker, PROC_WORKER, worker_dispatch_monitor,
 	    NHANDLERS(worker_dispatch_monitor), W_CHAN_FD);
-	wchan.lost = worker_lost;
+	wchan.lost = worker_monitor_lost;
 	wchan.state = WK_BOOT;
 }
 
 /* The monitor gone, we are done; what it sends wrong is a bug, fatal. */
 static void
-worker_lost(struct chan *ch, const char *why)
+worker_monitor_lost(struct chan *ch, const char *why)
 {
 	if (why == NULL)
 		worker_exit(0);

@@ -192,7 +192,7 @@ ATF_TC_BODY(tools_file, tc)
 	ATF_CHECK_STREQ(t->specs, "[{\"name\":\"a\",\"description\":\"d\","
 	    "\"args\":{\"x\":null}},{\"name\":\"b\",\"description\":\"d\","
 	    "\"args\":{\"x\":null}}]");
-	tools_free(t);
+	cmdtools_free(t);
 	ATF_CHECK(load("{}") == NULL);
 	ATF_CHECK(load("[{\"name\":\"a\"}]") == NULL);
 	ATF_CHECK(load("[" TOOL("a", "[]") "]") == NULL);
@@ -201,12 +201,12 @@ ATF_TC_BODY(tools_file, tc)
 	ATF_CHECK(tools_load("nonexistent.json") == NULL);
 }
 
-/* Call tool a of t with args; returns what tools_call() returned. */
+/* Call tool a of t with args; returns what cmdtools_call() returned. */
 static int
 call(struct cmdtools *t, const char *args, char **value, char **error)
 {
 	*value = *error = NULL;
-	return (tools_call(t, "a", args, value, error));
+	return (cmdtools_call(t, "a", args, value, error));
 }
 
 ATF_TC_WITHOUT_HEAD(tool_roundtrip);
@@ -224,7 +224,7 @@ ATF_TC_BODY(tool_roundtrip, tc)
 	    D("[0.1,0.30000000000000004]") "," C("[\"z\"]") "],"
 	    NAMES("[\"x\",\"y\"]") "}");
 	free(value);
-	tools_free(t);
+	cmdtools_free(t);
 }
 
 ATF_TC_WITHOUT_HEAD(tool_outputs);
@@ -240,19 +240,19 @@ ATF_TC_BODY(tool_outputs, tc)
 	    0);
 	ATF_CHECK_STREQ(value, D("[42]"));
 	free(value);
-	tools_free(t);
+	cmdtools_free(t);
 	ATF_REQUIRE((t = load("[" TOOL("a", "[\"./a\", \"quiet\"]") "]")) !=
 	    NULL);
 	ATF_REQUIRE_EQ(call(t, "{}", &value, &error), 0);
 	ATF_CHECK_STREQ(value, "null");
 	free(value);
-	tools_free(t);
+	cmdtools_free(t);
 	script("a", "#!/bin/sh\necho '{\"a\": 1} x'\n");
 	ATF_REQUIRE((t = load("[" TOOL("a", "[\"./a\"]") "]")) != NULL);
 	ATF_REQUIRE_EQ(call(t, "{}", &value, &error), -1);
 	ATF_CHECK_STREQ(error, "tool a printed something that is not JSON");
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 }
 
 ATF_TC_WITHOUT_HEAD(tool_errors);
@@ -268,13 +268,13 @@ ATF_TC_BODY(tool_errors, tc)
 	ATF_CHECK_STREQ(error, "no such city");
 	ATF_CHECK(value == NULL);
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 	script("a", "#!/bin/sh\nexit 4\n");
 	ATF_REQUIRE((t = load("[" TOOL("a", "[\"./a\"]") "]")) != NULL);
 	ATF_REQUIRE_EQ(call(t, "{}", &value, &error), -1);
 	ATF_CHECK_STREQ(error, "tool a exited with status 4");
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 	ATF_REQUIRE((t = load("[" TOOL("a", "[\"./nonexistent\"]") "]")) !=
 	    NULL);
 	ATF_REQUIRE_EQ(call(t, "{}", &value, &error), -1);
@@ -282,10 +282,10 @@ ATF_TC_BODY(tool_errors, tc)
 	    "or directory");
 	free(error);
 	value = error = NULL;
-	ATF_REQUIRE_EQ(tools_call(t, "b", "{}", &value, &error), -1);
+	ATF_REQUIRE_EQ(cmdtools_call(t, "b", "{}", &value, &error), -1);
 	ATF_CHECK_STREQ(error, "no such tool: b");
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 }
 
 ATF_TC_WITHOUT_HEAD(tool_timeout);
@@ -305,7 +305,7 @@ ATF_TC_BODY(tool_timeout, tc)
 	ATF_CHECK_STREQ(error, "tool a timed out");
 	ATF_CHECK(b.tv_sec - a.tv_sec < 5);
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 }
 
 ATF_TC_WITHOUT_HEAD(tool_too_big);
@@ -318,7 +318,7 @@ ATF_TC_BODY(tool_too_big, tc)
 	ATF_REQUIRE_EQ(call(t, "{}", &value, &error), -1);
 	ATF_CHECK_STREQ(error, "tool a wrote more than 8388608 bytes");
 	free(error);
-	tools_free(t);
+	cmdtools_free(t);
 }
 
 ATF_TP_ADD_TCS(tp)

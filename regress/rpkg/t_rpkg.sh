@@ -92,6 +92,7 @@ check_head() {
 	atf_set timeout 900
 }
 check_body() {
+	securer_init
 	R CMD build --no-build-vignettes "$T/rpkg" >build.log 2>&1 ||
 	    { cat build.log; atf_fail "R CMD build failed"; }
 	SECURER_TOP="$T" _R_CHECK_FORCE_SUGGESTS_=false \
