@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 import securer
+from securer import Output
 from securer import errors as E
 from securer._conn import Connection
 from securer import _resolve
 
-from conftest import TOP, Daemon
+from conftest import TOP, Daemon, joined
 
 
 def manual_codes() -> list[str]:
@@ -194,7 +195,8 @@ def test_r_errors(session: securer.Session) -> None:
     with pytest.raises(securer.RError) as ei:
         session.execute("cat('out\\n'); log(-1); sqrt('a')")
     assert ei.value.stdout == "out\n"
-    assert [o.stream for o in ei.value.output] == ["stdout", "warning"]
+    assert joined(ei.value.output) == [
+        Output("stdout", "out\n"), Output("warning", "NaNs produced")]
     with pytest.raises(securer.RSyntaxError) as se:
         session.execute("x <- 1\ny <- (2 +\n")
     # The position is R's parser's, as its message says it.
@@ -434,13 +436,28 @@ def test_worker_died(daemon: Daemon, session: securer.Session) -> None:
         assert s.execute("2").value == 2.0
 
 
+def flood(n: int) -> str:
+    """Code whose output changes stream 2n times: an output event has
+    one stream, so it is at least 2n messages however the worker batches
+    its output."""
+    return f"for (i in 1:{n}) {{ cat(i, '\\n'); message(i) }}"
+
+
 def test_too_many_messages(make_daemon: Any) -> None:
+    # Without the limit: 2000 pieces, stdout and message in turn.
+    with securer.Session(make_daemon().sock) as s:
+        out = joined(s.execute(flood(1000)).output)
+        assert [o.stream for o in out] == ["stdout", "message"] * 1000
+        assert out[-2:] == [Output("stdout", "1000 \n"),
+                            Output("message", "1000\n")]
     d = make_daemon("messages 200")
     with securer.Session(d.sock) as s:
         s.execute("x <- 1")
+        # Under the limit the same code runs.
+        assert len(joined(s.execute(flood(50)).output)) == 100
         with pytest.raises(securer.TooManyMessages) as ei:
-            s.execute("for (i in 1:1000) { cat(i, '\\n'); flush(stdout()) }")
-        assert ei.value.state_lost
+            s.execute(flood(1000))
+        assert ei.value.state_lost and ei.value.code == "too_many_messages"
         assert s.execute("exists('x')").value is False
 
 
