@@ -120,6 +120,35 @@ def test_stand_in_code(fake_daemon: Any, code: str) -> None:
         assert isinstance(e, E.Timeout) and e.timeout == 2.5
 
 
+def test_stand_in_error_classes(fake_daemon: Any) -> None:
+    """RError.classes is the reply's classes, in order; anything else
+    there (or a member of another name) gives none."""
+    box: dict[str, Any] = {}
+
+    def handler(req: dict[str, Any], send: Any) -> None:
+        if req.get("op") == "session.create":
+            send({"id": req["id"], "ok": True, "session": "ab" * 16})
+        elif req.get("op") == "execute":
+            send({"id": req["id"], "ok": False, "error": {
+                "code": "r_error", "message": "m", **box["extra"]}})
+        else:
+            send({"id": req["id"], "ok": True})
+
+    d = fake_daemon(handler)
+    with securer.Session(d.path) as s:
+        for extra, want in [
+                ({"classes": ["http_404", "http_error"]},
+                 ("http_404", "http_error")),
+                ({"classes": ["a", 5, None, "b"]}, ("a", "b")),
+                ({"classes": "http_404"}, ()),
+                ({"class": ["http_404"]}, ()),
+                ({}, ())]:
+            box["extra"] = extra
+            with pytest.raises(securer.RError) as ei:
+                s.execute("x")
+            assert ei.value.classes == want, extra
+
+
 def test_stand_in_unknown_and_broken(fake_daemon: Any) -> None:
     """An unknown code is a SecurerError with it; a daemon that breaks
     the protocol gives ProtocolViolation or ConnectionLost, never a hang
@@ -211,6 +240,33 @@ def test_r_errors(session: securer.Session) -> None:
     with pytest.raises(securer.RSyntaxError):
         session.execute("z <- 2; )")
     assert session.execute("z").value == 1.0
+
+
+def test_r_error_classes(session: securer.Session) -> None:
+    """A condition's classes but R's own come with its error."""
+    with pytest.raises(securer.RError) as ei:
+        session.execute("stop('plain')")
+    assert ei.value.classes == () and ei.value.message == "plain"
+    with pytest.raises(securer.RError) as ei:
+        session.execute("stop(structure(class = c('myError', 'error', "
+                        "'condition'), list(message = 'boom', "
+                        "call = NULL)))")
+    e = ei.value
+    assert e.classes == ("myError",) and e.message == "boom" and \
+        e.call is None and e.details["classes"] == ["myError"]
+    with pytest.raises(securer.RError) as ei:
+        session.execute("f <- function() stop(structure(class = c("
+                        "'http_404', 'http_error', 'simpleError', 'error', "
+                        "'condition'), list(message = 'not found', "
+                        "call = sys.call()))); f()")
+    e = ei.value
+    assert e.classes == ("http_404", "http_error") and e.call == "f()"
+    # An R-level error of base R has none but R's own.
+    with pytest.raises(securer.RError) as ei:
+        session.execute("log('a')")
+    assert ei.value.classes == ()
+    # The session goes on.
+    assert session.execute("1L").value == 1
 
 
 def test_session_limits(sock: str) -> None:
