@@ -27,11 +27,12 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .results import (Advisory, Output, Plot, PlotOmitted, PoolStatus,
                       Result, SessionStatus)
-from .values import (NA, Character, Complex, DataFrame, Dates, DateTimes,
-                     Double, Environment, Factor, Function, Integer, List,
-                     Logical, NA_character, NA_complex, NA_integer, NA_real,
-                     NAType, Raw, RDate, RDateTime, Unsupported, Vector,
-                     identical, is_na)
+from .values import (NA, S4, ByteString, Character, Complex, DataFrame,
+                     Dates, DateTimes, Double, Environment, Factor, Function,
+                     Integer, Language, List, Logical, NA_character,
+                     NA_complex, NA_integer, NA_real, NAType, Pairlist, Raw,
+                     RDate, RDateTime, Reference, Symbol, Unsupported,
+                     Vector, identical, is_na)
 from .tools import Tool, tool
 from .session import Pool, Session, execute_r
 from .aio import AsyncPool, AsyncSession, execute_r_async
@@ -47,6 +48,7 @@ __all__ = [
     "NA_real", "NA_complex", "NAType", "is_na", "identical", "Vector",
     "Logical", "Integer", "Double", "Complex", "Character", "List", "Raw",
     "Factor", "RDate", "RDateTime", "Dates", "DateTimes", "DataFrame",
-    "Unsupported", "Environment", "Function", "__version__",
+    "ByteString", "Symbol", "Language", "Function", "Environment",
+    "Reference", "Pairlist", "S4", "Unsupported", "__version__",
     *_errors_all,
 ]

@@ -54,7 +54,9 @@ class Connection:
         self._off = 0
         self._scan = 0
         self.server = ""
-        #: The daemon has sent a binary vector: it reads them too.
+        #: The daemon has sent a binary vector, so it reads them too: long
+        #: vectors of tool results go as "bin" from then on.  (The hello
+        #: reply does not say; a daemon that sends none gets JSON.)
         self.peer_binary = False
 
     @classmethod

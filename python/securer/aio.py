@@ -55,6 +55,7 @@ class AsyncConnection:
         self._task = asyncio.get_running_loop().create_task(self._read())
         self._pending: set[asyncio.Task[None]] = set()
         self.server = ""
+        #: As Connection.peer_binary: the daemon has sent "bin".
         self.peer_binary = False
 
     @classmethod

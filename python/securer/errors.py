@@ -354,9 +354,14 @@ class RError(ExecutionError):
     """r_error: the R code raised an error.
 
     Attributes:
-        call: the call the error came from, deparsed, or None.
-        classes: the condition's classes when the daemon reports them
-            (securer-protocol(7) version 1 does not: then empty).
+        call: the call the error came from, deparsed, or None (an error
+            at the top level of the code).
+        classes: the R condition's classes, in R's order, but R's own
+            ("simpleError", "error", "condition"): the reply's
+            ``classes``.  Empty for a plain ``stop("...")``;
+            ``("http_404",)`` for ``stop(structure(class = c("http_404",
+            "error", "condition"), list(message = ..., call = ...)))``,
+            so that code can tell the errors of its tools apart.
     """
 
     code = "r_error"
@@ -366,7 +371,7 @@ class RError(ExecutionError):
         super().__init__(message, code=code, details=details)
         call = self.details.get("call")
         self.call: str | None = call if isinstance(call, str) else None
-        cls = self.details.get("classes", self.details.get("class"))
+        cls = self.details.get("classes")
         self.classes: tuple[str, ...] = tuple(
             c for c in cls if isinstance(c, str)) if isinstance(
                 cls, list) else ()

@@ -18,9 +18,17 @@ STREAMS = ("stdout", "stderr", "message", "warning")
 
 
 class Output(NamedTuple):
-    """A piece of output as the code wrote it: its stream ("stdout",
-    "stderr", "message" or "warning") and text (a line or more; a
-    message's text ends with its newline, a warning's has none)."""
+    """A piece of output, in the order the code wrote it: its stream
+    ("stdout", "stderr", "message" or "warning") and text (a line or
+    more; a message's text ends with its newline, a warning's has none).
+
+    Where one piece ends and the next begins is the daemon's choice: it
+    batches what one stream writes close together (``print(1);
+    cat('c')`` may be one piece) and cuts what is very long, so compare
+    the text of each stream (:meth:`Result.text`) or the order of the
+    streams, not the pieces.  The worker sends each message() and each
+    warning as a piece of its own.
+    """
 
     stream: str
     text: str

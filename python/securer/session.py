@@ -115,7 +115,11 @@ class Session:
         values: how R values come back: "python", "numpy" (vectors as
             numpy arrays) or "pandas" (and data frames as pandas
             DataFrames); see :mod:`securer.values`.
-        binary: ask for binary vectors (exact and compact); on by default.
+        binary: ask for binary vectors ("bin": exact, NaN payloads
+            included, and compact); on by default.  The daemon then sends
+            its vectors of 16 elements or more so.  Its hello reply does
+            not say whether it reads them, so tool results go binary only
+            once it has sent one on this connection (JSON before).
 
     It is a context manager: ``with Session() as s:`` closes it at the
     end.  Executions in one session run one at a time: another thread's

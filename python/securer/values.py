@@ -5,6 +5,9 @@ identical R value; this module maps that encoding to Python objects that
 map back to the same encoding, so that a value that goes from R to Python
 and back is ``identical()`` in R, and one that goes from Python to R and
 back compares equal in Python (:func:`identical` checks it bit for bit).
+What is not data (functions, environments, S4 objects, ...) comes as a
+typed stand-in that says what it was and carries none of its behaviour;
+nothing decoded here is ever evaluated or called.
 
 R to Python ("python" values, the default):
 
@@ -18,18 +21,33 @@ other logical vectors      :class:`Logical` (a ``list`` of ``bool``/NA)
 integer                    :class:`Integer` (``int``/NA)
 double                     :class:`Double` (``float``)
 complex                    :class:`Complex` (``complex``)
-character                  :class:`Character` (``str``/NA)
+character                  :class:`Character` (``str``/NA); a string
+                           that is not valid UTF-8 is a
+                           :class:`ByteString` (its bytes, never
+                           repaired)
 raw                        ``bytes`` (:class:`Raw` with attributes)
 list with unique names     ``dict`` (in order)
 other lists                :class:`List` (names and attributes kept)
+pairlist                   :class:`Pairlist` (a :class:`List`)
 factor                     :class:`Factor` (labels, ``.levels``)
 Date                       :class:`RDate` (a ``datetime.date``), or
                            :class:`Dates` for other lengths
 POSIXct                    :class:`RDateTime` (an aware ``datetime``), or
                            :class:`DateTimes`
 data.frame                 :class:`DataFrame` (column name -> column)
-environment, function,     :class:`Environment`, :class:`Function`,
-anything else              :class:`Unsupported`, with R's printed form
+symbol                     :class:`Symbol` (a ``str``: its name)
+call, formula              :class:`Language`: its text, never evaluated
+                           (a formula's class and environment in its
+                           attributes)
+closure, primitive         :class:`Function`: its source text, never
+                           callable
+environment                :class:`Environment`: its name only
+external pointer, weak     :class:`Reference`: its type only
+reference
+S4 object                  :class:`S4`: its slots and its class
+what cannot cross even so  :class:`Unsupported`: what the part is,
+(byte code, an R6 object,  where, the value's class, its printed form
+a ggplot, an expression)
 =========================  ===============================================
 
 Attributes other than those (dim, names of a vector, a class of the
@@ -45,6 +63,17 @@ payload (0x7FF00000000007A2), so that doubles stay floats and keep every
 bit.  :func:`is_na` tells all of them apart from NaN.  ``None`` is R's
 NULL, never NA.
 
+Back to R go the values that R makes again exactly: the table
+backwards for data, and :class:`Symbol`, :class:`Language` (R parses its
+text, never evaluates it, and refuses what is not exactly one call),
+:class:`Pairlist` and :class:`ByteString` (the same bytes, marked as
+bytes in R).  What R would make something else of cannot be sent
+(:class:`ConversionError`): a :class:`Function` (it would be a string),
+an :class:`Environment` (a new, empty environment; so a formula from R,
+whose ``.Environment`` is one, goes back only without it), an
+:class:`S4` object (a list of its slots), a :class:`Reference` and
+:class:`Unsupported`.
+
 Python to R: the table backwards, and for plain Python values
 ``None`` is NULL, ``bool`` logical, ``int`` integer (double if it does
 not fit 32 bits), ``float`` double, ``str`` character, ``bytes`` raw,
@@ -52,6 +81,16 @@ not fit 32 bits), ``float`` double, ``str`` character, ``bytes`` raw,
 UTC), ``date`` Date; a ``list`` or ``tuple`` of scalars of one kind (with
 NAs) an atomic vector of that type, any other list an R list.  numpy
 arrays and pandas objects cross too (see :mod:`securer._frames`).
+
+Binary vectors: a logical, integer, double or complex vector may come as
+"bin" (its elements' bytes, little-endian, in base64) in place of
+"value"; the daemon sends them to a client whose hello asked
+(``binary=True``, the default), for vectors of 16 elements or more.  They
+decode to the same Python values as the JSON form, every double bit for
+bit (a NaN's payload included, which the JSON form cannot carry).  The
+hello reply does not say whether the daemon reads "bin" in what a client
+sends, so the client sends its long vectors (tool results) as "bin" only
+once the daemon has sent one on that connection, and as JSON before.
 """
 
 from __future__ import annotations
@@ -74,7 +113,8 @@ __all__ = [
     "NAType", "NA", "NA_integer", "NA_character", "NA_real", "NA_complex",
     "is_na", "Vector", "Logical", "Integer", "Double", "Complex",
     "Character", "List", "Raw", "Factor", "RDate", "RDateTime", "Dates",
-    "DateTimes", "DataFrame", "Unsupported", "Environment", "Function",
+    "DateTimes", "DataFrame", "ByteString", "Symbol", "Language",
+    "Function", "Environment", "Reference", "Pairlist", "S4", "Unsupported",
     "identical", "encode", "decode", "VALUE_MODES",
 ]
 
@@ -307,7 +347,8 @@ class Complex(Vector[complex]):
 
 
 class Character(Vector[Any]):
-    """An R character vector: ``str`` and NA."""
+    """An R character vector: ``str``, NA, and :class:`ByteString` for a
+    string that is not valid UTF-8."""
 
     rtype = "character"
 
@@ -644,45 +685,294 @@ def _length(x: Any) -> int:
         return 1
 
 
-class Unsupported:
-    """An R value that cannot cross (an environment, a function, an
-    external pointer, an S4 object, ...): its type and printed form.
+# --- What is not data: stand-ins -------------------------------------------
 
-    It cannot be sent back to R.
+class ByteString(bytes):
+    """An R string that is not valid UTF-8 (marked as bytes in R, or
+    invalid in its encoding): its bytes exactly, never repaired.
+
+    It is an element of a :class:`Character` (or a character scalar),
+    where securer-protocol(7) sends it as ``{"bytes": base64}``.  It goes
+    back to R as the same bytes, marked as bytes, so that it stays
+    ``identical()``.  A plain ``bytes`` is R's raw vector: only this type
+    is a string.  R strings hold no NUL byte, so one with a NUL cannot be
+    sent.
     """
 
-    def __init__(self, rtype: str, printed: str) -> None:
-        self.rtype = rtype
-        self.printed = printed
+    rtype: ClassVar[str] = "character"
 
     def __repr__(self) -> str:
-        p = self.printed.rstrip("\n")
-        return f"<{type(self).__name__} {self.rtype}: {p}>"
+        return f"ByteString({bytes(self)!r})"
+
+
+class Symbol(str):
+    """An R symbol (a name: ``quote(x)``), as the ``str`` of its name.
+
+    ``Symbol("")`` is R's empty symbol, the missing argument (the value
+    of an argument without a default in ``formals()``).  A symbol goes
+    back to R as the same symbol.
+    """
+
+    rtype: ClassVar[str] = "symbol"
+
+    @property
+    def missing(self) -> bool:
+        """Whether it is the empty symbol (a missing argument)."""
+        return self == ""
+
+    def __repr__(self) -> str:
+        return f"Symbol({str(self)!r})"
+
+
+class Language:
+    """An R call, a formula included, as its text: what R's ``deparse()``
+    gave in the sandbox (17 significant digits, so its numbers are
+    exact).  Nothing here parses or evaluates it.
+
+    Attributes:
+        text: the call's text, one call.
+        attributes: its attributes, in R's order: a formula's ``class``
+            (``Character(["formula"])``) and ``.Environment``
+            (an :class:`Environment`).
+
+    A call goes back to R as the same call (R parses the text, never
+    evaluates it, and refuses what is not exactly one call); its
+    attributes go with it, so a formula from R, whose ``.Environment`` is
+    an :class:`Environment`, cannot go back until that attribute is
+    dropped (``del f.attributes[".Environment"]``).
+    """
+
+    rtype: ClassVar[str] = "language"
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, text: str,
+                 attributes: Mapping[str, Any] | None = None) -> None:
+        self.text = text
+        self.attributes: dict[str, Any] = dict(attributes or {})
+
+    @property
+    def is_formula(self) -> bool:
+        """Whether it is a formula (class "formula")."""
+        return _has_class(self.attributes.get("class"), "formula")
+
+    @property
+    def environment(self) -> Environment | None:
+        """A formula's environment (its ``.Environment``), or None."""
+        e = self.attributes.get(".Environment")
+        return e if isinstance(e, Environment) else None
 
     def __str__(self) -> str:
-        return self.printed
+        return self.text
+
+    def __repr__(self) -> str:
+        a = f", attributes={self.attributes!r}" if self.attributes else ""
+        return f"{type(self).__name__}({self.text!r}{a})"
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Unsupported) and
-                type(self) is type(other) and
-                (self.rtype, self.printed) == (other.rtype, other.printed))
+        if not isinstance(other, Language):
+            return NotImplemented
+        return type(self) is type(other) and self.text == other.text and \
+            self.attributes == other.attributes
+
+
+class Function:
+    """An R function (a closure or a primitive) as its source text: never
+    something that can be called.
+
+    Attributes:
+        source: the text R's ``deparse()`` gave of it in the sandbox
+            (``".Primitive(\\"sum\\")"`` for a primitive).
+        attributes: its attributes but its source reference (a class of
+            its own, say), in R's order.
+
+    It cannot be sent to R: there it would be text, not the function.
+    """
+
+    rtype: ClassVar[str] = "function"
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, source: str,
+                 attributes: Mapping[str, Any] | None = None) -> None:
+        self.source = source
+        self.attributes: dict[str, Any] = dict(attributes or {})
+
+    @property
+    def primitive(self) -> bool:
+        """Whether it is one of R's primitives (sum, `if`, ...)."""
+        return self.source.startswith(".Primitive(")
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __repr__(self) -> str:
+        a = f", attributes={self.attributes!r}" if self.attributes else ""
+        return f"Function({self.source!r}{a})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Function):
+            return NotImplemented
+        return self.source == other.source and \
+            self.attributes == other.attributes
+
+
+class Environment:
+    """An R environment, by its name only: nothing of its contents
+    crosses.
+
+    Attributes:
+        name: "R_GlobalEnv", "base", "R_EmptyEnv", "package:NAME",
+            "namespace:NAME", or "" for any other (a function's
+            environment, ``new.env()``).
+
+    It cannot be sent to R: R would make a new, empty environment of it,
+    not the one it names.  An environment with a class (an R6 object, a
+    ggproto part) is an object with behaviour and does not come as this
+    but as :class:`Unsupported`.
+    """
+
+    rtype: ClassVar[str] = "environment"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Environment({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Environment):
+            return NotImplemented
+        return self.name == other.name
 
     def __hash__(self) -> int:
-        return hash((self.rtype, self.printed))
+        return hash((Environment, self.name))
 
 
-class Environment(Unsupported):
-    """An R environment, by its printed form."""
+class Reference:
+    """An R external pointer or weak reference: only its type crosses.
+
+    Attributes:
+        rtype: "externalptr" or "weakref".
+
+    It cannot be sent to R: the pointer means nothing outside the
+    sandbox.  (A data.table's self-reference pointer is not sent at all.)
+    """
+
+    def __init__(self, rtype: str) -> None:
+        self.rtype = rtype
+
+    def __repr__(self) -> str:
+        return f"Reference({self.rtype!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reference):
+            return NotImplemented
+        return self.rtype == other.rtype
+
+    def __hash__(self) -> int:
+        return hash((Reference, self.rtype))
 
 
-class Function(Unsupported):
-    """An R function (closure, builtin or special), by its printed form."""
+class Pairlist(List):
+    """An R pairlist (a function's ``formals()``, say): a :class:`List`
+    whose names are its tags.  It goes back to R as the same pairlist."""
+
+    rtype = "pairlist"
 
 
-_UNSUPPORTED_CLASSES: dict[str, type[Unsupported]] = {
-    "environment": Environment, "closure": Function, "builtin": Function,
-    "special": Function,
-}
+class S4:
+    """An R S4 object, as its slots and its class.
+
+    Attributes:
+        slots: slot name to value, in R's order; an object that extends
+            a basic type (``contains = "numeric"``) has its data in slot
+            ``.Data``.
+        rclass: the object's class attribute, a :class:`Character` with
+            the attribute ``package`` where R has one, or None (an object
+            with no class).
+
+    It cannot be sent to R: there it would be a list of its slots, not an
+    S4 object.
+    """
+
+    rtype: ClassVar[str] = "S4"
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, slots: Mapping[str, Any],
+                 rclass: Character | None = None) -> None:
+        self.slots: dict[str, Any] = dict(slots)
+        self.rclass = rclass
+
+    @property
+    def class_name(self) -> str | None:
+        """The class's name ("lm4", "dgCMatrix", ...), or None."""
+        c = self.rclass
+        return c[0] if c and isinstance(c[0], str) else None
+
+    @property
+    def package(self) -> str | None:
+        """The package that defines the class, where R says."""
+        c = self.rclass
+        return _one_str(c.attributes.get("package")) if c is not None \
+            else None
+
+    def __getitem__(self, slot: str) -> Any:
+        return self.slots[slot]
+
+    def __repr__(self) -> str:
+        return f"S4({self.slots!r}, rclass={self.rclass!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, S4):
+            return NotImplemented
+        return list(self.slots) == list(other.slots) and \
+            self.slots == other.slots and self.rclass == other.rclass
+
+
+class Unsupported:
+    """An R value with a part that cannot cross even as a stand-in (byte
+    code, an environment with a class such as an R6 object or a ggplot's
+    ggproto parts, an expression vector, nesting past 200 levels, a name
+    that is not UTF-8): the whole value comes as this.
+
+    Attributes:
+        rtype: what the part is ("environment with a class",
+            "expression", "nesting", ...).
+        path: where the part is in the value, as R would reach it
+            (``$layers[[1]]``, `` attr("code")``; "" for the value
+            itself).
+        classes: the value's class, if it has one (else empty).
+        printed: the value's printed form, made in the sandbox (a
+            :class:`ByteString` if it is not valid UTF-8).
+
+    It cannot be sent to R.
+    """
+
+    def __init__(self, rtype: str, printed: str | ByteString = "",
+                 path: str = "",
+                 classes: Sequence[str | ByteString | NAType] = ()) -> None:
+        self.rtype = rtype
+        self.printed = printed
+        self.path = path
+        self.classes: tuple[str | ByteString | NAType, ...] = tuple(classes)
+
+    def __repr__(self) -> str:
+        where = f" at {self.path}" if self.path else ""
+        cl = f" of class {'/'.join(map(str, self.classes))}" \
+            if self.classes else ""
+        return f"<Unsupported{cl}: {self.rtype}{where}>"
+
+    def __str__(self) -> str:
+        p = self.printed
+        return p if isinstance(p, str) else p.decode("utf-8", "replace")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Unsupported):
+            return NotImplemented
+        return (self.rtype, self.printed, self.path, self.classes) == \
+            (other.rtype, other.printed, other.path, other.classes)
+
+    def __hash__(self) -> int:
+        return hash((self.rtype, self.printed, self.path, self.classes))
 
 
 # --- identical ----------------------------------------------------------------
@@ -713,6 +1003,10 @@ def identical(a: Any, b: Any) -> bool:
                    for x, y in zip(a, b))
     if isinstance(a, NAType):
         return a is b
+    if isinstance(a, (Language, Function)):
+        return a == b and identical(a.attributes, b.attributes)
+    if isinstance(a, S4):
+        return identical(a.slots, b.slots) and identical(a.rclass, b.rclass)
     if isinstance(a, Raw):
         return bytes(a) == bytes(b) and identical(a.attributes, b.attributes)
     if isinstance(a, dict):
@@ -816,12 +1110,41 @@ def _complex(v: Any) -> complex:
     raise _bad(f"{v!r} in a complex vector")
 
 
-def _character(v: Any) -> str | NAType:
+def _character(v: Any) -> str | NAType | ByteString:
     if type(v) is str:
         return str(v)
     if v is None:
         return NA_character
+    if type(v) is dict:
+        return _bytestring(v)
     raise _bad(f"{v!r} in a character vector")
+
+
+def _bytestring(v: dict[str, Any]) -> ByteString:
+    """A string that is not valid UTF-8: {"bytes": base64}, exactly."""
+    b = v.get("bytes")
+    if len(v) != 1 or not isinstance(b, str):
+        raise _bad(f"{v!r} in a character vector")
+    try:
+        data = base64.b64decode(b.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise _bad("a string's bytes that are not base64") from None
+    if b"\x00" in data:
+        raise _bad("a string's bytes that hold a NUL")
+    return ByteString(data)
+
+
+def _text(v: Any, what: str) -> str:
+    """The text of a symbol, call or function: a string, as the protocol
+    says (one that is not valid UTF-8 has no such form)."""
+    if type(v) is not str:
+        raise _bad(f"{what} that is not a string: {_short(v)}")
+    return str(v)
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
 
 
 _ELEMENT: dict[str, Callable[[Any], Any]] = {
@@ -912,12 +1235,8 @@ class Decoder:
         if depth > MAX_DEPTH:
             raise _bad(f"nested deeper than {MAX_DEPTH}")
         rtype = v.get("type")
-        if rtype == "unsupported":
-            rt = v.get("rtype")
-            pr = v.get("printed")
-            rt = rt if isinstance(rt, str) else "unknown"
-            return _UNSUPPORTED_CLASSES.get(rt, Unsupported)(
-                rt, pr if isinstance(pr, str) else "")
+        if rtype == "unsupported" or rtype == "reference":
+            return _standin(rtype, v)
         if not isinstance(rtype, str):
             raise _bad("no type")
         a = v.get("attributes")
@@ -962,6 +1281,25 @@ class Decoder:
             cols = _has_class(attrs.get("class"), "data.frame")
             return self._list([self.decode(x, not cols, depth + 1)
                                for x in value], attrs, depth)
+        if rtype in ("pairlist", "S4"):
+            if not isinstance(value, list):
+                raise _bad(f"a {rtype} that is not an array")
+            elts = [self.decode(x, True, depth + 1) for x in value]
+            if rtype == "pairlist":
+                return Pairlist(elts, attrs)
+            return _s4(elts, attrs)
+        if rtype == "symbol":
+            if attrs:
+                raise _bad("a symbol with attributes")
+            return Symbol(_text(value, "a symbol"))
+        if rtype == "language":
+            return Language(_text(value, "a call"), attrs)
+        if rtype == "function":
+            return Function(_text(value, "a function's source"), attrs)
+        if rtype == "environment":
+            if attrs:
+                raise _bad("an environment with attributes")
+            return Environment(_text(value, "an environment's name"))
         raise _bad(f"unknown type {rtype!r}")
 
     def _attr(self, v: Any, depth: int) -> Any:
@@ -1028,6 +1366,50 @@ class Decoder:
                     return pdf
             return df
         return List(elts, attrs)
+
+
+def _standin(rtype: str, v: dict[str, Any]) -> Unsupported | Reference:
+    """An unsupported value or a reference: members, no value."""
+    if "value" in v or "bin" in v or "attributes" in v:
+        raise _bad(f"a{'n' if rtype[0] == 'u' else ''} {rtype} value with "
+                   "a value or attributes")
+    rt = v.get("rtype")
+    if not isinstance(rt, str):
+        raise _bad(f"a{'n' if rtype[0] == 'u' else ''} {rtype} value "
+                   "with no rtype")
+    if rtype == "reference":
+        return Reference(rt)
+    path = v.get("path")
+    if not isinstance(path, str):
+        raise _bad("an unsupported value with no path")
+    printed = v.get("printed")
+    if type(printed) is dict:
+        printed = _bytestring(printed)
+    elif not isinstance(printed, str):
+        raise _bad("an unsupported value with no printed form")
+    cl = v.get("class")
+    classes: list[Any] = []
+    if cl is not None:
+        if not isinstance(cl, list):
+            raise _bad("an unsupported value's class that is not an array")
+        classes = [_character(c) for c in cl]
+    return Unsupported(rt, printed, path, classes)
+
+
+def _s4(elts: list[Any], attrs: dict[str, Any]) -> S4:
+    """An S4 object: its slots, named by the attribute names, and its
+    class; no other attribute."""
+    names = attrs.get("names")
+    cls = attrs.get("class")
+    if not set(attrs) <= {"names", "class"} or "names" not in attrs:
+        raise _bad("an S4 object whose attributes are not names and class")
+    ns = names if isinstance(names, list) else [names]
+    if len(ns) != len(elts) or not _unique_names(ns):
+        raise _bad("an S4 object whose slot names are not one unique "
+                   "name a slot")
+    if cls is not None and not isinstance(cls, Character):
+        raise _bad("an S4 object whose class is not a character vector")
+    return S4(dict(zip(ns, elts)), cls)
 
 
 def _unique_names(ns: list[Any]) -> bool:
@@ -1154,12 +1536,16 @@ class Encoder:
             return {"type": "character", "value": [_enc_str(x)]}
         if isinstance(x, NAType):
             return {"type": x.rtype, "value": [None]}
+        if isinstance(x, _STANDINS):
+            return self._standin(x, depth)
         if isinstance(x, Vector):
             return self._vector(x, depth)
         if isinstance(x, Factor):
             return self._factor(x, depth)
         if isinstance(x, DataFrame):
             return self._dataframe(x, depth)
+        if isinstance(x, ByteString):
+            return {"type": "character", "value": _characters([x])}
         if isinstance(x, Raw):
             return self._with_attrs({"type": "raw", "value": _b64(x)},
                                     x.attributes, depth)
@@ -1179,8 +1565,6 @@ class Encoder:
             return {"type": "double", "value": [_enc_double(float(x))]}
         if isinstance(x, str):
             return {"type": "character", "value": [_enc_str(str(x))]}
-        if isinstance(x, Unsupported):
-            raise ConversionError(f"an R {x.rtype} cannot be sent back to R")
         if isinstance(x, Mapping):
             return self._dict(x, depth)
         if isinstance(x, (list, tuple)):
@@ -1205,14 +1589,32 @@ class Encoder:
                                  for k, v in attrs.items()}
         return out
 
+    def _standin(self, x: Any, depth: int) -> dict[str, Any]:
+        """A symbol or a call, which R makes again exactly; what R would
+        make something else of (a function, an environment, ...) cannot
+        be sent."""
+        if isinstance(x, Symbol):
+            return {"type": "symbol", "value": _enc_str(str(x))}
+        if isinstance(x, Language):
+            if not isinstance(x.text, str):
+                raise ConversionError("a Language's text is not a str")
+            return self._with_attrs(
+                {"type": "language", "value": _enc_str(x.text)},
+                x.attributes, depth)
+        for t, why in _NOT_SENT.items():
+            if isinstance(x, t):
+                raise ConversionError(why)
+        raise ConversionError(f"a {type(x).__qualname__} cannot be sent to "
+                              "R")
+
     def _vector(self, x: Vector[Any], depth: int) -> dict[str, Any]:
         if isinstance(x, Dates):
             return self._dates(list(x), x.attributes, depth)
         if isinstance(x, DateTimes):
             return self._datetimes(list(x), x.attributes, depth)
-        if x.rtype == "list":
+        if x.rtype in ("list", "pairlist"):
             out: dict[str, Any] = {
-                "type": "list",
+                "type": x.rtype,
                 "value": [self.encode(e, depth + 1) for e in x]}
         else:
             out = self.atomic(x.rtype, x)
@@ -1324,6 +1726,25 @@ class Encoder:
                 "value": [self.encode(e, depth + 1) for e in x]}
 
 
+#: What each stand-in that cannot go back would be in R instead.
+_NOT_SENT: dict[type[Any], str] = {
+    Function: "an R function cannot be sent to R: it crossed as its "
+    "source text only, and R would make a string of it (send the text "
+    "as a str)",
+    Environment: "an R environment cannot be sent to R: only its name "
+    "crossed, and R would make a new, empty environment of it (drop it, "
+    "a formula's .Environment attribute included)",
+    S4: "an R S4 object cannot be sent to R: R would make a list of its "
+    "slots (send S4.slots)",
+    Reference: "an R external pointer or weak reference cannot be sent "
+    "to R: it means nothing outside the sandbox",
+    Unsupported: "an R value that could not cross (Unsupported) cannot be "
+    "sent to R",
+}
+_STANDINS = (Symbol, Language, Function, Environment, S4, Reference,
+             Unsupported)
+
+
 def _encoded_length(v: Any) -> int:
     if v is None:
         return 0
@@ -1359,6 +1780,8 @@ def _infer(x: Sequence[Any]) -> str | None:
             kinds.add("character")
         elif t is complex:
             kinds.add("complex")
+        elif t is ByteString:
+            kinds.add("character")
         elif isinstance(e, NAType):
             if e.rtype != "logical":
                 kinds.add(e.rtype)
@@ -1482,6 +1905,10 @@ def _characters(xs: Sequence[Any]) -> list[Any]:
             out.append(_enc_str(str(v)))
         elif isinstance(v, NAType):
             out.append(None)
+        elif isinstance(v, ByteString):
+            if v.find(b"\x00") != -1:
+                raise ConversionError("an R string cannot hold a NUL byte")
+            out.append({"bytes": _b64(bytes(v))})
         else:
             raise ConversionError(f"{v!r} in a character vector")
     return out

@@ -24,6 +24,7 @@ BUILD = Path(os.environ.get("SECURER_BUILD", TOP / "build"))
 sys.path.insert(0, str(TOP / "python"))
 
 import securer  # noqa: E402
+from securer import Output  # noqa: E402
 
 
 def _alive(pid: int) -> bool:
@@ -106,6 +107,20 @@ class Daemon:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def joined(output: list[Output]) -> list[Output]:
+    """Output with adjacent pieces of one stream joined: how the text of
+    each stream interleaves, whatever pieces it came in (the protocol
+    says nothing of where one output event ends and the next begins)."""
+    out: list[Output] = []
+    for o in output:
+        assert o.text != "", output
+        if out and out[-1].stream == o.stream:
+            out[-1] = Output(o.stream, out[-1].text + o.text)
+        else:
+            out.append(o)
+    return out
 
 
 @pytest.fixture(scope="module")

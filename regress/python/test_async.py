@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 import securer
+from securer import Output
+
+from conftest import joined
 
 
 async def test_session_methods(sock: str, tmp_path: Path) -> None:
@@ -20,7 +23,9 @@ async def test_session_methods(sock: str, tmp_path: Path) -> None:
         r = await s.execute("cat('a\\n'); message('m'); x <- 2; x * 21",
                             on_output=lambda st, t: seen.append((st, t)))
         assert r.value == 42.0 and r.stdout == "a\n"
-        assert seen == [("stdout", "a\n"), ("message", "m\n")]
+        assert joined([Output(*p) for p in seen]) == [
+            Output("stdout", "a\n"), Output("message", "m\n")]
+        assert [tuple(o) for o in r.output] == seen
         assert await s.put_file("in.txt", "hello") == 5
         await s.execute("writeLines(toupper(readLines(file.path(Sys.getenv("
                         "'SECURER_INPUT'), 'in.txt'))), file.path(Sys.getenv("

@@ -1,18 +1,15 @@
-"""Binary vectors ("bin", /work/notes/BINARY.md and securer-protocol(7)):
-the codec against synthetic values, the client against a stand-in daemon
-that sends them, and the real daemon once it does.
-
-The daemon side is asked, not assumed: test_daemon_binary executes a
-long vector with "binary": true in hello.  If "bin" comes back, every
-check runs; if it does not but a header of this tree defines EXEC_BINARY
-(the daemon is new enough), that is a failure; only a tree
-without it skips, and t_python reports the skip to Kyua.
+"""Binary vectors ("bin", securer-protocol(7) "Values"): the codec
+against synthetic values, the client against a stand-in daemon that
+sends them, and the real daemon, which sends them to a client whose
+hello asked, for vectors of 16 elements or more.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import math
+import socket
 import struct
 from typing import Any
 
@@ -24,7 +21,7 @@ from securer import (NA, NA_integer, NA_real, Complex, DataFrame, Double,
 from securer._conn import Connection
 from securer.values import Decoder, Encoder, decode, encode, float_bits
 
-from conftest import TOP, Daemon
+from conftest import Daemon
 
 INT_MIN = -2147483648
 NAN_PAYLOAD = 0x7FF8000000000001
@@ -243,18 +240,6 @@ def test_invalid_bin_from_daemon(fake_daemon: Any) -> None:
 
 # --- The real daemon ------------------------------------------------------------
 
-def tree_has_binary() -> bool:
-    """Whether this tree's daemon is new enough to send "bin": a header
-    of the daemon defines the flag its monitor sets for the worker
-    (EXEC_BINARY, BINARY.md), wherever the codec's headers move."""
-    for h in TOP.glob("*/*.h"):
-        if h.parts[-2] in ("regress", "build", "python"):
-            continue
-        if "#define EXEC_BINARY" in h.read_text(errors="replace"):
-            return True
-    return False
-
-
 def raw_value(conn: Connection, sid: str, code: str) -> dict[str, Any]:
     """An execution's final reply as the daemon sent it."""
     rid = conn.request("execute", {"session": sid, "code": code})
@@ -268,30 +253,36 @@ def raw_value(conn: Connection, sid: str, code: str) -> dict[str, Any]:
         conn.done(rid)
 
 
+def hello_reply(path: str) -> dict[str, Any]:
+    """The daemon's reply to a hello that asks for binary vectors."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(path)
+        c.sendall(b'{"id":1,"op":"hello","version":1,"binary":true}\n')
+        with c.makefile("rb") as f:
+            r: dict[str, Any] = json.loads(f.readline())
+    assert r["ok"] is True and r["version"] == 1, r
+    return r
+
+
 def test_daemon_binary(daemon: Daemon) -> None:
+    """Everything "bin" must do end to end, with the real daemon."""
     conn = Connection.open(daemon.sock, autostart=False, binary=True)
     try:
         sid = conn.call("session.create")["session"]
-        m = raw_value(conn, sid, "as.double(1:32)")
-    finally:
-        conn.close()
-    sends_bin = "bin" in m["value"]
-    if not sends_bin:
-        if tree_has_binary():
-            pytest.fail("the tree defines EXEC_BINARY but the "
-                        "daemon sent no \"bin\" for a vector of 32 doubles "
-                        f"to a client that asked: {m['value']}")
-        pytest.skip("the daemon predates binary vectors (no EXEC_BINARY in "
-                    "the tree's headers): the end-to-end checks of \"bin\" "
-                    "wait for it")
-    check_daemon_binary(daemon)
-
-
-def check_daemon_binary(daemon: Daemon) -> None:
-    """Everything "bin" must do end to end, with a daemon that sends it."""
-    conn = Connection.open(daemon.sock, autostart=False, binary=True)
-    try:
-        sid = conn.call("session.create")["session"]
+        # From 16 elements on, never below.
+        for n, form in [(15, "value"), (16, "bin"), (32, "bin")]:
+            v = raw_value(conn, sid, f"as.double(1:{n})")["value"]
+            assert form in v and v["type"] == "double", (n, v)
+            want = [float(i) for i in range(1, n + 1)]
+            if form == "bin":
+                assert "value" not in v and list(struct.unpack(
+                    f"<{n}d", base64.b64decode(v["bin"]))) == want
+            else:
+                assert "bin" not in v and v["value"] == want
+        # Character vectors and lists never.
+        v = raw_value(conn, sid, "letters")["value"]
+        assert "value" in v and "bin" not in v
         # Only clients that ask get it.
         plain = Connection.open(daemon.sock, autostart=False, binary=False)
         try:
@@ -321,9 +312,19 @@ def check_daemon_binary(daemon: Daemon) -> None:
     def payload() -> Any:
         return Double([nanp, -0.0, NA_real] + [0.5] * 13)
 
+    hexbits = "paste(rev(as.character(writeBin(x[1], raw()))), " \
+        "collapse = '')"
     with securer.Session(daemon.sock, tools=[echo, payload],
                          autostart=False) as s:
+        # The hello reply does not say whether the daemon reads "bin": the
+        # client sends it once the daemon has sent one.  Before, the
+        # vector goes as JSON, where a NaN is R's NaN.
+        assert "binary" not in hello_reply(daemon.sock)
+        assert not s._conn.peer_binary
+        assert s.execute(f"x <- payload(); {hexbits}").value == \
+            "7ff8000000000000"
         v = s.execute("c(NA, NaN, -0, 1:29 / 7)").value
+        assert s._conn.peer_binary
         assert dbl(v[0]) == 0x7FF00000000007A2 and \
             dbl(v[1]) == 0x7FF8000000000000 and \
             dbl(v[2]) == 0x8000000000000000
@@ -338,8 +339,7 @@ def check_daemon_binary(daemon: Daemon) -> None:
             assert s.execute(f"x <- {code}; identical(echo(x), x)"
                              ).value is True, code
         # A NaN payload the JSON form cannot carry goes to R and back.
-        r = s.execute("x <- payload(); paste(rev(as.character(writeBin("
-                      "x[1], raw()))), collapse = '')")
+        r = s.execute(f"x <- payload(); {hexbits}")
         assert r.value == "7ff8000000000001"
         assert dbl(s.execute("payload()").value[0]) == NAN_PAYLOAD
     with securer.Session(daemon.sock, values="numpy", autostart=False) as s:

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 import securer
+from securer import Output
 from securer import errors as E
 from securer._conn import Connection
 from securer import _resolve
 
-from conftest import TOP, Daemon
+from conftest import TOP, Daemon, joined
 
 
 def manual_codes() -> list[str]:
@@ -119,6 +120,35 @@ def test_stand_in_code(fake_daemon: Any, code: str) -> None:
         assert isinstance(e, E.Timeout) and e.timeout == 2.5
 
 
+def test_stand_in_error_classes(fake_daemon: Any) -> None:
+    """RError.classes is the reply's classes, in order; anything else
+    there (or a member of another name) gives none."""
+    box: dict[str, Any] = {}
+
+    def handler(req: dict[str, Any], send: Any) -> None:
+        if req.get("op") == "session.create":
+            send({"id": req["id"], "ok": True, "session": "ab" * 16})
+        elif req.get("op") == "execute":
+            send({"id": req["id"], "ok": False, "error": {
+                "code": "r_error", "message": "m", **box["extra"]}})
+        else:
+            send({"id": req["id"], "ok": True})
+
+    d = fake_daemon(handler)
+    with securer.Session(d.path) as s:
+        for extra, want in [
+                ({"classes": ["http_404", "http_error"]},
+                 ("http_404", "http_error")),
+                ({"classes": ["a", 5, None, "b"]}, ("a", "b")),
+                ({"classes": "http_404"}, ()),
+                ({"class": ["http_404"]}, ()),
+                ({}, ())]:
+            box["extra"] = extra
+            with pytest.raises(securer.RError) as ei:
+                s.execute("x")
+            assert ei.value.classes == want, extra
+
+
 def test_stand_in_unknown_and_broken(fake_daemon: Any) -> None:
     """An unknown code is a SecurerError with it; a daemon that breaks
     the protocol gives ProtocolViolation or ConnectionLost, never a hang
@@ -194,7 +224,8 @@ def test_r_errors(session: securer.Session) -> None:
     with pytest.raises(securer.RError) as ei:
         session.execute("cat('out\\n'); log(-1); sqrt('a')")
     assert ei.value.stdout == "out\n"
-    assert [o.stream for o in ei.value.output] == ["stdout", "warning"]
+    assert joined(ei.value.output) == [
+        Output("stdout", "out\n"), Output("warning", "NaNs produced")]
     with pytest.raises(securer.RSyntaxError) as se:
         session.execute("x <- 1\ny <- (2 +\n")
     # The position is R's parser's, as its message says it.
@@ -209,6 +240,33 @@ def test_r_errors(session: securer.Session) -> None:
     with pytest.raises(securer.RSyntaxError):
         session.execute("z <- 2; )")
     assert session.execute("z").value == 1.0
+
+
+def test_r_error_classes(session: securer.Session) -> None:
+    """A condition's classes but R's own come with its error."""
+    with pytest.raises(securer.RError) as ei:
+        session.execute("stop('plain')")
+    assert ei.value.classes == () and ei.value.message == "plain"
+    with pytest.raises(securer.RError) as ei:
+        session.execute("stop(structure(class = c('myError', 'error', "
+                        "'condition'), list(message = 'boom', "
+                        "call = NULL)))")
+    e = ei.value
+    assert e.classes == ("myError",) and e.message == "boom" and \
+        e.call is None and e.details["classes"] == ["myError"]
+    with pytest.raises(securer.RError) as ei:
+        session.execute("f <- function() stop(structure(class = c("
+                        "'http_404', 'http_error', 'simpleError', 'error', "
+                        "'condition'), list(message = 'not found', "
+                        "call = sys.call()))); f()")
+    e = ei.value
+    assert e.classes == ("http_404", "http_error") and e.call == "f()"
+    # An R-level error of base R has none but R's own.
+    with pytest.raises(securer.RError) as ei:
+        session.execute("log('a')")
+    assert ei.value.classes == ()
+    # The session goes on.
+    assert session.execute("1L").value == 1
 
 
 def test_session_limits(sock: str) -> None:
@@ -434,13 +492,28 @@ def test_worker_died(daemon: Daemon, session: securer.Session) -> None:
         assert s.execute("2").value == 2.0
 
 
+def flood(n: int) -> str:
+    """Code whose output changes stream 2n times: an output event has
+    one stream, so it is at least 2n messages however the worker batches
+    its output."""
+    return f"for (i in 1:{n}) {{ cat(i, '\\n'); message(i) }}"
+
+
 def test_too_many_messages(make_daemon: Any) -> None:
+    # Without the limit: 2000 pieces, stdout and message in turn.
+    with securer.Session(make_daemon().sock) as s:
+        out = joined(s.execute(flood(1000)).output)
+        assert [o.stream for o in out] == ["stdout", "message"] * 1000
+        assert out[-2:] == [Output("stdout", "1000 \n"),
+                            Output("message", "1000\n")]
     d = make_daemon("messages 200")
     with securer.Session(d.sock) as s:
         s.execute("x <- 1")
+        # Under the limit the same code runs.
+        assert len(joined(s.execute(flood(50)).output)) == 100
         with pytest.raises(securer.TooManyMessages) as ei:
-            s.execute("for (i in 1:1000) { cat(i, '\\n'); flush(stdout()) }")
-        assert ei.value.state_lost
+            s.execute(flood(1000))
+        assert ei.value.state_lost and ei.value.code == "too_many_messages"
         assert s.execute("exists('x')").value is False
 
 

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 import securer
-from securer import (NA, NA_character, NA_complex, NA_integer, NA_real,
-                     Character, Complex, DataFrame, Dates, DateTimes, Double,
-                     Factor, Integer, List, Logical, RDate, RDateTime,
-                     identical, is_na)
+from securer import (NA, NA_character, NA_complex, NA_integer, NA_real, S4,
+                     ByteString, Character, Complex, DataFrame, Dates,
+                     DateTimes, Double, Environment, Factor, Function,
+                     Integer, Language, List, Logical, Pairlist, RDate,
+                     RDateTime, Reference, Symbol, Unsupported, identical,
+                     is_na)
 from securer.values import Decoder, Encoder, decode, encode, float_bits
 
 
@@ -133,19 +135,147 @@ def test_posixct(session: securer.Session) -> None:
     assert v[0].hour == 12 and is_na(v[1])
 
 
-def test_unsupported(session: securer.Session) -> None:
-    e = session.execute("environment()").value
-    assert isinstance(e, securer.Environment)
-    assert e.rtype == "environment" and "R_GlobalEnv" in e.printed
+def test_language(session: securer.Session) -> None:
+    """Symbols and calls come as their text, never evaluated; numbers in
+    a call are exact (17 digits); a formula keeps its class and its
+    environment, by name."""
+    x = session.execute("quote(x)").value
+    assert type(x) is Symbol and x == "x" and not x.missing
+    assert repr(x) == "Symbol('x')"
+    c = session.execute("quote(f(x, 1.5, 'a'))").value
+    assert type(c) is Language and c.text == 'f(x, 1.5, "a")' and \
+        c.attributes == {} and not c.is_formula
+    assert str(c) == c.text
+    c = session.execute("as.call(list(as.name('f'), 1e-300, 1/3))").value
+    assert c.text == "f(1e-300, 0.33333333333333331)"
+    assert float(c.text.split(", ")[1][:-1]) == 1 / 3
+    # Code in a call is text here: this one stops nothing.
+    assert session.execute("quote(stop('ran'))").value.text == \
+        'stop("ran")'
+    f = session.execute("y ~ x + log(z)").value
+    assert type(f) is Language and f.text == "y ~ x + log(z)"
+    assert f.is_formula and f.environment == Environment("R_GlobalEnv")
+    assert list(f.attributes) == ["class", ".Environment"]
+    assert identical(f.attributes["class"], Character(["formula"]))
+    v = session.execute("list(a = quote(x), b = quote(f(y)), "
+                        "c = structure(1:2, lang = quote(a + b)))").value
+    assert identical(v, {"a": Symbol("x"), "b": Language("f(y)"),
+                         "c": Integer([1, 2],
+                                      {"lang": Language("a + b")})})
+
+
+def test_functions_and_environments(session: securer.Session) -> None:
+    """A function is its source text; an environment its name."""
     f = session.execute("function(x) x + 1").value
-    assert isinstance(f, securer.Function) and f.rtype == "closure"
-    assert "x + 1" in f.printed
-    assert isinstance(session.execute("sum").value, securer.Function)
-    s = session.execute("quote(x)").value
-    assert type(s) is securer.Unsupported and s.rtype == "symbol"
-    # They cannot go back.
-    with pytest.raises(securer.ConversionError):
-        encode(e)
+    assert type(f) is Function and f.source == "function (x) \nx + 1"
+    assert f.attributes == {} and not f.primitive and str(f) == f.source
+    p = session.execute("sum").value
+    assert type(p) is Function and p.source == '.Primitive("sum")' and \
+        p.primitive
+    g = session.execute("structure(function() 1, class = 'myfn')").value
+    assert type(g) is Function and \
+        identical(g.attributes, {"class": Character(["myfn"])})
+    for code, name in [("environment()", "R_GlobalEnv"), ("new.env()", ""),
+                       ("emptyenv()", "R_EmptyEnv"), ("baseenv()", "base"),
+                       ("asNamespace('stats')", "namespace:stats"),
+                       ("as.environment('package:stats')",
+                        "package:stats")]:
+        e = session.execute(code).value
+        assert type(e) is Environment and e.name == name, (code, e)
+    v = session.execute("f <- function() { x <- 1; structure(list(), "
+                        "class = 'q', env = environment()) }; f()").value
+    assert identical(v, List([], {"class": Character(["q"]),
+                                  "env": Environment("")}))
+
+
+def test_pairlist_s4_reference(session: securer.Session) -> None:
+    p = session.execute("formals(function(x, y = 2) NULL)").value
+    assert identical(p, Pairlist([Symbol(""), 2.0], names=["x", "y"]))
+    assert p[0].missing and p != List([Symbol(""), 2.0], names=["x", "y"])
+    p = session.execute("pairlist(a = 1, b = 'x')").value
+    assert identical(p, Pairlist([1.0, "x"], names=["a", "b"]))
+    o = session.execute("setClass('P', representation(name = 'character', "
+                        "age = 'numeric')); new('P', name = 'a', "
+                        "age = 1)").value
+    assert type(o) is S4 and o.class_name == "P" and \
+        o.package == ".GlobalEnv"
+    assert list(o.slots) == ["name", "age"] and o["name"] == "a" and \
+        identical(o["age"], 1.0)
+    assert identical(o.rclass, Character(
+        ["P"], {"package": Character([".GlobalEnv"])}))
+    n = session.execute("setClass('N', contains = 'numeric', "
+                        "representation(u = 'character')); "
+                        "new('N', c(1.5, 2.5), u = 'm')").value
+    assert type(n) is S4 and list(n.slots) == ["u", ".Data"]
+    assert identical(n[".Data"], Double([1.5, 2.5]))
+    # A class representation has slots of every kind, a class-less
+    # prototype and an external pointer among them.
+    c = session.execute("getClass('P')").value
+    assert type(c) is S4 and c.class_name == "classRepresentation" and \
+        c.package == "methods"
+    assert type(c["prototype"]) is S4 and c["prototype"].rclass is None
+    assert c["versionKey"] == Reference("externalptr")
+    r = session.execute("list(p = new('externalptr'))").value
+    assert r == {"p": Reference("externalptr")}
+    assert r["p"].rtype == "externalptr"
+
+
+def test_unsupported(session: securer.Session) -> None:
+    """A value with a part that cannot cross even as a stand-in comes
+    whole: what the part is, where, the value's class, its printed
+    form."""
+    u = session.execute("e <- new.env(); class(e) <- 'R6'; e").value
+    assert type(u) is Unsupported
+    assert u.rtype == "environment with a class" and u.path == "" and \
+        u.classes == ("R6",)
+    assert 'attr(,"class")' in u.printed and str(u) == u.printed
+    u = session.execute("list(a = 1, e = structure(new.env(), "
+                        "class = 'foo'))").value
+    assert type(u) is Unsupported and u.path == "$e" and u.classes == ()
+    assert u.printed.startswith("$a\n[1] 1\n")
+    u = session.execute("expression(1 + 2)").value
+    assert type(u) is Unsupported and u.rtype == "expression" and \
+        u.printed == "expression(1 + 2)\n"
+
+
+def test_byte_strings(session: securer.Session) -> None:
+    """A string that is not valid UTF-8 comes as its bytes, never
+    repaired; valid ones in other encodings as text."""
+    v = session.execute("'caf\\xe9'").value
+    assert type(v) is ByteString and v == b"caf\xe9"
+    v = session.execute("c('ok', NA, 'caf\\xe9')").value
+    assert identical(v, Character(["ok", NA_character,
+                                   ByteString(b"caf\xe9")]))
+    v = session.execute("setNames(1:2, c('a', '\\xff'))").value
+    assert identical(v.names, ["a", ByteString(b"\xff")])
+    assert session.execute("iconv('caf\\xe9', 'latin1', 'UTF-8')"
+                           ).value == "caf\u00e9"
+    # A name that is not UTF-8 in a list is not a dict key.
+    v = session.execute("list(`caf\\xe9` = 1)").value
+    assert type(v) is List and v.names == [ByteString(b"caf\xe9")]
+
+
+def test_standins_that_cannot_go_back(sock: str) -> None:
+    """What R would make something else of is refused, as an R error in
+    the sandbox: a function, an environment (and so a formula with
+    one), an S4 object, a reference, what could not cross."""
+    with securer.Session(tools=[echo], autostart=False) as s:
+        for code in ["function(x) x", "sum", "environment()", "y ~ x",
+                     "new('externalptr')", "setClass('Q', "
+                     "representation(a = 'numeric')); new('Q', a = 1)",
+                     "expression(1)", "list(1, f = mean)"]:
+            r = s.execute(f"x <- {code}; tryCatch(echo(x), error = "
+                          "function(e) conditionMessage(e))").value
+            assert isinstance(r, str) and "cannot be sent to R" in r, \
+                (code, r)
+        assert s.execute("1L").value == 1
+    for x in [Function("function() 1"), Environment("R_GlobalEnv"),
+              S4({"a": 1.0}), Reference("externalptr"),
+              Unsupported("expression", "x"),
+              Language("y ~ x", {".Environment": Environment("")}),
+              [Function("sum")]]:
+        with pytest.raises(securer.ConversionError):
+            encode(x)
 
 
 # --- R to Python to R: identical() in R ---------------------------------------
@@ -180,6 +310,19 @@ ROUND_TRIP = [c for c, _ in R_TO_PY] + [
     "c(TRUE, NA, FALSE)",
     "as.raw(0:255)",
     "letters",
+    "quote(x)",
+    "quote(f(x, 1.5, 'a'))",
+    "as.call(list(as.name('f'), 1e-300, 1/3, 2^60 + 1))",
+    "quote(function(x, y = 1) x + y)",
+    "quote(`my var`[[1]]$b@c)",
+    "quote(if (a) b else -1L)",
+    "quote(f(NA_character_, NA_integer_, NA, NA_real_))",
+    "structure(quote(y ~ x), class = 'formula')",
+    "formals(function(x, y = 2, ...) NULL)",
+    "pairlist(a = 1, b = 'x')",
+    "list(a = quote(x), b = quote(f(y)))",
+    "structure(1:3, lang = quote(a + b))",
+    "{x <- c('caf\\xe9', NA, 'b', '\\xff\\xfe'); Encoding(x) <- 'bytes'; x}",
 ]
 
 
@@ -258,6 +401,18 @@ PY_TO_R: list[tuple[Any, str]] = [
     (DataFrame({"x": Integer([])}), "data.frame(x = integer(0))"),
     (DataFrame({"f": Factor(["u", "v"]), "d": [date(2020, 1, 1), NA]}),
      "data.frame(f = factor(c('u', 'v')), d = as.Date(c('2020-01-01', NA)))"),
+    (Symbol("x"), "quote(x)"),
+    (Symbol(""), "quote(expr = )"),
+    (Language("f(x, 1.5)"), "quote(f(x, 1.5))"),
+    (Language("stop('evaluated')"), "quote(stop('evaluated'))"),
+    (Language("y ~ x", {"class": Character(["formula"])}),
+     "structure(quote(y ~ x), class = 'formula')"),
+    (Pairlist([Symbol(""), 2.0], names=["x", "y"]),
+     "formals(function(x, y = 2) NULL)"),
+    (ByteString(b"caf\xe9"), "{x <- 'caf\\xe9'; Encoding(x) <- 'bytes'; x}"),
+    (Character(["a", ByteString(b"\xff"), NA]),
+     "{x <- c('a', '\\xff', NA); Encoding(x) <- 'bytes'; x}"),
+    ([Symbol("a"), Language("g()")], "list(quote(a), quote(g()))"),
 ]
 
 
@@ -294,6 +449,8 @@ BACK: dict[int, Any] = {
     49: DataFrame({"f": Factor(["u", "v"]),
                    "d": Dates([RDate(2020, 1, 1), NA],
                               {"class": Character(["Date"])})}),
+    53: Language('stop("evaluated")'),
+    58: List([Symbol("a"), Language("g()")]),
 }
 
 
@@ -337,13 +494,20 @@ def test_python_values_that_cannot_cross(sock: str) -> None:
 
     with securer.Session(tools=[securer.tool(val)]) as s:
         for v in [{1, 2}, object(), 2 ** 60 + 1, "a\x00b", "\ud800",
-                  {1: "x"}, Integer([2 ** 31]), Factor(["z"], ["a"])]:
+                  {1: "x"}, Integer([2 ** 31]), Factor(["z"], ["a"]),
+                  ByteString(b"a\x00"), Symbol("a\x00")]:
             box.value = v
             with pytest.raises(securer.RError) as ei:
                 s.execute("val()")
             assert "cannot be sent to R" in ei.value.message, v
         # The session goes on.
         assert s.execute("1L").value == 1
+        # R takes exactly one call, and never evaluates it.
+        for text in ["1 +", "a; b", "x", "1", ""]:
+            box.value = Language(text)
+            with pytest.raises(securer.RError) as ei:
+                s.execute("val()")
+            assert "not one call" in ei.value.message, text
 
 
 # --- The codec alone ------------------------------------------------------------
@@ -390,10 +554,98 @@ def test_decode_rejects_bad_values() -> None:
         {"type": "list", "value": {}},
         {"type": "nope", "value": []},
         {"type": "double", "value": [], "attributes": []},
+        {"type": "character", "value": [{"bytes": "##"}]},
+        {"type": "character", "value": [{"bytes": "YQ==", "x": 1}]},
+        {"type": "character", "value": [{"bytes": "YQA="}]},
+        {"type": "character", "value": [{}]},
+        {"type": "symbol", "value": {"bytes": "Yf8="}},
+        {"type": "symbol", "value": 1},
+        {"type": "symbol"},
+        {"type": "symbol", "value": "x", "attributes": {
+            "a": {"type": "logical", "value": [True]}}},
+        {"type": "language", "value": ["f()"]},
+        {"type": "function", "value": None},
+        {"type": "environment", "value": 5},
+        {"type": "environment", "value": "", "attributes": {
+            "class": {"type": "character", "value": ["R6"]}}},
+        {"type": "pairlist", "value": "x"},
+        {"type": "S4", "value": [None]},
+        {"type": "S4", "value": [None], "attributes": {
+            "names": {"type": "character", "value": ["a", "b"]}}},
+        {"type": "S4", "value": [None, None], "attributes": {
+            "names": {"type": "character", "value": ["a", "a"]}}},
+        {"type": "S4", "value": [None], "attributes": {
+            "names": {"type": "character", "value": ["a"]},
+            "class": {"type": "integer", "value": [1]}}},
+        {"type": "S4", "value": [None], "attributes": {
+            "names": {"type": "character", "value": ["a"]},
+            "dim": {"type": "integer", "value": [1]}}},
+        {"type": "symbol", "bin": ""},
+        {"type": "reference"},
+        {"type": "reference", "rtype": "externalptr", "value": []},
+        {"type": "unsupported", "path": "", "printed": ""},
+        {"type": "unsupported", "rtype": "x", "printed": ""},
+        {"type": "unsupported", "rtype": "x", "path": ""},
+        {"type": "unsupported", "rtype": "x", "path": "", "printed": "",
+         "class": "c"},
+        {"type": "unsupported", "rtype": "x", "path": "", "printed": "",
+         "class": [1]},
+        {"type": "unsupported", "rtype": "x", "path": "", "printed": "",
+         "attributes": {}},
     ]
     for v in bad:
         with pytest.raises(securer.ProtocolViolation):
             decode(v)
+
+
+def test_standins_codec() -> None:
+    """Each stand-in goes back to the JSON it came as (those R makes
+    again), the same in every value mode."""
+    for mode in ("python", "numpy"):
+        d = Decoder(mode)
+        assert identical(d.decode({"type": "pairlist", "value": [
+            {"type": "symbol", "value": ""},
+            {"type": "double", "value": [1.5]}], "attributes": {
+            "names": {"type": "character", "value": ["x", "y"]}}}),
+            Pairlist([Symbol(""), 1.5], names=["x", "y"]))
+        assert identical(d.decode({"type": "S4", "value": [
+            {"type": "character", "value": ["v"]}], "attributes": {
+            "names": {"type": "character", "value": ["a"]},
+            "class": None}}), S4({"a": "v"}))
+        assert identical(d.decode({"type": "language", "value": "f()"}),
+                         Language("f()"))
+    for v in [{"type": "symbol", "value": "x"},
+              {"type": "symbol", "value": ""},
+              {"type": "language", "value": "y ~ x", "attributes": {
+                  "class": {"type": "character", "value": ["formula"]}}},
+              {"type": "pairlist", "value": [
+                  {"type": "symbol", "value": ""},
+                  {"type": "double", "value": [2.0]}], "attributes": {
+                  "names": {"type": "character", "value": ["x", "y"]}}},
+              {"type": "character", "value": [
+                  "a", None, {"bytes": "Y2Fm6Q=="}]},
+              {"type": "character", "value": [{"bytes": ""}]},
+              {"type": "list", "value": [
+                  {"type": "symbol", "value": "f"},
+                  {"type": "language", "value": "f(1)"}]}]:
+        assert encode(decode(v)) == v, v
+    u = decode({"type": "unsupported", "rtype": "nesting", "path":
+                "[[1]][[1]]", "class": ["a", None, {"bytes": "/w=="}],
+                "printed": {"bytes": "/w=="}})
+    assert u == Unsupported("nesting", ByteString(b"\xff"), "[[1]][[1]]",
+                            ["a", NA_character, ByteString(b"\xff")])
+    assert str(u) == "\ufffd" and "nesting at [[1]][[1]]" in repr(u)
+    assert decode({"type": "reference", "rtype": "weakref"}) == \
+        Reference("weakref")
+    assert encode(ByteString(b"\xe9")) == {
+        "type": "character", "value": [{"bytes": "6Q=="}]}
+    assert encode([ByteString(b"\xe9"), "a"])["type"] == "character"
+    assert not identical(Symbol("x"), "x") and Symbol("x") == "x"
+    assert not identical(ByteString(b"x"), b"x")
+    assert not identical(Language("f()", {"a": Double([-0.0])}),
+                         Language("f()", {"a": Double([0.0])}))
+    assert Language("f()") != Function("f()") and \
+        Language("f()") == Language("f()")
 
 
 def test_negative_zero_json() -> None:
