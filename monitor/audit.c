@@ -121,6 +121,18 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	return (ev.token);
 }
 
+/* A violation by a worker no session holds: a spare's. */
+void
+audit_spare_violation(uint32_t worker_id, const char *cause)
+{
+	struct audit_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = AUDIT_PROTOCOL;
+	ev.worker_id = worker_id;
+	audit_send(&ev, cause, NULL, NULL);
+}
+
 /* A refused hello. */
 void
 audit_auth(const struct client *c, const char *why)

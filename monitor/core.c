@@ -1013,6 +1013,8 @@ worker_fails(struct worker *w, enum worker_loss why, const char *fmt, ...)
 		if (w->session != NULL)
 			audit_session(w->session, AUDIT_PROTOCOL, 0, 0, 0,
 			    cause, NULL, NULL);
+		else
+			audit_spare_violation(w->id, cause);
 	}
 	defer(&w->d_lost, worker_given_up, w);
 }

@@ -433,6 +433,7 @@ extern int	 audit_down;
 uint32_t audit_session(struct session *, enum audit_type, uint32_t,
 	    uint64_t, uint32_t, const char *, const char *, const char *);
 void	 audit_auth(const struct client *, const char *);
+void	 audit_spare_violation(uint32_t, const char *);
 void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
 void	 audit_hold_reply(struct client *, uint64_t, struct cJSON *,
 	    uint32_t);

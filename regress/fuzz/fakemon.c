@@ -46,6 +46,9 @@ static struct securerd_conf	 fconf;
 struct fm_client	 fm_clients[FM_CLIENTS];
 int			 fm_auto;
 int			 fm_spawn_fail;
+int			 fm_manual;
+unsigned		 fm_audits[AUDIT_MAX];
+unsigned		 fm_kills;
 
 static struct fm_worker	 workers[FM_WORKERS];
 static size_t		 nworkers;
@@ -237,6 +240,18 @@ fm_worker_last(void)
 	return (last);
 }
 
+/* A worker with no session: the monitor's spare. */
+struct fm_worker *
+fm_worker_spare(void)
+{
+	size_t	i;
+
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].fd != -1 && !workers[i].setup)
+			return (&workers[i]);
+	return (NULL);
+}
+
 void
 fm_worker_send(struct fm_worker *fw, uint32_t type, uint32_t id,
     const void *data, size_t len)
@@ -366,7 +381,11 @@ worker_msg(struct fm_worker *fw, struct imsg *imsg)
 		if (fw->setup)
 			abort();	/* a second setup */
 		fw->setup = 1;
-		fm_worker_send(fw, IMSG_W_SETUP_DONE, 0, &wd, sizeof(wd));
+		if (fm_manual & FM_NO_SETUP)
+			fm_manual &= ~FM_NO_SETUP;
+		else
+			fm_worker_send(fw, IMSG_W_SETUP_DONE, 0, &wd,
+			    sizeof(wd));
 		break;
 	case IMSG_W_EXEC:
 		if (!fw->setup || imsg_get_len(imsg) < sizeof(we))
@@ -480,7 +499,10 @@ fm_recv_spawn(struct chan *ch, struct imsg *imsg)
 	ref.worker_id = req.worker_id;
 	broker_send(IMSG_WORKER_FD, req.worker_id, sv[0], &ref, sizeof(ref));
 	/* Sandboxed and warm at once. */
-	fm_worker_send(fw, IMSG_W_READY, 0, NULL, 0);
+	if (fm_manual & FM_NO_READY)
+		fm_manual &= ~FM_NO_READY;
+	else
+		fm_worker_send(fw, IMSG_W_READY, 0, NULL, 0);
 }
 
 static void
@@ -510,6 +532,7 @@ fm_recv_kill(struct chan *ch, struct imsg *imsg)
 			continue;
 		if (fw->fd != -1)
 			worker_close(fw);
+		fm_kills++;
 		report_exit(fw, EXIT_KILLED, 9);
 	}
 }
@@ -525,6 +548,7 @@ fm_recv_audit(struct chan *ch, struct imsg *imsg)
 	progress++;
 	if (msg_get_audit(imsg, &ev, texts) == -1)
 		abort();
+	fm_audits[ev.type]++;
 	if (ev.flags & AUDIT_F_ACK) {
 		ack.token = ev.token;
 		ack.durable = 1;
@@ -545,7 +569,7 @@ fm_recv_reload(struct chan *ch, struct imsg *imsg)
 static void
 client_line(struct fm_client *fc, const char *line, size_t len)
 {
-	cJSON	*r, *id, *ok, *ev, *s, *call;
+	cJSON	*r, *id, *ok, *ev, *s, *call, *e, *code;
 
 	if (!utf8_valid(line, len) ||
 	    (r = cJSON_ParseWithLength(line, len)) == NULL ||
@@ -561,6 +585,15 @@ client_line(struct fm_client *fc, const char *line, size_t len)
 		fprintf(stderr, "neither reply nor event: %.*s\n", (int)len,
 		    line);
 		abort();
+	}
+	if (cJSON_IsTrue(ok))
+		fc->oks++;
+	else if (cJSON_IsFalse(ok)) {
+		fc->errors++;
+		e = cJSON_GetObjectItemCaseSensitive(r, "error");
+		code = cJSON_GetObjectItemCaseSensitive(e, "code");
+		strlcpy(fc->error, cJSON_IsString(code) ? code->valuestring :
+		    "", sizeof(fc->error));
 	}
 	s = cJSON_GetObjectItemCaseSensitive(r, "session");
 	if (cJSON_IsString(s))

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "imsg.h"
+#include "securerd.h"
 
 #define FM_CLIENTS	4
 
@@ -24,6 +25,9 @@ struct fm_client {
 	char		 session[64];	/* the last session named to it */
 	uint64_t	 call;		/* the last tool call asked of it */
 	uint64_t	 next_id;
+	unsigned	 oks;		/* replies with ok true */
+	unsigned	 errors;	/* and false */
+	char		 error[64];	/* the last one's code */
 };
 
 /* A worker, seen from the worker's end of its channel. */
@@ -43,6 +47,11 @@ extern int		 fm_auto;
 #define FM_AUTO_WORKER	0x01	/* workers answer executions */
 #define FM_AUTO_TOOLS	0x02	/* clients answer tool calls */
 extern int		 fm_spawn_fail;	/* spawns to fail */
+extern int		 fm_manual;	/* each flag for once, then cleared: */
+#define FM_NO_READY	0x01	/* the next new worker does not say ready */
+#define FM_NO_SETUP	0x02	/* the next set up does not say it is done */
+extern unsigned		 fm_audits[AUDIT_MAX];	/* records, by type */
+extern unsigned		 fm_kills;		/* workers killed */
 
 void		 fm_init(void);
 struct fm_client *fm_connect(void);
@@ -52,6 +61,7 @@ void		 fm_request(struct fm_client *, const char *, ...)
 void		 fm_disconnect(struct fm_client *);
 void		 fm_pump(void);
 struct fm_worker *fm_worker_last(void);
+struct fm_worker *fm_worker_spare(void);
 void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,
 		    const void *, size_t);
 void		 fm_worker_exit(struct fm_worker *, uint32_t, int);
