@@ -366,14 +366,17 @@ bench_scale(int sessions)
 
 /* 7: a 1 s deadline: how late the error, how soon the next answer. */
 static void
-bench_timeout(void)
+bench_timeout(int count)
 {
 	struct securer		*h = connect_or_die();
 	struct securer_session	*s = session_or_die(h, NULL);
-	double			 late[5], back[5], t0;
+	double			*late, *back, t0;
 	int			 i;
 
-	for (i = 0; i < 5; i++) {
+	if ((late = calloc(count, sizeof(*late))) == NULL ||
+	    (back = calloc(count, sizeof(*back))) == NULL)
+		err(1, NULL);
+	for (i = 0; i < count; i++) {
 		t0 = now();
 		if (run(s, "repeat {}", 1) != -1)
 			errx(1, "no timeout");
@@ -383,8 +386,10 @@ bench_timeout(void)
 			errx(1, "after the timeout: %s", securer_errmsg(h));
 		back[i] = now() - t0;
 	}
-	row("7 timeout: error late by", late, 5, 0);
-	row("7 timeout: answers again in", back, 5, 0);
+	row("7 timeout: error late by", late, count, 0);
+	row("7 timeout: answers again in", back, count, 0);
+	free(late);
+	free(back);
 	securer_session_close(s);
 	securer_close(h);
 }
@@ -434,13 +439,19 @@ remove_files(void)
 int
 main(int argc, char *argv[])
 {
-	const char	*given = NULL;
-	int		 ch, n = 1000, sessions = 1000, own = 0;
+	const char	*given = NULL, *rows = "1234567";
+	int		 ch, n = 1000, sessions = 1000, deadlines = 5, own = 0;
 
-	while ((ch = getopt(argc, argv, "n:s:S:")) != -1) {
+	while ((ch = getopt(argc, argv, "n:r:s:S:T:")) != -1) {
 		switch (ch) {
 		case 'n':
 			n = atoi(optarg);
+			break;
+		case 'r':
+			rows = optarg;
+			break;
+		case 'T':
+			deadlines = atoi(optarg);
 			break;
 		case 's':
 			given = optarg;
@@ -449,12 +460,13 @@ main(int argc, char *argv[])
 			sessions = atoi(optarg);
 			break;
 		default:
-			errx(2, "usage: securer-bench [-n count] [-s socket] "
-			    "[-S sessions]");
+			errx(2, "usage: securer-bench [-n count] [-r rows] "
+			    "[-s socket] [-S sessions] [-T deadlines]");
 		}
 	}
-	if (n < 100 || sessions < 20)
-		errx(2, "count must be at least 100, sessions at least 20");
+	if (n < 100 || sessions < 20 || deadlines < 1)
+		errx(2, "count must be at least 100, sessions at least 20, "
+		    "deadlines at least 1");
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(dir, sizeof(dir), "/tmp/securer-bench.XXXXXX");
 	if (mkdtemp(dir) == NULL)
@@ -468,14 +480,22 @@ main(int argc, char *argv[])
 		sock = given;
 	printf("%-28s %10s %10s %10s %8s\n", "(microseconds)", "median",
 	    "p99", "Rserve", "ratio");
-	bench_ready(n / 10, 0, "1 session ready");
-	bench_ready(n / 10, 20000, "1 ... one every 20 ms");
-	bench_execute(n);
-	bench_tool();
-	bench_throughput();
-	bench_memory();
-	bench_scale(sessions);
-	bench_timeout();
+	if (strchr(rows, '1') != NULL) {
+		bench_ready(n / 10, 0, "1 session ready");
+		bench_ready(n / 10, 20000, "1 ... one every 20 ms");
+	}
+	if (strchr(rows, '2') != NULL)
+		bench_execute(n);
+	if (strchr(rows, '3') != NULL)
+		bench_tool();
+	if (strchr(rows, '4') != NULL)
+		bench_throughput();
+	if (strchr(rows, '5') != NULL)
+		bench_memory();
+	if (strchr(rows, '6') != NULL)
+		bench_scale(sessions);
+	if (strchr(rows, '7') != NULL)
+		bench_timeout(deadlines);
 	if (own) {
 		rserve_stop();
 		kill(daemon_pid, SIGTERM);
