@@ -29,9 +29,8 @@
 
 #include "base64.h"
 #include "rvalue.h"
+#include "binorder.h"
 #include "utf8.h"
-
-#include <R_ext/Parse.h>
 
 struct dec {
 	const cJSON	*root;
@@ -62,7 +61,6 @@ static SEXP	dec_language(struct dec *, const cJSON *);
 static SEXP	dec_bytes(struct dec *, const cJSON *);
 static void	set_flagged(SEXP, const char *);
 static int	class_has(SEXP, const char *);
-static void	bin_order(unsigned char *, size_t, size_t);
 static SEXP	dec_fail(struct dec *, const char *, ...)
 		    __attribute__((__format__ (printf, 2, 3)));
 
@@ -628,7 +626,7 @@ dec_bin(struct dec *d, SEXPTYPE unused, const char *type, const cJSON *v)
 		UNPROTECT(1);
 		return (dec_fail(d, "bad \"bin\" in a %s vector", type));
 	}
-	bin_order((unsigned char *)DATAPTR(x), n / size, size);
+	rvalue_bin_order((unsigned char *)DATAPTR(x), n / size, size);
 	if (t == LGLSXP) {
 		p = LOGICAL(x);
 		for (i = 0; i < XLENGTH(x); i++)
@@ -641,18 +639,6 @@ dec_bin(struct dec *d, SEXPTYPE unused, const char *type, const cJSON *v)
 	}
 	UNPROTECT(1);
 	return (x);
-}
-
-static void
-lang_parse(void *arg)
-{
-	SEXP		 box = arg;
-	ParseStatus	 status;
-	SEXP		 r;
-
-	r = R_ParseVector(VECTOR_ELT(box, 0), 2, &status, R_NilValue);
-	if (status == PARSE_OK)
-		SET_VECTOR_ELT(box, 1, r);
 }
 
 /* How deep a call nests, past max: max + 1. */
@@ -678,17 +664,14 @@ lang_depth(SEXP x, int depth, int max)
 static SEXP
 dec_language(struct dec *d, const cJSON *v)
 {
-	SEXP	 box, r;
+	SEXP	 exprs, r;
 
 	if (!cJSON_IsString(v) ||
 	    !utf8_valid(v->valuestring, strlen(v->valuestring)))
 		return (dec_fail(d, "a call's text is not a string"));
-	box = PROTECT(Rf_allocVector(VECSXP, 2));
-	SET_VECTOR_ELT(box, 0, Rf_ScalarString(Rf_mkCharCE(v->valuestring,
-	    CE_UTF8)));
-	/* A parser error (its stack) is an R error: caught as any. */
-	lang_parse(box);
-	if (TYPEOF(r = VECTOR_ELT(box, 1)) != EXPRSXP || XLENGTH(r) != 1 ||
+	exprs = PROTECT(rvalue_parse(Rf_ScalarString(Rf_mkCharCE(
+	    v->valuestring, CE_UTF8)), 2));
+	if (TYPEOF(r = exprs) != EXPRSXP || XLENGTH(r) != 1 ||
 	    TYPEOF(VECTOR_ELT(r, 0)) != LANGSXP) {
 		UNPROTECT(1);
 		return (dec_fail(d, "a call's text is not one call"));
@@ -701,25 +684,4 @@ dec_language(struct dec *d, const cJSON *v)
 	}
 	UNPROTECT(1);
 	return (r);
-}
-
-/* Little-endian bytes, as BINARY.md says, to the host's order. */
-static void
-bin_order(unsigned char *p, size_t n, size_t size)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	unsigned char	 t;
-	size_t		 i, j, w = size == 16 ? 8 : size;
-
-	for (i = 0; i < n * size; i += w)
-		for (j = 0; j < w / 2; j++) {
-			t = p[i + j];
-			p[i + j] = p[i + w - 1 - j];
-			p[i + w - 1 - j] = t;
-		}
-#else
-	(void)p;
-	(void)n;
-	(void)size;
-#endif
 }

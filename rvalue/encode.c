@@ -27,6 +27,7 @@
 #include "base64.h"
 #include "json.h"
 #include "rvalue.h"
+#include "binorder.h"
 #include "utf8.h"
 
 #define NUM_MAX		32
@@ -472,27 +473,6 @@ enc_elt(struct enc *e, SEXP x, R_xlen_t i)
 	}
 }
 
-/* Element i's bytes little-endian, as BINARY.md says, in place. */
-static void
-bin_order(unsigned char *p, size_t n, size_t size)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	unsigned char	 t;
-	size_t		 i, j, w = size == 16 ? 8 : size;
-
-	for (i = 0; i < n * size; i += w)
-		for (j = 0; j < w / 2; j++) {
-			t = p[i + j];
-			p[i + j] = p[i + w - 1 - j];
-			p[i + w - 1 - j] = t;
-		}
-#else
-	(void)p;
-	(void)n;
-	(void)size;
-#endif
-}
-
 /*
  * A logical, integer, double or complex vector as base64 of its
  * elements' bytes, a chunk at a time through a buffer of our own, so
@@ -539,7 +519,7 @@ enc_bin(struct enc *e, SEXP x)
 			memcpy(u->c, COMPLEX_RO(x) + i, k * size);
 			break;
 		}
-		bin_order((unsigned char *)u, k, size);
+		rvalue_bin_order((unsigned char *)u, k, size);
 		base64_encode_to(e->buf + e->len, u, k * size);
 		e->len += base64_len(k * size);
 	}

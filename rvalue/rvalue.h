@@ -71,4 +71,7 @@ SEXP		 rvalue_decode_tree(const struct cJSON *, char *, size_t);
 int		 rvalue_decoded_revive(void);
 const char	*rvalue_utf8(SEXP);
 
+/* parse.c: R code parsed, never run; an EXPRSXP or R_NilValue. */
+SEXP	rvalue_parse(SEXP, int);
+
 #endif /* RVALUE_H */

@@ -25,8 +25,6 @@
 #include "log.h"
 #include "worker.h"
 
-#include <R_ext/Parse.h>
-
 struct exec_job {
 	const char	*code;
 	size_t		 len;
@@ -198,18 +196,6 @@ eval_advise(SEXP exprs)
 	    strlen(names)));
 }
 
-static void
-parse_body(void *arg)
-{
-	SEXP		box = arg;
-	ParseStatus	status;
-	SEXP		r;
-
-	r = R_ParseVector(VECTOR_ELT(box, 0), -1, &status, R_NilValue);
-	if (status == PARSE_OK)
-		SET_VECTOR_ELT(box, 1, r);
-}
-
 /*
  * R's parser, all or nothing: on error, report it and run nothing.
  * R_ParseVector() directly (parse()'s own path, without the R-level
@@ -220,7 +206,7 @@ static int
 eval_parse(const char *code, size_t len, SEXP *exprs)
 {
 	const char	*nul;
-	SEXP		 box, call, r;
+	SEXP		 text, call, r;
 
 	if ((nul = memchr(code, '\0', len)) != NULL) {
 		eval_parse_error(code, nul - code,
@@ -229,17 +215,13 @@ eval_parse(const char *code, size_t len, SEXP *exprs)
 	}
 	if (len > INT_MAX)
 		fatalx("code of %zu bytes", len);
-	/* [0] the code, [1] what it parses to: protected across the exec. */
-	box = PROTECT(Rf_allocVector(VECSXP, 2));
-	SET_VECTOR_ELT(box, 0, Rf_ScalarString(Rf_mkCharLenCE(code, len,
-	    CE_UTF8)));
-	if (R_ToplevelExec(parse_body, box) &&
-	    TYPEOF(VECTOR_ELT(box, 1)) == EXPRSXP) {
-		*exprs = VECTOR_ELT(box, 1);
+	text = PROTECT(Rf_ScalarString(Rf_mkCharLenCE(code, len, CE_UTF8)));
+	if ((r = rvalue_parse(text, -1)) != R_NilValue) {
+		*exprs = r;
 		UNPROTECT(1);
 		return (0);
 	}
-	call = PROTECT(Rf_lang2(rembed_fn(".parse"), VECTOR_ELT(box, 0)));
+	call = PROTECT(Rf_lang2(rembed_fn(".parse"), text));
 	r = Rf_eval(call, rembed_env());
 	UNPROTECT(2);
 	if (TYPEOF(r) == EXPRSXP) {

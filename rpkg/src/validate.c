@@ -11,9 +11,7 @@
 
 #include <string.h>
 
-#define R_NO_REMAP
-#include <Rinternals.h>
-#include <R_ext/Parse.h>
+#include "rvalue.h"	/* and Rinternals.h, R_NO_REMAP */
 
 #define WALK_DEPTH	10000	/* nesting followed; deeper is cut */
 #define PARSED_MAX	8	/* strings parsed, for nested parse(text=) */
@@ -81,31 +79,18 @@ walk_ns(struct walk *w, SEXP head)
 	return (1);
 }
 
-static void
-parse_body(void *arg)
-{
-	SEXP		 box = arg;
-	ParseStatus	 status;
-	SEXP		 r;
-
-	r = R_ParseVector(VECTOR_ELT(box, 0), -1, &status, R_NilValue);
-	if (status == PARSE_OK)
-		SET_VECTOR_ELT(box, 1, r);
-}
-
 /* Code given as a string: parsed (never run) and walked. */
 static void
 walk_text(struct walk *w, SEXP s, int depth)
 {
-	SEXP	 box;
+	SEXP	 exprs;
 
 	if (TYPEOF(s) != STRSXP || w->parsed >= PARSED_MAX)
 		return;
 	w->parsed++;
-	box = PROTECT(Rf_allocVector(VECSXP, 2));
-	SET_VECTOR_ELT(box, 0, s);
-	if (R_ToplevelExec(parse_body, box))
-		walk(w, VECTOR_ELT(box, 1), depth + 1);
+	exprs = PROTECT(rvalue_parse(s, -1));
+	if (exprs != R_NilValue)
+		walk(w, exprs, depth + 1);
 	UNPROTECT(1);
 }
 
