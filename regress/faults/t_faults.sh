@@ -344,6 +344,12 @@ slow_but_reading_cleanup() {
 
 # requests: the same set every time, through the securer command: values,
 # streaming output, R errors, a syntax error, a timeout, tool calls.
+# Output pieces joined where one stream goes on: the worker batches lines
+# as they come, so where one piece ends depends on timing, not the shim.
+JOIN='if .output then .output |= reduce .[] as $p ([];
+    if length > 0 and .[-1].stream == $p.stream
+    then .[-1].text += $p.text else . + [$p] end) else . end'
+
 requests() {
 	s="$B/securer -s $SOCK"
 	for e in '1 + 1' 'x <- c(a = 1.5, b = NA); x' \
@@ -354,7 +360,7 @@ requests() {
 	    'paste(rep("é", 5000), collapse = "")'; do
 		$s --tools tools.json -e "$e"
 		echo "exit $?"
-		$s -j --tools tools.json -e "$e" | jq -c 'del(.elapsed)'
+		$s -j --tools tools.json -e "$e" | jq -c "del(.elapsed) | $JOIN"
 		echo "exit $?"
 	done 2>&1
 	$s -t 1 -e 'Sys.sleep(10)' 2>&1

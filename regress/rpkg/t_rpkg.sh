@@ -95,7 +95,9 @@ check_body() {
 	securer_init
 	R CMD build --no-build-vignettes "$T/rpkg" >build.log 2>&1 ||
 	    { cat build.log; atf_fail "R CMD build failed"; }
-	SECURER_TOP="$T" _R_CHECK_FORCE_SUGGESTS_=false \
+	# In a UTF-8 session: in an ASCII one, R checks the package's UTF-8
+	# sources by switching to en_US.UTF-8, which a bare Debian lacks.
+	LC_ALL=C.UTF-8 SECURER_TOP="$T" _R_CHECK_FORCE_SUGGESTS_=false \
 	    R CMD check --no-manual securer_*.tar.gz >check.log 2>&1
 	cat check.log
 	st=$(grep '^Status: ' check.log)
@@ -103,7 +105,8 @@ check_body() {
 	"Status: OK")
 		;;
 	"Status: 1 NOTE")
-		grep -q "^Package suggested but not available for checking: .ellmer.$" \
+		LC_ALL=C.UTF-8 grep -q \
+		    "^Package suggested but not available for checking: .ellmer.$" \
 		    check.log || atf_fail "R CMD check: a note other than ellmer's"
 		;;
 	*)
