@@ -23,9 +23,11 @@ def functions(obj):
     out = subprocess.run(["nm", obj], capture_output=True, text=True,
                          check=True).stdout
     # Each program's main() and usage() are its own by convention; names
-    # with a dot are the compiler's parts of a function.
+    # with a dot are the compiler's parts of a function, _sub_I_/_sub_D_
+    # the sanitizers' constructors and destructors of each object.
     return {f[2] for f in (l.split() for l in out.splitlines())
             if len(f) == 3 and f[1] in "Tt" and "." not in f[2] and
+            not f[2].startswith(("_sub_I_", "_sub_D_")) and
             f[2] not in ("main", "usage")}
 
 

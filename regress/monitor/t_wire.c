@@ -30,6 +30,7 @@
 #include "channels.h"
 #include "monitor.h"
 #include "fakemon.h"
+#include "sanitizer.h"
 
 struct target {
 	struct fm_client	*client;	/* its session's */

@@ -72,7 +72,7 @@ struct reply {
 	size_t		 partlen;
 	int		 nparts;
 	int		 nout;		/* output messages */
-	const char	*lasttag;	/* of the last piece of out */
+	char		 lasttag[64];	/* of the last piece of out */
 	int		 ncalls;
 	uint32_t	 last_call;
 	int		 calls_ordered;
@@ -214,11 +214,11 @@ transcript(struct reply *r, const char *tag, const char *text, size_t len)
 {
 	int	 n;
 
-	if (r->lasttag != NULL && strcmp(r->lasttag, tag) == 0 &&
-	    strncmp(tag, "call ", 5) != 0)
+	/* A copy: a tag may be built on its caller's stack. */
+	if (strcmp(r->lasttag, tag) == 0 && strncmp(tag, "call ", 5) != 0)
 		tag = NULL;
 	else
-		r->lasttag = tag;
+		strlcpy(r->lasttag, tag, sizeof(r->lasttag));
 	n = snprintf(r->out + r->outlen, sizeof(r->out) - r->outlen,
 	    "%s%s%s%.*s", tag != NULL ? "[" : "", tag != NULL ? tag : "",
 	    tag != NULL ? "]" : "", (int)len, text);
