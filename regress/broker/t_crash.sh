@@ -6,10 +6,14 @@
 
 . "$(atf_get_srcdir)/daemon.subr"
 
-# monitor_pid: the broker's child running securerd (not the template).
+# monitor_pid: the broker's child running securerd (not the template),
+# once it runs: exec'd and its privileges dropped (between the broker's
+# fork and the exec, the child is a securerd still root).
 monitor_pid() {
 	for p in $(daemon_children); do
-		[ "$(cat /proc/$p/comm 2>/dev/null)" = securerd ] && echo "$p"
+		[ "$(cat /proc/$p/comm 2>/dev/null)" = securerd ] &&
+		    [ "$(stat -c %U /proc/$p 2>/dev/null)" = _securer ] &&
+		    echo "$p"
 	done
 	true
 }
