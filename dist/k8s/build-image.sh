@@ -25,7 +25,7 @@ set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 k8s=$top/dist/k8s
 version=$(sed -n 's/^#define SECURER_VERSION[^"]*"\(.*\)"$/\1/p' \
-    "$top/common/securerd.h")
+    "$top/common/proto.h")
 [ -n "$version" ] || { echo "build-image: no version" >&2; exit 1; }
 
 base=
