@@ -6,18 +6,6 @@
 
 . "$(atf_get_srcdir)/daemon.subr"
 
-# monitor_pid: the broker's child running securerd (not the template),
-# once it runs: exec'd and its privileges dropped (between the broker's
-# fork and the exec, the child is a securerd still root).
-monitor_pid() {
-	for p in $(daemon_children); do
-		[ "$(cat /proc/$p/comm 2>/dev/null)" = securerd ] &&
-		    [ "$(stat -c %U /proc/$p 2>/dev/null)" = _securer ] &&
-		    echo "$p"
-	done
-	true
-}
-
 # all_dead PIDS: none of them runs (zombies count as dead).
 all_dead() {
 	for p in "$@"; do
@@ -94,6 +82,7 @@ monitor_head() {
 monitor_body() {
 	start_daemon
 	slow_exec
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	w=$(worker_pids)
 	[ -n "$m" ] && [ -n "$w" ] || atf_fail "no monitor or no worker"
@@ -131,6 +120,7 @@ backoff_head() {
 }
 backoff_body() {
 	start_daemon
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	for i in 1 2 3; do
 		kill -KILL "$m"

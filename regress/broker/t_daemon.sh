@@ -9,25 +9,12 @@ process_tree_head() {
 	atf_set "descr" "the monitor runs as _securer chrooted; SIGTERM " \
 	    "takes every process, the socket and the pid file"
 }
-# The broker's child running as _securer: the monitor, once it has
-# dropped its privileges (it is exec'd, and the socket is the broker's,
-# so it may still be starting when the socket answers).
-find_monitor() {
-	monitor=""
-	kids=$(daemon_children)
-	for k in $kids; do
-		if [ "$(stat -c %U /proc/$k 2>/dev/null)" = _securer ]; then
-			monitor=$k
-		fi
-	done
-	[ -n "$monitor" ]
-}
-
 process_tree_body() {
 	start_daemon
 	pid=$(daemon_pid)
 	[ -n "$(daemon_children)" ] || atf_fail "no monitor or template"
-	wait_for "a child running as _securer" find_monitor
+	wait_for "a child running as _securer" monitor_up
+	monitor=$(monitor_pid)
 	atf_check -o inline:"/var/empty\n" readlink /proc/$monitor/root
 	atf_check -o match:'^NoNewPrivs:[[:space:]]1' cat /proc/$monitor/status
 	atf_check -o inline:"$pid\n" cat "$SOCK.pid"

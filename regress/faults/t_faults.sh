@@ -10,15 +10,6 @@
 HELLO='{"id":1,"op":"hello","version":1}'
 CREATE='{"id":2,"op":"session.create"}'
 
-# The monitor's pid: the broker's child that runs as the daemon's user.
-monitor_pid() {
-	for p in $(daemon_children); do
-		case "$(ps -o args= -p "$p")" in
-		*monitor*)	echo "$p"; return ;;
-		esac
-	done
-}
-
 # CPU time of a process so far, in clock ticks (user + system).
 cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -117,6 +108,7 @@ fd_limit_body() {
 	# the limit must need a new worker's channel fd (a ready worker
 	# would have one already).
 	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 0"
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	[ -n "$m" ] || atf_fail "no monitor"
 	open_client a
@@ -185,6 +177,7 @@ fd_limit_ready_head() {
 }
 fd_limit_ready_body() {
 	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 2 max 2"
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	[ -n "$m" ] || atf_fail "no monitor"
 	open_client a
@@ -256,6 +249,7 @@ slow_reader_head() {
 }
 slow_reader_body() {
 	start_daemon "output-bytes none" "output-lines none" "client-grace 4"
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	open_client a
 	send a "$HELLO"

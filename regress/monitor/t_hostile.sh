@@ -8,14 +8,6 @@
 
 HELLO='{"id":1,"op":"hello","version":1}'
 
-# monitor_pid: the broker's child running securerd (not the template).
-monitor_pid() {
-	for p in $(pgrep -P "$(daemon_pid)" 2>/dev/null); do
-		[ "$(cat /proc/$p/comm 2>/dev/null)" = securerd ] && echo "$p"
-	done
-	true
-}
-
 # bystander_start: an execution of another client that outlives the
 # attack; bystander_check: it completed, unharmed.
 bystander_start() {
@@ -42,7 +34,7 @@ tool_result_too_large_head() {
 }
 tool_result_too_large_body() {
 	start_daemon
-	wait_for "the monitor" test -n "$(monitor_pid)"
+	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	bystander_start
 	python3 -c 'import sys
