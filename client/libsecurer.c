@@ -87,6 +87,7 @@ static const char *const local_names[] = {
 	[SECURER_EINVAL] = "EINVAL",
 	[SECURER_EREMOTE] = "EREMOTE",
 	[SECURER_ETOOL] = "ETOOL",
+	[SECURER_ETRUNCATED] = "ETRUNCATED",
 };
 
 static void	 clear_error(struct securer *);
@@ -271,7 +272,13 @@ fill(struct securer *sc)
 	while ((n = read(sc->fd, sc->buf + sc->len, sc->bufsz - sc->len)) ==
 	    -1 && errno == EINTR)
 		;
-	if (n == 0)
+	if (n == 0 && sc->len > sc->off)
+		/* A line is only whole with its newline: the rest of this
+		 * one may have said anything, so none of it is believed. */
+		set_error(sc, SECURER_ETRUNCATED, "securerd closed the "
+		    "connection in the middle of a line (%zu bytes without "
+		    "their newline)", sc->len - sc->off);
+	else if (n == 0)
 		set_error(sc, SECURER_EIO, "securerd closed the connection");
 	else if (n == -1)
 		set_error(sc, SECURER_EIO, "read from securerd: %s",

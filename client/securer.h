@@ -27,6 +27,7 @@ enum securer_error {
 	SECURER_EINVAL,		/* a bad argument to the library */
 	SECURER_EREMOTE,	/* the daemon refused or the code failed */
 	SECURER_ETOOL,		/* a tool callback failed */
+	SECURER_ETRUNCATED,	/* closed in the middle of a line */
 };
 
 struct securer;

@@ -734,6 +734,7 @@ ATF_TC_BODY(line_too_long, tc)
 	fake_finish(&f, sc);
 }
 
+/* A close between lines: the connection is gone, nothing more. */
 ATF_TC_WITHOUT_HEAD(hangup);
 ATF_TC_BODY(hangup, tc)
 {
@@ -741,7 +742,7 @@ ATF_TC_BODY(hangup, tc)
 		HELLO, CREATE,
 		{ RECV, EXEC_REQ, 0 },
 		{ SEND, "{\"id\":3,\"event\":\"output\",\"stream\":"
-		    "\"stdout\",\"text\":\"a\"}\n{\"id\":3,\"ok\":", 0 },
+		    "\"stdout\",\"text\":\"a\"}\n", 0 },
 		{ HANGUP, 0, 0 }
 	};
 	struct fake			 f;
@@ -758,6 +759,58 @@ ATF_TC_BODY(hangup, tc)
 	ATF_CHECK_STREQ(securer_errname(sc), "EIO");
 	ATF_CHECK_STREQ(seen.log, "stdout:a|");
 	ATF_CHECK(res.value == NULL);
+	fake_finish(&f, sc);
+}
+
+/*
+ * A close in the middle of a line: what came of it is whole JSON here,
+ * an output event and a final reply, but without its newline a line may
+ * have been cut anywhere, so neither is believed.
+ */
+ATF_TC_WITHOUT_HEAD(hangup_mid_line);
+ATF_TC_BODY(hangup_mid_line, tc)
+{
+	static const struct step	 script[] = {
+		HELLO, CREATE,
+		{ RECV, EXEC_REQ, 0 },
+		{ SEND, "{\"id\":3,\"event\":\"output\",\"stream\":"
+		    "\"stdout\",\"text\":\"a\"}\n", 0 },
+		{ SEND, "{\"id\":3,\"event\":\"output\",\"stream\":"
+		    "\"stdout\",\"text\":\"b\"}", 0 },
+		{ HANGUP, 0, 0 }
+	};
+	static const struct step	 status_script[] = {
+		HELLO,
+		{ RECV, "{\"id\":2,\"op\":\"status\"}", 0 },
+		{ SLOW, "{\"id\":2,\"ok\":true,\"sessions\":0}", 0 },
+		{ HANGUP, 0, 0 }
+	};
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s;
+	struct securer_result		 res;
+	struct seen			 seen;
+	char				*json;
+
+	memset(&seen, 0, sizeof(seen));
+	sc = fake_start(&f, script, 0);
+	s = create(sc);
+	ATF_CHECK_EQ(run(s, &seen, &res), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_ETRUNCATED);
+	ATF_CHECK_STREQ(securer_errname(sc), "ETRUNCATED");
+	ATF_CHECK_MSG(strstr(securer_errmsg(sc), "middle of a line") != NULL,
+	    "%s", securer_errmsg(sc));
+	ATF_CHECK_STREQ(seen.log, "stdout:a|");
+	ATF_CHECK(res.value == NULL);
+	ATF_CHECK_EQ(securer_fd(sc), -1);
+	fake_finish(&f, sc);
+
+	/* A final reply cut likewise is no reply, even arriving slowly. */
+	sc = fake_start(&f, status_script, 0);
+	ATF_CHECK_EQ(securer_status(sc, &json), -1);
+	ATF_CHECK(json == NULL);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_ETRUNCATED);
+	ATF_CHECK_EQ(securer_fd(sc), -1);
 	fake_finish(&f, sc);
 }
 
@@ -1119,6 +1172,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, line_max);
 	ATF_TP_ADD_TC(tp, line_too_long);
 	ATF_TP_ADD_TC(tp, hangup);
+	ATF_TP_ADD_TC(tp, hangup_mid_line);
 	ATF_TP_ADD_TC(tp, not_json);
 	ATF_TP_ADD_TC(tp, session_opts);
 	ATF_TP_ADD_TC(tp, bad_args);

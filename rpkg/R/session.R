@@ -380,7 +380,7 @@ SecureSession <- R6::R6Class("SecureSession",
                                       paste(ctx$max_tool_calls)),
         max_executions = sprintf("Maximum executions (%s) reached for this session.",
                                  paste(private$max_executions)),
-        EIO = , closed = if (grepl("closed the connection", e$message))
+        EIO = , ETRUNCATED = , closed = if (grepl("closed the connection", e$message))
           paste("Session is not running: securerd closed the connection",
                 "(it drops a client that does not read its output for",
                 "client-grace seconds, securerd.conf(5)); the session's state is lost.")
@@ -390,7 +390,7 @@ SecureSession <- R6::R6Class("SecureSession",
           "securerd.conf(5)); the session's state is lost."),
         worker_died = paste0("R session died: ", json_member(e$json, "cause", e$message)),
         e$message)
-      if (code %in% c("EIO", "closed", "client_too_slow")) {
+      if (code %in% c("EIO", "ETRUNCATED", "closed", "client_too_slow")) {
         if (!is.null(private$ptr)) .Call(C_session_close, private$ptr)
         private$ptr <- NULL
       }
