@@ -41,6 +41,14 @@ struct cJSON	*plain_to_value(const struct cJSON *);
 /* mcp.c */
 int		 mcp_main(int, char **);
 
+/* termout.c */
+void		 term_init(int);
+char		*term_escape(const char *, size_t, size_t *);
+void		 term_output(FILE *, const char *, size_t);
+void		 term_note(FILE *, const char *, ...)
+		    __attribute__((__format__(printf, 2, 3)));
+void		 term_json(FILE *, const char *);
+
 /* cmdfiles.c */
 struct securer_plot;
 struct securer_session;

@@ -72,7 +72,7 @@ plots_write(const char *dir, const struct securer_plot *plots, size_t n,
 			rv = -1;
 			continue;
 		}
-		fprintf(stderr, "securer: plot written to %s\n", path);
+		term_note(stderr, "securer: plot written to %s\n", path);
 	}
 	if (omitted > 0)
 		fprintf(stderr, "securer: %zu plot%s over the daemon's caps "

@@ -30,6 +30,7 @@ struct opts {
 	const char	*toolsfile;
 	double		 timeout;	/* <0: the daemon's */
 	int		 json;
+	int		 raw;		/* --raw: no escaping */
 	const char	*plots;		/* --plots DIR */
 	const char	*outdir;	/* --get's, "." by default */
 	char		**puts;		/* --put FILE ... */
@@ -71,6 +72,7 @@ static const struct option longopts[] = {
 	{ "out",	required_argument,	NULL,	'O' },
 	{ "plots",	required_argument,	NULL,	'P' },
 	{ "put",	required_argument,	NULL,	'I' },
+	{ "raw",	no_argument,		NULL,	'R' },
 	{ "tools",	required_argument,	NULL,	'T' },
 	{ NULL,		0,			NULL,	0 }
 };
@@ -78,10 +80,11 @@ static const struct option longopts[] = {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: securer [-j] [-s socket] [-T tools.json] "
-	    "[-t seconds] [--plots dir]\n"
-	    "               [--put file] [--get name] [--out dir] "
-	    "-e expr ... | file | -\n");
+	fprintf(stderr, "usage: securer [-j] [--raw] [-s socket] "
+	    "[-T tools.json] [-t seconds]\n"
+	    "               [--plots dir] [--put file] [--get name] "
+	    "[--out dir]\n"
+	    "               -e expr ... | file | -\n");
 	exit(EXIT_USAGE);
 }
 
@@ -129,6 +132,9 @@ parse_args(int argc, char *argv[], struct opts *o)
 			break;
 		case 'j':
 			o->json = 1;
+			break;
+		case 'R':
+			o->raw = 1;
 			break;
 		case 'P':
 			o->plots = optarg;
@@ -207,16 +213,17 @@ on_output(void *arg, const char *stream, const char *text, size_t len)
 		return;
 	}
 	if (strcmp(stream, "stdout") == 0) {
-		fwrite(text, 1, len, stdout);
+		term_output(stdout, text, len);
 		fflush(stdout);
 		return;
 	}
 	fflush(stdout);
 	if (strcmp(stream, "warning") == 0)
-		fprintf(stderr, "Warning message:\n%s%s", text,
-		    len > 0 && text[len - 1] == '\n' ? "" : "\n");
-	else
-		fwrite(text, 1, len, stderr);
+		fputs("Warning message:\n", stderr);
+	term_output(stderr, text, len);
+	if (strcmp(stream, "warning") == 0 && (len == 0 ||
+	    text[len - 1] != '\n'))
+		fputc('\n', stderr);
 }
 
 static int
@@ -273,16 +280,16 @@ print_error(struct securer *sc)
 	if (securer_errcode(sc) != SECURER_EREMOTE ||
 	    (strcmp(name, "r_error") != 0 &&
 	    strcmp(name, "parse_error") != 0)) {
-		fprintf(stderr, "securer: %s%s", msg, nl);
+		term_note(stderr, "securer: %s%s", msg, nl);
 		return;
 	}
 	e = cJSON_Parse(securer_errjson(sc));
 	call = cJSON_GetObjectItemCaseSensitive(e, "call");
 	if (cJSON_IsString(call) && call->valuestring[0] != '\0')
-		fprintf(stderr, "Error in %s : %s%s", call->valuestring, msg,
-		    nl);
+		term_note(stderr, "Error in %s : %s%s", call->valuestring,
+		    msg, nl);
 	else
-		fprintf(stderr, "Error: %s%s", msg, nl);
+		term_note(stderr, "Error: %s%s", msg, nl);
 	cJSON_Delete(e);
 }
 
@@ -291,7 +298,8 @@ report_text(struct securer *sc, int rv, const struct securer_result *res)
 {
 	if (rv == 0) {
 		if (res->visible)
-			fputs(res->printed, stdout);
+			term_output(stdout, res->printed,
+			    strlen(res->printed));
 		return (0);
 	}
 	fflush(stdout);
@@ -331,7 +339,7 @@ report_json(struct securer *sc, int rv, struct run *r,
 	if ((text = json_print(o, NULL)) == NULL)
 		errx(1, "out of memory");
 	cJSON_Delete(o);
-	puts(text);
+	term_json(stdout, text);
 	free(text);
 	return (rv == 0 ? 0 : 1);
 }
@@ -352,7 +360,8 @@ after(struct securer *sc, const struct opts *o, struct securer_session *s,
 		n = file_get_name(s, o->gets[i], o->outdir != NULL ?
 		    o->outdir : ".");
 		if (n == -1)
-			fprintf(stderr, "securer: %s\n", securer_errmsg(sc));
+			term_note(stderr, "securer: %s\n",
+			    securer_errmsg(sc));
 		if (n != 0)
 			status = -1;
 	}
@@ -372,6 +381,7 @@ main(int argc, char *argv[])
 	if (argc > 1 && strcmp(argv[1], "mcp") == 0)
 		return (mcp_main(argc - 1, argv + 1));
 	parse_args(argc, argv, &o);
+	term_init(o.raw);
 	if (o.code == NULL && load_code(&o) == -1)
 		exit(EXIT_USAGE);
 	memset(&r, 0, sizeof(r));

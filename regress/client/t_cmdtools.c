@@ -2,7 +2,8 @@
  * Tests of the securer command's tools (client/cmdtools.c): the mapping
  * between encoded R values and plain JSON both ways, the tools file, and
  * running a tool's command: its input, value, errors, time-out and size
- * limit.
+ * limit.  And how the command shows the sandbox's text on a terminal
+ * (client/termout.c).
  */
 
 #include <sys/types.h>
@@ -321,6 +322,43 @@ ATF_TC_BODY(tool_too_big, tc)
 	cmdtools_free(t);
 }
 
+/* term_escape() of len bytes at in must be want. */
+static void
+escaped(const char *in, size_t len, const char *want)
+{
+	char	*got;
+	size_t	 n;
+
+	ATF_REQUIRE((got = term_escape(in, len, &n)) != NULL);
+	ATF_CHECK_STREQ_MSG(got, want, "for %s", want);
+	ATF_CHECK_EQ(n, strlen(want));
+	free(got);
+}
+
+#define ESC(lit, want)	escaped((lit), sizeof(lit) - 1, (want))
+
+ATF_TC_WITHOUT_HEAD(term_escape);
+ATF_TC_BODY(term_escape, tc)
+{
+	/* Newline and tab stay; every other C0 control and DEL show. */
+	ESC("a\tb\nc", "a\tb\nc");
+	ESC("\033]52;c;eA==\007", "\\x1b]52;c;eA==\\x07");
+	ESC("\r\b\f\v\177", "\\x0d\\x08\\x0c\\x0b\\x7f");
+	ESC("a\0b", "a\\x00b");
+	/* C1: U+0080 to U+009F, each one character of two bytes. */
+	ESC("\302\200\302\233[2J\302\237", "\\u0080\\u009b[2J\\u009f");
+	/* Printable UTF-8 goes through: U+00A0, U+00E9, U+2192, U+1F600. */
+	ESC("\302\240\303\251\342\206\222\360\237\230\200",
+	    "\302\240\303\251\342\206\222\360\237\230\200");
+	/* Bytes of no valid sequence: a lone 8-bit CSI, an overlong ESC, a
+	 * surrogate, a sequence cut short at the end. */
+	ESC("\233", "\\x9b");
+	ESC("\300\233", "\\xc0\\x9b");
+	ESC("\355\240\200", "\\xed\\xa0\\x80");
+	ESC("x\342\206", "x\\xe2\\x86");
+	ESC("", "");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, plain_atomic);
@@ -335,5 +373,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tool_errors);
 	ATF_TP_ADD_TC(tp, tool_timeout);
 	ATF_TP_ADD_TC(tp, tool_too_big);
+	ATF_TP_ADD_TC(tp, term_escape);
 	return (atf_no_error());
 }

@@ -220,6 +220,83 @@ tools_cleanup() {
 	true
 }
 
+# What hostile code writes to reach the user's terminal: OSC 52 (set the
+# clipboard), a window title, clear-screen, a C1 CSI (U+009B), and the
+# same in an error message and in a printed value.
+HOSTILE='cat("a\033]52;c;aGVsbG8=\007b\n")
+message("\033[2J\033[Hcleared")
+cat("\u009b31mred\n", file = stderr())
+warning("\033]0;warned\007")
+print.x <- function(x, ...) cat("\033[1;1H\tvalue\n")
+structure(1, class = "x")
+stop("\033]0;title\007boom")'
+
+# ESC, BEL and the C1 CSI: none may reach a terminal unless --raw.
+has_controls() {
+	LC_ALL=C grep -q "$(printf '[\033\007]')" "$1" ||
+	    LC_ALL=C grep -q "$(printf '\302\233')" "$1"
+}
+
+atf_test_case terminal cleanup
+terminal_head() {
+	atf_set "descr" "on a terminal the sandbox's control characters are " \
+	    "shown escaped, newlines and tabs kept; --raw sends them"
+}
+terminal_body() {
+	need_daemon
+	start_daemon
+	pty=$T/regress/client/onpty.py
+	atf_check -s exit:1 python3 "$pty" out err "$B/securer" -s "$SOCK" \
+	    -e "$HOSTILE"
+	has_controls out && atf_fail "a control character reached stdout"
+	has_controls err && atf_fail "a control character reached stderr"
+	atf_check -o inline:'a\\x1b]52;c;aGVsbG8=\\x07b\n\\x1b[1;1H\tvalue\n' \
+	    cat out
+	atf_check -o match:'^\\x1b\[2J\\x1b\[Hcleared$' \
+	    -o match:'^\\u009b31mred$' -o match:'^\\x1b]0;warned\\x07$' \
+	    -o match:'^Error: \\x1b]0;title\\x07boom$' cat err
+	# Printable UTF-8 goes through as it is.
+	atf_check python3 "$pty" out err "$B/securer" -s "$SOCK" \
+	    -e 'cat("caf\u00e9 \u2192 \U0001f600\n")'
+	atf_check -o inline:'café → 😀\n' cat out
+	# --raw: the bytes as written, to a terminal too.
+	atf_check -s exit:1 python3 "$pty" out err "$B/securer" --raw \
+	    -s "$SOCK" -e "$HOSTILE"
+	printf 'a\033]52;c;aGVsbG8=\007b\n\033[1;1H\tvalue\n' >want
+	atf_check cmp out want
+	atf_check -o match:"$(printf '^Error: \033]0;title\007boom$')" \
+	    -o match:"$(printf '^\302\23331mred$')" cat err
+}
+terminal_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case piped cleanup
+piped_head() {
+	atf_set "descr" "to a file or pipe the R code's output is as it wrote " \
+	    "it, securer's own messages are escaped, --json has no controls"
+}
+piped_body() {
+	need_daemon
+	start_daemon
+	atf_check -s exit:1 -o save:out -e save:err "$B/securer" -s "$SOCK" \
+	    -e "$HOSTILE"
+	printf 'a\033]52;c;aGVsbG8=\007b\n\033[1;1H\tvalue\n' >want
+	atf_check cmp out want
+	atf_check -o match:"$(printf '^\033\\[2J\033\\[Hcleared$')" cat err
+	atf_check -o match:'^Error: \\x1b]0;title\\x07boom$' cat err
+	# JSON escapes them all, C1 included: the same strings, no controls.
+	atf_check -s exit:1 -o save:out "$B/securer" --json -s "$SOCK" \
+	    -e "$HOSTILE"
+	has_controls out && atf_fail "a control character in --json output"
+	atf_check -o match:'u009b31mred' cat out
+	atf_check -o inline:'"\\u009b31mred\\n"\n' \
+	    jq -a '.output[] | select(.text | test("mred")) | .text' out
+}
+piped_cleanup() {
+	cleanup_daemon
+}
+
 # The private daemon of autostart: its socket, pid file and log.
 PRIV=xdg/securer
 
@@ -272,5 +349,7 @@ atf_init_test_cases() {
 	atf_add_test_case errors
 	atf_add_test_case timeout
 	atf_add_test_case tools
+	atf_add_test_case terminal
+	atf_add_test_case piped
 	atf_add_test_case autostart
 }
