@@ -16,11 +16,21 @@
  * durable_off and writes every queued record afresh, then fdatasyncs.
  * Only when that works is the log up again.  No record is lost or
  * written twice, and numbers stay in order.
+ *
+ * One writer.  Two daemons on one log would interleave two numberings
+ * in it, so the broker holds an exclusive lock for its whole life on
+ * .NAME.lock beside the log NAME (not on the log, which rotation
+ * renames; hidden, so that NAME.* is still only the log's files):
+ * flock(2), which its daemon(3) child keeps, dropped by the kernel
+ * however the broker dies.  The file says who holds it, pid and socket,
+ * for the daemon that is refused.
  */
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <event.h>
@@ -45,6 +55,7 @@ static TAILQ_HEAD(, pending)	unsynced = TAILQ_HEAD_INITIALIZER(unsynced);
 static size_t		nunsynced;
 static char		log_path[PATH_MAX];
 static int		log_fd = -1;
+static int		lock_fd = -1;
 static off_t		durable_off;
 static int		down;
 static int		events_ready;
@@ -171,6 +182,73 @@ repair_torn(int fd, const char *path)
 	return (pos);
 }
 
+/* Who holds the lock, as its file says, fit to be logged. */
+static void
+lock_holder(int fd, char *buf, size_t len)
+{
+	ssize_t	n, i;
+
+	if ((n = pread(fd, buf, len - 1, 0)) <= 0) {
+		strlcpy(buf, "a daemon that has not said who it is yet", len);
+		return;
+	}
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	for (i = 0; i < n; i++)
+		if (!isprint((unsigned char)buf[i]))
+			buf[i] = '?';
+}
+
+static int
+lock_take(const char *path)
+{
+	char	lpath[PATH_MAX], holder[PATH_MAX + 64];
+	char	dir[PATH_MAX], base[PATH_MAX];
+	int	fd;
+
+	strlcpy(dir, path, sizeof(dir));
+	strlcpy(base, path, sizeof(base));
+	if ((size_t)snprintf(lpath, sizeof(lpath), "%s/.%s.lock",
+	    dirname(dir), basename(base)) >= sizeof(lpath))
+		return (-1);
+	if ((fd = open_checked(lpath)) == -1)
+		return (-1);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			lock_holder(fd, holder, sizeof(holder));
+			log_warnx("audit log %s is in use by securerd %s; "
+			    "refusing to start: each daemon needs an audit "
+			    "log of its own", path, holder);
+		} else
+			log_warn("audit log lock %s", lpath);
+		close(fd);
+		return (-1);
+	}
+	lock_fd = fd;
+	auditfile_lock_owner(getpid(), conf->socket_path);
+	return (0);
+}
+
+/*
+ * Says in the lock file who holds the lock: called again once the
+ * daemon is in the background, where its pid is another.
+ */
+void
+auditfile_lock_owner(pid_t pid, const char *socket)
+{
+	char	line[PATH_MAX + 64];
+	int	n;
+
+	if (lock_fd == -1)
+		return;
+	n = snprintf(line, sizeof(line), "pid %ld socket %s\n", (long)pid,
+	    socket);
+	if (n < 0 || (size_t)n >= sizeof(line) || ftruncate(lock_fd, 0) == -1 ||
+	    write(lock_fd, line, n) != n)
+		log_warn("audit log lock: recording pid %ld", (long)pid);
+}
+
 int
 auditfile_open(const char *path)
 {
@@ -180,6 +258,10 @@ auditfile_open(const char *path)
 		return (-1);
 	if ((fd = open_checked(path)) == -1)
 		return (-1);
+	if (lock_take(path) == -1) {
+		close(fd);
+		return (-1);
+	}
 	if ((durable_off = repair_torn(fd, path)) == -1) {
 		log_warn("audit log %s", path);
 		close(fd);

@@ -148,6 +148,7 @@ void	 audit_state_changed(int);
 
 /* auditfile.c */
 int	 auditfile_open(const char *);
+void	 auditfile_lock_owner(pid_t, const char *);
 int	 auditfile_fd(void);
 uint64_t auditfile_newest_rotated(char *, size_t);
 int	 auditfile_append(char *, size_t);

@@ -96,6 +96,9 @@ config_defaults(struct securerd_conf *c)
 	c->max_messages = 1000000;
 	c->max_result = WORKER_RESULT_MAX;
 	c->max_result_memory = RESULT_MEMORY_DEFAULT;
+	/* A server's log is its operators' record: each exec_start on disk
+	 * before the code runs.  A private daemon's is its user's own file. */
+	c->audit_sync = c->single_user ? AUDIT_SYNC_NEVER : AUDIT_SYNC_ALWAYS;
 	c->audit_sync_ms = 100;
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;

@@ -25,13 +25,13 @@ struct securerd_conf	*conf;
 
 static struct event	 ev_sigchld, ev_sigterm, ev_sigint, ev_sighup;
 static const char	*pidfile;
-static const char	*conf_file, *conf_sock;
+static const char	*conf_file, *conf_sock, *conf_audit;
 
 static __attribute__((__noreturn__)) void
 usage(void)
 {
-	fprintf(stderr, "usage: securerd [-dnv] [-f file] [-I seconds] "
-	    "[-s socket]\n");
+	fprintf(stderr, "usage: securerd [-dnv] [-a audit-log] [-f file] "
+	    "[-I seconds] [-s socket]\n");
 	exit(1);
 }
 
@@ -71,6 +71,8 @@ broker_reload(void)
 	}
 	if (conf_sock != NULL)
 		strlcpy(nc.socket_path, conf_sock, sizeof(nc.socket_path));
+	if (conf_audit != NULL)
+		strlcpy(nc.audit_path, conf_audit, sizeof(nc.audit_path));
 	config_keep_fixed(&nc, conf);
 	*conf = nc;
 	monitor_send(IMSG_CONF, 0, -1, conf, sizeof(*conf));
@@ -128,6 +130,31 @@ write_pidfile(void)
 	pidfile = path;
 }
 
+/*
+ * A stop asked between the socket's appearing (when a client or a test
+ * may already send it) and the event loop's handlers: kept for then,
+ * so that the stop is orderly and audited rather than SIGTERM's default.
+ */
+static volatile sig_atomic_t	early_stop;
+
+static void
+broker_early_sig(int sig)
+{
+	early_stop = sig;
+}
+
+static void
+broker_early_signals(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = broker_early_sig;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
 static void
 broker_signals(void)
 {
@@ -145,13 +172,16 @@ broker_signals(void)
 static int
 parse_flags(int argc, char **argv, struct securerd_conf *c, int *debug,
     int *noaction, int *verbose, const char **file, const char **sock,
-    int *monitor)
+    const char **audit, int *monitor)
 {
 	const char	*errstr;
 	int		 ch;
 
-	while ((ch = getopt(argc, argv, "df:I:Mns:v")) != -1) {
+	while ((ch = getopt(argc, argv, "a:df:I:Mns:v")) != -1) {
 		switch (ch) {
+		case 'a':
+			*audit = optarg;
+			break;
 		case 'd':
 			*debug = 1;
 			break;
@@ -184,7 +214,8 @@ parse_flags(int argc, char **argv, struct securerd_conf *c, int *debug,
 }
 
 static void
-load_config(struct securerd_conf *c, const char *file, const char *sock)
+load_config(struct securerd_conf *c, const char *file, const char *sock,
+    const char *audit)
 {
 	if (file == NULL && geteuid() == 0 &&
 	    access("/etc/securerd.conf", F_OK) == 0)
@@ -196,6 +227,12 @@ load_config(struct securerd_conf *c, const char *file, const char *sock)
 	if (sock != NULL && strlcpy(c->socket_path, sock,
 	    sizeof(c->socket_path)) >= sizeof(c->socket_path))
 		errx(1, "socket path too long: %s", sock);
+	conf_audit = audit;
+	if (audit != NULL && audit[0] != '/')
+		errx(1, "audit log path %s is not absolute", audit);
+	if (audit != NULL && strlcpy(c->audit_path, audit,
+	    sizeof(c->audit_path)) >= sizeof(c->audit_path))
+		errx(1, "audit log path too long: %s", audit);
 	if (config_finish(c) == -1)
 		exit(1);
 }
@@ -205,6 +242,7 @@ main(int argc, char *argv[])
 {
 	static struct securerd_conf	 c;
 	const char			*file = NULL, *sock = NULL;
+	const char			*audit = NULL;
 	int				 debug = 0, noaction = 0, verbose = 0;
 	int				 listen_fd, ctl_fd, monitor = 0;
 
@@ -212,7 +250,7 @@ main(int argc, char *argv[])
 	log_procinit("securerd");
 	config_defaults(&c);
 	if (parse_flags(argc, argv, &c, &debug, &noaction, &verbose, &file,
-	    &sock, &monitor) == -1)
+	    &sock, &audit, &monitor) == -1)
 		usage();
 	/* The broker's own child: fd 3 its channel, fd 4 the socket. */
 	if (monitor) {
@@ -221,7 +259,7 @@ main(int argc, char *argv[])
 	}
 	conf = &c;
 	log_setverbose(verbose);
-	load_config(&c, file, sock);
+	load_config(&c, file, sock, audit);
 	if (noaction) {
 		if (verbose)
 			config_print(&c);
@@ -234,6 +272,7 @@ main(int argc, char *argv[])
 		exit(1);
 	if (config_chroot(&c) == -1 || audit_open(c.audit_path) == -1)
 		exit(1);
+	broker_early_signals();
 	if ((listen_fd = socket_open(&c)) == -1 ||
 	    (ctl_fd = control_open(&c)) == -1)
 		exit(1);
@@ -242,12 +281,17 @@ main(int argc, char *argv[])
 	if (!debug && daemon(0, 0) == -1)
 		fatal("daemon");
 	write_pidfile();
+	auditfile_lock_owner(getpid(), c.socket_path);
 	audit_daemon("daemon_start", NULL);
 	/* What the last daemon left open, it will never end. */
 	audit_abort_open("daemon restart");
 	event_init();
 	auditfile_events();
 	broker_signals();
+	if (early_stop) {
+		log_info("signal %d, shutting down", (int)early_stop);
+		broker_shutdown(0);
+	}
 	/* listen_fd stays open: a restarted monitor gets it too. */
 	monitor_start(listen_fd);
 	control_events(ctl_fd);

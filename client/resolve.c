@@ -6,6 +6,10 @@
  * socket of their own there and read the code and tool calls meant for
  * the daemon.
  *
+ * A private daemon's audit log is in that directory too, named to the
+ * daemon on its command line: root's private daemon would otherwise
+ * share the system daemon's, which one daemon holds at a time.
+ *
  * The client makes the daemon's listening socket itself and hands it over
  * as fd 3 (systemd's socket activation protocol).  The socket accepts
  * connections from the moment it is made, so the client can connect as
@@ -38,6 +42,7 @@
 
 #define LOCK_NAME	"securerd.lock"
 #define LOG_NAME	"securerd.log"
+#define AUDIT_NAME	"audit.jsonl"
 #define IDLE_SECONDS	"600"	/* a private daemon exits when unused */
 #define PIDVAR		"LISTEN_PID="
 
@@ -45,7 +50,8 @@
 struct start {
 	char	 bin[PATH_MAX];
 	char	 pidvar[sizeof(PIDVAR) + 20];
-	char	*argv[6];
+	char	 audit[PATH_MAX];
+	char	*argv[8];
 	char	**envp;
 	int	 sock;
 	int	 log;
@@ -60,6 +66,7 @@ static int	 connect_to(const char *, char *, size_t);
 static int	 connect_private(char *, size_t);
 static int	 dir_of(const char *, char *, size_t, char *, size_t);
 static int	 private_dir(const char *, char *, size_t);
+static int	 audit_path(const char *, char *, size_t, char *, size_t);
 static int	 spawn(int, const char *, const char *, char *, size_t);
 static int	 daemon_bin(char *, size_t);
 static int	 listen_at(const char *, char *, size_t);
@@ -266,6 +273,28 @@ securer_start_daemon(const char *path, char *err, size_t errlen)
 	return (rv);
 }
 
+/* The audit log in dir, absolute as securerd wants it. */
+static int
+audit_path(const char *dir, char *buf, size_t len, char *err, size_t errlen)
+{
+	char	cwd[PATH_MAX];
+	int	n;
+
+	if (dir[0] == '/')
+		n = snprintf(buf, len, "%s/%s", dir, AUDIT_NAME);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		snprintf(err, errlen, "getcwd: %s", strerror(errno));
+		return (-1);
+	} else
+		n = snprintf(buf, len, "%s/%s/%s", cwd, dir, AUDIT_NAME);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "%s/%s: %s", dir, AUDIT_NAME,
+		    strerror(ENAMETOOLONG));
+		return (-1);
+	}
+	return (0);
+}
+
 /* Start securerd on a new socket at path, with the lock held. */
 static int
 spawn(int dfd, const char *dir, const char *path, char *err, size_t errlen)
@@ -287,6 +316,10 @@ spawn(int dfd, const char *dir, const char *path, char *err, size_t errlen)
 	st.argv[2] = IDLE_SECONDS;
 	st.argv[3] = "-s";
 	st.argv[4] = (char *)path;
+	if (audit_path(dir, st.audit, sizeof(st.audit), err, errlen) == -1)
+		return (-1);
+	st.argv[5] = "-a";
+	st.argv[6] = st.audit;
 	strlcpy(st.pidvar, PIDVAR, sizeof(st.pidvar));
 	if ((st.envp = daemon_env(st.pidvar)) == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));

@@ -360,6 +360,66 @@ eio_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case one_writer cleanup
+one_writer_head() {
+	atf_set "descr" "a second daemon on the same audit log, another " \
+	    "socket, refuses to start naming the first, also after a " \
+	    "rotation and when the first went to the background; once " \
+	    "the first is gone the log goes on, and verify passes"
+	atf_set "require.progs" "jq"
+}
+one_writer_body() {
+	start_daemon
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
+	pid=$(daemon_pid)
+	refused="audit log $AUDIT is in use by securerd pid $pid socket $SOCK"
+	atf_check -s exit:1 -e match:"$refused; refusing to start" \
+	    "$B/securerd" -d -f "$PWD/conf" -s "$PWD/other.sock"
+	test -e other.sock && atf_fail "the refused daemon made its socket"
+	# A rotation renames the log, not the lock.
+	kill -HUP "$pid"
+	wait_for "the rotation" sh -c "ls '$AUDIT'.[0-9]* >/dev/null 2>&1"
+	atf_check -s exit:1 -e match:"$refused" \
+	    "$B/securerd" -d -f "$PWD/conf" -s "$PWD/other.sock"
+	# -a names the log on the command line: the same lock.
+	write_conf
+	sed -i '/^audit /d' conf
+	atf_check -s exit:1 -e match:"$refused" "$B/securerd" -d \
+	    -f "$PWD/conf" -s "$PWD/other.sock" -a "$AUDIT"
+	atf_check -s exit:1 -e match:'is not absolute' "$B/securerd" -d \
+	    -f "$PWD/conf" -s "$PWD/other.sock" -a audit.jsonl
+	atf_check -o inline:'[1] 3\n' "$B/securer" -s "$SOCK" -e '1 + 2'
+	# Killed, not stopped: the kernel drops the lock all the same.
+	kill -KILL "$pid"
+	wait_for "the killed daemon" sh -c "! kill -0 $pid 2>/dev/null"
+	rm -f daemon.pid "$SOCK"
+	# In the background the lock names the daemon's pid there.
+	"$B/securerd" -f "$PWD/conf" -s "$PWD/other.sock" -a "$AUDIT" \
+	    2>bg.log || atf_fail "the daemon did not start: $(cat bg.log)"
+	wait_for "its pid file" test -s other.sock.pid
+	bg=$(cat other.sock.pid)
+	echo "$bg" >bg.pid
+	atf_check -s exit:1 \
+	    -e match:"in use by securerd pid $bg socket $PWD/other.sock" \
+	    "$B/securerd" -d -f "$PWD/conf" -a "$AUDIT"
+	atf_check -o inline:'[1] 4\n' "$B/securer" -s "$PWD/other.sock" \
+	    -e '2 + 2'
+	kill -TERM "$bg"
+	wait_for "the background daemon to stop" \
+	    sh -c "! kill -0 $bg 2>/dev/null"
+	rm -f bg.pid
+	seqs_contiguous
+	all_logs | xargs cat >all.jsonl
+	atf_check -o match:' 0 problems' "$B/securerctl" audit verify all.jsonl
+	[ "$(jq -c 'select(.event == "exec_start")' all.jsonl | wc -l)" -eq 3 ] ||
+	    atf_fail "not the three starts"
+}
+one_writer_cleanup() {
+	cleanup_daemon
+	[ -f bg.pid ] && kill -KILL "$(cat bg.pid)" 2>/dev/null
+	true
+}
+
 atf_init_test_cases() {
 	atf_add_test_case records
 	atf_add_test_case verify
@@ -370,4 +430,5 @@ atf_init_test_cases() {
 	atf_add_test_case escaping
 	atf_add_test_case enospc
 	atf_add_test_case eio
+	atf_add_test_case one_writer
 }

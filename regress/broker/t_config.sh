@@ -55,6 +55,15 @@ builtin_defaults_body() {
 	atf_check -s exit:0 -o match:'^timeout 30 max none$' \
 	    -o match:'^cpu 60 max' -o match:'^memory 536870912 max' \
 	    -o match:'^nofile 256 max' "$B/securerd" -nv
+	# The audit log on disk before code runs: for root's daemon; a
+	# user's own daemon keeps its own file, without the flushes.
+	atf_check -s exit:0 -o match:'^audit-sync always$' \
+	    -o match:'^audit "/var/log/securer/audit.jsonl"$' "$B/securerd" -nv
+	[ "$(id -u)" -eq 0 ] || return 0
+	atf_check -s exit:0 -o match:'^audit-sync never$' \
+	    -o match:"^audit \"/tmp/securer-65534/audit.jsonl\"$" \
+	    setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    env -u XDG_RUNTIME_DIR "$B/securerd" -nv
 }
 
 atf_test_case audit_keywords

@@ -70,8 +70,9 @@ socket_in_use_head() {
 }
 socket_in_use_body() {
 	start_daemon
+	# A log of its own, or the audit log's lock refuses it first.
 	atf_check -s exit:1 -e match:"another securerd is running at" \
-	    "$B/securerd" -d -f conf
+	    "$B/securerd" -d -f conf -a "$PWD/other.jsonl"
 	kill -0 "$(daemon_pid)" || atf_fail "first daemon died"
 	# kill -9 the broker: everything under it dies, the socket stays.
 	kids=$(daemon_children)

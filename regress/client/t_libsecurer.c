@@ -1061,7 +1061,8 @@ ATF_TC_HEAD(start_daemon, tc)
 ATF_TC_BODY(start_daemon, tc)
 {
 	struct stat	 st;
-	char		 err[1024], line[256];
+	char		 err[1024], line[PATH_MAX + 64];
+	char		 cwd[PATH_MAX], want[PATH_MAX + 64];
 	FILE		*fp;
 	int		 fds, pid, self;
 
@@ -1075,7 +1076,11 @@ ATF_TC_BODY(start_daemon, tc)
 	ATF_REQUIRE((fp = fopen("args", "r")) != NULL);
 	ATF_REQUIRE(fgets(line, sizeof(line), fp) != NULL);
 	fclose(fp);
-	ATF_CHECK_STREQ(line, "-I 600 -s d/sock\n");
+	/* The audit log beside the socket, absolute as securerd wants. */
+	ATF_REQUIRE(getcwd(cwd, sizeof(cwd)) != NULL);
+	snprintf(want, sizeof(want), "-I 600 -s d/sock -a %s/d/audit.jsonl\n",
+	    cwd);
+	ATF_CHECK_STREQ(line, want);
 	ATF_REQUIRE((fp = fopen("env", "r")) != NULL);
 	ATF_REQUIRE(fscanf(fp, "%d %d %d", &fds, &pid, &self) == 3);
 	fclose(fp);

@@ -338,6 +338,77 @@ autostart_cleanup() {
 	true
 }
 
+# users: two users of this test's own (random names: other runs may be
+# going on), made here and removed in cleanup.
+users() {
+	[ -f users ] && { read UA UB <users; return 0; }
+	r=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	UA=sct_a$r
+	UB=sct_b$r
+	echo "$UA $UB" >users
+	for u in $UA $UB; do
+		useradd -M -U -r -s /bin/false "$u" ||
+		    atf_skip "cannot create user $u"
+	done
+}
+
+atf_test_case private_audit cleanup
+private_audit_head() {
+	atf_set "descr" "the private daemons of two users and of root each " \
+	    "write the audit log of their own directory, at once, and " \
+	    "none the system daemon's; each passes verify"
+	atf_set "require.user" "root"
+}
+private_audit_body() {
+	need_daemon
+	no_system_daemon
+	users
+	base=$(mktemp -d /tmp/securer-private.XXXXXX)
+	chmod 755 "$base"
+	echo "$base" >basedir
+	sys=/var/log/securer/audit.jsonl
+	before=$(stat -c %s "$sys" 2>/dev/null || echo none)
+	for u in $UA $UB root; do
+		mkdir -m 700 "$base/$u"
+		chown "$u" "$base/$u"
+		atf_check -o inline:'[1] 2\n' \
+		    setpriv --reuid="$u" --regid="$u" --clear-groups \
+		    env -u SECURER_SOCKET XDG_RUNTIME_DIR="$base/$u" \
+		    SECURERD="$B/securerd" "$B/securer" \
+		    -e '1 + 1'
+	done
+	for u in $UA $UB root; do
+		d=$base/$u/securer
+		pid=$(cat "$d/securerd.sock.pid") || atf_fail "$u: no pid file"
+		kill -0 "$pid" || atf_fail "$u's daemon is not running"
+		atf_check -o inline:"pid $pid socket $d/securerd.sock\n" \
+		    cat "$d/.audit.jsonl.lock"
+		atf_check -o inline:"$(id -u "$u")\n" stat -c %u "$d/audit.jsonl"
+		grep -q '"event":"exec_start"' "$d/audit.jsonl" ||
+		    atf_fail "$u: no exec_start in $d/audit.jsonl"
+		atf_check -o match:'1 executions: 1 ended, 0 aborted; 0 problems' \
+		    "$B/securerctl" audit verify "$d/audit.jsonl"
+	done
+	after=$(stat -c %s "$sys" 2>/dev/null || echo none)
+	[ "$before" = "$after" ] || atf_fail "$sys was written"
+}
+private_audit_cleanup() {
+	[ -f basedir ] || return 0
+	base=$(cat basedir)
+	for f in "$base"/*/securer/securerd.sock.pid; do
+		[ -f "$f" ] && kill -TERM "$(cat "$f")" 2>/dev/null
+	done
+	sleep 0.5
+	for f in "$base"/*/securer/securerd.sock.pid; do
+		[ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null
+	done
+	rm -rf "$base"
+	[ -f users ] && for u in $(cat users); do
+		userdel "$u" >/dev/null 2>&1
+	done
+	true
+}
+
 atf_init_test_cases() {
 	atf_add_test_case usage
 	atf_add_test_case no_daemon
@@ -352,4 +423,5 @@ atf_init_test_cases() {
 	atf_add_test_case terminal
 	atf_add_test_case piped
 	atf_add_test_case autostart
+	atf_add_test_case private_audit
 }

@@ -45,6 +45,10 @@ static int			 killed;
 static void
 cleanup(void)
 {
+	char	lock[sizeof(audit_dir) + 32];
+
+	snprintf(lock, sizeof(lock), "%s/.audit.jsonl.lock", audit_dir);
+	unlink(lock);
 	unlink(audit_path);
 	rmdir(audit_dir);
 }
