@@ -103,6 +103,7 @@ config_defaults(struct securerd_conf *c)
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
 	c->client_grace = 10;
+	c->hello_timeout = 5;
 	c->ident.pool_size = 16;
 	c->max_plots = 16;
 	c->max_plot_size = 1 * MiB;
@@ -346,6 +347,23 @@ print_policy(const struct securerd_conf *c)
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
 	print_cap("client-grace", c->client_grace);
+	/* Only when set: configurations printed before them stay the same. */
+	if (c->hello_timeout != 5)
+		print_cap("hello-timeout", c->hello_timeout);
+	if (c->max_connections != 0)
+		printf("connections %u\n", c->max_connections);
+	if (c->user_connections != 0)
+		printf("user-connections %u\n", c->user_connections);
+	if (c->client_memory != 0) {
+		printf("client-memory ");
+		print_value(c->client_memory);
+		printf("\n");
+	}
+	if (c->user_client_memory != 0) {
+		printf("user-client-memory ");
+		print_value(c->user_client_memory);
+		printf("\n");
+	}
 	/* Only when set: configurations printed before it stay the same. */
 	if (c->ready_min != READY_DEFAULT || c->ready_max != READY_DEFAULT_MAX)
 		printf("workers ready %u max %u\n", c->ready_min,

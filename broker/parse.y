@@ -33,6 +33,7 @@ static int	 yyerror(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 static int	 set_string(char *, size_t, char **, const char *);
 static int	 to_u64(double, uint64_t *);
+static int	 conn_count_set(uint32_t *, double);
 static uint64_t	*limit_field(struct worker_limits *, int);
 static int	 rule_new(int);
 static int	 lookup_id(const char *, int, uint32_t *);
@@ -56,7 +57,8 @@ typedef struct {
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
-%token	CLIENTGRACE
+%token	CLIENTGRACE CLIENTMEMORY CONNECTIONS HELLOTIMEOUT USERCONNECTIONS
+%token	USERCLIENTMEMORY
 %token	READY
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
@@ -294,6 +296,27 @@ main	: SOCKET STRING {
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
 	| CLIENTGRACE seconds		{ pconf->client_grace = $2; }
+	| HELLOTIMEOUT seconds		{ pconf->hello_timeout = $2; }
+	| CONNECTIONS value {
+		if (conn_count_set(&pconf->max_connections, $2) == -1)
+			YYERROR;
+	}
+	| USERCONNECTIONS value {
+		if (conn_count_set(&pconf->user_connections, $2) == -1)
+			YYERROR;
+	}
+	| CLIENTMEMORY value {
+		if (to_u64($2, &pconf->client_memory) == -1)
+			YYERROR;
+		if (pconf->client_memory == LIMIT_NONE)
+			pconf->client_memory = 0;
+	}
+	| USERCLIENTMEMORY value {
+		if (to_u64($2, &pconf->user_client_memory) == -1)
+			YYERROR;
+		if (pconf->user_client_memory == LIMIT_NONE)
+			pconf->user_client_memory = 0;
+	}
 	| WORKERS READY count {
 		if ($3 > READY_MAX) {
 			yyerror("workers ready must be at most %d", READY_MAX);
@@ -486,7 +509,9 @@ static const struct keyword {
 	{ "capacity",		CAPACITY },
 	{ "chroot",		CHROOT },
 	{ "client-grace",	CLIENTGRACE },
+	{ "client-memory",	CLIENTMEMORY },
 	{ "code-size",		CODESIZE },
+	{ "connections",	CONNECTIONS },
 	{ "control",		CONTROL },
 	{ "count",		COUNT },
 	{ "cpu",		CPU },
@@ -497,6 +522,7 @@ static const struct keyword {
 	{ "files",		FILES },
 	{ "fsize",		FSIZE },
 	{ "group",		GROUP },
+	{ "hello-timeout",	HELLOTIMEOUT },
 	{ "idle-ttl",		IDLETTL },
 	{ "library",		LIBRARY },
 	{ "lifetime",		LIFETIME },
@@ -530,6 +556,8 @@ static const struct keyword {
 	{ "tool-rate",		TOOLRATE },
 	{ "uids",		UIDS },
 	{ "user",		USER },
+	{ "user-client-memory",	USERCLIENTMEMORY },
+	{ "user-connections",	USERCONNECTIONS },
 	{ "worker",		WORKER },
 	{ "workers",		WORKERS },
 };
@@ -571,6 +599,22 @@ set_string(char *dst, size_t size, char **sp, const char *what)
 	free(s);
 	*sp = NULL;
 	return (rv);
+}
+
+/* A count of connections, or none (0: derived from the fd limit). */
+static int
+conn_count_set(uint32_t *out, double v)
+{
+	if (v == -1) {
+		*out = 0;
+		return (0);
+	}
+	if (v < 1 || v > 1000000 || v != floor(v)) {
+		yyerror("%g is not a number of connections", v);
+		return (-1);
+	}
+	*out = v;
+	return (0);
 }
 
 static int

@@ -461,3 +461,58 @@ json_valid_line(const char *s, size_t len)
 		want_value = 1;
 	}
 }
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/* Whether two members of the object o have one name. */
+static int
+object_has_duplicate(const cJSON *o)
+{
+	const char	*few[32], **names = few;
+	const cJSON	*m;
+	size_t		 n = 0, i;
+	int		 dup = 0;
+
+	for (m = o->child; m != NULL; m = m->next)
+		n++;
+	if (n < 2)
+		return (0);
+	if (n > sizeof(few) / sizeof(few[0]) &&
+	    (names = calloc(n, sizeof(*names))) == NULL)
+		return (1);	/* unanswerable: refuse rather than guess */
+	for (i = 0, m = o->child; m != NULL; m = m->next)
+		names[i++] = m->string != NULL ? m->string : "";
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 1; i < n && !dup; i++)
+		dup = strcmp(names[i - 1], names[i]) == 0;
+	if (names != few)
+		free(names);
+	return (dup);
+}
+
+/*
+ * Whether any object in item has a name twice.  cJSON keeps both and
+ * finds the first, while another reader may take the last: a request
+ * that says two things is refused, not read one way here and another
+ * way elsewhere.  Sorting makes it n log n in an object's size; the
+ * depth is cJSON's nesting limit.
+ */
+int
+json_has_duplicate(const cJSON *item)
+{
+	const cJSON	*m;
+
+	if (item == NULL)
+		return (0);
+	if (cJSON_IsObject(item) && object_has_duplicate(item))
+		return (1);
+	if (cJSON_IsObject(item) || cJSON_IsArray(item))
+		for (m = item->child; m != NULL; m = m->next)
+			if (json_has_duplicate(m))
+				return (1);
+	return (0);
+}

@@ -17,5 +17,6 @@ int	 fmt_double(char *, size_t, double);
 int	 json_escape(const char *, size_t, json_put_fn, void *);
 char	*json_print(const struct cJSON *, size_t *);
 int	 json_valid_line(const char *, size_t);
+int	 json_has_duplicate(const struct cJSON *);
 
 #endif /* SECURER_JSON_H */

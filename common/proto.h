@@ -12,6 +12,7 @@
 
 #define SESSION_ID_LEN		32	/* hex digits, 128 random bits */
 #define CLIENT_LINE_MAX		(8U * 1024 * 1024)	/* a request */
+#define HELLO_LINE_MAX		4096U	/* a line before hello is answered */
 #define FILE_NAME_MAX		128
 
 #endif /* SECURER_PROTO_H */

@@ -429,6 +429,11 @@ struct securerd_conf {
 	uint64_t		 max_plot_size;		/* bytes */
 	uint64_t		 max_file_size;		/* bytes */
 	uint64_t		 max_result_memory;	/* values held at once */
+	uint32_t		 max_connections;	/* 0: from the fd limit */
+	uint32_t		 user_connections;	/* per uid, 0: a share */
+	uint32_t		 hello_timeout;		/* seconds, 0 none */
+	uint64_t		 client_memory;		/* buffered, 0: derived */
+	uint64_t		 user_client_memory;	/* per uid, 0: a share */
 };
 
 /* util.c */

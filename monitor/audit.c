@@ -243,13 +243,18 @@ audit_forget(const void *arg)
 }
 
 void
-audit_client_gone(const struct client *c)
+audit_client_gone(struct client *c)
 {
 	struct audit_wait	*w;
 
-	TAILQ_FOREACH(w, &waits, entry)
-		if (w->client == c)
-			w->client = NULL;
+	TAILQ_FOREACH(w, &waits, entry) {
+		if (w->client != c)
+			continue;
+		reply_error(w->client, w->req_id, "aborted", NULL,
+		    "the connection closed before the end of the execution "
+		    "was recorded; its result is not sent");
+		w->client = NULL;
+	}
 }
 
 /* How the audit log names the rule that let the client in. */

@@ -19,6 +19,7 @@
 static TAILQ_HEAD(, client)	clients = TAILQ_HEAD_INITIALIZER(clients);
 static size_t			nclients;
 
+static int	client_admit(const struct peer_cred *);
 static void	client_opened(struct conn *);
 static void	client_line(struct conn *, char *, size_t);
 static void	client_gone(struct conn *);
@@ -26,7 +27,7 @@ static void	client_hello(struct client *, uint64_t, cJSON *, char *,
 		    size_t);
 
 const struct conn_ops	client_conn_ops = {
-	client_opened, client_line, client_gone,
+	client_admit, client_opened, client_line, client_gone,
 };
 
 size_t
@@ -42,6 +43,17 @@ client_walk(void (*fn)(struct client *, void *), void *arg)
 
 	TAILQ_FOREACH_SAFE(c, &clients, entry, tc)
 		fn(c, arg);
+}
+
+/* allow and deny at accept, as far as they can tell without a token. */
+static int
+client_admit(const struct peer_cred *cred)
+{
+	if (policy_may_connect(cred->uid, cred->gid, cred->groups,
+	    cred->ngroups))
+		return (0);
+	counters.auth_failures++;
+	return (-1);
 }
 
 static void
@@ -77,10 +89,14 @@ client_gone(struct conn *conn)
 {
 	struct client	*c = conn_data(conn);
 
-	c->gone = 1;
+	/*
+	 * What it waits for is answered ("closed", "aborted") before it is
+	 * gone: a client that only shut down its writing side reads them.
+	 */
 	pool_client_gone(c);
 	policy_client_gone(c);
 	core_client_gone(c, conn_why(conn));
+	c->gone = 1;
 	TAILQ_REMOVE(&clients, c, entry);
 	nclients--;
 	defer(&c->d_free, client_free, c);
@@ -281,6 +297,11 @@ client_request(struct client *c, char *line, size_t len)
 		    "request is not a JSON object");
 		goto done;
 	}
+	if (json_has_duplicate(req)) {
+		reply_error(c, request_id(req), "bad_request", NULL,
+		    "request has a name twice in one object");
+		goto done;
+	}
 	if ((id = request_id(req)) == 0) {
 		reply_error(c, 0, "bad_request", NULL,
 		    "request needs an integer id from 1 to 2^53");
@@ -319,7 +340,8 @@ client_line(struct conn *conn, char *line, size_t len)
 		return;
 	if (line == NULL) {
 		reply_error(c, 0, "too_large", NULL,
-		    "request longer than %u bytes", CLIENT_LINE_MAX);
+		    "request longer than %zu bytes%s", len, c->hello ? "" :
+		    " before hello");
 		conn_drop(conn, "request too long", 0);
 		return;
 	}
@@ -354,6 +376,7 @@ client_hello(struct client *c, uint64_t id, cJSON *req, char *line,
 		return;
 	c->hello = 1;
 	c->binary = cJSON_IsTrue(bin);
+	conn_authenticated(c->conn);
 	if ((r = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
 	cJSON_AddNumberToObject(r, "version", SECURER_PROTO_VERSION);

@@ -7,6 +7,11 @@
  * of the turn: its front end hears of it then (ops->gone), what it has
  * still to read is written out unless it is dropped for not reading, and
  * then it is freed.
+ *
+ * Until its front end says it is authenticated (conn_authenticated), a
+ * connection has hello-timeout seconds and lines of HELLO_LINE_MAX bytes;
+ * its uid's caps (connlimit.c) apply from accept on.  A connection
+ * refused at accept gets one error line, never a hang.
  */
 
 #include <sys/types.h>
@@ -14,6 +19,7 @@
 
 #include <errno.h>
 #include <event.h>
+#include <malloc.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <fcntl.h>
@@ -33,12 +39,22 @@
  */
 #define CONN_OUTPUT_HIGH	(1U * 1024 * 1024)
 
+/* Freed buffers worth giving back to the system at once. */
+#define CONN_TRIM_BYTES		(8U * 1024 * 1024)
+/* About what a connection costs beside its buffers: for the trim. */
+#define CONN_OVERHEAD		1024
+
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	struct bufferevent	*bev;
 	struct peer_cred	 cred;
+	struct connuser		*user;
+	uint64_t		 charged;	/* bytes buffered, counted */
 	void			*data;		/* the front end's */
 	struct event		 ev_grace;	/* replies unread */
+	struct event		 ev_hello;	/* not yet authenticated */
+	int			 authenticated;
+	int			 final;		/* nothing more is sent */
 	int			 dropped;
 	int			 discard;	/* what it did not read goes */
 	char			 why[64];
@@ -50,6 +66,8 @@ static size_t			nconns;
 static const struct conn_ops	*ops;
 static struct event		ev_accept, ev_pause;
 static int			at_fd_limit;	/* said so once */
+static int			reserve_fd = -1; /* for a refusal at EMFILE */
+static uint64_t			freed_bytes;	/* since the last trim */
 
 static void	conn_accept(int, short, void *);
 static void	conn_read(struct bufferevent *, void *);
@@ -60,6 +78,9 @@ static void	conn_gone(void *);
 static void	conn_drained(struct bufferevent *, void *);
 static void	conn_closed(struct bufferevent *, short, void *);
 static void	conn_free(struct conn *);
+static void	conn_hello_over(int, short, void *);
+static void	conn_buffered(struct evbuffer *,
+		    const struct evbuffer_cb_info *, void *);
 
 void
 conn_listen(int fd, const struct conn_ops *o)
@@ -70,6 +91,8 @@ conn_listen(int fd, const struct conn_ops *o)
 	event_set(&ev_accept, fd, EV_READ | EV_PERSIST, conn_accept, NULL);
 	event_add(&ev_accept, NULL);
 	evtimer_set(&ev_pause, conn_accept, NULL);
+	connlimit_init();
+	reserve_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 size_t
@@ -154,9 +177,80 @@ conn_peer(int s, struct peer_cred *cred)
 	return (0);
 }
 
+/*
+ * One error line to a connection we do not keep, and the socket closed.
+ * The socket is new, so its send buffer has room for a short line; if
+ * not, the peer sees the close.
+ */
+static void
+conn_refuse(int s, const char *code, const char *why)
+{
+	char	line[256];
+	int	n;
+
+	n = snprintf(line, sizeof(line), "{\"id\":null,\"ok\":false,"
+	    "\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code,
+	    why);
+	if (n > 0 && (size_t)n < sizeof(line) && write(s, line, n) == -1)
+		log_debug("refused connection: write: %s", strerror(errno));
+	close(s);
+}
+
+/*
+ * Out of descriptors: the reserved one makes room to accept a single
+ * connection and tell it so, rather than leave every caller hanging.
+ */
+static void
+conn_accept_full(int lfd)
+{
+	int	s;
+
+	if (reserve_fd == -1) {
+		conn_accept_pause();
+		return;
+	}
+	close(reserve_fd);
+	reserve_fd = -1;
+	if ((s = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) !=
+	    -1)
+		conn_refuse(s, "too_many_connections", "too many connections: "
+		    "the daemon is out of file descriptors");
+	if ((reserve_fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		conn_accept_pause();
+}
+
+/* Whom a new connection belongs to, and whether it may stay. */
+static struct connuser *
+conn_admit(int s, struct peer_cred *cred)
+{
+	struct connuser	*u;
+	const char	*why;
+
+	if (conn_peer(s, cred) == -1) {
+		log_warn("SO_PEERCRED");
+		close(s);
+		return (NULL);
+	}
+	if (ops->admit != NULL && ops->admit(cred) == -1) {
+		conn_refuse(s, "unauthorized", "not authorized");
+		return (NULL);
+	}
+	if ((u = connlimit_admit(cred->uid, &why)) == NULL) {
+		counters.connections_refused++;
+		log_debug("client uid %u pid %d refused: %s", cred->uid,
+		    cred->pid, why);
+		conn_refuse(s, "too_many_connections", why);
+		return (NULL);
+	}
+	return (u);
+}
+
 static void
 conn_accept(int fd, short event, void *arg)
 {
+	struct timeval	 tv = { conf->hello_timeout, 0 };
+	struct peer_cred cred;
+	struct connuser	*u;
 	struct conn	*c;
 	int		 s;
 
@@ -167,7 +261,7 @@ conn_accept(int fd, short event, void *arg)
 	if ((s = accept4(EVENT_FD(&ev_accept), NULL, NULL,
 	    SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
 		if (errno == EMFILE || errno == ENFILE)
-			conn_accept_pause();
+			conn_accept_full(EVENT_FD(&ev_accept));
 		else if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("accept");
@@ -177,29 +271,130 @@ conn_accept(int fd, short event, void *arg)
 		log_info("accepting again");
 		at_fd_limit = 0;
 	}
+	if ((u = conn_admit(s, &cred)) == NULL)
+		return;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		fatal("%s", __func__);
-	if (conn_peer(s, &c->cred) == -1) {
-		log_warn("SO_PEERCRED");
-		close(s);
-		free(c);
-		return;
-	}
+	c->cred = cred;
+	c->user = u;
 	if ((c->bev = bufferevent_socket_new(NULL, s,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatal("%s", __func__);
 	bufferevent_setcb(c->bev, conn_read, conn_caught_up, conn_event, c);
-	/* Stop reading once a line could not fit: conn_read refuses it. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_LINE_MAX + 1);
+	evbuffer_add_cb(bufferevent_get_input(c->bev), conn_buffered, c);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_buffered, c);
+	/* Until hello, a line is short: conn_read refuses a longer one. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, HELLO_LINE_MAX + 1);
 	/* conn_caught_up ends a grace period when it reads enough. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_HIGH, 0);
 	evtimer_set(&c->ev_grace, conn_grace_over, c);
+	evtimer_set(&c->ev_hello, conn_hello_over, c);
+	if (conf->hello_timeout > 0)
+		evtimer_add(&c->ev_hello, &tv);
 	bufferevent_enable(c->bev, EV_READ);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
 	idle_hold();
 	log_debug("client uid %u pid %d connected", c->cred.uid, c->cred.pid);
 	ops->opened(c);
+}
+
+/* The front end knows who it is: full-size lines, no deadline. */
+void
+conn_authenticated(struct conn *c)
+{
+	c->authenticated = 1;
+	evtimer_del(&c->ev_hello);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_LINE_MAX + 1);
+}
+
+/*
+ * The bytes libevent holds for c, in either direction, counted to its
+ * uid and to all clients as they come and go.
+ */
+static void
+conn_buffered(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+	int64_t		 delta = (int64_t)info->n_added - info->n_deleted;
+
+	c->charged += delta;
+	connlimit_charge(c->user, delta);
+}
+
+/* A typed error line, as the front end's replies are framed. */
+static void
+conn_error(struct conn *c, const char *code, const char *why)
+{
+	char	line[256];
+	int	n;
+
+	n = snprintf(line, sizeof(line), "{\"id\":null,\"ok\":false,"
+	    "\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code,
+	    why);
+	if (n > 0 && (size_t)n < sizeof(line))
+		conn_send(c, line, n);
+}
+
+/*
+ * What c holds goes at once, so the budget is free again in this turn,
+ * and c goes at its end; the error is written if the socket takes it.
+ */
+static void
+conn_over_budget(struct conn *c, const char *why)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	log_warnx("client uid %u pid %d dropped: %s", c->cred.uid,
+	    c->cred.pid, why);
+	counters.clients_over_budget++;
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	evbuffer_drain(out, evbuffer_get_length(out));
+	conn_error(c, "over_budget", why);
+	conn_drop(c, why, 1);
+}
+
+/* The connection holding most, of uid u's or of anyone's (u NULL). */
+static struct conn *
+conn_largest(const struct connuser *u)
+{
+	struct conn	*c, *big = NULL;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (!c->dropped && (u == NULL || c->user == u) &&
+		    (big == NULL || c->charged > big->charged))
+			big = c;
+	return (big);
+}
+
+/*
+ * Over a budget: the connection holding most of it goes, with a typed
+ * error, so that the one that grew it pays, not whoever came next.
+ */
+static void
+conn_budget_check(struct conn *c)
+{
+	struct conn	*big;
+
+	while (connlimit_user_over(c->user) &&
+	    (big = conn_largest(c->user)) != NULL)
+		conn_over_budget(big, "this user's connections hold more "
+		    "unread data than one user may");
+	while (connlimit_total_over() && (big = conn_largest(NULL)) != NULL)
+		conn_over_budget(big, "the daemon holds as much unread data "
+		    "as it takes; this connection held the most");
+}
+
+static void
+conn_hello_over(int fd, short event, void *arg)
+{
+	struct conn	*c = arg;
+
+	counters.hello_timeouts++;
+	conn_error(c, "hello_timeout", "no hello in time");
+	conn_drop(c, "no hello in time", 0);
 }
 
 /* Each whole line to the front end; one too long ends the connection. */
@@ -209,17 +404,23 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct conn		*c = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer_ptr	 eol;
-	size_t			 eol_len, n;
+	size_t			 eol_len, n, max;
 	char			*line;
 
+	conn_budget_check(c);
 	while (!c->dropped) {
+		max = c->authenticated ? CLIENT_LINE_MAX : HELLO_LINE_MAX;
 		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 		if (eol.pos == -1) {
-			if (evbuffer_get_length(in) > CLIENT_LINE_MAX)
-				ops->line(c, NULL, 0);
+			if (evbuffer_get_length(in) > max)
+				ops->line(c, NULL, max);
 			return;
 		}
 		n = eol.pos;
+		if (n > max) {
+			ops->line(c, NULL, max);
+			return;
+		}
 		if ((line = malloc(n + 1)) == NULL)
 			fatal("%s", __func__);
 		evbuffer_remove(in, line, n);
@@ -273,7 +474,8 @@ conn_send(struct conn *c, const char *text, size_t len)
 {
 	size_t	off;
 
-	if (c->dropped)
+	/* Dropped: lines still go until its front end has heard. */
+	if (c->discard || c->final)
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
 	    CONN_OUTPUT_MAX) {
@@ -287,6 +489,8 @@ conn_send(struct conn *c, const char *text, size_t len)
 	    -1)
 		fatal("%s", __func__);
 	conn_grace_start(c);
+	if (off < len)
+		conn_budget_check(c);
 }
 
 static void
@@ -340,6 +544,7 @@ conn_gone(void *arg)
 	struct conn	*c = arg;
 
 	ops->gone(c);
+	c->final = 1;
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
 	if (c->discard ||
@@ -365,12 +570,35 @@ conn_closed(struct bufferevent *bev, short what, void *arg)
 	conn_free(arg);
 }
 
+/*
+ * glibc keeps freed memory for reuse; after many connections' buffers
+ * went (an attack, a burst), give it back so the monitor's size
+ * returns to what it serves.
+ */
+static void
+conn_trim(uint64_t bytes)
+{
+	freed_bytes += bytes;
+	if (freed_bytes < CONN_TRIM_BYTES)
+		return;
+	freed_bytes = 0;
+	malloc_trim(0);
+}
+
 static void
 conn_free(struct conn *c)
 {
+	uint64_t	held = c->charged + CONN_OVERHEAD;
+
 	evtimer_del(&c->ev_grace);
+	evtimer_del(&c->ev_hello);
+	evbuffer_remove_cb(bufferevent_get_input(c->bev), conn_buffered, c);
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_buffered, c);
+	connlimit_charge(c->user, -(int64_t)c->charged);
+	connlimit_release(c->user);
 	bufferevent_free(c->bev);
 	free(c);
 	idle_release();
 	conn_accept_resume();
+	conn_trim(held);
 }

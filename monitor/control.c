@@ -227,6 +227,9 @@ counters_json(void)
 	C(pool_busy);
 	C(reloads);
 	C(operator_kills);
+	C(connections_refused);
+	C(hello_timeouts);
+	C(clients_over_budget);
 #undef C
 	return (r);
 }

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -32,6 +33,7 @@ static struct event		ev_sigterm, ev_sigint;
 static pid_t			broker_pid;
 
 static void	monitor_drop_privileges(void);
+static void	monitor_raise_nofile(void);
 static void	monitor_sig(int, short, void *);
 
 /*
@@ -41,6 +43,9 @@ static void	monitor_sig(int, short, void *);
  */
 #define CHAN_RECV_BROKER(t, fn)		CHAN_HANDLER(t, fn)
 #define CHAN_RECV_MONITOR(t, fn)
+/* Descriptors the monitor asks for: connections plus channels. */
+#define NOFILE_WANT	65536
+
 static const struct chan_handler monitor_dispatch_broker[] = {
 	BROKER_MONITOR_CHANNEL(CHAN_RECV)
 };
@@ -69,6 +74,7 @@ monitor_main(int foreground, int verbose)
 	monitor_connect(3);
 	if (wire_broker_conf() == -1)
 		fatalx("the broker went before the configuration came");
+	monitor_raise_nofile();
 	monitor_drop_privileges();
 
 	event_init();
@@ -197,6 +203,25 @@ monitor_drop_privileges(void)
 	/* Its parent may be pid 1 (a container's first process). */
 	if (getppid() != broker_pid)
 		fatalx("broker gone");
+}
+
+/*
+ * Room for every connection and channel the caps allow (connlimit.c
+ * sizes them from this): the soft limit up to the hard one, and as
+ * root the hard one up to NOFILE_WANT, while we still may.
+ */
+static void
+monitor_raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_max < NOFILE_WANT && geteuid() == 0)
+		rl.rlim_max = NOFILE_WANT;
+	rl.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE");
 }
 
 static void

@@ -330,6 +330,9 @@ struct counters {
 	uint64_t	pool_busy;
 	uint64_t	reloads;
 	uint64_t	operator_kills;
+	uint64_t	connections_refused;	/* at a cap, at accept */
+	uint64_t	hello_timeouts;
+	uint64_t	clients_over_budget;
 };
 
 enum tool_outcome {
@@ -371,6 +374,7 @@ void	 wire_reload(void);
 
 /* conn.c: clients' connections */
 struct conn_ops {
+	int	(*admit)(const struct peer_cred *);	/* -1: refused */
 	void	(*opened)(struct conn *);
 	void	(*line)(struct conn *, char *, size_t);
 	void	(*gone)(struct conn *);
@@ -383,6 +387,19 @@ const char	*conn_why(const struct conn *);
 void	 conn_send(struct conn *, const char *, size_t);
 void	 conn_drop(struct conn *, const char *, int);
 size_t	 conn_count(void);
+void	 conn_authenticated(struct conn *);
+
+/* connlimit.c: connections and buffered bytes per uid and in all */
+#define CLIENT_MEMORY_MAX	(1ULL << 30)	/* the derived default's top */
+struct connuser;
+void	 connlimit_init(void);
+struct connuser	*connlimit_admit(uid_t, const char **);
+void	 connlimit_release(struct connuser *);
+void	 connlimit_charge(struct connuser *, int64_t);
+int	 connlimit_user_over(const struct connuser *);
+int	 connlimit_total_over(void);
+uint64_t connlimit_total_bytes(void);
+uint64_t connlimit_user_bytes(void);
 
 /* reply.c */
 void	 reply_merge(struct cJSON *, struct cJSON *);
@@ -438,13 +455,14 @@ void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
 void	 audit_hold_reply(struct client *, uint64_t, struct cJSON *,
 	    uint32_t);
 void	 audit_forget(const void *);
-void	 audit_client_gone(const struct client *);
+void	 audit_client_gone(struct client *);
 void	 audit_rule_name(char *, size_t, const struct policy_rule *);
 void	 monitor_recv_audit_ack(struct chan *, struct imsg *);
 void	 monitor_recv_audit_state(struct chan *, struct imsg *);
 
 /* policy.c */
 int	 policy_hello(struct client *, uint64_t, struct cJSON *);
+int	 policy_may_connect(uid_t, gid_t, const gid_t *, int);
 int	 policy_request(struct client *, uint64_t);
 int	 policy_tool_call(struct identity *, double *);
 int	 policy_session_admit(struct client *, struct identity *, uint64_t,

@@ -100,6 +100,33 @@ policy_match(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 	return (NULL);
 }
 
+/*
+ * At accept, before any token: could a hello of this peer be allowed?
+ * A rule with a token might match, so it does not decide; the first
+ * rule without one that matches does.
+ */
+int
+policy_may_connect(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
+{
+	const struct policy_rule	*r;
+	uint32_t			 i;
+
+	for (i = 0; i < conf->nrules; i++) {
+		r = &conf->rules[i];
+		if ((r->match == MATCH_USER && r->id != uid) ||
+		    (r->match == MATCH_GROUP &&
+		    !in_group(gid, groups, ngroups, r->id)))
+			continue;
+		if (r->token[0] != '\0') {
+			if (r->action == RULE_ALLOW)
+				return (1);
+			continue;
+		}
+		return (r->action == RULE_ALLOW);
+	}
+	return (conf->nrules == 0);
+}
+
 static void
 limits_resolve(struct identity_limits *l, const struct policy_rule *r)
 {

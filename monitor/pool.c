@@ -504,9 +504,16 @@ pool_client_gone(struct client *c)
 
 	TAILQ_FOREACH(p, &pools, entry) {
 		TAILQ_FOREACH_SAFE(w, &p->waiters, entry, tw)
-			if (w->client == c)
+			if (w->client == c) {
+				reply_error(c, w->req_id, "aborted", NULL,
+				    "the connection closed while the request "
+				    "waited for a session of the pool");
 				waiter_free(w);
+			}
 		if (p->create_client == c) {
+			reply_error(c, p->create_req, "aborted", NULL,
+			    "the connection closed before the pool was "
+			    "ready");
 			p->create_client = NULL;
 			p->create_req = 0;
 		}

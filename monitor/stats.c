@@ -298,6 +298,14 @@ put_counters(struct evbuffer *b)
 {
 	put_counter(b, "securer_connections_total", "Client connections "
 	    "accepted.", counters.connections);
+	put_counter(b, "securer_connections_refused_total", "Connections "
+	    "refused at accept: a uid's or the daemon's cap.",
+	    counters.connections_refused);
+	put_counter(b, "securer_hello_timeouts_total", "Connections dropped "
+	    "for not saying hello in time.", counters.hello_timeouts);
+	put_counter(b, "securer_clients_over_budget_total", "Connections "
+	    "dropped for holding more buffered data than their budget.",
+	    counters.clients_over_budget);
 	put_counter(b, "securer_auth_failures_total", "Clients refused by "
 	    "the allow and deny rules or their token.", counters.auth_failures);
 	put_counter(b, "securer_rate_limited_total", "Requests refused by "
