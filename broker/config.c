@@ -21,6 +21,10 @@
 #define MiB	(1024ULL * KiB)
 #define GiB	(1024ULL * MiB)
 
+#define WORKERS_PER_CPU		16
+#define TOOL_CALLS_DEFAULT	10000		/* per execution */
+#define AUDIT_ROTATE_DEFAULT	(64 * MiB)
+
 static const struct worker_limits default_limits = {
 	.cpu = 60, .memory = 512 * MiB, .fsize = 50 * MiB, .nproc = 50,
 	.nofile = 256, .stack = 8 * MiB, .tmp_size = 64 * MiB,
@@ -102,6 +106,9 @@ config_defaults(struct securerd_conf *c)
 	c->audit_sync_ms = 100;
 	c->audit_code = AUDIT_CODE_MAX;
 	c->max_sessions = c->ident.sessions = 64;
+	c->cap_auto = CAP_AUTO_WORKERS | CAP_AUTO_MEMORY | CAP_AUTO_SESSIONS;
+	c->max_tool_calls = TOOL_CALLS_DEFAULT;
+	c->audit_rotate = AUDIT_ROTATE_DEFAULT;
 	c->client_grace = 10;
 	c->hello_timeout = 5;
 	c->ident.pool_size = 16;
@@ -200,10 +207,47 @@ check_libraries(const struct securerd_conf *c)
 	return (0);
 }
 
+/*
+ * What the host can hold, for the capacities not configured: memory
+ * limits adding up to three quarters of its memory, at most
+ * WORKERS_PER_CPU workers a CPU; one uid of a shared socket may take
+ * half of it, so others are not locked out.
+ */
+static void
+config_capacity(struct securerd_conf *c)
+{
+	long		pages = sysconf(_SC_PHYS_PAGES);
+	long		pagesize = sysconf(_SC_PAGESIZE);
+	long		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t	ram, workers;
+
+	ram = pages > 0 && pagesize > 0 ? (uint64_t)pages * pagesize : 4 * GiB;
+	if (ncpu < 1)
+		ncpu = 1;
+	if (c->cap_auto & CAP_AUTO_MEMORY)
+		c->cap_memory = ram / 4 * 3;
+	if (c->cap_auto & CAP_AUTO_WORKERS) {
+		workers = c->cap_memory / (c->default_limits.memory ?
+		    c->default_limits.memory : 1);
+		if (c->cap_memory == 0 || workers > (uint64_t)ncpu *
+		    WORKERS_PER_CPU)
+			workers = (uint64_t)ncpu * WORKERS_PER_CPU;
+		c->cap_workers = workers < 1 ? 1 : workers;
+	}
+	if (c->cap_auto & CAP_AUTO_SESSIONS) {
+		c->ident.sessions = c->cap_workers == 0 ? 64 :
+		    c->single_user ? c->cap_workers : c->cap_workers / 2;
+		if (c->ident.sessions < 2)
+			c->ident.sessions = 2;
+		c->max_sessions = c->ident.sessions;
+	}
+}
+
 int
 config_finish(struct securerd_conf *c)
 {
 	default_control(c);
+	config_capacity(c);
 	if (!c->single_user && getpwnam(c->user) == NULL) {
 		log_warnx("user %s does not exist; create it (the README's "
 		    "set-up does) or name another with \"user\"", c->user);
@@ -340,9 +384,15 @@ print_policy(const struct securerd_conf *c)
 	print_global_rate("tool-rate", c->ident.tool_rate,
 	    c->ident.tool_burst);
 	printf("capacity workers ");
-	print_value(c->cap_workers == 0 ? LIMIT_NONE : c->cap_workers);
+	if (c->cap_auto & CAP_AUTO_WORKERS)
+		printf("auto");
+	else
+		print_value(c->cap_workers == 0 ? LIMIT_NONE : c->cap_workers);
 	printf(" memory ");
-	print_value(c->cap_memory == 0 ? LIMIT_NONE : c->cap_memory);
+	if (c->cap_auto & CAP_AUTO_MEMORY)
+		printf("auto");
+	else
+		print_value(c->cap_memory == 0 ? LIMIT_NONE : c->cap_memory);
 	printf("\n");
 	print_cap("idle-ttl", c->idle_ttl);
 	print_cap("lifetime", c->lifetime);
@@ -482,7 +532,10 @@ config_print(const struct securerd_conf *c)
 	    (unsigned long long)c->max_plot_size);
 	printf("files %u\nfile-size %llu\n", c->max_files,
 	    (unsigned long long)c->max_file_size);
-	printf("sessions %u\n", c->max_sessions);
+	if (c->cap_auto & CAP_AUTO_SESSIONS)
+		printf("sessions auto\n");
+	else
+		printf("sessions %u\n", c->max_sessions);
 	print_policy(c);
 	printf("sandbox %s\n", c->sandbox_policy == SANDBOX_STRICT ?
 	    "strict" : "fallback");

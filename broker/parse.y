@@ -58,7 +58,7 @@ typedef struct {
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
 %token	CLIENTGRACE CLIENTMEMORY CONNECTIONS HELLOTIMEOUT USERCONNECTIONS
-%token	USERCLIENTMEMORY
+%token	USERCLIENTMEMORY AUTO
 %token	READY
 %token	<v.string>	STRING
 /* A string dropped by error recovery is still ours to free. */
@@ -268,7 +268,9 @@ main	: SOCKET STRING {
 			YYERROR;
 		}
 		pconf->max_sessions = pconf->ident.sessions = $2;
+		pconf->cap_auto &= ~CAP_AUTO_SESSIONS;
 	}
+	| SESSIONS AUTO		{ pconf->cap_auto |= CAP_AUTO_SESSIONS; }
 	| EXECUTIONS value {
 		if ($2 == 0 || $2 > 1000000 || ($2 > 0 && $2 != floor($2))) {
 			yyerror("executions must be between 1 and 1000000 "
@@ -374,19 +376,23 @@ capopts	: capopt
 	| capopts capopt
 	;
 
-capopt	: WORKERS value {
+capopt	: WORKERS AUTO		{ pconf->cap_auto |= CAP_AUTO_WORKERS; }
+	| MEMORY AUTO		{ pconf->cap_auto |= CAP_AUTO_MEMORY; }
+	| WORKERS value {
 		if ($2 == 0 || $2 > 1000000 || ($2 > 0 && $2 != floor($2))) {
 			yyerror("capacity workers must be between 1 and "
 			    "1000000 or none");
 			YYERROR;
 		}
 		pconf->cap_workers = $2 < 0 ? 0 : $2;
+		pconf->cap_auto &= ~CAP_AUTO_WORKERS;
 	}
 	| MEMORY value {
 		if (to_u64($2, &pconf->cap_memory) == -1)
 			YYERROR;
 		if (pconf->cap_memory == LIMIT_NONE)
 			pconf->cap_memory = 0;
+		pconf->cap_auto &= ~CAP_AUTO_MEMORY;
 	}
 	;
 
@@ -504,6 +510,7 @@ static const struct keyword {
 	{ "audit-code",		AUDITCODE },
 	{ "audit-rotate",	AUDITROTATE },
 	{ "audit-sync",		AUDITSYNC },
+	{ "auto",		AUTO },
 	{ "batch",		BATCH },
 	{ "burst",		BURST },
 	{ "capacity",		CAPACITY },

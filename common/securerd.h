@@ -376,6 +376,11 @@ struct policy_rule {
  * The configuration: parsed by the broker, inherited by the monitor when
  * it is forked.  Sizes are bytes, times seconds.
  */
+/* Capacities not configured, so derived from the host (config.c). */
+#define CAP_AUTO_WORKERS	0x01
+#define CAP_AUTO_MEMORY		0x02
+#define CAP_AUTO_SESSIONS	0x04
+
 struct securerd_conf {
 	char			 socket_path[108];	/* sun_path */
 	char			 control_path[108];	/* securerctl's */
@@ -429,6 +434,7 @@ struct securerd_conf {
 	uint64_t		 max_plot_size;		/* bytes */
 	uint64_t		 max_file_size;		/* bytes */
 	uint64_t		 max_result_memory;	/* values held at once */
+	uint32_t		 cap_auto;		/* CAP_AUTO_*: derived */
 	uint32_t		 max_connections;	/* 0: from the fd limit */
 	uint32_t		 user_connections;	/* per uid, 0: a share */
 	uint32_t		 hello_timeout;		/* seconds, 0 none */

@@ -537,6 +537,22 @@ job_dispatch(struct job *j)
 	}
 }
 
+/* Before j's end record: the refused calls that were only counted. */
+static void
+refusals_summary(struct job *j)
+{
+	struct exec	*e;
+	char		 text[160];
+
+	if (j->kind != JOB_EXEC || (e = EXEC(j))->refused <= REFUSALS_AUDITED)
+		return;
+	snprintf(text, sizeof(text), "%llu more refused tool calls, the "
+	    "last to '%s'", (unsigned long long)(e->refused -
+	    REFUSALS_AUDITED), e->refused_last);
+	audit_session(j->session, AUDIT_TOOL_CALL, EXEC_ERROR, 0, j->id,
+	    "(refused calls)", text, NULL);
+}
+
 /* Ends j with its reply's fields r, once its end is durable. */
 static void
 job_end(struct job *j, cJSON *r)
@@ -545,6 +561,7 @@ job_end(struct job *j, cJSON *r)
 	uint32_t	 token;
 	cJSON		*reply;
 
+	refusals_summary(j);
 	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
 	    now_us() - j->start_us, j->id, NULL, NULL, NULL);
 	reply = reply_new(j->req_id, 1);
@@ -577,6 +594,8 @@ job_fail(struct job *j, enum exec_status status, const char *code,
 	cJSON_AddStringToObject(err, "code", code);
 	cJSON_AddStringToObject(err, "message", msg);
 	reply_merge(err, extra);
+	if (j->audit_token != 0)
+		refusals_summary(j);
 	/* Only a recorded start has an end; a worker's death aborts. */
 	if (j->audit_token != 0 && j->abort_cause[0] != '\0')
 		token = audit_session(s, AUDIT_EXEC_ABORT, status, us, j->id,
@@ -704,13 +723,21 @@ core_plot(struct worker *w, const struct msg_plot *m)
 		worker_fails(w, LOST_PROTOCOL, "more plots than it may send");
 }
 
-/* A refused call: audited, and the worker's code gets an R error. */
+/*
+ * A refused call: the worker's code gets an R error, and the first
+ * REFUSALS_AUDITED of an execution are audited one by one; the rest are
+ * counted into one record at its end (refusals_summary), so code that
+ * calls in a loop cannot fill the log.
+ */
 static void
 tool_refuse(struct worker *w, struct exec *e, uint32_t peerid,
     const char *name, const char *msg)
 {
-	audit_session(e->job.session, AUDIT_TOOL_CALL, EXEC_ERROR, 0,
-	    e->job.id, name, msg, NULL);
+	if (++e->refused <= REFUSALS_AUDITED)
+		audit_session(e->job.session, AUDIT_TOOL_CALL, EXEC_ERROR, 0,
+		    e->job.id, name, msg, NULL);
+	else
+		strlcpy(e->refused_last, name, sizeof(e->refused_last));
 	if (msg_send_tool_result(&w->chan, peerid, 1, msg, strlen(msg)) == -1)
 		worker_fails(w, LOST_CHANNEL, "a tool's result could not go");
 }

@@ -185,6 +185,9 @@ struct plotset {
 	uint32_t	 count;		/* pages the worker reported */
 };
 
+/* Refused tool calls of an execution audited one by one. */
+#define REFUSALS_AUDITED	8
+
 struct exec {
 	struct job	 job;		/* first: a job may be an exec */
 	int		 flags;		/* EXEC_ECHO */
@@ -197,6 +200,8 @@ struct exec {
 	uint64_t	 tool_calls;
 	uint64_t	 max_tool_calls;
 	int		 tool_calls_exceeded;
+	uint64_t	 refused;	/* tool calls refused */
+	char		 refused_last[65];	/* the last one's tool */
 	struct toolcall	*call;		/* pending, NULL none */
 	uint64_t	 messages;	/* from the worker */
 	char		*advisory;	/* the worker's risky names */
