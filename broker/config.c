@@ -234,6 +234,14 @@ config_capacity(struct securerd_conf *c)
 			workers = (uint64_t)ncpu * WORKERS_PER_CPU;
 		c->cap_workers = workers < 1 ? 1 : workers;
 	}
+	if (c->client_memory == 0) {
+		c->cap_auto |= CAP_AUTO_CLIENTS;
+		c->client_memory = ram / 16 > CLIENT_MEMORY_MAX ?
+		    CLIENT_MEMORY_MAX : ram / 16;
+	}
+	if (c->user_client_memory == 0 ||
+	    c->user_client_memory > c->client_memory)
+		c->user_client_memory = c->client_memory / 4;
 	if (c->cap_auto & CAP_AUTO_SESSIONS) {
 		c->ident.sessions = c->cap_workers == 0 ? 64 :
 		    c->single_user ? c->cap_workers : c->cap_workers / 2;
@@ -404,12 +412,13 @@ print_policy(const struct securerd_conf *c)
 		printf("connections %u\n", c->max_connections);
 	if (c->user_connections != 0)
 		printf("user-connections %u\n", c->user_connections);
-	if (c->client_memory != 0) {
+	if (!(c->cap_auto & CAP_AUTO_CLIENTS)) {
 		printf("client-memory ");
 		print_value(c->client_memory);
 		printf("\n");
 	}
-	if (c->user_client_memory != 0) {
+	if (!(c->cap_auto & CAP_AUTO_CLIENTS) ||
+	    c->user_client_memory != c->client_memory / 4) {
 		printf("user-client-memory ");
 		print_value(c->user_client_memory);
 		printf("\n");

@@ -7,6 +7,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -19,6 +20,9 @@
 #include "channels.h"
 #include "log.h"
 #include "msg.h"
+
+/* The monitor's own working set, beside what clients make it hold. */
+#define MONITOR_MEMORY_BASE	(512ULL << 20)
 
 #define CHAN_RECV_MONITOR(t, fn)	CHAN_HANDLER(t, fn)
 #define CHAN_RECV_BROKER(t, fn)
@@ -65,6 +69,29 @@ static struct child	monitor = {
  * sanitizer and test hooks (LD_PRELOAD, ASAN_OPTIONS) included; the
  * monitor reads nothing from it but those.
  */
+/*
+ * What the monitor may hold: its own working set, what clients may
+ * have buffered (twice: a request line is parsed into a tree as large),
+ * and the values of executions held at once with their replies built.
+ * Over it malloc fails and the monitor ends, to be started afresh:
+ * a bug costs its clients their connections, never the host its memory.
+ * RLIMIT_DATA counts the heap and private mappings, which is all the
+ * monitor allocates; the sanitizers' shadow memory is such a mapping,
+ * so their builds run without it.
+ */
+static void
+monitor_memory_limit(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+	struct rlimit	rl;
+
+	rl.rlim_cur = rl.rlim_max = MONITOR_MEMORY_BASE +
+	    2 * conf->client_memory + 3 * conf->max_result_memory;
+	if (setrlimit(RLIMIT_DATA, &rl) == -1)
+		log_warn("monitor memory limit");
+#endif
+}
+
 static void
 monitor_exec(struct child *c)
 {
@@ -72,6 +99,7 @@ monitor_exec(struct child *c)
 	char		*argv[5];
 	size_t		 i, a = 0;
 
+	monitor_memory_limit();
 	argv[a++] = "securerd";
 	argv[a++] = "-M";
 	if (log_getforeground())

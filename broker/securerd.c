@@ -283,6 +283,9 @@ main(int argc, char *argv[])
 	write_pidfile();
 	auditfile_lock_owner(getpid(), c.socket_path);
 	audit_daemon("daemon_start", NULL);
+	log_info("capacity: %u workers, %llu bytes of memory limits, %u "
+	    "sessions an identity", c.cap_workers,
+	    (unsigned long long)c.cap_memory, c.ident.sessions);
 	/* What the last daemon left open, it will never end. */
 	audit_abort_open("daemon restart");
 	event_init();

@@ -380,6 +380,8 @@ struct policy_rule {
 #define CAP_AUTO_WORKERS	0x01
 #define CAP_AUTO_MEMORY		0x02
 #define CAP_AUTO_SESSIONS	0x04
+#define CAP_AUTO_CLIENTS	0x08	/* client-memory, user-client-memory */
+#define CLIENT_MEMORY_MAX	(1ULL << 30)	/* the derived default's top */
 
 struct securerd_conf {
 	char			 socket_path[108];	/* sun_path */

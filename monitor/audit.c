@@ -65,7 +65,8 @@ audit_text_max(enum audit_type type, int i)
 {
 	if (type == AUDIT_EXEC_START && i == 0)
 		return (conf->audit_code);
-	if (type == AUDIT_TOOL_CALL && i == 2)
+	/* A call's error and its result: what they were, not all of it. */
+	if (type == AUDIT_TOOL_CALL && i >= 1)
 		return (AUDIT_SUMMARY_MAX);
 	return (4096);
 }
@@ -137,12 +138,19 @@ audit_spare_violation(uint32_t worker_id, const char *cause)
 void
 audit_auth(const struct client *c, const char *why)
 {
+	audit_auth_peer(c->uid, c->pid, why);
+}
+
+/* A peer refused before it was a client: at accept. */
+void
+audit_auth_peer(uid_t uid, pid_t pid, const char *why)
+{
 	struct audit_event	ev;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.type = AUDIT_AUTH_FAIL;
-	ev.uid = c->uid;
-	ev.pid = c->pid;
+	ev.uid = uid;
+	ev.pid = pid;
 	audit_send(&ev, why, NULL, NULL);
 }
 

@@ -52,7 +52,7 @@ client_admit(const struct peer_cred *cred)
 	if (policy_may_connect(cred->uid, cred->gid, cred->groups,
 	    cred->ngroups))
 		return (0);
-	counters.auth_failures++;
+	policy_refused_at_accept(cred->uid, cred->pid);
 	return (-1);
 }
 

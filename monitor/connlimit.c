@@ -46,8 +46,7 @@ void
 connlimit_init(void)
 {
 	struct rlimit	rl;
-	uint64_t	reserve, ram;
-	long		pages, pagesize;
+	uint64_t	reserve;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		fatal("getrlimit");
@@ -67,19 +66,11 @@ connlimit_init(void)
 		if (user_conns > USER_CONNS_MAX)
 			user_conns = USER_CONNS_MAX;
 	}
-	max_bytes = conf->client_memory;
-	if (max_bytes == 0) {
-		pages = sysconf(_SC_PHYS_PAGES);
-		pagesize = sysconf(_SC_PAGESIZE);
-		ram = pages > 0 && pagesize > 0 ? (uint64_t)pages * pagesize :
-		    (uint64_t)4 << 30;
-		max_bytes = ram / 16;
-		if (max_bytes > CLIENT_MEMORY_MAX)
-			max_bytes = CLIENT_MEMORY_MAX;
-	}
-	user_bytes = conf->user_client_memory;
-	if (user_bytes == 0 || user_bytes > max_bytes)
-		user_bytes = max_bytes / 4;
+	/* config.c derived them; a fuzz target's configuration may not. */
+	max_bytes = conf->client_memory ? conf->client_memory :
+	    CLIENT_MEMORY_MAX;
+	user_bytes = conf->user_client_memory ? conf->user_client_memory :
+	    max_bytes / 4;
 	log_debug("clients: %u connections, %u per uid; %llu bytes "
 	    "buffered, %llu per uid", max_conns, user_conns,
 	    (unsigned long long)max_bytes, (unsigned long long)user_bytes);

@@ -213,14 +213,21 @@ monitor_drop_privileges(void)
 static void
 monitor_raise_nofile(void)
 {
-	struct rlimit	rl;
+	struct rlimit	rl, want;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
-	if (rl.rlim_max < NOFILE_WANT && geteuid() == 0)
-		rl.rlim_max = NOFILE_WANT;
-	rl.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
-	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+	want = rl;
+	if (want.rlim_max < NOFILE_WANT && geteuid() == 0)
+		want.rlim_max = NOFILE_WANT;
+	want.rlim_cur = want.rlim_max < NOFILE_WANT ? want.rlim_max :
+	    NOFILE_WANT;
+	/* Root without CAP_SYS_RESOURCE (a container): the hard one stays. */
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	want.rlim_max = rl.rlim_max;
+	want.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
+	if (setrlimit(RLIMIT_NOFILE, &want) == -1)
 		log_warn("setrlimit RLIMIT_NOFILE");
 }
 

@@ -395,7 +395,6 @@ size_t	 conn_count(void);
 void	 conn_authenticated(struct conn *);
 
 /* connlimit.c: connections and buffered bytes per uid and in all */
-#define CLIENT_MEMORY_MAX	(1ULL << 30)	/* the derived default's top */
 struct connuser;
 void	 connlimit_init(void);
 struct connuser	*connlimit_admit(uid_t, const char **);
@@ -455,6 +454,7 @@ extern int	 audit_down;
 uint32_t audit_session(struct session *, enum audit_type, uint32_t,
 	    uint64_t, uint32_t, const char *, const char *, const char *);
 void	 audit_auth(const struct client *, const char *);
+void	 audit_auth_peer(uid_t, pid_t, const char *);
 void	 audit_spare_violation(uint32_t, const char *);
 void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
 void	 audit_hold_reply(struct client *, uint64_t, struct cJSON *,
@@ -468,6 +468,7 @@ void	 monitor_recv_audit_state(struct chan *, struct imsg *);
 /* policy.c */
 int	 policy_hello(struct client *, uint64_t, struct cJSON *);
 int	 policy_may_connect(uid_t, gid_t, const gid_t *, int);
+void	 policy_refused_at_accept(uid_t, pid_t);
 int	 policy_request(struct client *, uint64_t);
 int	 policy_tool_call(struct identity *, double *);
 int	 policy_session_admit(struct client *, struct identity *, uint64_t,

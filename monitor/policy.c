@@ -205,6 +205,27 @@ reply_retry(struct client *c, uint64_t id, const char *code, double retry,
 	reply_error(c, id, code, extra, "%s; retry after %.3g s", what, retry);
 }
 
+/*
+ * A connection refused at accept by the rules: audited like a refused
+ * hello, but a uid refused AUTH_FAIL_MAX times is then only counted
+ * for AUTH_LOCK_SECS, so that connecting in a loop cannot fill the log.
+ */
+void
+policy_refused_at_accept(uid_t uid, pid_t pid)
+{
+	struct authfail	*af = authfail_find(uid, 1);
+	uint64_t	 now = now_us();
+
+	counters.auth_failures++;
+	if (af->until_us > now)
+		return;
+	audit_auth_peer(uid, pid, "denied");
+	if (++af->count >= AUTH_FAIL_MAX) {
+		af->count = 0;
+		af->until_us = now + AUTH_LOCK_SECS * 1000000ULL;
+	}
+}
+
 /* A refused hello: audited, counted, and after too many the uid waits. */
 static void
 auth_failed(struct client *c, uint64_t id, const char *why)
