@@ -289,6 +289,32 @@ conn_send(struct conn *c, const char *text, size_t len)
 	conn_grace_start(c);
 }
 
+/*
+ * len bytes at data after a line (a reply's frame), sent from where they
+ * are, never copied: done(data, len, arg) once they are written or the
+ * connection is gone.
+ */
+void
+conn_send_ref(struct conn *c, const char *data, size_t len,
+    void (*done)(const void *, size_t, void *), void *arg)
+{
+	size_t	off;
+
+	if (c->dropped) {
+		done(data, len, arg);
+		return;
+	}
+	off = conn_write_now(c, data, len);
+	if (off == len) {
+		done(data, len, arg);
+		return;
+	}
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev),
+	    data + off, len - off, done, arg) == -1)
+		fatal("%s", __func__);
+	conn_grace_start(c);
+}
+
 static void
 conn_caught_up(struct bufferevent *bev, void *arg)
 {
