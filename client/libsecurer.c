@@ -386,11 +386,14 @@ read_frame(struct securer *sc, cJSON *msg)
 		while ((r = read(sc->fd, p + got, n - got)) == -1 &&
 		    errno == EINTR)
 			;
-		if (r <= 0) {
+		if (r == 0) {
 			free(p);
-			return (set_error(sc, SECURER_EIO, r == 0 ?
-			    "securerd closed the connection" :
-			    "read from securerd: %s", strerror(errno)));
+			return (set_error(sc, SECURER_ETRUNCATED, "securerd "
+			    "closed the connection in the middle of a frame"));
+		} else if (r == -1) {
+			free(p);
+			return (set_error(sc, SECURER_EIO, "read from securerd: "
+			    "%s", strerror(errno)));
 		}
 	}
 	p[n] = '\0';
