@@ -36,6 +36,7 @@ void		 tools_deadline(struct cmdtools *, double);
 int		 cmdtools_call(struct cmdtools *, const char *, const char *,
 		    char **, char **);
 struct cJSON	*value_to_plain(const struct cJSON *);
+int		 value_unbin(struct cJSON *);
 struct cJSON	*plain_to_value(const struct cJSON *);
 
 /* mcp.c */

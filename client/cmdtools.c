@@ -280,8 +280,10 @@ cmdtools_call(struct cmdtools *t, const char *name, const char *args,
 			tool = &t->v[i];
 	if (tool == NULL)
 		return (tool_fail(error, "no such tool: %s", name));
-	if ((in = cJSON_Parse(args)) == NULL)
+	if ((in = cJSON_Parse(args)) == NULL || value_unbin(in) == -1) {
+		cJSON_Delete(in);
 		return (tool_fail(error, "tool %s: bad arguments", name));
+	}
 	plainargs = cj_must(cJSON_CreateObject());
 	cJSON_ArrayForEach(arg, in)
 		cj_add(plainargs, arg->string, value_to_plain(arg));

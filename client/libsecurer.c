@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "hugemem.h"
 #include "resolve.h"
 #include "securer.h"
 #include "json.h"
@@ -54,6 +55,7 @@ struct securer {
 	size_t			 scan;		/* no newline in off..scan */
 	enum securer_error	 err;
 	int			 binary;	/* hello asks for "bin" */
+	int			 frames;	/* ... and for frames */
 	size_t			 reply_max;	/* longest line read */
 	char			*errname;	/* the daemon's code */
 	char			*errmsg;
@@ -102,6 +104,7 @@ static int	 make_room(struct securer *);
 static int	 fill(struct securer *);
 static char	*read_line(struct securer *, size_t *);
 static cJSON	*read_message(struct securer *);
+static int	 read_frame(struct securer *, cJSON *);
 static enum msg_kind classify(struct securer *, const cJSON *, uint64_t,
 		    const struct exec *);
 static cJSON	*final_reply(struct securer *, cJSON *, struct exec *);
@@ -338,7 +341,70 @@ read_message(struct securer *sc)
 		    "securerd sent a line that is not a JSON object");
 		return (NULL);
 	}
+	if (read_frame(sc, msg) == -1) {
+		cJSON_Delete(msg);
+		drop(sc);
+		return (NULL);
+	}
 	return (msg);
+}
+
+/*
+ * The frame that follows a line whose "frame" says so (securer-protocol(7)
+ * "Values"), read whole before anything else: it rides in the message as
+ * a member no JSON has (FRAME_MEMBER, a raw node owning the bytes) until
+ * fill_result() takes it.  At most reply_max bytes.
+ */
+#define FRAME_MEMBER	"\001frame"
+
+static int
+read_frame(struct securer *sc, cJSON *msg)
+{
+	const cJSON	*f = item(msg, "frame");
+	cJSON		*node;
+	char		*p;
+	size_t		 n, have, got;
+	ssize_t		 r;
+
+	if (f == NULL)
+		return (0);
+	if (!sc->frames || !cJSON_IsNumber(f) || f->valuedouble < 0 ||
+	    f->valuedouble > (double)sc->reply_max ||
+	    f->valuedouble != (double)(size_t)f->valuedouble)
+		return (set_error(sc, SECURER_EPROTO, "securerd sent a bad "
+		    "frame"));
+	n = (size_t)f->valuedouble;
+	if ((p = malloc(n + 1)) == NULL)
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	hugemem_advise(p, n + 1);
+	have = sc->len - sc->off < n ? sc->len - sc->off : n;
+	memcpy(p, sc->buf + sc->off, have);
+	sc->off += have;
+	if (sc->scan < sc->off)
+		sc->scan = sc->off;
+	for (got = have; got < n; got += r) {
+		while ((r = read(sc->fd, p + got, n - got)) == -1 &&
+		    errno == EINTR)
+			;
+		if (r == 0) {
+			free(p);
+			return (set_error(sc, SECURER_ETRUNCATED, "securerd "
+			    "closed the connection in the middle of a frame"));
+		} else if (r == -1) {
+			free(p);
+			return (set_error(sc, SECURER_EIO, "read from securerd: "
+			    "%s", strerror(errno)));
+		}
+	}
+	p[n] = '\0';
+	if ((node = cJSON_CreateRaw("")) == NULL) {
+		free(p);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
+	free(node->valuestring);
+	node->valuestring = p;
+	cJSON_AddItemToObject(msg, FRAME_MEMBER, node);
+	return (0);
 }
 
 static enum msg_kind
@@ -670,6 +736,19 @@ securer_set_binary(struct securer *sc, int on)
 	sc->binary = on != 0;
 }
 
+/*
+ * Whether it also asks for frames: vectors' bytes raw after the reply's
+ * line, which a result hands over as its frame ("bin_at" points into
+ * it).  Implies binary.  Before securer_connect().
+ */
+void
+securer_set_frames(struct securer *sc, int on)
+{
+	sc->frames = on != 0;
+	if (sc->frames)
+		sc->binary = 1;
+}
+
 /* The longest line read from the daemon (SECURER_REPLY_MAX unless set). */
 void
 securer_set_reply_max(struct securer *sc, size_t max)
@@ -720,7 +799,8 @@ hello(struct securer *sc)
 	    SECURER_PROTO_VERSION) == NULL ||
 	    cJSON_AddStringToObject(req, "client",
 	    "libsecurer " SECURER_VERSION) == NULL ||
-	    (sc->binary && cJSON_AddTrueToObject(req, "binary") == NULL)) {
+	    (sc->binary && cJSON_AddTrueToObject(req, "binary") == NULL) ||
+	    (sc->frames && cJSON_AddTrueToObject(req, "frames") == NULL)) {
 		cJSON_Delete(req);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}
@@ -922,7 +1002,9 @@ exec_opts(struct securer *sc, cJSON *req, const char *code,
 	    "max_output_lines", o->max_output_lines) == NULL) ||
 	    (o->max_output_bytes > 0 && cJSON_AddNumberToObject(req,
 	    "max_output_bytes", o->max_output_bytes) == NULL) ||
-	    (o->echo && cJSON_AddTrueToObject(req, "echo") == NULL))
+	    (o->echo && cJSON_AddTrueToObject(req, "echo") == NULL) ||
+	    (o->no_plain_printed &&
+	    cJSON_AddFalseToObject(req, "printed_vectors") == NULL))
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	return (0);
 }
@@ -1061,7 +1143,7 @@ fill_result(struct securer *sc, cJSON *rep, const struct securer_exec_opts *o,
     struct securer_result *res)
 {
 	const cJSON	*printed, *elapsed;
-	cJSON		*value;
+	cJSON		*value, *frame;
 
 	value = item(rep, "value");
 	printed = item(rep, "printed");
@@ -1069,6 +1151,13 @@ fill_result(struct securer *sc, cJSON *rep, const struct securer_exec_opts *o,
 	if (value == NULL)
 		return (set_error(sc, SECURER_EPROTO, "securerd's reply to "
 		    "execute has no value"));
+	if ((frame = cJSON_DetachItemFromObjectCaseSensitive(rep,
+	    FRAME_MEMBER)) != NULL) {
+		res->frame = frame->valuestring;
+		res->frame_len = (size_t)item(rep, "frame")->valuedouble;
+		frame->valuestring = NULL;
+		cJSON_Delete(frame);
+	}
 	if (o != NULL && o->value_tree)
 		res->value_tree = cJSON_DetachItemViaPointer(rep, value);
 	else
@@ -1174,6 +1263,7 @@ securer_result_free(struct securer_result *res)
 	cJSON_Delete(res->value_tree);
 	free(res->printed);
 	free(res->warnings);
+	free(res->frame);
 	securer_plots_free(res->plots, res->nplots);
 	memset(res, 0, sizeof(*res));
 }

@@ -271,7 +271,10 @@ mcp_session(struct mcp *m)
 	if (m->session != NULL)
 		return (0);
 	if (m->sc == NULL) {
-		if ((m->sc = securer_open()) == NULL)
+		/* Exact and smaller; cmdunbin.c makes them plain again. */
+		if ((m->sc = securer_open()) != NULL)
+			securer_set_binary(m->sc, 1);
+		if (m->sc == NULL)
 			return (-1);
 		if (securer_connect(m->sc, m->socket) == -1)
 			return (-1);

@@ -62,6 +62,7 @@ static void	 print_error(struct securer *);
 static int	 report_text(struct securer *, int,
 		    const struct securer_result *);
 static cJSON	*error_json(struct securer *);
+static cJSON	*plain_value(const char *);
 static int	 report_json(struct securer *, int, struct run *,
 		    const struct securer_result *);
 
@@ -321,6 +322,24 @@ error_json(struct securer *sc)
 	return (e);
 }
 
+/*
+ * The value as the daemon sent it, but for its binary vectors, which
+ * print as "value" arrays (cmdunbin.c): the connection asks for them.
+ */
+static cJSON *
+plain_value(const char *text)
+{
+	cJSON	*v;
+
+	if (strstr(text, "\"bin\"") == NULL)
+		return (cJSON_CreateRaw(text));
+	if ((v = cJSON_Parse(text)) == NULL || value_unbin(v) == -1) {
+		cJSON_Delete(v);
+		errx(1, "securerd sent a value with a bad binary vector");
+	}
+	return (v);
+}
+
 static int
 report_json(struct securer *sc, int rv, struct run *r,
     const struct securer_result *res)
@@ -329,7 +348,7 @@ report_json(struct securer *sc, int rv, struct run *r,
 	char	*text;
 
 	o = cj_must(cJSON_CreateObject());
-	cj_add(o, "value", rv == 0 ? cJSON_CreateRaw(res->value) :
+	cj_add(o, "value", rv == 0 ? plain_value(res->value) :
 	    cJSON_CreateNull());
 	cj_add(o, "printed", cJSON_CreateString(rv == 0 ? res->printed : ""));
 	cj_add(o, "visible", cJSON_CreateBool(rv == 0 && res->visible));
@@ -391,6 +410,7 @@ main(int argc, char *argv[])
 		r.output = cj_must(cJSON_CreateArray());
 	if ((sc = securer_open()) == NULL)
 		err(1, NULL);
+	securer_set_binary(sc, 1);
 	s = NULL;
 	rv = run(sc, &o, &r, &res, &s);
 	if (o.json)

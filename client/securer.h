@@ -62,6 +62,7 @@ struct securer_exec_opts {
 	long		 max_output_bytes;	/* 0 none */
 	int		 echo;		/* print visible values at top level */
 	int		 value_tree;	/* the value as a parsed tree, not text */
+	int		 no_plain_printed; /* the caller prints plain vectors */
 	securer_output_cb output;
 	securer_tool_cb	 tool;
 	void		*arg;		/* passed to both callbacks */
@@ -85,10 +86,13 @@ struct securer_result {
 	size_t		 nplots;
 	size_t		 plots_omitted;	/* pages over the daemon's caps */
 	char		*warnings;	/* the reply's "warnings" (JSON) or NULL */
+	void		*frame;		/* securer_set_frames(): the bytes */
+	size_t		 frame_len;	/* the value's "bin_at" point into */
 };
 
 struct securer	*securer_open(void);
 void		 securer_set_binary(struct securer *, int);
+void		 securer_set_frames(struct securer *, int);
 void		 securer_set_reply_max(struct securer *, size_t);
 int		 securer_connect(struct securer *, const char *);
 int		 securer_connect_fd(struct securer *, int);

@@ -150,6 +150,9 @@ enum {				/* the worker, receiving */
 	M(IMSG_W_RESULT_PART, WORKER, TEXT(WORKER_PART_MAX),		\
 	    ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,		\
 	    monitor_recv_result_part)					\
+	M(IMSG_W_FRAME_PART, WORKER, TEXT(WORKER_PART_MAX),		\
+	    ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,		\
+	    monitor_recv_frame_part)					\
 	M(IMSG_W_ERROR, WORKER, LENS3(struct w_error, msg_len,		\
 	    call_len, classes_len), ST(WS_EXEC) | ST(WS_RUN), FD_NO,	\
 	    ID_EXPECTED, monitor_recv_error)				\

@@ -202,6 +202,21 @@ ibuf_fd_get(struct ibuf *buf)
 	return (fd);
 }
 
+/*
+ * A buffer of bytes that are no secret (a value's frame, which the
+ * client reads as it is): freed without zeroing megabytes first.
+ */
+void
+ibuf_free_plain(struct ibuf *buf)
+{
+	if (buf == NULL)
+		return;
+	if (buf->fd != -1)
+		close(buf->fd);
+	free(buf->buf);
+	free(buf);
+}
+
 /* Keeps errno: it is called on error paths that report it. */
 void
 ibuf_free(struct ibuf *buf)

@@ -88,6 +88,7 @@ int		 ibuf_skip(struct ibuf *, size_t);
 void		 ibuf_fd_set(struct ibuf *, int);
 int		 ibuf_fd_get(struct ibuf *);
 void		 ibuf_free(struct ibuf *);
+void		 ibuf_free_plain(struct ibuf *);
 void		 msgbuf_init(struct msgbuf *);
 void		 msgbuf_enqueue(struct msgbuf *, struct ibuf *);
 void		 msgbuf_clear(struct msgbuf *);

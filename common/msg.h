@@ -70,6 +70,7 @@ struct msg_result {
 	int		 omitted;	/* RESULT_OMITTED */
 	uint64_t	 value_total;	/* the parts' and value's bytes */
 	uint64_t	 omitted_size;
+	uint64_t	 frame_total;	/* the frame's bytes, at its end */
 	struct msg_text	 value;		/* the last part of it */
 	struct msg_text	 printed;
 };
@@ -118,6 +119,8 @@ int	 msg_send_tool_call(struct chan *, uint32_t, const char *, size_t,
 void	 msg_get_tool_call(struct imsg *, struct msg_tool_call *);
 int	 msg_send_result_part(struct chan *, uint32_t, const char *, size_t);
 void	 msg_get_result_part(struct imsg *, struct msg_text *);
+int	 msg_send_frame_part(struct chan *, uint32_t, const char *, size_t);
+struct ibuf *msg_take_frame_part(struct imsg *);
 int	 msg_send_result(struct chan *, uint32_t, const struct msg_result *);
 int	 msg_get_result(struct imsg *, struct msg_result *);
 int	 msg_send_error(struct chan *, uint32_t, enum w_error_kind, int, int,

@@ -232,6 +232,30 @@ msg_get_result_part(struct imsg *imsg, struct msg_text *part)
 	part->len = imsg_get_len(imsg);
 }
 
+/* Bytes of a value's frame, before its result. */
+int
+msg_send_frame_part(struct chan *ch, uint32_t id, const char *p,
+    size_t len)
+{
+	struct iovec	iov = { (void *)p, len };
+
+	return (chan_send(ch, IMSG_W_FRAME_PART, id, -1, &iov, 1));
+}
+
+/*
+ * The part's buffer itself, taken from the message (which is left
+ * empty): its bytes are ibuf_data() to ibuf_left(), kept uncopied.
+ */
+struct ibuf *
+msg_take_frame_part(struct imsg *imsg)
+{
+	struct ibuf	*buf = imsg->buf;
+
+	imsg->buf = NULL;
+	imsg->data = NULL;
+	return (buf);
+}
+
 int
 msg_send_result(struct chan *ch, uint32_t id, const struct msg_result *m)
 {
@@ -244,6 +268,7 @@ msg_send_result(struct chan *ch, uint32_t id, const struct msg_result *m)
 	wr.flags = m->omitted ? RESULT_OMITTED : 0;
 	wr.value_total = m->value_total;
 	wr.omitted_size = m->omitted_size;
+	wr.frame_total = m->frame_total;
 	return (send_texts(ch, IMSG_W_RESULT, id, &wr, sizeof(wr), &m->value,
 	    2));
 }
@@ -264,6 +289,7 @@ msg_get_result(struct imsg *imsg, struct msg_result *m)
 	m->omitted = (wr.flags & RESULT_OMITTED) != 0;
 	m->value_total = wr.value_total;
 	m->omitted_size = wr.omitted_size;
+	m->frame_total = wr.frame_total;
 	m->value = t[0];
 	m->printed = t[1];
 	if ((wr.flags & ~RESULT_OMITTED) != 0 || wr.value_total < wr.value_len)

@@ -82,6 +82,7 @@ enum imsg_type {
 	IMSG_W_PLOT,		/* struct w_plot + PNG bytes; exec id */
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
 	IMSG_W_RESULT_PART,	/* bytes of the value, before IMSG_W_RESULT */
+	IMSG_W_FRAME_PART,	/* bytes of the value's frame, the same */
 	IMSG_MAX
 };
 
@@ -145,6 +146,8 @@ struct tpl_spawned {
 /* Monitor <-> worker payloads. */
 #define EXEC_ECHO	0x01	/* print visible values as R's top level */
 #define EXEC_BINARY	0x02	/* vectors may take the binary form */
+#define EXEC_FRAMES	0x04	/* ... with their bytes in a frame */
+#define EXEC_NO_PLAIN	0x08	/* no printed form of a plain vector */
 
 struct w_setup {
 	uint32_t	tools_len;	/* JSON: names and argument names */
@@ -187,7 +190,9 @@ struct w_tool_call {
  * A value over WORKER_PART_MAX comes as IMSG_W_RESULT_PARTs, in order,
  * then the IMSG_W_RESULT with the rest: value_total is the whole's size.
  * RESULT_OMITTED: an invisible value over max_value, sent as null;
- * omitted_size is what it would have taken.
+ * omitted_size is what it would have taken.  EXEC_FRAMES: the frame
+ * its JSON points into comes as IMSG_W_FRAME_PARTs, after the JSON's
+ * parts and before the result, frame_total bytes in all.
  */
 #define RESULT_OMITTED	0x01
 struct w_result {
@@ -197,6 +202,7 @@ struct w_result {
 	uint32_t	flags;		/* RESULT_* */
 	uint64_t	value_total;	/* the parts' bytes and value_len */
 	uint64_t	omitted_size;
+	uint64_t	frame_total;	/* the frame parts' bytes */
 };
 
 enum w_error_kind {

@@ -189,7 +189,7 @@ audit_hold_reply(struct client *c, uint64_t id, cJSON *reply,
 	/* Gone: nobody to hold it for (reply_send() drops it). */
 	if (c == NULL || c->gone || token == 0) {
 		reply_send(c, reply);
-		cJSON_Delete(reply);
+		reply_free(reply);
 		return;
 	}
 	w = wait_new(token);
@@ -209,7 +209,7 @@ wait_done(struct audit_wait *w, int durable)
 		reply_error(w->client, w->req_id, "audit_unavailable", NULL,
 		    "audit log unavailable: the end of the execution could "
 		    "not be recorded, so its result is withheld");
-	cJSON_Delete(w->reply);
+	reply_free(w->reply);
 	free(w);
 }
 

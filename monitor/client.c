@@ -354,6 +354,7 @@ client_hello(struct client *c, uint64_t id, cJSON *req, char *line,
 {
 	cJSON	*v = cJSON_GetObjectItemCaseSensitive(req, "version");
 	cJSON	*bin = cJSON_GetObjectItemCaseSensitive(req, "binary");
+	cJSON	*frames = cJSON_GetObjectItemCaseSensitive(req, "frames");
 	cJSON	*r;
 
 	if (!cJSON_IsNumber(v) || v->valuedouble != SECURER_PROTO_VERSION) {
@@ -367,15 +368,17 @@ client_hello(struct client *c, uint64_t id, cJSON *req, char *line,
 		    "said on this connection");
 		return;
 	}
-	if (bin != NULL && !cJSON_IsBool(bin)) {
+	if ((bin != NULL && !cJSON_IsBool(bin)) ||
+	    (frames != NULL && !cJSON_IsBool(frames))) {
 		reply_error(c, id, "bad_request", NULL,
-		    "binary must be true or false");
+		    "binary and frames must be true or false");
 		return;
 	}
 	if (policy_hello(c, id, req) == -1)
 		return;
 	c->hello = 1;
-	c->binary = cJSON_IsTrue(bin);
+	c->binary = cJSON_IsTrue(bin) || cJSON_IsTrue(frames);
+	c->frames = cJSON_IsTrue(frames);
 	conn_authenticated(c->conn);
 	if ((r = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);

@@ -30,8 +30,6 @@
 #include "log.h"
 #include "monitor.h"
 
-/* A client that reads nothing while we write this much is dropped. */
-#define CONN_OUTPUT_MAX		(64U * 1024 * 1024)
 /*
  * More than this waiting for a client starts its grace period
  * (client-grace seconds): unless it reads below it in time, it is
@@ -451,8 +449,8 @@ conn_write_now(struct conn *c, const char *text, size_t len)
 
 /*
  * Replies pile up: the client has client-grace seconds to read them down
- * to CONN_OUTPUT_HIGH.  What we keep meanwhile is capped by
- * CONN_OUTPUT_MAX.
+ * to CONN_OUTPUT_HIGH.  What we keep meanwhile is its uid's budget
+ * (connlimit.c), checked as it grows.
  */
 static void
 conn_grace_start(struct conn *c)
@@ -477,13 +475,6 @@ conn_send(struct conn *c, const char *text, size_t len)
 	/* Dropped: lines still go until its front end has heard. */
 	if (c->discard || c->final)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
-	    CONN_OUTPUT_MAX) {
-		log_warnx("client uid %u pid %d does not read, dropping it",
-		    c->cred.uid, c->cred.pid);
-		conn_drop(c, "client does not read", 1);
-		return;
-	}
 	off = conn_write_now(c, text, len);
 	if (off < len && bufferevent_write(c->bev, text + off, len - off) ==
 	    -1)
@@ -491,6 +482,33 @@ conn_send(struct conn *c, const char *text, size_t len)
 	conn_grace_start(c);
 	if (off < len)
 		conn_budget_check(c);
+}
+
+/*
+ * len bytes at data after a line (a reply's frame), sent from where they
+ * are, never copied: done(data, len, arg) once they are written or the
+ * connection is gone.
+ */
+void
+conn_send_ref(struct conn *c, const char *data, size_t len,
+    void (*done)(const void *, size_t, void *), void *arg)
+{
+	size_t	off;
+
+	if (c->discard || c->final) {
+		done(data, len, arg);
+		return;
+	}
+	off = conn_write_now(c, data, len);
+	if (off == len) {
+		done(data, len, arg);
+		return;
+	}
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev),
+	    data + off, len - off, done, arg) == -1)
+		fatal("%s", __func__);
+	conn_grace_start(c);
+	conn_budget_check(c);
 }
 
 static void

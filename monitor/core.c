@@ -522,6 +522,9 @@ job_dispatch(struct job *j)
 		/* A pool's session runs for whichever client executes. */
 		if (j->client != NULL && j->client->binary)
 			flags |= EXEC_BINARY;
+		if (j->client != NULL && j->client->frames)
+			flags |= EXEC_FRAMES;
+		EXEC(j)->sent_flags = flags;
 		rc = msg_send_exec(&w->chan, j->id, flags, conf->max_result,
 		    j->code, j->code_len);
 	}
@@ -878,6 +881,7 @@ exec_reply(struct exec *e, const struct msg_result *m, cJSON *value)
 	    &n)) == NULL || (r = cJSON_CreateObject()) == NULL)
 		fatal("%s", __func__);
 	cJSON_AddItemToObject(r, "value", value);
+	reply_add_frame(r, exec_take_frame(e));
 	cJSON_AddBoolToObject(r, "visible", m->visible);
 	cJSON_AddStringToObject(r, "printed", printed);
 	cJSON_AddBoolToObject(r, "truncated", e->truncated);
@@ -904,6 +908,25 @@ core_result_part(struct worker *w, const struct msg_text *part)
 	exec_value_part(e, part);
 }
 
+/* Bytes of its frame, to a client that asked for frames. */
+void
+core_frame_part(struct worker *w, struct ibuf *part)
+{
+	struct exec	*e = EXEC(worker_job(w));
+
+	w->chan.state = WS_RUN;
+	if (exec_counted(w, e) == -1) {
+		ibuf_free(part);
+		return;
+	}
+	if (!(e->sent_flags & EXEC_FRAMES)) {
+		ibuf_free(part);
+		worker_fails(w, LOST_PROTOCOL, "a frame nobody asked for");
+		return;
+	}
+	exec_frame_part(e, part);
+}
+
 void
 core_result(struct worker *w, const struct msg_result *m)
 {
@@ -919,8 +942,14 @@ core_result(struct worker *w, const struct msg_result *m)
 		    (unsigned long long)e->value_total);
 		return;
 	}
-	if ((value = exec_value(e, &m->value)) == NULL &&
-	    e->value_refused == 1) {
+	if (m->frame_total != e->frame_total) {
+		worker_fails(w, LOST_PROTOCOL, "a result with a frame of %llu "
+		    "bytes after %llu", (unsigned long long)m->frame_total,
+		    (unsigned long long)e->frame_total);
+		return;
+	}
+	value = exec_value(e, &m->value);
+	if (value == NULL && e->value_refused == 1) {
 		job_fail(&e->job, EXEC_ERROR, "result_too_large", NULL,
 		    "result too large (%llu bytes, max %llu)",
 		    (unsigned long long)e->value_total,

@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "hugemem.h"
 #include "log.h"
 #include "monitor.h"
 #include "msg.h"
@@ -48,12 +49,19 @@ exec_flags(struct exec *e, cJSON *req, char *err, size_t errlen)
 {
 	cJSON	*echo = cJSON_GetObjectItemCaseSensitive(req, "echo");
 	cJSON	*sanitize = cJSON_GetObjectItemCaseSensitive(req, "sanitize");
+	cJSON	*pv = cJSON_GetObjectItemCaseSensitive(req, "printed_vectors");
 
 	if (echo != NULL && !cJSON_IsBool(echo)) {
 		snprintf(err, errlen, "echo must be true or false");
 		return (-1);
 	}
+	if (pv != NULL && !cJSON_IsBool(pv)) {
+		snprintf(err, errlen, "printed_vectors must be true or false");
+		return (-1);
+	}
 	e->flags = cJSON_IsTrue(echo) ? EXEC_ECHO : 0;
+	if (cJSON_IsFalse(pv))
+		e->flags |= EXEC_NO_PLAIN;
 	if (sanitize != NULL && !cJSON_IsBool(sanitize)) {
 		snprintf(err, errlen, "sanitize must be true or false");
 		return (-1);
@@ -104,6 +112,7 @@ exec_free(struct exec *e)
 {
 	values_held -= e->value_len;
 	free(e->value);
+	frame_free(e->frame);
 	plots_free(&e->plots);
 	toolcall_free(e->call);
 	free(e->advisory);
@@ -262,10 +271,14 @@ exec_add_omitted(cJSON *r, const struct msg_result *m)
 static int
 exec_value_room(struct exec *e, size_t n)
 {
+	uint64_t	all = values_held + frame_held();
+	size_t		mine = e->value_len + (e->frame ? frame_len(e->frame) : 0);
+
 	if (e->value_refused == 0) {
-		if (n > conf->max_result - e->value_len)
+		if (n > conf->max_result || mine > conf->max_result - n)
 			e->value_refused = 1;
-		else if (n > conf->max_result_memory - values_held)
+		else if (all > conf->max_result_memory ||
+		    n > conf->max_result_memory - all)
 			e->value_refused = 2;
 		else
 			return (0);
@@ -274,6 +287,8 @@ exec_value_room(struct exec *e, size_t n)
 	free(e->value);
 	e->value = NULL;
 	e->value_len = e->value_cap = 0;
+	frame_free(e->frame);
+	e->frame = NULL;
 	return (-1);
 }
 
@@ -299,6 +314,7 @@ exec_value_grow(struct exec *e, size_t n)
 		cap = e->value_len + n + 1;
 	if ((p = realloc(e->value, cap)) == NULL)
 		fatal("%s", __func__);
+	hugemem_advise(p, cap);
 	e->value = p;
 	e->value_cap = cap;
 }
@@ -321,20 +337,73 @@ exec_value_part(struct exec *e, const struct msg_text *part)
 		exec_value_add(e, part);
 }
 
+/* Bytes of its frame (part is consumed), held to the same budgets. */
+void
+exec_frame_part(struct exec *e, struct ibuf *part)
+{
+	size_t	n = ibuf_left(part);
+
+	e->frame_total += n;
+	if (exec_value_room(e, n) == -1) {
+		ibuf_free(part);
+		return;
+	}
+	if (e->frame == NULL)
+		e->frame = frame_new();
+	frame_add(e->frame, part);
+}
+
+/* The frame received, for the reply (NULL: none); the caller owns it. */
+struct frame *
+exec_take_frame(struct exec *e)
+{
+	struct frame	*f = e->frame;
+
+	e->frame = NULL;
+	return (f);
+}
+
+/*
+ * The JSON text of a value, len bytes at text, as one node for the
+ * reply: a valid text goes out as it is (a raw node), never parsed and
+ * printed again; own: text is a buffer the node may take.
+ */
+static cJSON *
+exec_value_node(char *text, size_t len, int own)
+{
+	cJSON	*v;
+
+	if (!json_valid_line(text, len)) {
+		v = json_raw_value(text, len);
+		if (own)
+			free(text);
+		return (v);
+	}
+	if (!own && (text = strndup(text, len)) == NULL)
+		fatal("%s", __func__);
+	text[len] = '\0';
+	if ((v = cJSON_CreateRaw("")) == NULL)
+		fatal("%s", __func__);
+	free(v->valuestring);
+	v->valuestring = text;
+	return (v);
+}
+
 /*
  * The whole value, the parts held and the last piece, as one node for
- * the reply: a valid text goes out as it is (a raw node), never parsed
- * and printed again.  NULL: refused for its size (e->value_refused) or
- * not a value.
+ * the reply.  NULL: refused for its size (e->value_refused) or not a
+ * value.
  */
 cJSON *
 exec_value(struct exec *e, const struct msg_text *last)
 {
-	cJSON	*v;
+	size_t	 flen = e->frame != NULL ? frame_len(e->frame) : 0, len;
+	char	*buf;
 
 	e->value_total += last->len;
 	if (e->value_len == 0 && e->value_refused == 0) {
-		if (last->len > conf->max_result) {
+		if (last->len > conf->max_result || flen >
+		    conf->max_result - last->len) {
 			e->value_refused = 1;
 			return (NULL);
 		}
@@ -343,18 +412,10 @@ exec_value(struct exec *e, const struct msg_text *last)
 	if (exec_value_room(e, last->len) == -1)
 		return (NULL);
 	exec_value_add(e, last);
-	e->value[e->value_len] = '\0';
-	if (json_valid_line(e->value, e->value_len)) {
-		if ((v = cJSON_CreateRaw("")) == NULL)
-			fatal("%s", __func__);
-		free(v->valuestring);
-		v->valuestring = e->value;
-	} else {
-		v = json_raw_value(e->value, e->value_len);
-		free(e->value);
-	}
 	values_held -= e->value_len;
+	buf = e->value;
+	len = e->value_len;
 	e->value = NULL;
 	e->value_len = e->value_cap = 0;
-	return (v);
+	return (exec_value_node(buf, len, 1));
 }

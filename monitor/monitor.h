@@ -129,6 +129,7 @@ struct client {
 	pid_t			 pid;
 	int			 hello;
 	int			 binary;	/* reads binary vectors */
+	int			 frames;	/* ... and frames of them */
 	int			 gone;
 	char			 rule[AUDIT_RULE_LEN];	/* for the audit log */
 	struct deferred		 d_free;
@@ -211,6 +212,9 @@ struct exec {
 	size_t		 value_cap;
 	uint64_t	 value_total;	/* bytes the worker sent of it */
 	int		 value_refused;	/* 1 result-size, 2 result-memory */
+	uint32_t	 sent_flags;	/* EXEC_* the worker was given */
+	struct frame	*frame;		/* IMSG_W_FRAME_PARTs so far */
+	uint64_t	 frame_total;	/* bytes the worker sent of it */
 };
 
 struct fileop {
@@ -390,6 +394,18 @@ void	 conn_set_data(struct conn *, void *);
 void	*conn_data(const struct conn *);
 const char	*conn_why(const struct conn *);
 void	 conn_send(struct conn *, const char *, size_t);
+
+/* frame.c */
+struct frame;
+struct ibuf;
+struct frame	*frame_new(void);
+void		 frame_add(struct frame *, struct ibuf *);
+size_t		 frame_len(const struct frame *);
+uint64_t	 frame_held(void);
+void		 frame_send(struct frame *, struct conn *);
+void		 frame_free(struct frame *);
+void	 conn_send_ref(struct conn *, const char *, size_t,
+	    void (*)(const void *, size_t, void *), void *);
 void	 conn_drop(struct conn *, const char *, int);
 size_t	 conn_count(void);
 void	 conn_authenticated(struct conn *);
@@ -415,6 +431,8 @@ void	 reply_error(struct client *, uint64_t, const char *, struct cJSON *,
 void	 reply_event(struct client *, uint64_t, const char *, struct cJSON *);
 struct cJSON	*json_raw_value(const char *, size_t);
 struct cJSON	*json_pass_value(const char *, size_t);
+void		 reply_add_frame(struct cJSON *, struct frame *);
+void		 reply_free(struct cJSON *);
 int	 json_get_number(struct cJSON *, const char *, double, double *);
 int	 json_get_count(struct cJSON *, const char *, uint64_t *);
 
@@ -523,6 +541,8 @@ void	 exec_add_classes(struct cJSON *, const struct msg_text *);
 void	 exec_add_omitted(struct cJSON *, const struct msg_result *);
 void	 exec_value_part(struct exec *, const struct msg_text *);
 struct cJSON	*exec_value(struct exec *, const struct msg_text *);
+void	 exec_frame_part(struct exec *, struct ibuf *);
+struct frame	*exec_take_frame(struct exec *);
 
 /* fileop.c: file operation records */
 const char	*fileop_name_ok(const struct cJSON *);
@@ -571,6 +591,7 @@ void	 core_worker_violation(struct worker *, const char *);
 void	 core_output(struct worker *, const struct msg_output *);
 void	 core_tool_call(struct worker *, uint32_t, const struct msg_tool_call *);
 void	 core_result_part(struct worker *, const struct msg_text *);
+void	 core_frame_part(struct worker *, struct ibuf *);
 void	 core_result(struct worker *, const struct msg_result *);
 void	 core_error(struct worker *, const struct msg_error *);
 void	 core_advisory(struct worker *, const struct msg_text *);
@@ -584,6 +605,7 @@ void	 monitor_recv_setup_done(struct chan *, struct imsg *);
 void	 monitor_recv_output(struct chan *, struct imsg *);
 void	 monitor_recv_tool_call(struct chan *, struct imsg *);
 void	 monitor_recv_result_part(struct chan *, struct imsg *);
+void	 monitor_recv_frame_part(struct chan *, struct imsg *);
 void	 monitor_recv_result(struct chan *, struct imsg *);
 void	 monitor_recv_error(struct chan *, struct imsg *);
 void	 monitor_recv_advisory(struct chan *, struct imsg *);

@@ -38,20 +38,74 @@ reply_new(uint64_t id, int ok)
 	return (r);
 }
 
-/* One line to the client; NULL or gone: a daemon's own request. */
+/*
+ * A reply's frame (securer-protocol(7) "Values", frame.c) rides in it
+ * as a member of its own (FRAME_MEMBER, a name no JSON member has) that
+ * is never printed: a node referring to the frame, which cJSON_Delete()
+ * leaves alone; reply_send() sends it after the line and reply_free()
+ * frees it with a reply never sent.  Its length is the reply's "frame"
+ * member, which the client reads.
+ */
+#define FRAME_MEMBER	"\001frame"
+
+/* r (a reply's members) with frame after it (consumed; NULL: none). */
+void
+reply_add_frame(cJSON *r, struct frame *frame)
+{
+	cJSON	*f;
+
+	if (frame == NULL)
+		return;
+	if ((f = cJSON_CreateRaw("")) == NULL)
+		fatal("%s", __func__);
+	free(f->valuestring);
+	f->valuestring = (char *)frame;
+	f->type |= cJSON_IsReference;
+	cJSON_AddNumberToObject(r, "frame", (double)frame_len(frame));
+	cJSON_AddItemToObject(r, FRAME_MEMBER, f);
+}
+
+static struct frame *
+reply_take_frame(cJSON *msg)
+{
+	struct frame	*frame;
+	cJSON		*f;
+
+	if ((f = cJSON_DetachItemFromObjectCaseSensitive(msg,
+	    FRAME_MEMBER)) == NULL)
+		return (NULL);
+	frame = (struct frame *)(void *)f->valuestring;
+	cJSON_Delete(f);
+	return (frame);
+}
+
+/* A reply that may hold a frame, sent or not. */
+void
+reply_free(cJSON *msg)
+{
+	if (msg != NULL)
+		frame_free(reply_take_frame(msg));
+	cJSON_Delete(msg);
+}
+
+/* One line to the client, and its frame; NULL or gone: not sent. */
 void
 reply_send(struct client *c, cJSON *msg)
 {
-	char	*text;
-	size_t	 len;
+	struct frame	*frame;
+	char		*text;
+	size_t		 len;
 
 	if (c == NULL || c->gone)
 		return;
+	frame = reply_take_frame(msg);
 	if ((text = json_print(msg, &len)) == NULL)
 		fatal("%s", __func__);
 	text[len] = '\n';	/* json_print leaves room for the NUL */
 	conn_send(c->conn, text, len + 1);
 	free(text);
+	if (frame != NULL)
+		frame_send(frame, c->conn);
 }
 
 /* Moves the members of extra (which is consumed) into r. */

@@ -58,6 +58,12 @@ monitor_recv_result_part(struct chan *ch, struct imsg *imsg)
 }
 
 void
+monitor_recv_frame_part(struct chan *ch, struct imsg *imsg)
+{
+	core_frame_part(WORKER_OF(ch), msg_take_frame_part(imsg));
+}
+
+void
 monitor_recv_result(struct chan *ch, struct imsg *imsg)
 {
 	struct msg_result	m;

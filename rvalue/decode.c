@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "base64.h"
+#include "hugemem.h"
 #include "rvalue.h"
 #include "binorder.h"
 #include "utf8.h"
@@ -39,6 +40,8 @@ struct dec {
 	int		 failed;
 	int		 depth;
 	int		 revive;	/* a family or a data.table */
+	const unsigned char *frame;	/* the bytes "bin_at" points into */
+	size_t		 frame_len;
 };
 
 static SEXP	envparent = NULL;
@@ -57,6 +60,8 @@ static SEXP	dec_raw(struct dec *, const cJSON *);
 static int	dec_attrs(struct dec *, SEXP, const cJSON *);
 static SEXP	dec_standin(struct dec *, const char *, const cJSON *);
 static SEXP	dec_bin(struct dec *, SEXPTYPE, const char *, const cJSON *);
+static SEXP	dec_bin_at(struct dec *, const char *, const cJSON *);
+static int	dec_logicals(struct dec *, SEXP);
 static SEXP	dec_language(struct dec *, const cJSON *);
 static SEXP	dec_bytes(struct dec *, const cJSON *);
 static void	set_flagged(SEXP, const char *);
@@ -114,6 +119,17 @@ rvalue_decode(const char *json, size_t len, char *err, size_t errlen)
 SEXP
 rvalue_decode_tree(const cJSON *root, char *err, size_t errlen)
 {
+	return (rvalue_decode_frame(root, NULL, 0, err, errlen));
+}
+
+/*
+ * The same of a value whose vectors may point into frame, the bytes that
+ * came after its line ("bin_at", securer-protocol(7)).
+ */
+SEXP
+rvalue_decode_frame(const cJSON *root, const void *frame, size_t frame_len,
+    char *err, size_t errlen)
+{
 	struct dec	 d;
 	SEXP		 x;
 
@@ -122,6 +138,8 @@ rvalue_decode_tree(const cJSON *root, char *err, size_t errlen)
 	d.err = err;
 	d.errlen = errlen;
 	d.root = root;
+	d.frame = frame;
+	d.frame_len = frame != NULL ? frame_len : 0;
 	x = R_tryCatchError(dec_body, &d, dec_handler, &d);
 	last_revive = d.revive;
 	return (d.failed ? NULL : x);
@@ -173,7 +191,7 @@ dec_fail(struct dec *d, const char *fmt, ...)
 static SEXP
 dec_value(struct dec *d, const cJSON *j)
 {
-	const cJSON	*type, *value, *bin, *attrs;
+	const cJSON	*type, *value, *bin, *bin_at, *attrs;
 	SEXP		 x;
 
 	if (cJSON_IsNull(j))
@@ -188,9 +206,14 @@ dec_value(struct dec *d, const cJSON *j)
 		return (dec_fail(d, "a value has no \"type\""));
 	value = cJSON_GetObjectItemCaseSensitive(j, "value");
 	bin = cJSON_GetObjectItemCaseSensitive(j, "bin");
+	bin_at = cJSON_GetObjectItemCaseSensitive(j, "bin_at");
 	d->depth++;
-	if (bin != NULL && value != NULL)
-		x = dec_fail(d, "a value has both \"value\" and \"bin\"");
+	if ((bin != NULL) + (value != NULL) + (bin_at != NULL) > 1)
+		x = dec_fail(d, "a value has both \"%s\" and \"%s\"",
+		    value != NULL ? "value" : "bin",
+		    bin_at != NULL ? "bin_at" : "bin");
+	else if (bin_at != NULL)
+		x = dec_bin_at(d, type->valuestring, bin_at);
 	else if (bin != NULL)
 		x = dec_bin(d, TYPEOF(R_NilValue), type->valuestring, bin);
 	else if (strcmp(type->valuestring, "unsupported") == 0 ||
@@ -588,8 +611,88 @@ dec_bytes(struct dec *d, const cJSON *c)
 	return (s);
 }
 
+/* Each element of a binary logical vector is FALSE, TRUE or NA. */
+static int
+dec_logicals(struct dec *d, SEXP x)
+{
+	const int	*p = LOGICAL_RO(x);
+	R_xlen_t	 i, n = XLENGTH(x);
+
+	for (i = 0; i < n; i++)
+		if (p[i] != 0 && p[i] != 1 && p[i] != NA_LOGICAL) {
+			dec_fail(d, "element %lld of a logical vector is not "
+			    "valid", (long long)i + 1);
+			return (-1);
+		}
+	return (0);
+}
+
+/* A count of bytes in a frame: an integer from 0 to 2^53. */
+static int
+frame_number(const cJSON *v, size_t *out)
+{
+	double	d;
+
+	if (!cJSON_IsNumber(v))
+		return (-1);
+	d = v->valuedouble;
+	if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(size_t)d)
+		return (-1);
+	*out = (size_t)d;
+	return (0);
+}
+
 /*
- * A vector in binary form (BINARY.md): the base64 of its elements'
+ * A vector whose bytes are in the frame: "bin_at" is [offset, bytes],
+ * which must lie in it; the bytes are as "bin" would hold them.
+ */
+static SEXP
+dec_bin_at(struct dec *d, const char *type, const cJSON *v)
+{
+	SEXPTYPE	 t;
+	size_t		 off, len, size;
+	SEXP		 x;
+
+	if (strcmp(type, "logical") == 0)
+		t = LGLSXP, size = 4;
+	else if (strcmp(type, "integer") == 0)
+		t = INTSXP, size = 4;
+	else if (strcmp(type, "double") == 0)
+		t = REALSXP, size = 8;
+	else if (strcmp(type, "complex") == 0)
+		t = CPLXSXP, size = 16;
+	else if (strcmp(type, "raw") == 0)
+		t = RAWSXP, size = 1;
+	else
+		return (dec_fail(d, "a %.64s vector cannot be binary", type));
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 2 ||
+	    frame_number(v->child, &off) == -1 ||
+	    frame_number(v->child->next, &len) == -1)
+		return (dec_fail(d, "the \"bin_at\" of a %s vector is not "
+		    "[offset, bytes]", type));
+	if (off > d->frame_len || len > d->frame_len - off)
+		return (dec_fail(d, "the \"bin_at\" of a %s vector is past "
+		    "the frame's %zu bytes", type, d->frame_len));
+	if (len % size != 0)
+		return (dec_fail(d, "the \"bin_at\" of a %s vector is not "
+		    "whole elements", type));
+	x = PROTECT(Rf_allocVector(t, len / size));
+	hugemem_advise(DATAPTR(x), len);
+	if (len > 0)
+		memcpy(DATAPTR(x), d->frame + off, len);
+	if (t != RAWSXP)
+		rvalue_bin_order((unsigned char *)DATAPTR(x), len / size,
+		    size);
+	if (t == LGLSXP && dec_logicals(d, x) == -1) {
+		UNPROTECT(1);
+		return (NULL);
+	}
+	UNPROTECT(1);
+	return (x);
+}
+
+/*
+ * A vector in binary form (securer-protocol(7)): the base64 of its elements'
  * little-endian bytes, decoded straight into the vector.
  */
 static SEXP
@@ -599,9 +702,7 @@ dec_bin(struct dec *d, SEXPTYPE unused, const char *type, const cJSON *v)
 	const char	*s;
 	size_t		 len, size;
 	ssize_t		 n;
-	R_xlen_t	 i;
 	SEXP		 x;
-	int		*p;
 
 	(void)unused;
 	if (strcmp(type, "logical") == 0)
@@ -627,15 +728,9 @@ dec_bin(struct dec *d, SEXPTYPE unused, const char *type, const cJSON *v)
 		return (dec_fail(d, "bad \"bin\" in a %s vector", type));
 	}
 	rvalue_bin_order((unsigned char *)DATAPTR(x), n / size, size);
-	if (t == LGLSXP) {
-		p = LOGICAL(x);
-		for (i = 0; i < XLENGTH(x); i++)
-			if (p[i] != 0 && p[i] != 1 && p[i] != NA_LOGICAL) {
-				UNPROTECT(1);
-				return (dec_fail(d, "element %lld of a "
-				    "logical vector is not valid",
-				    (long long)i + 1));
-			}
+	if (t == LGLSXP && dec_logicals(d, x) == -1) {
+		UNPROTECT(1);
+		return (NULL);
 	}
 	UNPROTECT(1);
 	return (x);

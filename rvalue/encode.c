@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "hugemem.h"
 #include "json.h"
 #include "rvalue.h"
 #include "binorder.h"
@@ -49,6 +50,9 @@ struct enc {
 	const char	*unsup_type;	/* what it is */
 	char		*steps[PATH_STEPS];	/* its path, innermost first */
 	int		 nsteps;
+	char		*frame;		/* RVALUE_FRAMES: vectors' bytes */
+	size_t		 flen;
+	size_t		 fsize;
 };
 
 struct enc_job {
@@ -77,6 +81,9 @@ static int	enc_vector(struct enc *, SEXP);
 static int	enc_over(struct enc *, size_t, R_xlen_t, R_xlen_t);
 static int	enc_elt(struct enc *, SEXP, R_xlen_t);
 static int	enc_bin(struct enc *, SEXP);
+static int	enc_frame(struct enc *, SEXP);
+static int	frame_reserve(struct enc *, size_t);
+static void	frame_copy(unsigned char *, SEXP, R_xlen_t, R_xlen_t);
 static int	enc_double(struct enc *, double);
 static int	enc_string(struct enc *, SEXP);
 static int	enc_text(struct enc *, const char *, size_t);
@@ -158,6 +165,8 @@ encode_run(SEXP x, int args, struct rvalue_enc *o, char **out,
 	err[0] = '\0';
 	o->too_large = 0;
 	o->size = 0;
+	o->frame = NULL;
+	o->frame_len = 0;
 	job.e = &e;
 	job.x = x;
 	job.printed = o->printed;
@@ -175,10 +184,13 @@ encode_run(SEXP x, int args, struct rvalue_enc *o, char **out,
 			    e.est, o->max);
 		}
 		free(e.buf);
+		free(e.frame);
 		return (-1);
 	}
 	*out = e.buf;
 	*outlen = e.len;
+	o->frame = e.frame;
+	o->frame_len = e.flen;
 	return (0);
 }
 
@@ -195,6 +207,7 @@ enc_job_run(void *arg)
 		if (job->rc == -1 && e->unsup) {
 			/* Again, whole, as what cannot cross. */
 			e->len = 0;
+			e->flen = 0;
 			job->rc = enc_unsupported(e, job->x, job->printed);
 		}
 	}
@@ -210,6 +223,8 @@ enc_job_clean(void *arg, Rboolean jump)
 	if (jump) {
 		free(job->e->buf);
 		job->e->buf = NULL;
+		free(job->e->frame);
+		job->e->frame = NULL;
 		job->rc = -1;
 	}
 }
@@ -224,16 +239,19 @@ enc_reset(struct enc *e)
 	e->nsteps = 0;
 }
 
-/* Room for n more bytes at e->buf + e->len, within e->max. */
+/*
+ * Room for n more bytes at e->buf + e->len, within e->max (which the
+ * frame's bytes count against too).
+ */
 static int
 reserve(struct enc *e, size_t n)
 {
 	size_t	 size;
 	char	*p;
 
-	if (n > e->max - e->len) {
+	if (n > e->max - e->len - e->flen) {
 		e->over = 1;
-		e->est = (double)e->len + n;
+		e->est = (double)e->len + e->flen + n;
 		return (-1);
 	}
 	if (e->len + n > e->size) {
@@ -315,9 +333,13 @@ enc_typed(struct enc *e, SEXP x)
 		return (enc_cannot(e, Rf_type2char(TYPEOF(x))));
 	if (puts_(e, "{\"type\":\"") == -1 || puts_(e, type) == -1)
 		return (-1);
-	if ((e->flags & RVALUE_BINARY) && XLENGTH(x) >= RVALUE_BIN_MIN &&
-	    TYPEOF(x) != STRSXP && TYPEOF(x) != VECSXP &&
-	    TYPEOF(x) != RAWSXP) {
+	if ((e->flags & RVALUE_FRAMES) && XLENGTH(x) >= RVALUE_BIN_MIN &&
+	    TYPEOF(x) != STRSXP && TYPEOF(x) != VECSXP) {
+		if (puts_(e, "\",\"bin_at\":") == -1 || enc_frame(e, x) == -1)
+			return (-1);
+	} else if ((e->flags & RVALUE_BINARY) &&
+	    XLENGTH(x) >= RVALUE_BIN_MIN && TYPEOF(x) != STRSXP &&
+	    TYPEOF(x) != VECSXP && TYPEOF(x) != RAWSXP) {
 		if (puts_(e, "\",\"bin\":") == -1 || enc_bin(e, x) == -1)
 			return (-1);
 	} else if (puts_(e, "\",\"value\":") == -1 || enc_vector(e, x) == -1)
@@ -525,6 +547,87 @@ enc_bin(struct enc *e, SEXP x)
 	}
 	free(u);
 	return (put(e, "\"", 1));
+}
+
+/*
+ * RVALUE_FRAMES: the elements' bytes go to the frame that follows the
+ * JSON (securer-protocol(7)), as "bin" would hold them but raw, and the
+ * value says where: [offset, bytes].  Copied by region, so that an
+ * ALTREP vector is never expanded; the size is checked first.
+ */
+static int
+enc_frame(struct enc *e, SEXP x)
+{
+	char		 num[2 * NUM_MAX + 4];
+	R_xlen_t	 n = XLENGTH(x);
+	size_t		 size, need, off;
+
+	size = TYPEOF(x) == REALSXP ? 8 : TYPEOF(x) == CPLXSXP ? 16 :
+	    TYPEOF(x) == RAWSXP ? 1 : 4;
+	if ((double)n * size + sizeof(num) >
+	    (double)(e->max - e->len - e->flen)) {
+		e->over = 1;
+		e->est = (double)e->len + e->flen + (double)n * size + 24;
+		return (-1);
+	}
+	/* Each vector starts 8-aligned, so that it can be read in place. */
+	off = (e->flen + 7) & ~(size_t)7;
+	need = (size_t)n * size;
+	if (frame_reserve(e, off - e->flen + need) == -1)
+		return (-1);
+	memset(e->frame + e->flen, 0, off - e->flen);
+	e->flen = off;
+	frame_copy((unsigned char *)e->frame + off, x, n, size);
+	e->flen += need;
+	return (put(e, num, snprintf(num, sizeof(num), "[%zu,%zu]", off,
+	    need)));
+}
+
+/* Room for n more bytes in the frame; the caller checked e->max. */
+static int
+frame_reserve(struct enc *e, size_t n)
+{
+	size_t	 size;
+	char	*p;
+
+	if (e->flen + n <= e->fsize)
+		return (0);
+	size = e->fsize > 0 ? e->fsize : 65536;
+	while (size < e->flen + n)
+		size = size > SIZE_MAX / 2 ? SIZE_MAX : size * 2;
+	if (size > e->max)
+		size = e->max;
+	if ((p = realloc(e->frame, size)) == NULL) {
+		snprintf(e->err, e->errlen, "out of memory");
+		return (-1);
+	}
+	hugemem_advise(p, size);
+	e->frame = p;
+	e->fsize = size;
+	return (0);
+}
+
+static void
+frame_copy(unsigned char *p, SEXP x, R_xlen_t n, R_xlen_t size)
+{
+	switch (TYPEOF(x)) {
+	case LGLSXP:
+		LOGICAL_GET_REGION(x, 0, n, (int *)(void *)p);
+		break;
+	case INTSXP:
+		INTEGER_GET_REGION(x, 0, n, (int *)(void *)p);
+		break;
+	case REALSXP:
+		REAL_GET_REGION(x, 0, n, (double *)(void *)p);
+		break;
+	case RAWSXP:
+		RAW_GET_REGION(x, 0, n, p);
+		return;
+	default:
+		memcpy(p, COMPLEX_RO(x), n * size);
+		break;
+	}
+	rvalue_bin_order(p, n, size);
 }
 
 /*

@@ -43,6 +43,7 @@ void		 rvalue_set_printer(rvalue_printer);
 void		 rvalue_set_deparser(rvalue_printer);
 
 #define RVALUE_BINARY	0x01	/* vectors may take the binary form */
+#define RVALUE_FRAMES	0x02	/* ... with their bytes in a frame */
 
 struct rvalue_enc {
 	size_t		 max;		/* bytes of the encoded value */
@@ -51,6 +52,8 @@ struct rvalue_enc {
 	/* out */
 	int		 too_large;	/* it failed for max */
 	double		 size;		/* then its size, extrapolated */
+	char		*frame;		/* RVALUE_FRAMES: the bytes "bin_at" */
+	size_t		 frame_len;	/* points into; the caller frees it */
 };
 
 int		 rvalue_encode(SEXP, size_t, char **, size_t *, char *,
@@ -68,6 +71,8 @@ void		 rvalue_set_envparent(SEXP);
 SEXP		 rvalue_decode(const char *, size_t, char *, size_t);
 struct cJSON;
 SEXP		 rvalue_decode_tree(const struct cJSON *, char *, size_t);
+SEXP		 rvalue_decode_frame(const struct cJSON *, const void *, size_t,
+		    char *, size_t);
 int		 rvalue_decoded_revive(void);
 const char	*rvalue_utf8(SEXP);
 

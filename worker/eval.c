@@ -29,14 +29,14 @@ struct exec_job {
 	const char	*code;
 	size_t		 len;
 	int		 echo;
-	int		 binary;
+	uint32_t	 flags;		/* EXEC_* */
 	uint64_t	 max_value;
 };
 
 static struct {
 	uint32_t	 id;
 	int		 done;		/* result or error sent */
-	int		 binary;	/* vectors may go binary */
+	uint32_t	 flags;		/* EXEC_BINARY, _FRAMES, _NO_PLAIN */
 	uint64_t	 max_value;	/* bytes of the encoded value */
 } ex;
 
@@ -63,6 +63,7 @@ static void	eval_send_error(uint32_t, int, int, const char *,
 		    const char *, const char *);
 static void	eval_send_result(int, const char *, size_t, SEXP,
 		    const struct rvalue_enc *);
+static size_t	eval_send_parts(int, const char *, size_t, size_t);
 static const char *eval_string(SEXP);
 
 /* IMSG_W_EXEC: the code runs to its end before anything else is read. */
@@ -74,7 +75,7 @@ eval_exec(uint32_t id, const struct msg_exec *m)
 	job.code = m->code.p;
 	job.len = m->code.len;
 	job.echo = (m->flags & EXEC_ECHO) != 0;
-	job.binary = (m->flags & EXEC_BINARY) != 0;
+	job.flags = m->flags;
 	job.max_value = m->max_value == 0 ? WORKER_RESULT_MAX :
 	    m->max_value > WORKER_RESULT_LIMIT ? WORKER_RESULT_LIMIT :
 	    m->max_value;
@@ -88,7 +89,7 @@ eval_run(uint32_t id, struct exec_job *job)
 
 	ex.id = id;
 	ex.done = 0;
-	ex.binary = job->binary;
+	ex.flags = job->flags;
 	ex.max_value = job->max_value != 0 ? job->max_value :
 	    WORKER_RESULT_MAX;
 	out_begin(ex.id);
@@ -339,17 +340,26 @@ eval_result_call(SEXP value, SEXP visible)
 		Rf_error("the execution has ended");
 	vis = Rf_asLogical(visible) == TRUE;
 	printed = R_NilValue;
-	if (vis && (printed = rembed_printed_plain(value)) == NULL)
+	/*
+	 * A client that prints plain vectors from the value itself does not
+	 * wait for R to print one (a third of a second for a long one).
+	 */
+	if (vis && (ex.flags & EXEC_NO_PLAIN) && rembed_is_plain(value))
+		printed = Rf_mkString("");
+	else if (vis && (printed = rembed_printed_plain(value)) == NULL)
 		printed = rembed_apply(".printed", value);
 	PROTECT(printed);
 	memset(&o, 0, sizeof(o));
 	o.max = ex.max_value;
-	o.flags = ex.binary ? RVALUE_BINARY : 0;
+	o.flags = (ex.flags & EXEC_BINARY) ? RVALUE_BINARY : 0;
+	if (ex.flags & EXEC_FRAMES)
+		o.flags |= RVALUE_FRAMES;
 	o.printed = vis ? printed : NULL;
 	if (rvalue_encode_opts(value, &o, &json, &len, err,
 	    sizeof(err)) == 0) {
 		eval_send_result(vis, json, len, printed, &o);
 		free(json);
+		free(o.frame);
 	} else if (o.too_large && !vis) {
 		eval_send_result(vis, "null", 4, printed, &o);
 	} else {
@@ -362,7 +372,8 @@ eval_result_call(SEXP value, SEXP visible)
 
 /*
  * The value in parts of at most WORKER_PART_MAX bytes, the last with the
- * result: the channel holds no message over WORKER_IMSG_MAX.
+ * result (the channel holds no message over WORKER_IMSG_MAX); its frame
+ * (RVALUE_FRAMES) in frame parts before the result.
  */
 static void
 eval_send_result(int vis, const char *json, size_t len, SEXP printed,
@@ -371,7 +382,7 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed,
 	struct msg_result	 r;
 	const char		*p;
 	char			*t;
-	size_t			 plen, off, n;
+	size_t			 plen, off;
 
 	p = vis ? eval_string(printed) : "";
 	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
@@ -380,17 +391,15 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed,
 	memset(&r, 0, sizeof(r));
 	r.visible = vis;
 	r.value_total = len;
+	r.frame_total = o->frame_len;
 	if (o->too_large) {
 		r.omitted = 1;
 		r.omitted_size = o->size;
 	}
 	/* The last message holds the printed form too. */
-	for (off = 0; len - off > WORKER_PART_MAX - W_PRINTED_MAX -
-	    sizeof(struct w_result); off += n) {
-		n = len - off < WORKER_PART_MAX ? len - off : WORKER_PART_MAX;
-		worker_sent(msg_send_result_part(worker_chan(), ex.id,
-		    json + off, n));
-	}
+	off = eval_send_parts(0, json, len, WORKER_PART_MAX - W_PRINTED_MAX -
+	    sizeof(struct w_result));
+	eval_send_parts(1, o->frame, o->frame_len, 0);
 	r.value.p = json + off;
 	r.value.len = len - off;
 	r.printed.p = t;
@@ -399,6 +408,24 @@ eval_send_result(int vis, const char *json, size_t len, SEXP printed,
 	ex.done = 1;
 	out_end();
 	free(t);
+}
+
+/*
+ * len bytes at p as value parts (frame: frame parts) but for the last
+ * keep bytes or fewer; returns how many were sent.
+ */
+static size_t
+eval_send_parts(int frame, const char *p, size_t len, size_t keep)
+{
+	size_t	off, n;
+
+	for (off = 0; len - off > keep; off += n) {
+		n = len - off < WORKER_PART_MAX ? len - off : WORKER_PART_MAX;
+		worker_sent(frame ?
+		    msg_send_frame_part(worker_chan(), ex.id, p + off, n) :
+		    msg_send_result_part(worker_chan(), ex.id, p + off, n));
+	}
+	return (off);
 }
 
 /*

@@ -414,8 +414,25 @@ masked(SEXP sym)
 SEXP
 rembed_printed_plain(SEXP x)
 {
-	SEXP	a, r;
+	SEXP	r;
 	int	ok;
+
+	if (!rembed_is_plain(x) || masked(Rf_install("print")))
+		return (NULL);
+	capture_call(Rf_ScalarLogical(TRUE), R_NilValue);
+	ok = R_ToplevelExec(print_body, x);
+	r = capture_end(R_NilValue);
+	return (ok ? r : NULL);
+}
+
+/*
+ * An atomic vector or NULL that is no object and has no attribute but
+ * names: its printed form is what any client can make of its value.
+ */
+int
+rembed_is_plain(SEXP x)
+{
+	SEXP	a;
 
 	switch (TYPEOF(x)) {
 	case NILSXP:
@@ -427,19 +444,14 @@ rembed_printed_plain(SEXP x)
 	case RAWSXP:
 		break;
 	default:
-		return (NULL);
+		return (0);
 	}
 	if (OBJECT(x))
-		return (NULL);
+		return (0);
 	for (a = ATTRIB(x); a != R_NilValue; a = CDR(a))
 		if (TAG(a) != R_NamesSymbol)
-			return (NULL);
-	if (masked(Rf_install("print")))
-		return (NULL);
-	capture_call(Rf_ScalarLogical(TRUE), R_NilValue);
-	ok = R_ToplevelExec(print_body, x);
-	r = capture_end(R_NilValue);
-	return (ok ? r : NULL);
+			return (0);
+	return (1);
 }
 
 static void

@@ -73,6 +73,7 @@ const char	*rembed_tempdir(void);
 SEXP		 rembed_env(void);
 SEXP		 rembed_fn(const char *);
 SEXP		 rembed_printed_plain(SEXP);
+int		 rembed_is_plain(SEXP);
 SEXP		 rembed_apply(const char *, SEXP);
 void		 out_begin(uint32_t);
 void		 out_end(void);

@@ -42,7 +42,8 @@ stop_all <- function() {
                stdout = TRUE)
   for (p in as.integer(d)) tools::pskill(p)
 }
-on.exit(stop_all())
+# on.exit() does nothing at the top level of a script: at R's exit.
+reg.finalizer(environment(), function(e) stop_all(), onexit = TRUE)
 
 # n samples, each the mean of k calls (for what takes less than the
 # clock's millisecond).

@@ -290,7 +290,7 @@ worker_sendv(struct fm_worker *fw, uint32_t type, uint32_t id,
 static void
 worker_result(struct fm_worker *fw, const char *value)
 {
-	struct w_result	wr = { 1, strlen(value), 6, 0, strlen(value), 0 };
+	struct w_result	wr = { 1, strlen(value), 6, 0, strlen(value), 0, 0 };
 
 	worker_sendv(fw, IMSG_W_RESULT, fw->exec_id, &wr, sizeof(wr), value,
 	    "[1] 2\n");

@@ -15,7 +15,7 @@ LAYERS = {
     4: "client pool control metrics",
     3: "core workermsg brokermsg",
     2: "session exec fileop toolcall plots worker spare audit policy",
-    1: "wire conn connlimit reply defer idle stats tools sanitize",
+    1: "wire conn connlimit reply frame defer idle stats tools sanitize",
 }
 LAYER_NAMES = {5: "process", 4: "front ends", 3: "core",
                2: "core records and services", 1: "wire"}

@@ -5,10 +5,14 @@
 
 . "$(atf_get_srcdir)/daemon.subr"
 
-# run_testthat name: runs rpkg/tests/testthat/test-name.R; any failure or
-# error fails the test case.
+# run_testthat name [conf lines]: runs rpkg/tests/testthat/test-name.R
+# against a daemon with those lines; any failure or error fails the test
+# case.
 run_testthat() {
-	start_daemon
+	name=$1
+	shift
+	start_daemon "$@"
+	set -- "$name"
 	cp -r "$T/rpkg/tests/testthat" tests
 	cp -r "$T/rpkg/tests/ellmer-standin" ellmer-standin
 	cd tests || atf_fail "no tests"
@@ -34,7 +38,13 @@ ${t}_head() {
 	atf_set timeout 300
 }
 ${t}_body() {
-	run_testthat $t
+	if [ $t = data ]; then
+		# Big data: values of 80 MB, a million lines.
+		run_testthat $t 'result-size 268435456' \
+		    'result-memory 1073741824' 'output-bytes 67108864'
+	else
+		run_testthat $t
+	fi
 }
 ${t}_cleanup() {
 	cleanup_daemon

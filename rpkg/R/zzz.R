@@ -33,3 +33,9 @@ decode_roundtrip <- function(x, binary = FALSE) {
   v <- .Call(C_decode, .Call(C_encode, x, binary))
   .revive(v)
 }
+
+# The same through a frame: list(json, frame) and back.
+frame_roundtrip <- function(x) {
+  e <- .Call(C_encode_frame, x)
+  .revive(.Call(C_decode_frame, e[[1]], e[[2]]))
+}

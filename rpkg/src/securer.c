@@ -202,8 +202,11 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 		free(rs);
 		pkg_error("out of memory");
 	}
-	/* The codec reads vectors in binary form: exact and fast. */
-	securer_set_binary(rs->sc, 1);
+	/*
+	 * The codec reads vectors in binary form, their bytes raw in the
+	 * frame after the reply: exact, and copied once.
+	 */
+	securer_set_frames(rs->sc, 1);
 	if (securer_connect(rs->sc, opt_str(path)) == -1 ||
 	    securer_session_create(rs->sc, &o, &rs->s) == -1) {
 		err = PROTECT(error_of(rs->sc));
@@ -497,6 +500,8 @@ exec_opts(struct rsess *rs, struct securer_exec_opts *o, SEXP timeout,
 	rs->cbfail = 0;
 	o->output = cb_output;
 	o->value_tree = 1;
+	/* R prints a plain vector itself, from the value. */
+	o->no_plain_printed = 1;
 	o->tool = Rf_isNull(tool) ? NULL : cb_tool;
 	o->arg = rs;
 }
@@ -541,7 +546,8 @@ result_of(struct securer_result *res)
 	int	 i, n = sizeof(names) / sizeof(names[0]);
 
 	if (res->value_tree != NULL)
-		v = rvalue_decode_tree(res->value_tree, err, sizeof(err));
+		v = rvalue_decode_frame(res->value_tree, res->frame,
+		    res->frame_len, err, sizeof(err));
 	else
 		v = rvalue_decode(res->value, strlen(res->value), err,
 		    sizeof(err));
@@ -757,6 +763,54 @@ r_encode(SEXP x, SEXP binary)
 	return (r);
 }
 
+/* list(json, frame) of x as a client that asked for frames gets it. */
+static SEXP
+r_encode_frame(SEXP x)
+{
+	struct rvalue_enc	 o;
+	char			*json, err[512];
+	size_t			 len;
+	SEXP			 r, f;
+
+	memset(&o, 0, sizeof(o));
+	o.max = VALUE_MAX;
+	o.flags = RVALUE_BINARY | RVALUE_FRAMES;
+	if (rvalue_encode_opts(x, &o, &json, &len, err, sizeof(err)) == -1)
+		pkg_error("cannot encode the value: %s", err);
+	r = PROTECT(Rf_allocVector(VECSXP, 2));
+	SET_VECTOR_ELT(r, 0, Rf_ScalarString(Rf_mkCharLenCE(json,
+	    (int)len, CE_UTF8)));
+	free(json);
+	f = Rf_allocVector(RAWSXP, o.frame_len);
+	SET_VECTOR_ELT(r, 1, f);
+	if (o.frame_len > 0)
+		memcpy(RAW(f), o.frame, o.frame_len);
+	free(o.frame);
+	UNPROTECT(1);
+	return (r);
+}
+
+/* The value of json whose vectors may point into frame (raw). */
+static SEXP
+r_decode_frame(SEXP json, SEXP frame)
+{
+	const char	*text = str_arg(json, "json");
+	char		 err[512];
+	cJSON		*root;
+	SEXP		 v;
+
+	if (TYPEOF(frame) != RAWSXP)
+		pkg_error("frame must be a raw vector");
+	if ((root = cJSON_Parse(text)) == NULL)
+		pkg_error("cannot decode the value: not JSON");
+	v = rvalue_decode_frame(root, RAW(frame), XLENGTH(frame), err,
+	    sizeof(err));
+	cJSON_Delete(root);
+	if (v == NULL)
+		pkg_error("cannot decode the value: %s", err);
+	return (v);
+}
+
 static SEXP
 r_decode(SEXP json)
 {
@@ -877,6 +931,8 @@ static const R_CallMethodDef calls[] = {
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
 	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },
 	{ "C_encode", (DL_FUNC)r_encode, 2 },
+	{ "C_encode_frame", (DL_FUNC)r_encode_frame, 1 },
+	{ "C_decode_frame", (DL_FUNC)r_decode_frame, 2 },
 	{ "C_file_put", (DL_FUNC)r_file_put, 3 },
 	{ "C_file_get", (DL_FUNC)r_file_get, 2 },
 	{ "C_decode", (DL_FUNC)r_decode, 1 },

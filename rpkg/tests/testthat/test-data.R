@@ -36,6 +36,19 @@ test_that("the default check costs nothing; advisories come with the result", {
                class = "securer_syntax_error")
 })
 
+test_that("big values cross the daemon in a frame, exactly", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  # The daemon of this test raises result-size (t_rpkg.sh).
+  s$execute("set.seed(7); x7 <- rnorm(1e7); NULL")
+  t <- system.time(y <- s$execute("x7", timeout = 120))[["elapsed"]]
+  expect_identical(y, {set.seed(7); rnorm(1e7)})
+  expect_lt(t, 10)
+  expect_identical(s$execute("list(a = c(TRUE, NA, FALSE)[rep(1:3, 10)], r = as.raw(0:255), i = c(NA, 1:99))"),
+                   list(a = c(TRUE, NA, FALSE)[rep(1:3, 10)], r = as.raw(0:255), i = c(NA, 1:99)))
+})
+
 test_that("a million lines stream to R", {
   skip_without_daemon()
   s <- SecureSession$new()

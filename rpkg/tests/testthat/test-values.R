@@ -184,6 +184,44 @@ test_that("vectors round-trip in binary form, bit for bit", {
   expect_identical(dec('{"type":"integer","bin":"AQAAAAAAAIA="}'), c(1L, NA))
 })
 
+test_that("vectors round-trip through a frame, bit for bit", {
+  x <- list(d = c(NA, NaN, Inf, -Inf, -0, 0, 1/3, .Machine$double.xmin, 1e308, rep(2.5, 10)),
+            i = c(NA, -.Machine$integer.max, .Machine$integer.max, 0L, 1:20),
+            l = c(NA, TRUE, FALSE, rep(TRUE, 20)),
+            z = complex(real = c(NA, 1:20, NaN), imaginary = c(0, -(1:20), Inf)),
+            r = as.raw(0:255), r3 = as.raw(1:3), e = double(0),
+            df = data.frame(a = 1:30, b = seq(0.5, 15, 0.5)))
+  y <- securer:::frame_roundtrip(x)
+  expect_identical(y, x)
+  expect_identical(sign(1 / y$d[5]), -1)
+  expect_true(is.na(y$d[1]) && !is.nan(y$d[1]))
+  expect_true(is.nan(y$d[2]))
+  e <- .Call(securer:::C_encode_frame, list(as.raw(1:17), 1:16))
+  expect_match(e[[1]], "\"bin_at\":[0,17]", fixed = TRUE)
+  # Each vector starts 8-aligned; the gap is zero.
+  expect_match(e[[1]], "\"bin_at\":[24,64]", fixed = TRUE)
+  expect_identical(e[[2]][18:24], as.raw(rep(0, 7)))
+  expect_length(e[[2]], 88)
+  # Short vectors stay JSON; ALTREP sequences are read by region.
+  expect_no_match(.Call(securer:::C_encode_frame, 1:15)[[1]], "bin", fixed = TRUE)
+  expect_identical(securer:::frame_roundtrip(1:1e6), 1:1e6)
+  # What points outside the frame, or at part of an element, is refused.
+  fr <- as.raw(c(1, 0, 0, 0, 2, 0, 0, 0))
+  fdec <- function(j, f = fr) .Call(securer:::C_decode_frame, j, f)
+  expect_identical(fdec('{"type":"integer","bin_at":[0,8]}'), 1:2)
+  expect_identical(fdec('{"type":"raw","bin_at":[4,4]}'), as.raw(c(2, 0, 0, 0)))
+  expect_error(fdec('{"type":"integer","bin_at":[4,8]}'), "past the frame")
+  expect_error(fdec('{"type":"integer","bin_at":[0,9]}'), "past the frame")
+  expect_error(fdec('{"type":"double","bin_at":[0,4]}'), "whole elements")
+  expect_error(fdec('{"type":"integer","bin_at":[-1,4]}'), "offset, bytes")
+  expect_error(fdec('{"type":"integer","bin_at":[0.5,4]}'), "offset, bytes")
+  expect_error(fdec('{"type":"integer","bin_at":[0]}'), "offset, bytes")
+  expect_error(fdec('{"type":"integer","bin_at":[0,4],"value":[1]}'), "both")
+  expect_error(fdec('{"type":"character","bin_at":[0,4]}'), "cannot be binary")
+  expect_error(fdec('{"type":"logical","bin_at":[4,4]}'), "not valid")
+  expect_error(fdec('{"type":"integer","bin_at":[0,4]}', raw(0)), "past the frame")
+})
+
 test_that("binary values cross the daemon exactly", {
   skip_without_daemon()
   s <- SecureSession$new()
