@@ -55,6 +55,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <nss.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -89,6 +90,7 @@ static char			*host_tz;
 static uint32_t			 worker_id;
 
 static void	sandbox_save(void);
+static void	sandbox_nss(void);
 static int	sandbox_namespace(void);
 static void	sandbox_netns(void);
 static int	sandbox_tmpfs(const char *, uint64_t, unsigned int);
@@ -465,8 +467,11 @@ root_bind(const char *path, int dir)
 
 /*
  * /etc: only what R and glibc read.  passwd and group name the worker
- * alone; nsswitch.conf sends every lookup to those files (no nscd, no
- * network); localtime is the host's link into the zoneinfo bound above.
+ * and the kernel's overflow ids, which the files of the host that the
+ * worker's uid map leaves out show as their owner (file.info() on R's
+ * library); nsswitch.conf sends every lookup to those files (no nscd,
+ * no network: sandbox_nss() pinned the same in the process); localtime
+ * is the host's link into the zoneinfo bound above.
  */
 static void
 root_etc(void)
@@ -475,13 +480,19 @@ root_etc(void)
 	ssize_t	 n;
 
 	root_mkdir("/etc");
-	snprintf(buf, sizeof(buf), "%s:x:%u:%u::%s:/nonexistent\n",
-	    WORKER_USER, W_NS_ID, W_NS_ID, WORKER_HOME);
+	snprintf(buf, sizeof(buf), "%s:x:%u:%u::%s:/nonexistent\n"
+	    "nobody:x:%u:%u::/nonexistent:/nonexistent\n",
+	    WORKER_USER, W_NS_ID, W_NS_ID, WORKER_HOME, W_OVERFLOW_ID,
+	    W_OVERFLOW_ID);
 	root_write("/etc/passwd", buf);
-	snprintf(buf, sizeof(buf), "%s:x:%u:\n", WORKER_USER, W_NS_ID);
+	snprintf(buf, sizeof(buf), "%s:x:%u:\nnogroup:x:%u:\n", WORKER_USER,
+	    W_NS_ID, W_OVERFLOW_ID);
 	root_write("/etc/group", buf);
 	root_write("/etc/nsswitch.conf", "passwd: files\ngroup: files\n"
-	    "hosts: files\n");
+	    "shadow: files\ngshadow: files\ninitgroups: files\n"
+	    "hosts: files\nnetworks: files\nprotocols: files\n"
+	    "services: files\nethers: files\nrpc: files\n"
+	    "netgroup: files\naliases: files\npublickey: files\n");
 	root_write("/etc/hosts", "127.0.0.1 localhost\n");
 	if ((n = readlink("/etc/localtime", link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
@@ -598,6 +609,36 @@ sandbox_save(void)
 		fatal("strdup");
 	if (getenv("R_HOME") == NULL && setenv("R_HOME", SECURER_R_HOME, 1))
 		fatal("setenv");
+	sandbox_nss();
+}
+
+/*
+ * Name service lookups (getpwuid(), getgrgid(), getaddrinfo()...) from
+ * files only, before anything looks a name up.  glibc reads the host's
+ * nsswitch.conf once per process and, once the root has changed, never
+ * again: left alone, the template would load the host's configuration
+ * and a worker would run the modules it names (systemd, sssd, ldap)
+ * under its filter, which kills it for what they do (a prctl, a socket
+ * to a daemon).  Pinned here, every lookup reads the files of the
+ * worker's own root, which name its uid (root_etc()).  A database
+ * glibc does not know is refused with -1: nothing to pin then.
+ */
+static const char *nss_databases[] = {
+	"aliases", "ethers", "group", "gshadow", "hosts", "initgroups",
+	"netgroup", "networks", "passwd", "protocols", "publickey", "rpc",
+	"services", "shadow",
+};
+
+static void
+sandbox_nss(void)
+{
+#if defined(__GLIBC__)
+	size_t	 i;
+
+	for (i = 0; i < sizeof(nss_databases) / sizeof(nss_databases[0]); i++)
+		if (__nss_configure_lookup(nss_databases[i], "files") == -1)
+			log_debug("nss: %s not pinned", nss_databases[i]);
+#endif
 }
 
 /*

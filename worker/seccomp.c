@@ -5,8 +5,10 @@
  *
  * Laid out for review: each group below is one reason.  Anything not
  * listed kills the whole process (the broker sees SIGSYS and reports a
- * sandbox violation).  What R probes on its own (sockets, fork, exec) is
- * answered with an errno instead, so it ends as a clean R error.  Only
+ * sandbox violation).  What R probes on its own (sockets, fork, exec)
+ * and what ordinary libraries call and cope with failing (FIFOs, event
+ * loops, priorities) is answered with an errno instead, so it ends as a
+ * clean R error.  Only
  * the native ABI passes: i386 and x32 system calls kill.
  */
 
@@ -104,6 +106,28 @@ static const int sc_threads[] = {
 static const int sc_refused[] = {
 	SC(socket), SC(socketpair), SC(connect), SC(bind), SC(listen),
 	SC(accept), SC(accept4), SC(execve), SC(execveat),
+};
+
+/*
+ * What ordinary R and the libraries it loads call and cope with failing:
+ * EPERM, an R error, rather than a kill.  Safe because each one refused
+ * grants nothing and none is a step of an escape that a kill would have
+ * stopped: a FIFO (fifo()) would only reach the worker itself, as a
+ * pipe does; socket options, names and an event loop (what a server
+ * such as httpuv sets up around socket(), bind() and listen(), already
+ * refused above) have no socket to act on; priority and CPU affinity
+ * (tools::psnice(), parallel::mcaffinity()) are the broker's to set.
+ * What only an attack asks for (ptrace, mount, namespaces, bpf,
+ * io_uring, keyctl...) still kills, so that it is seen and audited.
+ */
+static const int sc_refused_perm[] = {
+	SC(mknod), SC(mknodat), SC(setsockopt), SC(getsockname),
+	SC(getpeername), SC(epoll_create), SC(epoll_create1),
+	SC(epoll_ctl), SC(epoll_wait), SC(epoll_pwait), SC(epoll_pwait2),
+	SC(eventfd), SC(eventfd2), SC(timerfd_create), SC(signalfd),
+	SC(signalfd4), SC(inotify_init), SC(inotify_init1),
+	SC(setpriority), SC(sched_setaffinity), SC(sched_setscheduler),
+	SC(sched_setparam), SC(ioprio_set),
 };
 
 /*
@@ -206,6 +230,7 @@ seccomp_build(void)
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_self);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_threads);
 	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
+	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EPERM), sc_refused_perm);
 	add_memory_rules(ctx);
 	add_process_rules(ctx);
 	add_ioctl_rules(ctx);

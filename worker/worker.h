@@ -40,6 +40,8 @@
 			    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
 			    CLONE_NEWCGROUP)
 #define W_NS_ID		1000
+/* What unmapped ids show as in it: the kernel's default overflowuid. */
+#define W_OVERFLOW_ID	65534
 
 /* worker.c: the handlers of WORKER_CHANNEL and BROKER_TEMPLATE_CHANNEL */
 void		 template_recv_spawn(struct chan *, struct imsg *);
