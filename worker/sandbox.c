@@ -96,7 +96,7 @@ static void	sandbox_netns(void);
 static int	sandbox_tmpfs(const char *, uint64_t, unsigned int);
 static int	sandbox_idmap(pid_t, uid_t, gid_t);
 static void	sandbox_nsid(void);
-static void	sandbox_root(uint64_t);
+static void	sandbox_root(uint64_t, uint64_t);
 static void	root_mkdir(const char *);
 static void	root_touch(const char *);
 static void	root_bind(const char *, int);
@@ -122,6 +122,7 @@ void
 sandbox_template(void)
 {
 	sandbox_save();
+	hostview_prepare();
 	if (sandbox_namespace() == 0 &&
 	    sandbox_tmpfs("/tmp", TPL_TMP_SIZE, TPL_TMP_INODES) == 0) {
 		if (mkdir(WORKER_HOME, 0700) == -1)
@@ -250,8 +251,12 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	if (setsid() == -1)
 		setup_fail("setsid");
 	if (ns) {
+		if (hostview_clocks() == -1)
+			setup_fail("time namespace");
 		sandbox_nsid();
-		sandbox_root(ts->limits.tmp_size);
+		if (hostview_names() == -1)
+			setup_fail("host name");
+		sandbox_root(ts->limits.tmp_size, ts->limits.memory);
 		home = WORKER_HOME;
 		tmpdir = rtmp;
 		envtmp = "/tmp";
@@ -280,6 +285,9 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	sandbox_limits(&ts->limits);
 	if (root && !ns)
 		sandbox_setid(ts->uid, ts->gid);
+	/* As late as can be: the broker moves it meanwhile. */
+	if (ns && (ts->flags & TPL_CGROUP) && hostview_cgroup() == -1)
+		setup_fail("cgroup namespace");
 	sandbox_nocaps();
 	/* After the uid change, which clears it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
@@ -359,14 +367,14 @@ sandbox_library(const char *path)
 #define NEWROOT		"/tmp"
 
 static void
-sandbox_root(uint64_t tmp_size)
+sandbox_root(uint64_t tmp_size, uint64_t memory)
 {
 	size_t	 i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
 		setup_fail("mount private /");
 	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV,
-	    "mode=0755,size=1m,nr_inodes=512") == -1)
+	    "mode=0755,size=2m,nr_inodes=512") == -1)
 		setup_fail("mount root tmpfs");
 	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
 		root_bind(root_dirs[i], 1);
@@ -376,9 +384,8 @@ sandbox_root(uint64_t tmp_size)
 		root_bind(libraries[i], 1);
 	root_etc();
 	root_mkdir("/proc");
-	if (mount("proc", NEWROOT "/proc", "proc",
-	    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
-		setup_fail("mount /proc");
+	if (hostview_proc(NEWROOT, memory) == -1)
+		setup_fail("/proc");
 	root_mkdir("/tmp");
 	if (sandbox_tmpfs(NEWROOT "/tmp", tmp_size, WORKER_TMP_INODES) == -1)
 		failx("no tmpfs on /tmp");

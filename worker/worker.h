@@ -64,6 +64,13 @@ void		 sandbox_warm(void);
 int		 sandbox_library(const char *);
 void		 sandbox_cleanup(void);
 
+/* hostview.c */
+void		 hostview_prepare(void);
+int		 hostview_names(void);
+int		 hostview_proc(const char *, uint64_t);
+int		 hostview_clocks(void);
+int		 hostview_cgroup(void);
+
 /* seccomp.c */
 void		 seccomp_prepare(void);
 int		 seccomp_worker(void);
