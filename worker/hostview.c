@@ -21,12 +21,16 @@
  *	  time namespaces, before 5.6, is said once);
  *	- its cgroup namespace is rooted at its own cgroup, entered once the
  *	  broker has moved it there: /proc/self/cgroup says "/", not the
- *	  daemon's directory or the worker's number.
+ *	  daemon's directory or the worker's number;
+ *	- sysinfo(2), which glibc calls for sysconf(_SC_PHYS_PAGES) and
+ *	  qsort(), is trapped by the filter and answered here as meminfo
+ *	  is: its memory limit, one process, no load.
  * What it can still learn is in securer-worker(8), CAVEATS.
  */
 
 #include <sys/types.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
@@ -35,10 +39,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -50,9 +56,11 @@
 #define HV_CGROUP_WAIT_US	200
 #define HV_CGROUP_WAIT_STEPS	25000	/* 5 s: the broker moves it at once */
 #define HV_STAGING		"/.hostview"	/* under the new root, fallback */
+#define HV_SYS_SECCOMP		1	/* si_code of a trap, <linux/signal.h> */
 
 static char	*cpuinfo;		/* the template's read */
 static size_t	 cpuinfo_len;
+static uint64_t	 shown_memory = 1ULL << 30;	/* what sysinfo(2) says */
 
 static int	hv_write(const char *, const char *, const char *, size_t);
 static int	hv_generate(const char *, uint64_t, int);
@@ -157,6 +165,7 @@ hv_meminfo(const char *dir, uint64_t memory)
 		memory = (uint64_t)si.totalram * si.mem_unit;
 		memory &= ~((1ULL << 30) - 1);
 	}
+	shown_memory = memory;
 	kb = memory / 1024;
 	snprintf(buf, sizeof(buf),
 	    "MemTotal:       %llu kB\nMemFree:        %llu kB\n"
@@ -428,4 +437,46 @@ hostview_cgroup(void)
 	}
 	errno = ETIMEDOUT;
 	return (-1);
+}
+
+/*
+ * SIGSYS from the filter's trap: sysinfo(2) answered with the worker's
+ * own view; any other trapped call (none is) fails with ENOSYS.  Only
+ * async-signal-safe work: memset and the vDSO's clock.  Code that
+ * replaces the handler only changes what it tells itself.
+ */
+static void
+hv_trap(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t	*uc = ctx;
+	greg_t		*regs = uc->uc_mcontext.gregs;
+	struct sysinfo	*out;
+	struct timespec	 ts;
+
+	if (si->si_code != HV_SYS_SECCOMP || si->si_syscall != SYS_sysinfo) {
+		regs[REG_RAX] = -ENOSYS;
+		return;
+	}
+	out = (struct sysinfo *)regs[REG_RDI];
+	memset(out, 0, sizeof(*out));
+	if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+		out->uptime = ts.tv_sec;
+	out->totalram = shown_memory;
+	out->freeram = shown_memory;
+	out->procs = 1;
+	out->mem_unit = 1;
+	regs[REG_RAX] = 0;
+}
+
+/* Before the filter is loaded: its trap's handler. */
+int
+hostview_trap(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = hv_trap;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	return (sigaction(SIGSYS, &sa, NULL));
 }

@@ -70,6 +70,7 @@ int		 hostview_names(void);
 int		 hostview_proc(const char *, uint64_t);
 int		 hostview_clocks(void);
 int		 hostview_cgroup(void);
+int		 hostview_trap(void);
 
 /* seccomp.c */
 void		 seccomp_prepare(void);

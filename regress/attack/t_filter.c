@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -25,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -243,6 +245,19 @@ ERRNO(e_mknod, mknod("/tmp/securer-t_filter-null", S_IFCHR | 0600,
     makedev(1, 3)), EPERM)
 ERRNO(e_setpriority, setpriority(PRIO_PROCESS, 0, 5), EPERM)
 
+/* sysinfo(2): the worker's own view (hostview.c), not the host's. */
+static int
+e_sysinfo(void)
+{
+	struct sysinfo	 si;
+
+	memset(&si, 0xff, sizeof(si));
+	if (sysinfo(&si) != 0)
+		return (1);
+	return (si.procs == 1 && si.loads[0] == 0 && si.mem_unit == 1 &&
+	    si.totalram == si.freeram && si.totalram > 0 ? 0 : 2);
+}
+
 static int
 ok_basics(void)
 {
@@ -274,6 +289,7 @@ ATF_TC_BODY(ordinary_refusals, tc)
 	require_exit0("mkfifo EPERM", e_mkfifo);
 	require_exit0("mknod EPERM", e_mknod);
 	require_exit0("setpriority EPERM", e_setpriority);
+	require_exit0("sysinfo answered by the worker", e_sysinfo);
 }
 
 ATF_TC_WITHOUT_HEAD(wx);
