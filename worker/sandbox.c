@@ -17,24 +17,26 @@
  * W_NS_ID inside), then lets it go on:
  *	1. fds: its channel on 3, /dev/null on 0, nothing else;
  *	2. a new session: no controlling terminal;
- *	3. W_NS_ID as uid and gid, keeping the namespace's capabilities
+ *	3. a time namespace whose clocks start at 0 (hostview.c);
+ *	4. W_NS_ID as uid and gid, keeping the namespace's capabilities
  *	   (its uid 0 is unmapped, so the kernel does not clear them): the
- *	   files it creates from now on are its own;
- *	4. a new root on a tmpfs: read-only binds of R, its libraries and
+ *	   files it creates from now on are its own; a fixed host name;
+ *	5. a new root on a tmpfs: read-only binds of R, its libraries and
  *	   the few /etc files it reads, generated passwd and group, /dev
- *	   with null, zero, random and urandom, its own /proc, a fresh
- *	   noexec /tmp with size and inode limits; pivot_root, the old root
- *	   detached, the new root read-only;
- *	5. HOME and R's tempdir in /tmp;
- *	6. the environment rebuilt from an allowlist: no secrets;
- *	7. rlimits;
- *	8. no capabilities, no_new_privs;
- *	9. death with the broker (pid namespaces hide the broker's pid; if
+ *	   with null, zero, random and urandom, its own /proc (hostview.c),
+ *	   a fresh noexec /tmp with size and inode limits; pivot_root, the
+ *	   old root detached, the new root read-only;
+ *	6. HOME and R's tempdir in /tmp;
+ *	7. the environment rebuilt from an allowlist: no secrets;
+ *	8. rlimits; once the broker has moved it into its cgroup, a cgroup
+ *	   namespace rooted there;
+ *	9. no capabilities, no_new_privs;
+ *	10. death with the broker (pid namespaces hide the broker's pid; if
  *	   it is already gone, the channel's other end is closed and the
  *	   worker's first read ends it);
- *	10. SIGXFSZ ignored, stdout and stderr to /dev/null;
- *	11. the seccomp filter (TPL_SECCOMP), last, as it forbids mount.
- * Without TPL_NAMESPACES (a host without them), steps 3-4 are a mount
+ *	11. SIGXFSZ ignored, stdout and stderr to /dev/null;
+ *	12. the seccomp filter (TPL_SECCOMP), last, as it forbids mount.
+ * Without TPL_NAMESPACES (a host without them), steps 3-5 are a mount
  * namespace with a fresh /tmp, and, as root, the worker's own host uid.
  * A failure logs on the daemon's stderr and exits 71, before the worker
  * has run anything.
