@@ -21,7 +21,6 @@
 #define EARLY_EXITS	64
 
 static TAILQ_HEAD(, worker_proc) workers = TAILQ_HEAD_INITIALIZER(workers);
-static uint32_t			 next_slot;
 
 /* Exits reaped before the template told us the pid (a short race). */
 static struct early_exit {
@@ -73,18 +72,24 @@ bench_unsandboxed(void)
 #endif
 }
 
-/* Each worker gets a uid of its own, so rlimits and signals stay its own. */
+/*
+ * Each worker gets a uid of its own, so rlimits and signals stay its own.
+ * The first free one from a random place in the range: the worker sees
+ * its host uid in its uid_map, which must not count the workers started
+ * before it.
+ */
 static int
 uid_alloc(uid_t *uid)
 {
-	uint32_t	i;
+	uint32_t	i, start;
 
 	if (geteuid() != 0) {
 		*uid = getuid();
 		return (0);
 	}
+	start = arc4random_uniform(conf->uid_count);
 	for (i = 0; i < conf->uid_count; i++) {
-		*uid = conf->uid_base + (next_slot++ % conf->uid_count);
+		*uid = conf->uid_base + (start + i) % conf->uid_count;
 		if (!uid_in_use(*uid))
 			return (0);
 	}
@@ -123,6 +128,8 @@ spawn_send(struct worker_proc *wp)
 	ts.limits = wp->limits;
 	if (conf->sandbox_have & SBX_NAMESPACES)
 		ts.flags |= TPL_NAMESPACES;
+	if (conf->sandbox_have & SBX_CGROUPS)
+		ts.flags |= TPL_CGROUP;
 	if ((conf->sandbox_have & (SBX_SECCOMP | SBX_NNP)) ==
 	    (SBX_SECCOMP | SBX_NNP))
 		ts.flags |= TPL_SECCOMP;

@@ -8,8 +8,12 @@
  */
 
 #include <sys/types.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +30,13 @@ static const struct chan_handler broker_dispatch_template[] = {
 	BROKER_TEMPLATE_CHANNEL(CHAN_RECV)
 };
 
+#define TEMPLATE_EXE_MAX	(512LL * 1024 * 1024)
+#ifndef MFD_EXEC
+#define MFD_EXEC		0x0010U		/* <linux/memfd.h> of 6.3 */
+#endif
+
 static void	template_exec(struct child *);
+static int	template_copy(void);
 static void	template_chan_lost(struct chan *, const char *);
 static void	template_died(struct child *, int);
 
@@ -55,7 +65,7 @@ template_exec(struct child *c)
 	char	*argv[4 + 2 * LIBRARIES_MAX] = { "securer-worker" };
 	char	 rhome[300];
 	char	*envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL, NULL };
-	int	 i = 1;
+	int	 i = 1, fd;
 	uint32_t l;
 
 	if (log_getforeground())
@@ -70,7 +80,52 @@ template_exec(struct child *c)
 		snprintf(rhome, sizeof(rhome), "R_HOME=%s", getenv("R_HOME"));
 		envp[2] = rhome;
 	}
+	if ((fd = template_copy()) != -1)
+		fexecve(fd, argv, envp);
 	execve(conf->worker_path, argv, envp);
+}
+
+/*
+ * securer-worker copied into a sealed memfd, to be exec'd from there: a
+ * worker's /proc/self/exe names the file its template was exec'd from,
+ * and from a memfd that is "/memfd:securer-worker (deleted)" wherever
+ * the daemon is installed, not a path that says whose it is (a private
+ * daemon's in a home directory).  -1 where it cannot be had (a kernel
+ * with vm.memfd_noexec, a binary too large): the path is exec'd then.
+ */
+static int
+template_copy(void)
+{
+	struct stat	 st;
+	off_t		 off = 0;
+	ssize_t		 n;
+	int		 in, fd;
+
+	if ((in = open(conf->worker_path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (-1);
+	if (fstat(in, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > TEMPLATE_EXE_MAX)
+		goto fail;
+	/* MFD_EXEC (Linux 6.3) asks for what older kernels always gave. */
+	if ((fd = memfd_create("securer-worker", MFD_CLOEXEC |
+	    MFD_ALLOW_SEALING | MFD_EXEC)) == -1 && errno == EINVAL)
+		fd = memfd_create("securer-worker", MFD_CLOEXEC |
+		    MFD_ALLOW_SEALING);
+	if (fd == -1)
+		goto fail;
+	while (off < st.st_size &&
+	    (n = sendfile(fd, in, &off, st.st_size - off)) > 0)
+		;
+	if (off != st.st_size || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == -1) {
+		close(fd);
+		goto fail;
+	}
+	close(in);
+	return (fd);
+fail:
+	close(in);
+	return (-1);
 }
 
 void

@@ -130,6 +130,7 @@ struct worker_exit {
 
 #define TPL_NAMESPACES	0x01	/* new namespaces and root (full sandbox) */
 #define TPL_SECCOMP	0x02	/* the worker's seccomp filter */
+#define TPL_CGROUP	0x04	/* the broker moves it into a cgroup */
 struct tpl_spawn {
 	uint32_t		worker_id;
 	uint32_t		uid;

@@ -81,6 +81,15 @@ leftovers() {
 		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
 		case "$exe" in
 		"$top"/build/*|"$top"/build-asan/*) ;;
+		"/memfd:securer-worker (deleted)")
+			# A template or worker, exec'd from a copy that names
+			# no checkout (securer-worker(8)): ours if its broker
+			# is, or if it has none left.
+			pp=$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')
+			case "$(readlink "/proc/$pp/exe" 2>/dev/null)" in
+			"$top"/build/*|"$top"/build-asan/*) ;;
+			*)	[ "$pp" = 1 ] || continue ;;
+			esac ;;
 		*)	continue ;;
 		esac
 		# Zombies are not running; this machine's init is slow to reap.

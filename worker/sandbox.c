@@ -17,24 +17,26 @@
  * W_NS_ID inside), then lets it go on:
  *	1. fds: its channel on 3, /dev/null on 0, nothing else;
  *	2. a new session: no controlling terminal;
- *	3. W_NS_ID as uid and gid, keeping the namespace's capabilities
+ *	3. a time namespace whose clocks start at 0 (hostview.c);
+ *	4. W_NS_ID as uid and gid, keeping the namespace's capabilities
  *	   (its uid 0 is unmapped, so the kernel does not clear them): the
- *	   files it creates from now on are its own;
- *	4. a new root on a tmpfs: read-only binds of R, its libraries and
+ *	   files it creates from now on are its own; a fixed host name;
+ *	5. a new root on a tmpfs: read-only binds of R, its libraries and
  *	   the few /etc files it reads, generated passwd and group, /dev
- *	   with null, zero, random and urandom, its own /proc, a fresh
- *	   noexec /tmp with size and inode limits; pivot_root, the old root
- *	   detached, the new root read-only;
- *	5. HOME and R's tempdir in /tmp;
- *	6. the environment rebuilt from an allowlist: no secrets;
- *	7. rlimits;
- *	8. no capabilities, no_new_privs;
- *	9. death with the broker (pid namespaces hide the broker's pid; if
+ *	   with null, zero, random and urandom, its own /proc (hostview.c),
+ *	   a fresh noexec /tmp with size and inode limits; pivot_root, the
+ *	   old root detached, the new root read-only;
+ *	6. HOME and R's tempdir in /tmp;
+ *	7. the environment rebuilt from an allowlist: no secrets;
+ *	8. rlimits; once the broker has moved it into its cgroup, a cgroup
+ *	   namespace rooted there;
+ *	9. no capabilities, no_new_privs;
+ *	10. death with the broker (pid namespaces hide the broker's pid; if
  *	   it is already gone, the channel's other end is closed and the
  *	   worker's first read ends it);
- *	10. SIGXFSZ ignored, stdout and stderr to /dev/null;
- *	11. the seccomp filter (TPL_SECCOMP), last, as it forbids mount.
- * Without TPL_NAMESPACES (a host without them), steps 3-4 are a mount
+ *	11. SIGXFSZ ignored, stdout and stderr to /dev/null;
+ *	12. the seccomp filter (TPL_SECCOMP), last, as it forbids mount.
+ * Without TPL_NAMESPACES (a host without them), steps 3-5 are a mount
  * namespace with a fresh /tmp, and, as root, the worker's own host uid.
  * A failure logs on the daemon's stderr and exits 71, before the worker
  * has run anything.
@@ -55,6 +57,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
+#include <nss.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -89,12 +92,13 @@ static char			*host_tz;
 static uint32_t			 worker_id;
 
 static void	sandbox_save(void);
+static void	sandbox_nss(void);
 static int	sandbox_namespace(void);
 static void	sandbox_netns(void);
 static int	sandbox_tmpfs(const char *, uint64_t, unsigned int);
 static int	sandbox_idmap(pid_t, uid_t, gid_t);
 static void	sandbox_nsid(void);
-static void	sandbox_root(uint64_t);
+static void	sandbox_root(uint64_t, uint64_t);
 static void	root_mkdir(const char *);
 static void	root_touch(const char *);
 static void	root_bind(const char *, int);
@@ -120,6 +124,7 @@ void
 sandbox_template(void)
 {
 	sandbox_save();
+	hostview_prepare();
 	if (sandbox_namespace() == 0 &&
 	    sandbox_tmpfs("/tmp", TPL_TMP_SIZE, TPL_TMP_INODES) == 0) {
 		if (mkdir(WORKER_HOME, 0700) == -1)
@@ -248,8 +253,12 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	if (setsid() == -1)
 		setup_fail("setsid");
 	if (ns) {
+		if (hostview_clocks() == -1)
+			setup_fail("time namespace");
 		sandbox_nsid();
-		sandbox_root(ts->limits.tmp_size);
+		if (hostview_names() == -1)
+			setup_fail("host name");
+		sandbox_root(ts->limits.tmp_size, ts->limits.memory);
 		home = WORKER_HOME;
 		tmpdir = rtmp;
 		envtmp = "/tmp";
@@ -278,6 +287,9 @@ sandbox_worker(int fd, const struct tpl_spawn *ts, pid_t broker,
 	sandbox_limits(&ts->limits);
 	if (root && !ns)
 		sandbox_setid(ts->uid, ts->gid);
+	/* As late as can be: the broker moves it meanwhile. */
+	if (ns && (ts->flags & TPL_CGROUP) && hostview_cgroup() == -1)
+		setup_fail("cgroup namespace");
 	sandbox_nocaps();
 	/* After the uid change, which clears it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
@@ -357,14 +369,14 @@ sandbox_library(const char *path)
 #define NEWROOT		"/tmp"
 
 static void
-sandbox_root(uint64_t tmp_size)
+sandbox_root(uint64_t tmp_size, uint64_t memory)
 {
 	size_t	 i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
 		setup_fail("mount private /");
 	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV,
-	    "mode=0755,size=1m,nr_inodes=512") == -1)
+	    "mode=0755,size=2m,nr_inodes=512") == -1)
 		setup_fail("mount root tmpfs");
 	for (i = 0; i < sizeof(root_dirs) / sizeof(root_dirs[0]); i++)
 		root_bind(root_dirs[i], 1);
@@ -374,9 +386,8 @@ sandbox_root(uint64_t tmp_size)
 		root_bind(libraries[i], 1);
 	root_etc();
 	root_mkdir("/proc");
-	if (mount("proc", NEWROOT "/proc", "proc",
-	    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
-		setup_fail("mount /proc");
+	if (hostview_proc(NEWROOT, memory) == -1)
+		setup_fail("/proc");
 	root_mkdir("/tmp");
 	if (sandbox_tmpfs(NEWROOT "/tmp", tmp_size, WORKER_TMP_INODES) == -1)
 		failx("no tmpfs on /tmp");
@@ -465,8 +476,11 @@ root_bind(const char *path, int dir)
 
 /*
  * /etc: only what R and glibc read.  passwd and group name the worker
- * alone; nsswitch.conf sends every lookup to those files (no nscd, no
- * network); localtime is the host's link into the zoneinfo bound above.
+ * and the kernel's overflow ids, which the files of the host that the
+ * worker's uid map leaves out show as their owner (file.info() on R's
+ * library); nsswitch.conf sends every lookup to those files (no nscd,
+ * no network: sandbox_nss() pinned the same in the process); localtime
+ * is the host's link into the zoneinfo bound above.
  */
 static void
 root_etc(void)
@@ -475,13 +489,19 @@ root_etc(void)
 	ssize_t	 n;
 
 	root_mkdir("/etc");
-	snprintf(buf, sizeof(buf), "%s:x:%u:%u::%s:/nonexistent\n",
-	    WORKER_USER, W_NS_ID, W_NS_ID, WORKER_HOME);
+	snprintf(buf, sizeof(buf), "%s:x:%u:%u::%s:/nonexistent\n"
+	    "nobody:x:%u:%u::/nonexistent:/nonexistent\n",
+	    WORKER_USER, W_NS_ID, W_NS_ID, WORKER_HOME, W_OVERFLOW_ID,
+	    W_OVERFLOW_ID);
 	root_write("/etc/passwd", buf);
-	snprintf(buf, sizeof(buf), "%s:x:%u:\n", WORKER_USER, W_NS_ID);
+	snprintf(buf, sizeof(buf), "%s:x:%u:\nnogroup:x:%u:\n", WORKER_USER,
+	    W_NS_ID, W_OVERFLOW_ID);
 	root_write("/etc/group", buf);
 	root_write("/etc/nsswitch.conf", "passwd: files\ngroup: files\n"
-	    "hosts: files\n");
+	    "shadow: files\ngshadow: files\ninitgroups: files\n"
+	    "hosts: files\nnetworks: files\nprotocols: files\n"
+	    "services: files\nethers: files\nrpc: files\n"
+	    "netgroup: files\naliases: files\npublickey: files\n");
 	root_write("/etc/hosts", "127.0.0.1 localhost\n");
 	if ((n = readlink("/etc/localtime", link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
@@ -598,6 +618,36 @@ sandbox_save(void)
 		fatal("strdup");
 	if (getenv("R_HOME") == NULL && setenv("R_HOME", SECURER_R_HOME, 1))
 		fatal("setenv");
+	sandbox_nss();
+}
+
+/*
+ * Name service lookups (getpwuid(), getgrgid(), getaddrinfo()...) from
+ * files only, before anything looks a name up.  glibc reads the host's
+ * nsswitch.conf once per process and, once the root has changed, never
+ * again: left alone, the template would load the host's configuration
+ * and a worker would run the modules it names (systemd, sssd, ldap)
+ * under its filter, which kills it for what they do (a prctl, a socket
+ * to a daemon).  Pinned here, every lookup reads the files of the
+ * worker's own root, which name its uid (root_etc()).  A database
+ * glibc does not know is refused with -1: nothing to pin then.
+ */
+static const char *nss_databases[] = {
+	"aliases", "ethers", "group", "gshadow", "hosts", "initgroups",
+	"netgroup", "networks", "passwd", "protocols", "publickey", "rpc",
+	"services", "shadow",
+};
+
+static void
+sandbox_nss(void)
+{
+#if defined(__GLIBC__)
+	size_t	 i;
+
+	for (i = 0; i < sizeof(nss_databases) / sizeof(nss_databases[0]); i++)
+		if (__nss_configure_lookup(nss_databases[i], "files") == -1)
+			log_debug("nss: %s not pinned", nss_databases[i]);
+#endif
 }
 
 /*

@@ -5,8 +5,10 @@
  *
  * Laid out for review: each group below is one reason.  Anything not
  * listed kills the whole process (the broker sees SIGSYS and reports a
- * sandbox violation).  What R probes on its own (sockets, fork, exec) is
- * answered with an errno instead, so it ends as a clean R error.  Only
+ * sandbox violation).  What R probes on its own (sockets, fork, exec)
+ * and what ordinary libraries call and cope with failing (FIFOs, event
+ * loops, priorities) is answered with an errno instead, so it ends as a
+ * clean R error.  Only
  * the native ABI passes: i386 and x32 system calls kill.
  */
 
@@ -88,7 +90,7 @@ static const int sc_self[] = {
 	SC(getpid), SC(gettid), SC(getppid), SC(getuid), SC(geteuid),
 	SC(getgid), SC(getegid), SC(getgroups), SC(getresuid),
 	SC(getresgid), SC(getpgrp), SC(getpgid), SC(getsid),
-	SC(getrlimit), SC(prlimit64), SC(uname), SC(sysinfo),
+	SC(getrlimit), SC(prlimit64), SC(uname),
 	SC(getrandom), SC(sched_getaffinity), SC(sched_yield), SC(getcpu),
 	SC(getpriority), SC(capget),
 };
@@ -104,6 +106,28 @@ static const int sc_threads[] = {
 static const int sc_refused[] = {
 	SC(socket), SC(socketpair), SC(connect), SC(bind), SC(listen),
 	SC(accept), SC(accept4), SC(execve), SC(execveat),
+};
+
+/*
+ * What ordinary R and the libraries it loads call and cope with failing:
+ * EPERM, an R error, rather than a kill.  Safe because each one refused
+ * grants nothing and none is a step of an escape that a kill would have
+ * stopped: a FIFO (fifo()) would only reach the worker itself, as a
+ * pipe does; socket options, names and an event loop (what a server
+ * such as httpuv sets up around socket(), bind() and listen(), already
+ * refused above) have no socket to act on; priority and CPU affinity
+ * (tools::psnice(), parallel::mcaffinity()) are the broker's to set.
+ * What only an attack asks for (ptrace, mount, namespaces, bpf,
+ * io_uring, keyctl...) still kills, so that it is seen and audited.
+ */
+static const int sc_refused_perm[] = {
+	SC(mknod), SC(mknodat), SC(setsockopt), SC(getsockname),
+	SC(getpeername), SC(epoll_create), SC(epoll_create1),
+	SC(epoll_ctl), SC(epoll_wait), SC(epoll_pwait), SC(epoll_pwait2),
+	SC(eventfd), SC(eventfd2), SC(timerfd_create), SC(signalfd),
+	SC(signalfd4), SC(inotify_init), SC(inotify_init1),
+	SC(setpriority), SC(sched_setaffinity), SC(sched_setscheduler),
+	SC(sched_setparam), SC(ioprio_set),
 };
 
 /*
@@ -178,6 +202,18 @@ add_ioctl_rules(scmp_filter_ctx ctx)
 }
 
 /* prctl: reading and naming only; nothing that changes privilege. */
+/*
+ * sysinfo(2) would tell the host's free memory, load and process count
+ * (a side channel on other tenants): trapped, and answered in the worker
+ * from its own limits (hostview.c).
+ */
+static void
+add_trap_rules(scmp_filter_ctx ctx)
+{
+	if (seccomp_rule_add(ctx, SCMP_ACT_TRAP, SC(sysinfo), 0) != 0)
+		fatalx("seccomp trap rule");
+}
+
 static void
 add_prctl_rules(scmp_filter_ctx ctx)
 {
@@ -206,10 +242,12 @@ seccomp_build(void)
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_self);
 	FILTER_ADD(ctx, SCMP_ACT_ALLOW, sc_threads);
 	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EACCES), sc_refused);
+	FILTER_ADD(ctx, SCMP_ACT_ERRNO(EPERM), sc_refused_perm);
 	add_memory_rules(ctx);
 	add_process_rules(ctx);
 	add_ioctl_rules(ctx);
 	add_prctl_rules(ctx);
+	add_trap_rules(ctx);
 	return (ctx);
 }
 
@@ -270,6 +308,8 @@ seccomp_worker(void)
 	scmp_filter_ctx		 ctx;
 	int			 rv;
 
+	if (hostview_trap() == -1)
+		return (-1);
 	if (prog != NULL) {
 		fp.len = prog_len;
 		fp.filter = prog;

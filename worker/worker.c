@@ -144,6 +144,8 @@ template_main(void)
 	int		 warm = 0;
 
 	log_procinit("template");
+	/* Exec'd from a memfd (broker/template.c), it would be "memfd:...". */
+	prctl(PR_SET_NAME, WORKER_NAME);
 	broker = getppid();
 	/* Die with the broker; if it is already gone, do not start. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)

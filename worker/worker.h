@@ -40,6 +40,8 @@
 			    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
 			    CLONE_NEWCGROUP)
 #define W_NS_ID		1000
+/* What unmapped ids show as in it: the kernel's default overflowuid. */
+#define W_OVERFLOW_ID	65534
 
 /* worker.c: the handlers of WORKER_CHANNEL and BROKER_TEMPLATE_CHANNEL */
 void		 template_recv_spawn(struct chan *, struct imsg *);
@@ -61,6 +63,14 @@ const char	*sandbox_worker(int, const struct tpl_spawn *, pid_t,
 void		 sandbox_warm(void);
 int		 sandbox_library(const char *);
 void		 sandbox_cleanup(void);
+
+/* hostview.c */
+void		 hostview_prepare(void);
+int		 hostview_names(void);
+int		 hostview_proc(const char *, uint64_t);
+int		 hostview_clocks(void);
+int		 hostview_cgroup(void);
+int		 hostview_trap(void);
 
 /* seccomp.c */
 void		 seccomp_prepare(void);

@@ -315,15 +315,174 @@ kernel_surface_head() {
 }
 kernel_surface_body() {
 	attack_start
-	atf_check -o inline:'1 1\ndev fd null random urandom zero\n' -e ignore $SEC -e '
-		p <- "/proc/sys/kernel/ns_last_pid"
-		a <- readLines(p); try(writeLines("500", p), silent = TRUE)
-		cat(a, readLines(p)); cat("\n")
+	# Its /proc/sys is a few generated files on its read-only root
+	# (ns_last_pid and the rest are not there at all).
+	atf_check -o inline:'securer TRUE securer FALSE\ndev fd null random urandom zero\n' -e ignore $SEC -e "$R_TRY"'
+		p <- "/proc/sys/kernel/hostname"
+		a <- readLines(p); w <- f(writeLines("pwned", p))
+		cat(a, w, readLines(p),
+		    file.exists("/proc/sys/kernel/ns_last_pid")); cat("\n")
 		cat("dev", sort(list.files("/dev"))); cat("\n")'
 	audited ok
 	attack_end
 }
 kernel_surface_cleanup() { cleanup_daemon; }
+
+# in_session code1 code2: both executions, one after the other, in one
+# new session of its own; the replies in s.out.
+in_session() {
+	rm -f s.in s.out
+	mkfifo s.in
+	"$B/regress/sockcat" -n 4 "$SOCK" <s.in >s.out &
+	sp=$!
+	exec 8>s.in
+	printf '%s\n%s\n' "$HELLO" "$CREATE" >&8
+	wait_for "a session" grep -q '"id":2,"ok":true' s.out
+	sid=$(jq -r 'select(.id == 2) | .session' s.out)
+	jq -nc --arg s "$sid" --arg c "$1" \
+	    '{id: 3, op: "execute", session: $s, code: $c, timeout: 30}' >&8
+	wait_for "the first execution" sh -c \
+	    "jq -e 'select(.id == 3 and has(\"ok\"))' s.out >/dev/null"
+	jq -nc --arg s "$sid" --arg c "$2" \
+	    '{id: 4, op: "execute", session: $s, code: $c}' >&8
+	exec 8>&-
+	wait $sp
+}
+
+# No worker ended in a sandbox violation.
+no_violation() {
+	n=$(count 'select(.event == "worker_exit" and
+	    (.cause | test("violation")))')
+	[ "$n" -eq 0 ] || atf_fail "$n workers died of a sandbox violation"
+}
+
+atf_test_case ordinary_r cleanup
+ordinary_r_head() {
+	atf_set "descr" "names of unmapped owners and unknown users, FIFOs, " \
+	    "server sockets, priorities: R values and R errors, the worker lives on"
+}
+ordinary_r_body() {
+	attack_start
+	in_session '
+		x <- 1L
+		i <- file.info(c("/usr/lib/R", "/tmp/home"))
+		stopifnot(i$uname == c("nobody", "securer"),
+		    i$grname == c("nogroup", "securer"),
+		    path.expand("~nosuchuser") == "~nosuchuser",
+		    path.expand("~securer") == "/tmp/home",
+		    Sys.info()[["user"]] == "securer",
+		    utils::nsl("localhost") == "127.0.0.1")
+		e <- function(expr) inherits(try(expr, silent = TRUE),
+		    "try-error")
+		stopifnot(e(fifo(file.path(tempdir(), "f"), "w+")),
+		    e(serverSocket(8080)),
+		    e(socketConnection(port = 8081, server = TRUE,
+		        timeout = 1)),
+		    e(utils::make.socket("localhost", 80)),
+		    e(url("http://localhost/", open = "r")))
+		invisible(suppressWarnings(tools::psnice(value = 5)))
+		x <- x + 1L
+		"done"' 'x + 40L'
+	r3=$(jq -c 'select(.id == 3 and has("ok")) |
+	    [.ok, .value.value, .error.message]' s.out)
+	[ "$r3" = '[true,["done"],null]' ] || atf_fail "the lookups and refusals: $r3"
+	r4=$(jq -c 'select(.id == 4 and has("ok")) | [.ok, .value.value]' s.out)
+	[ "$r4" = '[true,[42]]' ] || atf_fail "the worker did not live on: $r4"
+	no_violation
+	attack_end
+}
+ordinary_r_cleanup() { cleanup_daemon; }
+
+# A host value that shows inside: the worker tells one host from another.
+host_shows() {
+	[ -n "$2" ] && grep -qF -- "$2" inside.out &&
+	    atf_fail "the host's $1 shows inside: $2"
+	true
+}
+
+atf_test_case fingerprint cleanup
+fingerprint_head() {
+	atf_set "descr" "nothing identifies the host: host name, /proc files, " \
+	    "clocks, cgroup, uid map and binary are the worker's own"
+}
+fingerprint_body() {
+	attack_start 'memory 256M max 1G'
+	$SEC -e '
+		r <- function(p) tryCatch(paste(readLines(p, warn = FALSE),
+		    collapse = "\n"), error = function(e) "(absent)")
+		for (p in c("/proc/sys/kernel/hostname", "/proc/cmdline",
+		    "/proc/version", "/proc/sys/kernel/random/boot_id",
+		    "/proc/meminfo", "/proc/loadavg", "/proc/stat",
+		    "/proc/uptime", "/proc/self/cgroup", "/proc/self/uid_map",
+		    "/proc/self/mountinfo"))
+			cat("== ", p, "\n", r(p), "\n", sep = "")
+		cat("== nodename\n", Sys.info()[["nodename"]], "\n", sep = "")
+		cat("== exe\n", Sys.readlink("/proc/self/exe"), "\n", sep = "")
+		cat("== proc\n", paste(sort(list.files("/proc")), collapse = " "),
+		    "\n", sep = "")
+		st <- strsplit(readLines("/proc/self/stat"), " ")[[1]]
+		cat("== starttime\n", st[22], "\n", sep = "")' >inside.out ||
+	    atf_fail "the probe failed"
+	cat inside.out
+	section() {
+		awk -v s="== $1" '$0 == s { on = 1; next } /^== / { on = 0 }
+		    on' inside.out
+	}
+	[ "$(hostname)" = securer ] || host_shows "host name" "$(hostname)"
+	[ "$(section nodename)" = securer ] || atf_fail "nodename $(section nodename)"
+	[ "$(section /proc/sys/kernel/hostname)" = securer ] ||
+	    atf_fail "/proc/sys/kernel/hostname"
+	host_shows "kernel command line" "$(cat /proc/cmdline)"
+	host_shows "kernel build string" "$(cat /proc/version)"
+	host_shows "boot_id" "$(cat /proc/sys/kernel/random/boot_id)"
+	host_shows "boot time" "btime $(awk '/^btime/ { print $2 }' /proc/stat)"
+	host_shows "memory" "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo) kB"
+	host_shows "build directory" "$B"
+	host_shows "work directory" "$PWD"
+	section /proc/meminfo | grep -q '^MemTotal: *262144 kB$' ||
+	    atf_fail "MemTotal is not the memory limit"
+	[ "$(section /proc/loadavg)" = "0.00 0.00 0.00 1/1 1" ] ||
+	    atf_fail "loadavg: $(section /proc/loadavg)"
+	section /proc/stat | awk '/^(cpu|intr|ctxt|softirq)/ {
+	    for (i = 2; i <= NF; i++) if ($i != 0) bad = 1 } END { exit bad }' ||
+	    atf_fail "/proc/stat counts the host's: $(section /proc/stat)"
+	# Its cgroup namespace is rooted at its own cgroup.
+	bad=$(section /proc/self/cgroup | grep -v ':/$' || true)
+	[ -z "$bad" ] || atf_fail "cgroup paths: $bad"
+	[ "$(section exe)" = "/memfd:securer-worker (deleted)" ] ||
+	    atf_fail "exe: $(section exe)"
+	if grep -q 'procfs without subset=pid' daemon.log; then
+		echo "this kernel has no procfs subset=pid (Linux 5.8):" \
+		    "the host-wide files of /proc not replaced stay" >&2
+	else
+		extra=$(section proc | tr ' ' '\n' | grep -vxE \
+		    '1|cmdline|cpuinfo|loadavg|meminfo|mounts|net|pid|self|stat|sys|thread-self|uptime|version' || true)
+		[ -z "$extra" ] || atf_fail "more in /proc: $extra"
+	fi
+	up=$(cut -d. -f1 /proc/uptime)
+	if grep -q 'no time namespaces' daemon.log; then
+		echo "this kernel has no time namespaces (Linux 5.6):" \
+		    "the host's uptime shows" >&2
+	elif [ "$up" -gt 600 ]; then
+		# Its clocks started with it: its start is ticks from 0.
+		[ "$(section starttime)" -lt 30000 ] ||
+		    atf_fail "start time $(section starttime) ticks after boot"
+	fi
+	# Its host uid is drawn from the whole range: the first ones the
+	# daemon hands out do not count the workers before them.
+	base=$("$B/securerd" -n -v -f "$PWD/conf" 2>/dev/null |
+	    awk '/^worker uids/ { print $3 }')
+	[ -n "$base" ] || atf_fail "no worker uid range"
+	low=0
+	for i in 1 2 3; do
+		u=$($SEC -e 'cat(scan("/proc/self/uid_map", quiet = TRUE)[2])')
+		[ "$u" -lt $((base + 1000)) ] && low=$((low + 1))
+	done
+	[ "$low" -lt 3 ] || atf_fail "the uids count the workers: all near $base"
+	audited ok
+	attack_end
+}
+fingerprint_cleanup() { cleanup_daemon; }
 
 atf_test_case cpu_time cleanup
 cpu_time_head() {
@@ -693,6 +852,7 @@ cleanup_daemon() {
 
 atf_init_test_cases() {
 	for t in inside run_program fork host_files secrets network \
+	    ordinary_r fingerprint \
 	    other_sessions tty native_code kernel_surface cpu_time cpu_limit \
 	    memory oom disk output_flood log_forging persistence \
 	    protocol_abuse daemon_paths strict_session monitor cgroup_sweep \

@@ -6,20 +6,31 @@
  */
 
 #include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+
+#include <netinet/in.h>
 
 #include <atf-c.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include "sanitizer.h"
 
 int	seccomp_worker(void);
 
@@ -122,8 +133,11 @@ kernel_has_i386(void)
 	pid_t	 pid;
 	int	 status;
 
-	if ((pid = fork()) == 0)
+	if ((pid = fork()) == 0) {
+		/* The kernel's SIGSEGV, not a sanitizer's exit, says no. */
+		signal(SIGSEGV, SIG_DFL);
 		_exit(f_i386());
+	}
 	ATF_REQUIRE(pid > 0);
 	ATF_REQUIRE(waitpid(pid, &status, 0) == pid);
 	return (WIFEXITED(status));
@@ -201,6 +215,54 @@ e_mprotect_x(void)
 	    errno == EACCES ? 0 : 1);
 }
 
+/*
+ * What a server such as httpuv does to start: an event loop, a socket,
+ * its options, bind and listen.  Each step an errno, none a kill; the
+ * channel on fd 3 stands in for the socket that socket() refused.
+ */
+static int
+e_server(void)
+{
+	struct sockaddr_in	 sin = { .sin_family = AF_INET };
+	int			 one = 1;
+
+	if (epoll_create1(EPOLL_CLOEXEC) != -1 || errno != EPERM)
+		return (1);
+	if (eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) != -1 || errno != EPERM)
+		return (2);
+	if (socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0) != -1 ||
+	    errno != EACCES)
+		return (3);
+	if (setsockopt(3, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
+	    -1 || errno != EPERM)
+		return (4);
+	if (bind(3, (struct sockaddr *)&sin, sizeof(sin)) != -1 ||
+	    errno != EACCES)
+		return (5);
+	if (listen(3, 5) != -1 || errno != EACCES)
+		return (6);
+	return (0);
+}
+
+/* fifo(): mkfifo() is mknodat(); device nodes are refused the same. */
+ERRNO(e_mkfifo, mkfifo("/tmp/securer-t_filter-fifo", 0600), EPERM)
+ERRNO(e_mknod, mknod("/tmp/securer-t_filter-null", S_IFCHR | 0600,
+    makedev(1, 3)), EPERM)
+ERRNO(e_setpriority, setpriority(PRIO_PROCESS, 0, 5), EPERM)
+
+/* sysinfo(2): the worker's own view (hostview.c), not the host's. */
+static int
+e_sysinfo(void)
+{
+	struct sysinfo	 si;
+
+	memset(&si, 0xff, sizeof(si));
+	if (sysinfo(&si) != 0)
+		return (1);
+	return (si.procs == 1 && si.loads[0] == 0 && si.mem_unit == 1 &&
+	    si.totalram == si.freeram && si.totalram > 0 ? 0 : 2);
+}
+
 static int
 ok_basics(void)
 {
@@ -224,6 +286,17 @@ ATF_TC_BODY(errno_answers, tc)
 	require_exit0("allowed basics", ok_basics);
 }
 
+ATF_TC_WITHOUT_HEAD(ordinary_refusals);
+ATF_TC_BODY(ordinary_refusals, tc)
+{
+	require_exit0("a server's start (epoll, eventfd, socket, setsockopt, "
+	    "bind, listen)", e_server);
+	require_exit0("mkfifo EPERM", e_mkfifo);
+	require_exit0("mknod EPERM", e_mknod);
+	require_exit0("setpriority EPERM", e_setpriority);
+	require_exit0("sysinfo answered by the worker", e_sysinfo);
+}
+
 ATF_TC_WITHOUT_HEAD(wx);
 ATF_TC_BODY(wx, tc)
 {
@@ -239,6 +312,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tty);
 	ATF_TP_ADD_TC(tp, native_code);
 	ATF_TP_ADD_TC(tp, errno_answers);
+	ATF_TP_ADD_TC(tp, ordinary_refusals);
 	ATF_TP_ADD_TC(tp, wx);
 	return (atf_no_error());
 }

@@ -94,10 +94,13 @@ monitor_body() {
 	wait_for "the daemon to serve again" sh -c \
 	    "'$B/securer' -s '$SOCK' -e '1 + 1' 2>/dev/null | grep -q 2"
 	alive "$(daemon_pid)" || atf_fail "the broker died"
-	# No R left of the old monitor's: every R is a current worker.
+	# No R left of the old monitor's: every R is a current worker.  A
+	# worker's binary is a memfd copy that names no build
+	# (securer-worker(8)): any orphan of it is one too many.
 	for p in $(pgrep -f 'securer-worker' 2>/dev/null); do
 		[ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] &&
-		    readlink "/proc/$p/exe" | grep -q "^$B/" &&
+		    readlink "/proc/$p/exe" |
+		    grep -qE "^($B/|/memfd:securer-worker)" &&
 		    atf_fail "an orphan worker: $p"
 	done
 	stop_daemon
