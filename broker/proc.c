@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -20,6 +21,8 @@
 #include "channels.h"
 #include "log.h"
 #include "msg.h"
+
+static struct event	ev_down;	/* connections while it is down */
 
 /* The monitor's own working set, beside what clients make it hold. */
 #define MONITOR_MEMORY_BASE	(512ULL << 20)
@@ -120,16 +123,41 @@ monitor_started(struct child *c)
 {
 	struct audit_state	st = { 0 };
 
+	event_del(&ev_down);
 	if (msg_send_conf(&c->chan, conf) == -1)
 		fatal("monitor channel");
 	if (auditfile_down())
 		monitor_send(IMSG_AUDIT_STATE, 0, -1, &st, sizeof(st));
 }
 
+/*
+ * While no monitor runs (from a death to its restart, which backs off up
+ * to 10 s), a connection would wait in the listening socket's queue with
+ * nobody to answer it: the broker takes it and says so, reading nothing
+ * from it.  The socket is non-blocking (the monitor set it so).
+ */
+static void
+monitor_down_refuse(int fd, short event, void *arg)
+{
+	static const char	line[] = "{\"id\":null,\"ok\":false,"
+	    "\"error\":{\"code\":\"unavailable\",\"message\":\"the "
+	    "daemon is restarting its monitor; try again in a moment\"}}\n";
+	int			s;
+
+	if ((s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1)
+		return;
+	if (write(s, line, sizeof(line) - 1) == -1)
+		log_debug("refused connection: %s", strerror(errno));
+	close(s);
+}
+
 void
 monitor_start(int listen_fd)
 {
 	monitor.extra_fd = listen_fd;
+	event_set(&ev_down, listen_fd, EV_READ | EV_PERSIST,
+	    monitor_down_refuse, NULL);
 	if (child_start(&monitor) == -1)
 		fatalx("the monitor could not be started");
 }
@@ -162,6 +190,7 @@ monitor_died(struct child *c, int status)
 	}
 	spawn_kill_all();
 	audit_abort_open("monitor died");
+	event_add(&ev_down, NULL);
 }
 
 /* It went by itself (idle exit, SIGTERM): so does the daemon. */

@@ -148,6 +148,41 @@ backoff_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case down_refused cleanup
+down_refused_head() {
+	atf_set "descr" "while the monitor is down a new connection is told " \
+	    "so at once (unavailable), never left waiting"
+}
+down_refused_body() {
+	start_daemon
+	wait_for "the monitor" monitor_up
+	m=$(monitor_pid)
+	# Quick deaths: the fourth restart waits 0.8 s.
+	for i in 1 2 3; do
+		kill -KILL "$m"
+		wait_for "a new monitor" new_monitor "$m"
+		m=$(monitor_pid)
+	done
+	# The fourth kill and the connection from one process, at once.
+	python3 - "$SOCK" "$m" >down.out <<'PY'
+import os, socket, sys, time
+os.kill(int(sys.argv[2]), 9)
+time.sleep(0.05)
+t = time.monotonic()
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+line = s.makefile("rb").readline().decode()
+print("%.3f %s" % (time.monotonic() - t, line.strip()))
+PY
+	cat down.out
+	atf_check -o match:'"code":"unavailable"' cat down.out
+	awk '$1 > 0.5 { exit 1 }' down.out || atf_fail "the answer took long"
+	wait_for "a new monitor" new_monitor "$m"
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
+}
+down_refused_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case broker cleanup
 broker_head() {
 	atf_set "descr" "kill -9 of the broker: monitor and workers gone " \
@@ -191,5 +226,6 @@ atf_init_test_cases() {
 	atf_add_test_case worker
 	atf_add_test_case monitor
 	atf_add_test_case backoff
+	atf_add_test_case down_refused
 	atf_add_test_case broker
 }
