@@ -29,6 +29,21 @@ attack() {
 	python3 "$(atf_get_srcdir)/tenants.py" "$SOCK" "$(monitor_pid)" "$@" \
 	    >figures 2>&1 || { cat figures; atf_fail "$(grep FAIL figures)"; }
 	cat figures
+	# Every session is gone, and with it its worker and cgroup: only
+	# the ready workers are left, each with its own.
+	wait_for "the sessions' workers to go" no_session_workers
+	wait_for "the cgroups to be the ready workers'" cgroups_are_ready
+}
+
+no_session_workers() {
+	[ -z "$(worker_pids)" ]
+}
+
+cgroups_are_ready() {
+	dir=/sys/fs/cgroup/securer.$(daemon_pid)
+	[ -d "$dir" ] || return 0	# no cgroups on this host
+	n=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'w*' | wc -l)
+	[ "$n" -eq "$(ready_pids | wc -l)" ]
 }
 
 tenants_cleanup() {
