@@ -77,6 +77,7 @@ static void	conn_drained(struct bufferevent *, void *);
 static void	conn_closed(struct bufferevent *, short, void *);
 static void	conn_free(struct conn *);
 static void	conn_hello_over(int, short, void *);
+static void	conn_trim(uint64_t);
 static void	conn_buffered(struct evbuffer *,
 		    const struct evbuffer_cb_info *, void *);
 
@@ -343,6 +344,7 @@ static void
 conn_over_budget(struct conn *c, const char *why)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	uint64_t	 held = c->charged;
 
 	log_warnx("client uid %u pid %d dropped: %s", c->cred.uid,
 	    c->cred.pid, why);
@@ -350,6 +352,7 @@ conn_over_budget(struct conn *c, const char *why)
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
 	evbuffer_drain(out, evbuffer_get_length(out));
+	conn_trim(held);
 	conn_error(c, "over_budget", why);
 	conn_drop(c, why, 1);
 }
