@@ -202,9 +202,14 @@ audit_record(const char *event)
 
 static void	audit_rotate_full(void);
 
-/* One line per record; 1 if durable as the policy says, else 0. */
+/*
+ * One line per record; 1 if durable as the policy says, else 0.  sync:
+ * a record something waits for (an execution's start or end, the
+ * daemon's own), which "always" puts on disk before it is answered; the
+ * others (tool calls, sessions) go with the next such record.
+ */
 static int
-audit_write(cJSON *r)
+audit_write(cJSON *r, int sync)
 {
 	char	*text;
 	size_t	 len;
@@ -214,7 +219,7 @@ audit_write(cJSON *r)
 		fatal("%s", __func__);
 	cJSON_Delete(r);
 	text[len++] = '\n';
-	durable = auditfile_append(text, len);
+	durable = auditfile_append(text, len, sync);
 	if (auditfile_full())
 		audit_rotate_full();
 	return (durable);
@@ -364,7 +369,7 @@ audit_monitor_event(const struct audit_event *ev,
 		cJSON_AddNumberToObject(r, "exec", ev->exec_id);
 	audit_fields(r, ev, texts);
 	audit_open_execs(ev, audit_seq);
-	return (audit_write(r));
+	return (audit_write(r, (ev->flags & AUDIT_F_ACK) != 0));
 }
 
 void
@@ -375,7 +380,7 @@ audit_worker_exit(uint32_t id, pid_t pid, const char *cause)
 	cJSON_AddNumberToObject(r, "worker", id);
 	cJSON_AddNumberToObject(r, "worker_pid", pid);
 	cJSON_AddStringToObject(r, "cause", cause);
-	audit_write(r);
+	audit_write(r, 1);
 }
 
 void
@@ -386,7 +391,7 @@ audit_daemon(const char *event, const char *detail)
 	cJSON_AddNumberToObject(r, "daemon_pid", getpid());
 	if (detail != NULL)
 		cJSON_AddStringToObject(r, "detail", detail);
-	audit_write(r);
+	audit_write(r, 1);
 }
 
 /* The start left a torn line behind; said once the numbers are known. */
@@ -411,7 +416,7 @@ audit_abort_open(const char *cause)
 		r = audit_record("log_repaired");
 		cJSON_AddNumberToObject(r, "removed_bytes",
 		    (double)repaired_bytes);
-		audit_write(r);
+		audit_write(r, 1);
 		repaired_bytes = -1;
 	}
 	while ((o = TAILQ_FIRST(&open_execs)) != NULL) {
@@ -426,7 +431,7 @@ audit_abort_open(const char *cause)
 		cJSON_AddStringToObject(r, "cause", cause);
 		TAILQ_REMOVE(&open_execs, o, entry);
 		free(o);
-		audit_write(r);
+		audit_write(r, 1);
 	}
 }
 
@@ -460,7 +465,7 @@ audit_rotate(const char *why)
 		cJSON_AddItemToArray(list, item);
 	}
 	log_info("audit log rotated to %s", rotated);
-	audit_write(r);
+	audit_write(r, 1);
 }
 
 static void

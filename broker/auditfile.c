@@ -4,7 +4,9 @@
  *
  * Durability.  Every record is kept in memory from the moment it is
  * numbered until it is as durable as "audit-sync" promises: written
- * (never), written and fdatasync'd (always), or written and covered by
+ * (never), written and fdatasync'd with all before it if something
+ * waits for it, else covered by the next such flush (always), or
+ * written and covered by
  * a fdatasync(2) that ran at most audit_sync_ms or AUDIT_BATCH_RECORDS
  * records later (batch).  durable_off is where the durable part of the
  * file ends.  When a write or an fdatasync fails (ENOSPC, EIO) nothing
@@ -389,7 +391,7 @@ sync_now(void)
  * as the policy says, 0 if the log is down; it is written later then.
  */
 int
-auditfile_append(char *text, size_t len)
+auditfile_append(char *text, size_t len, int sync)
 {
 	struct pending	*p;
 	struct timeval	 tv;
@@ -408,7 +410,8 @@ auditfile_append(char *text, size_t len)
 	}
 	switch (conf->audit_sync) {
 	case AUDIT_SYNC_ALWAYS:
-		return (sync_now());
+		/* The rest is on disk with the next record waited for. */
+		return (sync ? sync_now() : 1);
 	case AUDIT_SYNC_BATCH:
 		if (nunsynced >= AUDIT_BATCH_RECORDS || !events_ready)
 			return (sync_now());

@@ -151,7 +151,7 @@ int	 auditfile_open(const char *);
 void	 auditfile_lock_owner(pid_t, const char *);
 int	 auditfile_fd(void);
 uint64_t auditfile_newest_rotated(char *, size_t);
-int	 auditfile_append(char *, size_t);
+int	 auditfile_append(char *, size_t, int);
 int	 auditfile_down(void);
 void	 auditfile_events(void);
 int	 auditfile_full(void);

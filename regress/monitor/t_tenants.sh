@@ -26,7 +26,7 @@ tenants_start() {
 # attack NAME ARGS...: tenants.py beside a bystander, its figures kept.
 attack() {
 	wait_for "the monitor" monitor_up
-	python3 "$(atf_get_srcdir)/tenants.py" "$SOCK" "$(monitor_pid)" "$@" \
+	python3 "$T/regress/monitor/tenants.py" "$SOCK" "$(monitor_pid)" "$@" \
 	    >figures 2>&1 || { cat figures; atf_fail "$(grep FAIL figures)"; }
 	cat figures
 	# Every session is gone, and with it its worker and cgroup: only
