@@ -208,6 +208,9 @@ conn_accept_full(int lfd)
 		conn_accept_pause();
 		return;
 	}
+	if (!at_fd_limit)
+		log_warnx("out of file descriptors: refusing new connections");
+	at_fd_limit = 1;
 	close(reserve_fd);
 	reserve_fd = -1;
 	if ((s = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) !=

@@ -35,6 +35,8 @@ __all__ = [
     "DaemonStartError", "ConnectionLost", "ProtocolViolation",
     "BadRequest", "TooLarge", "HelloRequired", "UnsupportedVersion",
     "Unauthorized", "TryAgain", "AuthThrottled", "RateLimited",
+    "TooManyConnections", "HelloTimeout", "OverBudget", "Aborted",
+    "Unavailable",
     "LimitExceeded", "TooManySessions", "TooManyExecutions",
     "NoSuchPool", "PoolExists", "PoolTooLarge", "PoolBusy",
     "CapacityExhausted", "NoSuchSession", "SessionBusy", "MaxExecutions",
@@ -134,6 +136,34 @@ class TooLarge(SecurerError):
     code = "too_large"
 
 
+class TooManyConnections(SecurerError, ConnectionError):
+    """too_many_connections: the daemon refused the connection at once:
+    this uid has as many as one uid may, or the daemon as many as it
+    takes."""
+
+    code = "too_many_connections"
+
+
+class HelloTimeout(SecurerError, ConnectionError):
+    """hello_timeout: no hello within the daemon's hello-timeout; the
+    connection was closed."""
+
+    code = "hello_timeout"
+
+
+class OverBudget(SecurerError, ConnectionError):
+    """over_budget: this connection held the most of what its uid (or
+    every client) may have buffered in the daemon; it was closed."""
+
+    code = "over_budget"
+
+
+class Aborted(SecurerError):
+    """aborted: the connection was closing while the request waited."""
+
+    code = "aborted"
+
+
 class HelloRequired(SecurerError):
     """hello_required: a request before hello."""
 
@@ -163,6 +193,13 @@ class TryAgain(SecurerError):
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
         return None
+
+
+class Unavailable(TryAgain, ConnectionError):
+    """unavailable: the daemon is restarting its monitor; connect again
+    in a moment."""
+
+    code = "unavailable"
 
 
 class AuthThrottled(TryAgain, PermissionError):
@@ -505,7 +542,8 @@ ERROR_CLASSES: dict[str, type[SecurerError]] = {
         WorkerDied, TooManyMessages, ToolCallsExceeded, ResultTooLarge,
         BadFileName, FileTooLarge, TooManyFiles, FileNotFound,
         NotARegularFile, FileIOError, WorkerProtocolError, Closed,
-        InternalError)
+        InternalError, TooManyConnections, HelloTimeout, OverBudget,
+        Aborted, Unavailable)
 }
 
 

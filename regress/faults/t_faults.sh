@@ -107,7 +107,9 @@ fd_limit_body() {
 	# inherits the broker's.  No ready workers: the session created at
 	# the limit must need a new worker's channel fd (a ready worker
 	# would have one already).
-	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 0"
+	# Caps above the fd limit, so that the limit is what is reached.
+	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon \
+	    "workers ready 0" "connections 5000" "user-connections 5000"
 	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	[ -n "$m" ] || atf_fail "no monitor"
@@ -125,7 +127,12 @@ fd_limit_body() {
 	[ "$(cat hog.out)" -ge 1200 ] ||
 	    atf_fail "only $(cat hog.out) connections could be made"
 	wait_for "the monitor at its limit" \
-	    grep -q "out of file descriptors: not accepting" daemon.log
+	    grep -q "out of file descriptors" daemon.log
+	# A connection at the limit is told so at once (the reserved fd).
+	atf_check -o match:'"code":"too_many_connections"' python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+print(s.recv(4096).decode())' "$SOCK"
 	n=$(fd_count "$m")
 	[ "$n" -ge 1095 ] || atf_fail "the monitor has only $n fds"
 
@@ -153,7 +160,7 @@ fd_limit_body() {
 	# Once per episode: an fd freed for a moment (the failed spawn's)
 	# may end one and a new accept start the next, but never two lines
 	# without "accepting again" between them.
-	awk '/out of file descriptors: not accepting/ { if (at) bad = 1; at = 1 }
+	awk '/out of file descriptors/ { if (at) bad = 1; at = 1 }
 	    /accepting again/ { at = 0 } END { exit bad }' daemon.log ||
 	    atf_fail "the fd limit was logged again while still at it"
 	send a '{"id":6,"op":"session.create"}'
@@ -176,7 +183,8 @@ fd_limit_ready_head() {
 	atf_set "timeout" 120
 }
 fd_limit_ready_body() {
-	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon "workers ready 2 max 2"
+	SECURERD_WRAP="prlimit --nofile=1100:1100" start_daemon \
+	    "workers ready 2 max 2" "connections 5000" "user-connections 5000"
 	wait_for "the monitor" monitor_up
 	m=$(monitor_pid)
 	[ -n "$m" ] || atf_fail "no monitor"
@@ -189,7 +197,7 @@ fd_limit_ready_body() {
 	exec 9>hog.in
 	wait_for "the connections" test -s hog.out
 	wait_for "the monitor at its limit" \
-	    grep -q "out of file descriptors: not accepting" daemon.log
+	    grep -q "out of file descriptors" daemon.log
 
 	# Two sessions from the ready workers, then none can be made.
 	for id in 2 3; do
