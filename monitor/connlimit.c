@@ -56,7 +56,8 @@ connlimit_init(void)
 		max_conns = USER_CONNS_MIN;
 	else
 		max_conns = rl.rlim_cur - reserve;
-	if (conf->max_connections != 0 && conf->max_connections < max_conns)
+	/* Configured, it holds even past the fd limit: then EMFILE says no. */
+	if (conf->max_connections != 0)
 		max_conns = conf->max_connections;
 	user_conns = conf->user_connections;
 	if (user_conns == 0) {

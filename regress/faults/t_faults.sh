@@ -127,9 +127,9 @@ fd_limit_body() {
 	[ "$(cat hog.out)" -ge 1200 ] ||
 	    atf_fail "only $(cat hog.out) connections could be made"
 	wait_for "the monitor at its limit" \
-	    grep -q "out of file descriptors" daemon.log
+	    grep -q "out of file descriptors: refusing" daemon.log
 	# A connection at the limit is told so at once (the reserved fd).
-	atf_check -o match:'"code":"too_many_connections"' python3 -c '
+	atf_check -o match:'"code":"too_many_connections"' /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
 print(s.recv(4096).decode())' "$SOCK"
@@ -160,7 +160,7 @@ print(s.recv(4096).decode())' "$SOCK"
 	# Once per episode: an fd freed for a moment (the failed spawn's)
 	# may end one and a new accept start the next, but never two lines
 	# without "accepting again" between them.
-	awk '/out of file descriptors/ { if (at) bad = 1; at = 1 }
+	awk '/out of file descriptors: (refusing|not accepting)/ { if (at) bad = 1; at = 1 }
 	    /accepting again/ { at = 0 } END { exit bad }' daemon.log ||
 	    atf_fail "the fd limit was logged again while still at it"
 	send a '{"id":6,"op":"session.create"}'
@@ -197,7 +197,7 @@ fd_limit_ready_body() {
 	exec 9>hog.in
 	wait_for "the connections" test -s hog.out
 	wait_for "the monitor at its limit" \
-	    grep -q "out of file descriptors" daemon.log
+	    grep -q "out of file descriptors: refusing" daemon.log
 
 	# Two sessions from the ready workers, then none can be made.
 	for id in 2 3; do
