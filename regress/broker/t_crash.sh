@@ -97,10 +97,13 @@ monitor_body() {
 	# No R left of the old monitor's: every R is a current worker.  A
 	# worker's binary is a memfd copy that names no build
 	# (securer-worker(8)): any orphan of it is one too many.
+	# Ours: in this daemon's cgroup (others may run beside the test).
 	for p in $(pgrep -f 'securer-worker' 2>/dev/null); do
 		[ "$(ps -o ppid= -p "$p" | tr -d ' ')" = 1 ] &&
 		    readlink "/proc/$p/exe" |
 		    grep -qE "^($B/|/memfd:securer-worker)" &&
+		    grep -q "securer\.$(daemon_pid)/" "/proc/$p/cgroup" \
+		    2>/dev/null &&
 		    atf_fail "an orphan worker: $p"
 	done
 	stop_daemon
