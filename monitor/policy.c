@@ -74,6 +74,18 @@ in_group(gid_t gid, const gid_t *groups, int ngroups, uint32_t want)
 	return (0);
 }
 
+/* Whether r's user, group or "all" is the peer (its token aside). */
+static int
+rule_names_peer(const struct policy_rule *r, uid_t uid, gid_t gid,
+    const gid_t *groups, int ngroups)
+{
+	if (r->match == MATCH_USER)
+		return (r->id == uid);
+	if (r->match == MATCH_GROUP)
+		return (in_group(gid, groups, ngroups, r->id));
+	return (1);
+}
+
 /*
  * The first rule that matches the peer wins; a rule with a token
  * matches only a client that presents it.  No rules: everyone is in.
@@ -88,9 +100,7 @@ policy_match(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 	*denied = conf->nrules > 0;
 	for (i = 0; i < conf->nrules; i++) {
 		r = &conf->rules[i];
-		if ((r->match == MATCH_USER && r->id != uid) ||
-		    (r->match == MATCH_GROUP &&
-		    !in_group(gid, groups, ngroups, r->id)))
+		if (!rule_names_peer(r, uid, gid, groups, ngroups))
 			continue;
 		if (r->token[0] != '\0' && !token_equal(r->token, token))
 			continue;
@@ -113,9 +123,7 @@ policy_may_connect(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
 
 	for (i = 0; i < conf->nrules; i++) {
 		r = &conf->rules[i];
-		if ((r->match == MATCH_USER && r->id != uid) ||
-		    (r->match == MATCH_GROUP &&
-		    !in_group(gid, groups, ngroups, r->id)))
+		if (!rule_names_peer(r, uid, gid, groups, ngroups))
 			continue;
 		if (r->token[0] != '\0') {
 			if (r->action == RULE_ALLOW)
