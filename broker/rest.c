@@ -1,0 +1,161 @@
+/*
+ * Workers at rest: between two of its jobs a worker runs nothing.
+ *
+ * Sandboxed code runs native code and may end its execution itself (a
+ * forged result on its channel) and go on running.  So when a job ends
+ * the monitor says IMSG_WORKER_IDLE, and the broker watches the
+ * worker's CPU time (its process's CPU clock: every thread, to the
+ * nanosecond, with or without cgroups).  An honest worker sends its
+ * result as its very last act and then waits on its channel: it uses
+ * no CPU at all.  A worker that uses more than REST_CPU_MAX_US after
+ * its job ended is killed at once and the monitor told
+ * (IMSG_WORKER_RAN), which audits the violation and restarts the
+ * session.  As soon as a check sees it used nothing since the last one
+ * (REST_CHECK_MS apart), or after REST_CHECKS checks whatever it did,
+ * it is stopped (SIGSTOP): from then on it cannot run at all, however
+ * it meant to hide (a sleep past the checks).  IMSG_WORKER_WAKE, sent
+ * by the monitor ahead of the next job's start record (so it costs no
+ * round trip: the job waits for that record's ack anyway), checks the
+ * clock once more and lets it run (SIGCONT).
+ *
+ * SIGSTOP rather than the cgroup freezer: it works on every host the
+ * daemon runs on (cgroup v1, v2, none, an unprivileged daemon), a
+ * stopped worker can still be killed (one frozen by cgroup v1 cannot),
+ * and it is one system call each way.  The worker cannot undo it: it
+ * cannot run, and nothing else runs in its pid namespace (it may not
+ * fork).  Stop and continue are not reported by waitpid() without
+ * WUNTRACED, so the reaper does not see them.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define REST_CHECK_MS	10
+#define REST_CHECKS	8		/* then stopped whatever it did */
+#define REST_CPU_MAX_US	2000		/* more, after its job: killed */
+
+static void	rest_check(int, short, void *);
+
+/* The worker's CPU time, all its threads', in nanoseconds. */
+static int
+rest_cpu(const struct worker_proc *wp, uint64_t *ns)
+{
+	struct timespec	ts;
+	clockid_t	clk;
+
+	if (clock_getcpuclockid(wp->pid, &clk) != 0 ||
+	    clock_gettime(clk, &ts) == -1)
+		return (-1);
+	*ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return (0);
+}
+
+/* It ran while idle: killed, and the monitor told how much. */
+static void
+rest_violation(struct worker_proc *wp, uint64_t used_ns)
+{
+	struct worker_ran	wr;
+
+	log_warnx("worker %u: ran %llu us of CPU after its job ended: killed",
+	    wp->id, (unsigned long long)(used_ns / 1000));
+	wp->rest = REST_NONE;
+	wp->kill_requested = 1;
+	kill(wp->pid, SIGKILL);
+	memset(&wr, 0, sizeof(wr));
+	wr.worker_id = wp->id;
+	wr.cpu_us = used_ns / 1000;
+	monitor_send(IMSG_WORKER_RAN, wp->id, -1, &wr, sizeof(wr));
+}
+
+/* Is what it used since its job ended over the bound?  Then it goes. */
+static int
+rest_over(struct worker_proc *wp, uint64_t now)
+{
+	if (now - wp->rest_cpu0 <= REST_CPU_MAX_US * 1000ULL)
+		return (0);
+	rest_violation(wp, now - wp->rest_cpu0);
+	return (1);
+}
+
+static void
+rest_arm(struct worker_proc *wp)
+{
+	struct timeval	tv = { 0, REST_CHECK_MS * 1000 };
+
+	evtimer_add(&wp->ev_rest, &tv);
+}
+
+/* IMSG_WORKER_IDLE: its job ended; from now on it may not run. */
+void
+rest_begin(struct worker_proc *wp)
+{
+	uint64_t	now;
+
+	if (wp->pid <= 0 || wp->kill_requested || wp->rest != REST_NONE)
+		return;
+	if (rest_cpu(wp, &now) == -1) {
+		log_warn("worker %u: its CPU clock", wp->id);
+		return;
+	}
+	wp->rest = REST_WATCHED;
+	wp->rest_cpu0 = wp->rest_cpu_last = now;
+	wp->rest_checks = 0;
+	evtimer_set(&wp->ev_rest, rest_check, wp);
+	wp->rest_timer = 1;
+	rest_arm(wp);
+}
+
+static void
+rest_check(int fd, short event, void *arg)
+{
+	struct worker_proc	*wp = arg;
+	uint64_t		 now;
+
+	if (rest_cpu(wp, &now) == -1 || rest_over(wp, now))
+		return;
+	if (now != wp->rest_cpu_last && ++wp->rest_checks < REST_CHECKS) {
+		wp->rest_cpu_last = now;
+		rest_arm(wp);
+		return;
+	}
+	if (kill(wp->pid, SIGSTOP) == -1) {
+		log_warn("worker %u: stop", wp->id);
+		return;
+	}
+	wp->rest = REST_STOPPED;
+}
+
+/* IMSG_WORKER_WAKE: a job is coming; what it did since is checked. */
+void
+rest_end(struct worker_proc *wp)
+{
+	uint64_t	now;
+	int		stopped = wp->rest == REST_STOPPED;
+
+	if (wp->rest == REST_NONE)
+		return;
+	rest_cancel(wp);
+	if (rest_cpu(wp, &now) == 0 && rest_over(wp, now))
+		return;
+	wp->rest = REST_NONE;
+	if (stopped && kill(wp->pid, SIGCONT) == -1)
+		log_warn("worker %u: continue", wp->id);
+}
+
+/* The worker is going, or its watch is over. */
+void
+rest_cancel(struct worker_proc *wp)
+{
+	if (wp->rest_timer)
+		evtimer_del(&wp->ev_rest);
+	wp->rest_timer = 0;
+	if (wp->kill_requested)
+		wp->rest = REST_NONE;
+}
