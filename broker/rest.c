@@ -129,6 +129,8 @@ rest_check(int fd, short event, void *arg)
 		log_warn("worker %u: stop", wp->id);
 		return;
 	}
+	log_debug("worker %u: stopped, %llu us of CPU after its job ended",
+	    wp->id, (unsigned long long)((now - wp->rest_cpu0) / 1000));
 	wp->rest = REST_STOPPED;
 }
 
