@@ -59,9 +59,7 @@ struct worker_proc {
 	int			 rest;		/* enum rest_state (rest.c) */
 	struct event		 ev_rest;	/* its next check */
 	int			 rest_timer;	/* ev_rest is set */
-	int			 rest_checks;
 	uint64_t		 rest_cpu0;	/* ns of CPU at its job's end */
-	uint64_t		 rest_cpu_last;	/* ... at the last check */
 };
 
 enum rest_state {

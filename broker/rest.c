@@ -10,13 +10,15 @@
  * no CPU at all.  A worker that uses more than REST_CPU_MAX_US after
  * its job ended is killed at once and the monitor told
  * (IMSG_WORKER_RAN), which audits the violation and restarts the
- * session.  As soon as a check sees it used nothing since the last one
- * (REST_CHECK_MS apart), or after REST_CHECKS checks whatever it did,
- * it is stopped (SIGSTOP): from then on it cannot run at all, however
- * it meant to hide (a sleep past the checks).  IMSG_WORKER_WAKE, sent
- * by the monitor ahead of the next job's start record (so it costs no
- * round trip: the job waits for that record's ack anyway), checks the
- * clock once more and lets it run (SIGCONT).
+ * session.  As soon as a check (REST_CHECK_MS apart) finds none of its
+ * threads runnable, it is stopped (SIGSTOP): from then on it cannot run
+ * at all, however it meant to hide (a sleep past the checks).  Not
+ * "used no CPU since the last check": on a loaded host a runnable
+ * thread may wait longer than that for a CPU.  One that keeps running
+ * is watched until it is over the bound, however little CPU it gets.
+ * IMSG_WORKER_WAKE, sent by the monitor ahead of the next job's start
+ * record (so it costs no round trip: the job waits for that record's
+ * ack anyway), checks the clock once more and lets it run (SIGCONT).
  *
  * SIGSTOP rather than the cgroup freezer: it works on every host the
  * daemon runs on (cgroup v1, v2, none, an unprivileged daemon), a
@@ -29,8 +31,10 @@
 
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,7 +42,6 @@
 #include "log.h"
 
 #define REST_CHECK_MS	10
-#define REST_CHECKS	8		/* then stopped whatever it did */
 #define REST_CPU_MAX_US	2000		/* more, after its job: killed */
 
 static void	rest_check(int, short, void *);
@@ -55,6 +58,44 @@ rest_cpu(const struct worker_proc *wp, uint64_t *ns)
 		return (-1);
 	*ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	return (0);
+}
+
+/* Is the thread's state (/proc/PID/task/TID/stat) R, running? */
+static int
+rest_thread_runs(pid_t pid, const char *tid)
+{
+	char	 path[64], stat[512], *p;
+	FILE	*f;
+	int	 runs = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int)pid,
+	    tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (0);
+	if (fgets(stat, sizeof(stat), f) != NULL &&
+	    (p = strrchr(stat, ')')) != NULL && p[1] == ' ')
+		runs = p[2] == 'R';
+	fclose(f);
+	return (runs);
+}
+
+/* Does any thread of the worker run, or wait for a CPU to run on? */
+static int
+rest_runnable(const struct worker_proc *wp)
+{
+	char		 path[64];
+	DIR		*d;
+	struct dirent	*de;
+	int		 runs = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)wp->pid);
+	if ((d = opendir(path)) == NULL)
+		return (0);
+	while (!runs && (de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			runs = rest_thread_runs(wp->pid, de->d_name);
+	closedir(d);
+	return (runs);
 }
 
 /* It ran while idle: killed, and the monitor told how much. */
@@ -105,8 +146,7 @@ rest_begin(struct worker_proc *wp)
 		return;
 	}
 	wp->rest = REST_WATCHED;
-	wp->rest_cpu0 = wp->rest_cpu_last = now;
-	wp->rest_checks = 0;
+	wp->rest_cpu0 = now;
 	evtimer_set(&wp->ev_rest, rest_check, wp);
 	wp->rest_timer = 1;
 	rest_arm(wp);
@@ -120,8 +160,7 @@ rest_check(int fd, short event, void *arg)
 
 	if (rest_cpu(wp, &now) == -1 || rest_over(wp, now))
 		return;
-	if (now != wp->rest_cpu_last && ++wp->rest_checks < REST_CHECKS) {
-		wp->rest_cpu_last = now;
+	if (rest_runnable(wp)) {
 		rest_arm(wp);
 		return;
 	}

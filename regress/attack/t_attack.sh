@@ -883,6 +883,11 @@ loop_check() {
 	echo "the loop ran $ok executions" >&2
 }
 
+# records: the audit log, with what was rotated out of it, in order.
+records() {
+	cat audit.jsonl.[0-9]* audit.jsonl 2>/dev/null
+}
+
 # ms_between t1 t2: milliseconds from one audit time to another.
 ms_between() {
 	echo $(( ($(date -d "$2" +%s%6N) - $(date -d "$1" +%s%6N)) / 1000 ))
@@ -947,20 +952,28 @@ repeat {}"
 	    '["forged"]' ] || atf_fail "the forged result did not come"
 	wait_for "the violation" grep -q '"event":"protocol_violation"' \
 	    audit.jsonl
-	end=$(jq -r "select(.event == \"exec_end\" and .exec == $eid) |
-	    .time" audit.jsonl)
-	pv=$(jq -r "select(.event == \"protocol_violation\" and
-	    .session == \"$asid\") | .time" audit.jsonl)
-	jq -c "select(.event == \"protocol_violation\")" audit.jsonl >&2
-	jq -r 'select(.event == "protocol_violation") | .what' audit.jsonl |
+	records | jq -c "select(.exec == $eid or
+	    .event == \"protocol_violation\")" >&2
+	end=$(records | jq -r "select(.event == \"exec_end\" and
+	    .exec == $eid) | .time")
+	pv=$(records | jq -r "select(.event == \"protocol_violation\" and
+	    .session == \"$asid\") | .time")
+	[ -n "$end" ] && [ -n "$pv" ] || atf_fail "no end or no violation"
+	records | jq -r 'select(.event == "protocol_violation") | .what' |
 	    grep -q 'after its job ended' ||
 	    atf_fail "the violation does not say what it was"
 	ms=$(ms_between "$end" "$pv")
 	echo "killed and audited ${ms} ms after its end" >&2
 	[ "$ms" -lt 100 ] || atf_fail "audited $ms ms after its end"
-	wait_for "its exit" grep -q '"event":"worker_exit"' audit.jsonl
-	wx=$(jq -r 'select(.event == "worker_exit") | .time' audit.jsonl |
-	    head -1)
+	wid=$(records | jq -r "select(.event == \"protocol_violation\") |
+	    .worker")
+	exited() {
+		records | jq -c "select(.event == \"worker_exit\" and
+		    .worker == $wid)" | grep -q .
+	}
+	wait_for "its exit" exited
+	wx=$(records | jq -r "select(.event == \"worker_exit\" and
+	    .worker == $wid) | .time")
 	ms=$(ms_between "$end" "$wx")
 	echo "reaped ${ms} ms after its end" >&2
 	[ "$ms" -lt 100 ] || atf_fail "the worker went $ms ms after its end"
