@@ -59,7 +59,9 @@ struct worker_proc {
 	int			 rest;		/* enum rest_state (rest.c) */
 	struct event		 ev_rest;	/* its next check */
 	int			 rest_timer;	/* ev_rest is set */
-	uint64_t		 rest_cpu0;	/* ns of CPU at its job's end */
+	int			 rest_based;	/* rest_cpu0 was read */
+	uint64_t		 rest_cpu0;	/* ns of CPU, first read */
+	uint64_t		 rest_us;	/* when it ended */
 };
 
 enum rest_state {

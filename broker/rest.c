@@ -3,22 +3,31 @@
  *
  * Sandboxed code runs native code and may end its execution itself (a
  * forged result on its channel) and go on running.  So when a job ends
- * the monitor says IMSG_WORKER_IDLE, and the broker watches the
- * worker's CPU time (its process's CPU clock: every thread, to the
- * nanosecond, with or without cgroups).  An honest worker sends its
- * result as its very last act and then waits on its channel: it uses
- * no CPU at all.  A worker that uses more than REST_CPU_MAX_US after
- * its job ended is killed at once and the monitor told
+ * the monitor says IMSG_WORKER_IDLE, and the broker looks at the worker
+ * REST_FIRST_MS later and every REST_CHECK_MS from then on.  An honest
+ * worker sends its result as its very last act and then waits on its
+ * channel: none of its threads is runnable (/proc/PID/task/TID/stat),
+ * and the first check that finds it so stops it (SIGSTOP): from then
+ * on it cannot run at all, however it meant to hide (a sleep past the
+ * checks).  Not "used no CPU since the last check": on a loaded host a
+ * runnable thread may wait longer than that for a CPU.
+ *
+ * A worker that stays runnable has its CPU time read (its process's
+ * CPU clock: every thread, with or without cgroups), and once it used
+ * more than REST_CPU_MAX_US it is killed and the monitor told
  * (IMSG_WORKER_RAN), which audits the violation and restarts the
- * session.  As soon as a check (REST_CHECK_MS apart) finds none of its
- * threads runnable, it is stopped (SIGSTOP): from then on it cannot run
- * at all, however it meant to hide (a sleep past the checks).  Not
- * "used no CPU since the last check": on a loaded host a runnable
- * thread may wait longer than that for a CPU.  One that keeps running
- * is watched until it is over the bound, however little CPU it gets.
+ * session.  The clock is first read when the job ends if no thread runs
+ * then, else at the first check, a tick or more later: the process
+ * clock of a worker with a CPU limit (RLIMIT_CPU) is brought up to date
+ * only at the kernel's accounting points (a tick, a switch), so a read
+ * from one still on its CPU can miss a tick's worth of the job's own
+ * time, which the next read would blame on its rest (an honest worker
+ * was killed so, for 2.4 ms, on a loaded host).
+ *
  * IMSG_WORKER_WAKE, sent by the monitor ahead of the next job's start
  * record (so it costs no round trip: the job waits for that record's
- * ack anyway), checks the clock once more and lets it run (SIGCONT).
+ * ack anyway), checks a runnable worker's clock once more and lets a
+ * stopped one run again (SIGCONT).
  *
  * SIGSTOP rather than the cgroup freezer: it works on every host the
  * daemon runs on (cgroup v1, v2, none, an unprivileged daemon), a
@@ -41,7 +50,8 @@
 #include "broker.h"
 #include "log.h"
 
-#define REST_CHECK_MS	10
+#define REST_FIRST_MS	10		/* a tick at least: HZ 100 */
+#define REST_CHECK_MS	5
 #define REST_CPU_MAX_US	2000		/* more, after its job: killed */
 
 static void	rest_check(int, short, void *);
@@ -100,12 +110,14 @@ rest_runnable(const struct worker_proc *wp)
 
 /* It ran while idle: killed, and the monitor told how much. */
 static void
-rest_violation(struct worker_proc *wp, uint64_t used_ns)
+rest_violation(struct worker_proc *wp, uint64_t used_ns, const char *when)
 {
 	struct worker_ran	wr;
 
-	log_warnx("worker %u: ran %llu us of CPU after its job ended: killed",
-	    wp->id, (unsigned long long)(used_ns / 1000));
+	log_warnx("worker %u: ran %llu us of CPU in the %llu us after its job "
+	    "ended, seen %s: killed", wp->id,
+	    (unsigned long long)(used_ns / 1000),
+	    (unsigned long long)(now_us() - wp->rest_us), when);
 	wp->rest = REST_NONE;
 	wp->kill_requested = 1;
 	kill(wp->pid, SIGKILL);
@@ -115,20 +127,32 @@ rest_violation(struct worker_proc *wp, uint64_t used_ns)
 	monitor_send(IMSG_WORKER_RAN, wp->id, -1, &wr, sizeof(wr));
 }
 
-/* Is what it used since its job ended over the bound?  Then it goes. */
+/*
+ * Is what the runnable worker used since its clock was first read over
+ * the bound?  Then it goes.  The first time, the clock is only read.
+ */
 static int
-rest_over(struct worker_proc *wp, uint64_t now)
+rest_over(struct worker_proc *wp, const char *when)
 {
+	uint64_t	now;
+
+	if (rest_cpu(wp, &now) == -1)
+		return (0);
+	if (!wp->rest_based) {
+		wp->rest_based = 1;
+		wp->rest_cpu0 = now;
+		return (0);
+	}
 	if (now - wp->rest_cpu0 <= REST_CPU_MAX_US * 1000ULL)
 		return (0);
-	rest_violation(wp, now - wp->rest_cpu0);
+	rest_violation(wp, now - wp->rest_cpu0, when);
 	return (1);
 }
 
 static void
-rest_arm(struct worker_proc *wp)
+rest_arm(struct worker_proc *wp, long ms)
 {
-	struct timeval	tv = { 0, REST_CHECK_MS * 1000 };
+	struct timeval	tv = { 0, ms * 1000 };
 
 	evtimer_add(&wp->ev_rest, &tv);
 }
@@ -137,39 +161,35 @@ rest_arm(struct worker_proc *wp)
 void
 rest_begin(struct worker_proc *wp)
 {
-	uint64_t	now;
-
 	if (wp->pid <= 0 || wp->kill_requested || wp->rest != REST_NONE)
 		return;
-	if (rest_cpu(wp, &now) == -1) {
-		log_warn("worker %u: its CPU clock", wp->id);
-		return;
-	}
 	wp->rest = REST_WATCHED;
-	wp->rest_cpu0 = now;
+	wp->rest_based = 0;
+	/* Not running: its clock is up to date. */
+	if (!rest_runnable(wp))
+		rest_over(wp, NULL);
+	wp->rest_us = now_us();
 	evtimer_set(&wp->ev_rest, rest_check, wp);
 	wp->rest_timer = 1;
-	rest_arm(wp);
+	rest_arm(wp, REST_FIRST_MS);
 }
 
 static void
 rest_check(int fd, short event, void *arg)
 {
 	struct worker_proc	*wp = arg;
-	uint64_t		 now;
 
-	if (rest_cpu(wp, &now) == -1 || rest_over(wp, now))
-		return;
 	if (rest_runnable(wp)) {
-		rest_arm(wp);
+		if (!rest_over(wp, "at a check"))
+			rest_arm(wp, REST_CHECK_MS);
 		return;
 	}
 	if (kill(wp->pid, SIGSTOP) == -1) {
 		log_warn("worker %u: stop", wp->id);
 		return;
 	}
-	log_debug("worker %u: stopped, %llu us of CPU after its job ended",
-	    wp->id, (unsigned long long)((now - wp->rest_cpu0) / 1000));
+	log_debug("worker %u: stopped %llu us after its job ended", wp->id,
+	    (unsigned long long)(now_us() - wp->rest_us));
 	wp->rest = REST_STOPPED;
 }
 
@@ -177,13 +197,13 @@ rest_check(int fd, short event, void *arg)
 void
 rest_end(struct worker_proc *wp)
 {
-	uint64_t	now;
-	int		stopped = wp->rest == REST_STOPPED;
+	int	stopped = wp->rest == REST_STOPPED;
 
 	if (wp->rest == REST_NONE)
 		return;
 	rest_cancel(wp);
-	if (rest_cpu(wp, &now) == 0 && rest_over(wp, now))
+	if (!stopped && wp->rest_based && rest_runnable(wp) &&
+	    rest_over(wp, "at its wake"))
 		return;
 	wp->rest = REST_NONE;
 	if (stopped && kill(wp->pid, SIGCONT) == -1)
