@@ -16,18 +16,22 @@
  * CPU clock: every thread, with or without cgroups), and once it used
  * more than REST_CPU_MAX_US it is killed and the monitor told
  * (IMSG_WORKER_RAN), which audits the violation and restarts the
- * session.  The clock is first read when the job ends if no thread runs
- * then, else at the first check, a tick or more later: the process
- * clock of a worker with a CPU limit (RLIMIT_CPU) is brought up to date
- * only at the kernel's accounting points (a tick, a switch), so a read
- * from one still on its CPU can miss a tick's worth of the job's own
+ * session.  The clock is first read at the first check, a tick or more
+ * after the job ended, never at once: the process clock of a worker
+ * with a CPU limit (RLIMIT_CPU) is brought up to date only at the
+ * kernel's accounting points (a tick, a switch), so a read from one
+ * still on its CPU can miss a tick's worth of the job's own
  * time, which the next read would blame on its rest (an honest worker
  * was killed so, for 2.4 ms, on a loaded host).
  *
  * IMSG_WORKER_WAKE, sent by the monitor ahead of the next job's start
  * record (so it costs no round trip: the job waits for that record's
- * ack anyway), checks a runnable worker's clock once more and lets a
- * stopped one run again (SIGCONT).
+ * ack anyway), lets a stopped worker run again (SIGCONT), and ends the
+ * watch of one the next job came to before it was stopped (a client
+ * that executes back to back), with nothing read: the two messages are
+ * all a job costs then.  If such a worker is still running, its thread
+ * that spins is either the one that should read the job (which then
+ * meets its deadline) or another, watched again when that job ends.
  *
  * SIGSTOP rather than the cgroup freezer: it works on every host the
  * daemon runs on (cgroup v1, v2, none, an unprivileged daemon), a
@@ -110,14 +114,13 @@ rest_runnable(const struct worker_proc *wp)
 
 /* It ran while idle: killed, and the monitor told how much. */
 static void
-rest_violation(struct worker_proc *wp, uint64_t used_ns, const char *when)
+rest_violation(struct worker_proc *wp, uint64_t used_ns)
 {
 	struct worker_ran	wr;
 
 	log_warnx("worker %u: ran %llu us of CPU in the %llu us after its job "
-	    "ended, seen %s: killed", wp->id,
-	    (unsigned long long)(used_ns / 1000),
-	    (unsigned long long)(now_us() - wp->rest_us), when);
+	    "ended: killed", wp->id, (unsigned long long)(used_ns / 1000),
+	    (unsigned long long)(now_us() - wp->rest_us));
 	wp->rest = REST_NONE;
 	wp->kill_requested = 1;
 	kill(wp->pid, SIGKILL);
@@ -132,7 +135,7 @@ rest_violation(struct worker_proc *wp, uint64_t used_ns, const char *when)
  * the bound?  Then it goes.  The first time, the clock is only read.
  */
 static int
-rest_over(struct worker_proc *wp, const char *when)
+rest_over(struct worker_proc *wp)
 {
 	uint64_t	now;
 
@@ -145,7 +148,7 @@ rest_over(struct worker_proc *wp, const char *when)
 	}
 	if (now - wp->rest_cpu0 <= REST_CPU_MAX_US * 1000ULL)
 		return (0);
-	rest_violation(wp, now - wp->rest_cpu0, when);
+	rest_violation(wp, now - wp->rest_cpu0);
 	return (1);
 }
 
@@ -165,9 +168,6 @@ rest_begin(struct worker_proc *wp)
 		return;
 	wp->rest = REST_WATCHED;
 	wp->rest_based = 0;
-	/* Not running: its clock is up to date. */
-	if (!rest_runnable(wp))
-		rest_over(wp, NULL);
 	wp->rest_us = now_us();
 	evtimer_set(&wp->ev_rest, rest_check, wp);
 	wp->rest_timer = 1;
@@ -180,7 +180,7 @@ rest_check(int fd, short event, void *arg)
 	struct worker_proc	*wp = arg;
 
 	if (rest_runnable(wp)) {
-		if (!rest_over(wp, "at a check"))
+		if (!rest_over(wp))
 			rest_arm(wp, REST_CHECK_MS);
 		return;
 	}
@@ -193,7 +193,7 @@ rest_check(int fd, short event, void *arg)
 	wp->rest = REST_STOPPED;
 }
 
-/* IMSG_WORKER_WAKE: a job is coming; what it did since is checked. */
+/* IMSG_WORKER_WAKE: a job is coming; it may run again. */
 void
 rest_end(struct worker_proc *wp)
 {
@@ -202,9 +202,6 @@ rest_end(struct worker_proc *wp)
 	if (wp->rest == REST_NONE)
 		return;
 	rest_cancel(wp);
-	if (!stopped && wp->rest_based && rest_runnable(wp) &&
-	    rest_over(wp, "at its wake"))
-		return;
 	wp->rest = REST_NONE;
 	if (stopped && kill(wp->pid, SIGCONT) == -1)
 		log_warn("worker %u: continue", wp->id);
