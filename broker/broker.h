@@ -56,6 +56,18 @@ struct worker_proc {
 	int			 sent;		/* to the template */
 	int			 kill_requested;
 	struct worker_limits	 limits;
+	int			 rest;		/* enum rest_state (rest.c) */
+	struct event		 ev_rest;	/* its next check */
+	int			 rest_timer;	/* ev_rest is set */
+	int			 rest_based;	/* rest_cpu0 was read */
+	uint64_t		 rest_cpu0;	/* ns of CPU, first read */
+	uint64_t		 rest_us;	/* when it ended */
+};
+
+enum rest_state {
+	REST_NONE,		/* running a job, or none yet */
+	REST_WATCHED,		/* its job ended: its CPU time watched */
+	REST_STOPPED,		/* held still until its next job */
 };
 
 extern struct securerd_conf	*conf;
@@ -101,6 +113,13 @@ void	 broker_recv_spawn(struct chan *, struct imsg *);
 void	 broker_recv_kill(struct chan *, struct imsg *);
 void	 broker_recv_audit(struct chan *, struct imsg *);
 void	 broker_recv_reload(struct chan *, struct imsg *);
+void	 broker_recv_worker_idle(struct chan *, struct imsg *);
+void	 broker_recv_worker_wake(struct chan *, struct imsg *);
+
+/* rest.c */
+void	 rest_begin(struct worker_proc *);
+void	 rest_end(struct worker_proc *);
+void	 rest_cancel(struct worker_proc *);
 
 /* spawn.c */
 void	 spawn_request(const struct spawn_req *);
@@ -112,6 +131,8 @@ void	 spawn_template_lost(void);
 int	 spawn_reaped(pid_t, int, const struct rusage *);
 void	 spawn_kill_all(void);
 int	 spawn_worker_uid(uint32_t, uid_t *);
+void	 spawn_idle(uint32_t);
+void	 spawn_wake(uint32_t);
 
 /* template.c: the worker template, and the handlers of what it sends */
 void	 template_start(void);

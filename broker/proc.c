@@ -1,9 +1,10 @@
 /*
  * The monitor process seen from the broker: exec it (child.c), give it
  * its configuration first, serve what it may ask for (spawn and kill
- * workers, write audit records, reload), and when it dies, write the
- * records it sent before it went, kill its workers, close its executions
- * in the audit log and start another one.
+ * workers, hold them still between their jobs, write audit records,
+ * reload), and when it dies, write the records it sent before it went,
+ * kill its workers, close its executions in the audit log and start
+ * another one.
  */
 
 #include <sys/types.h>
@@ -252,6 +253,25 @@ broker_recv_kill(struct chan *ch, struct imsg *imsg)
 
 	msg_get_fixed(imsg, &ref, sizeof(ref));
 	spawn_kill(ref.worker_id);
+}
+
+/* The monitor says a job of the worker ended, or is coming (rest.c). */
+void
+broker_recv_worker_idle(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ref	ref;
+
+	msg_get_fixed(imsg, &ref, sizeof(ref));
+	spawn_idle(ref.worker_id);
+}
+
+void
+broker_recv_worker_wake(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ref	ref;
+
+	msg_get_fixed(imsg, &ref, sizeof(ref));
+	spawn_wake(ref.worker_id);
 }
 
 /*

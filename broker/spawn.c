@@ -196,6 +196,7 @@ spawn_free(struct worker_proc *wp)
 {
 	if (wp->monitor_fd != -1)
 		close(wp->monitor_fd);
+	rest_cancel(wp);
 	cgroup_remove(wp->id);
 	TAILQ_REMOVE(&workers, wp, entry);
 	free(wp);
@@ -302,6 +303,7 @@ spawn_kill(uint32_t id)
 	if ((wp = spawn_find(id)) == NULL)
 		return;
 	wp->kill_requested = 1;
+	rest_cancel(wp);	/* dying takes CPU: no violation */
 	if (wp->pid > 0)
 		kill(wp->pid, SIGKILL);
 	else if (!wp->sent) {
@@ -356,6 +358,25 @@ spawn_kill_all(void)
 			waitpid(wp->pid, NULL, 0);
 		spawn_free(wp);
 	}
+}
+
+/* Its job ended: it may not run until the next (rest.c). */
+void
+spawn_idle(uint32_t id)
+{
+	struct worker_proc	*wp;
+
+	if ((wp = spawn_find(id)) != NULL)
+		rest_begin(wp);
+}
+
+void
+spawn_wake(uint32_t id)
+{
+	struct worker_proc	*wp;
+
+	if ((wp = spawn_find(id)) != NULL)
+		rest_end(wp);
 }
 
 /* The worker's uid, for its audit records. */

@@ -63,11 +63,17 @@ enum {				/* the broker, receiving */
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_audit_ack)		\
 	M(IMSG_AUDIT_STATE, BROKER, FIXED(struct audit_state),		\
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_audit_state)	\
+	M(IMSG_WORKER_RAN, BROKER, FIXED(struct worker_ran),		\
+	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_worker_ran)		\
 	/* monitor -> broker */						\
 	M(IMSG_SPAWN, MONITOR, FIXED(struct spawn_req),			\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_spawn)		\
 	M(IMSG_KILL, MONITOR, FIXED(struct worker_ref),			\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_kill)		\
+	M(IMSG_WORKER_IDLE, MONITOR, FIXED(struct worker_ref),		\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_worker_idle)		\
+	M(IMSG_WORKER_WAKE, MONITOR, FIXED(struct worker_ref),		\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_worker_wake)		\
 	M(IMSG_AUDIT, MONITOR, LENS3(struct audit_event, text_len[0],	\
 	    text_len[1], text_len[2]),					\
 	    ST(BM_RUN) | ST(BM_DRAIN), FD_NO, ID_ANY, broker_recv_audit)\

@@ -59,6 +59,9 @@ enum imsg_type {
 	IMSG_KILL,		/* struct worker_ref */
 	IMSG_AUDIT,		/* struct audit_event + texts */
 	IMSG_CTL_RELOAD,	/* empty: securerctl reload */
+	IMSG_WORKER_IDLE,	/* struct worker_ref: its job ended, hold it */
+	IMSG_WORKER_WAKE,	/* struct worker_ref: a job comes, let it run */
+	IMSG_WORKER_RAN,	/* struct worker_ran: it ran while idle */
 
 	/* broker <-> template: BROKER_TEMPLATE_CHANNEL */
 	IMSG_TPL_SPAWN = 200,	/* struct tpl_spawn, fd */
@@ -106,6 +109,13 @@ struct spawn_req {
 
 struct worker_ref {
 	uint32_t	worker_id;
+};
+
+/* A worker that used CPU after its job ended: the broker killed it. */
+struct worker_ran {
+	uint32_t	worker_id;
+	uint32_t	pad;
+	uint64_t	cpu_us;		/* used since its job ended */
 };
 
 struct spawn_failed {

@@ -64,3 +64,13 @@ monitor_recv_worker_exit(struct chan *ch, struct imsg *imsg)
 		fatalx("broker: a worker exit of no cause");
 	core_worker_exit(&we);
 }
+
+/* The broker killed a worker that ran after its job ended (rest.c). */
+void
+monitor_recv_worker_ran(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ran	wr;
+
+	msg_get_fixed(imsg, &wr, sizeof(wr));
+	core_worker_ran(&wr);
+}

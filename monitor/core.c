@@ -42,6 +42,7 @@ static struct worker	*session_take_worker(struct session *);
 static void	session_respawn(struct session *, const char *);
 static void	session_lost(struct session *, int, const char *,
 		    const char *);
+static void	session_idle_lost(struct session *, const char *);
 static void	job_start(struct job *);
 static void	job_fail(struct job *, enum exec_status, const char *,
 		    cJSON *, const char *, ...)
@@ -56,6 +57,8 @@ static void	job_timed_out(void *);
 static void	job_start_acked(void *, int);
 static void	job_dispatch(struct job *);
 static void	worker_given_up(void *);
+static void	worker_rest(struct worker *, const struct job *);
+static void	worker_wake(struct worker *);
 static void	worker_closed_timer(int, short, void *);
 
 #define EXEC(j)		((struct exec *)(j))
@@ -273,6 +276,30 @@ session_lost(struct session *s, int was_up, const char *code,
 		s->owner->dead(s);
 }
 
+/*
+ * Its worker broke the rules with no job of it under way: ran or spoke
+ * after its job ended.  A job waiting to start gets the cause, or else
+ * the next one the session is asked for (job_admit()).
+ */
+static void
+session_idle_lost(struct session *s, const char *cause)
+{
+	cJSON	*extra;
+
+	if (s->job != NULL && s->job->sent)
+		return;		/* session_lost() tells it */
+	if (s->job == NULL) {
+		strlcpy(s->idle_loss, cause, sizeof(s->idle_loss));
+		return;
+	}
+	if ((extra = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(extra, "cause", cause);
+	job_fail(s->job, EXEC_ABORTED, "protocol", extra, "the session's "
+	    "worker was killed while the session was idle (%s); the session "
+	    "was restarted and its state is gone", cause);
+}
+
 void
 core_session_restart(struct session *s, uint64_t id)
 {
@@ -283,6 +310,7 @@ core_session_restart(struct session *s, uint64_t id)
 	}
 	if (s->worker != NULL)
 		worker_kill(s->worker, "restarted by the client");
+	s->idle_loss[0] = '\0';	/* the client knows its state is gone */
 	s->restart_req = id;
 	session_respawn(s, "client");
 }
@@ -369,13 +397,30 @@ job_timed_out(void *arg)
 	session_respawn(s, "timeout");
 }
 
-/* Busy, spent, or the log down: refused at once, never queued. */
+/*
+ * Busy, spent, or the log down: refused at once, never queued.  A
+ * session whose worker was killed while it was idle says so to the
+ * next job, once: its state is gone, and code that counts on it must
+ * not run as if nothing happened.
+ */
 static int
 job_admit(struct client *c, uint64_t id, struct session *s)
 {
+	cJSON	*extra;
+
 	if (s->job != NULL || s->restart_req != 0 || s->create_req != 0) {
 		reply_error(c, id, "session_busy", NULL, "session busy: an "
 		    "execution is already running in this session");
+		return (-1);
+	}
+	if (s->idle_loss[0] != '\0') {
+		if ((extra = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(extra, "cause", s->idle_loss);
+		reply_error(c, id, "protocol", extra, "the session's worker "
+		    "was killed while the session was idle (%s); the session "
+		    "was restarted and its state is gone", s->idle_loss);
+		s->idle_loss[0] = '\0';
 		return (-1);
 	}
 	if (audit_down) {
@@ -491,6 +536,8 @@ job_start(struct job *j)
 {
 	char	hash[SHA256_HEX_LEN];
 
+	/* Ahead of the start record: awake before the ack lets j go. */
+	worker_wake(j->session->worker);
 	if (j->audit_token != 0) {
 		if (j->audit_acked)
 			job_dispatch(j);
@@ -636,6 +683,7 @@ job_done(struct job *j)
 	if (s->worker != NULL && s->worker->attached &&
 	    s->worker->chan.state >= WS_EXEC)
 		s->worker->chan.state = WS_IDLE;
+	worker_rest(s->worker, j);
 	evtimer_del(&j->timer);
 	defer_cancel(&j->d_timeout);
 	audit_forget(j);
@@ -933,6 +981,7 @@ core_result(struct worker *w, const struct msg_result *m)
 	struct exec	*e = EXEC(worker_job(w));
 	cJSON		*value;
 
+	e->job.answered = 1;
 	if (exec_counted(w, e) == -1)
 		return;
 	/* The whole it says it sent must be what came. */
@@ -983,6 +1032,7 @@ core_error(struct worker *w, const struct msg_error *m)
 	char		*msg, *callp;
 	size_t		 n;
 
+	e->job.answered = 1;
 	if (exec_counted(w, e) == -1)
 		return;
 	if (e->tool_calls_exceeded) {
@@ -1030,6 +1080,7 @@ core_file_reply(struct worker *w, const struct msg_file *m)
 	char		 err[PATH_MAX + 256];
 	cJSON		*r;
 
+	f->job.answered = 1;
 	if ((r = fileop_reply(f, m, err, sizeof(err), &code)) != NULL)
 		job_end(&f->job, r);
 	else if (code != NULL)
@@ -1090,6 +1141,8 @@ worker_given_up(void *arg)
 		snprintf(cause, sizeof(cause), "protocol violation: %s",
 		    w->lost_why);
 		worker_kill(w, cause);
+		if (s != NULL && was_up)
+			session_idle_lost(s, cause);
 		if (s != NULL)
 			session_lost(s, was_up, "protocol", cause);
 		break;
@@ -1141,6 +1194,44 @@ static void
 worker_closed_timer(int fd, short event, void *arg)
 {
 	worker_fails(arg, LOST_PROTOCOL, "closed its channel and still runs");
+}
+
+/*
+ * j is over and w stays its session's, idle: the broker holds it still
+ * until its next job (broker/rest.c), and kills it if it runs.  Not if
+ * j was ended under it (a deadline, a close), which kills it anyway.
+ */
+static void
+worker_rest(struct worker *w, const struct job *j)
+{
+	if (w == NULL || !w->attached || w->lost || w->killed ||
+	    w->resting || w->chan.state != WS_IDLE || (j->sent && !j->answered))
+		return;
+	w->resting = 1;
+	wire_worker_idle(w->id);
+}
+
+static void
+worker_wake(struct worker *w)
+{
+	if (w == NULL || !w->resting)
+		return;
+	w->resting = 0;
+	wire_worker_wake(w->id);
+}
+
+/* IMSG_WORKER_RAN: it ran after its job ended, and the broker killed it. */
+void
+core_worker_ran(const struct worker_ran *wr)
+{
+	struct worker	*w;
+
+	if ((w = worker_find(wr->worker_id)) == NULL || w->killed)
+		return;
+	w->resting = 0;
+	worker_fails(w, LOST_PROTOCOL, "it ran %llu.%03llu ms of CPU after "
+	    "its job ended", (unsigned long long)(wr->cpu_us / 1000),
+	    (unsigned long long)(wr->cpu_us % 1000));
 }
 
 /* IMSG_WORKER_FD: the worker is running and here is its channel. */

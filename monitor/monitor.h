@@ -161,6 +161,7 @@ struct job {
 	struct event	 timer;
 	uint64_t	 start_us;
 	int		 sent;		/* handed to the worker */
+	int		 answered;	/* ended by the worker's own answer */
 	char		*code;		/* exec: the code; file: what is done */
 	size_t		 code_len;
 	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
@@ -246,6 +247,7 @@ struct worker {
 	int			 from_spare;	/* taken from the spares */
 	int			 closed;	/* it closed its channel */
 	struct event		 ev_closed;	/* ... and still runs? */
+	int			 resting;	/* held still by the broker */
 	int			 lost;		/* enum worker_loss, 0 not */
 	char			 lost_why[160];
 	struct deferred		 d_lost;
@@ -290,6 +292,7 @@ struct session {
 	struct event		 ev_life;	/* lifetime */
 	uint32_t		 files_put;	/* file.put requests */
 	const char		*expired;	/* idle-ttl or lifetime */
+	char			 idle_loss[200]; /* its worker broke rest */
 	struct deferred		 d_expire;
 	struct deferred		 d_free;
 };
@@ -378,6 +381,8 @@ void	 wire_worker_open(struct chan *, int, void *,
 	    void (*)(struct chan *, const char *));
 void	 wire_spawn(uint32_t, const struct worker_limits *);
 void	 wire_kill(uint32_t);
+void	 wire_worker_idle(uint32_t);
+void	 wire_worker_wake(uint32_t);
 void	 wire_audit(const struct audit_event *, const struct msg_text *);
 void	 wire_reload(void);
 
@@ -584,6 +589,7 @@ void	 core_job_abort(struct session *, const char *);
 void	 core_client_gone(struct client *, const char *);
 void	 core_worker_fd(uint32_t, int);
 void	 core_worker_exit(const struct worker_exit *);
+void	 core_worker_ran(const struct worker_ran *);
 void	 core_spawn_failed(uint32_t, int);
 void	 core_worker_ready(struct worker *);
 void	 core_worker_setup_done(struct worker *);
@@ -615,6 +621,7 @@ void	 monitor_recv_conf(struct chan *, struct imsg *);
 void	 monitor_recv_worker_fd(struct chan *, struct imsg *);
 void	 monitor_recv_spawn_failed(struct chan *, struct imsg *);
 void	 monitor_recv_worker_exit(struct chan *, struct imsg *);
+void	 monitor_recv_worker_ran(struct chan *, struct imsg *);
 void	 monitor_lost_worker(struct chan *, const char *);
 
 /*

@@ -87,6 +87,27 @@ wire_kill(uint32_t id)
 }
 
 /*
+ * A job of the worker ended: the broker holds it still until the next
+ * one, whose start record is sent after the wake, so that the worker
+ * runs again before the ack that lets its job go (no round trip more).
+ */
+void
+wire_worker_idle(uint32_t id)
+{
+	struct worker_ref	ref = { id };
+
+	wire_broker_send(IMSG_WORKER_IDLE, id, &ref, sizeof(ref));
+}
+
+void
+wire_worker_wake(uint32_t id)
+{
+	struct worker_ref	ref = { id };
+
+	wire_broker_send(IMSG_WORKER_WAKE, id, &ref, sizeof(ref));
+}
+
+/*
  * A record that asks for an ack goes out now rather than at the end of
  * the turn: an execution, or its reply, waits for the broker's answer.
  */

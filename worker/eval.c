@@ -4,8 +4,14 @@
  * The evaluation itself is the private R function .exec() (rembed.c):
  * R's own tryCatch and withCallingHandlers give conditions exactly as R
  * code sees them, where R_tryEval would print errors to the console.  It
- * reports back through the natives below, which send IMSG_W_RESULT or
- * IMSG_W_ERROR; exactly one of them ends each execution.
+ * reports back through the natives below, which make IMSG_W_RESULT or
+ * IMSG_W_ERROR; exactly one of them ends each execution.  It is held
+ * and sent only once R is back here, as the worker's very last act
+ * before it waits for its channel again: from the monitor's end the
+ * worker must then be still (the broker stops it, and kills it if it
+ * runs: broker/rest.c), so nothing may be left to do after it.  Code
+ * that calls the natives itself gains nothing: its result goes when it
+ * ends, under its deadline.
  *
  * Nothing is sent for an execution after its end, whatever R code still
  * runs.  The C glue runs under R_ToplevelExec(): an R error or a jump to the
@@ -35,10 +41,26 @@ struct exec_job {
 
 static struct {
 	uint32_t	 id;
-	int		 done;		/* result or error sent */
+	int		 done;		/* result or error made */
 	uint32_t	 flags;		/* EXEC_BINARY, _FRAMES, _NO_PLAIN */
 	uint64_t	 max_value;	/* bytes of the encoded value */
 } ex;
+
+/* The execution's end, made and held until R is done (eval_send_end). */
+static struct {
+	int			 what;	/* 0, IMSG_W_RESULT or IMSG_W_ERROR */
+	struct msg_result	 r;
+	char			*json;		/* the value, all its parts */
+	size_t			 len;
+	char			*frame;		/* its frame (RVALUE_FRAMES) */
+	size_t			 frame_len;
+	char			*printed;
+	uint32_t		 kind;		/* an error's */
+	int			 line, col;
+	char			*msg, *call;
+	size_t			 msglen, calllen, cllen;
+	char			 classes[W_CLASSES_MAX];
+} end;
 
 /*
  * Calls worth a reviewer's look, reported with the result: advice only,
@@ -61,8 +83,10 @@ static int	eval_parse(const char *, size_t, SEXP *);
 static void	eval_parse_error(const char *, size_t, const char *);
 static void	eval_send_error(uint32_t, int, int, const char *,
 		    const char *, const char *);
-static void	eval_send_result(int, const char *, size_t, SEXP,
-		    const struct rvalue_enc *);
+static void	eval_hold_result(int, char *, size_t, SEXP,
+		    struct rvalue_enc *);
+static void	eval_send_end(void);
+static void	eval_end_free(void);
 static size_t	eval_send_parts(int, const char *, size_t, size_t);
 static const char *eval_string(SEXP);
 
@@ -87,6 +111,7 @@ eval_run(uint32_t id, struct exec_job *job)
 {
 	uint64_t	 t0 = now_us();
 
+	eval_end_free();
 	ex.id = id;
 	ex.done = 0;
 	ex.flags = job->flags;
@@ -101,6 +126,7 @@ eval_run(uint32_t id, struct exec_job *job)
 	out_end();
 	log_debug("execution %u: %llu us", ex.id,
 	    (unsigned long long)(now_us() - t0));
+	eval_send_end();
 }
 
 /* The path of an execution that prints its value, with nothing sent. */
@@ -289,25 +315,65 @@ eval_classes(const char *in, char *out)
 	return (n);
 }
 
+/* The error that ends the execution, held until R is done. */
 static void
 eval_send_error(uint32_t kind, int line, int col, const char *msg,
     const char *call, const char *classes)
 {
-	char		*m, *c, cl[W_CLASSES_MAX];
-	size_t		 cllen;
-	size_t		 mlen, clen;
-
 	plots_collect(ex.id);
-	m = w_text(msg, strlen(msg), W_TEXT_MAX, &mlen);
-	c = w_text(call, strlen(call), W_CALL_MAX, &clen);
-	cllen = eval_classes(classes, cl);
-	out_flush();
-	worker_sent(msg_send_error(worker_chan(), ex.id, kind, line, col, m,
-	    mlen, c, clen, cl, cllen));
+	end.what = IMSG_W_ERROR;
+	end.kind = kind;
+	end.line = line;
+	end.col = col;
+	end.msg = w_text(msg, strlen(msg), W_TEXT_MAX, &end.msglen);
+	end.call = w_text(call, strlen(call), W_CALL_MAX, &end.calllen);
+	end.cllen = eval_classes(classes, end.classes);
 	ex.done = 1;
 	out_end();
-	free(m);
-	free(c);
+}
+
+/*
+ * The execution's end, made earlier, goes now: R is done, and nothing
+ * is left to do but wait for the next message.  A value goes in parts
+ * of at most WORKER_PART_MAX bytes, the last with the result (the
+ * channel holds no message over WORKER_IMSG_MAX); its frame
+ * (RVALUE_FRAMES) in frame parts before the result.
+ */
+static void
+eval_send_end(void)
+{
+	struct chan	*ch = worker_chan();
+	size_t		 off;
+
+	if (end.what == IMSG_W_ERROR)
+		worker_sent(msg_send_error(ch, ex.id, end.kind, end.line,
+		    end.col, end.msg, end.msglen, end.call, end.calllen,
+		    end.classes, end.cllen));
+	else if (end.what == IMSG_W_RESULT) {
+		/* The last message holds the printed form too. */
+		off = eval_send_parts(0, end.json, end.len, WORKER_PART_MAX -
+		    W_PRINTED_MAX - sizeof(struct w_result));
+		eval_send_parts(1, end.frame, end.frame_len, 0);
+		end.r.value.p = end.json + off;
+		end.r.value.len = end.len - off;
+		worker_sent(msg_send_result(ch, ex.id, &end.r));
+	}
+}
+
+/*
+ * Freed when the next execution starts, not after the end went: giving
+ * a large value's pages back to the kernel takes milliseconds of CPU,
+ * which a worker may not use once its job has ended.
+ */
+static void
+eval_end_free(void)
+{
+	free(end.json);
+	free(end.frame);
+	free(end.printed);
+	free(end.msg);
+	free(end.call);
+	memset(&end, 0, sizeof(end));
 }
 
 /* The first element of a character vector, as UTF-8, else "". */
@@ -357,11 +423,11 @@ eval_result_call(SEXP value, SEXP visible)
 	o.printed = vis ? printed : NULL;
 	if (rvalue_encode_opts(value, &o, &json, &len, err,
 	    sizeof(err)) == 0) {
-		eval_send_result(vis, json, len, printed, &o);
-		free(json);
-		free(o.frame);
+		eval_hold_result(vis, json, len, printed, &o);
 	} else if (o.too_large && !vis) {
-		eval_send_result(vis, "null", 4, printed, &o);
+		if ((json = strdup("null")) == NULL)
+			fatal("%s", __func__);
+		eval_hold_result(vis, json, 4, printed, &o);
 	} else {
 		snprintf(msg, sizeof(msg), "result %s", err);
 		eval_send_error(WERR_ENCODE, 0, 0, msg, "", "");
@@ -371,43 +437,37 @@ eval_result_call(SEXP value, SEXP visible)
 }
 
 /*
- * The value in parts of at most WORKER_PART_MAX bytes, the last with the
- * result (the channel holds no message over WORKER_IMSG_MAX); its frame
- * (RVALUE_FRAMES) in frame parts before the result.
+ * The result, held until R is done: json and o's frame are ours now
+ * (eval_send_end() sends them).
  */
 static void
-eval_send_result(int vis, const char *json, size_t len, SEXP printed,
-    const struct rvalue_enc *o)
+eval_hold_result(int vis, char *json, size_t len, SEXP printed,
+    struct rvalue_enc *o)
 {
-	struct msg_result	 r;
-	const char		*p;
-	char			*t;
-	size_t			 plen, off;
+	const char	*p;
+	size_t		 plen;
 
 	p = vis ? eval_string(printed) : "";
-	t = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
+	end.printed = w_text(p, strlen(p), W_PRINTED_MAX, &plen);
 	plots_collect(ex.id);
-	out_flush();
-	memset(&r, 0, sizeof(r));
-	r.visible = vis;
-	r.value_total = len;
-	r.frame_total = o->frame_len;
+	end.what = IMSG_W_RESULT;
+	end.json = json;
+	end.len = len;
+	end.frame = o->frame;
+	end.frame_len = o->frame_len;
+	o->frame = NULL;
+	memset(&end.r, 0, sizeof(end.r));
+	end.r.visible = vis;
+	end.r.value_total = len;
+	end.r.frame_total = o->frame_len;
 	if (o->too_large) {
-		r.omitted = 1;
-		r.omitted_size = o->size;
+		end.r.omitted = 1;
+		end.r.omitted_size = o->size;
 	}
-	/* The last message holds the printed form too. */
-	off = eval_send_parts(0, json, len, WORKER_PART_MAX - W_PRINTED_MAX -
-	    sizeof(struct w_result));
-	eval_send_parts(1, o->frame, o->frame_len, 0);
-	r.value.p = json + off;
-	r.value.len = len - off;
-	r.printed.p = t;
-	r.printed.len = plen;
-	worker_sent(msg_send_result(worker_chan(), ex.id, &r));
+	end.r.printed.p = end.printed;
+	end.r.printed.len = plen;
 	ex.done = 1;
 	out_end();
-	free(t);
 }
 
 /*

@@ -844,6 +844,181 @@ single_user_cleanup() {
 	true
 }
 
+# loop_start: a third session running 1 + 1 back to back (each request
+# sent once the last is answered) until loop.stop exists.
+loop_start() {
+	rm -f loop.in loop.stop
+	mkfifo loop.in
+	"$B/regress/sockcat" "$SOCK" <loop.in >loop.out &
+	echo $! >loop.pid
+	exec 8>loop.in
+	printf '%s\n%s\n' "$HELLO" "$CREATE" >&8
+	wait_for "the loop's session" grep -q '"id":2,"ok":true' loop.out
+	lsid=$(jq -r 'select(.id == 2) | .session' loop.out)
+	(
+		n=10
+		while [ ! -f loop.stop ]; do
+			printf '{"id":%d,"op":"execute","session":"%s",' $n "$lsid"
+			printf '"code":"1 + 1"}\n'
+			until grep -q "\"id\":$n,\"ok\"" loop.out; do
+				sleep 0.005
+			done
+			n=$((n + 1))
+		done
+	) >&8 &
+	echo $! >loopw.pid
+}
+
+# loop_check: every execution of the loop was answered with its value.
+loop_check() {
+	touch loop.stop
+	wait "$(cat loopw.pid)"
+	exec 8>&-
+	kill "$(cat loop.pid)" 2>/dev/null
+	ok=$(jq -c 'select(.id >= 10 and .ok == true and
+	    .value.value == [2])' loop.out | wc -l)
+	bad=$(jq -c 'select(.id >= 10 and .ok == false)' loop.out | wc -l)
+	[ "$bad" -eq 0 ] || atf_fail "the loop got $bad errors"
+	[ "$ok" -ge 10 ] || atf_fail "the loop ran only $ok executions"
+	echo "the loop ran $ok executions" >&2
+}
+
+# records: the audit log, with what was rotated out of it, in order.
+records() {
+	cat audit.jsonl.[0-9]* audit.jsonl 2>/dev/null
+}
+
+# ms_between t1 t2: milliseconds from one audit time to another.
+ms_between() {
+	echo $(( ($(date -d "$2" +%s%6N) - $(date -d "$1" +%s%6N)) / 1000 ))
+}
+
+atf_test_case idle_run cleanup
+idle_run_head() {
+	atf_set "descr" "native code forges its execution's result and " \
+	    "keeps running: killed within 100 ms, audited, the session's " \
+	    "next execution told, the next runs in a fresh worker"
+}
+idle_run_body() {
+	securer_init
+	# Outside /tmp, which workers do not see of the host.
+	lib=$(mktemp -d /var/tmp/securer-forge.XXXXXX)
+	echo "$lib" >lib.dir
+	cp "$B/regress/forge.so" "$lib/"
+	chmod 755 "$lib" "$lib/forge.so"
+	attack_start "library \"$lib\""
+	loop_start
+	rm -f att.in
+	mkfifo att.in
+	"$B/regress/sockcat" "$SOCK" <att.in >att.out &
+	echo $! >att.pid
+	exec 9>att.in
+	printf '%s\n%s\n' "$HELLO" "$CREATE" >&9
+	wait_for "the attacker's session" grep -q '"id":2,"ok":true' att.out
+	asid=$(jq -r 'select(.id == 2) | .session' att.out)
+	printf '{"id":3,"op":"execute","session":"%s","code":"y <- 1L"}\n' \
+	    "$asid" >&9
+	wait_for "the attacker's state" grep -q '"id":3,"ok":true' att.out
+	# Held still while idle: its worker is stopped.
+	sleep 0.2
+	st=$(for p in $(worker_pids); do
+		awk '{ print $3 }' "/proc/$p/stat"; done | sort -u | tr -d '\n')
+	case "$st" in
+	*T*)	;;
+	*)	atf_fail "no idle worker is stopped (states $st)" ;;
+	esac
+
+	code="dyn.load('$lib/forge.so')
+f <- '$lib/id'
+while (!file.exists(f)) Sys.sleep(0.01)
+w <- .C('forge_result', as.integer(readLines(f)), 0L)[[2]]
+repeat {}"
+	jq -cn --arg s "$asid" --arg c "$code" \
+	    '{id: 4, op: "execute", session: $s, code: $c, timeout: 3}' >&9
+	exec_id() {
+		jq -r "select(.event == \"exec_start\" and
+		    .session == \"$asid\") | .exec" audit.jsonl | tail -1
+	}
+	wait_for "its start" test "$(exec_id)" != "$(jq -r "select(.event ==
+	    \"exec_end\" and .session == \"$asid\") | .exec" audit.jsonl |
+	    tail -1)"
+	eid=$(exec_id)
+	echo "$eid" >"$lib/id.new"
+	chmod 644 "$lib/id.new"
+	mv "$lib/id.new" "$lib/id"
+	wait_for "the forged result" grep -q '"id":4,' att.out
+	grep '"id":4,' att.out >&2
+	[ "$(jq -c 'select(.id == 4) | .value.value' att.out)" = \
+	    '["forged"]' ] || atf_fail "the forged result did not come"
+	wait_for "the violation" grep -q '"event":"protocol_violation"' \
+	    audit.jsonl
+	records | jq -c "select(.exec == $eid or
+	    .event == \"protocol_violation\")" >&2
+	end=$(records | jq -r "select(.event == \"exec_end\" and
+	    .exec == $eid) | .time")
+	pv=$(records | jq -r "select(.event == \"protocol_violation\" and
+	    .session == \"$asid\") | .time")
+	[ -n "$end" ] && [ -n "$pv" ] || atf_fail "no end or no violation"
+	records | jq -r 'select(.event == "protocol_violation") | .what' |
+	    grep -q 'after its job ended' ||
+	    atf_fail "the violation does not say what it was"
+	ms=$(ms_between "$end" "$pv")
+	echo "killed and audited ${ms} ms after its end" >&2
+	[ "$ms" -lt 100 ] || atf_fail "audited $ms ms after its end"
+	wid=$(records | jq -r "select(.event == \"protocol_violation\") |
+	    .worker")
+	exited() {
+		records | jq -c "select(.event == \"worker_exit\" and
+		    .worker == $wid)" | grep -q .
+	}
+	wait_for "its exit" exited
+	wx=$(records | jq -r "select(.event == \"worker_exit\" and
+	    .worker == $wid) | .time")
+	# Killed when the violation is audited; the kernel's teardown of
+	# the dead process is the rest.
+	ms=$(ms_between "$end" "$wx")
+	echo "reaped ${ms} ms after its end" >&2
+	[ "$ms" -lt 1000 ] || atf_fail "the worker went $ms ms after its end"
+
+	# The next execution says so, the one after runs in a fresh worker.
+	printf '{"id":5,"op":"execute","session":"%s","code":"1"}\n' \
+	    "$asid" >&9
+	wait_for "the next execution" grep -q '"id":5,' att.out
+	grep '"id":5,' att.out >&2
+	[ "$(jq -r 'select(.id == 5) | .error.code' att.out)" = protocol ] ||
+	    atf_fail "the next execution was not told"
+	jq -r 'select(.id == 5) | .error.message' att.out |
+	    grep -q 'killed while the session was idle' ||
+	    atf_fail "the next execution's error does not say why"
+	printf '{"id":6,"op":"execute","session":"%s","code":"exists(\\"y\\")"}\n' \
+	    "$asid" >&9
+	wait_for "an execution in a fresh worker" grep -q '"id":6,' att.out
+	[ "$(jq -c 'select(.id == 6) | .value.value' att.out)" = '[false]' ] ||
+	    atf_fail "not a fresh worker: $(grep '"id":6,' att.out)"
+
+	# The worker's own native, called by the code: its result goes when
+	# the code ends, which its deadline sees to.
+	jq -cn --arg s "$asid" --arg c '.Call(getNativeSymbolInfo(
+	    "securer_result", "(embedding)"), "fake", TRUE); repeat {}' \
+	    '{id: 7, op: "execute", session: $s, code: $c, timeout: 1}' >&9
+	wait_for "the native's execution" grep -q '"id":7,' att.out
+	[ "$(jq -r 'select(.id == 7) | .error.code' att.out)" = timeout ] ||
+	    atf_fail "a result made by the code ended it: $(grep '"id":7,' att.out)"
+	exec 9>&-
+	kill "$(cat att.pid)" 2>/dev/null
+	loop_check
+	attack_end
+}
+idle_run_cleanup() {
+	[ -f loop.stop ] || touch loop.stop
+	for f in loopw.pid loop.pid att.pid; do
+		[ -f $f ] && kill "$(cat $f)" 2>/dev/null
+	done
+	cleanup_daemon
+	[ -f lib.dir ] && rm -rf "$(cat lib.dir)"
+	true
+}
+
 cleanup_daemon() {
 	securer_init
 	[ -f by.pid ] && kill "$(cat by.pid)" 2>/dev/null
@@ -856,7 +1031,7 @@ atf_init_test_cases() {
 	    other_sessions tty native_code kernel_surface cpu_time cpu_limit \
 	    memory oom disk output_flood log_forging persistence \
 	    protocol_abuse daemon_paths strict_session monitor cgroup_sweep \
-	    single_user; do
+	    single_user idle_run; do
 		atf_add_test_case $t
 	done
 }

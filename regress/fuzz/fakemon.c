@@ -49,6 +49,8 @@ int			 fm_spawn_fail;
 int			 fm_manual;
 unsigned		 fm_audits[AUDIT_MAX];
 unsigned		 fm_kills;
+unsigned		 fm_idles;
+unsigned		 fm_wakes;
 
 static struct fm_worker	 workers[FM_WORKERS];
 static size_t		 nworkers;
@@ -63,6 +65,7 @@ static void	fm_recv_spawn(struct chan *, struct imsg *);
 static void	fm_recv_kill(struct chan *, struct imsg *);
 static void	fm_recv_audit(struct chan *, struct imsg *);
 static void	fm_recv_reload(struct chan *, struct imsg *);
+static void	fm_recv_rest(struct chan *, struct imsg *);
 
 /* The broker's handlers of the monitor's messages, ours here. */
 static const struct chan_handler	fm_broker[] = {
@@ -70,6 +73,8 @@ static const struct chan_handler	fm_broker[] = {
 	{ IMSG_KILL, fm_recv_kill },
 	{ IMSG_AUDIT, fm_recv_audit },
 	{ IMSG_CTL_RELOAD, fm_recv_reload },
+	{ IMSG_WORKER_IDLE, fm_recv_rest },
+	{ IMSG_WORKER_WAKE, fm_recv_rest },
 };
 
 /* monitor_main() is never run here, nor the filter it installs. */
@@ -535,6 +540,32 @@ fm_recv_kill(struct chan *ch, struct imsg *imsg)
 		fm_kills++;
 		report_exit(fw, EXIT_KILLED, 9);
 	}
+}
+
+/* A job's end and the next one's start: counted, for t_wire. */
+static void
+fm_recv_rest(struct chan *ch, struct imsg *imsg)
+{
+	struct worker_ref	ref;
+
+	progress++;
+	msg_get_fixed(imsg, &ref, sizeof(ref));
+	if (imsg_get_type(imsg) == IMSG_WORKER_IDLE)
+		fm_idles++;
+	else
+		fm_wakes++;
+}
+
+/* What the broker says of a worker that ran after its job ended. */
+void
+fm_worker_ran(struct fm_worker *fw, uint64_t cpu_us)
+{
+	struct worker_ran	wr;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.worker_id = fw->id;
+	wr.cpu_us = cpu_us;
+	broker_send(IMSG_WORKER_RAN, fw->id, -1, &wr, sizeof(wr));
 }
 
 /* Each record as the broker reads it; acked when it asks. */

@@ -52,6 +52,8 @@ extern int		 fm_manual;	/* each flag for once, then cleared: */
 #define FM_NO_SETUP	0x02	/* the next set up does not say it is done */
 extern unsigned		 fm_audits[AUDIT_MAX];	/* records, by type */
 extern unsigned		 fm_kills;		/* workers killed */
+extern unsigned		 fm_idles;		/* IMSG_WORKER_IDLE */
+extern unsigned		 fm_wakes;		/* IMSG_WORKER_WAKE */
 
 void		 fm_init(void);
 struct fm_client *fm_connect(void);
@@ -65,6 +67,7 @@ struct fm_worker *fm_worker_spare(void);
 void		 fm_worker_send(struct fm_worker *, uint32_t, uint32_t,
 		    const void *, size_t);
 void		 fm_worker_exit(struct fm_worker *, uint32_t, int);
+void		 fm_worker_ran(struct fm_worker *, uint64_t);
 void		 fm_deadlines(void);
 void		 fm_control(const char *, size_t);
 void		 fm_end(void);

@@ -241,6 +241,16 @@ spawn_template_lost(void)
 }
 
 void
+spawn_idle(uint32_t id)
+{
+}
+
+void
+spawn_wake(uint32_t id)
+{
+}
+
+void
 broker_reload(void)
 {
 }

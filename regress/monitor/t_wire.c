@@ -357,6 +357,99 @@ STATE_CASE(run, WS_RUN)
 STATE_CASE(tool, WS_TOOL)
 STATE_CASE(file, WS_FILE)
 
+/*
+ * The worker ends its execution itself, a well-formed result, and goes
+ * on: it speaks (the table refuses it) or runs (the broker says so).
+ * Either way it is killed and audited, the session's next execution is
+ * told and the one after runs in a fresh worker; an honest one's end
+ * and the next start hold it still and wake it.
+ */
+static void
+forged_end(int speaks)
+{
+	struct target		 t;
+	struct w_result		 wr;
+	struct w_output		 wo = { STREAM_STDOUT, 3 };
+	char			 res[sizeof(wr) + 3], out[sizeof(wo) + 3];
+	unsigned		 audits, kills, errors, oks, idles, wakes;
+
+	memset(&wr, 0, sizeof(wr));
+	wr.visible = 1;
+	wr.value_len = 3;
+	wr.value_total = 3;
+	fm_init();
+	fm_end();
+	fds_at_rest = count_fds();
+	begin(WS_EXEC);
+	reach(&t, WS_EXEC);
+	audits = fm_audits[AUDIT_PROTOCOL];
+	kills = fm_kills;
+	errors = t.client->errors;
+	oks = t.client->oks;
+	idles = fm_idles;
+	wakes = fm_wakes;
+	memcpy(res, &wr, sizeof(wr));
+	memcpy(res + sizeof(wr), "[1]", 3);
+	fm_worker_send(t.worker, IMSG_W_RESULT, t.worker->exec_id, res,
+	    sizeof(res));
+	fm_pump();
+	ATF_CHECK_EQ_MSG(t.client->oks, oks + 1, "the result: %s",
+	    t.client->error);
+	ATF_CHECK_EQ_MSG(fm_idles, idles + 1, "%u idles", fm_idles - idles);
+	ATF_CHECK_EQ(monitor_worker(t.worker_id)->chan.state, WS_IDLE);
+	if (speaks) {
+		memcpy(out, &wo, sizeof(wo));
+		memcpy(out + sizeof(wo), "hi\n", 3);
+		fm_worker_send(t.worker, IMSG_W_OUTPUT, t.worker->exec_id,
+		    out, sizeof(out));
+	} else
+		fm_worker_ran(t.worker, 25000);
+	fm_pump();
+	t.waiting = 0;
+	expect_refused(&t, speaks ? "output after its result" :
+	    "CPU after its result", audits, kills, errors);
+	ATF_CHECK_EQ_MSG(fm_wakes, wakes, "a dead worker woken");
+
+	/* Told once, with the cause; then a fresh worker runs it. */
+	fm_auto = FM_AUTO_WORKER;
+	fm_request(t.client, "{\"id\":4,\"op\":\"execute\",\"session\":"
+	    "\"%s\",\"code\":\"1\"}", t.client->session);
+	fm_pump();
+	ATF_CHECK_EQ_MSG(t.client->errors, errors + 1, "not told");
+	ATF_CHECK_STREQ(t.client->error, "protocol");
+	fm_request(t.client, "{\"id\":5,\"op\":\"execute\",\"session\":"
+	    "\"%s\",\"code\":\"1\"}", t.client->session);
+	fm_pump();
+	ATF_CHECK_EQ_MSG(t.client->oks, oks + 2, "the next execution: %s",
+	    t.client->error);
+	/* Its end held it, the next start woke it. */
+	idles = fm_idles;
+	wakes = fm_wakes;
+	fm_request(t.client, "{\"id\":6,\"op\":\"execute\",\"session\":"
+	    "\"%s\",\"code\":\"1\"}", t.client->session);
+	fm_pump();
+	fm_auto = 0;
+	ATF_CHECK_EQ_MSG(t.client->oks, oks + 3, "the one after: %s",
+	    t.client->error);
+	ATF_CHECK_EQ_MSG(fm_wakes, wakes + 1, "%u wakes", fm_wakes - wakes);
+	ATF_CHECK_EQ_MSG(fm_idles, idles + 1, "%u idles", fm_idles - idles);
+	fm_end();
+	ATF_CHECK_EQ_MSG(count_fds(), fds_at_rest, "%d fds open, %d at rest",
+	    count_fds(), fds_at_rest);
+}
+
+ATF_TC_WITHOUT_HEAD(forged_end_speaks);
+ATF_TC_BODY(forged_end_speaks, tc)
+{
+	forged_end(1);
+}
+
+ATF_TC_WITHOUT_HEAD(forged_end_runs);
+ATF_TC_BODY(forged_end_runs, tc)
+{
+	forged_end(0);
+}
+
 /* Every state of the table has its case above. */
 ATF_TC_WITHOUT_HEAD(states_covered);
 ATF_TC_BODY(states_covered, tc)
@@ -378,5 +471,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tool);
 	ATF_TP_ADD_TC(tp, file);
 	ATF_TP_ADD_TC(tp, states_covered);
+	ATF_TP_ADD_TC(tp, forged_end_speaks);
+	ATF_TP_ADD_TC(tp, forged_end_runs);
 	return (atf_no_error());
 }
