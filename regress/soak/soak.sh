@@ -344,12 +344,14 @@ left=$(for c in $cgroups; do [ -d "$c" ] && echo "$c"; done)
 [ -z "$left" ] || fail "the daemon's cgroups outlived it: $left"
 
 # Temp files: anything in /tmp made during the soak by a worker uid or
-# the daemon's user; in the work dir, anything but what we made.
+# the daemon's user; in the work dir, anything but what we made and the
+# audit log's lock file, which stays (removing a flock(2) file races the
+# next daemon's open of it).
 tmpleft=$(find /tmp -xdev -newer start.mark \( -uid +199999 -o -user _securer \) \
     2>/dev/null | head)
 [ -z "$tmpleft" ] || fail "temp files left: $tmpleft"
 extra=$(ls -A "$W" | grep -v -x -e conf -e sock -e sock.ctl -e sock.pid \
-    -e audit.jsonl -e daemon.log -e out -e start.mark -e echo.sh \
+    -e audit.jsonl -e .audit.jsonl.lock -e daemon.log -e out -e start.mark -e echo.sh \
     -e fail.sh -e tools.json || true)
 [ -z "$extra" ] || fail "unexpected files in the work dir: $extra"
 for f in sock sock.ctl sock.pid; do
