@@ -56,6 +56,8 @@ static const char *event_names[AUDIT_MAX] = {
 	[AUDIT_PROTOCOL] = "protocol_violation",
 	[AUDIT_AUTH_FAIL] = "auth_fail",
 	[AUDIT_EXEC_ABORT] = "exec_abort",
+	[AUDIT_SESSION_HIBERNATE] = "session_hibernate",
+	[AUDIT_SESSION_RESUME] = "session_resume",
 };
 
 static struct open_exec *
@@ -290,6 +292,33 @@ exec_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	}
 }
 
+/* A hibernation or resume: t0 why (or what was not restored), t1 the
+ * error if it failed, t2 the snapshot's size in decimal. */
+static void
+snap_fields(cJSON *r, const struct audit_event *ev, const char **t)
+{
+	const uint32_t	*l = ev->text_len;
+	char		 num[24];
+	const char	*errstr;
+	long long	 bytes;
+
+	cJSON_AddStringToObject(r, "status", ev->status == 0 ? "ok" :
+	    "failed");
+	cJSON_AddNumberToObject(r, "duration", ev->duration_us / 1e6);
+	if (l[0] > 0)
+		add_text(r, ev->type == AUDIT_SESSION_HIBERNATE ? "reason" :
+		    "note", t[0], l[0]);
+	if (l[1] > 0)
+		add_text(r, "error", t[1], l[1]);
+	if (l[2] > 0 && l[2] < sizeof(num)) {
+		memcpy(num, t[2], l[2]);
+		num[l[2]] = '\0';
+		bytes = strtonum(num, 0, LLONG_MAX, &errstr);
+		if (errstr == NULL)
+			cJSON_AddNumberToObject(r, "bytes", (double)bytes);
+	}
+}
+
 static void
 audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 {
@@ -323,6 +352,10 @@ audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 		break;
 	case AUDIT_AUTH_FAIL:
 		add_text(r, "reason", t[0], l[0]);
+		break;
+	case AUDIT_SESSION_HIBERNATE:
+	case AUDIT_SESSION_RESUME:
+		snap_fields(r, ev, t);
 		break;
 	default:
 		exec_fields(r, ev, t);

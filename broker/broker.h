@@ -62,6 +62,8 @@ struct worker_proc {
 	int			 rest_based;	/* rest_cpu0 was read */
 	uint64_t		 rest_cpu0;	/* ns of CPU, first read */
 	uint64_t		 rest_us;	/* when it ended */
+	int			 rest_marked;	/* rest_mark is set */
+	uint64_t		 rest_mark;	/* monitor_read_mark() */
 };
 
 enum rest_state {
@@ -101,6 +103,8 @@ __attribute__((__noreturn__)) void	monitor_main(int, int);
 int	 child_start(struct child *);
 int	 child_reaped(struct child *, pid_t, int);
 int	 child_running(const struct child *);
+uint64_t monitor_read_mark(void);
+int	 monitor_read_past(uint64_t);
 void	 child_kill(struct child *, const char *);
 void	 child_stop(struct child *);
 
@@ -115,6 +119,12 @@ void	 broker_recv_audit(struct chan *, struct imsg *);
 void	 broker_recv_reload(struct chan *, struct imsg *);
 void	 broker_recv_worker_idle(struct chan *, struct imsg *);
 void	 broker_recv_worker_wake(struct chan *, struct imsg *);
+
+/* snapshot.c: snapshots of sessions' state under the state directory */
+void	 snapshot_init(const struct securerd_conf *);
+void	 broker_recv_snap_store(struct chan *, struct imsg *);
+void	 broker_recv_snap_load(struct chan *, struct imsg *);
+void	 broker_recv_snap_delete(struct chan *, struct imsg *);
 
 /* rest.c */
 void	 rest_begin(struct worker_proc *);

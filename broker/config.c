@@ -78,6 +78,7 @@ config_defaults(struct securerd_conf *c)
 		    "%s/securerd.sock", dir);
 		snprintf(c->audit_path, sizeof(c->audit_path),
 		    "%s/audit.jsonl", dir);
+		snprintf(c->state_dir, sizeof(c->state_dir), "%s/state", dir);
 		c->socket_mode = 0600;
 		snprintf(c->user, sizeof(c->user), "%u", getuid());
 	} else {
@@ -85,6 +86,7 @@ config_defaults(struct securerd_conf *c)
 		    sizeof(c->socket_path));
 		strlcpy(c->audit_path, "/var/log/securer/audit.jsonl",
 		    sizeof(c->audit_path));
+		strlcpy(c->state_dir, "/var/lib/securerd", sizeof(c->state_dir));
 		c->socket_mode = 0666;
 		strlcpy(c->user, SECURERD_USER, sizeof(c->user));
 		strlcpy(c->chroot, "/var/empty", sizeof(c->chroot));
@@ -116,6 +118,8 @@ config_defaults(struct securerd_conf *c)
 	c->max_plot_size = 1 * MiB;
 	c->max_files = 64;
 	c->max_file_size = 1 * MiB;
+	c->max_snapshot = SNAPSHOT_DEFAULT;
+	c->snapshot_quota = SNAPSHOT_QUOTA_DEFAULT;
 	c->ready_min = READY_DEFAULT;
 	c->ready_max = READY_DEFAULT_MAX;
 	c->socket_uid = c->socket_gid = -1;
@@ -441,18 +445,22 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	if (strcmp(nc->socket_path, old->socket_path) != 0 ||
 	    strcmp(nc->user, old->user) != 0 ||
 	    strcmp(nc->audit_path, old->audit_path) != 0 ||
+	    strcmp(nc->state_dir, old->state_dir) != 0 ||
 	    strcmp(nc->worker_path, old->worker_path) != 0 ||
 	    nc->uid_base != old->uid_base || nc->uid_count != old->uid_count ||
 	    nc->socket_mode != old->socket_mode ||
 	    nc->socket_uid != old->socket_uid ||
 	    nc->socket_gid != old->socket_gid)
-		log_warnx("reload: socket, user, audit, worker and worker "
-		    "uids take effect only at a restart");
+		log_warnx("reload: socket, user, audit, state-dir, worker and "
+		    "worker uids take effect only at a restart");
 	if (strcmp(nc->control_path, old->control_path) != 0)
 		log_warnx("reload: control takes effect only at a restart");
 	if (nc->nlibraries != old->nlibraries ||
 	    memcmp(nc->libraries, old->libraries, sizeof(nc->libraries)) != 0)
 		log_warnx("reload: library takes effect only at a restart");
+	if (nc->npreload != old->npreload ||
+	    memcmp(nc->preload, old->preload, sizeof(nc->preload)) != 0)
+		log_warnx("reload: preload takes effect only at a restart");
 	keep.default_timeout = nc->default_timeout;
 	keep.max_timeout = nc->max_timeout;
 	keep.default_limits = nc->default_limits;
@@ -468,6 +476,9 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_plot_size = nc->max_plot_size;
 	keep.max_files = nc->max_files;
 	keep.max_file_size = nc->max_file_size;
+	keep.max_snapshot = nc->max_snapshot;
+	keep.snapshot_quota = nc->snapshot_quota;
+	keep.hibernate_after = nc->hibernate_after;
 	keep.audit_sync = nc->audit_sync;
 	keep.audit_sync_ms = nc->audit_sync_ms;
 	keep.audit_rotate = nc->audit_rotate;
@@ -484,6 +495,25 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.nrules = nc->nrules;
 	memcpy(keep.rules, nc->rules, sizeof(keep.rules));
 	*nc = keep;
+}
+
+/* Only what is not the default: configurations printed before stay. */
+static void
+print_snapshots(const struct securerd_conf *c)
+{
+	struct securerd_conf	d;
+
+	config_defaults(&d);
+	if (strcmp(c->state_dir, d.state_dir) != 0)
+		printf("state-dir \"%s\"\n", c->state_dir);
+	if (c->max_snapshot != d.max_snapshot)
+		printf("snapshot-size %llu\n",
+		    (unsigned long long)c->max_snapshot);
+	if (c->snapshot_quota != d.snapshot_quota)
+		printf("snapshot-quota %llu\n",
+		    (unsigned long long)c->snapshot_quota);
+	if (c->hibernate_after != 0)
+		print_cap("hibernate-after", c->hibernate_after);
 }
 
 void
@@ -515,6 +545,12 @@ config_print(const struct securerd_conf *c)
 		printf("audit-code %u\n", c->audit_code);
 	for (i = 0; i < c->nlibraries; i++)
 		printf("library \"%s\"\n", c->libraries[i]);
+	if (c->npreload > 0) {
+		printf("preload");
+		for (i = 0; i < c->npreload; i++)
+			printf(" \"%s\"", c->preload[i]);
+		printf("\n");
+	}
 	printf("worker \"%s\"\n", c->worker_path);
 	printf("worker uids %u count %u\n", c->uid_base, c->uid_count);
 	printf("timeout ");
@@ -541,6 +577,7 @@ config_print(const struct securerd_conf *c)
 	    (unsigned long long)c->max_plot_size);
 	printf("files %u\nfile-size %llu\n", c->max_files,
 	    (unsigned long long)c->max_file_size);
+	print_snapshots(c);
 	if (c->cap_auto & CAP_AUTO_SESSIONS)
 		printf("sessions auto\n");
 	else

@@ -33,6 +33,8 @@ static int	 yyerror(const char *, ...)
 		    __attribute__((__format__ (printf, 1, 2)));
 static int	 set_string(char *, size_t, char **, const char *);
 static int	 to_u64(double, uint64_t *);
+static int	 package_name_ok(const char *);
+static int	 ascii_letter(char);
 static int	 conn_count_set(uint32_t *, double);
 static uint64_t	*limit_field(struct worker_limits *, int);
 static int	 rule_new(int);
@@ -55,8 +57,9 @@ typedef struct {
 %token	ALL ALLOW BURST CAPACITY CONTROL DENY EXECUTIONS GROUP IDLETTL LIFETIME
 %token	OWNER
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
-%token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY BATCH AUDITROTATE AUDITCODE
+%token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY PRELOAD BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
+%token	STATEDIR SNAPSHOTSIZE SNAPSHOTQUOTA HIBERNATEAFTER
 %token	CLIENTGRACE CLIENTMEMORY CONNECTIONS HELLOTIMEOUT USERCONNECTIONS
 %token	USERCLIENTMEMORY AUTO
 %token	READY
@@ -80,8 +83,9 @@ value	: NUMBER
 	;
 
 count	: NUMBER {
-		if ($1 < 0 || $1 != floor($1)) {
-			yyerror("%g is not a whole number", $1);
+		/* Past 2^64 a conversion to a count is undefined. */
+		if ($1 < 0 || $1 != floor($1) || $1 >= 1.8e19) {
+			yyerror("%g is not a whole number of at most 2^64", $1);
 			YYERROR;
 		}
 		$$ = $1;
@@ -134,6 +138,7 @@ main	: SOCKET STRING {
 			YYERROR;
 		pconf->nlibraries++;
 	}
+	| PRELOAD packages
 	| AUDITSYNC ALWAYS	{ pconf->audit_sync = AUDIT_SYNC_ALWAYS; }
 	| AUDITSYNC NEVER	{ pconf->audit_sync = AUDIT_SYNC_NEVER; }
 	| AUDITSYNC BATCH count {
@@ -201,8 +206,8 @@ main	: SOCKET STRING {
 	}
 	| FILESIZE count {
 		if ($2 < 1 || $2 > FILE_SIZE_MAX) {
-			yyerror("file-size must be between 1 and %u",
-			    FILE_SIZE_MAX);
+			yyerror("file-size must be between 1 and %llu",
+			    (unsigned long long)FILE_SIZE_MAX);
 			YYERROR;
 		}
 		pconf->max_file_size = $2;
@@ -296,6 +301,25 @@ main	: SOCKET STRING {
 	}
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
+	| HIBERNATEAFTER seconds	{ pconf->hibernate_after = $2; }
+	| STATEDIR STRING {
+		if (set_string(pconf->state_dir, sizeof(pconf->state_dir),
+		    &$2, "state-dir") == -1)
+			YYERROR;
+		if (pconf->state_dir[0] != '/') {
+			yyerror("state-dir must be an absolute path");
+			YYERROR;
+		}
+	}
+	| SNAPSHOTSIZE count {
+		if ($2 < 1 || $2 > SNAPSHOT_SIZE_MAX) {
+			yyerror("snapshot-size must be between 1 and %llu",
+			    (unsigned long long)SNAPSHOT_SIZE_MAX);
+			YYERROR;
+		}
+		pconf->max_snapshot = $2;
+	}
+	| SNAPSHOTQUOTA count		{ pconf->snapshot_quota = $2; }
 	| LIFETIME seconds		{ pconf->lifetime = $2; }
 	| CLIENTGRACE seconds		{ pconf->client_grace = $2; }
 	| HELLOTIMEOUT seconds		{ pconf->hello_timeout = $2; }
@@ -369,6 +393,32 @@ readymax : /* empty */
 			YYERROR;
 		}
 		pconf->ready_max = $2;
+	}
+	;
+
+packages : package
+	| packages package
+	;
+
+package	: STRING {
+		if (pconf->npreload >= PRELOAD_MAX) {
+			yyerror("at most %d packages preloaded", PRELOAD_MAX);
+			free($1);
+			$1 = NULL;
+			YYERROR;
+		}
+		if (!package_name_ok($1)) {
+			yyerror("preload: \"%s\" is not an R package name",
+			    $1);
+			free($1);
+			$1 = NULL;
+			YYERROR;
+		}
+		strlcpy(pconf->preload[pconf->npreload], $1,
+		    sizeof(pconf->preload[0]));
+		free($1);
+		$1 = NULL;
+		pconf->npreload++;
 	}
 	;
 
@@ -530,6 +580,7 @@ static const struct keyword {
 	{ "fsize",		FSIZE },
 	{ "group",		GROUP },
 	{ "hello-timeout",	HELLOTIMEOUT },
+	{ "hibernate-after",	HIBERNATEAFTER },
 	{ "idle-ttl",		IDLETTL },
 	{ "library",		LIBRARY },
 	{ "lifetime",		LIFETIME },
@@ -547,14 +598,18 @@ static const struct keyword {
 	{ "plot-size",		PLOTSIZE },
 	{ "plots",		PLOTS },
 	{ "pool-size",		POOLSIZE },
+	{ "preload",		PRELOAD },
 	{ "ready",		READY },
 	{ "requests",		REQUESTS },
 	{ "result-memory",	RESULTMEMORY },
 	{ "result-size",	RESULTSIZE },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },
+	{ "snapshot-quota",	SNAPSHOTQUOTA },
+	{ "snapshot-size",	SNAPSHOTSIZE },
 	{ "socket",		SOCKET },
 	{ "stack",		STACK },
+	{ "state-dir",		STATEDIR },
 	{ "strict",		STRICT },
 	{ "timeout",		TIMEOUT },
 	{ "tmpfs",		TMPFS },
@@ -606,6 +661,32 @@ set_string(char *dst, size_t size, char **sp, const char *what)
 	free(s);
 	*sp = NULL;
 	return (rv);
+}
+
+/*
+ * An R package's name (Writing R Extensions 1.1.1): letters, digits and
+ * dots, from a letter, not ending in a dot, at least two characters.
+ * It reaches the template as an argument and R as a string, never code.
+ */
+static int
+package_name_ok(const char *s)
+{
+	size_t	len = strlen(s), i;
+
+	if (len < 2 || len >= PACKAGE_NAME_MAX || s[len - 1] == '.' ||
+	    !ascii_letter(s[0]))
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!ascii_letter(s[i]) && !(s[i] >= '0' && s[i] <= '9') &&
+		    s[i] != '.')
+			return (0);
+	return (1);
+}
+
+static int
+ascii_letter(char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
 }
 
 /* A count of connections, or none (0: derived from the fd limit). */

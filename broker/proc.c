@@ -8,6 +8,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -223,6 +224,29 @@ void
 monitor_stop(void)
 {
 	child_stop(&monitor);
+}
+
+/*
+ * Where the monitor's channel will have been read to once everything in
+ * its socket now is read (rest.c: what it had sent by then).
+ */
+uint64_t
+monitor_read_mark(void)
+{
+	int	queued = 0;
+
+	if (child_running(&monitor) &&
+	    ioctl(monitor.chan.ibuf.fd, FIONREAD, &queued) == -1)
+		queued = 0;
+	return (monitor.chan.rbytes + (uint64_t)queued);
+}
+
+/* Whether the broker read the monitor's channel up to mark (or lost it). */
+int
+monitor_read_past(uint64_t mark)
+{
+	return (!child_running(&monitor) || monitor.chan.failed ||
+	    monitor.chan.rbytes >= mark);
 }
 
 /* A fixed message for the monitor; dropped (fd closed) if it is down. */

@@ -25,8 +25,7 @@
  * was killed so, for 2.4 ms, on a loaded host).
  *
  * IMSG_WORKER_WAKE, sent by the monitor ahead of the next job's start
- * record (so it costs no round trip: the job waits for that record's
- * ack anyway), lets a stopped worker run again (SIGCONT), and ends the
+ * record, lets a stopped worker run again (SIGCONT), and ends the
  * watch of one the next job came to before it was stopped (a client
  * that executes back to back), with nothing read: the two messages are
  * all a job costs then.  If such a worker is still running, its thread
@@ -148,6 +147,12 @@ rest_over(struct worker_proc *wp)
 	}
 	if (now - wp->rest_cpu0 <= REST_CPU_MAX_US * 1000ULL)
 		return (0);
+	if (!wp->rest_marked) {
+		wp->rest_marked = 1;
+		wp->rest_mark = monitor_read_mark();
+	}
+	if (!monitor_read_past(wp->rest_mark))
+		return (0);
 	rest_violation(wp, now - wp->rest_cpu0);
 	return (1);
 }
@@ -168,6 +173,7 @@ rest_begin(struct worker_proc *wp)
 		return;
 	wp->rest = REST_WATCHED;
 	wp->rest_based = 0;
+	wp->rest_marked = 0;
 	wp->rest_us = now_us();
 	evtimer_set(&wp->ev_rest, rest_check, wp);
 	wp->rest_timer = 1;

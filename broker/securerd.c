@@ -272,6 +272,8 @@ main(int argc, char *argv[])
 		exit(1);
 	if (config_chroot(&c) == -1 || audit_open(c.audit_path) == -1)
 		exit(1);
+	/* Still on stderr: a state directory refused says why there. */
+	snapshot_init(&c);
 	broker_early_signals();
 	if ((listen_fd = socket_open(&c)) == -1 ||
 	    (ctl_fd = control_open(&c)) == -1)

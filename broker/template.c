@@ -58,11 +58,15 @@ static struct child	tpl = {
 	.pid = -1,
 };
 
-/* securer-worker -F -d, and -L path for each library. */
+/*
+ * securer-worker -F -d, -L path for each library and -P name for each
+ * package to preload.
+ */
 static void
 template_exec(struct child *c)
 {
-	char	*argv[4 + 2 * LIBRARIES_MAX] = { "securer-worker" };
+	char	*argv[4 + 2 * LIBRARIES_MAX + 2 * PRELOAD_MAX] =
+	    { "securer-worker" };
 	char	 rhome[300];
 	char	*envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL, NULL };
 	int	 i = 1, fd;
@@ -75,6 +79,10 @@ template_exec(struct child *c)
 	for (l = 0; l < conf->nlibraries; l++) {
 		argv[i++] = "-L";
 		argv[i++] = conf->libraries[l];
+	}
+	for (l = 0; l < conf->npreload; l++) {
+		argv[i++] = "-P";
+		argv[i++] = conf->preload[l];
 	}
 	if (getenv("R_HOME") != NULL) {
 		snprintf(rhome, sizeof(rhome), "R_HOME=%s", getenv("R_HOME"));

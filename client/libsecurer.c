@@ -43,6 +43,11 @@ struct securer_session {
 	struct securer			*sc;
 	char				*id;
 	char				*sandbox;
+	/* What the last call on it said of a resume ("resumed"). */
+	int				 resumed;
+	double				 resume_ms;
+	uint64_t			 resume_bytes;
+	char				*resume_warning;
 };
 
 struct securer {
@@ -62,6 +67,7 @@ struct securer {
 	char			*errjson;
 	TAILQ_HEAD(, securer_session) sessions;
 	struct exec		*pending;	/* securer_execute_start() */
+	struct securer_session	*asking;	/* whose request was made last */
 };
 
 /* An execution in progress. */
@@ -80,6 +86,9 @@ enum msg_kind {
 	MSG_TOOL_REFUSED,	/* a refusal of one of its tool results */
 };
 
+/* Bytes of one file.put chunk or file.get range: 1 MiB. */
+#define FILE_CHUNK	(1024 * 1024)
+
 static const char *const local_names[] = {
 	[SECURER_OK] = "",
 	[SECURER_ECONNECT] = "ECONNECT",
@@ -90,6 +99,8 @@ static const char *const local_names[] = {
 	[SECURER_EREMOTE] = "EREMOTE",
 	[SECURER_ETOOL] = "ETOOL",
 	[SECURER_ETRUNCATED] = "ETRUNCATED",
+	[SECURER_ESLOWCLIENT] = "ESLOWCLIENT",
+	[SECURER_EOVERBUDGET] = "EOVERBUDGET",
 };
 
 static void	 clear_error(struct securer *);
@@ -98,6 +109,7 @@ static int	 set_error(struct securer *, enum securer_error, const char *,
 static void	 set_remote_error(struct securer *, const cJSON *);
 static void	 exec_error(struct exec *, enum securer_error, const char *);
 static void	 drop(struct securer *);
+static void	 connection_dropped(struct securer *, const cJSON *);
 static int	 send_all(struct securer *, const char *, size_t);
 static int	 send_request(struct securer *, cJSON *);
 static int	 make_room(struct securer *);
@@ -129,10 +141,18 @@ static int	 create_opts(struct securer *, cJSON *,
 static int	 exec_opts(struct securer *, cJSON *, const char *,
 		    const struct securer_exec_opts *);
 static struct securer_session *session_new(struct securer *, const cJSON *);
-static void	 session_free(struct securer_session *);
+static void	 session_forget(struct securer_session *);
 static int	 fill_result(struct securer *, cJSON *,
 		    const struct securer_exec_opts *, struct securer_result *);
 static int	 plots_from(const cJSON *, struct securer_plot **, size_t *);
+static int	 count_of(const cJSON *, uint64_t *);
+static int	 resume_of(const cJSON *, double *, uint64_t *, char **);
+static void	 resume_clear(struct securer_session *);
+static void	 resume_note(struct securer_session *, const cJSON *);
+static int	 file_put_chunk(struct securer_session *, const char *,
+		    const void *, size_t, uint64_t, int, uint64_t *);
+static int	 file_get_range(struct securer_session *, const char *,
+		    uint64_t, size_t, unsigned char **, size_t *, uint64_t *);
 
 static void
 clear_error(struct securer *sc)
@@ -173,6 +193,27 @@ set_remote_error(struct securer *sc, const cJSON *error)
 	    "securerd refused without saying why");
 	if (error != NULL)
 		sc->errjson = json_print(error, NULL);
+	connection_dropped(sc, code);
+}
+
+/*
+ * The daemon dropped this connection and said why, in its last line:
+ * an error of the connection's own, and nothing more will come.
+ */
+static void
+connection_dropped(struct securer *sc, const cJSON *code)
+{
+	if (!cJSON_IsString(code))
+		return;
+	if (strcmp(code->valuestring, "slow_client") == 0)
+		sc->err = SECURER_ESLOWCLIENT;
+	else if (strcmp(code->valuestring, "over_budget") == 0)
+		sc->err = SECURER_EOVERBUDGET;
+	else
+		return;
+	free(sc->errname);
+	sc->errname = NULL;
+	drop(sc);
 }
 
 /* The first error of an execution is kept; its final reply still comes. */
@@ -439,8 +480,12 @@ classify(struct securer *sc, const cJSON *msg, uint64_t id,
 static cJSON *
 final_reply(struct securer *sc, cJSON *msg, struct exec *ex)
 {
-	const cJSON	*ok;
+	struct securer_session	*s = ex != NULL ? ex->s : sc->asking;
+	const cJSON		*ok;
 
+	/* A resume happened, whatever came of the request after it. */
+	if (s != NULL)
+		resume_note(s, msg);
 	ok = item(msg, "ok");
 	if (ex != NULL && ex->failed) {
 		/* What went wrong during the execution says more than its
@@ -541,6 +586,7 @@ new_request(struct securer *sc, const char *op)
 		    "securer_execute_start() is in progress");
 		return (NULL);
 	}
+	sc->asking = NULL;
 	if ((req = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddNumberToObject(req, "id", ++sc->lastid) == NULL ||
 	    cJSON_AddStringToObject(req, "op", op) == NULL) {
@@ -563,6 +609,7 @@ session_request(struct securer_session *s, const char *op)
 		set_error(s->sc, SECURER_ENOMEM, "out of memory");
 		return (NULL);
 	}
+	s->sc->asking = s;
 	return (req);
 }
 
@@ -822,7 +869,7 @@ securer_close(struct securer *sc)
 	if (sc == NULL)
 		return;
 	while ((s = TAILQ_FIRST(&sc->sessions)) != NULL)
-		session_free(s);
+		session_forget(s);
 	free(sc->pending);
 	drop(sc);
 	clear_error(sc);
@@ -965,9 +1012,12 @@ session_new(struct securer *sc, const cJSON *rep)
 }
 
 static void
-session_free(struct securer_session *s)
+session_forget(struct securer_session *s)
 {
+	if (s->sc->asking == s)
+		s->sc->asking = NULL;
 	TAILQ_REMOVE(&s->sc->sessions, s, entry);
+	resume_clear(s);
 	free(s->id);
 	free(s->sandbox);
 	free(s);
@@ -1021,6 +1071,7 @@ securer_execute(struct securer_session *s, const char *code,
 
 	memset(res, 0, sizeof(*res));
 	clear_error(sc);
+	resume_clear(s);
 	if (o == NULL)
 		o = &defaults;
 	if ((req = session_request(s, "execute")) == NULL)
@@ -1057,6 +1108,7 @@ securer_execute_start(struct securer_session *s, const char *code,
 	if (sc->pending != NULL)
 		return (set_error(sc, SECURER_EINVAL, "an execution started "
 		    "with securer_execute_start() is in progress"));
+	resume_clear(s);
 	if ((ex = calloc(1, sizeof(*ex))) == NULL)
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	ex->copy = o != NULL ? *o : defaults;
@@ -1183,7 +1235,104 @@ fill_result(struct securer *sc, cJSON *rep, const struct securer_exec_opts *o,
 		return (set_error(sc, SECURER_EPROTO, "securerd sent a plot "
 		    "that is not base64"));
 	}
+	if ((res->resumed = resume_of(rep, &res->resume_ms,
+	    &res->resume_bytes, &res->resume_warning)) == -1) {
+		securer_result_free(res);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
 	return (0);
+}
+
+/* A whole number of bytes, from 0 to under 2^64; -1 if n is none. */
+static int
+count_of(const cJSON *n, uint64_t *v)
+{
+	if (!cJSON_IsNumber(n) || !(n->valuedouble >= 0) ||
+	    n->valuedouble >= 18446744073709551616.0 ||
+	    n->valuedouble != floor(n->valuedouble))
+		return (-1);
+	*v = (uint64_t)n->valuedouble;
+	return (0);
+}
+
+/*
+ * The reply's "resumed" (securer-protocol(7)): the request woke the
+ * hibernated session first, restoring its state in a fresh worker.  1
+ * with how long it took, the snapshot's bytes and a malloc'd warning
+ * (what could not be restored) or NULL; 0 if the reply has none; -1 if
+ * out of memory.
+ */
+static int
+resume_of(const cJSON *rep, double *ms, uint64_t *bytes, char **warning)
+{
+	const cJSON	*r, *m, *w;
+
+	*ms = 0;
+	*bytes = 0;
+	*warning = NULL;
+	if (!cJSON_IsObject(r = item(rep, "resumed")))
+		return (0);
+	m = item(r, "ms");
+	w = item(r, "warning");
+	if (cJSON_IsNumber(m) && m->valuedouble >= 0)
+		*ms = m->valuedouble;
+	if (count_of(item(r, "bytes"), bytes) == -1)
+		*bytes = 0;
+	if (cJSON_IsString(w) && w->valuestring[0] != '\0' &&
+	    (*warning = strdup(w->valuestring)) == NULL)
+		return (-1);
+	return (1);
+}
+
+static void
+resume_clear(struct securer_session *s)
+{
+	free(s->resume_warning);
+	s->resume_warning = NULL;
+	s->resumed = 0;
+	s->resume_ms = 0;
+	s->resume_bytes = 0;
+}
+
+/*
+ * A final reply to a request of s (a success or an error): what it says
+ * of a resume is kept for securer_session_resumed().  Out of memory, the
+ * resume is kept without its warning.
+ */
+static void
+resume_note(struct securer_session *s, const cJSON *rep)
+{
+	double		 ms;
+	uint64_t	 bytes;
+	char		*warning;
+
+	if (resume_of(rep, &ms, &bytes, &warning) == 0)
+		return;
+	resume_clear(s);
+	s->resumed = 1;
+	s->resume_ms = ms;
+	s->resume_bytes = bytes;
+	s->resume_warning = warning;
+}
+
+/*
+ * Whether the last call on s woke it from hibernation (its reply said
+ * "resumed"): 1 with how long the restore took, the snapshot's size and
+ * what could not be restored (NULL if nothing; valid until the next call
+ * on s), else 0.  For a failed call too: a resume may come before the
+ * error.  Any pointer may be NULL.
+ */
+int
+securer_session_resumed(const struct securer_session *s, double *ms,
+    uint64_t *bytes, const char **warning)
+{
+	if (ms != NULL)
+		*ms = s->resume_ms;
+	if (bytes != NULL)
+		*bytes = s->resume_bytes;
+	if (warning != NULL)
+		*warning = s->resume_warning;
+	return (s->resumed);
 }
 
 /* The "plots" array of a reply; -1 if it is not one of plots. */
@@ -1264,6 +1413,7 @@ securer_result_free(struct securer_result *res)
 	free(res->printed);
 	free(res->warnings);
 	free(res->frame);
+	free(res->resume_warning);
 	securer_plots_free(res->plots, res->nplots);
 	memset(res, 0, sizeof(*res));
 }
@@ -1274,6 +1424,7 @@ securer_session_restart(struct securer_session *s)
 	cJSON	*req, *rep;
 
 	clear_error(s->sc);
+	resume_clear(s);
 	if ((req = session_request(s, "session.restart")) == NULL ||
 	    (rep = roundtrip(s->sc, req, NULL)) == NULL)
 		return (-1);
@@ -1281,13 +1432,128 @@ securer_session_restart(struct securer_session *s)
 	return (0);
 }
 
-/* Puts len bytes of data in the session's input directory as name. */
+/*
+ * Saves the session's state and gives up its worker; the next execution
+ * or file call restores it.  The snapshot's size goes to *bytes.
+ */
+int
+securer_session_hibernate(struct securer_session *s, uint64_t *bytes)
+{
+	cJSON		*req, *rep;
+	uint64_t	 n;
+
+	if (bytes != NULL)
+		*bytes = 0;
+	clear_error(s->sc);
+	resume_clear(s);
+	if ((req = session_request(s, "session.hibernate")) == NULL ||
+	    (rep = roundtrip(s->sc, req, NULL)) == NULL)
+		return (-1);
+	if (!cJSON_IsTrue(item(rep, "hibernated")) ||
+	    count_of(item(rep, "bytes"), &n) == -1) {
+		cJSON_Delete(rep);
+		return (set_error(s->sc, SECURER_EPROTO, "securerd's reply to "
+		    "session.hibernate does not say it hibernated, or how "
+		    "many bytes"));
+	}
+	cJSON_Delete(rep);
+	if (bytes != NULL)
+		*bytes = n;
+	return (0);
+}
+
+/*
+ * Puts len bytes at data as the file name of the session's input
+ * directory, in chunks of FILE_CHUNK bytes (the file appears at the
+ * last).
+ */
 int
 securer_file_put(struct securer_session *s, const char *name,
     const void *data, size_t len)
 {
-	cJSON	*req, *rep;
-	char	*b64;
+	const unsigned char	*p = data;
+	size_t			 off = 0, n;
+
+	resume_clear(s);
+	do {
+		n = len - off < FILE_CHUNK ? len - off : FILE_CHUNK;
+		if (file_put_chunk(s, name, p + off, n, off,
+		    off + n < len, NULL) == -1)
+			return (-1);
+		off += n;
+	} while (off < len);
+	return (0);
+}
+
+/*
+ * Gets the file name of the session's output directory, malloc'd, in
+ * ranges of FILE_CHUNK bytes: the first says the file's size.
+ */
+int
+securer_file_get(struct securer_session *s, const char *name,
+    unsigned char **data, size_t *len)
+{
+	unsigned char	*buf = NULL, *part;
+	size_t		 got, off;
+	uint64_t	 size;
+
+	*data = NULL;
+	*len = 0;
+	resume_clear(s);
+	if (file_get_range(s, name, 0, FILE_CHUNK, &part, &got,
+	    &size) == -1)
+		return (-1);
+	if (size > SIZE_MAX || (size > got && (buf = malloc(size)) == NULL)) {
+		free(part);
+		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
+	}
+	if (buf == NULL) {
+		*data = part;
+		*len = got;
+		return (0);
+	}
+	memcpy(buf, part, got);
+	free(part);
+	for (off = got; off < size; off += got) {
+		if (file_get_range(s, name, off, FILE_CHUNK, &part,
+		    &got, NULL) == -1) {
+			free(buf);
+			return (-1);
+		}
+		if (got == 0 || got > size - off) {
+			free(part);
+			free(buf);
+			return (set_error(s->sc, SECURER_EPROTO, "securerd's "
+			    "ranges of %s do not add up to its size", name));
+		}
+		memcpy(buf + off, part, got);
+		free(part);
+	}
+	*data = buf;
+	*len = size;
+	return (0);
+}
+
+/*
+ * One chunk of an upload: len bytes at offset, more when chunks follow.
+ * The daemon's byte count so far goes to *size.
+ */
+int
+securer_file_put_chunk(struct securer_session *s, const char *name,
+    const void *data, size_t len, uint64_t offset, int more, uint64_t *size)
+{
+	resume_clear(s);
+	return (file_put_chunk(s, name, data, len, offset, more, size));
+}
+
+/* The chunk, for one call or one of securer_file_put()'s. */
+static int
+file_put_chunk(struct securer_session *s, const char *name,
+    const void *data, size_t len, uint64_t offset, int more, uint64_t *size)
+{
+	cJSON		*req, *rep;
+	const cJSON	*n;
+	char		*b64;
 
 	clear_error(s->sc);
 	if ((b64 = base64_encode(data, len)) == NULL)
@@ -1297,7 +1563,9 @@ securer_file_put(struct securer_session *s, const char *name,
 		return (-1);
 	}
 	if (cJSON_AddStringToObject(req, "name", name) == NULL ||
-	    cJSON_AddStringToObject(req, "data", b64) == NULL) {
+	    cJSON_AddStringToObject(req, "data", b64) == NULL ||
+	    cJSON_AddNumberToObject(req, "offset", (double)offset) == NULL ||
+	    cJSON_AddBoolToObject(req, "more", more != 0) == NULL) {
 		free(b64);
 		cJSON_Delete(req);
 		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
@@ -1305,36 +1573,68 @@ securer_file_put(struct securer_session *s, const char *name,
 	free(b64);
 	if ((rep = roundtrip(s->sc, req, NULL)) == NULL)
 		return (-1);
+	n = item(rep, "size");
+	if (size != NULL)
+		*size = cJSON_IsNumber(n) && n->valuedouble >= 0 ?
+		    (uint64_t)n->valuedouble : offset + len;
 	cJSON_Delete(rep);
 	return (0);
 }
 
-/* Gets the file name of the session's output directory, malloc'd. */
+/*
+ * The range of length bytes at offset of the output file name, malloc'd;
+ * the whole file's size goes to *size.  A range past the end is cut.
+ */
 int
-securer_file_get(struct securer_session *s, const char *name,
-    unsigned char **data, size_t *len)
+securer_file_get_range(struct securer_session *s, const char *name,
+    uint64_t offset, size_t length, unsigned char **data, size_t *len,
+    uint64_t *size)
+{
+	resume_clear(s);
+	return (file_get_range(s, name, offset, length, data, len, size));
+}
+
+/* The range, for one call or one of securer_file_get()'s. */
+static int
+file_get_range(struct securer_session *s, const char *name,
+    uint64_t offset, size_t length, unsigned char **data, size_t *len,
+    uint64_t *size)
 {
 	cJSON		*req, *rep;
-	const cJSON	*d;
+	const cJSON	*d, *n;
 
 	*data = NULL;
 	*len = 0;
 	clear_error(s->sc);
 	if ((req = session_request(s, "file.get")) == NULL)
 		return (-1);
-	if (cJSON_AddStringToObject(req, "name", name) == NULL) {
+	if (cJSON_AddStringToObject(req, "name", name) == NULL ||
+	    cJSON_AddNumberToObject(req, "offset", (double)offset) == NULL ||
+	    cJSON_AddNumberToObject(req, "length", (double)length) == NULL) {
 		cJSON_Delete(req);
 		return (set_error(s->sc, SECURER_ENOMEM, "out of memory"));
 	}
 	if ((rep = roundtrip(s->sc, req, NULL)) == NULL)
 		return (-1);
 	d = item(rep, "data");
-	if (!cJSON_IsString(d) || base64_decode(d->valuestring,
-	    strlen(d->valuestring), data, len) == -1) {
+	n = item(rep, "size");
+	if (!cJSON_IsString(d) || !cJSON_IsNumber(n) || n->valuedouble < 0 ||
+	    base64_decode(d->valuestring, strlen(d->valuestring), data,
+	    len) == -1) {
 		cJSON_Delete(rep);
 		return (set_error(s->sc, SECURER_EPROTO, "securerd's reply to "
-		    "file.get has no base64 data"));
+		    "file.get has no base64 data or no size"));
 	}
+	if (*len > length) {
+		free(*data);
+		*data = NULL;
+		*len = 0;
+		cJSON_Delete(rep);
+		return (set_error(s->sc, SECURER_EPROTO, "securerd's reply to "
+		    "file.get is longer than the range asked"));
+	}
+	if (size != NULL)
+		*size = (uint64_t)n->valuedouble;
 	cJSON_Delete(rep);
 	return (0);
 }
@@ -1351,7 +1651,7 @@ securer_session_close(struct securer_session *s)
 		rep = roundtrip(sc, req, NULL);
 	rv = rep != NULL ? 0 : -1;
 	cJSON_Delete(rep);
-	session_free(s);
+	session_forget(s);
 	return (rv);
 }
 

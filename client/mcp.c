@@ -327,6 +327,7 @@ mcp_execute(struct mcp *m, const cJSON *args)
 	struct securer_plot		*plots = NULL;
 	size_t				 nplots = 0;
 	const cJSON			*code, *t;
+	const char			*w;
 	char				*text = NULL;
 	size_t				 size;
 	int				 rv;
@@ -367,6 +368,10 @@ mcp_execute(struct mcp *m, const cJSON *args)
 			securer_plots_parse(securer_errjson(m->sc), &plots,
 			    &nplots);
 	}
+	/* Woken from hibernation (hibernate-after), not all of it. */
+	if (securer_session_resumed(m->session, NULL, NULL, &w) && w != NULL)
+		fprintf(m->out, "[the session was resumed from hibernation: "
+		    "%s]\n", w);
 	fclose(m->out);
 	r = tool_text(text, rv == -1);
 	add_images(r, plots, nplots);

@@ -58,6 +58,7 @@ static int	 after(struct securer *, const struct opts *,
 		    struct securer_session *, int,
 		    const struct securer_result *);
 static void	 add_name(char ***, size_t *, char *);
+static void	 resume_warning(struct securer_session *);
 static void	 print_error(struct securer *);
 static int	 report_text(struct securer *, int,
 		    const struct securer_result *);
@@ -245,6 +246,7 @@ run(struct securer *sc, const struct opts *o, struct run *r,
 	struct securer_exec_opts	 eo;
 	struct securer_session		*s;
 	size_t				 i;
+	int				 rv;
 
 	memset(res, 0, sizeof(*res));
 	memset(&so, 0, sizeof(so));
@@ -260,12 +262,33 @@ run(struct securer *sc, const struct opts *o, struct run *r,
 	    securer_session_create(sc, &so, &s) == -1)
 		return (-1);
 	*sp = s;
-	for (i = 0; i < o->nputs; i++)
-		if (file_put_path(s, o->puts[i]) == -1)
+	for (i = 0; i < o->nputs; i++) {
+		rv = file_put_path(s, o->puts[i]);
+		resume_warning(s);
+		if (rv == -1)
 			return (-1);
+	}
 	if (r->tools != NULL)
 		tools_deadline(r->tools, o->timeout);
-	return (securer_execute(s, o->code, &eo, res));
+	rv = securer_execute(s, o->code, &eo, res);
+	resume_warning(s);
+	return (rv);
+}
+
+/*
+ * The daemon may hibernate an idle session (hibernate-after) and wake it
+ * for the next request: what it could not restore is said on stderr.
+ */
+static void
+resume_warning(struct securer_session *s)
+{
+	const char	*w;
+
+	if (securer_session_resumed(s, NULL, NULL, &w) && w != NULL) {
+		fflush(stdout);
+		term_note(stderr, "securer: the session was resumed from "
+		    "hibernation: %s\n", w);
+	}
 }
 
 /* An error of the R code as R shows it; anything else as ours. */
@@ -378,6 +401,7 @@ after(struct securer *sc, const struct opts *o, struct securer_session *s,
 	for (i = 0; rv == 0 && i < o->ngets; i++) {
 		n = file_get_name(s, o->gets[i], o->outdir != NULL ?
 		    o->outdir : ".");
+		resume_warning(s);
 		if (n == -1)
 			term_note(stderr, "securer: %s\n",
 			    securer_errmsg(sc));

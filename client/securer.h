@@ -11,6 +11,7 @@
 #define SECURER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SECURER_SOCKET_ENV	"SECURER_SOCKET"
 #define SECURER_SYSTEM_SOCKET	"/run/securerd.sock"
@@ -28,6 +29,8 @@ enum securer_error {
 	SECURER_EREMOTE,	/* the daemon refused or the code failed */
 	SECURER_ETOOL,		/* a tool callback failed */
 	SECURER_ETRUNCATED,	/* closed in the middle of a line */
+	SECURER_ESLOWCLIENT,	/* dropped: it did not read in time */
+	SECURER_EOVERBUDGET,	/* dropped: it held too much memory */
 };
 
 struct securer;
@@ -88,6 +91,10 @@ struct securer_result {
 	char		*warnings;	/* the reply's "warnings" (JSON) or NULL */
 	void		*frame;		/* securer_set_frames(): the bytes */
 	size_t		 frame_len;	/* the value's "bin_at" point into */
+	int		 resumed;	/* it woke a hibernated session */
+	double		 resume_ms;	/* how long the restore took */
+	uint64_t	 resume_bytes;	/* the snapshot's size */
+	char		*resume_warning; /* what was not restored, or NULL */
 };
 
 struct securer	*securer_open(void);
@@ -118,10 +125,18 @@ int		 securer_execute_poll(struct securer_session *, int,
 		    struct securer_result *);
 void		 securer_result_free(struct securer_result *);
 int		 securer_session_restart(struct securer_session *);
+int		 securer_session_hibernate(struct securer_session *,
+		    uint64_t *);
+int		 securer_session_resumed(const struct securer_session *,
+		    double *, uint64_t *, const char **);
 int		 securer_file_put(struct securer_session *, const char *,
 		    const void *, size_t);
 int		 securer_file_get(struct securer_session *, const char *,
 		    unsigned char **, size_t *);
+int		 securer_file_put_chunk(struct securer_session *, const char *,
+		    const void *, size_t, uint64_t, int, uint64_t *);
+int		 securer_file_get_range(struct securer_session *, const char *,
+		    uint64_t, size_t, unsigned char **, size_t *, uint64_t *);
 int		 securer_plots_parse(const char *, struct securer_plot **,
 		    size_t *);
 void		 securer_plots_free(struct securer_plot *, size_t);

@@ -39,6 +39,7 @@ static void	chan_event(int, short, void *);
 static void	chan_arm(struct chan *);
 static void	chan_flush_all(int, short, void *);
 static void	chan_eof(struct chan *);
+static void	chan_resumed(int, short, void *);
 
 const struct chan_rule *
 chan_rule(const struct chan_spec *spec, uint32_t type)
@@ -118,6 +119,16 @@ chan_init(struct chan *ch, const struct chan_spec *spec, enum proc_id self,
 		imsgbuf_allow_fdpass(&ch->ibuf);
 	ch->ibuf.check = chan_check_header;
 	ch->ibuf.check_arg = ch;
+	/*
+	 * A blocking channel's end is a worker's (or its template's), whose
+	 * job ends with the write of its reply: the broker holds it still
+	 * from then on and counts what it runs (broker/rest.c).  So what it
+	 * read and wrote for the job is freed when the next message comes
+	 * or goes, not after that write: freeing (and zeroing) megabytes
+	 * of a file's chunk is work a loaded host may see as the worker's
+	 * running at rest.
+	 */
+	ch->ibuf.w.keep_spent = 1;
 	ch->open = 1;
 }
 
@@ -131,6 +142,8 @@ chan_evented(struct chan *ch)
 		flush_ready = 1;
 	}
 	ch->evented = 1;
+	ch->ibuf.w.keep_spent = 0;
+	msgbuf_free_spent(&ch->ibuf.w);
 	chan_arm(ch);
 }
 
@@ -146,8 +159,12 @@ chan_close(struct chan *ch)
 	}
 	if (ch->evented && event_initialized(&ch->ev))
 		event_del(&ch->ev);
+	if (ch->resume_set)
+		evtimer_del(&ch->ev_resume);
 	close(ch->ibuf.fd);
 	imsgbuf_clear(&ch->ibuf);
+	ibuf_free(ch->held);
+	ch->held = NULL;
 	ch->open = 0;
 	ch->failed = 1;
 }
@@ -163,6 +180,63 @@ chan_stop(struct chan *ch)
 	ch->failed = 1;
 	if (ch->evented && event_initialized(&ch->ev))
 		event_del(&ch->ev);
+}
+
+/*
+ * Evented channels: nothing more is read or handled until chan_resume(),
+ * the receiver's back-pressure on its peer (the monitor's on a worker
+ * whose client is behind).  A message already read stays in the buffer
+ * and is handled first on resume, so nothing is lost or reordered; the
+ * end of the stream, if it came, is told after it.  Writes go on.  May
+ * be called from a handler: the dispatcher stops after that message.
+ */
+void
+chan_pause(struct chan *ch)
+{
+	if (ch->paused || ch->failed)
+		return;
+	ch->paused = 1;
+	if (ch->resume_set)
+		evtimer_del(&ch->ev_resume);
+	chan_arm(ch);
+}
+
+/*
+ * Reading again; what waited in the buffer is handled in a turn of its
+ * own, not under the caller (who may be a connection's callback).
+ */
+void
+chan_resume(struct chan *ch)
+{
+	struct timeval	now = { 0, 0 };
+
+	if (!ch->paused)
+		return;
+	ch->paused = 0;
+	if (ch->failed || !ch->open)
+		return;
+	if (!ch->resume_set) {
+		evtimer_set(&ch->ev_resume, chan_resumed, ch);
+		ch->resume_set = 1;
+	}
+	evtimer_add(&ch->ev_resume, &now);
+	chan_arm(ch);
+}
+
+static void
+chan_resumed(int fd, short event, void *arg)
+{
+	struct chan	*ch = arg;
+
+	if (ch->paused || ch->failed)
+		return;
+	chan_drain(ch);
+	if (ch->paused || ch->failed)
+		return;
+	if (ch->at_eof)
+		chan_eof(ch);
+	else
+		chan_arm(ch);
 }
 
 /*
@@ -309,6 +383,8 @@ chan_next(struct chan *ch, int *got)
 	if (n == 0)
 		return (0);
 	*got = 1;
+	ibuf_free(ch->held);
+	ch->held = NULL;
 	r = chan_rule(ch->spec, imsg_get_type(&imsg));
 	if (chan_check_body(ch, r, &imsg) == -1) {
 		imsg_free(&imsg);
@@ -316,6 +392,12 @@ chan_next(struct chan *ch, int *got)
 		return (-1);
 	}
 	chan_handle(ch, &imsg);
+	if (!ch->evented && ch->open) {
+		/* A message handled within this one's handler (a tool's). */
+		ibuf_free(ch->held);
+		ch->held = imsg.buf;
+		imsg.buf = NULL;
+	}
 	imsg_free(&imsg);
 	return (0);
 }
@@ -325,7 +407,7 @@ chan_drain(struct chan *ch)
 {
 	int	got = 1;
 
-	while (got && !ch->failed)
+	while (got && !ch->failed && !ch->paused)
 		if (chan_next(ch, &got) == -1)
 			return;
 }
@@ -348,9 +430,15 @@ chan_event(int fd, short event, void *arg)
 		if (n == 0) {
 			/* What it sent before it went still counts. */
 			chan_drain(ch);
+			if (ch->paused) {
+				ch->at_eof = 1;
+				chan_arm(ch);
+				return;
+			}
 			chan_eof(ch);
 			return;
 		}
+		ch->rbytes += n;
 	}
 	if ((event & EV_WRITE) && imsgbuf_write(&ch->ibuf) == -1) {
 		if (errno == EPIPE || errno == ECONNRESET)
@@ -387,6 +475,7 @@ chan_dispatch_one(struct chan *ch)
 		}
 		if (n == 0)
 			return (0);
+		ch->rbytes += n;
 	}
 }
 
@@ -415,6 +504,7 @@ chan_read_all(struct chan *ch)
 				;
 			return;
 		}
+		ch->rbytes += n;
 	}
 }
 
@@ -434,7 +524,7 @@ chan_arm(struct chan *ch)
 		(void)imsgbuf_write(&ch->ibuf);
 	if (imsgbuf_queuelen(&ch->ibuf) > 0)
 		events |= EV_WRITE;
-	if (ch->failed)
+	if (ch->failed || ch->paused || ch->at_eof)
 		events &= ~EV_READ;
 	if (event_initialized(&ch->ev)) {
 		if (ch->events == events &&

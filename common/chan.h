@@ -81,6 +81,7 @@ struct chan {
 	uint8_t				 peer;
 	uint32_t			 state;		/* ours, receiving */
 	uint32_t			 expect_id;	/* for ID_EXPECTED */
+	uint64_t			 rbytes;	/* read, in all */
 	void				*owner;
 	/* Violation (why) or end of the stream (why NULL): once. */
 	void				(*lost)(struct chan *, const char *);
@@ -88,12 +89,18 @@ struct chan {
 	int				 open;
 	int				 failed;	/* nothing more is read */
 	int				 mute;		/* sends are dropped */
+	int				 paused;	/* nothing more is handled */
+	int				 at_eof;	/* ... and its end waits */
+	/* Blocking: the last message read, freed when the next comes. */
+	struct ibuf			*held;
 	/* Driven by libevent: */
 	int				 evented;
 	struct event			 ev;
 	short				 events;
 	int				 dirty;		/* to write at turn's end */
 	TAILQ_ENTRY(chan)		 dirty_entry;
+	struct event			 ev_resume;	/* handles what waits */
+	int				 resume_set;
 };
 
 /* chan.c */
@@ -102,6 +109,8 @@ void	 chan_init(struct chan *, const struct chan_spec *, enum proc_id,
 void	 chan_evented(struct chan *);
 void	 chan_close(struct chan *);
 void	 chan_stop(struct chan *);
+void	 chan_pause(struct chan *);
+void	 chan_resume(struct chan *);
 void	 chan_fail(struct chan *, const char *, ...)
 	    __attribute__((__format__ (printf, 2, 3)));
 int	 chan_send(struct chan *, uint32_t, uint32_t, int,

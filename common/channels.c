@@ -36,7 +36,7 @@ static const char *const	bt_states[] = { "BT_START", "BT_UP" };
 static const char *const	tb_states[] = { "TB_RUN" };
 static const char *const	ws_states[] = {
 	"WS_BOOT", "WS_READY", "WS_SETUP_EARLY", "WS_SETUP", "WS_IDLE",
-	"WS_EXEC", "WS_RUN", "WS_TOOL", "WS_FILE",
+	"WS_EXEC", "WS_RUN", "WS_TOOL", "WS_FILE", "WS_SNAP", "WS_RESTORE",
 };
 static const char *const	wk_states[] = { "WK_BOOT", "WK_IDLE", "WK_TOOL" };
 

@@ -65,6 +65,12 @@ enum {				/* the broker, receiving */
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_audit_state)	\
 	M(IMSG_WORKER_RAN, BROKER, FIXED(struct worker_ran),		\
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_worker_ran)		\
+	M(IMSG_SNAP_STORED, BROKER, FIXED(struct snap_result),		\
+	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_snap_stored)	\
+	M(IMSG_SNAP_LOADED, BROKER, FIXED(struct snap_result),		\
+	    ST(MB_RUN), FD_YES, ID_ANY, monitor_recv_snap_loaded)	\
+	M(IMSG_SNAP_FAILED, BROKER, FIXED(struct snap_result),		\
+	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_snap_failed)	\
 	/* monitor -> broker */						\
 	M(IMSG_SPAWN, MONITOR, FIXED(struct spawn_req),			\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_spawn)		\
@@ -78,7 +84,13 @@ enum {				/* the broker, receiving */
 	    text_len[1], text_len[2]),					\
 	    ST(BM_RUN) | ST(BM_DRAIN), FD_NO, ID_ANY, broker_recv_audit)\
 	M(IMSG_CTL_RELOAD, MONITOR, EMPTY,				\
-	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_reload)
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_reload)		\
+	M(IMSG_SNAP_STORE, MONITOR, FIXED(struct snap_req),		\
+	    ST(BM_RUN), FD_YES, ID_ANY, broker_recv_snap_store)		\
+	M(IMSG_SNAP_LOAD, MONITOR, FIXED(struct snap_req),		\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_load)		\
+	M(IMSG_SNAP_DELETE, MONITOR, FIXED(struct snap_req),		\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_delete)
 
 /*
  * broker <-> template.  Each trusts the other's messages no further
@@ -120,6 +132,8 @@ enum {				/* the monitor, receiving */
 	WS_RUN,			/* the execution under way */
 	WS_TOOL,		/* waiting for a tool's result */
 	WS_FILE,		/* a file operation sent */
+	WS_SNAP,		/* asked for its state (hibernation) */
+	WS_RESTORE,		/* given a state to restore */
 };
 enum {				/* the worker, receiving */
 	WK_BOOT,		/* waiting for its setup */
@@ -138,6 +152,10 @@ enum {				/* the worker, receiving */
 	    data_len), ST(WK_IDLE), FD_NO, ID_ANY, worker_recv_file_put)\
 	M(IMSG_W_FILE_GET, MONITOR, LENS2(struct w_file_req, name_len,	\
 	    data_len), ST(WK_IDLE), FD_NO, ID_ANY, worker_recv_file_get)\
+	M(IMSG_W_SNAPSHOT, MONITOR, FIXED(struct w_snapshot),		\
+	    ST(WK_IDLE), FD_YES, ID_ANY, worker_recv_snapshot)		\
+	M(IMSG_W_RESTORE, MONITOR, FIXED(struct w_restore),		\
+	    ST(WK_IDLE), FD_YES, ID_ANY, worker_recv_restore)		\
 	/* worker -> monitor */						\
 	M(IMSG_W_READY, WORKER, EMPTY,					\
 	    ST(WS_BOOT) | ST(WS_SETUP_EARLY), FD_NO, ID_ANY,		\
@@ -167,8 +185,14 @@ enum {				/* the worker, receiving */
 	M(IMSG_W_PLOT, WORKER, TAIL(struct w_plot, PLOT_SIZE_MAX),	\
 	    ST(WS_EXEC) | ST(WS_RUN), FD_NO, ID_EXPECTED,		\
 	    monitor_recv_plot)						\
-	M(IMSG_W_FILE, WORKER, TAIL(struct w_file_reply, FILE_SIZE_MAX),\
-	    ST(WS_FILE), FD_NO, ID_EXPECTED, monitor_recv_file)
+	M(IMSG_W_FILE, WORKER, TAIL(struct w_file_reply, FILE_CHUNK_MAX),\
+	    ST(WS_FILE), FD_NO, ID_EXPECTED, monitor_recv_file)		\
+	M(IMSG_W_SNAPSHOT_DONE, WORKER, TAIL(struct w_snap_done,	\
+	    SNAP_NOTE_MAX), ST(WS_SNAP), FD_NO, ID_ANY,			\
+	    monitor_recv_snapshot_done)					\
+	M(IMSG_W_RESTORED, WORKER, TAIL(struct w_snap_done,		\
+	    SNAP_NOTE_MAX), ST(WS_RESTORE), FD_NO, ID_ANY,		\
+	    monitor_recv_restored)
 
 extern const struct chan_spec	chan_broker_monitor;
 extern const struct chan_spec	chan_broker_template;

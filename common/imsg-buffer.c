@@ -237,15 +237,30 @@ void
 msgbuf_init(struct msgbuf *msgbuf)
 {
 	TAILQ_INIT(&msgbuf->bufs);
+	TAILQ_INIT(&msgbuf->spent);
 	msgbuf->queued = 0;
+	msgbuf->keep_spent = 0;
 }
 
 /* The queue owns buf from now on; writing starts at its rpos. */
 void
 msgbuf_enqueue(struct msgbuf *msgbuf, struct ibuf *buf)
 {
+	msgbuf_free_spent(msgbuf);
 	TAILQ_INSERT_TAIL(&msgbuf->bufs, buf, entry);
 	msgbuf->queued++;
+}
+
+/* What was written and kept: freed now. */
+void
+msgbuf_free_spent(struct msgbuf *msgbuf)
+{
+	struct ibuf	*buf;
+
+	while ((buf = TAILQ_FIRST(&msgbuf->spent)) != NULL) {
+		TAILQ_REMOVE(&msgbuf->spent, buf, entry);
+		ibuf_free(buf);
+	}
 }
 
 void
@@ -258,6 +273,7 @@ msgbuf_clear(struct msgbuf *msgbuf)
 		ibuf_free(buf);
 	}
 	msgbuf->queued = 0;
+	msgbuf_free_spent(msgbuf);
 }
 
 /* Drop n written bytes from the front of the queue. */
@@ -274,7 +290,10 @@ msgbuf_drain(struct msgbuf *msgbuf, size_t n)
 		n -= ibuf_left(buf);
 		TAILQ_REMOVE(&msgbuf->bufs, buf, entry);
 		msgbuf->queued--;
-		ibuf_free(buf);
+		if (msgbuf->keep_spent)
+			TAILQ_INSERT_TAIL(&msgbuf->spent, buf, entry);
+		else
+			ibuf_free(buf);
 	}
 }
 

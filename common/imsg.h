@@ -36,6 +36,9 @@ struct ibuf {
 struct msgbuf {
 	TAILQ_HEAD(, ibuf)	 bufs;
 	uint32_t		 queued;
+	/* Written, kept until the next message is queued (if keep_spent). */
+	TAILQ_HEAD(, ibuf)	 spent;
+	int			 keep_spent;
 };
 
 struct imsg_fd {
@@ -92,6 +95,7 @@ void		 ibuf_free_plain(struct ibuf *);
 void		 msgbuf_init(struct msgbuf *);
 void		 msgbuf_enqueue(struct msgbuf *, struct ibuf *);
 void		 msgbuf_clear(struct msgbuf *);
+void		 msgbuf_free_spent(struct msgbuf *);
 int		 msgbuf_write(int, struct msgbuf *, int);
 
 /* imsg.c */

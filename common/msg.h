@@ -36,6 +36,8 @@ int	 msg_get_audit(struct imsg *, struct audit_event *,
 	    struct msg_text *);
 int	 msg_get_worker_exit(struct imsg *, struct worker_exit *);
 int	 msg_get_tpl_spawned(struct imsg *, struct tpl_spawned *);
+int	 msg_get_snap_req(struct imsg *, struct snap_req *);
+int	 msg_get_snap_result(struct imsg *, struct snap_result *);
 
 /* msgworker.c: monitor <-> worker */
 struct msg_exec {
@@ -51,8 +53,11 @@ struct msg_tool_result {
 
 struct msg_file_req {
 	struct msg_text	 name;
-	struct msg_text	 data;
+	struct msg_text	 data;		/* put: the chunk */
+	uint64_t	 offset;
+	uint64_t	 length;	/* get */
 	uint64_t	 max;
+	uint32_t	 flags;		/* FILE_MORE, FILE_WHOLE */
 };
 
 struct msg_output {
@@ -95,6 +100,7 @@ struct msg_file {
 	enum w_file_status status;
 	int		 error;
 	uint64_t	 size;
+	uint64_t	 offset;
 	struct msg_text	 data;
 };
 
@@ -108,8 +114,9 @@ int	 msg_send_tool_result(struct chan *, uint32_t, int, const char *,
 	    size_t);
 void	 msg_get_tool_result(struct imsg *, struct msg_tool_result *);
 int	 msg_send_file_put(struct chan *, uint32_t, const char *,
-	    const void *, size_t);
-int	 msg_send_file_get(struct chan *, uint32_t, const char *, uint64_t);
+	    const struct msg_file_req *);
+int	 msg_send_file_get(struct chan *, uint32_t, const char *,
+	    const struct msg_file_req *);
 int	 msg_get_file_req(struct imsg *, struct msg_file_req *);
 int	 msg_send_output(struct chan *, uint32_t, enum w_stream,
 	    const char *, size_t);
@@ -131,8 +138,19 @@ int	 msg_get_advisory(struct imsg *, struct msg_text *);
 int	 msg_send_plot(struct chan *, uint32_t, uint32_t, int, uint64_t,
 	    const void *, size_t);
 int	 msg_get_plot(struct imsg *, struct msg_plot *);
-int	 msg_send_file(struct chan *, uint32_t, enum w_file_status, int,
-	    uint64_t, const void *, size_t);
+int	 msg_send_file(struct chan *, uint32_t, const struct msg_file *);
 int	 msg_get_file(struct imsg *, struct msg_file *);
+
+struct msg_snap_done {
+	enum w_snap_status status;
+	uint64_t	 bytes;
+	struct msg_text	 note;
+};
+
+int	 msg_send_snapshot(struct chan *, uint64_t, int);
+int	 msg_send_restore(struct chan *, uint64_t, int);
+int	 msg_send_snap_done(struct chan *, uint32_t, enum w_snap_status,
+	    uint64_t, const char *, size_t);
+int	 msg_get_snap_done(struct imsg *, struct msg_snap_done *);
 
 #endif /* SECURER_MSG_H */

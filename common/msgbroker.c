@@ -126,3 +126,32 @@ msg_get_tpl_spawned(struct imsg *imsg, struct tpl_spawned *ts)
 	msg_get_fixed(imsg, ts, sizeof(*ts));
 	return (ts->pid > 0 ? 0 : -1);
 }
+
+/*
+ * A snapshot's request: its session id names a file under the state
+ * directory, so it is exactly what the monitor makes (SESSION_ID_LEN
+ * lowercase hex digits) and nothing else.
+ */
+int
+msg_get_snap_req(struct imsg *imsg, struct snap_req *sr)
+{
+	size_t	i;
+
+	msg_get_fixed(imsg, sr, sizeof(*sr));
+	if (sr->session[SESSION_ID_LEN] != '\0')
+		return (-1);
+	for (i = 0; i < SESSION_ID_LEN; i++)
+		if (!isxdigit((unsigned char)sr->session[i]) ||
+		    isupper((unsigned char)sr->session[i]))
+			return (-1);
+	if (sr->max_bytes > SNAPSHOT_SIZE_MAX || sr->bytes > sr->max_bytes)
+		return (-1);
+	return (0);
+}
+
+int
+msg_get_snap_result(struct imsg *imsg, struct snap_result *res)
+{
+	msg_get_fixed(imsg, res, sizeof(*res));
+	return (res->status > SNAP_IO ? -1 : 0);
+}

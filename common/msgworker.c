@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "utf8.h"
 
 /* hdr, then the texts, as one message. */
 static int
@@ -120,33 +121,48 @@ msg_get_tool_result(struct imsg *imsg, struct msg_tool_result *m)
 	get_texts(imsg, sizeof(tr), &m->text, &tr.len, 1);
 }
 
+/* A chunk of a put: its name and bytes go as texts, r's data ignored. */
+static void
+file_req_header(struct w_file_req *wr, const char *name,
+    const struct msg_file_req *r)
+{
+	memset(wr, 0, sizeof(*wr));
+	wr->name_len = strlen(name);
+	wr->data_len = r->data.len;
+	wr->offset = r->offset;
+	wr->length = r->length;
+	wr->max = r->max;
+	wr->flags = r->flags;
+}
+
 int
 msg_send_file_put(struct chan *ch, uint32_t id, const char *name,
-    const void *data, size_t len)
+    const struct msg_file_req *r)
 {
 	struct w_file_req	wr;
-	struct msg_text		t[2] = { { name, strlen(name) }, { data, len } };
+	struct msg_text		t[2] = { { name, strlen(name) }, r->data };
 
-	memset(&wr, 0, sizeof(wr));
-	wr.name_len = t[0].len;
-	wr.data_len = len;
+	file_req_header(&wr, name, r);
 	return (send_texts(ch, IMSG_W_FILE_PUT, id, &wr, sizeof(wr), t, 2));
 }
 
 int
 msg_send_file_get(struct chan *ch, uint32_t id, const char *name,
-    uint64_t max)
+    const struct msg_file_req *r)
 {
 	struct w_file_req	wr;
 	struct msg_text		t = { name, strlen(name) };
 
-	memset(&wr, 0, sizeof(wr));
-	wr.name_len = t.len;
-	wr.max = max;
+	file_req_header(&wr, name, r);
+	wr.data_len = 0;
 	return (send_texts(ch, IMSG_W_FILE_GET, id, &wr, sizeof(wr), &t, 1));
 }
 
-/* -1 if the name is empty or a get carries data. */
+/*
+ * -1 unless: a name; a put's chunk within FILE_CHUNK_MAX and ending
+ * within max, FILE_MORE its only flag, no length; a get with no data, a
+ * range within FILE_CHUNK_MAX, FILE_WHOLE its only flag.
+ */
 int
 msg_get_file_req(struct imsg *imsg, struct msg_file_req *m)
 {
@@ -160,11 +176,18 @@ msg_get_file_req(struct imsg *imsg, struct msg_file_req *m)
 	get_texts(imsg, sizeof(wr), t, lens, 2);
 	m->name = t[0];
 	m->data = t[1];
+	m->offset = wr.offset;
+	m->length = wr.length;
 	m->max = wr.max;
-	if (m->name.len == 0 || (imsg_get_type(imsg) == IMSG_W_FILE_GET &&
-	    m->data.len != 0))
+	m->flags = wr.flags;
+	if (m->name.len == 0 || wr.pad != 0 || m->max > FILE_SIZE_MAX)
 		return (-1);
-	return (0);
+	if (imsg_get_type(imsg) == IMSG_W_FILE_GET)
+		return (m->data.len != 0 || m->length > FILE_CHUNK_MAX ||
+		    (m->flags & ~FILE_WHOLE) != 0 ? -1 : 0);
+	return (m->data.len > FILE_CHUNK_MAX || m->length != 0 ||
+	    (m->flags & ~FILE_MORE) != 0 || m->offset > m->max ||
+	    m->data.len > m->max - m->offset ? -1 : 0);
 }
 
 int
@@ -416,24 +439,28 @@ msg_get_plot(struct imsg *imsg, struct msg_plot *m)
 }
 
 int
-msg_send_file(struct chan *ch, uint32_t id, enum w_file_status status,
-    int error, uint64_t size, const void *data, size_t len)
+msg_send_file(struct chan *ch, uint32_t id, const struct msg_file *m)
 {
 	struct w_file_reply	wr;
 	struct iovec		iov[2];
 
 	memset(&wr, 0, sizeof(wr));
-	wr.status = status;
-	wr.error = error;
-	wr.size = size;
+	wr.status = m->status;
+	wr.error = m->error;
+	wr.size = m->size;
+	wr.offset = m->offset;
 	iov[0].iov_base = &wr;
 	iov[0].iov_len = sizeof(wr);
-	iov[1].iov_base = (void *)data;
-	iov[1].iov_len = len;
-	return (chan_send(ch, IMSG_W_FILE, id, -1, iov, len > 0 ? 2 : 1));
+	iov[1].iov_base = (void *)m->data.p;
+	iov[1].iov_len = m->data.len;
+	return (chan_send(ch, IMSG_W_FILE, id, -1, iov, m->data.len > 0 ?
+	    2 : 1));
 }
 
-/* Bytes come only with a file that was found. */
+/*
+ * Bytes come only with a file that was found, and end within it; what
+ * they must be for the request asked is the monitor's to check.
+ */
 int
 msg_get_file(struct imsg *imsg, struct msg_file *m)
 {
@@ -444,9 +471,64 @@ msg_get_file(struct imsg *imsg, struct msg_file *m)
 	m->status = wr.status;
 	m->error = wr.error;
 	m->size = wr.size;
+	m->offset = wr.offset;
 	m->data.p = (const char *)imsg->data + sizeof(wr);
 	m->data.len = n;
-	if (wr.status > WFILE_IO || (wr.status != WFILE_OK && n != 0))
+	if (wr.status > WFILE_BAD_OFFSET || (wr.status != WFILE_OK && n != 0) ||
+	    wr.offset > wr.size || n > wr.size - wr.offset)
 		return (-1);
+	return (0);
+}
+
+/* Snapshots (hibernation): the fd is a memfd, to write or to read. */
+int
+msg_send_snapshot(struct chan *ch, uint64_t max_bytes, int fd)
+{
+	struct w_snapshot	ws = { max_bytes };
+
+	return (msg_send_fixed(ch, IMSG_W_SNAPSHOT, 0, fd, &ws, sizeof(ws)));
+}
+
+int
+msg_send_restore(struct chan *ch, uint64_t bytes, int fd)
+{
+	struct w_restore	wr = { bytes };
+
+	return (msg_send_fixed(ch, IMSG_W_RESTORE, 0, fd, &wr, sizeof(wr)));
+}
+
+/* IMSG_W_SNAPSHOT_DONE or IMSG_W_RESTORED: how it went and a note. */
+int
+msg_send_snap_done(struct chan *ch, uint32_t type, enum w_snap_status status,
+    uint64_t bytes, const char *note, size_t len)
+{
+	struct w_snap_done	wd;
+	struct msg_text		t = { note, len };
+
+	memset(&wd, 0, sizeof(wd));
+	wd.status = status;
+	wd.bytes = bytes;
+	return (send_texts(ch, type, 0, &wd, sizeof(wd), &t, 1));
+}
+
+/* The note is text for a client: valid UTF-8, no NUL. */
+int
+msg_get_snap_done(struct imsg *imsg, struct msg_snap_done *m)
+{
+	struct w_snap_done	wd;
+	size_t			len = imsg_get_len(imsg) - sizeof(wd);
+
+	memcpy(&wd, imsg->data, sizeof(wd));
+	if (wd.status > WSNAP_FAILED)
+		return (-1);
+	m->status = wd.status;
+	m->bytes = wd.bytes;
+	m->note.p = (const char *)imsg->data + sizeof(wd);
+	m->note.len = len;
+	if (len > 0 && (memchr(m->note.p, '\0', len) != NULL ||
+	    !utf8_valid(m->note.p, len)))
+		return (-1);
+	if (len == 0)
+		m->note.p = "";
 	return (0);
 }

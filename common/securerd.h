@@ -62,6 +62,12 @@ enum imsg_type {
 	IMSG_WORKER_IDLE,	/* struct worker_ref: its job ended, hold it */
 	IMSG_WORKER_WAKE,	/* struct worker_ref: a job comes, let it run */
 	IMSG_WORKER_RAN,	/* struct worker_ran: it ran while idle */
+	IMSG_SNAP_STORE,	/* struct snap_req, fd: read it to its end */
+	IMSG_SNAP_LOAD,		/* struct snap_req: a snapshot, checked */
+	IMSG_SNAP_DELETE,	/* struct snap_req: no answer */
+	IMSG_SNAP_STORED,	/* struct snap_result */
+	IMSG_SNAP_LOADED,	/* struct snap_result, fd: a sealed memfd */
+	IMSG_SNAP_FAILED,	/* struct snap_result: store or load */
 
 	/* broker <-> template: BROKER_TEMPLATE_CHANNEL */
 	IMSG_TPL_SPAWN = 200,	/* struct tpl_spawn, fd */
@@ -86,6 +92,10 @@ enum imsg_type {
 	IMSG_W_FILE,		/* struct w_file_reply + data; exec id */
 	IMSG_W_RESULT_PART,	/* bytes of the value, before IMSG_W_RESULT */
 	IMSG_W_FRAME_PART,	/* bytes of the value's frame, the same */
+	IMSG_W_SNAPSHOT,	/* struct w_snapshot, fd: write the state */
+	IMSG_W_RESTORE,		/* struct w_restore, fd: read the state */
+	IMSG_W_SNAPSHOT_DONE,	/* struct w_snap_done + note */
+	IMSG_W_RESTORED,	/* struct w_snap_done + note */
 	IMSG_MAX
 };
 
@@ -241,7 +251,8 @@ struct w_error {
 #define PLOT_SIZE_MAX		(4U * 1024 * 1024)	/* bytes of one plot */
 #define PLOTS_MAX		64	/* plots sent per execution */
 #define PLOTS_LISTED_MAX	1024	/* plots reported at all */
-#define FILE_SIZE_MAX		(4U * 1024 * 1024)	/* bytes of a file */
+#define FILE_SIZE_MAX		(4ULL * 1024 * 1024 * 1024) /* bytes of a file */
+#define FILE_CHUNK_MAX		(4U * 1024 * 1024)	/* bytes of one message */
 #define FILES_MAX		1024	/* files put in one session */
 
 #define PLOT_OMITTED	0x01	/* over the worker's bounds: no bytes */
@@ -251,10 +262,22 @@ struct w_plot {
 	uint64_t	size;		/* of the file, sent or not */
 };
 
+/*
+ * A file moves in chunks of at most FILE_CHUNK_MAX bytes.  A put's
+ * chunk goes at offset of a partial file, which becomes the file at the
+ * chunk without FILE_MORE; a get reads length bytes from offset, or
+ * with FILE_WHOLE refuses a rest longer than length.
+ */
+#define FILE_MORE	0x01	/* put: chunks follow */
+#define FILE_WHOLE	0x02	/* get: the rest of the file or nothing */
 struct w_file_req {
 	uint32_t	name_len;
 	uint32_t	data_len;	/* put: the bytes that follow */
-	uint64_t	max;		/* get: the largest file sent */
+	uint64_t	offset;		/* of the chunk or range */
+	uint64_t	length;		/* get: of the range at most */
+	uint64_t	max;		/* the largest file: file-size */
+	uint32_t	flags;		/* FILE_* */
+	uint32_t	pad;
 };
 
 /* What went wrong with a file, for the monitor's typed error. */
@@ -265,12 +288,77 @@ enum w_file_status {
 	WFILE_TOO_LARGE,
 	WFILE_EXISTS,		/* put: the name is taken */
 	WFILE_IO,		/* errno in error */
+	WFILE_BAD_OFFSET,	/* get: past the end; put: not the partial's */
 };
 
 struct w_file_reply {
 	uint32_t	status;		/* enum w_file_status */
 	int32_t		error;		/* errno for WFILE_IO */
-	uint64_t	size;		/* of the file */
+	uint64_t	size;		/* put: bytes so far; get: the file's */
+	uint64_t	offset;		/* get: of the bytes that follow */
+};
+
+/*
+ * Snapshots of a session's state (hibernation).  The worker writes its
+ * state, R's serialization of a list made inside the sandbox, into an
+ * empty memfd the monitor made (charged to the worker's memory limit),
+ * and says how many bytes; the broker stores exactly that many, if the
+ * file holds them and they are within max_bytes and the owner's quota,
+ * under the state directory with a keyed MAC over owner, session id and
+ * content.  A load checks the MAC and hands over a sealed memfd holding
+ * exactly the checked bytes, which only a worker of the same owner reads.
+ */
+#define SNAP_NOTE_MAX		1024	/* bytes of a worker's note */
+#define SNAPSHOT_SIZE_MAX	(4ULL * 1024 * 1024 * 1024)
+#define SNAPSHOT_DEFAULT	(256ULL * 1024 * 1024)	/* snapshot-size */
+#define SNAPSHOT_QUOTA_DEFAULT	(4ULL * 1024 * 1024 * 1024) /* per uid */
+
+struct w_snapshot {
+	uint64_t	max_bytes;	/* stop and fail past this */
+};
+
+struct w_restore {
+	uint64_t	bytes;		/* in the memfd, from offset 0 */
+};
+
+enum w_snap_status {
+	WSNAP_OK,		/* note: what was left out or not restored */
+	WSNAP_TOO_LARGE,	/* over max_bytes: nothing usable written */
+	WSNAP_FAILED,		/* note: R's error */
+};
+
+struct w_snap_done {
+	uint32_t	status;		/* enum w_snap_status */
+	uint32_t	pad;
+	uint64_t	bytes;		/* written (snapshot) or read (restore) */
+};
+
+struct snap_req {
+	char		session[SESSION_ID_LEN + 1];
+	char		pad[3];
+	uint32_t	uid;		/* the owner's */
+	uint32_t	token;		/* the monitor's, in the answer */
+	uint32_t	pad2;
+	uint64_t	max_bytes;	/* store: the most to keep */
+	uint64_t	bytes;		/* store: what the worker said it wrote */
+};
+
+enum snap_error {
+	SNAP_OK,
+	SNAP_TOO_LARGE,		/* store: over max_bytes, nothing kept */
+	SNAP_QUOTA,		/* store: over the owner's disk quota */
+	SNAP_MISSING,		/* load: no such snapshot */
+	SNAP_TAMPERED,		/* load: MAC, owner or session do not match */
+	SNAP_IO,		/* errno in error */
+};
+
+struct snap_result {
+	uint32_t	token;
+	uint32_t	status;		/* enum snap_error */
+	int32_t		error;		/* errno for SNAP_IO */
+	uint32_t	pad;
+	uint64_t	bytes;		/* stored, or in the memfd */
+	uint64_t	elapsed_us;	/* the broker's time on it */
 };
 
 /* Audit events: the monitor sends them, the broker numbers and writes. */
@@ -287,6 +375,8 @@ enum audit_type {
 	AUDIT_PROTOCOL,			/* t0: what was violated */
 	AUDIT_AUTH_FAIL,		/* t0: why */
 	AUDIT_EXEC_ABORT,		/* t0: cause, t1: error code */
+	AUDIT_SESSION_HIBERNATE,	/* status; duration; t0: why, t1: error */
+	AUDIT_SESSION_RESUME,		/* status; duration; t0: note, t1: error */
 	AUDIT_MAX
 };
 
@@ -423,6 +513,10 @@ struct securerd_conf {
 #define LIBRARIES_MAX	8
 	char			 libraries[LIBRARIES_MAX][200];	/* R's */
 	uint32_t		 nlibraries;
+#define PRELOAD_MAX	16
+#define PACKAGE_NAME_MAX 64	/* with its NUL */
+	char			 preload[PRELOAD_MAX][PACKAGE_NAME_MAX];
+	uint32_t		 npreload;		/* namespaces */
 	int			 audit_sync;		/* AUDIT_SYNC_* */
 	uint32_t		 audit_sync_ms;		/* batch interval */
 	uint64_t		 audit_rotate;		/* bytes, 0 never */
@@ -459,6 +553,11 @@ struct securerd_conf {
 	uint32_t		 hello_timeout;		/* seconds, 0 none */
 	uint64_t		 client_memory;		/* buffered, 0: derived */
 	uint64_t		 user_client_memory;	/* per uid, 0: a share */
+	char			 state_dir[256];	/* snapshots, the key */
+	uint64_t		 max_snapshot;		/* bytes of one */
+	uint64_t		 snapshot_quota;	/* bytes per uid */
+	uint32_t		 hibernate_after;	/* seconds idle, 0 off */
+	uint32_t		 pad_snap;
 };
 
 /* util.c */

@@ -74,3 +74,36 @@ monitor_recv_worker_ran(struct chan *ch, struct imsg *imsg)
 	msg_get_fixed(imsg, &wr, sizeof(wr));
 	core_worker_ran(&wr);
 }
+
+/* IMSG_SNAP_STORED: the snapshot is on disk, authenticated. */
+void
+monitor_recv_snap_stored(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_result	res;
+
+	if (msg_get_snap_result(imsg, &res) == -1)
+		fatalx("broker: a bad snapshot result");
+	core_snap_stored(&res);
+}
+
+/* IMSG_SNAP_LOADED: a checked snapshot, in a sealed memfd. */
+void
+monitor_recv_snap_loaded(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_result	res;
+
+	if (msg_get_snap_result(imsg, &res) == -1)
+		fatalx("broker: a bad snapshot result");
+	core_snap_loaded(&res, imsg_get_fd(imsg));
+}
+
+/* IMSG_SNAP_FAILED: a store or a load did not happen, and why. */
+void
+monitor_recv_snap_failed(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_result	res;
+
+	if (msg_get_snap_result(imsg, &res) == -1)
+		fatalx("broker: a bad snapshot result");
+	core_snap_failed(&res);
+}

@@ -23,11 +23,14 @@ static int	client_admit(const struct peer_cred *);
 static void	client_opened(struct conn *);
 static void	client_line(struct conn *, char *, size_t);
 static void	client_gone(struct conn *);
+static void	client_behind(struct conn *);
+static void	client_caught_up(struct conn *);
 static void	client_hello(struct client *, uint64_t, cJSON *, char *,
 		    size_t);
 
 const struct conn_ops	client_conn_ops = {
 	client_admit, client_opened, client_line, client_gone,
+	client_behind, client_caught_up,
 };
 
 size_t
@@ -102,6 +105,24 @@ client_gone(struct conn *conn)
 	defer(&c->d_free, client_free, c);
 }
 
+/*
+ * Its output waits for it: a worker whose output is for it is held
+ * (core_output) as soon as it says more, until it has caught up.
+ */
+static void
+client_behind(struct conn *conn)
+{
+	struct client	*c = conn_data(conn);
+
+	c->behind = 1;
+}
+
+static void
+client_caught_up(struct conn *conn)
+{
+	core_client_caught_up(conn_data(conn));
+}
+
 /* A session of c's, or of its identity's pools it executes on. */
 static struct session *
 session_find(struct client *c, cJSON *req, uint64_t id)
@@ -152,6 +173,16 @@ req_session_restart(struct client *c, uint64_t id, cJSON *req, char *line,
 
 	if ((s = session_find_own(c, req, id)) != NULL)
 		core_session_restart(s, id);
+}
+
+static void
+req_session_hibernate(struct client *c, uint64_t id, cJSON *req, char *line,
+    size_t len)
+{
+	struct session	*s;
+
+	if ((s = session_find_own(c, req, id)) != NULL)
+		core_session_hibernate(c, id, s);
 }
 
 static void
@@ -265,6 +296,7 @@ static const struct {
 	{ "pool.status",	req_pool_status },
 	{ "session.close",	req_session_close },
 	{ "session.create",	req_session_create },
+	{ "session.hibernate",	req_session_hibernate },
 	{ "session.restart",	req_session_restart },
 	{ "status",		req_status },
 	{ "tool_result",	req_tool_result },

@@ -31,11 +31,16 @@
 #include "monitor.h"
 
 /*
- * More than this waiting for a client starts its grace period
- * (client-grace seconds): unless it reads below it in time, it is
- * dropped with its sessions and their work.
+ * More than this waiting for a client and it is behind: its front end
+ * stops what fills it (ops->behind: the workers whose output it is) and
+ * its grace period starts (client-grace seconds).  Once it has read down
+ * to CONN_OUTPUT_LOW it has caught up (ops->caught_up) and its workers
+ * go on.  A client that reads nothing for a whole grace period is
+ * dropped with its sessions and their work; one that reads, however
+ * slowly, is only held back.
  */
 #define CONN_OUTPUT_HIGH	(1U * 1024 * 1024)
+#define CONN_OUTPUT_LOW		(256U * 1024)
 
 /* Freed buffers worth giving back to the system at once. */
 #define CONN_TRIM_BYTES		(8U * 1024 * 1024)
@@ -52,6 +57,14 @@ struct conn {
 	struct event		 ev_grace;	/* replies unread */
 	struct event		 ev_hello;	/* not yet authenticated */
 	int			 authenticated;
+	int			 behind;	/* over CONN_OUTPUT_HIGH */
+	int			 was_behind;	/* said so once */
+	int			 progress;	/* it read, in this grace */
+	int			 cutting;	/* conn_cut drains, nobody reads */
+	uint64_t		 queued;	/* bytes ever sent it, */
+	uint64_t		 written;	/* ... and written of them */
+	struct msgends		 ends;		/* where messages end */
+	struct event		 ev_linger;	/* dropped, still writing */
 	int			 final;		/* nothing more is sent */
 	int			 dropped;
 	int			 discard;	/* what it did not read goes */
@@ -77,6 +90,9 @@ static void	conn_drained(struct bufferevent *, void *);
 static void	conn_closed(struct bufferevent *, short, void *);
 static void	conn_free(struct conn *);
 static void	conn_hello_over(int, short, void *);
+static void	conn_linger_over(int, short, void *);
+static void	conn_linger_arm(struct conn *);
+static void	conn_error(struct conn *, const char *, const char *);
 static void	conn_trim(uint64_t);
 static void	conn_buffered(struct evbuffer *,
 		    const struct evbuffer_cb_info *, void *);
@@ -287,10 +303,11 @@ conn_accept(int fd, short event, void *arg)
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_buffered, c);
 	/* Until hello, a line is short: conn_read refuses a longer one. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, HELLO_LINE_MAX + 1);
-	/* conn_caught_up ends a grace period when it reads enough. */
-	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_HIGH, 0);
+	/* conn_caught_up: it read down to the low mark. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONN_OUTPUT_LOW, 0);
 	evtimer_set(&c->ev_grace, conn_grace_over, c);
 	evtimer_set(&c->ev_hello, conn_hello_over, c);
+	evtimer_set(&c->ev_linger, conn_linger_over, c);
 	if (conf->hello_timeout > 0)
 		evtimer_add(&c->ev_hello, &tv);
 	bufferevent_enable(c->bev, EV_READ);
@@ -323,6 +340,57 @@ conn_buffered(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 	c->charged += delta;
 	connlimit_charge(c->user, delta);
+	if (info->n_deleted == 0 || c->cutting ||
+	    buf != bufferevent_get_output(c->bev))
+		return;
+	c->progress = 1;
+	c->written += info->n_deleted;
+	msgends_written(&c->ends, c->written);
+}
+
+/* The record of message ends grew or went: counted as buffers are. */
+static void
+conn_charge_ends(struct conn *c, int64_t delta)
+{
+	c->charged += delta;
+	connlimit_charge(c->user, delta);
+}
+
+/*
+ * A connection dropped with a typed error: what it has not yet read is
+ * cut at the end of the message being written, so that the error is
+ * the next whole line it reads, and then nothing more.  keep_max bounds
+ * what is kept of that message (0: all of it); one longer, or one never
+ * finished, is cut with the rest and no line follows: the client sees
+ * the connection end.
+ */
+static void
+conn_cut(struct conn *c, const char *code, const char *why,
+    size_t keep_max)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev), *keep;
+	uint64_t	 cut;
+	int		 tell;
+
+	tell = msgends_cut(&c->ends, c->written, &cut) == 0;
+	if (!tell || (keep_max > 0 && cut - c->written > keep_max))
+		tell = 0, cut = c->written;
+	if ((keep = evbuffer_new()) == NULL)
+		fatal("%s", __func__);
+	/* A bufferevent's output is frozen at its start but for its writes. */
+	c->cutting = 1;
+	evbuffer_unfreeze(out, 1);
+	if (evbuffer_remove_buffer(out, keep, cut - c->written) == -1 ||
+	    evbuffer_drain(out, evbuffer_get_length(out)) == -1 ||
+	    evbuffer_add_buffer(out, keep) == -1)
+		fatal("%s", __func__);
+	evbuffer_freeze(out, 1);
+	c->cutting = 0;
+	evbuffer_free(keep);
+	conn_charge_ends(c, -(int64_t)msgends_clear(&c->ends));
+	if (tell)
+		conn_error(c, code, why);
+	c->final = 1;
 }
 
 /* A typed error line, as the front end's replies are framed. */
@@ -346,7 +414,6 @@ conn_error(struct conn *c, const char *code, const char *why)
 static void
 conn_over_budget(struct conn *c, const char *why)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
 	uint64_t	 held = c->charged;
 
 	log_warnx("client uid %u pid %d dropped: %s", c->cred.uid,
@@ -354,10 +421,10 @@ conn_over_budget(struct conn *c, const char *why)
 	counters.clients_over_budget++;
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	evbuffer_drain(out, evbuffer_get_length(out));
-	conn_trim(held);
-	conn_error(c, "over_budget", why);
-	conn_drop(c, why, 1);
+	conn_cut(c, "over_budget", why, CONN_OUTPUT_LOW);
+	if (held > c->charged)
+		conn_trim(held - c->charged);
+	conn_drop(c, why, 0);
 }
 
 /* The connection holding most, of uid u's or of anyone's (u NULL). */
@@ -446,35 +513,60 @@ conn_write_now(struct conn *c, const char *text, size_t len)
 {
 	ssize_t	n;
 
+	c->queued += len;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return (0);
 	if ((n = write(bufferevent_getfd(c->bev), text, len)) <= 0)
 		return (0);
+	c->written += n;
+	msgends_written(&c->ends, c->written);
 	return (n);
 }
 
-/*
- * Replies pile up: the client has client-grace seconds to read them down
- * to CONN_OUTPUT_HIGH.  What we keep meanwhile is its uid's budget
- * (connlimit.c), checked as it grows.
- */
 static void
-conn_grace_start(struct conn *c)
+conn_grace_arm(struct conn *c)
 {
 	struct timeval	tv = { conf->client_grace, 0 };
 
-	if (conf->client_grace == 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
-	    CONN_OUTPUT_HIGH || evtimer_pending(&c->ev_grace, NULL))
-		return;
-	log_info("client uid %u pid %d is behind, grace period started",
-	    c->cred.uid, c->cred.pid);
+	c->progress = 0;
 	evtimer_add(&c->ev_grace, &tv);
 }
 
-/* text, len bytes with room for one more: the line and its newline. */
+/*
+ * Replies pile up: its front end holds back what fills them, and the
+ * client must read some within each client-grace seconds.  What we keep
+ * meanwhile is its uid's budget (connlimit.c), checked as it grows.
+ */
+static void
+conn_behind(struct conn *c)
+{
+	if (c->behind || c->dropped ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <=
+	    CONN_OUTPUT_HIGH)
+		return;
+	c->behind = 1;
+	if (!c->was_behind)
+		log_info("client uid %u pid %d is behind: its output is held "
+		    "back", c->cred.uid, c->cred.pid);
+	c->was_behind = 1;
+	if (ops->behind != NULL)
+		ops->behind(c);
+	if (conf->client_grace > 0 && !evtimer_pending(&c->ev_grace, NULL))
+		conn_grace_arm(c);
+}
+
+/* A message ends here: a line, or a reply's line and its frame. */
 void
-conn_send(struct conn *c, const char *text, size_t len)
+conn_message_end(struct conn *c)
+{
+	if (c->discard || c->final)
+		return;
+	conn_charge_ends(c, msgends_push(&c->ends, c->queued, c->written));
+}
+
+/* A line, and a frame follows it (conn_send_ref, conn_message_end). */
+void
+conn_send_more(struct conn *c, const char *text, size_t len)
 {
 	size_t	off;
 
@@ -485,9 +577,21 @@ conn_send(struct conn *c, const char *text, size_t len)
 	if (off < len && bufferevent_write(c->bev, text + off, len - off) ==
 	    -1)
 		fatal("%s", __func__);
-	conn_grace_start(c);
+	conn_behind(c);
 	if (off < len)
 		conn_budget_check(c);
+}
+
+/* text, len bytes: a whole line and its newline, one message. */
+void
+conn_send(struct conn *c, const char *text, size_t len)
+{
+	if (c->discard || c->final)
+		return;
+	/* Its end is known before the budget check may cut at it. */
+	conn_charge_ends(c, msgends_push(&c->ends, c->queued + len,
+	    c->written));
+	conn_send_more(c, text, len);
 }
 
 /*
@@ -513,7 +617,7 @@ conn_send_ref(struct conn *c, const char *data, size_t len,
 	if (evbuffer_add_reference(bufferevent_get_output(c->bev),
 	    data + off, len - off, done, arg) == -1)
 		fatal("%s", __func__);
-	conn_grace_start(c);
+	conn_behind(c);
 	conn_budget_check(c);
 }
 
@@ -522,17 +626,37 @@ conn_caught_up(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
+	if (!c->behind || c->dropped)
+		return;
 	evtimer_del(&c->ev_grace);
+	c->behind = 0;
+	log_debug("client uid %u pid %d caught up", c->cred.uid,
+	    c->cred.pid);
+	if (ops->caught_up != NULL)
+		ops->caught_up(c);
 }
 
+/*
+ * Dropped only if it read nothing for a whole grace period; it is told
+ * why after the message it was reading, if it ever reads again.
+ */
 static void
 conn_grace_over(int fd, short event, void *arg)
 {
 	struct conn	*c = arg;
+	char		 why[160];
 
+	if (c->progress) {
+		conn_grace_arm(c);
+		return;
+	}
 	log_warnx("client uid %u pid %d did not read its replies in time, "
 	    "dropping it", c->cred.uid, c->cred.pid);
-	conn_drop(c, "client does not read", 1);
+	snprintf(why, sizeof(why), "securerd dropped this client: it read "
+	    "none of its output for %u seconds (client-grace); its sessions "
+	    "are closed", conf->client_grace);
+	conn_cut(c, "slow_client", why, 0);
+	conn_drop(c, "client does not read", 0);
 }
 
 static void
@@ -579,6 +703,33 @@ conn_gone(void *arg)
 	/* conn_drained waits for an empty output buffer, not a watermark. */
 	bufferevent_setcb(c->bev, NULL, conn_drained, conn_closed, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	conn_linger_arm(c);
+}
+
+/* Gone, still writing: as long as it reads some in each client-grace. */
+static void
+conn_linger_arm(struct conn *c)
+{
+	struct timeval	tv = { conf->client_grace, 0 };
+
+	if (conf->client_grace == 0)
+		return;
+	c->progress = 0;
+	evtimer_add(&c->ev_linger, &tv);
+}
+
+static void
+conn_linger_over(int fd, short event, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->progress) {
+		conn_linger_arm(c);
+		return;
+	}
+	log_debug("client uid %u pid %d did not read its last replies",
+	    c->cred.uid, c->cred.pid);
+	conn_free(c);
 }
 
 static void
@@ -616,6 +767,8 @@ conn_free(struct conn *c)
 
 	evtimer_del(&c->ev_grace);
 	evtimer_del(&c->ev_hello);
+	evtimer_del(&c->ev_linger);
+	conn_charge_ends(c, -(int64_t)msgends_clear(&c->ends));
 	evbuffer_remove_cb(bufferevent_get_input(c->bev), conn_buffered, c);
 	evbuffer_remove_cb(bufferevent_get_output(c->bev), conn_buffered, c);
 	connlimit_charge(c->user, -(int64_t)c->charged);

@@ -60,6 +60,13 @@ static void	worker_given_up(void *);
 static void	worker_rest(struct worker *, const struct job *);
 static void	worker_wake(struct worker *);
 static void	worker_closed_timer(int, short, void *);
+static void	session_hib_timer(int, short, void *);
+static void	session_resume(struct session *);
+static void	session_resume_go(struct session *);
+static int	session_resume_admit(struct client *, uint64_t,
+		    struct session *);
+static int	session_hib_lost(struct session *, const char *);
+static void	session_up(struct session *);
 
 #define EXEC(j)		((struct exec *)(j))
 #define FILEOP(j)	((struct fileop *)(j))
@@ -111,11 +118,23 @@ void
 core_session_idle_clock(struct session *s)
 {
 	struct timeval	tv = { conf->idle_ttl, 0 };
+	struct timeval	hib = { conf->hibernate_after, 0 };
 
 	evtimer_del(&s->ev_idle);
 	if (conf->idle_ttl > 0 && s->job == NULL && s->pool == NULL &&
-	    s->state != S_STARTING && !s->closing)
+	    s->state == S_IDLE && !s->closing)
 		evtimer_add(&s->ev_idle, &tv);
+	/* Its hibernation first, when the operator wants it sooner. */
+	if (s->hib_timer && s->state != S_SAVING) {
+		evtimer_del(&s->ev_hib);
+		s->hib_timer = 0;
+	}
+	if (conf->hibernate_after > 0 && s->job == NULL && s->pool == NULL &&
+	    s->state == S_IDLE && !s->closing &&
+	    (conf->idle_ttl == 0 || conf->hibernate_after < conf->idle_ttl)) {
+		evtimer_add(&s->ev_hib, &hib);
+		s->hib_timer = 1;
+	}
 }
 
 /*
@@ -158,6 +177,7 @@ core_session_new(struct client *c, uint64_t id, cJSON *req,
 	}
 	evtimer_set(&s->ev_idle, session_idle_timer, s);
 	evtimer_set(&s->ev_life, session_life_timer, s);
+	evtimer_set(&s->ev_hib, session_hib_timer, s);
 	s->worker = session_take_worker(s);
 	return (s);
 }
@@ -168,6 +188,8 @@ session_take_worker(struct session *s)
 {
 	struct worker	*w;
 
+	/* A new worker has no partial file: an unfinished upload is gone. */
+	fileop_upload_end(s);
 	if ((w = spare_take(s)) == NULL)
 		return (worker_spawn(s, &s->limits));
 	w->session = s;
@@ -244,6 +266,8 @@ session_lost(struct session *s, int was_up, const char *code,
 	cJSON		*extra;
 
 	s->worker = NULL;
+	if (session_hib_lost(s, cause))
+		return;
 	if (j != NULL && j->sent) {
 		if ((extra = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -332,6 +356,14 @@ core_session_destroy(struct session *s, const char *reason)
 	if (s->restart_req != 0)
 		reply_error(s->client, s->restart_req, "closed", NULL,
 		    "the session was closed before it restarted");
+	if (s->hib_req != 0)
+		reply_error(s->hib_client, s->hib_req, "closed", NULL,
+		    "the session was closed before it was hibernated");
+	s->hib_req = 0;
+	if (s->hib_timer)
+		evtimer_del(&s->ev_hib);
+	hib_delete(s);
+	hib_forget(s);
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
 	if (s->pool == NULL)
 		TAILQ_REMOVE(&s->client->sessions, s, entry);
@@ -340,7 +372,7 @@ core_session_destroy(struct session *s, const char *reason)
 	evtimer_del(&s->ev_idle);
 	evtimer_del(&s->ev_life);
 	defer_cancel(&s->d_expire);
-	policy_session_gone(s->ident, s->memory);
+	policy_session_gone(s->ident, s->memory, !s->unheld);
 	session_free(s);
 	spare_refill();		/* the capacity it leaves */
 }
@@ -413,6 +445,11 @@ job_admit(struct client *c, uint64_t id, struct session *s)
 		    "execution is already running in this session");
 		return (-1);
 	}
+	if (s->state == S_SAVING) {
+		reply_error(c, id, "session_busy", NULL, "session busy: its "
+		    "state is being saved (session.hibernate)");
+		return (-1);
+	}
 	if (s->idle_loss[0] != '\0') {
 		if ((extra = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -442,8 +479,14 @@ job_begin(struct job *j, struct client *c, uint64_t id, struct session *s)
 	evtimer_set(&j->timer, job_deadline, j);
 	s->job = j;
 	evtimer_del(&s->ev_idle);
+	if (s->hib_timer) {
+		evtimer_del(&s->ev_hib);
+		s->hib_timer = 0;
+	}
 	if (s->state == S_IDLE)
 		job_start(j);
+	else if (s->state == S_HIBERNATED)
+		session_resume(s);
 	else if (s->worker == NULL)
 		session_respawn(s, "worker could not start, trying again");
 }
@@ -481,11 +524,17 @@ core_exec_submit(struct client *c, uint64_t id, cJSON *req,
 		reply_error(c, id, "bad_request", NULL, "%s", err);
 		return (-1);
 	}
+	if (session_resume_admit(c, id, s) == -1) {
+		exec_free(e);
+		return (-1);
+	}
 	if (policy_exec_admit(c, id, s->ident) == -1) {
 		exec_free(e);
 		return (-1);
 	}
 	s->executions++;
+	/* The worker removes its partial file before the code runs. */
+	fileop_upload_end(s);
 	job_begin(&e->job, c, id, s);
 	return (0);
 }
@@ -499,11 +548,12 @@ core_file_submit(struct client *c, uint64_t id, cJSON *req,
 	if (job_admit(c, id, s) == -1 ||
 	    (f = fileop_alloc(c, id, req, put, s)) == NULL)
 		return;
-	if (policy_exec_admit(c, id, s->ident) == -1) {
+	if (session_resume_admit(c, id, s) == -1 ||
+	    policy_exec_admit(c, id, s->ident) == -1) {
 		fileop_free(f);
 		return;
 	}
-	if (put)
+	if (fileop_starts_upload(f))
 		s->files_put++;
 	job_begin(&f->job, c, id, s);
 }
@@ -528,8 +578,9 @@ job_start_acked(void *arg, int durable)
 
 /*
  * The start record first; the worker gets the job once the broker says
- * the record is durable.  A worker that comes up again after a restart
- * finds the start already recorded.
+ * the record is durable, or at once, behind the record on the broker's
+ * channel, where the policy promises no flush (audit.c).  A worker that
+ * comes up again after a restart finds the start already recorded.
  */
 static void
 job_start(struct job *j)
@@ -538,6 +589,10 @@ job_start(struct job *j)
 
 	/* Ahead of the start record: awake before the ack lets j go. */
 	worker_wake(j->session->worker);
+	if (j->unaudited) {
+		job_dispatch(j);
+		return;
+	}
 	if (j->audit_token != 0) {
 		if (j->audit_acked)
 			job_dispatch(j);
@@ -546,7 +601,10 @@ job_start(struct job *j)
 	sha256_hex(j->code, j->code_len, hash);
 	j->audit_token = audit_session(j->session, AUDIT_EXEC_START, 0, 0,
 	    j->id, j->code, hash, NULL);
-	audit_wait_start(j->audit_token, job_start_acked, j);
+	if (audit_waits())
+		audit_wait_start(j->audit_token, job_start_acked, j);
+	else
+		job_start_acked(j, 1);
 }
 
 /* To the worker, whose channel then expects this job's messages. */
@@ -583,6 +641,11 @@ job_dispatch(struct job *j)
 	if (j->timeout > 0) {
 		tv.tv_sec = (time_t)j->timeout;
 		tv.tv_usec = (suseconds_t)((j->timeout - tv.tv_sec) * 1e6);
+		/*
+		 * A timer counts from the time cached at the start of the
+		 * loop turn; the job starts now, and is never cut short.
+		 */
+		event_base_update_cache_time(event_get_base(&j->timer));
 		evtimer_add(&j->timer, &tv);
 	}
 }
@@ -612,10 +675,11 @@ job_end(struct job *j, cJSON *r)
 	cJSON		*reply;
 
 	refusals_summary(j);
-	token = audit_session(s, AUDIT_EXEC_END, EXEC_OK,
+	token = j->unaudited ? 0 : audit_session(s, AUDIT_EXEC_END, EXEC_OK,
 	    now_us() - j->start_us, j->id, NULL, NULL, NULL);
 	reply = reply_new(j->req_id, 1);
 	reply_merge(reply, r);
+	hib_resumed_json(s, reply);
 	if (j->kind == JOB_EXEC)
 		stats_exec_end(EXEC_OK, j->sent, j->start_us);
 	audit_hold_reply(j->client, j->req_id, reply, token);
@@ -644,6 +708,7 @@ job_fail(struct job *j, enum exec_status status, const char *code,
 	cJSON_AddStringToObject(err, "code", code);
 	cJSON_AddStringToObject(err, "message", msg);
 	reply_merge(err, extra);
+	hib_resumed_json(s, r);
 	if (j->audit_token != 0)
 		refusals_summary(j);
 	/* Only a recorded start has an end; a worker's death aborts. */
@@ -747,6 +812,9 @@ core_output(struct worker *w, const struct msg_output *m)
 		e->truncated = 1;
 		reply_event(e->job.client, e->job.req_id, "truncated", NULL);
 	}
+	/* Its client is behind: the worker waits for it (back-pressure). */
+	if (e->job.client != NULL && e->job.client->behind)
+		worker_hold(w);
 }
 
 /* The worker's advice: names of risky calls in the parsed code. */
@@ -1078,13 +1146,13 @@ core_file_reply(struct worker *w, const struct msg_file *m)
 	struct fileop	*f = FILEOP(worker_job(w));
 	const char	*code;
 	char		 err[PATH_MAX + 256];
-	cJSON		*r;
+	cJSON		*r, *extra;
 
 	f->job.answered = 1;
-	if ((r = fileop_reply(f, m, err, sizeof(err), &code)) != NULL)
+	if ((r = fileop_reply(f, m, err, sizeof(err), &code, &extra)) != NULL)
 		job_end(&f->job, r);
 	else if (code != NULL)
-		job_fail(&f->job, EXEC_ERROR, code, NULL, "%s", err);
+		job_fail(&f->job, EXEC_ERROR, code, extra, "%s", err);
 	else
 		worker_fails(w, LOST_PROTOCOL, "a bad file reply");
 }
@@ -1205,7 +1273,8 @@ static void
 worker_rest(struct worker *w, const struct job *j)
 {
 	if (w == NULL || !w->attached || w->lost || w->killed ||
-	    w->resting || w->chan.state != WS_IDLE || (j->sent && !j->answered))
+	    w->resting || w->chan.state != WS_IDLE ||
+	    (j != NULL && j->sent && !j->answered))
 		return;
 	w->resting = 1;
 	wire_worker_idle(w->id);
@@ -1271,8 +1340,15 @@ core_worker_ready(struct worker *w)
 void
 core_worker_setup_done(struct worker *w)
 {
+	struct session	*s = w->session;
+
 	w->chan.state = WS_IDLE;
-	session_up(w->session);
+	if (s->state == S_RESUMING) {
+		s->resume_worker = 1;
+		session_resume_go(s);
+		return;
+	}
+	session_up(s);
 }
 
 void
@@ -1364,4 +1440,346 @@ core_client_gone(struct client *c, const char *why)
 	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
 		core_session_destroy(s, why);
 	audit_client_gone(c);
+	/* A pool's worker held for it runs on, its output for nobody. */
+	c->behind = 0;
+	worker_release_held();
+}
+
+/* c read down its output: the workers held for it go on. */
+void
+core_client_caught_up(struct client *c)
+{
+	c->behind = 0;
+	worker_release_held();
+}
+
+/*
+ * Hibernation (DESIGN.md, "Hibernation"): an idle session's state goes
+ * to the broker's disk and its worker and capacity are freed; the next
+ * job on it brings it back in a fresh worker, transparently.
+ */
+
+#define SNAP_DEADLINE	120	/* seconds for the worker to write it */
+
+/* hibernate-after passed, or the worker's time to write its state. */
+static void
+session_hib_timer(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	s->hib_timer = 0;
+	if (s->state == S_IDLE)
+		core_session_hibernate(NULL, 0, s);
+	else if (s->state == S_SAVING && s->worker != NULL &&
+	    s->worker->chan.state == WS_SNAP)
+		worker_fails(s->worker, LOST_PROTOCOL, "it did not write its "
+		    "state in %d seconds", SNAP_DEADLINE);
+}
+
+/* A hibernation that did not happen: its asker told, the log too. */
+static void
+hibernate_failed(struct session *s, const char *code, const char *why)
+{
+	audit_session(s, AUDIT_SESSION_HIBERNATE, 1, now_us() - s->snap_t0,
+	    0, s->hib_req != 0 ? "client" : "hibernate-after", why, NULL);
+	if (s->hib_req != 0)
+		reply_error(s->hib_client, s->hib_req, code, NULL,
+		    "the session was not hibernated: %s", why);
+	s->hib_req = 0;
+	if (s->snap_fd != -1)
+		close(s->snap_fd);
+	s->snap_fd = -1;
+}
+
+/* session.hibernate (c, id), or hibernate-after (c NULL). */
+void
+core_session_hibernate(struct client *c, uint64_t id, struct session *s)
+{
+	struct timeval	 tv = { SNAP_DEADLINE, 0 };
+	cJSON		*r;
+
+	if (s->state == S_HIBERNATED) {
+		if ((r = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(r, "session", s->id);
+		cJSON_AddBoolToObject(r, "hibernated", 1);
+		cJSON_AddNumberToObject(r, "bytes", (double)s->snap_bytes);
+		reply_ok(c, id, r);
+		return;
+	}
+	if (s->pool != NULL || s->job != NULL || s->state != S_IDLE ||
+	    s->restart_req != 0 || s->create_req != 0 || s->worker == NULL ||
+	    !s->worker->attached || s->worker->chan.state != WS_IDLE) {
+		if (c != NULL)
+			reply_error(c, id, "session_busy", NULL, "the session "
+			    "can be hibernated only when it is idle");
+		return;
+	}
+	if (audit_down) {
+		if (c != NULL)
+			reply_error(c, id, "audit_unavailable", NULL, "audit "
+			    "log unavailable: the session is not hibernated");
+		return;
+	}
+	worker_wake(s->worker);
+	if (hib_snapshot_send(s) == -1) {
+		s->snap_t0 = now_us();
+		s->hib_client = c;
+		s->hib_req = id;
+		hibernate_failed(s, "snapshot_failed", strerror(errno));
+		return;
+	}
+	evtimer_del(&s->ev_idle);
+	s->state = S_SAVING;
+	s->hib_client = c;
+	s->hib_req = c != NULL ? id : 0;
+	evtimer_add(&s->ev_hib, &tv);
+	s->hib_timer = 1;
+}
+
+/* IMSG_W_SNAPSHOT_DONE: its state is in our memfd, or it says why not. */
+void
+core_snapshot_done(struct worker *w, const struct msg_snap_done *m)
+{
+	struct session	*s = w->session;
+	char		 why[SNAP_NOTE_MAX + 64];
+
+	w->chan.state = WS_IDLE;
+	evtimer_del(&s->ev_hib);
+	s->hib_timer = 0;
+	log_debug("session %s: the worker wrote %llu bytes in %llu us", s->id,
+	    (unsigned long long)m->bytes,
+	    (unsigned long long)(now_us() - s->snap_t0));
+	if (m->status == WSNAP_OK && m->bytes > conf->max_snapshot) {
+		worker_fails(w, LOST_PROTOCOL, "it wrote a state of %llu bytes, "
+		    "over the %llu it was allowed", (unsigned long long)m->bytes,
+		    (unsigned long long)conf->max_snapshot);
+		return;
+	}
+	if (m->status != WSNAP_OK) {
+		s->state = S_IDLE;
+		if (m->status == WSNAP_TOO_LARGE && m->note.len == 0)
+			snprintf(why, sizeof(why), "its state is over "
+			    "snapshot-size (%llu bytes)",
+			    (unsigned long long)conf->max_snapshot);
+		else if (m->status == WSNAP_TOO_LARGE)
+			snprintf(why, sizeof(why), "its state is too large "
+			    "(the worker says: %.*s)", (int)m->note.len,
+			    m->note.p);
+		else
+			snprintf(why, sizeof(why), "its state could not be "
+			    "written%s%.*s", m->note.len > 0 ? ": " : "",
+			    (int)m->note.len, m->note.p);
+		hibernate_failed(s, m->status == WSNAP_TOO_LARGE ?
+		    "snapshot_too_large" : "snapshot_failed", why);
+		worker_rest(w, NULL);
+		core_session_idle_clock(s);
+		return;
+	}
+	s->snap_stored = 1;	/* may be on disk from now: deleted at close */
+	hib_store(s, m->bytes);
+	worker_rest(w, NULL);
+}
+
+/* IMSG_SNAP_STORED: on disk; the worker and its capacity go. */
+void
+core_snap_stored(const struct snap_result *res)
+{
+	struct session	*s;
+	cJSON		*r;
+	char		 bytes[24];
+
+	if ((s = hib_answered(res->token)) == NULL || s->state != S_SAVING)
+		return;
+	log_debug("session %s: %llu bytes stored in %llu us, %llu us in all",
+	    s->id, (unsigned long long)res->bytes,
+	    (unsigned long long)res->elapsed_us,
+	    (unsigned long long)(now_us() - s->snap_t0));
+	if (s->worker != NULL)
+		worker_kill(s->worker, "hibernated");
+	s->state = S_HIBERNATED;
+	policy_capacity_release(s->memory);
+	s->unheld = 1;
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)res->bytes);
+	audit_session(s, AUDIT_SESSION_HIBERNATE, 0, now_us() - s->snap_t0, 0,
+	    s->hib_req != 0 ? "client" : "hibernate-after", NULL, bytes);
+	if (s->hib_req != 0) {
+		if ((r = cJSON_CreateObject()) == NULL)
+			fatal("%s", __func__);
+		cJSON_AddStringToObject(r, "session", s->id);
+		cJSON_AddBoolToObject(r, "hibernated", 1);
+		cJSON_AddNumberToObject(r, "bytes", (double)res->bytes);
+		cJSON_AddNumberToObject(r, "ms",
+		    (now_us() - s->snap_t0) / 1000.0);
+		reply_ok(s->hib_client, s->hib_req, r);
+		s->hib_req = 0;
+	}
+	spare_refill();		/* the capacity it leaves */
+}
+
+/* A job came for a hibernated session: it needs its capacity back. */
+static int
+session_resume_admit(struct client *c, uint64_t id, struct session *s)
+{
+	if (s->state != S_HIBERNATED || !s->unheld)
+		return (0);
+	if (policy_capacity_take(c, id, s->memory) == -1)
+		return (-1);
+	s->unheld = 0;
+	return (0);
+}
+
+/* Its state from the broker and a worker, at once; then the restore. */
+static void
+session_resume(struct session *s)
+{
+	s->state = S_RESUMING;
+	hib_load(s);
+	s->worker = session_take_worker(s);
+}
+
+/* Both are here: the worker reads the state. */
+static void
+session_resume_go(struct session *s)
+{
+	if (!s->resume_loaded || !s->resume_worker || s->worker == NULL)
+		return;
+	log_debug("session %s: its worker and state ready %llu us after the "
+	    "job came", s->id, (unsigned long long)(now_us() - s->snap_t0));
+	if (hib_restore_send(s) == -1)
+		worker_fails(s->worker, LOST_CHANNEL, "its state could not be "
+		    "sent");
+}
+
+/*
+ * A resume that did not happen: the job that waited fails with code and
+ * why.  If keep, the state is still on disk and the session hibernated
+ * again (the next request tries again); if not, it is gone and the
+ * session goes on with a fresh worker.
+ */
+static void
+resume_failed(struct session *s, int keep, const char *code, const char *why)
+{
+	audit_session(s, AUDIT_SESSION_RESUME, 1, now_us() - s->snap_t0, 0,
+	    NULL, why, NULL);
+	if (s->snap_fd != -1)
+		close(s->snap_fd);
+	s->snap_fd = -1;
+	s->resume_loaded = s->resume_worker = 0;
+	if (s->job != NULL)
+		job_fail(s->job, EXEC_ERROR, code, NULL, "the session's state "
+		    "could not be restored: %s; %s", why, keep ? "it stays "
+		    "hibernated and the next request tries again" : "the "
+		    "session was restarted and its state is gone");
+	if (keep) {
+		if (s->worker != NULL)
+			worker_kill(s->worker, "its resume failed");
+		s->state = S_HIBERNATED;
+		policy_capacity_release(s->memory);
+		s->unheld = 1;
+		spare_refill();
+		return;
+	}
+	hib_delete(s);
+	s->state = S_STARTING;
+	if (s->worker == NULL)
+		session_respawn(s, "its state could not be restored");
+	else if (s->worker->attached && s->worker->chan.state == WS_IDLE)
+		session_up(s);
+}
+
+/* IMSG_SNAP_LOADED: the checked state, in a sealed memfd. */
+void
+core_snap_loaded(const struct snap_result *res, int fd)
+{
+	struct session	*s;
+
+	if ((s = hib_answered(res->token)) == NULL ||
+	    s->state != S_RESUMING) {
+		close(fd);
+		return;
+	}
+	log_debug("session %s: %llu bytes loaded in %llu us, %llu us after "
+	    "the job came", s->id, (unsigned long long)res->bytes,
+	    (unsigned long long)res->elapsed_us,
+	    (unsigned long long)(now_us() - s->snap_t0));
+	s->snap_fd = fd;
+	s->snap_bytes = res->bytes;
+	s->resume_loaded = 1;
+	session_resume_go(s);
+}
+
+/* IMSG_SNAP_FAILED: a store or a load the broker could not do. */
+void
+core_snap_failed(const struct snap_result *res)
+{
+	struct session	*s;
+	char		 why[256];
+
+	if ((s = hib_answered(res->token)) == NULL)
+		return;
+	hib_error_str(res, why, sizeof(why));
+	if (s->state == S_SAVING) {
+		s->state = S_IDLE;
+		hibernate_failed(s, hib_error_code(res->status), why);
+		core_session_idle_clock(s);
+	} else if (s->state == S_RESUMING)
+		resume_failed(s, res->status == SNAP_IO,
+		    hib_error_code(res->status), why);
+}
+
+/* IMSG_W_RESTORED: the worker took on its state, or says why not. */
+void
+core_restored(struct worker *w, const struct msg_snap_done *m)
+{
+	struct session	*s = w->session;
+	char		 bytes[24], why[SNAP_NOTE_MAX + 64];
+
+	w->chan.state = WS_IDLE;
+	if (m->status != WSNAP_OK) {
+		snprintf(why, sizeof(why), "the worker could not read it%s%.*s",
+		    m->note.len > 0 ? ": " : "", (int)m->note.len, m->note.p);
+		worker_kill(w, "its state could not be restored");
+		resume_failed(s, 0, "resume_failed", why);
+		return;
+	}
+	s->resume_us = now_us() - s->snap_t0;
+	log_debug("session %s: restored in %llu us after the job came", s->id,
+	    (unsigned long long)s->resume_us);
+	free(s->resume_note);
+	if ((s->resume_note = strndup(m->note.p, m->note.len)) == NULL)
+		fatal("%s", __func__);
+	s->resumed = 1;
+	snprintf(bytes, sizeof(bytes), "%llu",
+	    (unsigned long long)s->snap_bytes);
+	audit_session(s, AUDIT_SESSION_RESUME, 0, s->resume_us, 0,
+	    s->resume_note, NULL, bytes);
+	hib_delete(s);
+	s->resume_loaded = s->resume_worker = 0;
+	session_up(s);
+}
+
+/*
+ * The worker went while the session hibernated or resumed.  1: handled
+ * here (session_lost() does no more).
+ */
+static int
+session_hib_lost(struct session *s, const char *cause)
+{
+	char	why[256];
+
+	if (s->state == S_SAVING) {
+		if (s->hib_timer)
+			evtimer_del(&s->ev_hib);
+		s->hib_timer = 0;
+		snprintf(why, sizeof(why), "its worker died (%s)", cause);
+		s->state = S_IDLE;
+		hibernate_failed(s, "worker_died", why);
+		return (0);	/* a fresh worker, as for any loss */
+	}
+	if (s->state != S_RESUMING)
+		return (0);
+	snprintf(why, sizeof(why), "its worker died (%s)", cause);
+	resume_failed(s, 1, "resume_failed", why);
+	return (1);
 }

@@ -17,7 +17,6 @@
 #include "monitor.h"
 #include "msg.h"
 
-static uint64_t	values_held;	/* bytes of result parts, all executions */
 
 static int
 exec_caps(struct exec *e, cJSON *req, char *err, size_t errlen)
@@ -110,7 +109,7 @@ exec_alloc(struct session *s, cJSON *req, char *err, size_t errlen)
 void
 exec_free(struct exec *e)
 {
-	values_held -= e->value_len;
+	held_charge(HELD_VALUES, -(int64_t)e->value_len);
 	free(e->value);
 	frame_free(e->frame);
 	plots_free(&e->plots);
@@ -271,19 +270,17 @@ exec_add_omitted(cJSON *r, const struct msg_result *m)
 static int
 exec_value_room(struct exec *e, size_t n)
 {
-	uint64_t	all = values_held + frame_held();
 	size_t		mine = e->value_len + (e->frame ? frame_len(e->frame) : 0);
 
 	if (e->value_refused == 0) {
 		if (n > conf->max_result || mine > conf->max_result - n)
 			e->value_refused = 1;
-		else if (all > conf->max_result_memory ||
-		    n > conf->max_result_memory - all)
+		else if (!held_fits(n))
 			e->value_refused = 2;
 		else
 			return (0);
 	}
-	values_held -= e->value_len;
+	held_charge(HELD_VALUES, -(int64_t)e->value_len);
 	free(e->value);
 	e->value = NULL;
 	e->value_len = e->value_cap = 0;
@@ -325,7 +322,7 @@ exec_value_add(struct exec *e, const struct msg_text *t)
 	exec_value_grow(e, t->len);
 	memcpy(e->value + e->value_len, t->p, t->len);
 	e->value_len += t->len;
-	values_held += t->len;
+	held_charge(HELD_VALUES, t->len);
 }
 
 /* Bytes of a value too large for one message, kept until its end. */
@@ -412,7 +409,7 @@ exec_value(struct exec *e, const struct msg_text *last)
 	if (exec_value_room(e, last->len) == -1)
 		return (NULL);
 	exec_value_add(e, last);
-	values_held -= e->value_len;
+	held_charge(HELD_VALUES, -(int64_t)e->value_len);
 	buf = e->value;
 	len = e->value_len;
 	e->value = NULL;

@@ -46,6 +46,7 @@ struct msg_file;
 struct msg_output;
 struct msg_plot;
 struct msg_result;
+struct msg_snap_done;
 struct msg_text;
 struct msg_tool_call;
 
@@ -130,6 +131,7 @@ struct client {
 	int			 hello;
 	int			 binary;	/* reads binary vectors */
 	int			 frames;	/* ... and frames of them */
+	int			 behind;	/* its output waits: hold workers */
 	int			 gone;
 	char			 rule[AUDIT_RULE_LEN];	/* for the audit log */
 	struct deferred		 d_free;
@@ -139,6 +141,9 @@ enum session_state {
 	S_STARTING,		/* waiting for a worker to be set up */
 	S_IDLE,
 	S_BUSY,
+	S_SAVING,		/* its state asked for, then stored */
+	S_HIBERNATED,		/* its state on disk, no worker */
+	S_RESUMING,		/* a worker and its state on their way */
 };
 
 /*
@@ -162,6 +167,7 @@ struct job {
 	uint64_t	 start_us;
 	int		 sent;		/* handed to the worker */
 	int		 answered;	/* ended by the worker's own answer */
+	int		 unaudited;	/* a put's middle chunk: no records */
 	char		*code;		/* exec: the code; file: what is done */
 	size_t		 code_len;
 	uint32_t	 audit_token;	/* its exec_start's, 0 not sent */
@@ -222,8 +228,12 @@ struct fileop {
 	struct job	 job;		/* first: a job may be a fileop */
 	uint32_t	 op;		/* IMSG_W_FILE_PUT or _GET */
 	char		*name;
-	unsigned char	*data;		/* put: until sent */
+	unsigned char	*data;		/* put: its chunk, until sent */
 	size_t		 len;
+	uint64_t	 offset;	/* of the chunk or range */
+	uint64_t	 length;	/* get: of the range at most */
+	uint32_t	 flags;		/* FILE_MORE, FILE_WHOLE */
+	uint64_t	 held;		/* bytes counted in held.c */
 };
 
 /* Why the core gave up on a worker (struct worker's lost). */
@@ -248,6 +258,7 @@ struct worker {
 	int			 closed;	/* it closed its channel */
 	struct event		 ev_closed;	/* ... and still runs? */
 	int			 resting;	/* held still by the broker */
+	int			 held;		/* its client is behind */
 	int			 lost;		/* enum worker_loss, 0 not */
 	char			 lost_why[160];
 	struct deferred		 d_lost;
@@ -290,9 +301,29 @@ struct session {
 	uint64_t		 memory;	/* charged to the capacity */
 	struct event		 ev_idle;	/* idle-ttl */
 	struct event		 ev_life;	/* lifetime */
-	uint32_t		 files_put;	/* file.put requests */
+	uint32_t		 files_put;	/* uploads started */
+	char			*upload;	/* unfinished: its name, or NULL */
+	uint64_t		 upload_size;	/* its bytes so far */
 	const char		*expired;	/* idle-ttl or lifetime */
 	char			 idle_loss[200]; /* its worker broke rest */
+	/* Hibernation (core.c's transitions, hibernate.c's records): */
+	struct client		*hib_client;	/* session.hibernate's */
+	uint64_t		 hib_req;	/* ... reply pending, 0 none */
+	struct event		 ev_hib;	/* hibernate-after, deadline */
+	int			 hib_timer;	/* ev_hib is set */
+	uint32_t		 snap_token;	/* the broker's answer awaited */
+	int			 snap_waiting;	/* on hibernate.c's list */
+	TAILQ_ENTRY(session)	 snap_entry;
+	int			 snap_fd;	/* the memfd, -1 none */
+	int			 snap_stored;	/* on disk: deleted at close */
+	uint64_t		 snap_bytes;
+	uint64_t		 snap_t0;	/* the hibernation's or resume's */
+	int			 resume_loaded;	/* its state is in snap_fd */
+	int			 resume_worker;	/* its worker is set up */
+	int			 resumed;	/* said in the next reply */
+	int			 unheld;	/* its capacity given back */
+	uint64_t		 resume_us;
+	char			*resume_note;	/* what was not restored */
 	struct deferred		 d_expire;
 	struct deferred		 d_free;
 };
@@ -381,6 +412,7 @@ void	 wire_worker_open(struct chan *, int, void *,
 	    void (*)(struct chan *, const char *));
 void	 wire_spawn(uint32_t, const struct worker_limits *);
 void	 wire_kill(uint32_t);
+void	 wire_snap(uint32_t, const struct snap_req *, int);
 void	 wire_worker_idle(uint32_t);
 void	 wire_worker_wake(uint32_t);
 void	 wire_audit(const struct audit_event *, const struct msg_text *);
@@ -392,6 +424,9 @@ struct conn_ops {
 	void	(*opened)(struct conn *);
 	void	(*line)(struct conn *, char *, size_t);
 	void	(*gone)(struct conn *);
+	/* Over its output's high mark; read down to the low one again. */
+	void	(*behind)(struct conn *);
+	void	(*caught_up)(struct conn *);
 };
 void	 conn_listen(int, const struct conn_ops *);
 const struct peer_cred	*conn_cred(const struct conn *);
@@ -399,6 +434,8 @@ void	 conn_set_data(struct conn *, void *);
 void	*conn_data(const struct conn *);
 const char	*conn_why(const struct conn *);
 void	 conn_send(struct conn *, const char *, size_t);
+void	 conn_send_more(struct conn *, const char *, size_t);
+void	 conn_message_end(struct conn *);
 
 /* frame.c */
 struct frame;
@@ -407,6 +444,12 @@ struct frame	*frame_new(void);
 void		 frame_add(struct frame *, struct ibuf *);
 size_t		 frame_len(const struct frame *);
 uint64_t	 frame_held(void);
+
+/* held.c */
+enum held_kind { HELD_VALUES, HELD_FILES, HELD_KINDS };
+void		 held_charge(enum held_kind, int64_t);
+uint64_t	 held_total(void);
+int		 held_fits(uint64_t);
 void		 frame_send(struct frame *, struct conn *);
 void		 frame_free(struct frame *);
 void	 conn_send_ref(struct conn *, const char *, size_t,
@@ -414,6 +457,17 @@ void	 conn_send_ref(struct conn *, const char *, size_t,
 void	 conn_drop(struct conn *, const char *, int);
 size_t	 conn_count(void);
 void	 conn_authenticated(struct conn *);
+
+/* msgends.c: where a connection's queued messages end */
+struct msgends {
+	uint64_t	*end;		/* a ring of offsets, oldest at head */
+	size_t		 cap, head, n;
+	uint64_t	 passed;	/* the last end written */
+};
+size_t	 msgends_push(struct msgends *, uint64_t, uint64_t);
+void	 msgends_written(struct msgends *, uint64_t);
+int	 msgends_cut(const struct msgends *, uint64_t, uint64_t *);
+size_t	 msgends_clear(struct msgends *);
 
 /* connlimit.c: connections and buffered bytes per uid and in all */
 struct connuser;
@@ -479,6 +533,7 @@ uint32_t audit_session(struct session *, enum audit_type, uint32_t,
 void	 audit_auth(const struct client *, const char *);
 void	 audit_auth_peer(uid_t, pid_t, const char *);
 void	 audit_spare_violation(uint32_t, const char *);
+int		 audit_waits(void);
 void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
 void	 audit_hold_reply(struct client *, uint64_t, struct cJSON *,
 	    uint32_t);
@@ -496,7 +551,9 @@ int	 policy_request(struct client *, uint64_t);
 int	 policy_tool_call(struct identity *, double *);
 int	 policy_session_admit(struct client *, struct identity *, uint64_t,
 	    uint64_t);
-void	 policy_session_gone(struct identity *, uint64_t);
+void	 policy_session_gone(struct identity *, uint64_t, int);
+void	 policy_capacity_release(uint64_t);
+int	 policy_capacity_take(struct client *, uint64_t, uint64_t);
 int	 policy_exec_admit(struct client *, uint64_t, struct identity *);
 void	 policy_exec_gone(struct identity *);
 void	 policy_reload(void);
@@ -511,6 +568,8 @@ void	 worker_attach(struct worker *, int,
 	    void (*)(struct chan *, const char *));
 int	 worker_setup(struct worker *);
 void	 worker_kill(struct worker *, const char *);
+void	 worker_hold(struct worker *);
+void	 worker_release_held(void);
 void	 worker_detach(struct worker *);
 void	 worker_retire(struct worker *);
 size_t	 worker_count(void);
@@ -523,6 +582,18 @@ struct worker	*spare_take(struct session *);
 void	 spare_lost(struct worker *);
 uint32_t spare_ready(void);
 uint32_t spare_count(void);
+
+/* hibernate.c: snapshots asked for, stored, loaded, handed back */
+int	 hib_snapshot_send(struct session *);
+void	 hib_store(struct session *, uint64_t);
+void	 hib_load(struct session *);
+int	 hib_restore_send(struct session *);
+void	 hib_delete(struct session *);
+struct session	*hib_answered(uint32_t);
+void	 hib_forget(struct session *);
+void	 hib_resumed_json(struct session *, struct cJSON *);
+const char	*hib_error_code(uint32_t);
+const char	*hib_error_str(const struct snap_result *, char *, size_t);
 
 /* session.c: session records */
 struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
@@ -556,8 +627,10 @@ struct fileop	*fileop_alloc(struct client *, uint64_t, struct cJSON *, int,
 	    struct session *);
 void	 fileop_free(struct fileop *);
 int	 fileop_send(struct fileop *, struct chan *);
+int	 fileop_starts_upload(const struct fileop *);
+void	 fileop_upload_end(struct session *);
 struct cJSON	*fileop_reply(struct fileop *, const struct msg_file *, char *,
-	    size_t, const char **);
+	    size_t, const char **, struct cJSON **);
 
 /* toolcall.c: tool calls */
 struct toolcall	*toolcall_new(uint32_t, const char *);
@@ -587,6 +660,7 @@ void	 core_tool_result(struct client *, uint64_t, struct session *,
 	    struct cJSON *);
 void	 core_job_abort(struct session *, const char *);
 void	 core_client_gone(struct client *, const char *);
+void	 core_client_caught_up(struct client *);
 void	 core_worker_fd(uint32_t, int);
 void	 core_worker_exit(const struct worker_exit *);
 void	 core_worker_ran(const struct worker_ran *);
@@ -604,6 +678,12 @@ void	 core_advisory(struct worker *, const struct msg_text *);
 void	 core_plot(struct worker *, const struct msg_plot *);
 void	 core_file_reply(struct worker *, const struct msg_file *);
 void	 core_session_idle_clock(struct session *);
+void	 core_session_hibernate(struct client *, uint64_t, struct session *);
+void	 core_snapshot_done(struct worker *, const struct msg_snap_done *);
+void	 core_restored(struct worker *, const struct msg_snap_done *);
+void	 core_snap_stored(const struct snap_result *);
+void	 core_snap_loaded(const struct snap_result *, int);
+void	 core_snap_failed(const struct snap_result *);
 
 /* workermsg.c, brokermsg.c: the handlers of the channels' tables */
 void	 monitor_recv_ready(struct chan *, struct imsg *);
@@ -622,6 +702,11 @@ void	 monitor_recv_worker_fd(struct chan *, struct imsg *);
 void	 monitor_recv_spawn_failed(struct chan *, struct imsg *);
 void	 monitor_recv_worker_exit(struct chan *, struct imsg *);
 void	 monitor_recv_worker_ran(struct chan *, struct imsg *);
+void	 monitor_recv_snapshot_done(struct chan *, struct imsg *);
+void	 monitor_recv_restored(struct chan *, struct imsg *);
+void	 monitor_recv_snap_stored(struct chan *, struct imsg *);
+void	 monitor_recv_snap_loaded(struct chan *, struct imsg *);
+void	 monitor_recv_snap_failed(struct chan *, struct imsg *);
 void	 monitor_lost_worker(struct chan *, const char *);
 
 /*

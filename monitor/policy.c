@@ -380,13 +380,43 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 	return (0);
 }
 
+/*
+ * A hibernated session holds no worker and none of the memory budget;
+ * it takes them again to resume, if they are free.  Its place in its
+ * identity's "sessions" it keeps: it is open.
+ */
 void
-policy_session_gone(struct identity *i, uint64_t mem)
+policy_capacity_release(uint64_t mem)
+{
+	workers_used--;
+	memory_used -= mem;
+}
+
+int
+policy_capacity_take(struct client *c, uint64_t id, uint64_t mem)
+{
+	if ((conf->cap_workers && workers_used >= conf->cap_workers) ||
+	    (conf->cap_memory && memory_used + mem > conf->cap_memory)) {
+		counters.capacity_refused++;
+		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
+		    "exhausted: the hibernated session cannot resume until "
+		    "a worker and %llu bytes of the memory budget are free",
+		    (unsigned long long)mem);
+		return (-1);
+	}
+	workers_used++;
+	memory_used += mem;
+	return (0);
+}
+
+/* A session closed; one hibernated (held 0) held no capacity. */
+void
+policy_session_gone(struct identity *i, uint64_t mem, int held)
 {
 	counters.sessions_closed++;
 	i->sessions--;
-	workers_used--;
-	memory_used -= mem;
+	if (held)
+		policy_capacity_release(mem);
 }
 
 int

@@ -102,10 +102,16 @@ reply_send(struct client *c, cJSON *msg)
 	if ((text = json_print(msg, &len)) == NULL)
 		fatal("%s", __func__);
 	text[len] = '\n';	/* json_print leaves room for the NUL */
-	conn_send(c->conn, text, len + 1);
+	if (frame == NULL) {
+		conn_send(c->conn, text, len + 1);
+		free(text);
+		return;
+	}
+	/* The line and its frame are one message. */
+	conn_send_more(c->conn, text, len + 1);
 	free(text);
-	if (frame != NULL)
-		frame_send(frame, c->conn);
+	frame_send(frame, c->conn);
+	conn_message_end(c->conn);
 }
 
 /* Moves the members of extra (which is consumed) into r. */

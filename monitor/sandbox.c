@@ -89,11 +89,13 @@ static const int sc_asan[] = {
 /*
  * Rules on arguments: no executable memory; fcntl only to read and set
  * file status flags (O_NONBLOCK on a worker's channel) and descriptor
- * flags, and to duplicate the listening socket (the fd conn.c holds in
- * reserve, to refuse at EMFILE); getsockopt only for the peer's
- * credentials and groups; accept4
- * only on the listening socket; ioctl only FIONREAD, which libevent asks
- * before it reads a client's bytes.
+ * flags, and to duplicate an fd: the listening socket (the fd conn.c
+ * holds in reserve, to refuse at EMFILE) and the memfd a hibernating
+ * worker writes its state into (hibernate.c: it gets a copy, the broker
+ * ours), made by memfd_create, anonymous memory charged to the worker
+ * that fills it; getsockopt only for the peer's credentials and groups;
+ * accept4 only on the listening socket; ioctl only FIONREAD, which
+ * libevent asks before it reads a client's bytes.
  */
 static void
 add_arg_rules(scmp_filter_ctx ctx, int listen_fd)
@@ -112,9 +114,10 @@ add_arg_rules(scmp_filter_ctx ctx, int listen_fd)
 	    SCMP_A1(SCMP_CMP_EQ, F_GETFD));
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SC(fcntl), 1,
 	    SCMP_A1(SCMP_CMP_EQ, F_SETFD));
-	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SC(fcntl), 2,
-	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)listen_fd),
+	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SC(fcntl), 1,
 	    SCMP_A1(SCMP_CMP_EQ, F_DUPFD_CLOEXEC));
+	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SC(memfd_create), 1,
+	    SCMP_A1(SCMP_CMP_EQ, MFD_CLOEXEC));
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SC(getsockopt), 2,
 	    SCMP_A1(SCMP_CMP_EQ, SOL_SOCKET),
 	    SCMP_A2(SCMP_CMP_EQ, SO_PEERCRED));

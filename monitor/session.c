@@ -104,6 +104,7 @@ session_alloc(cJSON *req, char *err, size_t errlen, const char **code)
 	s->created = time(NULL);
 	s->created_us = now_us();
 	s->state = S_STARTING;
+	s->snap_fd = -1;
 	s->memory = s->limits.memory == LIMIT_NONE ?
 	    conf->max_limits.memory : s->limits.memory;
 	nsessions++;
@@ -118,6 +119,7 @@ session_release(void *arg)
 
 	tools_free(s->tools, s->ntools);
 	free(s->setup);
+	free(s->upload);
 	free(s);
 }
 
@@ -240,6 +242,12 @@ session_state_str(const struct session *s)
 		return ("idle");
 	case S_BUSY:
 		return ("busy");
+	case S_SAVING:
+		return ("hibernating");
+	case S_HIBERNATED:
+		return ("hibernated");
+	case S_RESUMING:
+		return ("resuming");
 	}
 	return ("unknown");
 }

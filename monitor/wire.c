@@ -78,6 +78,17 @@ wire_spawn(uint32_t id, const struct worker_limits *limits)
 	wire_broker_send(IMSG_SPAWN, id, &req, sizeof(req));
 }
 
+/*
+ * A snapshot's request: a store carries the memfd the worker wrote,
+ * which the broker owns from now on.
+ */
+void
+wire_snap(uint32_t type, const struct snap_req *sr, int fd)
+{
+	if (msg_send_fixed(&bchan, type, 0, fd, sr, sizeof(*sr)) == -1)
+		fatal("broker channel");
+}
+
 void
 wire_kill(uint32_t id)
 {
@@ -99,12 +110,22 @@ wire_worker_idle(uint32_t id)
 	wire_broker_send(IMSG_WORKER_IDLE, id, &ref, sizeof(ref));
 }
 
+/*
+ * Written now, not at the end of the turn: it must be in the broker's
+ * socket before the job is in the worker's, which may run it before the
+ * broker reads anything (broker/rest.c judges a running worker only
+ * after reading what was in its socket then).  Should the socket be
+ * full (the broker far behind), the rest is written at the end of the
+ * turn, and a worker whose job then starts first may be judged early.
+ */
 void
 wire_worker_wake(uint32_t id)
 {
 	struct worker_ref	ref = { id };
 
 	wire_broker_send(IMSG_WORKER_WAKE, id, &ref, sizeof(ref));
+	if (bchan.evented && chan_flush(&bchan) == -1 && errno != EPIPE)
+		fatal("broker channel");
 }
 
 /*

@@ -107,6 +107,38 @@ worker_kill(struct worker *w, const char *cause)
 		chan_stop(&w->chan);
 }
 
+/*
+ * Its job's client is behind: nothing more it says is read until that
+ * client has caught up, so it blocks writing its channel and its code
+ * blocks in its output.  Its deadline runs on.
+ */
+void
+worker_hold(struct worker *w)
+{
+	if (w->held || !w->attached)
+		return;
+	w->held = 1;
+	chan_pause(&w->chan);
+}
+
+/* Every held worker whose job's client is no longer behind goes on. */
+void
+worker_release_held(void)
+{
+	struct worker	*w;
+	struct job	*j;
+
+	TAILQ_FOREACH(w, &workers, entry) {
+		if (!w->held)
+			continue;
+		j = w->session != NULL ? w->session->job : NULL;
+		if (j != NULL && j->client != NULL && j->client->behind)
+			continue;
+		w->held = 0;
+		chan_resume(&w->chan);
+	}
+}
+
 static void
 worker_free(void *arg)
 {

@@ -122,3 +122,29 @@ monitor_recv_file(struct chan *ch, struct imsg *imsg)
 	}
 	core_file_reply(WORKER_OF(ch), &m);
 }
+
+/* IMSG_W_SNAPSHOT_DONE: its state is in the memfd it was given, or not. */
+void
+monitor_recv_snapshot_done(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_snap_done	m;
+
+	if (msg_get_snap_done(imsg, &m) == -1) {
+		core_worker_violation(WORKER_OF(ch), "a bad snapshot reply");
+		return;
+	}
+	core_snapshot_done(WORKER_OF(ch), &m);
+}
+
+/* IMSG_W_RESTORED: it took on the state it was given, or not. */
+void
+monitor_recv_restored(struct chan *ch, struct imsg *imsg)
+{
+	struct msg_snap_done	m;
+
+	if (msg_get_snap_done(imsg, &m) == -1) {
+		core_worker_violation(WORKER_OF(ch), "a bad restore reply");
+		return;
+	}
+	core_restored(WORKER_OF(ch), &m);
+}

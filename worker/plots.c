@@ -94,8 +94,8 @@ static void	plot_send(int, uint32_t, int, int);
 static void	plots_eval(const char *, SEXP);
 
 /* The number of threads of this process, from /proc; 0 unknown. */
-static int
-threads(void)
+int
+proc_threads(void)
 {
 	FILE	*fp;
 	char	 line[128];
@@ -122,9 +122,9 @@ wait_single_threaded(void)
 	struct timespec	 ts = { 0, 1000000 };
 	int		 i;
 
-	for (i = 0; i < 5000 && threads() > 1; i++)
+	for (i = 0; i < 5000 && proc_threads() > 1; i++)
 		nanosleep(&ts, NULL);
-	if (threads() > 1)
+	if (proc_threads() > 1)
 		fatalx("the PNG device left threads running in the template");
 }
 

@@ -730,3 +730,25 @@ capture_end(SEXP err)
 	free(c);
 	return (Rf_ScalarString(Rf_mkCharLenCE(all, alen, CE_UTF8)));
 }
+
+/*
+ * A copy of text fit to send: valid UTF-8 without NULs, at most max
+ * bytes, cut on a character boundary.  Text from R may be anything.
+ */
+char *
+w_text(const char *s, size_t len, size_t max, size_t *outlen)
+{
+	char	*t;
+	size_t	 n;
+
+	if ((t = utf8_sanitize(s, len, &n)) == NULL)
+		fatal("utf8_sanitize");
+	if (n > max) {
+		n = max;
+		while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
+			n--;
+		t[n] = '\0';
+	}
+	*outlen = n;
+	return (t);
+}

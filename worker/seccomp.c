@@ -70,8 +70,15 @@ static const int sc_channel[] = {
 	SC(getsockopt),
 };
 
-/* Waiting and time: Sys.sleep(), timeouts, proc.time(), Sys.time(). */
+/*
+ * Waiting and time: Sys.sleep(), timeouts, proc.time(), Sys.time().
+ * restart_syscall is how the kernel resumes a sleep with a timeout that
+ * a stop interrupted (the broker holds a resting worker with SIGSTOP,
+ * broker/rest.c): it only continues a call already allowed, and without
+ * it a worker stopped in such a sleep died of its SIGCONT.
+ */
 static const int sc_time[] = {
+	SC(restart_syscall),
 	SC(poll), SC(ppoll), SC(select), SC(pselect6), SC(nanosleep),
 	SC(clock_nanosleep), SC(clock_gettime), SC(clock_getres),
 	SC(gettimeofday), SC(time), SC(times), SC(getrusage),

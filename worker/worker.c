@@ -88,7 +88,7 @@ static const struct chan_handler worker_dispatch_monitor[] = {
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: securer-worker [-dFS] [-L library]\n");
+	fprintf(stderr, "usage: securer-worker [-dFS] [-L library] [-P package]\n");
 	exit(1);
 }
 
@@ -97,12 +97,17 @@ main(int argc, char *argv[])
 {
 	int	 ch, single = 0, verbose = 0, foreground = 0;
 
-	while ((ch = getopt(argc, argv, "dFL:S")) != -1) {
+	while ((ch = getopt(argc, argv, "dFL:P:S")) != -1) {
 		switch (ch) {
 		case 'L':
 			if (sandbox_library(optarg) == -1)
 				fatalx("library %s: not an absolute path, or "
 				    "too many", optarg);
+			break;
+		case 'P':
+			if (preload_add(optarg) == -1)
+				fatalx("preload %s: too many, or too long",
+				    optarg);
 			break;
 		case 'd':
 			verbose = 2;
@@ -166,6 +171,7 @@ template_main(void)
 	t0 = now_us();
 	rembed_init();
 	sandbox_warm();
+	preload_load();
 	seccomp_prepare();
 	log_debug("R started in %llu us",
 	    (unsigned long long)(now_us() - t0));
@@ -390,6 +396,7 @@ worker_recv_exec(struct chan *ch, struct imsg *imsg)
 	struct msg_exec	m;
 
 	msg_get_exec(imsg, &m);
+	files_discard();	/* the code never sees an unfinished upload */
 	eval_exec(imsg_get_id(imsg), &m);
 }
 
@@ -411,6 +418,26 @@ worker_recv_file_get(struct chan *ch, struct imsg *imsg)
 	if (msg_get_file_req(imsg, &m) == -1)
 		fatalx("bad file get");
 	files_get(imsg_get_id(imsg), &m);
+}
+
+/* IMSG_W_SNAPSHOT: the session's state into the memfd that came. */
+void
+worker_recv_snapshot(struct chan *ch, struct imsg *imsg)
+{
+	struct w_snapshot	ws;
+
+	msg_get_fixed(imsg, &ws, sizeof(ws));
+	snapshot_write(imsg_get_fd(imsg), ws.max_bytes);
+}
+
+/* IMSG_W_RESTORE: a state to take on, in the sealed memfd that came. */
+void
+worker_recv_restore(struct chan *ch, struct imsg *imsg)
+{
+	struct w_restore	wr;
+
+	msg_get_fixed(imsg, &wr, sizeof(wr));
+	snapshot_restore(imsg_get_fd(imsg), wr.bytes);
 }
 
 /* The channel to the monitor, for what the worker sends. */
@@ -436,24 +463,3 @@ worker_exit(int status)
 	exit(status);
 }
 
-/*
- * A copy of text fit to send: valid UTF-8 without NULs, at most max
- * bytes, cut on a character boundary.  Text from R may be anything.
- */
-char *
-w_text(const char *s, size_t len, size_t max, size_t *outlen)
-{
-	char	*t;
-	size_t	 n;
-
-	if ((t = utf8_sanitize(s, len, &n)) == NULL)
-		fatal("utf8_sanitize");
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
-			n--;
-		t[n] = '\0';
-	}
-	*outlen = n;
-	return (t);
-}

@@ -49,6 +49,8 @@ void		 worker_recv_setup(struct chan *, struct imsg *);
 void		 worker_recv_exec(struct chan *, struct imsg *);
 void		 worker_recv_file_put(struct chan *, struct imsg *);
 void		 worker_recv_file_get(struct chan *, struct imsg *);
+void		 worker_recv_snapshot(struct chan *, struct imsg *);
+void		 worker_recv_restore(struct chan *, struct imsg *);
 struct chan	*worker_chan(void);
 void		 worker_sent(int);
 char		*w_text(const char *, size_t, size_t, size_t *);
@@ -75,6 +77,17 @@ int		 hostview_trap(void);
 /* seccomp.c */
 void		 seccomp_prepare(void);
 int		 seccomp_worker(void);
+
+/* snapshot.c: the session's state, written out and read back */
+void		 snapshot_write(int, uint64_t);
+void		 snapshot_restore(int, uint64_t);
+
+/* preload.c */
+int		 preload_add(const char *);
+void		 preload_load(void);
+
+/* plots.c */
+int		 proc_threads(void);
 
 /* rembed.c */
 void		 rembed_init(void);
@@ -107,9 +120,13 @@ SEXP		 plots_opened_call(SEXP);
 uint64_t	 plots_memory(uint64_t);
 
 /* files.c */
+#define FILES_PARTIAL	".securer-upload"	/* in HOME: a put under way */
 void		 files_init(void);
 void		 files_put(uint32_t, const struct msg_file_req *);
 void		 files_get(uint32_t, const struct msg_file_req *);
+void		 files_discard(void);
+const char	*files_home(void);
+int		 files_home_open(void);
 
 /* tools.c */
 void		 worker_recv_tool_result(struct chan *, struct imsg *);

@@ -26,7 +26,7 @@ of :mod:`securer.values` (:data:`NA`, :class:`DataFrame`, ...).
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .results import (Advisory, Output, Plot, PlotOmitted, PoolStatus,
-                      Result, SessionStatus)
+                      Result, Resumed, SessionStatus)
 from .values import (NA, S4, ByteString, Character, Complex, DataFrame,
                      Dates, DateTimes, Double, Environment, Factor, Function,
                      Integer, Language, List, Logical, NA_character,
@@ -44,6 +44,7 @@ __all__ = [
     "Session", "Pool", "AsyncSession", "AsyncPool", "execute_r",
     "execute_r_async", "tool", "Tool", "tool_schema", "execute_r_tool",
     "format_result", "Result", "Output", "Plot", "PlotOmitted", "Advisory",
+    "Resumed",
     "SessionStatus", "PoolStatus", "NA", "NA_integer", "NA_character",
     "NA_real", "NA_complex", "NAType", "is_na", "identical", "Vector",
     "Logical", "Integer", "Double", "Complex", "Character", "List", "Raw",

@@ -15,10 +15,17 @@ import socket
 import threading
 from typing import Any
 
-from .errors import ConnectionLost, ProtocolViolation, SecurerError
+from .errors import (ConnectionLost, OverBudget, ProtocolViolation,
+                     SecurerError, SlowClient, from_error)
+
 from . import _proto as P
 from . import _resolve
 from .values import dumps, loads
+
+# Errors of the connection itself, the daemon's last line before it
+# closes it: kept for every later use, as they came.
+DROPPED: dict[str, type[SecurerError]] = {
+    SlowClient.code: SlowClient, OverBudget.code: OverBudget}
 
 __all__ = ["Connection"]
 
@@ -126,14 +133,17 @@ class Connection:
     def _why_closed(self, rid: int) -> None:
         """After a failed write: the daemon's refusal of rid, raised, if
         it sent one before it closed the connection."""
-        try:
-            self._sock.settimeout(2)
-            while True:
+        while True:
+            try:
+                self._sock.settimeout(2)
                 msg = self.wait(rid)
-                if msg.get("ok") is False:
-                    P.raise_for(msg)
-        except (ConnectionLost, ProtocolViolation, TimeoutError, OSError):
-            return
+            except (ConnectionLost, ProtocolViolation, TimeoutError,
+                    OSError):
+                return
+            # Outside the try: Unauthorized and AuthThrottled are also
+            # PermissionErrors, which the OSError above would swallow.
+            if msg.get("ok") is False:
+                P.raise_for(msg)
 
     def send_for(self, owner: int, fields: dict[str, Any]) -> None:
         """Sends a request whose only answer, a refusal, goes to request
@@ -216,6 +226,7 @@ class Connection:
         """Puts msg in its queue; returns it if it is rid's."""
         mid = msg.get("id")
         if mid is None:
+            self._dropped(msg)
             # An error the daemon could tie to no request is about the
             # oldest in flight.
             if msg.get("ok") is False and self._queues:
@@ -291,13 +302,23 @@ class Connection:
                 raise ConnectionLost("securerd closed the connection")
             buf += self._rview[:n]
 
+    def _dropped(self, msg: dict[str, Any]) -> None:
+        """The daemon dropped this connection and said why (slow_client,
+        over_budget): every later use raises that."""
+        error = msg.get("error")
+        if msg.get("ok") is not False or not isinstance(error, dict) or \
+                error.get("code") not in DROPPED:
+            return
+        self._fail_locked(from_error(error))
+
     def _fail(self, e: SecurerError) -> None:
         with self._cond:
             self._fail_locked(e)
 
     def _fail_locked(self, e: SecurerError) -> None:
         if self._dead is None:
-            self._dead = e if isinstance(e, ConnectionLost) else \
+            self._dead = e if isinstance(e, (ConnectionLost, SlowClient,
+                                             OverBudget)) else \
                 ConnectionLost(f"the connection to securerd is unusable: "
                                f"{e}")
             try:

@@ -6,19 +6,23 @@ The sync and asyncio clients share this; they only read and write lines.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .errors import (BadLimits, ClientError, ConversionError,
-                     ProtocolViolation, SecurerError, from_error)
-from .results import (STREAMS, Output, PoolStatus, Result, SessionStatus,
-                      advisories_from, plots_from)
+                     ProtocolViolation, ResumeWarning, SecurerError,
+                     from_error)
+from .results import (STREAMS, Output, PoolStatus, Result, Resumed,
+                      SessionStatus, advisories_from, plots_from,
+                      resumed_from)
 from .tools import ArgError, Tool, error_text
 from . import values as V
 
 __all__ = ["PROTO_VERSION", "CLIENT_NAME", "LINE_MAX", "hello_fields",
            "check_hello", "raise_for", "session_fields", "exec_fields",
-           "Execution", "ToolCall", "session_status", "pool_status"]
+           "Execution", "ToolCall", "session_status", "pool_status",
+           "hibernated", "warn_resumed"]
 
 PROTO_VERSION = 1
 CLIENT_NAME = "securer-python 0.1.0"
@@ -57,7 +61,9 @@ def raise_for(msg: dict[str, Any]) -> dict[str, Any]:
     if ok is True:
         return msg
     if ok is False:
-        raise from_error(msg.get("error"))
+        exc = from_error(msg.get("error"))
+        exc.resumed = resumed_from(msg)
+        raise exc
     raise ProtocolViolation("securerd sent a reply with no boolean ok")
 
 
@@ -246,13 +252,16 @@ class Execution:
             exc = from_error(err, output=self.output, plots=plots,
                              plots_omitted=omitted,
                              advisories=advisories_from(e))
+            exc.resumed = resumed_from(msg)
             if self.failed is not None:
+                self.failed.resumed = exc.resumed
                 raise self.failed from exc
             raise exc
         if ok is not True:
             raise ProtocolViolation("securerd sent a reply with no boolean "
                                     "ok")
         if self.failed is not None:
+            self.failed.resumed = resumed_from(msg)
             raise self.failed
         if "value" not in msg:
             raise ProtocolViolation("securerd's reply to execute has no "
@@ -270,7 +279,8 @@ class Execution:
             truncated=msg.get("truncated") is True or self.truncated,
             elapsed=float(elapsed) if isinstance(elapsed, (int, float))
             else 0.0,
-            session=session if isinstance(session, str) else None)
+            session=session if isinstance(session, str) else None,
+            resumed=resumed_from(msg))
 
     # The tool side: prepare(), run the callable, answer().
 
@@ -359,3 +369,22 @@ def pool_status(r: dict[str, Any]) -> PoolStatus:
         waiting=int(_num(r, "waiting")),
         executions=int(_num(r, "executions")),
         reset_between_uses=r.get("reset_between_uses") is True)
+
+
+def hibernated(reply: dict[str, Any]) -> int:
+    """The snapshot's size in a reply to session.hibernate."""
+    n = reply.get("bytes")
+    if reply.get("hibernated") is not True or isinstance(n, bool) or \
+            not isinstance(n, (int, float)) or n < 0:
+        raise ProtocolViolation("securerd's reply to session.hibernate "
+                                "does not say it hibernated, or how many "
+                                "bytes")
+    return int(n)
+
+
+def warn_resumed(r: Resumed | None, stacklevel: int = 4) -> None:
+    """A ResumeWarning if the resume r could not restore everything."""
+    if r is not None and r.warning is not None:
+        warnings.warn(ResumeWarning("the session was resumed from "
+                                    f"hibernation: {r.warning}"),
+                      stacklevel=stacklevel)

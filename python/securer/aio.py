@@ -21,16 +21,18 @@ import base64
 import itertools
 import os
 import secrets
-from typing import Any, Callable, Iterable, Mapping
+import socket
+from typing import Any, BinaryIO, Callable, Iterable, Mapping
 
-from .errors import (ClientError, ConnectionLost, ProtocolViolation,
-                     SecurerError, TooLarge)
-from .results import PoolStatus, Result, SessionStatus, b64decode_strict
+from .errors import (ClientError, ConnectionLost, MemoryBusy,
+                     ProtocolViolation, SecurerError, TooLarge, from_error)
+from .results import PoolStatus, Result, Resumed, SessionStatus, \
+    b64decode_strict, resumed_from
 from .tools import Tool, as_tools
+from . import _files
 from . import _proto as P
 from . import _resolve
 from . import values as V
-from .session import _file_data
 
 __all__ = ["AsyncSession", "AsyncPool", "execute_r_async"]
 
@@ -43,8 +45,13 @@ class AsyncConnection:
     each message in its request's queue."""
 
     def __init__(self, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+                 writer: asyncio.StreamWriter,
+                 spare: socket.socket | None = None) -> None:
         self._reader = reader
+        # A second descriptor of the socket: when a write fails, asyncio
+        # closes its own at once, and what the daemon said before it
+        # closed (a refusal at accept) would be lost unread.
+        self._spare = spare
         self._writer = writer
         self._ids = itertools.count(1)
         self._wlock = asyncio.Lock()
@@ -68,12 +75,18 @@ class AsyncConnection:
                                        autostart=autostart,
                                        securerd=securerd)
         try:
+            spare = sock.dup()
+        except BaseException:
+            sock.close()
+            raise
+        try:
             reader, writer = await asyncio.open_unix_connection(
                 sock=sock, limit=P.LINE_MAX + 1)
         except BaseException:
             sock.close()
+            spare.close()
             raise
-        conn = cls(reader, writer)
+        conn = cls(reader, writer, spare)
         try:
             r = await conn.call("hello", P.hello_fields(token, client,
                                                         binary))
@@ -117,6 +130,13 @@ class AsyncConnection:
 
     def _route(self, msg: dict[str, Any]) -> None:
         mid = msg.get("id")
+        error = msg.get("error")
+        if mid is None and msg.get("ok") is False and \
+                isinstance(error, dict) and self._dead is None and \
+                error.get("code") in ("slow_client", "over_budget"):
+            # The daemon dropped the connection and said why, last: every
+            # later use raises that.
+            self._dead = from_error(error)
         if mid is None and msg.get("ok") is False and self._queues:
             mid = min(self._queues)
         if not isinstance(mid, int) or isinstance(mid, bool):
@@ -152,6 +172,47 @@ class AsyncConnection:
         for q in self._queues.values():
             q.put_nowait(_DEAD)
         self._writer.close()
+        self._close_spare()
+
+    def _close_spare(self) -> None:
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+
+    async def _why_closed(self) -> None:
+        """After a failed write: what the daemon sent before it closed,
+        read from the spare descriptor (for at most 2 s) and routed."""
+        spare = self._spare
+        if spare is None:
+            return
+        spare.setblocking(False)
+        loop = asyncio.get_running_loop()
+        buf = bytearray()
+        try:
+            async with asyncio.timeout(2):
+                while len(buf) <= P.LINE_MAX:
+                    data = await loop.sock_recv(spare, 65536)
+                    if not data:
+                        break
+                    buf += data
+        except (OSError, TimeoutError):
+            pass
+        for line in bytes(buf).split(b"\n")[:-1]:
+            try:
+                msg = V.loads(line)
+            except ValueError:
+                return
+            if isinstance(msg, dict):
+                self._route(msg)
+
+    def _refusal(self, rid: int) -> dict[str, Any] | None:
+        """A refusal already in rid's queue, if any."""
+        q = self._queues.get(rid)
+        while q is not None and not q.empty():
+            msg = q.get_nowait()
+            if msg is not _DEAD and msg.get("ok") is False:
+                return msg
+        return None
 
     async def _send(self, obj: dict[str, Any]) -> None:
         data = (V.dumps(obj) + "\n").encode("utf-8")
@@ -165,6 +226,7 @@ class AsyncConnection:
                 self._writer.write(data)
                 await self._writer.drain()
             except OSError as e:
+                await self._why_closed()
                 self._fail(ConnectionLost(f"write to securerd: "
                                           f"{e.strerror or e}"))
                 raise self._dead from None  # type: ignore[misc]
@@ -178,6 +240,14 @@ class AsyncConnection:
         self._queues[rid] = asyncio.Queue()
         try:
             await self._send({"id": rid, "op": op, **fields})
+        except ConnectionLost:
+            # The daemon may have said why before it closed (unauthorized,
+            # too_many_connections at accept): that is the error.
+            refusal = self._refusal(rid)
+            self.done(rid)
+            if refusal is not None:
+                P.raise_for(refusal)
+            raise
         except BaseException:
             self.done(rid)
             raise
@@ -238,6 +308,7 @@ class AsyncConnection:
             q.put_nowait(_DEAD)
         self._task.cancel()
         self._writer.close()
+        self._close_spare()
         try:
             await self._writer.wait_closed()
         except (OSError, asyncio.CancelledError):
@@ -246,6 +317,18 @@ class AsyncConnection:
             await self._task
         except (asyncio.CancelledError, SecurerError):
             pass
+
+
+async def _busy_retrying(conn: AsyncConnection, op: str,
+                         fields: dict[str, Any]) -> dict[str, Any]:
+    """conn.call(op, fields), tried again after a pause while the daemon
+    answers memory_busy."""
+    for pause in _files.busy_pauses():
+        try:
+            return await conn.call(op, fields)
+        except MemoryBusy:
+            await asyncio.sleep(pause)
+    return await conn.call(op, fields)
 
 
 async def _run_tool(t: Tool, kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -332,6 +415,8 @@ class AsyncSession:
         self._closed = False
         self.id = ""
         self.sandbox = ""
+        #: See :attr:`securer.Session.last_resumed`.
+        self.last_resumed: Resumed | None = None
 
     async def start(self) -> AsyncSession:
         """Connects and creates the session (once)."""
@@ -367,6 +452,23 @@ class AsyncSession:
         assert self._conn is not None
         return self._conn
 
+    def _resumed(self, r: Resumed | None) -> None:
+        if r is not None:
+            self.last_resumed = r
+            P.warn_resumed(r, stacklevel=4)
+
+    async def _file_call(self, conn: AsyncConnection, op: str,
+                         fields: dict[str, Any]) -> dict[str, Any]:
+        """A file.put or file.get (tried again while memory_busy), noting
+        a resume its reply (or refusal) says."""
+        try:
+            r = await _busy_retrying(conn, op, fields)
+        except SecurerError as e:
+            self._resumed(e.resumed)
+            raise
+        self._resumed(resumed_from(r))
+        return r
+
     @property
     def tools(self) -> list[Tool]:
         """The session's tools."""
@@ -395,37 +497,64 @@ class AsyncSession:
                                max_tool_calls, max_output_lines,
                                max_output_bytes)
         fields["session"] = self.id
-        return await _execute(conn, "execute", fields, self.id,
-                              self._by_name, values or self._values,
-                              on_output)
+        self.last_resumed = None
+        try:
+            r = await _execute(conn, "execute", fields, self.id,
+                               self._by_name, values or self._values,
+                               on_output)
+        except SecurerError as e:
+            self._resumed(e.resumed)
+            raise
+        self._resumed(r.resumed)
+        return r
 
     async def put_file(self, name: str,
-                       data: bytes | str | os.PathLike[str] | None = None
-                       ) -> int:
-        """See :meth:`securer.Session.put_file`."""
+                       data: bytes | str | os.PathLike[str] | BinaryIO |
+                       None = None) -> int:
+        """See :meth:`securer.Session.put_file`.  A file object is read
+        in this thread, a chunk at a time."""
         conn = await self._c()
-        name, raw = _file_data(name, data)
-        r = await conn.call("file.put", {
-            "session": self.id, "name": name,
-            "data": base64.b64encode(raw).decode("ascii")})
-        size = r.get("size")
-        return int(size) if isinstance(size, (int, float)) else len(raw)
+        src = _files.Source(name, data)
+        sent = 0
+        r: dict[str, Any] = {}
+        self.last_resumed = None
+        try:
+            for fields, end in _files.put_chunks(self.id, src):
+                r = await self._file_call(conn, "file.put", fields)
+                sent = end
+        finally:
+            src.close()
+        return _files.put_size(r, sent)
 
     async def get_file(self, name: str,
-                       path: str | os.PathLike[str] | None = None) -> bytes:
+                       path: str | os.PathLike[str] | BinaryIO | None = None
+                       ) -> bytes | int:
         """See :meth:`securer.Session.get_file`."""
         conn = await self._c()
-        r = await conn.call("file.get", {"session": self.id, "name": name})
-        data = b64decode_strict(r.get("data"), "a file")
-        if path is not None:
-            with open(path, "wb") as f:
-                f.write(data)
-        return data
+        ranges = _files.Ranges(self.id, name, _files.Sink(path))
+        self.last_resumed = None
+        try:
+            while (req := ranges.request()) is not None:
+                ranges.reply(await self._file_call(conn, "file.get", req),
+                             req["length"])
+        except BaseException:
+            ranges.sink.abandon()
+            raise
+        return ranges.sink.done(ranges.offset)
 
     async def restart(self) -> None:
         """See :meth:`securer.Session.restart`."""
         conn = await self._c()
+        self.last_resumed = None
         await conn.call("session.restart", {"session": self.id})
+
+    async def hibernate(self) -> int:
+        """See :meth:`securer.Session.hibernate`: the snapshot's size in
+        bytes."""
+        conn = await self._c()
+        self.last_resumed = None
+        return P.hibernated(await conn.call("session.hibernate",
+                                            {"session": self.id}))
 
     async def status(self) -> SessionStatus:
         """See :meth:`securer.Session.status`."""

@@ -19,8 +19,20 @@ The classes group what a caller handles alike:
 - :class:`LimitExceeded`: a limit of the daemon's configuration or of the
   session was reached.
 - :class:`FileOpError`: file.put and file.get.
+- :class:`SnapshotError`: session.hibernate could not save the session's
+  state (:class:`SnapshotTooLarge`, :class:`SnapshotQuota`,
+  :class:`SnapshotFailed`); the session goes on as it was.
+- :class:`ResumeError`: a hibernated session's state could not be
+  restored for the request that woke it (:class:`SnapshotMissing`,
+  :class:`SnapshotTampered`, :class:`ResumeFailed`); the request was not
+  done.
 - :class:`SessionStateLost`: a mix-in of the errors after which the
   session's worker was replaced and its R state is gone.
+
+A resume that restored all but something (a connection, an external
+pointer, a package that no longer loads) is no error: the request goes
+on, its result says so (:attr:`securer.Result.resumed`) and a
+:class:`ResumeWarning` is issued.
 """
 
 from __future__ import annotations
@@ -28,14 +40,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from .results import Advisory, Output, Plot, PlotOmitted
+    from .results import Advisory, Output, Plot, PlotOmitted, Resumed
 
 __all__ = [
     "SecurerError", "ClientError", "ConversionError", "ConnectError",
     "DaemonStartError", "ConnectionLost", "ProtocolViolation",
     "BadRequest", "TooLarge", "HelloRequired", "UnsupportedVersion",
     "Unauthorized", "TryAgain", "AuthThrottled", "RateLimited",
-    "TooManyConnections", "HelloTimeout", "OverBudget", "Aborted",
+    "TooManyConnections", "HelloTimeout", "OverBudget", "SlowClient",
+    "Aborted",
     "Unavailable",
     "LimitExceeded", "TooManySessions", "TooManyExecutions",
     "NoSuchPool", "PoolExists", "PoolTooLarge", "PoolBusy",
@@ -45,7 +58,11 @@ __all__ = [
     "ExecutionError", "RSyntaxError", "RError", "Timeout", "WorkerDied",
     "TooManyMessages", "ToolCallsExceeded", "ResultTooLarge",
     "FileOpError", "BadFileName", "FileTooLarge", "TooManyFiles",
-    "FileNotFound", "NotARegularFile", "FileIOError", "WorkerProtocolError",
+    "FileNotFound", "NotARegularFile", "FileIOError", "BadOffset",
+    "ChunkTooLarge", "MemoryBusy", "WorkerProtocolError",
+    "SnapshotError", "SnapshotTooLarge", "SnapshotQuota", "SnapshotFailed",
+    "ResumeError", "SnapshotMissing", "SnapshotTampered", "ResumeFailed",
+    "ResumeWarning",
     "Closed", "InternalError", "error_class", "ERROR_CLASSES",
 ]
 
@@ -59,6 +76,8 @@ class SecurerError(Exception):
         message: the daemon's message (or the client's).
         details: the daemon's whole error object (empty for client-side
             errors); members such as ``retry_after`` or ``cause`` are in it.
+        resumed: the request woke the hibernated session, restoring its
+            state, before it failed (:class:`securer.Resumed`), or None.
     """
 
     code: ClassVar[str] = "error"
@@ -68,6 +87,7 @@ class SecurerError(Exception):
         super().__init__(message)
         self.message: str = message
         self.details: dict[str, Any] = dict(details or {})
+        self.resumed: Resumed | None = None
         if code is not None:
             # An instance-level code, for codes this version does not know.
             self.code = code  # type: ignore[misc]
@@ -153,9 +173,27 @@ class HelloTimeout(SecurerError, ConnectionError):
 
 class OverBudget(SecurerError, ConnectionError):
     """over_budget: this connection held the most of what its uid (or
-    every client) may have buffered in the daemon; it was closed."""
+    every client) may have buffered in the daemon; it was closed, and
+    with it its sessions: their R state is lost.
+
+    The daemon says so in the connection's last line, after whole
+    messages; the connection raises it for the request in flight and for
+    every later use."""
 
     code = "over_budget"
+
+
+class SlowClient(SecurerError, ConnectionError):
+    """slow_client: securerd dropped this connection because it read none
+    of its output for the daemon's client-grace (securerd.conf(5)) while
+    more than 1 MiB of it waited; its sessions were closed and their R
+    state is lost.
+
+    A client that reads, however slowly, is never dropped: the daemon
+    holds its code back instead.  Like :class:`OverBudget`, it comes in
+    the connection's last line and is raised for every later use."""
+
+    code = "slow_client"
 
 
 class Aborted(SecurerError):
@@ -489,9 +527,43 @@ class BadFileName(FileOpError, ClientError):
 
 
 class FileTooLarge(FileOpError, LimitExceeded):
-    """file_too_large: over the daemon's file-size."""
+    """file_too_large: over the daemon's file-size (securerd.conf(5)): a
+    put whose chunks would pass it, or a file to get larger than it.  A
+    whole-file get (no range) of a file over one chunk's 4 MiB is refused
+    so too, the file's size in ``details["size"]`` (this client always
+    asks in ranges)."""
 
     code = "file_too_large"
+
+    @property
+    def size(self) -> int | None:
+        """The file's size in bytes, where the daemon says."""
+        return _int_or_none(self.details.get("size"))
+
+
+class BadOffset(FileOpError):
+    """bad_offset: a chunk of file.put did not start at the bytes the
+    upload holds so far (or no upload was unfinished), or a file.get
+    range started past the file's end.  The clients' own chunking never
+    causes it unless the upload was discarded meanwhile: an execution, a
+    timeout or a restart of the session discards an unfinished upload."""
+
+    code = "bad_offset"
+
+
+class ChunkTooLarge(FileOpError, LimitExceeded):
+    """chunk_too_large: one chunk of file.put, or one range of file.get,
+    over the daemon's 4 MiB per chunk (the clients send 1 MiB)."""
+
+    code = "chunk_too_large"
+
+
+class MemoryBusy(FileOpError, TryAgain):
+    """memory_busy: the daemon holds as much file data in flight for all
+    its sessions as it may (result-memory); the chunk was not taken.  The
+    clients try a few times, after short pauses, before raising it."""
+
+    code = "memory_busy"
 
 
 class TooManyFiles(FileOpError, LimitExceeded):
@@ -518,6 +590,74 @@ class FileIOError(FileOpError, OSError):
     code = "file_error"
 
 
+# --- Hibernation -------------------------------------------------------------
+
+class SnapshotError(SecurerError):
+    """session.hibernate could not save the session's state; the session
+    goes on as it was, with its worker and its state."""
+
+
+class SnapshotTooLarge(SnapshotError, LimitExceeded):
+    """snapshot_too_large: the session's state is over the daemon's
+    snapshot-size (securerd.conf(5)); the session goes on as it was."""
+
+    code = "snapshot_too_large"
+
+
+class SnapshotQuota(SnapshotError, LimitExceeded):
+    """snapshot_quota: the owner's snapshots would be over the daemon's
+    snapshot-quota; the session goes on as it was.  Closing (or waking)
+    other hibernated sessions gives their room back."""
+
+    code = "snapshot_quota"
+
+
+class SnapshotFailed(SnapshotError):
+    """snapshot_failed: the state could not be written or stored (the
+    message says why); the session goes on as it was."""
+
+    code = "snapshot_failed"
+
+
+class ResumeError(SecurerError):
+    """The hibernated session's state could not be restored for the
+    request that woke it (an execution, file.put or file.get): the
+    request was not done."""
+
+
+class SnapshotMissing(ResumeError, SessionStateLost):
+    """snapshot_missing: the hibernated session's snapshot is not on the
+    daemon's disk; the session was restarted with a fresh worker and its
+    state is gone."""
+
+    code = "snapshot_missing"
+
+
+class SnapshotTampered(ResumeError, SessionStateLost):
+    """snapshot_tampered: an integrity refusal: the hibernated session's
+    snapshot was changed on the daemon's disk, or is another session's or
+    another owner's, and its MAC does not check.  It was not read; the
+    session was restarted with a fresh worker and its state is gone."""
+
+    code = "snapshot_tampered"
+
+
+class ResumeFailed(ResumeError):
+    """resume_failed: the worker that was to restore the session's state
+    died, or could not read it.  If it died, the session stays hibernated
+    and the next request tries again; if it could not read the state, the
+    session was restarted and its state is gone.  The message says
+    which."""
+
+    code = "resume_failed"
+
+
+class ResumeWarning(UserWarning):
+    """A hibernated session woke with not all of its state: the warning
+    names what could not be restored (connections, external pointers, a
+    package that no longer loads).  The request went on without it."""
+
+
 class InternalError(SecurerError):
     """internal: the daemon failed in a way it did not expect."""
 
@@ -541,9 +681,11 @@ ERROR_CLASSES: dict[str, type[SecurerError]] = {
         SandboxUnavailable, SpawnFailed, RSyntaxError, RError, Timeout,
         WorkerDied, TooManyMessages, ToolCallsExceeded, ResultTooLarge,
         BadFileName, FileTooLarge, TooManyFiles, FileNotFound,
-        NotARegularFile, FileIOError, WorkerProtocolError, Closed,
+        NotARegularFile, FileIOError, BadOffset, ChunkTooLarge, MemoryBusy,
+        WorkerProtocolError, Closed, SnapshotTooLarge, SnapshotQuota,
+        SnapshotFailed, SnapshotMissing, SnapshotTampered, ResumeFailed,
         InternalError, TooManyConnections, HelloTimeout, OverBudget,
-        Aborted, Unavailable)
+        SlowClient, Aborted, Unavailable)
 }
 
 

@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 
 from .errors import ProtocolViolation
 
-__all__ = ["Output", "Plot", "PlotOmitted", "Advisory", "Result",
-           "SessionStatus", "PoolStatus"]
+__all__ = ["Output", "Plot", "PlotOmitted", "Advisory", "Resumed",
+           "Result", "SessionStatus", "PoolStatus"]
 
 #: The output streams of securer-protocol(7), in no particular order.
 STREAMS = ("stdout", "stderr", "message", "warning")
@@ -85,6 +85,25 @@ class Advisory(NamedTuple):
     call: str
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """The session was hibernated and the request woke it: its state was
+    restored in a fresh worker first (the reply's ``resumed``, see
+    securer-protocol(7)).
+
+    Attributes:
+        ms: how long the restore took, in milliseconds.
+        bytes: the size of the snapshot it was restored from.
+        warning: what could not be restored (connections, external
+            pointers, a package that no longer loads), or None if
+            everything was.
+    """
+
+    ms: float
+    bytes: int
+    warning: str | None = None
+
+
 @dataclass
 class Result:
     """The result of an execution.
@@ -102,6 +121,8 @@ class Result:
             max_output_bytes and was cut.
         elapsed: seconds the daemon took.
         session: the session it ran on (for pool executions).
+        resumed: the session was hibernated and this execution woke it
+            (:class:`Resumed`), or None.
     """
 
     value: Any
@@ -114,6 +135,7 @@ class Result:
     truncated: bool = False
     elapsed: float = 0.0
     session: str | None = None
+    resumed: Resumed | None = None
 
     def text(self, stream: str) -> str:
         """All the text written on one stream, joined."""
@@ -174,12 +196,17 @@ class Result:
             extra += f", plots={len(self.plots)}"
         if self.advisories:
             extra += f", advisories={[a.call for a in self.advisories]}"
+        if self.resumed is not None:
+            extra += ", resumed"
         return f"Result(value={self.value!r}, visible={self.visible}{extra})"
 
 
 @dataclass(frozen=True)
 class SessionStatus:
-    """A session as the daemon's status reports it."""
+    """A session as the daemon's status reports it; its state is
+    "starting", "idle", "busy", "dead", "hibernating" (its state is being
+    saved), "hibernated" (saved, no worker) or "resuming" (being restored
+    for a request)."""
 
     session: str
     state: str
@@ -255,3 +282,20 @@ def advisories_from(reply: dict[str, Any]) -> list[Advisory]:
                 out.append(Advisory(code if isinstance(code, str)
                                     else "risky_call", w["call"]))
     return out
+
+
+def resumed_from(reply: dict[str, Any]) -> Resumed | None:
+    """The ``resumed`` of a final reply (a success or a refusal), or None
+    if the request did not wake the session."""
+    r = reply.get("resumed")
+    if not isinstance(r, dict):
+        return None
+    ms = r.get("ms")
+    n = r.get("bytes")
+    w = r.get("warning")
+    return Resumed(
+        float(ms) if isinstance(ms, (int, float)) and
+        not isinstance(ms, bool) else 0.0,
+        int(n) if isinstance(n, (int, float)) and
+        not isinstance(n, bool) else 0,
+        w if isinstance(w, str) and w else None)

@@ -91,7 +91,7 @@ def _output_lines(output: list[Any]) -> list[str]:
 def format_result(r: Result | SecurerError, max_lines: int = 50) -> str:
     """The text a model gets for a result or an error: the output, then
     the printed value (or the error's message), each cut to max_lines
-    lines."""
+    lines, and what a resume from hibernation could not restore."""
     out = _lines("\n".join(_output_lines(r.output)), max_lines) \
         if isinstance(r, (Result, ExecutionError)) else []
     if isinstance(r, Result):
@@ -103,6 +103,9 @@ def format_result(r: Result | SecurerError, max_lines: int = 50) -> str:
         if not out:
             out.append("(no output; the value is invisible)" if
                        not r.visible else "NULL")
+        if r.resumed is not None and r.resumed.warning is not None:
+            out.append("[the session was resumed from hibernation: "
+                       f"{r.resumed.warning}]")
         return "\n".join(out)
     call = getattr(r, "call", None)
     where = f" in {call}" if isinstance(call, str) and call else ""

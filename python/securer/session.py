@@ -5,11 +5,13 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import secrets
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
 
 from .errors import ClientError, ProtocolViolation, SecurerError
-from .results import PoolStatus, Result, SessionStatus
+from .results import PoolStatus, Result, Resumed, SessionStatus, \
+    resumed_from
 from .tools import Tool, as_tools
+from . import _files
 from . import _proto as P
 from . import values as V
 from ._conn import Connection
@@ -17,21 +19,6 @@ from ._conn import Connection
 __all__ = ["Session", "Pool", "execute_r"]
 
 OutputHandler = Callable[[str, str], Any]
-
-
-def _file_data(name: str, data: bytes | str | os.PathLike[str] | None
-               ) -> tuple[str, bytes]:
-    if data is None:
-        with open(name, "rb") as f:
-            return os.path.basename(name), f.read()
-    if isinstance(data, os.PathLike):
-        with open(data, "rb") as f:
-            return name, f.read()
-    if isinstance(data, str):
-        return name, data.encode("utf-8")
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return name, bytes(data)
-    raise ClientError("data must be bytes, a str or a path")
 
 
 def _run_tool(t: Tool, kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -124,6 +111,13 @@ class Session:
     It is a context manager: ``with Session() as s:`` closes it at the
     end.  Executions in one session run one at a time: another thread's
     execute() meanwhile fails with :class:`SessionBusy`.
+
+    A session can sleep: :meth:`hibernate` (or the daemon, after its
+    hibernate-after) saves its state and frees its worker, and the next
+    execute(), put_file() or get_file() restores it first, transparently.
+    That request's :attr:`last_resumed` (and an execution's
+    :attr:`Result.resumed`) says so; what could not be restored is a
+    :class:`ResumeWarning`.
     """
 
     def __init__(self, socket: str | None = None, tools: Any = None,
@@ -157,6 +151,11 @@ class Session:
         sb = r.get("sandbox")
         #: The isolation the session has ("full", or "partial").
         self.sandbox: str = sb if isinstance(sb, str) else ""
+        #: What the last request on the session (an execution, a file
+        #: put or get, also one that failed) said of a resume: the
+        #: session was hibernated and the request woke it
+        #: (:class:`Resumed`); None if it did not.
+        self.last_resumed: Resumed | None = None
         self._closed = False
 
     @property
@@ -177,6 +176,21 @@ class Session:
     def _check(self) -> None:
         if self._closed:
             raise ClientError("the session is closed")
+
+    def _resumed(self, r: Resumed | None) -> None:
+        if r is not None:
+            self.last_resumed = r
+            P.warn_resumed(r, stacklevel=4)
+
+    def _call(self, op: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """conn.call, noting a resume its reply (or refusal) says."""
+        try:
+            r = self._conn.call(op, fields)
+        except SecurerError as e:
+            self._resumed(e.resumed)
+            raise
+        self._resumed(resumed_from(r))
+        return r
 
     def execute(self, code: str, timeout: float | None = None,
                 on_output: OutputHandler | None = None, *,
@@ -204,53 +218,97 @@ class Session:
 
         Tool calls run in this thread while the code waits for them.
         Raises :class:`RError`, :class:`RSyntaxError`, :class:`Timeout`
-        and the other :class:`ExecutionError` classes.
+        and the other :class:`ExecutionError` classes; on a hibernated
+        session, the :class:`ResumeError` classes when its state could
+        not be restored.
         """
         self._check()
         fields = P.exec_fields(code, timeout, echo, sanitize,
                                max_tool_calls, max_output_lines,
                                max_output_bytes)
         fields["session"] = self.id
-        return _execute(self._conn, "execute", fields, self.id,
-                        self._by_name, values or self._values, on_output)
+        self.last_resumed = None
+        try:
+            r = _execute(self._conn, "execute", fields, self.id,
+                         self._by_name, values or self._values, on_output)
+        except SecurerError as e:
+            self._resumed(e.resumed)
+            raise
+        self._resumed(r.resumed)
+        return r
 
     def put_file(self, name: str,
-                 data: bytes | str | os.PathLike[str] | None = None) -> int:
+                 data: bytes | str | os.PathLike[str] | BinaryIO | None = None
+                 ) -> int:
         """Puts a file in the session's input directory, read-only to the
         code at ``file.path(Sys.getenv("SECURER_INPUT"), name)``.
 
-        data is the file's bytes (a str is written as UTF-8) or a local
-        path to read; without it, name is a local file, put under its
-        base name.  Returns its size.
+        data is the file's bytes (a str is written as UTF-8), a local
+        path or a binary file object to read (from where it stands, left
+        open); without it, name is a local file, put under its base name.
+        Returns its size.
+
+        The bytes go in chunks of 1 MiB, read as they go: the file may be
+        as large as the daemon's file-size (securerd.conf(5)), past which
+        :class:`FileTooLarge`.  While the daemon holds too much file data
+        for all its sessions a chunk is tried again a few times, after
+        short pauses, before :class:`MemoryBusy`.  The code sees the file
+        only once the last chunk is in.
         """
         self._check()
-        name, raw = _file_data(name, data)
-        import base64
-        r = self._conn.call("file.put", {
-            "session": self.id, "name": name,
-            "data": base64.b64encode(raw).decode("ascii")})
-        size = r.get("size")
-        return int(size) if isinstance(size, (int, float)) else len(raw)
+        src = _files.Source(name, data)
+        self.last_resumed = None
+        return _files.put(self.id, src, lambda f: self._call("file.put", f))
 
-    def get_file(self, name: str, path: str | os.PathLike[str] | None = None
-                 ) -> bytes:
+    def get_file(self, name: str,
+                 path: str | os.PathLike[str] | BinaryIO | None = None
+                 ) -> bytes | int:
         """Gets a file the code wrote to its output directory
-        (``Sys.getenv("SECURER_OUTPUT")``): its bytes, also written to
-        path if given."""
+        (``Sys.getenv("SECURER_OUTPUT")``): its bytes, or, with path (a
+        local path or a binary file object), its size once written there.
+
+        The bytes come in ranges of 1 MiB, written to path as they come
+        (to a hidden file beside it, renamed to path at the end: a failed
+        get leaves no half file).  Files larger than the daemon's
+        file-size are :class:`FileTooLarge`; :class:`MemoryBusy` is tried
+        again as for :meth:`put_file`.
+        """
         self._check()
-        from .results import b64decode_strict
-        r = self._conn.call("file.get", {"session": self.id, "name": name})
-        data = b64decode_strict(r.get("data"), "a file")
-        if path is not None:
-            with open(path, "wb") as f:
-                f.write(data)
-        return data
+        ranges = _files.Ranges(self.id, name, _files.Sink(path))
+        self.last_resumed = None
+        return _files.get(ranges, lambda f: self._call("file.get", f))
 
     def restart(self) -> None:
         """Replaces the session's worker with a fresh one: its R state is
         gone.  :class:`SessionBusy` while an execution runs."""
         self._check()
+        self.last_resumed = None
         self._conn.call("session.restart", {"session": self.id})
+
+    def hibernate(self) -> int:
+        """Saves the session's state and frees its worker; returns the
+        snapshot's size in bytes.
+
+        The state is R's global environment (variables, functions,
+        ``.Random.seed``), the attached and loaded packages, the working
+        directory and the files of the session's HOME, serialized inside
+        the sandbox and kept by the daemon.  The session keeps its id,
+        tools and limits, holds no worker and no capacity while it
+        sleeps, and :meth:`status` says "hibernated".  The next
+        :meth:`execute`, :meth:`put_file` or :meth:`get_file` restores it
+        first (see :attr:`last_resumed`).  Hibernating a hibernated
+        session does nothing and returns its snapshot's size.
+
+        Raises :class:`SessionBusy` unless the session is idle,
+        :class:`SnapshotTooLarge`, :class:`SnapshotQuota` or
+        :class:`SnapshotFailed` when the state could not be saved (the
+        session then goes on as it was).  A pool's sessions are not
+        hibernated.
+        """
+        self._check()
+        self.last_resumed = None
+        return P.hibernated(self._conn.call("session.hibernate",
+                                            {"session": self.id}))
 
     def status(self) -> SessionStatus:
         """The daemon's view of the session (state, executions, ...)."""

@@ -1058,7 +1058,9 @@ def _parse_int(s: str) -> int:
 def loads(line: bytes) -> Any:
     """A line of JSON, with "-0" kept apart from 0 (R's -0 as a double is
     written so).  Only lines that may hold one take the slow path."""
-    if _NEG_ZERO_RE.search(line) is None:
+    # The regular expression costs 19 ms on a file chunk's 1.4 MB of
+    # base64; a line without "-0" at all (a memchr-fast test) skips it.
+    if b"-0" not in line or _NEG_ZERO_RE.search(line) is None:
         return json.loads(line)
     return json.loads(line, parse_int=_parse_int)
 

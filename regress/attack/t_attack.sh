@@ -900,13 +900,18 @@ idle_run_head() {
 	    "next execution told, the next runs in a fresh worker"
 }
 idle_run_body() {
+	idle_run_with
+}
+
+# idle_run_with [conf lines]: the attack, on a daemon configured so.
+idle_run_with() {
 	securer_init
 	# Outside /tmp, which workers do not see of the host.
 	lib=$(mktemp -d /var/tmp/securer-forge.XXXXXX)
 	echo "$lib" >lib.dir
 	cp "$B/regress/forge.so" "$lib/"
 	chmod 755 "$lib" "$lib/forge.so"
-	attack_start "library \"$lib\""
+	attack_start "library \"$lib\"" "$@"
 	loop_start
 	rm -f att.in
 	mkfifo att.in
@@ -1019,6 +1024,62 @@ idle_run_cleanup() {
 	true
 }
 
+# Under audit-sync never the monitor hands a job to its worker without
+# waiting for the broker, which may not have read the job's wake yet.
+atf_test_case idle_run_never cleanup
+idle_run_never_head() {
+	atf_set "descr" "the forged result and run, under audit-sync " \
+	    "never, where nothing waits for the broker: killed as well"
+}
+idle_run_never_body() {
+	idle_run_with "audit-sync never"
+}
+idle_run_never_cleanup() {
+	idle_run_cleanup
+}
+
+atf_test_case idle_honest_never cleanup
+idle_honest_never_head() {
+	atf_set "descr" "under audit-sync never, honest jobs of a few ms " \
+	    "of CPU each, 0 to 15 ms apart (the next job reaching its " \
+	    "worker while the broker watches it): none is killed"
+	atf_set "timeout" "300"
+}
+idle_honest_never_body() {
+	start_daemon "audit-sync never"
+	# Each burns some ms of CPU: more than the watch's 2 ms bound.
+	cat >honest.py <<'EOF'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rwb")
+def call(req):
+    f.write((json.dumps(req) + "\n").encode()); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if r.get("id") == req["id"]:
+            return r
+call({"id": 1, "op": "hello", "version": 1})
+sid = call({"id": 2, "op": "session.create"})["session"]
+bad = 0
+for i in range(300):
+    r = call({"id": 10 + i, "op": "execute", "session": sid,
+              "code": "s <- 0; for (k in 1:200000) s <- s + k; s"})
+    if not r.get("ok"):
+        bad += 1
+        print(json.dumps(r), file=sys.stderr)
+    time.sleep((i % 16) / 1000)
+print(bad)
+EOF
+	atf_check -o inline:"0\n" -e ignore python3 honest.py "$SOCK"
+	grep -q '"event":"protocol_violation"' audit.jsonl &&
+	    atf_fail "an honest worker was killed: $(grep protocol_violation audit.jsonl)"
+	true
+}
+idle_honest_never_cleanup() {
+	cleanup_daemon
+}
+
 cleanup_daemon() {
 	securer_init
 	[ -f by.pid ] && kill "$(cat by.pid)" 2>/dev/null
@@ -1031,7 +1092,7 @@ atf_init_test_cases() {
 	    other_sessions tty native_code kernel_surface cpu_time cpu_limit \
 	    memory oom disk output_flood log_forging persistence \
 	    protocol_abuse daemon_paths strict_session monitor cgroup_sweep \
-	    single_user idle_run; do
+	    single_user idle_run idle_run_never idle_honest_never; do
 		atf_add_test_case $t
 	done
 }

@@ -3,7 +3,7 @@
  * client, side by side with Rserve where it has an equivalent.  Not a
  * test: it prints medians and 99th percentiles.
  *
- *	securer-bench [-n count] [-s socket] [-S sessions]
+ *	securer-bench [-n count] [-r rows] [-s socket] [-S sessions]
  *
  * Without -s it starts a private securerd (beside this program) and
  * Rserve (Debian's r-cran-rserve) on sockets of its own, and stops both
@@ -31,9 +31,13 @@
 #define THROUGHPUT_SECS	3
 #define THREADS		8
 
+#define PRELOADED	"ggplot2"	/* row 8 */
+#define LOAD_SESSIONS	20
+
 static const char	*sock;
 static char		 dir[64];
 static pid_t		 daemon_pid;
+static int		 preloading;	/* our daemon preloads PRELOADED */
 static int		 rserve_on;	/* Rserve runs beside us */
 
 static double
@@ -394,17 +398,64 @@ bench_timeout(int count)
 	securer_close(h);
 }
 
+/*
+ * 8: the first library(PRELOADED) of new sessions, each its own, on a
+ * daemon that preloads it and on one that does not (cold: loaded from
+ * disk in the session, files in the page cache).
+ */
 static void
-start_daemon(const char *self, int sessions)
+bench_library(const char *on, const char *what)
+{
+	struct securer		*h;
+	struct securer_session	*s;
+	double			 t[LOAD_SESSIONS], t0;
+	const char		*saved = sock;
+	int			 i;
+
+	sock = on;
+	h = connect_or_die();
+	for (i = 0; i < LOAD_SESSIONS; i++) {
+		s = session_or_die(h, NULL);
+		/* The session's first execution is row 1's. */
+		if (run(s, "1+1", -1) == -1)
+			errx(1, "1+1: %s", securer_errmsg(h));
+		t0 = now();
+		if (run(s, "library(" PRELOADED ")", -1) == -1)
+			errx(1, "library(%s): %s", PRELOADED,
+			    securer_errmsg(h));
+		t[i] = now() - t0;
+		securer_session_close(s);
+	}
+	securer_close(h);
+	sock = saved;
+	row(what, t, LOAD_SESSIONS, 0);
+}
+
+/* Whether R here has PRELOADED, so that a daemon may preload it. */
+static int
+have_preloaded(void)
+{
+	return (system("Rscript -e 'quit(status = !requireNamespace(\""
+	    PRELOADED "\", quietly = TRUE))' >/dev/null 2>&1") == 0);
+}
+
+/*
+ * A private securerd beside this program, its files named for name in
+ * our directory; its socket in *sockp once it listens.
+ */
+static pid_t
+start_daemon(const char *self, const char *name, int sessions,
+    int preload, const char **sockp)
 {
 	char	 path[PATH_MAX], conf[128], sockpath[128], *d;
 	FILE	*f;
+	pid_t	 pid;
 	int	 i;
 
 	strlcpy(path, self, sizeof(path));
 	d = dirname(path);
-	snprintf(conf, sizeof(conf), "%s/securerd.conf", dir);
-	snprintf(sockpath, sizeof(sockpath), "%s/securerd.sock", dir);
+	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, name);
+	snprintf(sockpath, sizeof(sockpath), "%s/%s.sock", dir, name);
 	if ((f = fopen(conf, "w")) == NULL)
 		err(1, "%s", conf);
 	/*
@@ -412,31 +463,52 @@ start_daemon(const char *self, int sessions)
 	 * audit-sync always, about 1 ms an execution) and no capacity from
 	 * this host, so runs on different trees and hosts compare.
 	 */
-	fprintf(f, "socket \"%s\"\naudit \"%s/audit.jsonl\"\nsessions %d\n"
-	    "audit-sync never\ncapacity workers none memory none\n",
-	    sockpath, dir, sessions);
+	fprintf(f, "socket \"%s\"\naudit \"%s/%s.audit.jsonl\"\n"
+	    "sessions %d\naudit-sync never\n"
+	    "capacity workers none memory none\n",
+	    sockpath, dir, name, sessions);
+	if (preload)
+		fprintf(f, "preload \"%s\"\n", PRELOADED);
 	fclose(f);
 	snprintf(path + strlen(d), sizeof(path) - strlen(d), "/securerd");
-	if ((daemon_pid = fork()) == 0) {
+	if ((pid = fork()) == 0) {
 		freopen("/dev/null", "w", stderr);
 		execl(path, "securerd", "-d", "-f", conf, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 200 && access(sockpath, F_OK) == -1; i++)
+	/* A preloading template takes a second or so to come up. */
+	for (i = 0; i < 400 && access(sockpath, F_OK) == -1; i++)
 		usleep(50000);
-	sock = strdup(sockpath);
+	if ((*sockp = strdup(sockpath)) == NULL)
+		err(1, NULL);
+	return (pid);
+}
+
+static void
+stop_daemon(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
 }
 
 static void
 remove_files(void)
 {
-	const char	*names[] = { "securerd.conf", "audit.jsonl",
-			    "securerd.sock", "securerd.sock.pid" };
+	const char	*names[] = { "main", "cold" };
+	const char	*ends[] = { ".conf", ".audit.jsonl", ".sock",
+			    ".sock.pid" };
 	char		 path[128];
-	size_t		 i;
+	size_t		 i, j;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		for (j = 0; j < sizeof(ends) / sizeof(ends[0]); j++) {
+			snprintf(path, sizeof(path), "%s/%s%s", dir,
+			    names[i], ends[j]);
+			unlink(path);
+		}
+		/* The audit log's lock (securerd(8)), beside it. */
+		snprintf(path, sizeof(path), "%s/.%s.audit.jsonl.lock", dir,
+		    names[i]);
 		unlink(path);
 	}
 	rmdir(dir);
@@ -445,7 +517,8 @@ remove_files(void)
 int
 main(int argc, char *argv[])
 {
-	const char	*given = NULL, *rows = "1234567";
+	const char	*given = NULL, *rows = "12345678", *cold;
+	pid_t		 cold_pid;
 	int		 ch, n = 1000, sessions = 1000, deadlines = 5, own = 0;
 
 	while ((ch = getopt(argc, argv, "n:r:s:S:T:")) != -1) {
@@ -481,7 +554,9 @@ main(int argc, char *argv[])
 		own = 1;
 		if ((rserve_on = rserve_start(dir) == 0) == 0)
 			warnx("Rserve is not available: no side-by-side");
-		start_daemon(argv[0], sessions);
+		preloading = have_preloaded();
+		daemon_pid = start_daemon(argv[0], "main", sessions,
+		    preloading, &sock);
 	} else
 		sock = given;
 	printf("%-28s %10s %10s %10s %8s\n", "(microseconds)", "median",
@@ -502,10 +577,18 @@ main(int argc, char *argv[])
 		bench_scale(sessions);
 	if (strchr(rows, '7') != NULL)
 		bench_timeout(deadlines);
+	if (strchr(rows, '8') != NULL && !own)
+		bench_library(sock, "8 library(" PRELOADED ")");
+	else if (strchr(rows, '8') != NULL && preloading) {
+		bench_library(sock, "8 library(" PRELOADED "), preloaded");
+		cold_pid = start_daemon(argv[0], "cold", 100, 0, &cold);
+		bench_library(cold, "8 ... cold");
+		stop_daemon(cold_pid);
+	} else if (strchr(rows, '8') != NULL)
+		warnx("R has no %s here: no row 8", PRELOADED);
 	if (own) {
 		rserve_stop();
-		kill(daemon_pid, SIGTERM);
-		waitpid(daemon_pid, NULL, 0);
+		stop_daemon(daemon_pid);
 		remove_files();
 	}
 	return (0);

@@ -177,6 +177,115 @@ library_cleanup() {
 	true
 }
 
+# make_pkg dir name onload: a package "name" in dir whose .onLoad runs
+# the R code onload; installed into $lib.
+make_pkg() {
+	mkdir -p "pkg/$1/R"
+	printf 'Package: %s\nVersion: 0.1\nTitle: t\nDescription: t.\nLicense: MIT\nAuthor: t\nMaintainer: t <t@t.invalid>\n' \
+	    "$1" >"pkg/$1/DESCRIPTION"
+	printf '%s\n' "$2" >"pkg/$1/NAMESPACE"
+	printf '%s\n' "$3" >"pkg/$1/R/a.R"
+	R CMD INSTALL --no-test-load -l "$lib" "pkg/$1" >"install-$1.log" 2>&1 ||
+	    { cat "install-$1.log"; atf_fail "cannot build package $1"; }
+}
+
+atf_test_case preload cleanup
+preload_head() {
+	atf_set "descr" "preloaded namespaces are loaded in the template, " \
+	    "before any worker: a session has them loaded at once, and the " \
+	    "sandbox holds as without them"
+	atf_set "timeout" "180"
+}
+preload_body() {
+	securer_init
+	lib=/var/tmp/securer-test-lib.$$
+	echo "$lib" >libdir
+	mkdir -p "$lib"
+	# Its .onLoad runs once, in the template: the pid it records is
+	# not the worker's, and the option it sets is inherited.
+	make_pkg scpre 'export(scpre_pid)' \
+	    'scpre_pid <- function() getOption("scpre.pid")
+.onLoad <- function(lib, pkg) options(scpre.pid = Sys.getpid())'
+	start_daemon "library \"$lib\"" 'preload "scpre" "stats4"'
+	atf_check -o inline:"[1]  TRUE  TRUE FALSE\n" "$B/securer" -s "$SOCK" \
+	    -e 'c(isNamespaceLoaded("scpre"), isNamespaceLoaded("stats4"),
+	        "package:stats4" %in% search())'
+	atf_check -o inline:"[1] TRUE\n" "$B/securer" -s "$SOCK" -e \
+	    'library(scpre); is.numeric(scpre_pid()) && scpre_pid() != Sys.getpid()'
+	atf_check -o inline:"[1] \"mle\"\n" "$B/securer" -s "$SOCK" -e \
+	    'library(stats4); class(mle(function(m = 1) (m - 2)^2))[[1]]'
+	# The same lockdown: programs, the host's files.
+	atf_check -s exit:1 -e match:"not allowed" "$B/securer" -s "$SOCK" \
+	    -e 'system("true")'
+	atf_check -o inline:"[1] FALSE\n" "$B/securer" -s "$SOCK" \
+	    -e 'file.exists("/etc/shadow")'
+	atf_check -o match:'preload "scpre" "stats4"' "$B/securerd" -nv -f conf
+	if Rscript -e 'quit(status = !requireNamespace("ggplot2", quietly = TRUE))' \
+	    >/dev/null 2>&1; then
+		stop_daemon
+		start_daemon 'preload "ggplot2"'
+		# cli's ticking thread came with it and was stopped.
+		atf_check -o match:'^\[1\] TRUE' "$B/securer" -s "$SOCK" -e \
+		    't <- system.time(library(ggplot2))[["elapsed"]]; t < 0.1'
+	fi
+}
+preload_cleanup() {
+	cleanup_daemon
+	[ -f libdir ] && rm -rf "$(cat libdir)"
+	true
+}
+
+atf_test_case preload_refused cleanup
+preload_refused_head() {
+	atf_set "descr" "a bad package name is a configuration error; a " \
+	    "package that is missing, fails to load or leaves a thread " \
+	    "running stops the daemon at start with its reason"
+	atf_set "timeout" "180"
+}
+preload_refused_body() {
+	securer_init
+	lib=/var/tmp/securer-test-lib.$$
+	echo "$lib" >libdir
+	mkdir -p "$lib"
+	printf 'worker "/bin/true"\npreload "9lives"\n' >bad.conf
+	atf_check -s exit:1 -e match:'"9lives" is not an R package name' \
+	    "$B/securerd" -n -f bad.conf
+	printf 'worker "/bin/true"\npreload "a;b"\n' >bad.conf
+	atf_check -s exit:1 -e match:'is not an R package name' \
+	    "$B/securerd" -n -f bad.conf
+	write_conf 'preload "scnosuch"'
+	atf_check -s exit:1 -e match:"preload scnosuch: there is no package" \
+	    -e match:"giving up" timeout 120 "$B/securerd" -d -f conf
+	make_pkg scfail '' '.onLoad <- function(lib, pkg) stop("scfail refuses")'
+	write_conf "library \"$lib\"" 'preload "scfail"'
+	atf_check -s exit:1 -e match:"preload scfail: .*scfail refuses" \
+	    timeout 120 "$B/securerd" -d -f conf
+	# A thread of its own, sleeping: the template would fork with it.
+	mkdir -p pkg/scthread/src
+	cat >pkg/scthread/src/t.c <<'EOC'
+#include <pthread.h>
+#include <unistd.h>
+#include <Rinternals.h>
+static void *sleeper(void *arg) { for (;;) pause(); return arg; }
+SEXP scthread_start(void) {
+	pthread_t t;
+	pthread_create(&t, NULL, sleeper, NULL);
+	return R_NilValue;
+}
+EOC
+	echo 'PKG_LIBS = -lpthread' >pkg/scthread/src/Makevars
+	make_pkg scthread 'useDynLib(scthread, scthread_start)' \
+	    '.onLoad <- function(lib, pkg) .Call(scthread_start)'
+	write_conf "library \"$lib\"" 'preload "scthread"'
+	atf_check -s exit:1 -e match:"left 1 thread\\(s\\) running" \
+	    timeout 120 "$B/securerd" -d -f conf
+}
+preload_refused_cleanup() {
+	cleanup_daemon
+	[ -f libdir ] && rm -rf "$(cat libdir)"
+	true
+}
+
 atf_init_test_cases() {
 	atf_add_test_case process_tree
 	atf_add_test_case socket_not_socket
@@ -184,4 +293,6 @@ atf_init_test_cases() {
 	atf_add_test_case audit_path
 	atf_add_test_case audit_log
 	atf_add_test_case library
+	atf_add_test_case preload
+	atf_add_test_case preload_refused
 }

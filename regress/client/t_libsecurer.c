@@ -594,6 +594,131 @@ ATF_TC_BODY(error_reply, tc)
 	fake_finish(&f, sc);
 }
 
+/*
+ * session.hibernate: the snapshot's size, the daemon's refusals, and
+ * the "resumed" of the replies that follow, on a result and on the
+ * session (also when the request then failed).
+ */
+#define HIB_REQ(id)	"{\"id\":" #id ",\"op\":\"session.hibernate\"," \
+			"\"session\":\"" SID "\"}"
+#define EXEC_ID(id)	"{\"id\":" #id ",\"op\":\"execute\",\"session\":\"" \
+			SID "\",\"code\":\"x\"}"
+ATF_TC_WITHOUT_HEAD(hibernate);
+ATF_TC_BODY(hibernate, tc)
+{
+	static const struct step	 script[] = {
+		HELLO, CREATE,
+		{ RECV, HIB_REQ(3), 0 },
+		{ SEND, "{\"id\":3,\"ok\":true,\"session\":\"" SID "\","
+		    "\"hibernated\":true,\"bytes\":123456,\"ms\":8.5}\n", 0 },
+		{ RECV, EXEC_ID(4), 0 },
+		{ SEND, "{\"id\":4,\"ok\":true,\"value\":" DBL1 ","
+		    "\"visible\":true,\"printed\":\"[1] 1\\n\","
+		    "\"truncated\":false,\"elapsed\":0.25,\"resumed\":"
+		    "{\"ms\":31.5,\"bytes\":123456,\"warning\":\"con: a "
+		    "connection cannot be restored\"}}\n", 0 },
+		{ RECV, HIB_REQ(5), 0 },
+		{ SEND, "{\"id\":5,\"ok\":false,\"error\":{\"code\":"
+		    "\"snapshot_quota\",\"message\":\"the session was not "
+		    "hibernated: over snapshot-quota\"}}\n", 0 },
+		{ RECV, EXEC_ID(6), 0 },
+		{ SEND, "{\"id\":6,\"ok\":false,\"error\":{\"code\":"
+		    "\"r_error\",\"message\":\"object 'y' not found\"},"
+		    "\"resumed\":{\"ms\":2,\"bytes\":99}}\n", 0 },
+		{ RECV, HIB_REQ(7), 0 },
+		{ SEND, "{\"id\":7,\"ok\":true}\n", 0 },
+		{ RECV, HIB_REQ(8), 0 },
+		{ SEND, "{\"id\":8,\"ok\":false,\"error\":{\"code\":"
+		    "\"session_busy\",\"message\":\"the session can be "
+		    "hibernated only when it is idle\"}}\n", 0 },
+		{ RECV, EXEC_ID(9), 0 },
+		{ SEND, "{\"id\":9,\"ok\":true,\"value\":" DBL1 ","
+		    "\"visible\":true,\"printed\":\"[1] 1\\n\","
+		    "\"truncated\":false,\"elapsed\":0.25}\n", 0 },
+		{ RECV, "{\"id\":10,\"op\":\"file.put\",\"session\":\"" SID
+		    "\",\"name\":\"a\",\"data\":\"aGk=\",\"offset\":0,"
+		    "\"more\":false}", 0 },
+		{ SEND, "{\"id\":10,\"ok\":true,\"size\":2,\"resumed\":"
+		    "{\"ms\":4.5,\"bytes\":10,\"warning\":\"ptr\"}}\n", 0 },
+		{ END, 0, 0 }
+	};
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s;
+	struct securer_result		 res;
+	struct seen			 seen;
+	const char			*w;
+	uint64_t			 bytes;
+	double				 ms;
+
+	memset(&seen, 0, sizeof(seen));
+	sc = fake_start(&f, script, 0);
+	s = create(sc);
+	ATF_CHECK_EQ(securer_session_resumed(s, &ms, &bytes, &w), 0);
+
+	ATF_REQUIRE_EQ_MSG(securer_session_hibernate(s, &bytes), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_CHECK_EQ(bytes, 123456);
+
+	/* The next execution woke it: the result says so, and how. */
+	ATF_REQUIRE_EQ_MSG(run(s, &seen, &res), 0, "%s", securer_errmsg(sc));
+	ATF_CHECK_EQ(res.resumed, 1);
+	ATF_CHECK_EQ(res.resume_ms, 31.5);
+	ATF_CHECK_EQ(res.resume_bytes, 123456);
+	ATF_REQUIRE(res.resume_warning != NULL);
+	ATF_CHECK_STREQ(res.resume_warning,
+	    "con: a connection cannot be restored");
+	ATF_CHECK_EQ(securer_session_resumed(s, &ms, &bytes, &w), 1);
+	ATF_CHECK_EQ(ms, 31.5);
+	ATF_CHECK_EQ(bytes, 123456);
+	ATF_REQUIRE(w != NULL);
+	ATF_CHECK_STREQ(w, "con: a connection cannot be restored");
+	securer_result_free(&res);
+	ATF_CHECK(res.resume_warning == NULL);
+
+	/* A refusal: the daemon's code, no size; the resume is forgotten. */
+	bytes = 7;
+	ATF_CHECK_EQ(securer_session_hibernate(s, &bytes), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EREMOTE);
+	ATF_CHECK_STREQ(securer_errname(sc), "snapshot_quota");
+	ATF_CHECK_EQ(bytes, 0);
+	ATF_CHECK_EQ(securer_session_resumed(s, NULL, NULL, NULL), 0);
+
+	/* A resume before an error is still said, on the session. */
+	ATF_CHECK_EQ(run(s, &seen, &res), -1);
+	ATF_CHECK_STREQ(securer_errname(sc), "r_error");
+	ATF_CHECK_EQ(securer_session_resumed(s, &ms, &bytes, &w), 1);
+	ATF_CHECK_EQ(ms, 2);
+	ATF_CHECK_EQ(bytes, 99);
+	ATF_CHECK(w == NULL);
+
+	/* A success that does not say it hibernated makes no sense. */
+	ATF_CHECK_EQ(securer_session_hibernate(s, NULL), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EPROTO);
+	ATF_CHECK_EQ(securer_session_resumed(s, NULL, NULL, NULL), 0);
+
+	ATF_CHECK_EQ(securer_session_hibernate(s, NULL), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EREMOTE);
+	ATF_CHECK_STREQ(securer_errname(sc), "session_busy");
+
+	/* No "resumed": nothing of it. */
+	ATF_REQUIRE_EQ_MSG(run(s, &seen, &res), 0, "%s", securer_errmsg(sc));
+	ATF_CHECK_EQ(res.resumed, 0);
+	ATF_CHECK(res.resume_warning == NULL);
+	ATF_CHECK_EQ(securer_session_resumed(s, NULL, NULL, NULL), 0);
+	securer_result_free(&res);
+
+	/* A file call has no result: the session says it. */
+	ATF_REQUIRE_EQ_MSG(securer_file_put(s, "a", "hi", 2), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_CHECK_EQ(securer_session_resumed(s, &ms, &bytes, &w), 1);
+	ATF_CHECK_EQ(ms, 4.5);
+	ATF_CHECK_EQ(bytes, 10);
+	ATF_REQUIRE(w != NULL);
+	ATF_CHECK_STREQ(w, "ptr");
+	fake_finish(&f, sc);
+}
+
 /* Late answers to earlier requests are not taken for this one's. */
 ATF_TC_WITHOUT_HEAD(stale_ids);
 ATF_TC_BODY(stale_ids, tc)
@@ -810,6 +935,78 @@ ATF_TC_BODY(hangup_mid_line, tc)
 	ATF_CHECK_EQ(securer_status(sc, &json), -1);
 	ATF_CHECK(json == NULL);
 	ATF_CHECK_EQ(securer_errcode(sc), SECURER_ETRUNCATED);
+	ATF_CHECK_EQ(securer_fd(sc), -1);
+	fake_finish(&f, sc);
+}
+
+/*
+ * Dropped by the daemon, which says why in its last line: an error of
+ * the connection's own, and the connection is closed.  The same line
+ * without its newline is only a cut line.
+ */
+#define SLOW_LINE	"{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
+	"\"slow_client\",\"message\":\"securerd dropped this client: " \
+	"it read none of its output for 3 seconds (client-grace)\"}}"
+ATF_TC_WITHOUT_HEAD(dropped_slow);
+ATF_TC_BODY(dropped_slow, tc)
+{
+	static const struct step	 script[] = {
+		HELLO, CREATE,
+		{ RECV, EXEC_REQ, 0 },
+		{ SEND, "{\"id\":3,\"event\":\"output\",\"stream\":"
+		    "\"stdout\",\"text\":\"a\"}\n", 0 },
+		{ SEND, SLOW_LINE "\n", 0 },
+		{ HANGUP, 0, 0 }
+	};
+	static const struct step	 cut_script[] = {
+		HELLO, CREATE,
+		{ RECV, EXEC_REQ, 0 },
+		{ SEND, SLOW_LINE, 0 },
+		{ HANGUP, 0, 0 }
+	};
+	static const struct step	 budget_script[] = {
+		HELLO,
+		{ RECV, "{\"id\":2,\"op\":\"status\"}", 0 },
+		{ SEND, "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
+		    "\"over_budget\",\"message\":\"this user's connections "
+		    "hold more unread data than one user may\"}}\n", 0 },
+		{ HANGUP, 0, 0 }
+	};
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s;
+	struct securer_result		 res;
+	struct seen			 seen;
+	char				*json;
+
+	memset(&seen, 0, sizeof(seen));
+	sc = fake_start(&f, script, 0);
+	s = create(sc);
+	ATF_CHECK_EQ(run(s, &seen, &res), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_ESLOWCLIENT);
+	ATF_CHECK_STREQ(securer_errname(sc), "ESLOWCLIENT");
+	ATF_CHECK_MSG(strstr(securer_errmsg(sc), "client-grace") != NULL,
+	    "%s", securer_errmsg(sc));
+	ATF_CHECK(securer_errjson(sc) != NULL &&
+	    strstr(securer_errjson(sc), "slow_client") != NULL);
+	ATF_CHECK_STREQ(seen.log, "stdout:a|");
+	ATF_CHECK(res.value == NULL);
+	ATF_CHECK_EQ(securer_fd(sc), -1);
+	fake_finish(&f, sc);
+
+	memset(&seen, 0, sizeof(seen));
+	sc = fake_start(&f, cut_script, 0);
+	s = create(sc);
+	ATF_CHECK_EQ(run(s, &seen, &res), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_ETRUNCATED);
+	ATF_CHECK_EQ(securer_fd(sc), -1);
+	fake_finish(&f, sc);
+
+	sc = fake_start(&f, budget_script, 0);
+	ATF_CHECK_EQ(securer_status(sc, &json), -1);
+	ATF_CHECK(json == NULL);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EOVERBUDGET);
+	ATF_CHECK_STREQ(securer_errname(sc), "EOVERBUDGET");
 	ATF_CHECK_EQ(securer_fd(sc), -1);
 	fake_finish(&f, sc);
 }
@@ -1172,12 +1369,14 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, execute_poll);
 	ATF_TP_ADD_TC(tp, tool_refused);
 	ATF_TP_ADD_TC(tp, error_reply);
+	ATF_TP_ADD_TC(tp, hibernate);
 	ATF_TP_ADD_TC(tp, stale_ids);
 	ATF_TP_ADD_TC(tp, exact_double);
 	ATF_TP_ADD_TC(tp, line_max);
 	ATF_TP_ADD_TC(tp, line_too_long);
 	ATF_TP_ADD_TC(tp, hangup);
 	ATF_TP_ADD_TC(tp, hangup_mid_line);
+	ATF_TP_ADD_TC(tp, dropped_slow);
 	ATF_TP_ADD_TC(tp, not_json);
 	ATF_TP_ADD_TC(tp, session_opts);
 	ATF_TP_ADD_TC(tp, bad_args);

@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -47,6 +48,7 @@ struct fm_client	 fm_clients[FM_CLIENTS];
 int			 fm_auto;
 int			 fm_spawn_fail;
 int			 fm_manual;
+int			 fm_snap_fail;
 unsigned		 fm_audits[AUDIT_MAX];
 unsigned		 fm_kills;
 unsigned		 fm_idles;
@@ -66,6 +68,7 @@ static void	fm_recv_kill(struct chan *, struct imsg *);
 static void	fm_recv_audit(struct chan *, struct imsg *);
 static void	fm_recv_reload(struct chan *, struct imsg *);
 static void	fm_recv_rest(struct chan *, struct imsg *);
+static void	fm_recv_snap(struct chan *, struct imsg *);
 
 /* The broker's handlers of the monitor's messages, ours here. */
 static const struct chan_handler	fm_broker[] = {
@@ -75,6 +78,9 @@ static const struct chan_handler	fm_broker[] = {
 	{ IMSG_CTL_RELOAD, fm_recv_reload },
 	{ IMSG_WORKER_IDLE, fm_recv_rest },
 	{ IMSG_WORKER_WAKE, fm_recv_rest },
+	{ IMSG_SNAP_STORE, fm_recv_snap },
+	{ IMSG_SNAP_LOAD, fm_recv_snap },
+	{ IMSG_SNAP_DELETE, fm_recv_snap },
 };
 
 /* monitor_main() is never run here, nor the filter it installs. */
@@ -350,6 +356,52 @@ worker_exec(struct fm_worker *fw, const char *code, size_t len)
 		worker_result(fw, "{\"type\":\"double\",\"value\":[2]}");
 }
 
+/*
+ * An honest worker's answer to a file request, for a file of
+ * FM_FILE_SIZE bytes: a put's bytes so far, a get's range of it (the
+ * whole rest if asked so and it fits, else too large).
+ */
+#define FM_FILE_SIZE	3000
+static void
+worker_file(struct fm_worker *fw, struct imsg *imsg)
+{
+	static const char	 zeros[FM_FILE_SIZE];
+	struct msg_file_req	 m;
+	struct w_file_reply	 wr;
+	struct iovec		 iov[2];
+	uint64_t		 n = 0;
+
+	if (msg_get_file_req(imsg, &m) == -1)
+		abort();	/* the monitor sent what it may not */
+	memset(&wr, 0, sizeof(wr));
+	if (imsg_get_type(imsg) == IMSG_W_FILE_PUT)
+		wr.size = m.offset + m.data.len;
+	else if (m.offset > FM_FILE_SIZE) {
+		wr.status = WFILE_BAD_OFFSET;
+		wr.size = FM_FILE_SIZE;
+	} else if ((m.flags & FILE_WHOLE) &&
+	    FM_FILE_SIZE - m.offset > m.length) {
+		wr.status = WFILE_TOO_LARGE;
+		wr.size = FM_FILE_SIZE;
+	} else {
+		wr.size = FM_FILE_SIZE;
+		wr.offset = m.offset;
+		n = FM_FILE_SIZE - m.offset;
+		if (!(m.flags & FILE_WHOLE) && n > m.length)
+			n = m.length;
+	}
+	iov[0].iov_base = &wr;
+	iov[0].iov_len = sizeof(wr);
+	iov[1].iov_base = (void *)zeros;
+	iov[1].iov_len = n;
+	if (imsg_composev(&fw->ib, IMSG_W_FILE, fw->exec_id, 0, -1, iov,
+	    n > 0 ? 2 : 1) == -1)
+		err(1, "imsg_composev");
+	if (imsgbuf_write(&fw->ib) == -1 && errno != EPIPE &&
+	    errno != ECONNRESET)
+		err(1, "imsgbuf_write");
+}
+
 static void
 worker_tool_result(struct fm_worker *fw, struct imsg *imsg)
 {
@@ -372,6 +424,32 @@ worker_tool_result(struct fm_worker *fw, struct imsg *imsg)
 	else
 		worker_result(fw, text);
 	free(text);
+}
+
+/*
+ * Its state asked for, or given: a memfd came (or the table is broken);
+ * it says it wrote or read 64 bytes, unless told to keep still.
+ */
+static void
+worker_snap(struct fm_worker *fw, struct imsg *imsg)
+{
+	struct w_snap_done	wd;
+	int			fd;
+	uint32_t		type = imsg_get_type(imsg);
+
+	if (!fw->setup || (fd = imsg_get_fd(imsg)) == -1)
+		abort();
+	close(fd);
+	if (fm_manual & FM_NO_SNAP) {
+		fm_manual &= ~FM_NO_SNAP;
+		return;
+	}
+	memset(&wd, 0, sizeof(wd));
+	wd.status = (fm_snap_fail & (type == IMSG_W_SNAPSHOT ? FM_SNAP_WRITE :
+	    FM_SNAP_RESTORE)) ? WSNAP_FAILED : WSNAP_OK;
+	wd.bytes = 64;
+	fm_worker_send(fw, type == IMSG_W_SNAPSHOT ? IMSG_W_SNAPSHOT_DONE :
+	    IMSG_W_RESTORED, 0, &wd, sizeof(wd));
 }
 
 /* What the monitor sent a worker: checked against the table too. */
@@ -411,6 +489,12 @@ worker_msg(struct fm_worker *fw, struct imsg *imsg)
 		if (!fw->setup)
 			abort();
 		fw->exec_id = imsg_get_id(imsg);
+		if (fm_auto & FM_AUTO_WORKER)
+			worker_file(fw, imsg);
+		break;
+	case IMSG_W_SNAPSHOT:
+	case IMSG_W_RESTORE:
+		worker_snap(fw, imsg);
 		break;
 	default:
 		abort();	/* not for a worker */
@@ -501,6 +585,7 @@ fm_recv_spawn(struct chan *ch, struct imsg *imsg)
 	if (imsgbuf_init(&fw->ib, sv[1]) == -1 ||
 	    imsgbuf_set_maxsize(&fw->ib, WORKER_IMSG_MAX) == -1)
 		err(1, "imsgbuf_init");
+	imsgbuf_allow_fdpass(&fw->ib);
 	ref.worker_id = req.worker_id;
 	broker_send(IMSG_WORKER_FD, req.worker_id, sv[0], &ref, sizeof(ref));
 	/* Sandboxed and warm at once. */
@@ -540,6 +625,45 @@ fm_recv_kill(struct chan *ch, struct imsg *imsg)
 		fm_kills++;
 		report_exit(fw, EXIT_KILLED, 9);
 	}
+}
+
+/*
+ * The broker's snapshot store, believed: a store keeps what the monitor
+ * said, a load hands back an empty memfd of that size.
+ */
+static void
+fm_recv_snap(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_req		sr;
+	struct snap_result	res;
+	int			fd;
+
+	progress++;
+	if (msg_get_snap_req(imsg, &sr) == -1)
+		abort();	/* the monitor made a bad request */
+	if ((fd = imsg_get_fd(imsg)) != -1)
+		close(fd);
+	if (imsg_get_type(imsg) == IMSG_SNAP_DELETE)
+		return;
+	memset(&res, 0, sizeof(res));
+	res.token = sr.token;
+	res.bytes = sr.bytes;
+	if (imsg_get_type(imsg) == IMSG_SNAP_STORE) {
+		res.status = (fm_snap_fail & FM_SNAP_STORE) ? SNAP_QUOTA :
+		    SNAP_OK;
+		broker_send(res.status == SNAP_OK ? IMSG_SNAP_STORED :
+		    IMSG_SNAP_FAILED, 0, -1, &res, sizeof(res));
+		return;
+	}
+	if (fm_snap_fail & FM_SNAP_LOAD) {
+		res.status = SNAP_TAMPERED;
+		broker_send(IMSG_SNAP_FAILED, 0, -1, &res, sizeof(res));
+		return;
+	}
+	if ((fd = memfd_create("fm-snapshot", MFD_CLOEXEC)) == -1)
+		err(1, "memfd_create");
+	res.bytes = 64;
+	broker_send(IMSG_SNAP_LOADED, 0, fd, &res, sizeof(res));
 }
 
 /* A job's end and the next one's start: counted, for t_wire. */

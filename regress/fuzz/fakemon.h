@@ -50,6 +50,12 @@ extern int		 fm_spawn_fail;	/* spawns to fail */
 extern int		 fm_manual;	/* each flag for once, then cleared: */
 #define FM_NO_READY	0x01	/* the next new worker does not say ready */
 #define FM_NO_SETUP	0x02	/* the next set up does not say it is done */
+#define FM_NO_SNAP	0x04	/* the next snapshot or restore: no answer */
+extern int		 fm_snap_fail;	/* the snapshot's steps that fail: */
+#define FM_SNAP_WRITE	0x01	/* the worker could not write it */
+#define FM_SNAP_STORE	0x02	/* the broker is over the quota */
+#define FM_SNAP_LOAD	0x04	/* the broker finds it tampered with */
+#define FM_SNAP_RESTORE	0x08	/* the worker could not read it */
 extern unsigned		 fm_audits[AUDIT_MAX];	/* records, by type */
 extern unsigned		 fm_kills;		/* workers killed */
 extern unsigned		 fm_idles;		/* IMSG_WORKER_IDLE */

@@ -11,7 +11,10 @@
  * and handler tables are reachable; what the messages cause (spawning,
  * killing) is stubbed and only checked for the values it gets.  Audit
  * records are written for real by broker/audit.c to a scratch log, and
- * each record written must be one line of valid JSON.
+ * each record written must be one line of valid JSON.  Snapshot
+ * requests go to the real broker/snapshot.c over a scratch state
+ * directory (a store cannot come: the table wants its fd, and none is
+ * passed here; loads and deletes do).
  *
  * Input: messages, each a byte choosing the channel (top bit) and a row
  * of its table, a byte of flags (low bits: the size one byte short or
@@ -26,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@ struct securerd_conf	*conf;
 static struct securerd_conf	 fconf;
 static char			 audit_dir[] = "/tmp/securer-fuzz.XXXXXX";
 static char			 audit_path[64];
+static char			 state_dir[64];
 static int			 afd = -1;
 static int			 peer[2] = { -1, -1 };	/* our ends */
 static int			 killed;
@@ -47,6 +52,18 @@ cleanup(void)
 {
 	char	lock[sizeof(audit_dir) + 32];
 
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = open(state_dir, O_RDONLY | O_DIRECTORY)) != -1 &&
+	    (d = fdopendir(fd)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				unlinkat(fd, de->d_name, 0);
+		closedir(d);
+	}
+	rmdir(state_dir);
 	snprintf(lock, sizeof(lock), "%s/.audit.jsonl.lock", audit_dir);
 	unlink(lock);
 	unlink(audit_path);
@@ -66,6 +83,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		errx(1, "audit_open %s", audit_path);
 	if ((afd = open(audit_path, O_RDWR | O_CLOEXEC)) == -1)
 		err(1, "%s", audit_path);
+	snprintf(state_dir, sizeof(state_dir), "%s/state", audit_dir);
+	strlcpy(fconf.state_dir, state_dir, sizeof(fconf.state_dir));
+	fconf.max_snapshot = SNAPSHOT_DEFAULT;
+	fconf.snapshot_quota = SNAPSHOT_QUOTA_DEFAULT;
+	snapshot_init(&fconf);
 	return (0);
 }
 
@@ -268,6 +290,13 @@ spawn_worker_uid(uint32_t id, uid_t *uid)
 
 int
 config_chroot(struct securerd_conf *c)
+{
+	abort();
+}
+
+/* snapshot.c asks only for a private daemon's; fconf is a system's. */
+void
+config_defaults(struct securerd_conf *c)
 {
 	abort();
 }

@@ -31,6 +31,7 @@
 #include "fuzz.h"
 
 #define RVALUE_FUZZ_MAX	(4U * 1024 * 1024)	/* as the worker sends */
+#define UNSUPPORTED	"\"type\":\"unsupported\""
 
 struct job {
 	const char	*json;
@@ -59,6 +60,7 @@ round_trip(void *arg)
 	char		 e[256], *t1 = NULL, *t2 = NULL;
 	size_t		 n1, n2;
 	SEXP		 x, y;
+	int		 ok;
 
 	if (j->frame != NULL)
 		frame_input(j);
@@ -83,10 +85,33 @@ round_trip(void *arg)
 		abort();
 	}
 	PROTECT(y);
-	if (rvalue_encode(y, RVALUE_FUZZ_MAX, &t2, &n2, e, sizeof(e)) == -1 ||
-	    n1 != n2 || memcmp(t1, t2, n1) != 0) {
+	ok = rvalue_encode(y, RVALUE_FUZZ_MAX, &t2, &n2, e, sizeof(e)) != -1;
+	if (ok && (n1 != n2 || memcmp(t1, t2, n1) != 0) &&
+	    memmem(t1, n1, UNSUPPORTED, sizeof(UNSUPPORTED) - 1) != NULL) {
+		/*
+		 * Language whose text does not parse back to it was sent as
+		 * a securer_unsupported stand-in, which decodes as the list
+		 * it is: from there on the text is a fixed point.
+		 */
+		UNPROTECT(2);
+		free(t1);
+		t1 = t2;
+		n1 = n2;
+		t2 = NULL;
+		if ((x = rvalue_decode(t1, n1, e, sizeof(e))) == NULL) {
+			fprintf(stderr, "stand-in %.*s does not decode: %s\n",
+			    (int)n1, t1, e);
+			abort();
+		}
+		PROTECT(x);
+		y = x;
+		PROTECT(y);
+		ok = rvalue_encode(y, RVALUE_FUZZ_MAX, &t2, &n2, e,
+		    sizeof(e)) != -1;
+	}
+	if (!ok || n1 != n2 || memcmp(t1, t2, n1) != 0) {
 		fprintf(stderr, "not a fixed point:\n%.*s\n%.*s\n",
-		    (int)n1, t1, (int)(t2 ? n2 : 0), t2 ? t2 : "");
+		    (int)n1, t1, (int)(ok ? n2 : 0), ok ? t2 : "");
 		abort();
 	}
 	binary_trip(y, t1, n1);
@@ -239,12 +264,6 @@ worker_chan(void)
 
 void
 worker_sent(int rc)
-{
-	abort();
-}
-
-char *
-w_text(const char *s, size_t len, size_t max, size_t *outlen)
 {
 	abort();
 }

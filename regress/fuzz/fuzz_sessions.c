@@ -271,6 +271,54 @@ worker_torn(struct fm_worker *fw, struct input *in)
 	fm_worker_exit(fw, byte(in) % (EXIT_VIOLATION + 1), 9);
 }
 
+/*
+ * A file operation: a chunk of an upload (offsets in order or not, more
+ * or last, sizes around the chunk and memory bounds) or a range.
+ */
+static void
+file_op(struct fm_client *fc, struct input *in)
+{
+	static const uint64_t	 offsets[] = { 0, 0, 1, 3, 1048576, 4194304,
+				    4294967296ULL };
+	static const char *const names[] = { "a.csv", "b", "a.csv" };
+	static const char *const datas[] = { "", "YQ==", "YWJjZA==" };
+	uint8_t			 b = byte(in);
+	uint64_t		 off = offsets[byte(in) % 7];
+
+	if (b & 1)
+		fm_request(fc, "{\"id\":%llu,\"op\":\"file.put\","
+		    "\"session\":\"%s\",\"name\":\"%s\",\"data\":\"%s\","
+		    "\"offset\":%llu,\"more\":%s}",
+		    (unsigned long long)fc->next_id++, fc->session,
+		    names[(b >> 1) % 3], datas[(b >> 3) % 3],
+		    (unsigned long long)off, b & 0x40 ? "true" : "false");
+	else if (b & 2)
+		fm_request(fc, "{\"id\":%llu,\"op\":\"file.get\","
+		    "\"session\":\"%s\",\"name\":\"%s\"}",
+		    (unsigned long long)fc->next_id++, fc->session,
+		    names[(b >> 2) % 3]);
+	else
+		fm_request(fc, "{\"id\":%llu,\"op\":\"file.get\","
+		    "\"session\":\"%s\",\"name\":\"%s\",\"offset\":%llu,"
+		    "\"length\":%llu}",
+		    (unsigned long long)fc->next_id++, fc->session,
+		    names[(b >> 2) % 3], (unsigned long long)off,
+		    (unsigned long long)offsets[byte(in) % 7]);
+}
+
+/* Restart, close or hibernate, the snapshot's steps failing as told. */
+static void
+session_op(struct fm_client *fc, struct input *in)
+{
+	static const char *const ops[] = { "session.restart",
+	    "session.close", "session.hibernate", "session.hibernate" };
+	uint8_t	b = byte(in);
+
+	fm_snap_fail = b >> 4;
+	fm_request(fc, "{\"id\":%llu,\"op\":\"%s\",\"session\":\"%s\"}",
+	    (unsigned long long)fc->next_id++, ops[b & 3], fc->session);
+}
+
 static void
 step(struct input *in)
 {
@@ -329,17 +377,15 @@ step(struct input *in)
 		break;
 	case 13:
 		if ((fc = client(in)) != NULL)
-			fm_request(fc, "{\"id\":%llu,\"op\":\"%s\","
-			    "\"session\":\"%s\"}",
-			    (unsigned long long)fc->next_id++,
-			    byte(in) & 1 ? "session.restart" : "session.close",
-			    fc->session);
+			session_op(fc, in);
 		break;
 	case 14:
 		fm_auto ^= byte(in) & (FM_AUTO_WORKER | FM_AUTO_TOOLS);
 		break;
 	default:
-		if ((fc = client(in)) != NULL)
+		if ((fc = client(in)) != NULL && byte(in) & 1)
+			file_op(fc, in);
+		else if (fc != NULL)
 			fm_request(fc, "{\"id\":%llu,\"op\":\"status\"}",
 			    (unsigned long long)fc->next_id++);
 		break;
@@ -358,6 +404,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (in.left > 0 && steps++ < 64)
 		step(&in);
 	fm_spawn_fail = 0;
+	fm_snap_fail = 0;
 	fm_end();
 	fuzz_end();
 	return (0);

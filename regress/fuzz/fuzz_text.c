@@ -117,6 +117,18 @@ conn_send(struct conn *c, const char *text, size_t len)
 	abort();
 }
 
+void
+conn_send_more(struct conn *c, const char *text, size_t len)
+{
+	abort();
+}
+
+void
+conn_message_end(struct conn *c)
+{
+	abort();
+}
+
 /* Nor frames: replies here never carry one. */
 size_t
 frame_len(const struct frame *f)

@@ -47,6 +47,8 @@ static const struct chan_handler	handlers[] = {
 	{ IMSG_W_TOOL_RESULT, worker_recv_tool_result },
 	{ IMSG_W_FILE_PUT, not_here },
 	{ IMSG_W_FILE_GET, not_here },
+	{ IMSG_W_SNAPSHOT, not_here },
+	{ IMSG_W_RESTORE, not_here },
 };
 
 static void
@@ -222,25 +224,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tools_free(tools, n);
 	fuzz_end();
 	return (0);
-}
-
-/* As worker/worker.c's. */
-char *
-w_text(const char *s, size_t len, size_t max, size_t *outlen)
-{
-	char	*t;
-	size_t	 n;
-
-	if ((t = utf8_sanitize(s, len, &n)) == NULL)
-		err(1, "utf8_sanitize");
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)t[n] & 0xc0) == 0x80)
-			n--;
-		t[n] = '\0';
-	}
-	*outlen = n;
-	return (t);
 }
 
 void

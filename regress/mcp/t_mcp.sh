@@ -61,7 +61,38 @@ protocol_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case resumed cleanup
+resumed_head() {
+	atf_set "descr" "a session the daemon hibernated while the model " \
+	    "thought is restored by the next call, whose text names what " \
+	    "could not be restored"
+	atf_set "timeout" "120"
+}
+resumed_body() {
+	start_daemon 'hibernate-after 1'
+	{
+		printf '%s\n' \
+		    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+		    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+		    '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute_r_code","arguments":{"code":"con <- textConnection(\"abc\"); z <- 5"}}}'
+		# hibernate-after 1: asleep long before this.
+		sleep 4
+		printf '%s\n' \
+		    '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute_r_code","arguments":{"code":"z"}}}'
+	} | "$B/securer" mcp -s "$SOCK" >out
+	atf_check -o inline:'false\n' jq -c 'select(.id == 3) | .result.isError' out
+	atf_check -o match:'^\[1\] 5$' \
+	    -o match:'^\[the session was resumed from hibernation: .*con.*\]$' \
+	    jq -r 'select(.id == 3) | .result.content[0].text' out
+	atf_check -o match:'"event":"session_hibernate"' \
+	    -o match:'"event":"session_resume"' cat "$AUDIT"
+}
+resumed_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case sdk_client
 	atf_add_test_case protocol
+	atf_add_test_case resumed
 }

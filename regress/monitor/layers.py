@@ -14,8 +14,10 @@ LAYERS = {
     5: "monitor sandbox",
     4: "client pool control metrics",
     3: "core workermsg brokermsg",
-    2: "session exec fileop toolcall plots worker spare audit policy",
-    1: "wire conn connlimit reply frame defer idle stats tools sanitize",
+    2: "session exec fileop toolcall plots worker spare audit policy "
+       "hibernate",
+    1: "wire conn connlimit msgends reply frame held defer idle stats "
+       "tools sanitize",
 }
 LAYER_NAMES = {5: "process", 4: "front ends", 3: "core",
                2: "core records and services", 1: "wire"}

@@ -64,6 +64,27 @@ get_line() {
 	    '{id: $id, op: "file.get", session: "@S@", name: $name}'
 }
 
+# chunk_line ID NAME FILE OFFSET MORE: a put of FILE's bytes (read from
+# the file: a chunk's base64 is longer than an argument may be).
+chunk_line() {
+	base64 -w0 "$3" >chunk.b64
+	jq -cn --argjson id "$1" --arg name "$2" --rawfile data chunk.b64 \
+	    --argjson offset "$4" --argjson more "$5" \
+	    '{id: $id, op: "file.put", session: "@S@", name: $name,
+	    data: $data, offset: $offset, more: $more}'
+}
+
+range_line() {
+	jq -cn --argjson id "$1" --arg name "$2" --argjson offset "$3" \
+	    --argjson length "$4" \
+	    '{id: $id, op: "file.get", session: "@S@", name: $name,
+	    offset: $offset, length: $length}'
+}
+
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
 atf_test_case plots cleanup
 plots_head() {
 	atf_set "descr" "pages drawn with base graphics and grid come back " \
@@ -248,6 +269,153 @@ file_caps_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case chunks cleanup
+chunks_head() {
+	atf_set "descr" "a file put in three chunks arrives whole at the " \
+	    "last and reads back exact in ranges; only the first and last " \
+	    "chunk are audited; ranges at and past the end"
+}
+chunks_body() {
+	start_daemon
+	head -c 300000 /dev/urandom >whole
+	head -c 100000 whole >c0
+	tail -c +100001 whole | head -c 100000 >c1
+	tail -c +200001 whole >c2
+	session_script \
+	    "$(chunk_line 3 big c0 0 true)" \
+	    "$(chunk_line 4 big c1 100000 true)" \
+	    "$(chunk_line 5 big c2 200000 false)" \
+	    "$(exec_line 6 'f <- file.path(Sys.getenv("SECURER_INPUT"), "big"); file.copy(f, file.path(Sys.getenv("SECURER_OUTPUT"), "big")); c(file.size(f), file.access(f, 2))')" \
+	    "$(range_line 7 big 0 131072)" \
+	    "$(range_line 8 big 131072 131072)" \
+	    "$(range_line 9 big 262144 131072)" \
+	    "$(range_line 10 big 300000 10)" \
+	    "$(range_line 11 big 300001 10)" \
+	    "$(get_line 12 big)" \
+	    "$(range_line 13 big 299990 0)"
+	check_reply 3 '[.name, .size, .done]' '["big",100000,false]'
+	check_reply 4 '[.size, .done]' '[200000,false]'
+	check_reply 5 '[.size, .done]' '[300000,true]'
+	check_reply 6 '.value.value' '[300000,-1]'
+	check_reply 7 '[.size, .offset, (.data | length)]' '[300000,0,174764]'
+	check_reply 9 '[.offset, (.data | @base64d | length > 0)]' '[262144,true]'
+	for id in 7 8 9; do
+		reply $id .data | jq -r . | base64 -d
+	done >got
+	[ "$(sha got)" = "$(sha whole)" ] || atf_fail "the ranges differ"
+	check_reply 10 '[.size, .offset, .data]' '[300000,300000,""]'
+	check_reply 11 .error.code '"bad_offset"'
+	reply 12 .data | jq -r . | base64 -d >got12
+	[ "$(sha got12)" = "$(sha whole)" ] || atf_fail "the whole get differs"
+	check_reply 13 '.data' '""'
+	n=$(grep -c 'file.put big' "$AUDIT")
+	[ "$n" -eq 2 ] || atf_fail "$n audit records of the upload, not 2"
+	atf_check -o match:'file.put big \(first chunk, 100000 bytes\)' \
+	    cat "$AUDIT"
+	atf_check -o match:'file.put big \(300000 bytes, last chunk\)' \
+	    cat "$AUDIT"
+}
+chunks_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case chunk_errors cleanup
+chunk_errors_head() {
+	atf_set "descr" "bad_offset, chunk_too_large and file_too_large for " \
+	    "chunks; a refused chunk leaves the upload as it was"
+}
+chunk_errors_body() {
+	start_daemon "file-size 250000"
+	head -c 100000 /dev/urandom >c
+	head -c 4194305 /dev/zero >huge
+	session_script \
+	    "$(chunk_line 3 a c 100000 true)" \
+	    "$(chunk_line 4 a c 0 true)" \
+	    "$(chunk_line 5 a c 50000 true)" \
+	    "$(chunk_line 6 b c 100000 true)" \
+	    "$(chunk_line 7 a huge 100000 true)" \
+	    "$(range_line 8 a 0 4194305)" \
+	    "$(chunk_line 9 a c 100000 true)" \
+	    "$(chunk_line 10 a c 200000 false)" \
+	    "$(chunk_line 11 a c 200000 true)" \
+	    '{"id":12,"op":"file.put","session":"@S@","name":"a","data":"","offset":-1}' \
+	    '{"id":13,"op":"file.put","session":"@S@","name":"a","data":"","more":1}' \
+	    '{"id":14,"op":"file.get","session":"@S@","name":"a","length":1.5}'
+	check_reply 3 .error.code '"bad_offset"'
+	check_reply 4 '[.size, .done]' '[100000,false]'
+	check_reply 5 .error.code '"bad_offset"'
+	check_reply 5 .error.message '"the upload of a has 100000 bytes so far, not 50000"'
+	check_reply 6 .error.code '"bad_offset"'
+	check_reply 7 .error.code '"chunk_too_large"'
+	check_reply 8 .error.code '"chunk_too_large"'
+	check_reply 9 '[.size, .done]' '[200000,false]'
+	check_reply 10 .error.code '"file_too_large"'
+	check_reply 10 .error.message '"file too large (300000 bytes, max 250000)"'
+	check_reply 11 .error.code '"file_too_large"'
+	for id in 12 13 14; do
+		check_reply $id .error.code '"bad_request"'
+	done
+}
+chunk_errors_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case unfinished cleanup
+unfinished_head() {
+	atf_set "descr" "an unfinished upload is not visible to the code " \
+	    "(not under its name, no partial anywhere in HOME) and an " \
+	    "execution discards it; offset 0 starts afresh"
+}
+unfinished_body() {
+	start_daemon
+	head -c 1000 /dev/urandom >c
+	session_script \
+	    "$(chunk_line 3 u c 0 true)" \
+	    "$(exec_line 4 'c(length(list.files(Sys.getenv("SECURER_INPUT"), all.files = TRUE, no.. = TRUE)), length(list.files(Sys.getenv("HOME"), pattern = "securer-upload", all.files = TRUE, recursive = TRUE)))')" \
+	    "$(chunk_line 5 u c 1000 false)" \
+	    "$(chunk_line 6 u c 0 true)" \
+	    "$(chunk_line 7 u c 1000 false)" \
+	    "$(exec_line 8 'file.size(file.path(Sys.getenv("SECURER_INPUT"), "u"))')"
+	check_reply 3 '.done' 'false'
+	check_reply 4 '.value.value' '[0,0]'
+	check_reply 5 .error.code '"bad_offset"'
+	check_reply 5 .error.message '"no upload of u is unfinished: a file starts at offset 0"'
+	check_reply 7 '[.size, .done]' '[2000,true]'
+	check_reply 8 '.value.value' '[2000]'
+}
+unfinished_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case get_ranges cleanup
+get_ranges_head() {
+	atf_set "descr" "a get without a length of a file over 4 MiB is " \
+	    "file_too_large with its size, to be asked in ranges; over " \
+	    "result-memory a chunk is memory_busy"
+}
+get_ranges_body() {
+	start_daemon "file-size 8M" "result-size 64K" "result-memory 256K"
+	head -c 300000 /dev/urandom >c
+	session_script \
+	    "$(exec_line 3 'writeBin(as.raw(rep(1:255, length.out = 5 * 2^20)), file.path(Sys.getenv("SECURER_OUTPUT"), "five")); 1')" \
+	    "$(get_line 4 five)" \
+	    "$(range_line 5 five 5242000 1000)" \
+	    "$(range_line 6 five 0 262145)" \
+	    "$(chunk_line 7 x c 0 false)" \
+	    "$(range_line 8 five 0 262144)"
+	check_reply 4 .error.code '"file_too_large"'
+	check_reply 4 .error.size '5242880'
+	check_reply 4 '.error.message | test("ask for it in ranges")' 'true'
+	check_reply 5 '[.size, .offset, (.data | @base64d | length)]' '[5242880,5242000,880]'
+	# More than result-memory could ever hold: refused for good.
+	check_reply 6 .error.code '"chunk_too_large"'
+	check_reply 7 .error.code '"chunk_too_large"'
+	check_reply 8 '.data | @base64d | length' '262144'
+}
+get_ranges_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case busy cleanup
 busy_head() {
 	atf_set "descr" "a file operation during an execution is session_busy"
@@ -306,6 +474,66 @@ cli_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case big_file cleanup
+big_file_head() {
+	atf_set "descr" "a 200 MB file goes in and comes back exact through " \
+	    "the securer command, in chunks: the monitor's peak stays " \
+	    "small, and a bystander's executions go on meanwhile"
+	atf_set "timeout" "600"
+}
+big_file_body() {
+	# Under ASan, freed chunks wait in its quarantine (256 MiB by
+	# default): the instrumentation's memory, not the monitor's, so it
+	# is made small, and free pages go back at once (t_tenants too).
+	[ -n "${ASAN_OPTIONS:-}" ] &&
+	    export ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=8:allocator_release_to_os_interval_ms=0"
+	start_daemon "file-size 256M" "result-memory 64M" \
+	    "fsize 512M max 1G" "tmpfs 600M max 1G" "memory 2G max 4G"
+	head -c 200000000 /dev/urandom >big.bin
+	want=$(sha256sum <big.bin | cut -d' ' -f1)
+	before=$(awk '/^VmHWM/ { print $2 }' /proc/"$(monitor_pid)"/status)
+	# The bystander: 1 + 1 in its own session, on its own connection.
+	(
+		i=0
+		while [ ! -f by.stop ]; do
+			"$B/securer" -s "$SOCK" -e '1 + 1' >>by.out 2>>by.err ||
+			    echo failed >>by.err
+			i=$((i + 1))
+		done
+	) &
+	echo $! >by.pid
+	t0=$(date +%s.%N)
+	atf_check -o inline:'[1] "200000000"\n' -e match:'file written to got/copy.bin' \
+	    "$B/securer" -s "$SOCK" -t 300 --put big.bin --get copy.bin --out got \
+	    -e 'i <- file.path(Sys.getenv("SECURER_INPUT"), "big.bin")' \
+	    -e 'stopifnot(file.copy(i, file.path(Sys.getenv("SECURER_OUTPUT"), "copy.bin")))' \
+	    -e 'unlink(i); format(file.size(file.path(Sys.getenv("SECURER_OUTPUT"), "copy.bin")), scientific = FALSE)'
+	t1=$(date +%s.%N)
+	touch by.stop
+	wait "$(cat by.pid)"
+	got=$(sha256sum <got/copy.bin | cut -d' ' -f1)
+	[ "$got" = "$want" ] || atf_fail "the file came back different"
+	peak=$(awk '/^VmHWM/ { print $2 }' /proc/"$(monitor_pid)"/status)
+	echo "put and get of 200 MB: $(echo "$t1 - $t0" | bc) s; monitor" \
+	    "peak ${before} kB before, ${peak} kB after" >&2
+	# A chunk and its base64, a few times over, and the daemon itself:
+	# never the file.
+	[ "$peak" -lt $((before + 65536)) ] ||
+	    atf_fail "the monitor's peak grew from $before to $peak kB"
+	[ -s by.out ] || atf_fail "the bystander ran nothing"
+	if [ -s by.err ]; then
+		cat by.err >&2
+		atf_fail "the bystander saw errors"
+	fi
+	echo "bystander: $(grep -c '^\[1\] 2$' by.out) executions" >&2
+}
+big_file_cleanup() {
+	touch by.stop
+	[ -f by.pid ] && kill "$(cat by.pid)" 2>/dev/null
+	cleanup_daemon
+	true
+}
+
 atf_init_test_cases() {
 	atf_add_test_case plots
 	atf_add_test_case plot_caps
@@ -313,6 +541,11 @@ atf_init_test_cases() {
 	atf_add_test_case file_names
 	atf_add_test_case file_escapes
 	atf_add_test_case file_caps
+	atf_add_test_case chunks
+	atf_add_test_case chunk_errors
+	atf_add_test_case unfinished
+	atf_add_test_case get_ranges
 	atf_add_test_case busy
 	atf_add_test_case cli
+	atf_add_test_case big_file
 }

@@ -12,7 +12,7 @@ layers_head() {
 }
 layers_body() {
 	securer_init
-	atf_check -o match:'^28 files' python3 "$T/regress/monitor/layers.py" "$B"
+	atf_check -o match:'^31 files' python3 "$T/regress/monitor/layers.py" "$B"
 }
 
 # The checker finds what it must: a wire file calling the core, two

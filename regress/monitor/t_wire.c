@@ -138,6 +138,35 @@ target_execute(struct target *t)
 	t->waiting = 1;
 }
 
+/*
+ * The session's state asked for and not written (WS_SNAP), or written,
+ * stored, and given to the worker that resumes it, which does not
+ * answer (WS_RESTORE).
+ */
+static void
+reach_hibernation(struct target *t, int state)
+{
+	unsigned	oks = t->client->oks;
+
+	if (state == WS_SNAP)
+		fm_manual = FM_NO_SNAP;
+	fm_request(t->client, "{\"id\":4,\"op\":\"session.hibernate\","
+	    "\"session\":\"%s\"}", t->client->session);
+	fm_pump();
+	if (state == WS_SNAP) {
+		t->waiting = 1;
+		return;
+	}
+	ATF_REQUIRE_EQ_MSG(t->client->oks, oks + 1, "session.hibernate: %s",
+	    t->client->error);
+	ATF_REQUIRE((t->worker = fm_worker_spare()) != NULL);
+	fm_manual = FM_NO_SNAP;
+	fm_request(t->client, "{\"id\":5,\"op\":\"execute\",\"session\":"
+	    "\"%s\",\"code\":\"1\"}", t->client->session);
+	fm_pump();
+	t->waiting = 1;
+}
+
 static void
 reach(struct target *t, int state)
 {
@@ -189,6 +218,12 @@ reach(struct target *t, int state)
 		fm_worker_send(t->worker, IMSG_W_TOOL_CALL, 1, call,
 		    sizeof(call));
 		fm_pump();
+		break;
+	case WS_SNAP:
+	case WS_RESTORE:
+		refill(0);
+		target_session(t, "[]");
+		reach_hibernation(t, state);
 		break;
 	default:
 		atf_tc_fail("no way to state %d", state);
@@ -356,6 +391,8 @@ STATE_CASE(exec, WS_EXEC)
 STATE_CASE(run, WS_RUN)
 STATE_CASE(tool, WS_TOOL)
 STATE_CASE(file, WS_FILE)
+STATE_CASE(snap, WS_SNAP)
+STATE_CASE(restore, WS_RESTORE)
 
 /*
  * The worker ends its execution itself, a well-formed result, and goes
@@ -454,9 +491,9 @@ ATF_TC_BODY(forged_end_runs, tc)
 ATF_TC_WITHOUT_HEAD(states_covered);
 ATF_TC_BODY(states_covered, tc)
 {
-	ATF_CHECK_EQ_MSG(chan_worker.nstates[0], WS_FILE + 1,
+	ATF_CHECK_EQ_MSG(chan_worker.nstates[0], WS_RESTORE + 1,
 	    "the worker channel has %zu monitor states; t_wire knows %d",
-	    chan_worker.nstates[0], WS_FILE + 1);
+	    chan_worker.nstates[0], WS_RESTORE + 1);
 }
 
 ATF_TP_ADD_TCS(tp)
@@ -470,6 +507,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, run);
 	ATF_TP_ADD_TC(tp, tool);
 	ATF_TP_ADD_TC(tp, file);
+	ATF_TP_ADD_TC(tp, snap);
+	ATF_TP_ADD_TC(tp, restore);
 	ATF_TP_ADD_TC(tp, states_covered);
 	ATF_TP_ADD_TC(tp, forged_end_speaks);
 	ATF_TP_ADD_TC(tp, forged_end_runs);

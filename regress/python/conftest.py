@@ -54,7 +54,8 @@ class Daemon:
         self.sock = str(d / "sock")
         self.audit = str(d / "audit.jsonl")
         self.log = d / "daemon.log"
-        conf = [f'socket "{self.sock}"', f'audit "{self.audit}"', *lines]
+        conf = [f'socket "{self.sock}"', f'audit "{self.audit}"',
+                f'state-dir "{d / "state"}"', *lines]
         (d / "conf").write_text("\n".join(conf) + "\n")
         cmd = [str(BUILD / "securerd"), "-d", "-v", "-f", str(d / "conf")]
         if user is not None:

@@ -30,7 +30,9 @@ async def test_session_methods(sock: str, tmp_path: Path) -> None:
         await s.execute("writeLines(toupper(readLines(file.path(Sys.getenv("
                         "'SECURER_INPUT'), 'in.txt'))), file.path(Sys.getenv("
                         "'SECURER_OUTPUT'), 'out.txt'))")
-        assert await s.get_file("out.txt", tmp_path / "o") == b"HELLO\n"
+        assert await s.get_file("out.txt") == b"HELLO\n"
+        assert await s.get_file("out.txt", tmp_path / "o") == 6
+        assert (tmp_path / "o").read_bytes() == b"HELLO\n"
         st = await s.status()
         assert st.state == "idle" and st.executions == 2
         await s.restart()
@@ -171,3 +173,26 @@ async def test_connection_lost(daemon: Any, sock: str) -> None:
     with pytest.raises(securer.ConnectionLost):
         await s.execute("1")
     await s.close()
+
+
+async def test_refused_before_hello_is_said(make_daemon: Any,
+                                            monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """As test_errors' case: asyncio closes its descriptor when the write
+    of hello fails; the refusal the daemon sent before is still the
+    error, and nothing is left open."""
+    import os
+    from securer import _resolve
+    connect = _resolve.connect
+
+    def late(*a: Any, **kw: Any) -> Any:
+        s = connect(*a, **kw)
+        time.sleep(0.2)
+        return s
+    monkeypatch.setattr(_resolve, "connect", late)
+    d = make_daemon('allow user "nobody"')
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(securer.Unauthorized):
+            await securer.AsyncSession(d.sock).start()
+    assert len(os.listdir("/proc/self/fd")) == fds

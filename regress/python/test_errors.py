@@ -120,6 +120,36 @@ def test_stand_in_code(fake_daemon: Any, code: str) -> None:
         assert isinstance(e, E.Timeout) and e.timeout == 2.5
 
 
+@pytest.mark.parametrize("code,cls", [("slow_client", E.SlowClient),
+                                      ("over_budget", E.OverBudget)])
+def test_dropped_connection(fake_daemon: Any, code: str, cls: Any) -> None:
+    """The daemon's last line says why it dropped the connection: the
+    execution in flight raises that, and so does every later use."""
+    def handler(req: dict[str, Any], send: Any) -> None:
+        op = req.get("op")
+        if op == "session.create":
+            send({"id": req["id"], "ok": True, "session": "aa" * 16,
+                  "sandbox": "full"})
+        elif op == "execute":
+            send({"id": req["id"], "event": "output", "stream": "stdout",
+                  "text": "before\n"})
+            send({"id": None, "ok": False, "error": {
+                "code": code, "message": f"securerd dropped this client "
+                "({code})"}})
+            raise ConnectionResetError("the stand-in closes")
+        else:
+            send({"id": req["id"], "ok": True})
+
+    d = fake_daemon(handler)
+    with securer.Session(d.path) as s:
+        with pytest.raises(cls) as ei:
+            s.execute("x")
+        assert ei.value.code == code and "dropped" in ei.value.message
+        assert isinstance(ei.value, ConnectionError)
+        with pytest.raises(cls):
+            s.execute("y")
+
+
 def test_stand_in_error_classes(fake_daemon: Any) -> None:
     """RError.classes is the reply's classes, in order; anything else
     there (or a member of another name) gives none."""
@@ -583,3 +613,23 @@ def test_audit_unavailable(make_daemon: Any, tmp_path: Any) -> None:
         d.stop()
     finally:
         subprocess.run(["umount", "-l", str(logs)], capture_output=True)
+
+
+def test_refused_before_hello_is_said(make_daemon: Any,
+                                      monkeypatch: pytest.MonkeyPatch
+                                      ) -> None:
+    """A connection refused at accept: the daemon has said why and closed
+    before hello is written, whose write then fails (EPIPE).  The refusal
+    is the error, not the broken pipe (Unauthorized is also an OSError)."""
+    from securer import _resolve
+    connect = _resolve.connect
+
+    def late(*a: Any, **kw: Any) -> Any:
+        s = connect(*a, **kw)
+        time.sleep(0.2)
+        return s
+    monkeypatch.setattr(_resolve, "connect", late)
+    d = make_daemon('allow user "nobody"')
+    for _ in range(3):
+        with pytest.raises(securer.Unauthorized):
+            securer.Session(d.sock)

@@ -30,7 +30,7 @@ run_testthat() {
 	done
 }
 
-for t in api session tools pool plots values data ellmer; do
+for t in api session tools pool plots values data files ellmer hibernate; do
 	eval "
 atf_test_case $t cleanup
 ${t}_head() {
@@ -39,9 +39,17 @@ ${t}_head() {
 }
 ${t}_body() {
 	if [ $t = data ]; then
-		# Big data: values of 80 MB, a million lines.
+		# Big data: values of 80 MB, a million lines, a client
+		# held back for longer than its grace.
 		run_testthat $t 'result-size 268435456' \
-		    'result-memory 1073741824' 'output-bytes 67108864'
+		    'result-memory 1073741824' 'output-bytes 67108864' \
+		    'client-grace 2'
+	elif [ $t = files ]; then
+		# Files of 20 MB; file-size 24 MiB, 25 MB is over it.
+		run_testthat $t 'file-size 25165824'
+	elif [ $t = hibernate ]; then
+		# Snapshots of 1 MiB at most: 1.6 MB is over.
+		run_testthat $t 'snapshot-size 1048576'
 	else
 		run_testthat $t
 	fi
@@ -126,7 +134,7 @@ check_body() {
 }
 
 atf_init_test_cases() {
-	for t in api session tools pool plots values data ellmer; do
+	for t in api session tools pool plots values data files ellmer hibernate; do
 		atf_add_test_case $t
 	done
 	atf_add_test_case scripts

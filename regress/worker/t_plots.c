@@ -200,9 +200,12 @@ file_get(struct wk *w, const char *name, uint64_t max, struct got *g)
 {
 	struct w_file_req	wr;
 
+	/* The whole file, as an un-ranged file.get asks for it. */
 	memset(&wr, 0, sizeof(wr));
 	wr.name_len = strlen(name);
 	wr.max = max;
+	wr.length = max;
+	wr.flags = FILE_WHOLE;
 	send2(w, IMSG_W_FILE_GET, &wr, sizeof(wr), name, wr.name_len, NULL,
 	    0);
 	collect(w, g);
@@ -214,9 +217,11 @@ file_put(struct wk *w, const char *name, const char *data, struct got *g)
 {
 	struct w_file_req	wr;
 
+	/* One chunk, the whole file, under file-size's default. */
 	memset(&wr, 0, sizeof(wr));
 	wr.name_len = strlen(name);
 	wr.data_len = strlen(data);
+	wr.max = 1024 * 1024;
 	send2(w, IMSG_W_FILE_PUT, &wr, sizeof(wr), name, wr.name_len, data,
 	    wr.data_len);
 	collect(w, g);

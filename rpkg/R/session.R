@@ -93,6 +93,7 @@ SecureSession <- R6::R6Class("SecureSession",
         securer_abort("Cannot restart while an execution is in progress.")
       vmsg(private$verbose, "Restarting session")
       if (!is.null(private$audit)) private$audit("session_restart")
+      private$resumed_last <- NULL
       r <- if (is.null(private$ptr)) list(code = "closed") else
         .Call(C_session_restart, private$ptr)
       if (!is.null(r)) {
@@ -103,6 +104,40 @@ SecureSession <- R6::R6Class("SecureSession",
       }
       invisible(self)
     },
+
+    #' Saves the session's state (its global environment, attached and
+    #' loaded packages, working directory and the files of its HOME) and
+    #' frees its worker; the next execution or file call restores it
+    #' first.  Returns the snapshot's size in bytes, invisibly.
+    hibernate = function() {
+      if (private$executing)
+        securer_abort("Cannot hibernate while an execution is in progress.",
+                      "securer_session_busy")
+      if (is.null(private$ptr)) securer_abort("Session is not running.")
+      vmsg(private$verbose, "Hibernating session")
+      private$resumed_last <- NULL
+      r <- .Call(C_session_hibernate, private$ptr)
+      if (is.list(r)) {
+        if (!is.null(private$audit))
+          private$audit("session_hibernate", error = r$message)
+        # The connection is gone, and the session with it.
+        if (r$code %in% c("EIO", "ETRUNCATED", "ESLOWCLIENT", "EOVERBUDGET")) {
+          .Call(C_session_close, private$ptr)
+          private$ptr <- NULL
+        }
+        securer_abort(r$message, switch(r$code,
+          ESLOWCLIENT = "securer_slow_client",
+          EOVERBUDGET = "securer_over_budget",
+          paste0("securer_", r$code)))
+      }
+      vmsg(private$verbose, sprintf("Session hibernated (%.0f bytes)", r))
+      if (!is.null(private$audit)) private$audit("session_hibernate", bytes = r)
+      invisible(r)
+    },
+
+    #' What the last execution or file call said of a resume: NULL, or
+    #' list(ms, bytes, warning) when it woke the hibernated session.
+    last_resumed = function() private$resumed_last,
 
     # As securer 0.2.0: name -> list(name, args) for securer_tool
     # objects, an unnamed list with args = NULL for legacy tools.
@@ -127,31 +162,57 @@ SecureSession <- R6::R6Class("SecureSession",
     #' Puts a file in the session's input directory,
     #' Sys.getenv("SECURER_INPUT") to the code, read-only.  `path` is a
     #' local file, or `data` a raw vector or character string to put.
+    #' The bytes go in chunks of 1 MiB, read from `path` as they go.
     put_file = function(path = NULL, name = basename(path), data = NULL) {
       if (is.null(data)) {
         if (!is.character(path) || length(path) != 1L || !file.exists(path))
           securer_abort("`path` must be the name of an existing file.")
-        data <- readBin(path, "raw", file.size(path))
       } else if (is.character(data)) {
         data <- charToRaw(enc2utf8(paste(data, collapse = "\n")))
       }
-      if (!is.raw(data))
+      if (!is.null(data) && !is.raw(data))
         securer_abort("`data` must be a raw vector or a character string.")
       if (!is.character(name) || length(name) != 1L || is.na(name))
         securer_abort("`name` must be a single string.")
-      private$file_op(.Call(C_file_put, private$ptr, name, data))
+      if (is.null(private$ptr)) securer_abort("Session is not running.")
+      private$resumed_last <- NULL
+      if (is.null(data)) {
+        con <- file(path, "rb")
+        on.exit(close(con))
+        private$put_chunks(name, function() readBin(con, "raw", file_chunk))
+      } else {
+        private$put_slices(name, data)
+      }
       invisible(self)
     },
 
     #' Gets a file the code wrote to its output directory,
     #' Sys.getenv("SECURER_OUTPUT"): its bytes, or written to `path`
-    #' (whose name is returned).
+    #' (whose name is returned).  The bytes come in chunks of 1 MiB,
+    #' written to `path` as they come.
     get_file = function(name, path = NULL) {
       if (!is.character(name) || length(name) != 1L || is.na(name))
         securer_abort("`name` must be a single string.")
-      r <- private$file_op(.Call(C_file_get, private$ptr, name))
-      if (is.null(path)) return(r)
-      writeBin(r, path)
+      if (!is.null(path) && (!is.character(path) || length(path) != 1L ||
+                             is.na(path)))
+        securer_abort("`path` must be a single string.")
+      if (is.null(private$ptr)) securer_abort("Session is not running.")
+      private$resumed_last <- NULL
+      if (is.null(path)) return(private$get_chunks(name, NULL))
+      # A failed get leaves no half file at path.
+      tmp <- tempfile(".securer-get-", tmpdir = dirname(path))
+      con <- file(tmp, "wb")
+      on.exit(if (!is.null(con)) {
+        close(con)
+        unlink(tmp)
+      })
+      private$get_chunks(name, con)
+      close(con)
+      con <- NULL
+      if (!file.rename(tmp, path)) {
+        unlink(tmp)
+        securer_abort(sprintf("Cannot write %s.", val(path)), "securer_file_error")
+      }
       invisible(path)
     },
 
@@ -175,7 +236,7 @@ SecureSession <- R6::R6Class("SecureSession",
     limits = NULL, verbose = FALSE, max_executions = NULL, hook = NULL,
     sanitize = FALSE, session_id = NULL, audit = NULL, executing = FALSE,
     execution_count = 0L, output_last = NULL, plots_last = NULL,
-    validate = TRUE, advisories_last = character(0),
+    validate = TRUE, advisories_last = character(0), resumed_last = NULL,
 
     # The isolation the daemon gives the session (full, partial), as it
     # said when the session was made: the worker is always sandboxed.
@@ -186,12 +247,113 @@ SecureSession <- R6::R6Class("SecureSession",
       else "unknown"
     },
 
+    # The last call woke the hibernated session (its reply said
+    # "resumed"): kept for $last_resumed(), and what could not be
+    # restored is a warning of class securer_resume_warning.
+    note_resumed = function() {
+      r <- if (is.null(private$ptr)) NULL else
+        tryCatch(.Call(C_session_resumed, private$ptr), error = function(e) NULL)
+      if (is.null(r)) return(invisible(NULL))
+      private$resumed_last <- r
+      vmsg(private$verbose, sprintf("Session resumed (%.0f bytes, %.0f ms)",
+                                    r$bytes, r$ms))
+      if (!is.null(private$audit))
+        private$audit("session_resume", bytes = r$bytes, ms = r$ms,
+                      warning = r$warning)
+      if (!is.null(r$warning))
+        warning(structure(class = c("securer_resume_warning", "warning", "condition"),
+                          list(message = paste("The session was resumed from",
+                                               "hibernation, but not all of it:",
+                                               r$warning),
+                               call = NULL)))
+      invisible(r)
+    },
+
     file_op = function(r) {
       if (is.list(r) && !is.null(r$error)) {
         e <- r$error
         securer_abort(e$message, paste0("securer_", e$code))
       }
       r
+    },
+
+    # A file call, tried again after a short pause while the daemon
+    # holds too much file data for all its sessions (memory_busy).
+    file_call = function(call) {
+      for (i in seq_len(file_busy_tries)) {
+        r <- call()
+        private$note_resumed()
+        busy <- is.list(r) && is.list(r$error) &&
+          identical(r$error$code, "memory_busy")
+        if (!busy || i == file_busy_tries) break
+        Sys.sleep(file_busy_pause * 2^(i - 1L))
+      }
+      private$file_op(r)
+    },
+
+    # Uploads what read() gives, chunk after chunk until an empty or
+    # short one: each chunk says whether more follow, so one more is
+    # read ahead.
+    put_chunks = function(name, read) {
+      offset <- 0
+      chunk <- read()
+      repeat {
+        after <- if (length(chunk) == file_chunk) read() else raw(0)
+        more <- length(after) > 0L
+        private$file_call(function()
+          .Call(C_file_put_chunk, private$ptr, name, chunk, 0, length(chunk),
+                offset, more))
+        offset <- offset + length(chunk)
+        if (!more) break
+        chunk <- after
+        collect_chunks(offset)
+      }
+    },
+
+    # Uploads the raw vector data a chunk at a time, each a slice of it
+    # (no copy in R).
+    put_slices = function(name, data) {
+      offset <- 0
+      total <- length(data)
+      repeat {
+        n <- min(file_chunk, total - offset)
+        more <- offset + n < total
+        private$file_call(function()
+          .Call(C_file_put_chunk, private$ptr, name, data, offset, n, offset,
+                more))
+        offset <- offset + n
+        if (!more) break
+      }
+    },
+
+    # Downloads name in ranges of a chunk: the first reply says the
+    # file's size.  The bytes go to the connection con, or are returned.
+    get_chunks = function(name, con) {
+      offset <- 0
+      size <- NULL
+      out <- NULL
+      repeat {
+        want <- if (is.null(size)) file_chunk else min(file_chunk, size - offset)
+        r <- private$file_call(function()
+          .Call(C_file_get_range, private$ptr, name, offset, want))
+        n <- length(r$data)
+        if (is.null(size)) {
+          size <- r$size
+          if (is.null(con) && n < size) out <- raw(size)
+        }
+        if (!identical(r$size, size) || (n == 0L && offset < size) ||
+            offset + n > size)
+          securer_abort(sprintf(paste("securerd's reply to file.get is not",
+                                      "the range asked of %s."), val(name)),
+                        "securer_protocol")
+        if (!is.null(con)) writeBin(r$data, con)
+        else if (is.null(out)) out <- r$data
+        else if (n > 0L) out[offset + seq_len(n)] <- r$data
+        offset <- offset + n
+        if (offset >= size) break
+        if (!is.null(con)) collect_chunks(offset)
+      }
+      if (is.null(con)) out else invisible(NULL)
     },
 
     start = function() {
@@ -233,6 +395,7 @@ SecureSession <- R6::R6Class("SecureSession",
       # securer_syntax_error, and nothing runs), and its advisories come
       # with the result ($last_advisories()): no second parse here.
       private$validate <- isTRUE(validate)
+      private$resumed_last <- NULL
       private$executing <- TRUE
       private$execution_count <- private$execution_count + 1L
       if (!is.null(private$audit)) private$audit("execute_start", code = code)
@@ -327,6 +490,7 @@ SecureSession <- R6::R6Class("SecureSession",
     },
 
     finish = function(ctx, r) {
+      private$note_resumed()
       ctx$flush()
       lines <- ctx$lines()
       private$output_last <- lines
@@ -382,15 +546,19 @@ SecureSession <- R6::R6Class("SecureSession",
                                  paste(private$max_executions)),
         EIO = , ETRUNCATED = , closed = if (grepl("closed the connection", e$message))
           paste("Session is not running: securerd closed the connection",
-                "(it drops a client that does not read its output for",
-                "client-grace seconds, securerd.conf(5)); the session's state is lost.")
+                "without saying why (it was stopped or restarted);",
+                "the session's state is lost.")
           else "Session is not running.",
-        client_too_slow = paste("Session is not running: securerd dropped this client",
+        slow_client = , ESLOWCLIENT = paste("Session is not running: securerd dropped this client",
           "because it did not read its output in time (client-grace,",
+          "securerd.conf(5)); the session's state is lost."),
+        over_budget = , EOVERBUDGET = paste("Session is not running: securerd dropped this client",
+          "because it held too much memory in the daemon (user-client-memory,",
           "securerd.conf(5)); the session's state is lost."),
         worker_died = paste0("R session died: ", json_member(e$json, "cause", e$message)),
         e$message)
-      if (code %in% c("EIO", "ETRUNCATED", "closed", "client_too_slow")) {
+      if (code %in% c("EIO", "ETRUNCATED", "closed", "ESLOWCLIENT", "EOVERBUDGET",
+                      "slow_client", "over_budget")) {
         if (!is.null(private$ptr)) .Call(C_session_close, private$ptr)
         private$ptr <- NULL
       }
@@ -400,6 +568,8 @@ SecureSession <- R6::R6Class("SecureSession",
       if (private$sanitize) stop(simpleError(sanitize_error_message(msg)))
       cls <- switch(code, r_error = "securer_r_error",
                     parse_error = "securer_syntax_error",
+                    slow_client = , ESLOWCLIENT = "securer_slow_client",
+                    over_budget = , EOVERBUDGET = "securer_over_budget",
                     paste0("securer_", code))
       # The sandboxed condition's own classes first, as R code tests them.
       if (identical(code, "r_error"))
@@ -437,4 +607,20 @@ json_member <- function(json, name, default) {
   if (is.null(json)) return(default)
   v <- tryCatch(jsonlite::fromJSON(json)[[name]], error = function(e) NULL)
   if (is.null(v)) default else v
+}
+
+# Files move in chunks of this many bytes (file.put, file.get ranges):
+# under the daemon's FILE_CHUNK_MAX (4 MiB) with room for base64.
+file_chunk <- 1048576
+
+# memory_busy: tries in all, and the first pause (seconds, doubling).
+file_busy_tries <- 5L
+file_busy_pause <- 0.05
+
+# Every 16 MiB streamed, a collection: R's collector lags behind the
+# chunks' raw vectors, and a 100 MB get to a path peaked 75 MB over R's
+# own size with the garbage (12 MB with a collection per chunk).
+collect_chunks <- function(offset) {
+  if (offset %% (16 * file_chunk) == 0) gc(verbose = FALSE)
+  invisible(NULL)
 }

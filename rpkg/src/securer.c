@@ -15,9 +15,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +260,53 @@ r_session_restart(SEXP p)
 	if (securer_session_restart(rs->s) == -1)
 		return (error_of(rs->sc));
 	return (R_NilValue);
+}
+
+/*
+ * Saves the session's state and frees its worker: the snapshot's size in
+ * bytes, else list(code, message, json).
+ */
+static SEXP
+r_session_hibernate(SEXP p)
+{
+	struct rsess	*rs = rsess_of(p);
+	uint64_t	 bytes;
+
+	if (rs->running)
+		pkg_error("an asynchronous execution is in progress");
+	if (securer_session_hibernate(rs->s, &bytes) == -1)
+		return (error_of(rs->sc));
+	return (Rf_ScalarReal((double)bytes));
+}
+
+/*
+ * What the last call on the session said of a resume: list(ms, bytes,
+ * warning), warning NULL if everything was restored; NULL if it did not
+ * wake the session.
+ */
+static SEXP
+r_session_resumed(SEXP p)
+{
+	struct rsess	*rs = rsess_of(p);
+	const char	*warning;
+	uint64_t	 bytes;
+	double		 ms;
+	SEXP		 l, nm;
+
+	if (!securer_session_resumed(rs->s, &ms, &bytes, &warning))
+		return (R_NilValue);
+	l = PROTECT(Rf_allocVector(VECSXP, 3));
+	nm = PROTECT(Rf_allocVector(STRSXP, 3));
+	SET_VECTOR_ELT(l, 0, Rf_ScalarReal(ms));
+	SET_VECTOR_ELT(l, 1, Rf_ScalarReal((double)bytes));
+	if (warning != NULL)
+		SET_VECTOR_ELT(l, 2, mkstr(warning));
+	SET_STRING_ELT(nm, 0, Rf_mkChar("ms"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("bytes"));
+	SET_STRING_ELT(nm, 2, Rf_mkChar("warning"));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(2);
+	return (l);
 }
 
 static SEXP
@@ -603,41 +652,87 @@ failure(struct rsess *rs)
 	return (l);
 }
 
-/* NULL when put, else the failure. */
+/* A byte offset or length from R: a whole number from 0 to 2^53. */
+static uint64_t
+count_arg(SEXP x, const char *what)
+{
+	double	 d;
+
+	if (!Rf_isReal(x) && !Rf_isInteger(x))
+		pkg_error("%s must be a number", what);
+	if (XLENGTH(x) != 1 || !R_FINITE(d = Rf_asReal(x)) || d < 0 ||
+	    d != floor(d) || d > 9007199254740992.0)
+		pkg_error("%s must be a whole number of bytes", what);
+	return ((uint64_t)d);
+}
+
+/*
+ * One chunk of an upload, the count bytes of data from its byte from
+ * (a slice, so that a large raw vector is not copied a chunk at a time
+ * in R), at offset of the file (more: chunks follow): the daemon's byte
+ * count so far, else the failure.
+ */
 static SEXP
-r_file_put(SEXP p, SEXP name, SEXP data)
+r_file_put_chunk(SEXP p, SEXP name, SEXP data, SEXP from, SEXP count,
+    SEXP offset, SEXP more)
 {
 	struct rsess	*rs = rsess_of(p);
 	const char	*n = str_arg(name, "name");
+	uint64_t	 off = count_arg(offset, "offset"), size;
+	uint64_t	 start = count_arg(from, "from"), len = count_arg(count,
+			    "count");
 
 	if (rs->running)
 		pkg_error("an asynchronous execution is in progress");
 	if (TYPEOF(data) != RAWSXP)
 		pkg_error("data must be a raw vector");
-	if (securer_file_put(rs->s, n, RAW(data), XLENGTH(data)) == -1)
+	if (!Rf_isLogical(more) || XLENGTH(more) != 1 ||
+	    LOGICAL(more)[0] == NA_LOGICAL)
+		pkg_error("more must be TRUE or FALSE");
+	if (start > (uint64_t)XLENGTH(data) ||
+	    len > (uint64_t)XLENGTH(data) - start)
+		pkg_error("the slice is outside data");
+	if (securer_file_put_chunk(rs->s, n, RAW(data) + start, len, off,
+	    LOGICAL(more)[0], &size) == -1)
 		return (failure(rs));
-	return (R_NilValue);
+	return (Rf_ScalarReal((double)size));
 }
 
-/* The file's bytes as a raw vector, else the failure. */
+/*
+ * list(data, size): length bytes at offset of the output file and the
+ * whole file's size, else the failure.
+ */
 static SEXP
-r_file_get(SEXP p, SEXP name)
+r_file_get_range(SEXP p, SEXP name, SEXP offset, SEXP length)
 {
 	struct rsess	*rs = rsess_of(p);
 	const char	*n = str_arg(name, "name");
+	uint64_t	 off = count_arg(offset, "offset");
+	uint64_t	 want = count_arg(length, "length"), size;
 	unsigned char	*data;
 	size_t		 len;
-	SEXP		 raw;
+	SEXP		 l, nm, raw;
 
 	if (rs->running)
 		pkg_error("an asynchronous execution is in progress");
-	if (securer_file_get(rs->s, n, &data, &len) == -1)
+	if (want > SIZE_MAX)
+		pkg_error("length is too large");
+	if (securer_file_get_range(rs->s, n, off, want, &data, &len,
+	    &size) == -1)
 		return (failure(rs));
-	raw = Rf_allocVector(RAWSXP, len);
+	raw = PROTECT(Rf_allocVector(RAWSXP, len));
 	if (len > 0)
 		memcpy(RAW(raw), data, len);
 	free(data);
-	return (raw);
+	l = PROTECT(Rf_allocVector(VECSXP, 2));
+	nm = PROTECT(Rf_allocVector(STRSXP, 2));
+	SET_VECTOR_ELT(l, 0, raw);
+	SET_VECTOR_ELT(l, 1, Rf_ScalarReal((double)size));
+	SET_STRING_ELT(nm, 0, Rf_mkChar("data"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("size"));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	UNPROTECT(3);
+	return (l);
 }
 
 static SEXP
@@ -926,6 +1021,8 @@ static const R_CallMethodDef calls[] = {
 	{ "C_session_close", (DL_FUNC)r_session_close, 1 },
 	{ "C_session_info", (DL_FUNC)r_session_info, 1 },
 	{ "C_session_restart", (DL_FUNC)r_session_restart, 1 },
+	{ "C_session_hibernate", (DL_FUNC)r_session_hibernate, 1 },
+	{ "C_session_resumed", (DL_FUNC)r_session_resumed, 1 },
 	{ "C_session_state", (DL_FUNC)r_session_pid, 1 },
 	{ "C_execute", (DL_FUNC)r_execute, 7 },
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
@@ -933,8 +1030,8 @@ static const R_CallMethodDef calls[] = {
 	{ "C_encode", (DL_FUNC)r_encode, 2 },
 	{ "C_encode_frame", (DL_FUNC)r_encode_frame, 1 },
 	{ "C_decode_frame", (DL_FUNC)r_decode_frame, 2 },
-	{ "C_file_put", (DL_FUNC)r_file_put, 3 },
-	{ "C_file_get", (DL_FUNC)r_file_get, 2 },
+	{ "C_file_put_chunk", (DL_FUNC)r_file_put_chunk, 7 },
+	{ "C_file_get_range", (DL_FUNC)r_file_get_range, 4 },
 	{ "C_decode", (DL_FUNC)r_decode, 1 },
 	{ "C_private_socket", (DL_FUNC)r_private_socket, 0 },
 	{ "C_start_daemon", (DL_FUNC)r_start_daemon, 1 },

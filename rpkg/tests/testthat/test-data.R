@@ -57,12 +57,77 @@ test_that("a million lines stream to R", {
   out <- attr(r, "output")
   expect_length(out, 1e6)
   expect_identical(out[c(1, 1e6)], c("line 1", "line 1000000"))
-  expect_lt(t, 20)
+  expect_lt(t, 5)
   seen <- 0L
   s$execute("for (i in 1:20000) cat('line', i, '\\n')", timeout = 60,
             output_handler = function(l) seen <<- seen + 1L)
   expect_identical(seen, 20000L)
   expect_identical(s$last_output()[20000], "line 20000 ")
+})
+
+test_that("a slow output handler holds the code back, and loses nothing", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  # The handler sleeps 0.15 s every 20,000 of 4e5 lines (4 MB): the
+  # client falls behind by more than the daemon buffers for it, for
+  # longer than its client-grace (2 s in t_rpkg), and the worker waits
+  # for it rather than the client being dropped.
+  seen <- 0L
+  slept <- 0
+  r <- s$execute("writeLines(sprintf('%07d x', 1:4e5)); 1", timeout = 120,
+                 output_handler = function(l) {
+                   seen <<- seen + 1L
+                   if (seen %% 20000L == 0L) {
+                     Sys.sleep(0.15)
+                     slept <<- slept + 0.15
+                   }
+                 })
+  out <- attr(r, "output")
+  expect_equal(as.vector(r), 1)
+  expect_length(out, 4e5)
+  expect_identical(seen, 400000L)
+  expect_identical(out, sprintf("%07d x", 1:4e5))
+  expect_gt(slept, 2.5)
+})
+
+test_that("an output_handler that fails leaves nothing half read", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  # Its errors are ignored line by line: the rest is still read, the
+  # value comes, and the connection is in step for the next execution.
+  calls <- 0L
+  r <- s$execute("writeLines(sprintf('%06d', 1:1e5)); 7", timeout = 60,
+                 output_handler = function(l) {
+                   calls <<- calls + 1L
+                   stop("handler failed")
+                 })
+  expect_equal(as.vector(r), 7)
+  expect_identical(calls, 100000L)
+  expect_identical(attr(r, "output"), sprintf("%06d", 1:1e5))
+  expect_equal(s$execute("1 + 1"), 2)
+})
+
+test_that("a client that stops reading is dropped, and told why", {
+  skip_without_daemon()
+  s <- SecureSession$new()
+  on.exit(s$close())
+  # The handler stops reading for 4 s, longer than client-grace (2 s in
+  # t_rpkg), while the code writes on: the daemon drops the client and
+  # says so.
+  seen <- 0L
+  err <- tryCatch(s$execute("repeat writeLines(strrep('x', 100))", timeout = 60,
+                            output_handler = function(l) {
+                              seen <<- seen + 1L
+                              if (seen == 1000L) Sys.sleep(4)
+                            }),
+                  error = identity)
+  expect_s3_class(err, "securer_slow_client")
+  expect_s3_class(err, "securer_error")
+  expect_match(conditionMessage(err), "did not read its output in time", fixed = TRUE)
+  expect_match(conditionMessage(err), "state is lost", fixed = TRUE)
+  expect_false(s$is_alive())
 })
 
 test_that("output streams while the code runs", {

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""Hibernation against a running securerd (t_hibernate.sh).
+
+	hibernate.py CASE SOCKET STATE_DIR DAEMON_PID
+
+Each case runs a bystander session beside it (root's `1+1` in a loop,
+never an error) and checks what must hold; prints `name value` lines
+of what it measured; exits 1 with the reason when something did not."""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HELLO = {"op": "hello", "version": 1}
+
+# The state a session builds, and the checks that it came back whole.
+SETUP = r"""
+x <- c(a = 1.5, b = NA, c = -0)
+df <- data.frame(n = 1:3, s = c("p", "q", "r"), stringsAsFactors = TRUE)
+l <- list(1L, "two", list(three = 3))
+f <- function(a) a + x[["a"]]
+library(stats4)
+set.seed(7); invisible(runif(3))
+saved <- .Random.seed; want <- runif(2); assign(".Random.seed", saved, globalenv())
+dir.create("sub"); setwd("sub"); writeLines(c("hello", "world"), "note.txt")
+"""
+
+CHECK = r"""
+stopifnot(identical(x, c(a = 1.5, b = NA, c = -0)), identical(1 / x[["c"]], -Inf),
+    identical(df, data.frame(n = 1:3, s = c("p", "q", "r"), stringsAsFactors = TRUE)),
+    identical(l, list(1L, "two", list(three = 3))), f(1) == 2.5,
+    "package:stats4" %in% search(), identical(runif(2), want),
+    basename(getwd()) == "sub", identical(readLines("note.txt"), c("hello", "world")))
+"state ok"
+"""
+
+
+def fail(why):
+    print("FAIL", why, flush=True)
+    sys.exit(1)
+
+
+class Client:
+    """One connection, its requests answered in order."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(60)
+        self.s.connect(path)
+        self.buf, self.next = b"", 1
+        self.call(HELLO)
+
+    def recv(self):
+        while b"\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, req):
+        req = dict(req, id=self.next)
+        self.next += 1
+        self.s.sendall(json.dumps(req).encode() + b"\n")
+        while True:
+            r = self.recv()
+            if r.get("id") == req["id"] and ("ok" in r):
+                return r
+
+    def ok(self, req, what):
+        r = self.call(req)
+        if not r["ok"]:
+            fail(f"{what}: {r['error']}")
+        return r
+
+    def session(self, **extra):
+        return self.ok(dict({"op": "session.create"}, **extra),
+                       "session.create")["session"]
+
+    def execute(self, sid, code):
+        return self.call({"op": "execute", "session": sid, "code": code})
+
+    def state(self, sid):
+        r = self.ok({"op": "status", "session": sid}, "status")
+        return r["sessions"][0]["state"]
+
+    def close(self):
+        self.s.close()
+
+
+# At least this many of the bystander's executions, whose median must
+# stay under this (seconds): a loaded 2-CPU host, an ASan build.
+BYSTANDER_RUNS = 30
+BYSTANDER_MEDIAN = 0.1
+
+
+class Bystander(threading.Thread):
+    """Root's `1+1`, in a loop, on its own session."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.c = Client(path)
+        self.sid = self.c.session()
+        self.stop, self.errors, self.times = False, [], []
+
+    def run(self):
+        while not self.stop:
+            t0 = time.monotonic()
+            r = self.c.execute(self.sid, "1+1")
+            self.times.append(time.monotonic() - t0)
+            if not r["ok"] or r["value"]["value"] != [2]:
+                self.errors.append(r)
+            time.sleep(0.01)
+
+    def end(self):
+        # Enough runs to say what its executions take beside the case.
+        deadline = time.monotonic() + 30
+        while len(self.times) < BYSTANDER_RUNS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.stop = True
+        self.join(30)
+        if self.errors:
+            fail(f"the bystander noticed: {self.errors[0]}")
+        if not self.times:
+            fail("the bystander ran nothing")
+        print("bystander_runs", len(self.times))
+        median = statistics.median(self.times)
+        print("bystander_median_ms", round(median * 1000, 2))
+        if median > BYSTANDER_MEDIAN:
+            fail(f"the bystander's median was {median * 1000:.1f} ms")
+
+
+def hibernate(c, sid):
+    r = c.ok({"op": "session.hibernate", "session": sid}, "hibernate")
+    if not r.get("hibernated") or r.get("bytes", 0) <= 0:
+        fail(f"hibernate said {r}")
+    return r
+
+
+def resumed_value(c, sid, code, want):
+    r = c.execute(sid, code)
+    if not r["ok"]:
+        fail(f"the resumed execution failed: {r['error']}")
+    if r["value"]["value"] != [want]:
+        fail(f"the resumed execution gave {r['value']}")
+    if "resumed" not in r:
+        fail(f"the reply does not say it resumed: {r}")
+    return r
+
+
+DAEMON = 0
+
+
+def session_workers():
+    """The broker's children running as worker uids, not ready ones
+    (daemon.subr's worker_pids)."""
+    out = subprocess.run(["pgrep", "-P", str(DAEMON)], capture_output=True,
+                         text=True).stdout.split()
+    n = 0
+    for p in out:
+        try:
+            uid = os.stat(f"/proc/{p}").st_uid
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if uid >= 200000 and comm != "securer-ready":
+            n += 1
+    return n
+
+
+def wait_workers(n, what):
+    deadline = time.monotonic() + 10
+    while session_workers() != n:
+        if time.monotonic() > deadline:
+            fail(f"timed out waiting for {what}: {session_workers()} "
+                 f"session workers, not {n}")
+        time.sleep(0.05)
+
+
+def gone(path, what):
+    deadline = time.monotonic() + 5
+    while os.path.exists(path):
+        if time.monotonic() > deadline:
+            fail(f"{what} is still on disk")
+        time.sleep(0.01)
+
+
+def snap_path(state_dir, sid):
+    return os.path.join(state_dir, sid + ".snap")
+
+
+def case_state(path, state_dir):
+    """The state comes back whole; the worker is freed meanwhile."""
+    c = Client(path)
+    sid = c.session()
+    r = c.execute(sid, SETUP)
+    if not r["ok"]:
+        fail(f"the setup failed: {r['error']}")
+    wait_workers(2, "the two sessions' workers")
+    h = hibernate(c, sid)
+    if c.state(sid) != "hibernated":
+        fail(f"status says {c.state(sid)}")
+    if not os.path.exists(snap_path(state_dir, sid)):
+        fail("no snapshot on disk")
+    print("hibernate_ms", h["ms"])
+    print("snapshot_bytes", h["bytes"])
+    wait_workers(1, "the hibernated session's worker to go")
+    r = resumed_value(c, sid, CHECK, "state ok")
+    print("resume_ms", r["resumed"]["ms"])
+    if c.state(sid) != "idle":
+        fail(f"after the resume status says {c.state(sid)}")
+    gone(snap_path(state_dir, sid), "the snapshot of a resumed session")
+    # Hibernated twice: the state goes on from where it was.
+    c.ok({"op": "execute", "session": sid, "code": "y <- runif(1); TRUE"},
+         "execute")
+    hibernate(c, sid)
+    resumed_value(c, sid, "is.numeric(y) && f(0) == 1.5", True)
+    c.close()
+
+
+def corrupt(state_dir, sid, how):
+    p = snap_path(state_dir, sid)
+    with open(p, "r+b") as f:
+        data = f.read()
+        if how == "flip":
+            i = len(data) // 2
+            f.seek(i)
+            f.write(bytes([data[i] ^ 0x40]))
+        elif how == "truncate":
+            f.truncate(len(data) - 7)
+
+
+def expect_refused(c, sid, code):
+    r = c.execute(sid, "exists('x')")
+    if r["ok"]:
+        fail(f"a {code} snapshot was restored: {r}")
+    if r["error"]["code"] != code:
+        fail(f"wanted {code}, got {r['error']}")
+    # The session goes on, empty.
+    r = c.execute(sid, "exists('x')")
+    if not r["ok"] or r["value"]["value"] != [False]:
+        fail(f"after the refusal the session gave {r}")
+
+
+def case_tamper(path, state_dir):
+    """Edited, truncated and swapped snapshots are refused."""
+    c = Client(path)
+    sids = []
+    for _ in range(4):
+        sid = c.session()
+        c.ok({"op": "execute", "session": sid, "code": "x <- 1; TRUE"},
+             "execute")
+        hibernate(c, sid)
+        sids.append(sid)
+    corrupt(state_dir, sids[0], "flip")
+    expect_refused(c, sids[0], "snapshot_tampered")
+    corrupt(state_dir, sids[1], "truncate")
+    expect_refused(c, sids[1], "snapshot_tampered")
+    os.replace(snap_path(state_dir, sids[2]), snap_path(state_dir, sids[3]))
+    expect_refused(c, sids[3], "snapshot_tampered")
+    expect_refused(c, sids[2], "snapshot_missing")
+    c.close()
+
+
+def case_oversize(path, state_dir):
+    """Over snapshot-size: refused, and the session goes on as it was."""
+    c = Client(path)
+    sid = c.session()
+    c.ok({"op": "execute", "session": sid,
+          "code": "x <- rnorm(2e5); TRUE"}, "execute")
+    r = c.call({"op": "session.hibernate", "session": sid})
+    if r["ok"] or r["error"]["code"] != "snapshot_too_large":
+        fail(f"an oversize snapshot: {r}")
+    if c.state(sid) != "idle":
+        fail(f"after the refusal status says {c.state(sid)}")
+    r = c.execute(sid, "length(x)")
+    if not r["ok"] or r["value"]["value"] != [200000]:
+        fail(f"the session lost its state: {r}")
+    # Under snapshot-size but over the session's fsize: the memfd the
+    # worker writes is a file, and says so.
+    sid = c.session(limits={"fsize": 200000})
+    c.ok({"op": "execute", "session": sid,
+          "code": "x <- rnorm(4e4); TRUE"}, "execute")
+    r = c.call({"op": "session.hibernate", "session": sid})
+    if r["ok"] or r["error"]["code"] != "snapshot_too_large" or \
+            "fsize" not in r["error"]["message"]:
+        fail(f"a snapshot over fsize: {r}")
+    r = c.execute(sid, "length(x)")
+    if not r["ok"] or r["value"]["value"] != [40000]:
+        fail(f"the session lost its state: {r}")
+    c.close()
+
+
+def case_quota(path, state_dir):
+    """Past snapshot-quota: refused; closing a session frees its share."""
+    c = Client(path)
+    code = "x <- runif(2e4); TRUE"	# about 160 kB a snapshot
+    a, b = c.session(), c.session()
+    for sid in (a, b):
+        c.ok({"op": "execute", "session": sid, "code": code}, "execute")
+    hibernate(c, a)
+    r = c.call({"op": "session.hibernate", "session": b})
+    if r["ok"] or r["error"]["code"] != "snapshot_quota":
+        fail(f"past the quota: {r}")
+    c.ok({"op": "session.close", "session": a}, "close")
+    # The broker deletes it after the close's reply, before what the
+    # monitor asks of it next.
+    gone(snap_path(state_dir, a), "a closed session's snapshot")
+    hibernate(c, b)
+    resumed_value(c, b, "length(x)", 20000)
+    c.close()
+
+
+def case_after(path, state_dir):
+    """hibernate-after: an idle session sleeps by itself, and wakes."""
+    c = Client(path)
+    sid = c.session()
+    c.ok({"op": "execute", "session": sid, "code": "x <- 99; TRUE"},
+         "execute")
+    deadline = time.monotonic() + 20
+    while c.state(sid) != "hibernated":
+        if time.monotonic() > deadline:
+            fail(f"still {c.state(sid)} after 20 s")
+        time.sleep(0.1)
+    resumed_value(c, sid, "x", 99)
+    c.close()
+
+
+def case_capacity(path, state_dir):
+    """A hibernated session holds no capacity; resuming takes it again."""
+    c = Client(path)
+    a = c.session()
+    c.ok({"op": "execute", "session": a, "code": "x <- 5; TRUE"}, "execute")
+    r = c.call({"op": "session.create"})
+    if r["ok"] or r["error"]["code"] != "capacity_exhausted":
+        fail(f"a second session at capacity 1: {r}")
+    hibernate(c, a)
+    b = c.session()
+    r = c.execute(a, "x")
+    if r["ok"] or r["error"]["code"] != "capacity_exhausted":
+        fail(f"a resume past the capacity: {r}")
+    if c.state(a) != "hibernated":
+        fail(f"refused, it is {c.state(a)}")
+    c.ok({"op": "session.close", "session": b}, "close")
+    resumed_value(c, a, "x", 5)
+    c.close()
+
+
+def case_thousand(path, state_dir):
+    """1,000 sessions hibernated hold no worker; each resumes on demand."""
+    n = 1000
+    c = Client(path)
+    sids = []
+    for i in range(n):
+        sid = c.session()
+        c.ok({"op": "execute", "session": sid, "code": f"x <- {i}; TRUE"},
+             "execute")
+        hibernate(c, sid)
+        sids.append(sid)
+    wait_workers(1, "the hibernated sessions' workers to go")
+    times, errors = [], 0
+    for i, sid in enumerate(sids):
+        r = c.execute(sid, "x")
+        if not r["ok"] or r["value"]["value"] != [i] or "resumed" not in r:
+            errors += 1
+            print("error", r)
+            continue
+        times.append(r["resumed"]["ms"])
+        c.ok({"op": "session.close", "session": sid}, "close")
+    print("resumed", len(times), "errors", errors)
+    times.sort()
+    print("resume_median_ms", round(statistics.median(times), 1))
+    print("resume_p99_ms", round(times[int(len(times) * 0.99)], 1))
+    if errors:
+        fail(f"{errors} of {n} resumes failed")
+    c.close()
+
+
+CASES = {"state": case_state, "tamper": case_tamper,
+         "oversize": case_oversize, "quota": case_quota,
+         "after": case_after, "capacity": case_capacity,
+         "thousand": case_thousand}
+
+
+def main():
+    global DAEMON
+    case, path, state_dir = sys.argv[1:4]
+    DAEMON = int(sys.argv[4])
+    bystander = None
+    if case != "capacity":
+        bystander = Bystander(path)
+        bystander.start()
+    CASES[case](path, state_dir)
+    if bystander is not None:
+        bystander.end()
+    print("PASS", case)
+
+
+if __name__ == "__main__":
+    main()
