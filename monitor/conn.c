@@ -41,6 +41,11 @@
  */
 #define CONN_OUTPUT_HIGH	(1U * 1024 * 1024)
 #define CONN_OUTPUT_LOW		(256U * 1024)
+/*
+ * What one wakeup writes to a client at most: libevent's default is 16K,
+ * which made an 8 MB frame 500 loop turns; the socket takes less anyway.
+ */
+#define CONN_WRITE_MAX		(1U * 1024 * 1024)
 
 /* Freed buffers worth giving back to the system at once. */
 #define CONN_TRIM_BYTES		(8U * 1024 * 1024)
@@ -299,6 +304,8 @@ conn_accept(int fd, short event, void *arg)
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatal("%s", __func__);
 	bufferevent_setcb(c->bev, conn_read, conn_caught_up, conn_event, c);
+	if (bufferevent_set_max_single_write(c->bev, CONN_WRITE_MAX) == -1)
+		fatal("%s", __func__);
 	evbuffer_add_cb(bufferevent_get_input(c->bev), conn_buffered, c);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), conn_buffered, c);
 	/* Until hello, a line is short: conn_read refuses a longer one. */

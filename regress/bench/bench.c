@@ -33,6 +33,8 @@
 
 #define PRELOADED	"ggplot2"	/* row 8 */
 #define LOAD_SESSIONS	20
+#define DATA_REPS	20	/* row 9 */
+#define OUTPUT_REPS	10
 
 static const char	*sock;
 static char		 dir[64];
@@ -398,6 +400,99 @@ bench_timeout(int count)
 	securer_close(h);
 }
 
+/* 9: 1e6 doubles made once, returned whole; Rserve: its eval of them. */
+static void
+bench_data(void)
+{
+	struct securer		*h;
+	struct securer_session	*s;
+	struct securer_exec_opts eo;
+	struct securer_result	 r;
+	double			 t[DATA_REPS], t0, rm = 0;
+	int			 i, fd;
+
+	if ((h = securer_open()) == NULL)
+		errx(1, "no memory");
+	securer_set_frames(h, 1);
+	if (securer_connect(h, sock) == -1)
+		errx(1, "connect: %s", securer_errmsg(h));
+	s = session_or_die(h, NULL);
+	if (run(s, "x <- rnorm(1e6)", -1) == -1)
+		errx(1, "rnorm: %s", securer_errmsg(h));
+	if (rserve_on) {
+		fd = rserve_connect();
+		if (rserve_eval(fd, "x <- rnorm(1e6)") == -1)
+			errx(1, "Rserve eval failed");
+		for (i = 0; i < DATA_REPS; i++) {
+			t0 = now();
+			if (rserve_eval(fd, "x") == -1)
+				errx(1, "Rserve eval failed");
+			t[i] = now() - t0;
+		}
+		close(fd);
+		rm = median(t, DATA_REPS);
+	}
+	/* A client that takes the value, as R's does, prints it itself. */
+	memset(&eo, 0, sizeof(eo));
+	eo.timeout = -1;
+	eo.no_plain_printed = 1;
+	for (i = 0; i < DATA_REPS; i++) {
+		t0 = now();
+		if (securer_execute(s, "x", &eo, &r) == -1)
+			errx(1, "x: %s", securer_errmsg(h));
+		t[i] = now() - t0;
+		/* The doubles came as bytes, not as text. */
+		if (r.frame_len != 8000000)
+			errx(1, "x came in a frame of %zu bytes", r.frame_len);
+		securer_result_free(&r);
+	}
+	row("9 1e6 doubles returned", t, DATA_REPS, rm);
+	securer_session_close(s);
+	securer_close(h);
+}
+
+static void
+count_lines(void *arg, const char *stream, const char *text, size_t len)
+{
+	long	*lines = arg;
+
+	while (len-- > 0)
+		if (*text++ == '\n')
+			(*lines)++;
+}
+
+/* 9: 1e5 lines of output, streamed to this client as they come. */
+static void
+bench_output(void)
+{
+	struct securer		*h = connect_or_die();
+	struct securer_session	*s = session_or_die(h, NULL);
+	struct securer_exec_opts eo;
+	struct securer_result	 r;
+	double			 t[OUTPUT_REPS], t0;
+	long			 lines;
+	int			 i;
+
+	memset(&eo, 0, sizeof(eo));
+	eo.timeout = -1;
+	eo.output = count_lines;
+	eo.arg = &lines;
+	for (i = 0; i < OUTPUT_REPS; i++) {
+		lines = 0;
+		t0 = now();
+		if (securer_execute(s, "writeLines(as.character(1:1e5))", &eo,
+		    &r) == -1)
+			errx(1, "writeLines: %s", securer_errmsg(h));
+		t[i] = now() - t0;
+		securer_result_free(&r);
+		if (lines != 100000)
+			errx(1, "%ld lines of output, not 100000", lines);
+	}
+	row("9 1e5 output lines", t, OUTPUT_REPS, 0);
+	securer_session_close(s);
+	securer_close(h);
+}
+
 /*
  * 8: the first library(PRELOADED) of new sessions, each its own, on a
  * daemon that preloads it and on one that does not (cold: loaded from
@@ -464,7 +559,7 @@ start_daemon(const char *self, const char *name, int sessions,
 	 * this host, so runs on different trees and hosts compare.
 	 */
 	fprintf(f, "socket \"%s\"\naudit \"%s/%s.audit.jsonl\"\n"
-	    "sessions %d\naudit-sync never\n"
+	    "sessions %d\naudit-sync never\nresult-size 64M\n"
 	    "capacity workers none memory none\n",
 	    sockpath, dir, name, sessions);
 	if (preload)
@@ -517,7 +612,7 @@ remove_files(void)
 int
 main(int argc, char *argv[])
 {
-	const char	*given = NULL, *rows = "12345678", *cold;
+	const char	*given = NULL, *rows = "123456789", *cold;
 	pid_t		 cold_pid;
 	int		 ch, n = 1000, sessions = 1000, deadlines = 5, own = 0;
 
@@ -562,7 +657,7 @@ main(int argc, char *argv[])
 	printf("%-28s %10s %10s %10s %8s\n", "(microseconds)", "median",
 	    "p99", "Rserve", "ratio");
 	if (strchr(rows, '1') != NULL) {
-		bench_ready(n / 10, 0, "1 session ready");
+		bench_ready(sessions, 0, "1 session ready");
 		bench_ready(n / 10, 20000, "1 ... one every 20 ms");
 	}
 	if (strchr(rows, '2') != NULL)
@@ -586,6 +681,10 @@ main(int argc, char *argv[])
 		stop_daemon(cold_pid);
 	} else if (strchr(rows, '8') != NULL)
 		warnx("R has no %s here: no row 8", PRELOADED);
+	if (strchr(rows, '9') != NULL) {
+		bench_data();
+		bench_output();
+	}
 	if (own) {
 		rserve_stop();
 		stop_daemon(daemon_pid);

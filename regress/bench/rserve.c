@@ -116,7 +116,8 @@ rserve_eval(int s, const char *code)
 {
 	unsigned char	 msg[16 + 4 + 256], *body;
 	uint32_t	 hdr[4], len, padded;
-	char		 buf[65536];
+	char		 buf[65536], *big;
+	int		 rc;
 
 	len = strlen(code) + 1;
 	padded = (len + 3) & ~3U;
@@ -135,8 +136,16 @@ rserve_eval(int s, const char *code)
 	memcpy(body + 4, code, len - 1);
 	if (write(s, msg, 16 + 4 + padded) != (ssize_t)(16 + 4 + padded))
 		return (-1);
+	/* hdr[3] is the length's high half, for replies past 4 GB. */
 	if (read_full(s, hdr, 16) == -1 || (hdr[0] & 0xfffff) != RESP_OK ||
-	    hdr[1] > sizeof(buf) || read_full(s, buf, hdr[1]) == -1)
+	    hdr[3] != 0)
 		return (-1);
-	return (0);
+	if (hdr[1] <= sizeof(buf))
+		return (read_full(s, buf, hdr[1]));
+	/* A big value (row 9) is read whole, as a client would keep it. */
+	if ((big = malloc(hdr[1])) == NULL)
+		err(1, NULL);
+	rc = read_full(s, big, hdr[1]);
+	free(big);
+	return (rc);
 }

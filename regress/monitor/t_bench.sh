@@ -28,7 +28,8 @@ c_bench_body() {
 	num='[0-9][0-9.]*'
 	for r in "1 session ready" "1 ... one every 20 ms" "2 execute 1+1" \
 	    "3 tool call" "7 timeout: error late by" \
-	    "7 timeout: answers again in"; do
+	    "7 timeout: answers again in" "9 1e6 doubles returned" \
+	    "9 1e5 output lines"; do
 		grep -F "$r" bench.out | grep -q " $num  *$num" ||
 		    atf_fail "row \"$r\" missing or without numbers"
 	done
@@ -48,9 +49,11 @@ c_bench_body() {
 	fi
 	# Rserve beside it: rows 1 and 2 have its median and a ratio.
 	if [ -x /usr/lib/R/site-library/Rserve/libs/Rserve ]; then
-		grep "^2 execute 1+1" bench.out |
-		    grep -q " $num  *$num  *$num  *$num$" ||
-		    atf_fail "no Rserve column in row 2"
+		for r in "2 execute 1+1" "9 1e6 doubles returned"; do
+			grep "^$r" bench.out |
+			    grep -q " $num  *$num  *$num  *$num$" ||
+			    atf_fail "no Rserve column in row \"$r\""
+		done
 	fi
 	after=$(ls -d /tmp/securer-bench.* 2>/dev/null | wc -l)
 	[ "$after" -eq "$before" ] || atf_fail "left a directory in /tmp"
