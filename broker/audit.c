@@ -58,6 +58,7 @@ static const char *event_names[AUDIT_MAX] = {
 	[AUDIT_EXEC_ABORT] = "exec_abort",
 	[AUDIT_SESSION_HIBERNATE] = "session_hibernate",
 	[AUDIT_SESSION_RESUME] = "session_resume",
+	[AUDIT_SESSION_FORK] = "session_fork",
 };
 
 static struct open_exec *
@@ -292,8 +293,9 @@ exec_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	}
 }
 
-/* A hibernation or resume: t0 why (or what was not restored), t1 the
- * error if it failed, t2 the snapshot's size in decimal. */
+/* A hibernation, resume or fork: t0 why (what was not restored, the
+ * session forked), t1 the error if it failed, t2 the snapshot's size in
+ * decimal. */
 static void
 snap_fields(cJSON *r, const struct audit_event *ev, const char **t)
 {
@@ -307,7 +309,8 @@ snap_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	cJSON_AddNumberToObject(r, "duration", ev->duration_us / 1e6);
 	if (l[0] > 0)
 		add_text(r, ev->type == AUDIT_SESSION_HIBERNATE ? "reason" :
-		    "note", t[0], l[0]);
+		    ev->type == AUDIT_SESSION_FORK ? "from" : "note", t[0],
+		    l[0]);
 	if (l[1] > 0)
 		add_text(r, "error", t[1], l[1]);
 	if (l[2] > 0 && l[2] < sizeof(num)) {
@@ -355,6 +358,7 @@ audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 		break;
 	case AUDIT_SESSION_HIBERNATE:
 	case AUDIT_SESSION_RESUME:
+	case AUDIT_SESSION_FORK:
 		snap_fields(r, ev, t);
 		break;
 	default:

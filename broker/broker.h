@@ -125,6 +125,7 @@ void	 snapshot_init(const struct securerd_conf *);
 void	 broker_recv_snap_store(struct chan *, struct imsg *);
 void	 broker_recv_snap_load(struct chan *, struct imsg *);
 void	 broker_recv_snap_delete(struct chan *, struct imsg *);
+void	 broker_recv_snap_copy(struct chan *, struct imsg *);
 
 /* rest.c */
 void	 rest_begin(struct worker_proc *);

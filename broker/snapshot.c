@@ -877,6 +877,42 @@ broker_recv_snap_load(struct chan *ch, struct imsg *imsg)
 	reply(imsg, IMSG_SNAP_LOADED, &sr, status, error, len, t0, mfd);
 }
 
+/*
+ * session.fork of a hibernated session: from's snapshot, checked as a
+ * load checks it (owner, id, size, MAC), is stored as the new session's
+ * under its own header and MAC, within the same owner's quota.  Its
+ * bytes never leave the broker.
+ */
+void
+broker_recv_snap_copy(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_req	sr, src;
+	uint64_t	t0 = now_us(), len = 0;
+	int		mfd = -1, status, error = 0;
+
+	if (msg_get_snap_req(imsg, &sr) == -1) {
+		chan_fail(ch, "a bad snapshot request");
+		return;
+	}
+	src = sr;
+	memcpy(src.session, sr.from, sizeof(src.session));
+	if (state_fd == -1) {
+		status = SNAP_IO;
+		error = ENXIO;
+	} else if ((status = load(&src, &mfd, &len, &error)) == SNAP_OK) {
+		sr.bytes = len;
+		status = store(&sr, mfd, &error);
+	}
+	if (mfd != -1)
+		close(mfd);
+	wipe_chunk();
+	if (status == SNAP_OK)
+		log_debug("snapshot %s: copied to %s, %llu bytes for uid %u "
+		    "in %llu us", sr.from, sr.session, (unsigned long long)len,
+		    (unsigned)sr.uid, (unsigned long long)(now_us() - t0));
+	reply(imsg, IMSG_SNAP_STORED, &sr, status, error, len, t0, -1);
+}
+
 /* The session closed: its snapshot goes, if the owner is the one said. */
 void
 broker_recv_snap_delete(struct chan *ch, struct imsg *imsg)

@@ -993,7 +993,7 @@ session_new(struct securer *sc, const cJSON *rep)
 	sandbox = item(rep, "sandbox");
 	if (!cJSON_IsString(id) || id->valuestring[0] == '\0') {
 		set_error(sc, SECURER_EPROTO, "securerd's reply to "
-		    "session.create has no session");
+		    "session.create or session.fork has no session");
 		return (NULL);
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -1457,6 +1457,40 @@ securer_session_hibernate(struct securer_session *s, uint64_t *bytes)
 		    "many bytes"));
 	}
 	cJSON_Delete(rep);
+	if (bytes != NULL)
+		*bytes = n;
+	return (0);
+}
+
+/*
+ * A new session of the same connection whose state is a copy of s's
+ * (session.fork): it starts hibernated and resumes at its first request;
+ * the two go their own ways from then.
+ */
+int
+securer_session_fork(struct securer_session *s, struct securer_session **np,
+    uint64_t *bytes)
+{
+	cJSON		*req, *rep;
+	uint64_t	 n;
+
+	*np = NULL;
+	if (bytes != NULL)
+		*bytes = 0;
+	clear_error(s->sc);
+	resume_clear(s);
+	if ((req = session_request(s, "session.fork")) == NULL ||
+	    (rep = roundtrip(s->sc, req, NULL)) == NULL)
+		return (-1);
+	if (count_of(item(rep, "bytes"), &n) == -1) {
+		cJSON_Delete(rep);
+		return (set_error(s->sc, SECURER_EPROTO, "securerd's reply to "
+		    "session.fork does not say how many bytes"));
+	}
+	*np = session_new(s->sc, rep);
+	cJSON_Delete(rep);
+	if (*np == NULL)
+		return (-1);
 	if (bytes != NULL)
 		*bytes = n;
 	return (0);

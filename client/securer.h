@@ -127,6 +127,8 @@ void		 securer_result_free(struct securer_result *);
 int		 securer_session_restart(struct securer_session *);
 int		 securer_session_hibernate(struct securer_session *,
 		    uint64_t *);
+int		 securer_session_fork(struct securer_session *,
+		    struct securer_session **, uint64_t *);
 int		 securer_session_resumed(const struct securer_session *,
 		    double *, uint64_t *, const char **);
 int		 securer_file_put(struct securer_session *, const char *,

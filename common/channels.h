@@ -90,7 +90,9 @@ enum {				/* the broker, receiving */
 	M(IMSG_SNAP_LOAD, MONITOR, FIXED(struct snap_req),		\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_load)		\
 	M(IMSG_SNAP_DELETE, MONITOR, FIXED(struct snap_req),		\
-	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_delete)
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_delete)		\
+	M(IMSG_SNAP_COPY, MONITOR, FIXED(struct snap_req),		\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_copy)
 
 /*
  * broker <-> template.  Each trusts the other's messages no further

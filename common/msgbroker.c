@@ -13,6 +13,8 @@
 
 #include "msg.h"
 
+static int	snap_id_ok(const char *);
+
 int
 msg_send_fixed(struct chan *ch, uint32_t type, uint32_t id, int fd,
     const void *data, size_t len)
@@ -135,18 +137,32 @@ msg_get_tpl_spawned(struct imsg *imsg, struct tpl_spawned *ts)
 int
 msg_get_snap_req(struct imsg *imsg, struct snap_req *sr)
 {
-	size_t	i;
-
 	msg_get_fixed(imsg, sr, sizeof(*sr));
-	if (sr->session[SESSION_ID_LEN] != '\0')
+	if (!snap_id_ok(sr->session) ||
+	    (sr->from[0] != '\0' && !snap_id_ok(sr->from)) ||
+	    sr->from[SESSION_ID_LEN] != '\0')
 		return (-1);
-	for (i = 0; i < SESSION_ID_LEN; i++)
-		if (!isxdigit((unsigned char)sr->session[i]) ||
-		    isupper((unsigned char)sr->session[i]))
-			return (-1);
+	/* A copy says from where; nothing else does. */
+	if ((imsg_get_type(imsg) == IMSG_SNAP_COPY) != (sr->from[0] != '\0'))
+		return (-1);
 	if (sr->max_bytes > SNAPSHOT_SIZE_MAX || sr->bytes > sr->max_bytes)
 		return (-1);
 	return (0);
+}
+
+/* A session id as the monitor makes them: lower-case hex, then NUL. */
+static int
+snap_id_ok(const char *id)
+{
+	size_t	i;
+
+	if (id[SESSION_ID_LEN] != '\0')
+		return (0);
+	for (i = 0; i < SESSION_ID_LEN; i++)
+		if (!isxdigit((unsigned char)id[i]) ||
+		    isupper((unsigned char)id[i]))
+			return (0);
+	return (1);
 }
 
 int

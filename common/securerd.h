@@ -65,6 +65,7 @@ enum imsg_type {
 	IMSG_SNAP_STORE,	/* struct snap_req, fd: read it to its end */
 	IMSG_SNAP_LOAD,		/* struct snap_req: a snapshot, checked */
 	IMSG_SNAP_DELETE,	/* struct snap_req: no answer */
+	IMSG_SNAP_COPY,		/* struct snap_req: from's, checked, stored */
 	IMSG_SNAP_STORED,	/* struct snap_result */
 	IMSG_SNAP_LOADED,	/* struct snap_result, fd: a sealed memfd */
 	IMSG_SNAP_FAILED,	/* struct snap_result: store or load */
@@ -336,9 +337,10 @@ struct w_snap_done {
 struct snap_req {
 	char		session[SESSION_ID_LEN + 1];
 	char		pad[3];
+	char		from[SESSION_ID_LEN + 1]; /* copy: the source, else "" */
+	char		pad2[3];
 	uint32_t	uid;		/* the owner's */
 	uint32_t	token;		/* the monitor's, in the answer */
-	uint32_t	pad2;
 	uint64_t	max_bytes;	/* store: the most to keep */
 	uint64_t	bytes;		/* store: what the worker said it wrote */
 };
@@ -377,6 +379,8 @@ enum audit_type {
 	AUDIT_EXEC_ABORT,		/* t0: cause, t1: error code */
 	AUDIT_SESSION_HIBERNATE,	/* status; duration; t0: why, t1: error */
 	AUDIT_SESSION_RESUME,		/* status; duration; t0: note, t1: error */
+	AUDIT_SESSION_FORK,		/* status; duration; t0: the source,
+					   t1: error; t2: bytes */
 	AUDIT_MAX
 };
 

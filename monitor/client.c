@@ -186,6 +186,16 @@ req_session_hibernate(struct client *c, uint64_t id, cJSON *req, char *line,
 }
 
 static void
+req_session_fork(struct client *c, uint64_t id, cJSON *req, char *line,
+    size_t len)
+{
+	struct session	*s;
+
+	if ((s = session_find_own(c, req, id)) != NULL)
+		core_session_fork(c, id, s);
+}
+
+static void
 req_session_close(struct client *c, uint64_t id, cJSON *req, char *line,
     size_t len)
 {
@@ -296,6 +306,7 @@ static const struct {
 	{ "pool.status",	req_pool_status },
 	{ "session.close",	req_session_close },
 	{ "session.create",	req_session_create },
+	{ "session.fork",	req_session_fork },
 	{ "session.hibernate",	req_session_hibernate },
 	{ "session.restart",	req_session_restart },
 	{ "status",		req_status },

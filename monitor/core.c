@@ -67,6 +67,13 @@ static int	session_resume_admit(struct client *, uint64_t,
 		    struct session *);
 static int	session_hib_lost(struct session *, const char *);
 static void	session_up(struct session *);
+static int	session_quiet(const struct session *);
+static void	session_opened(struct session *);
+static void	fork_unlink(struct session *);
+static void	fork_refused(struct session *, const char *);
+static void	fork_failed(struct session *, const char *, const char *);
+static void	fork_saved(struct session *, uint64_t);
+static void	fork_stored(struct session *, const struct snap_result *);
 
 #define EXEC(j)		((struct exec *)(j))
 #define FILEOP(j)	((struct fileop *)(j))
@@ -332,6 +339,12 @@ core_session_restart(struct session *s, uint64_t id)
 		    "cannot restart while an execution is in progress");
 		return;
 	}
+	/* A hibernated one takes its capacity back; its state goes. */
+	if (s->state == S_HIBERNATED) {
+		if (session_resume_admit(s->client, id, s) == -1)
+			return;
+		hib_delete(s);
+	}
 	if (s->worker != NULL)
 		worker_kill(s->worker, "restarted by the client");
 	s->idle_loss[0] = '\0';	/* the client knows its state is gone */
@@ -345,6 +358,7 @@ core_session_destroy(struct session *s, const char *reason)
 	if (s->closing)
 		return;
 	s->closing = 1;
+	fork_unlink(s);
 	if (s->job != NULL)
 		job_fail(s->job, EXEC_ABORTED, "closed", NULL,
 		    "the session was closed during the execution");
@@ -440,6 +454,11 @@ job_admit(struct client *c, uint64_t id, struct session *s)
 {
 	cJSON	*extra;
 
+	if (s->create_req != 0 && s->forked_from[0] != '\0') {
+		reply_error(c, id, "session_busy", NULL, "session busy: it "
+		    "is being forked");
+		return (-1);
+	}
 	if (s->job != NULL || s->restart_req != 0 || s->create_req != 0) {
 		reply_error(c, id, "session_busy", NULL, "session busy: an "
 		    "execution is already running in this session");
@@ -447,7 +466,8 @@ job_admit(struct client *c, uint64_t id, struct session *s)
 	}
 	if (s->state == S_SAVING) {
 		reply_error(c, id, "session_busy", NULL, "session busy: its "
-		    "state is being saved (session.hibernate)");
+		    "state is being saved (session.%s)", s->fork_saving ?
+		    "fork" : "hibernate");
 		return (-1);
 	}
 	if (s->idle_loss[0] != '\0') {
@@ -1476,10 +1496,26 @@ session_hib_timer(int fd, short event, void *arg)
 		    "state in %d seconds", SNAP_DEADLINE);
 }
 
-/* A hibernation that did not happen: its asker told, the log too. */
+/*
+ * A hibernation that did not happen: its asker told, the log too.  A
+ * fork's save: the new session fails instead.
+ */
 static void
 hibernate_failed(struct session *s, const char *code, const char *why)
 {
+	struct session	*n;
+
+	if (s->fork_saving) {
+		s->fork_saving = 0;
+		if (s->snap_fd != -1)
+			close(s->snap_fd);
+		s->snap_fd = -1;
+		if ((n = s->fork_child) != NULL) {
+			fork_unlink(n);
+			fork_failed(n, code, why);
+		}
+		return;
+	}
 	audit_session(s, AUDIT_SESSION_HIBERNATE, 1, now_us() - s->snap_t0,
 	    0, s->hib_req != 0 ? "client" : "hibernate-after", why, NULL);
 	if (s->hib_req != 0)
@@ -1491,6 +1527,15 @@ hibernate_failed(struct session *s, const char *code, const char *why)
 	s->snap_fd = -1;
 }
 
+/* Idle, its worker too: its state can be asked for. */
+static int
+session_quiet(const struct session *s)
+{
+	return (s->pool == NULL && s->job == NULL && s->state == S_IDLE &&
+	    s->restart_req == 0 && s->create_req == 0 && s->worker != NULL &&
+	    s->worker->attached && s->worker->chan.state == WS_IDLE);
+}
+
 /* session.hibernate (c, id), or hibernate-after (c NULL). */
 void
 core_session_hibernate(struct client *c, uint64_t id, struct session *s)
@@ -1498,6 +1543,12 @@ core_session_hibernate(struct client *c, uint64_t id, struct session *s)
 	struct timeval	 tv = { SNAP_DEADLINE, 0 };
 	cJSON		*r;
 
+	if (s->create_req != 0) {
+		if (c != NULL)
+			reply_error(c, id, "session_busy", NULL, "the "
+			    "session is still being made");
+		return;
+	}
 	if (s->state == S_HIBERNATED) {
 		if ((r = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -1507,12 +1558,13 @@ core_session_hibernate(struct client *c, uint64_t id, struct session *s)
 		reply_ok(c, id, r);
 		return;
 	}
-	if (s->pool != NULL || s->job != NULL || s->state != S_IDLE ||
-	    s->restart_req != 0 || s->create_req != 0 || s->worker == NULL ||
-	    !s->worker->attached || s->worker->chan.state != WS_IDLE) {
-		if (c != NULL)
-			reply_error(c, id, "session_busy", NULL, "the session "
-			    "can be hibernated only when it is idle");
+	if (!session_quiet(s)) {
+		if (c == NULL)
+			return;
+		audit_session(s, AUDIT_SESSION_HIBERNATE, 1, 0, 0, "client",
+		    "it is busy", NULL);
+		reply_error(c, id, "session_busy", NULL, "the session can be "
+		    "hibernated only when it is idle");
 		return;
 	}
 	if (audit_down) {
@@ -1576,6 +1628,11 @@ core_snapshot_done(struct worker *w, const struct msg_snap_done *m)
 		core_session_idle_clock(s);
 		return;
 	}
+	if (s->fork_saving) {
+		worker_rest(w, NULL);
+		fork_saved(s, m->bytes);
+		return;
+	}
 	s->snap_stored = 1;	/* may be on disk from now: deleted at close */
 	hib_store(s, m->bytes);
 	worker_rest(w, NULL);
@@ -1589,7 +1646,13 @@ core_snap_stored(const struct snap_result *res)
 	cJSON		*r;
 	char		 bytes[24];
 
-	if ((s = hib_answered(res->token)) == NULL || s->state != S_SAVING)
+	if ((s = hib_answered(res->token)) == NULL)
+		return;
+	if (s->state == S_HIBERNATED && s->create_req != 0) {
+		fork_stored(s, res);
+		return;
+	}
+	if (s->state != S_SAVING)
 		return;
 	log_debug("session %s: %llu bytes stored in %llu us, %llu us in all",
 	    s->id, (unsigned long long)res->bytes,
@@ -1719,7 +1782,9 @@ core_snap_failed(const struct snap_result *res)
 	if ((s = hib_answered(res->token)) == NULL)
 		return;
 	hib_error_str(res, why, sizeof(why));
-	if (s->state == S_SAVING) {
+	if (s->state == S_HIBERNATED && s->create_req != 0)
+		fork_failed(s, hib_error_code(res->status), why);
+	else if (s->state == S_SAVING) {
 		s->state = S_IDLE;
 		hibernate_failed(s, hib_error_code(res->status), why);
 		core_session_idle_clock(s);
@@ -1782,4 +1847,148 @@ session_hib_lost(struct session *s, const char *cause)
 	snprintf(why, sizeof(why), "its worker died (%s)", cause);
 	resume_failed(s, 1, "resume_failed", why);
 	return (1);
+}
+
+/*
+ * session.fork (DESIGN.md, "Hibernation"): a new session of src's client,
+ * with src's tools and limits, whose state is a copy of src's.  It is born
+ * hibernated and resumes at its first job.  An idle src's worker writes
+ * its state into a memfd of ours, as for a hibernation, and goes on at
+ * once; the broker stores it as the new session's.  A hibernated src's
+ * snapshot the broker copies, checked.  Until stored the new session has
+ * its create_req (every request on it is refused) and is answered then.
+ */
+void
+core_session_fork(struct client *c, uint64_t id, struct session *src)
+{
+	struct timeval	 tv = { SNAP_DEADLINE, 0 };
+	struct session	*n;
+
+	if (src->create_req != 0 || src->fork_saving ||
+	    (src->state != S_HIBERNATED && !session_quiet(src))) {
+		fork_refused(src, "it is busy");
+		reply_error(c, id, "session_busy", NULL, "a session can be "
+		    "forked only when it is idle or hibernated");
+		return;
+	}
+	if (audit_down) {
+		reply_error(c, id, "audit_unavailable", NULL, "audit log "
+		    "unavailable: the session is not forked");
+		return;
+	}
+	if (policy_session_admit_asleep(c, src->ident, id) == -1) {
+		fork_refused(src, "its owner is at its sessions limit");
+		return;
+	}
+	n = session_alloc_like(src);
+	n->ident = src->ident;
+	n->client = c;
+	n->create_req = id;
+	n->unheld = 1;
+	n->snap_stored = 1;	/* may be on disk from now: deleted at close */
+	n->snap_t0 = now_us();
+	TAILQ_INSERT_TAIL(&c->sessions, n, entry);
+	evtimer_set(&n->ev_idle, session_idle_timer, n);
+	evtimer_set(&n->ev_life, session_life_timer, n);
+	evtimer_set(&n->ev_hib, session_hib_timer, n);
+	if (src->state == S_HIBERNATED) {
+		hib_copy(n, src);
+		return;
+	}
+	worker_wake(src->worker);
+	if (hib_snapshot_send(src) == -1) {
+		fork_failed(n, "snapshot_failed", strerror(errno));
+		return;
+	}
+	evtimer_del(&src->ev_idle);
+	src->state = S_SAVING;
+	src->fork_saving = 1;
+	src->fork_child = n;
+	n->fork_src = src;
+	evtimer_add(&src->ev_hib, &tv);
+	src->hib_timer = 1;
+}
+
+/*
+ * Refused before a new session was made: the record is the source's
+ * (the made one's otherwise), from itself.
+ */
+static void
+fork_refused(struct session *src, const char *why)
+{
+	audit_session(src, AUDIT_SESSION_FORK, 1, 0, 0, src->id, why, NULL);
+}
+
+/* s goes, or its save ended: no fork of it or for it points at it. */
+static void
+fork_unlink(struct session *s)
+{
+	struct session	*n;
+
+	if (s->fork_src != NULL) {
+		s->fork_src->fork_child = NULL;
+		s->fork_src = NULL;
+	}
+	if ((n = s->fork_child) != NULL) {
+		s->fork_child = NULL;
+		n->fork_src = NULL;
+		/* The save goes on; its state is thrown away when written. */
+		fork_failed(n, "closed", "the session forked was closed");
+	}
+}
+
+/* A fork that did not happen: its asker told, the log too; n goes. */
+static void
+fork_failed(struct session *n, const char *code, const char *why)
+{
+	audit_session(n, AUDIT_SESSION_FORK, 1, now_us() - n->snap_t0, 0,
+	    n->forked_from, why, NULL);
+	if (n->create_req != 0)
+		reply_error(n->client, n->create_req, code, NULL, "the session "
+		    "was not forked: %s", why);
+	n->create_req = 0;
+	core_session_destroy(n, "its fork failed");
+}
+
+/* The source's worker wrote its state: the source goes on at once. */
+static void
+fork_saved(struct session *src, uint64_t bytes)
+{
+	struct session	*n = src->fork_child;
+
+	src->fork_saving = 0;
+	src->fork_child = NULL;
+	src->state = S_IDLE;
+	core_session_idle_clock(src);
+	if (n == NULL) {
+		close(src->snap_fd);
+		src->snap_fd = -1;
+		return;
+	}
+	n->fork_src = NULL;
+	hib_store_fork(n, src, bytes);
+}
+
+/* IMSG_SNAP_STORED for a new session: it is open, hibernated. */
+static void
+fork_stored(struct session *n, const struct snap_result *res)
+{
+	cJSON	*r;
+	char	 bytes[24];
+
+	n->snap_bytes = res->bytes;
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)res->bytes);
+	session_opened(n);
+	audit_session(n, AUDIT_SESSION_FORK, 0, now_us() - n->snap_t0, 0,
+	    n->forked_from, NULL, bytes);
+	if ((r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(r, "session", n->id);
+	cJSON_AddStringToObject(r, "forked_from", n->forked_from);
+	cJSON_AddBoolToObject(r, "hibernated", 1);
+	cJSON_AddNumberToObject(r, "bytes", (double)res->bytes);
+	cJSON_AddNumberToObject(r, "ms", (now_us() - n->snap_t0) / 1000.0);
+	cJSON_AddStringToObject(r, "sandbox", session_sandbox());
+	reply_ok(n->client, n->create_req, r);
+	n->create_req = 0;
 }

@@ -59,14 +59,20 @@ hib_snapshot_send(struct session *s)
 	return (0);
 }
 
-/* A request to the broker; the answer comes with the token. */
+/*
+ * A request to the broker for s's snapshot (a copy: from src's); the
+ * answer comes with the token.
+ */
 static void
-hib_ask(struct session *s, uint32_t type, uint64_t bytes, int fd)
+hib_ask(struct session *s, uint32_t type, uint64_t bytes, int fd,
+    const struct session *src)
 {
 	struct snap_req	sr;
 
 	memset(&sr, 0, sizeof(sr));
 	strlcpy(sr.session, s->id, sizeof(sr.session));
+	if (src != NULL)
+		strlcpy(sr.from, src->id, sizeof(sr.from));
 	sr.uid = s->ident->uid;
 	sr.max_bytes = conf->max_snapshot;
 	sr.bytes = bytes;
@@ -90,7 +96,25 @@ hib_store(struct session *s, uint64_t bytes)
 
 	s->snap_fd = -1;
 	s->snap_bytes = bytes;
-	hib_ask(s, IMSG_SNAP_STORE, bytes, fd);
+	hib_ask(s, IMSG_SNAP_STORE, bytes, fd, NULL);
+}
+
+/* The source's worker wrote its state: stored as the new session's. */
+void
+hib_store_fork(struct session *n, struct session *src, uint64_t bytes)
+{
+	int	fd = src->snap_fd;
+
+	src->snap_fd = -1;
+	n->snap_bytes = bytes;
+	hib_ask(n, IMSG_SNAP_STORE, bytes, fd, NULL);
+}
+
+/* A hibernated source: the broker copies its snapshot for n. */
+void
+hib_copy(struct session *n, const struct session *src)
+{
+	hib_ask(n, IMSG_SNAP_COPY, 0, -1, src);
 }
 
 void
@@ -98,7 +122,7 @@ hib_load(struct session *s)
 {
 	s->snap_t0 = now_us();
 	s->resume_loaded = s->resume_worker = 0;
-	hib_ask(s, IMSG_SNAP_LOAD, 0, -1);
+	hib_ask(s, IMSG_SNAP_LOAD, 0, -1, NULL);
 }
 
 /* The session's snapshot on disk is of no more use. */
@@ -108,7 +132,7 @@ hib_delete(struct session *s)
 	if (!s->snap_stored)
 		return;
 	s->snap_stored = 0;
-	hib_ask(s, IMSG_SNAP_DELETE, 0, -1);
+	hib_ask(s, IMSG_SNAP_DELETE, 0, -1, NULL);
 }
 
 /* The session that waited for token, taken off the list; NULL: none. */

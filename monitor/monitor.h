@@ -324,6 +324,15 @@ struct session {
 	int			 unheld;	/* its capacity given back */
 	uint64_t		 resume_us;
 	char			*resume_note;	/* what was not restored */
+	/*
+	 * session.fork: the source saves for fork_child (NULL once that
+	 * is gone) while fork_saving; the new session, born hibernated,
+	 * waits for its store with create_req set and forked_from.
+	 */
+	int			 fork_saving;
+	struct session		*fork_child;
+	struct session		*fork_src;	/* the child's, while saving */
+	char			 forked_from[SESSION_ID_LEN + 1];
 	struct deferred		 d_expire;
 	struct deferred		 d_free;
 };
@@ -515,6 +524,7 @@ void	 prom_gauge(struct evbuffer *, const char *, const char *, uint64_t);
 int	 tools_parse(struct cJSON *, struct tool **, size_t *, char **,
 	    char *, size_t);
 void	 tools_free(struct tool *, size_t);
+struct tool	*tools_copy(const struct tool *, size_t);
 struct tool	*tools_find(struct tool *, size_t, const char *);
 int	 tools_check_args(const struct tool *, struct cJSON *, char *,
 	    size_t);
@@ -553,6 +563,8 @@ int	 policy_session_admit(struct client *, struct identity *, uint64_t,
 	    uint64_t);
 void	 policy_session_gone(struct identity *, uint64_t, int);
 void	 policy_capacity_release(uint64_t);
+int	 policy_session_admit_asleep(struct client *, struct identity *,
+	    uint64_t);
 int	 policy_capacity_take(struct client *, uint64_t, uint64_t);
 int	 policy_exec_admit(struct client *, uint64_t, struct identity *);
 void	 policy_exec_gone(struct identity *);
@@ -586,6 +598,8 @@ uint32_t spare_count(void);
 /* hibernate.c: snapshots asked for, stored, loaded, handed back */
 int	 hib_snapshot_send(struct session *);
 void	 hib_store(struct session *, uint64_t);
+void	 hib_store_fork(struct session *, struct session *, uint64_t);
+void	 hib_copy(struct session *, const struct session *);
 void	 hib_load(struct session *);
 int	 hib_restore_send(struct session *);
 void	 hib_delete(struct session *);
@@ -597,6 +611,7 @@ const char	*hib_error_str(const struct snap_result *, char *, size_t);
 
 /* session.c: session records */
 struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
+struct session	*session_alloc_like(const struct session *);
 void	 session_free(struct session *);
 struct session	*session_lookup(struct client *, const char *);
 const char	*session_state_str(const struct session *);
@@ -679,6 +694,7 @@ void	 core_plot(struct worker *, const struct msg_plot *);
 void	 core_file_reply(struct worker *, const struct msg_file *);
 void	 core_session_idle_clock(struct session *);
 void	 core_session_hibernate(struct client *, uint64_t, struct session *);
+void	 core_session_fork(struct client *, uint64_t, struct session *);
 void	 core_snapshot_done(struct worker *, const struct msg_snap_done *);
 void	 core_restored(struct worker *, const struct msg_snap_done *);
 void	 core_snap_stored(const struct snap_result *);

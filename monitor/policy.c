@@ -381,6 +381,27 @@ policy_session_admit(struct client *c, struct identity *i, uint64_t id,
 }
 
 /*
+ * A session born hibernated (session.fork): it counts in its identity's
+ * "sessions" but holds no capacity until it resumes.
+ */
+int
+policy_session_admit_asleep(struct client *c, struct identity *i,
+    uint64_t id)
+{
+	if (i->sessions >= i->limits.sessions) {
+		counters.limit_refused++;
+		reply_error(c, id, "too_many_sessions", NULL, "limit "
+		    "\"sessions\" reached: at most %u session%s open at once "
+		    "for uid %u", i->limits.sessions,
+		    i->limits.sessions == 1 ? "" : "s", i->uid);
+		return (-1);
+	}
+	counters.sessions_opened++;
+	i->sessions++;
+	return (0);
+}
+
+/*
  * A hibernated session holds no worker and none of the memory budget;
  * it takes them again to resume, if they are free.  Its place in its
  * identity's "sessions" it keeps: it is open.

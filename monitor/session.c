@@ -112,6 +112,36 @@ session_alloc(cJSON *req, char *err, size_t errlen, const char **code)
 	return (s);
 }
 
+/*
+ * A session like src (tools, limits, options) under a new id, for
+ * session.fork: born hibernated, not yet admitted nor linked anywhere.
+ */
+struct session *
+session_alloc_like(const struct session *src)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("%s", __func__);
+	s->tools = tools_copy(src->tools, src->ntools);
+	s->ntools = src->ntools;
+	if (src->setup != NULL && (s->setup = strdup(src->setup)) == NULL)
+		fatal("%s", __func__);
+	s->limits = src->limits;
+	s->timeout = src->timeout;
+	s->max_executions = src->max_executions;
+	s->memory = src->memory;
+	session_new_id(s->id);
+	strlcpy(s->forked_from, src->id, sizeof(s->forked_from));
+	s->created = time(NULL);
+	s->created_us = now_us();
+	s->state = S_HIBERNATED;
+	s->snap_fd = -1;
+	nsessions++;
+	idle_hold();
+	return (s);
+}
+
 static void
 session_release(void *arg)
 {
@@ -235,6 +265,10 @@ session_state_str(const struct session *s)
 {
 	if (s->state == S_STARTING && s->worker == NULL)
 		return ("dead");
+	/* session.fork: the source saving, the new one being stored. */
+	if ((s->state == S_SAVING && s->fork_saving) ||
+	    (s->state == S_HIBERNATED && s->create_req != 0))
+		return ("forking");
 	switch (s->state) {
 	case S_STARTING:
 		return ("starting");
@@ -270,5 +304,7 @@ session_json(const struct session *s)
 	cJSON_AddItemToObject(o, "tools", tools);
 	cJSON_AddStringToObject(o, "sandbox", session_sandbox());
 	cJSON_AddNumberToObject(o, "age", (double)(time(NULL) - s->created));
+	if (s->forked_from[0] != '\0')
+		cJSON_AddStringToObject(o, "forked_from", s->forked_from);
 	return (o);
 }

@@ -214,6 +214,35 @@ tools_parse(cJSON *specs, struct tool **toolsp, size_t *np, char **setup,
 	return (0);
 }
 
+/* A deep copy of n tools (session.fork's). */
+struct tool *
+tools_copy(const struct tool *src, size_t n)
+{
+	struct tool	*tools;
+	size_t		 i, j;
+
+	if (n == 0)
+		return (NULL);
+	if ((tools = calloc(n, sizeof(*tools))) == NULL)
+		fatal("%s", __func__);
+	for (i = 0; i < n; i++) {
+		if ((tools[i].name = strdup(src[i].name)) == NULL ||
+		    (tools[i].description = strdup(src[i].description)) ==
+		    NULL ||
+		    (src[i].nargs > 0 && (tools[i].args = calloc(src[i].nargs,
+		    sizeof(*tools[i].args))) == NULL))
+			fatal("%s", __func__);
+		for (j = 0; j < src[i].nargs; j++) {
+			tools[i].args[j].type = src[i].args[j].type;
+			if ((tools[i].args[j].name =
+			    strdup(src[i].args[j].name)) == NULL)
+				fatal("%s", __func__);
+		}
+		tools[i].nargs = src[i].nargs;
+	}
+	return (tools);
+}
+
 void
 tools_free(struct tool *tools, size_t n)
 {

@@ -795,6 +795,87 @@ ATF_TC_BODY(timing, tc)
 	time_one(100 * 1000 * 1000, runs);
 }
 
+/* A copy (session.fork of a hibernated session): its status. */
+static int
+copy(const char *from, const char *to, uint32_t uid, uint64_t max)
+{
+	struct snap_req	sr = req(to, uid, max, 0);
+
+	strlcpy(sr.from, from, sizeof(sr.from));
+	call(broker_recv_snap_copy, IMSG_SNAP_COPY, &sr, -1);
+	return (replied(&sr));
+}
+
+ATF_TC_WITHOUT_HEAD(copy_checked);
+ATF_TC_BODY(copy_checked, tc)
+{
+	char	moved[PATH_MAX + 64];
+	size_t	len = 2 * 1024 * 1024 + 5;	/* past a chunk */
+	int	fd;
+
+	setup();
+	ATF_REQUIRE_EQ(store(S1, 1000, len, 1), SNAP_OK);
+	ATF_REQUIRE_EQ(copy(S1, S2, 1000, SNAPSHOT_SIZE_MAX), SNAP_OK);
+	ATF_CHECK_EQ(sent[0].res.bytes, len);
+	/* Each is its own session's, whole; the source stays. */
+	ATF_REQUIRE_EQ(load(S2, 1000, &fd), SNAP_OK);
+	check_loaded(fd, len, 1);
+	close(fd);
+	ATF_REQUIRE_EQ(load(S1, 1000, &fd), SNAP_OK);
+	check_loaded(fd, len, 1);
+	close(fd);
+	/* The copy's header and MAC are its own: moved, it is refused. */
+	strlcpy(moved, path(S3, ".snap"), sizeof(moved));
+	copy_file(path(S2, ".snap"), moved);
+	ATF_CHECK_EQ(load_status(S3, 1000), SNAP_TAMPERED);
+	unlink(path(S3, ".snap"));
+	/* Another owner's, a missing one, an edited one: not copied. */
+	ATF_CHECK_EQ(copy(S1, S3, 1001, SNAPSHOT_SIZE_MAX), SNAP_TAMPERED);
+	ATF_CHECK_EQ(copy(S4, S3, 1000, SNAPSHOT_SIZE_MAX), SNAP_MISSING);
+	flip(path(S1, ".snap"), size_of(path(S1, ".snap")) / 2);
+	ATF_CHECK_EQ(copy(S1, S3, 1000, SNAPSHOT_SIZE_MAX), SNAP_TAMPERED);
+	ATF_CHECK_EQ(size_of(path(S3, ".snap")), -1);
+	ATF_CHECK_EQ(size_of(path(S3, ".tmp")), -1);
+	/* Over the size asked for: nothing kept. */
+	ATF_CHECK_EQ(copy(S2, S3, 1000, len - 1), SNAP_TOO_LARGE);
+	ATF_CHECK_EQ(size_of(path(S3, ".snap")), -1);
+}
+
+ATF_TC_WITHOUT_HEAD(copy_quota);
+ATF_TC_BODY(copy_quota, tc)
+{
+	setup();
+	tconf.snapshot_quota = 2 * (OVER + 1000);
+	ATF_REQUIRE_EQ(store(S1, 1000, 1000, 1), SNAP_OK);
+	ATF_REQUIRE_EQ(copy(S1, S2, 1000, SNAPSHOT_SIZE_MAX), SNAP_OK);
+	ATF_CHECK_EQ(copy(S1, S3, 1000, SNAPSHOT_SIZE_MAX), SNAP_QUOTA);
+	ATF_CHECK_EQ(size_of(path(S3, ".snap")), -1);
+	delete(S2, 1000);
+	ATF_CHECK_EQ(copy(S1, S3, 1000, SNAPSHOT_SIZE_MAX), SNAP_OK);
+}
+
+/* Only a copy names a source, and a copy always does. */
+ATF_TC_WITHOUT_HEAD(copy_request);
+ATF_TC_BODY(copy_request, tc)
+{
+	struct snap_req	sr = req(S1, 1000, 0, 0), out;
+	struct imsg	imsg;
+
+	memset(&imsg, 0, sizeof(imsg));
+	imsg.hdr.len = IMSG_HEADER_SIZE + sizeof(sr);
+	imsg.data = &sr;
+	imsg.fd = -1;
+	imsg.hdr.type = IMSG_SNAP_COPY;
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+	strlcpy(sr.from, S2, sizeof(sr.from));
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), 0);
+	imsg.hdr.type = IMSG_SNAP_STORE;
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+	imsg.hdr.type = IMSG_SNAP_COPY;
+	sr.from[5] = 'G';
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, round_trip);
@@ -812,5 +893,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, bad_dir);
 	ATF_TP_ADD_TC(tp, key_file);
 	ATF_TP_ADD_TC(tp, timing);
+	ATF_TP_ADD_TC(tp, copy_checked);
+	ATF_TP_ADD_TC(tp, copy_quota);
+	ATF_TP_ADD_TC(tp, copy_request);
 	return (atf_no_error());
 }

@@ -1358,6 +1358,86 @@ ATF_TC_BODY(start_fails, tc)
 	ATF_CHECK_MSG(strstr(err, "mode 711") != NULL, "%s", err);
 }
 
+/*
+ * session.fork: a new session handle on the same connection, whose
+ * requests name the new id; the source goes on; refusals and replies
+ * without a session or a size are errors with no handle.
+ */
+#define SID2	"fedcba9876543210fedcba9876543210"
+#define FORK_REQ(id)	"{\"id\":" #id ",\"op\":\"session.fork\"," \
+			"\"session\":\"" SID "\"}"
+ATF_TC_WITHOUT_HEAD(fork);
+ATF_TC_BODY(fork, tc)
+{
+	static const struct step	 script[] = {
+		HELLO, CREATE,
+		{ RECV, FORK_REQ(3), 0 },
+		{ SEND, "{\"id\":3,\"ok\":true,\"session\":\"" SID2 "\","
+		    "\"forked_from\":\"" SID "\",\"hibernated\":true,"
+		    "\"bytes\":4321,\"ms\":9.5,\"sandbox\":\"full\"}\n", 0 },
+		{ RECV, "{\"id\":4,\"op\":\"execute\",\"session\":\"" SID2
+		    "\",\"code\":\"x\"}", 0 },
+		{ SEND, "{\"id\":4,\"ok\":true,\"value\":" DBL1 ","
+		    "\"visible\":true,\"printed\":\"[1] 1\\n\","
+		    "\"truncated\":false,\"elapsed\":0.25,\"resumed\":"
+		    "{\"ms\":12,\"bytes\":4321}}\n", 0 },
+		{ RECV, EXEC_ID(5), 0 },
+		{ SEND, "{\"id\":5,\"ok\":true,\"value\":" DBL1 ","
+		    "\"visible\":true,\"printed\":\"[1] 1\\n\","
+		    "\"truncated\":false,\"elapsed\":0.25}\n", 0 },
+		{ RECV, FORK_REQ(6), 0 },
+		{ SEND, "{\"id\":6,\"ok\":false,\"error\":{\"code\":"
+		    "\"session_busy\",\"message\":\"a session can be forked "
+		    "only when it is idle or hibernated\"}}\n", 0 },
+		{ RECV, FORK_REQ(7), 0 },
+		{ SEND, "{\"id\":7,\"ok\":true,\"bytes\":1}\n", 0 },
+		{ RECV, FORK_REQ(8), 0 },
+		{ SEND, "{\"id\":8,\"ok\":true,\"session\":\"" SID2 "\"}\n",
+		    0 },
+		{ END, 0, 0 }
+	};
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s, *n;
+	struct securer_result		 res;
+	struct seen			 seen;
+	uint64_t			 bytes;
+
+	memset(&seen, 0, sizeof(seen));
+	sc = fake_start(&f, script, 0);
+	s = create(sc);
+	ATF_REQUIRE_EQ_MSG(securer_session_fork(s, &n, &bytes), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_REQUIRE(n != NULL && n != s);
+	ATF_CHECK_EQ(bytes, 4321);
+	ATF_CHECK_STREQ(securer_session_id(n), SID2);
+	ATF_CHECK_STREQ(securer_session_sandbox(n), "full");
+	ATF_CHECK_STREQ(securer_session_id(s), SID);
+	/* Its first execution woke it; the source's did not. */
+	ATF_REQUIRE_EQ_MSG(run(n, &seen, &res), 0, "%s", securer_errmsg(sc));
+	ATF_CHECK_EQ(res.resumed, 1);
+	ATF_CHECK_EQ(res.resume_bytes, 4321);
+	securer_result_free(&res);
+	ATF_REQUIRE_EQ_MSG(run(s, &seen, &res), 0, "%s", securer_errmsg(sc));
+	ATF_CHECK_EQ(res.resumed, 0);
+	securer_result_free(&res);
+	/* Refused: the daemon's code, no handle, no size. */
+	bytes = 7;
+	ATF_CHECK_EQ(securer_session_fork(s, &n, &bytes), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EREMOTE);
+	ATF_CHECK_STREQ(securer_errname(sc), "session_busy");
+	ATF_CHECK(n == NULL);
+	ATF_CHECK_EQ(bytes, 0);
+	/* No session, or no size: the daemon is not making sense. */
+	ATF_CHECK_EQ(securer_session_fork(s, &n, NULL), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EPROTO);
+	ATF_CHECK(n == NULL);
+	ATF_CHECK_EQ(securer_session_fork(s, &n, NULL), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EPROTO);
+	ATF_CHECK(n == NULL);
+	fake_finish(&f, sc);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, hello);
@@ -1370,6 +1450,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tool_refused);
 	ATF_TP_ADD_TC(tp, error_reply);
 	ATF_TP_ADD_TC(tp, hibernate);
+	ATF_TP_ADD_TC(tp, fork);
 	ATF_TP_ADD_TC(tp, stale_ids);
 	ATF_TP_ADD_TC(tp, exact_double);
 	ATF_TP_ADD_TC(tp, line_max);

@@ -81,6 +81,7 @@ static const struct chan_handler	fm_broker[] = {
 	{ IMSG_SNAP_STORE, fm_recv_snap },
 	{ IMSG_SNAP_LOAD, fm_recv_snap },
 	{ IMSG_SNAP_DELETE, fm_recv_snap },
+	{ IMSG_SNAP_COPY, fm_recv_snap },
 };
 
 /* monitor_main() is never run here, nor the filter it installs. */
@@ -648,7 +649,8 @@ fm_recv_snap(struct chan *ch, struct imsg *imsg)
 	memset(&res, 0, sizeof(res));
 	res.token = sr.token;
 	res.bytes = sr.bytes;
-	if (imsg_get_type(imsg) == IMSG_SNAP_STORE) {
+	if (imsg_get_type(imsg) == IMSG_SNAP_STORE ||
+	    imsg_get_type(imsg) == IMSG_SNAP_COPY) {
 		res.status = (fm_snap_fail & FM_SNAP_STORE) ? SNAP_QUOTA :
 		    SNAP_OK;
 		broker_send(res.status == SNAP_OK ? IMSG_SNAP_STORED :

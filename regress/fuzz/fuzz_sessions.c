@@ -306,17 +306,22 @@ file_op(struct fm_client *fc, struct input *in)
 		    (unsigned long long)offsets[byte(in) % 7]);
 }
 
-/* Restart, close or hibernate, the snapshot's steps failing as told. */
+/*
+ * Restart, close, hibernate or fork, the snapshot's steps failing as
+ * told.  A fork's reply names the new session: the next steps are on it.
+ */
 static void
 session_op(struct fm_client *fc, struct input *in)
 {
 	static const char *const ops[] = { "session.restart",
-	    "session.close", "session.hibernate", "session.hibernate" };
+	    "session.close", "session.hibernate", "session.hibernate",
+	    "session.fork", "session.fork", "session.restart",
+	    "session.hibernate" };
 	uint8_t	b = byte(in);
 
 	fm_snap_fail = b >> 4;
 	fm_request(fc, "{\"id\":%llu,\"op\":\"%s\",\"session\":\"%s\"}",
-	    (unsigned long long)fc->next_id++, ops[b & 3], fc->session);
+	    (unsigned long long)fc->next_id++, ops[b & 7], fc->session);
 }
 
 static void

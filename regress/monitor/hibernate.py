@@ -383,10 +383,170 @@ def case_thousand(path, state_dir):
     c.close()
 
 
+def fork(c, sid):
+    r = c.ok({"op": "session.fork", "session": sid}, "fork")
+    if not r.get("hibernated") or r.get("forked_from") != sid or \
+            r.get("bytes", 0) <= 0 or r.get("session") == sid:
+        fail(f"fork said {r}")
+    return r
+
+
+def status_of(c, sid):
+    return c.ok({"op": "status", "session": sid}, "status")["sessions"][0]
+
+
+def value_of(c, sid, code):
+    r = c.execute(sid, code)
+    if not r["ok"]:
+        fail(f"{code}: {r['error']}")
+    return r["value"]["value"]
+
+
+def case_fork(path, state_dir):
+    """A fork has the source's state; the two then change independently,
+    both ways; a hibernated source forks from its snapshot."""
+    c = Client(path)
+    a = c.session()
+    r = c.execute(a, SETUP)
+    if not r["ok"]:
+        fail(f"the setup failed: {r['error']}")
+    f = fork(c, a)
+    b = f["session"]
+    print("fork_ms", f["ms"])
+    print("fork_bytes", f["bytes"])
+    st = status_of(c, b)
+    if st["state"] != "hibernated" or st.get("forked_from") != a:
+        fail(f"the fork's status: {st}")
+    if c.state(a) != "idle":
+        fail(f"the source after the fork: {c.state(a)}")
+    if not os.path.exists(snap_path(state_dir, b)):
+        fail("no snapshot of the fork on disk")
+    # The fork holds no worker until it runs: the bystander's and a's.
+    wait_workers(2, "the source's and the bystander's workers")
+    # Both continue from the same state: the same RNG stream too.
+    r = resumed_value(c, b, CHECK, "state ok")
+    print("fork_resume_ms", r["resumed"]["ms"])
+    resumed = c.execute(a, CHECK)
+    if not resumed["ok"] or resumed["value"]["value"] != ["state ok"]:
+        fail(f"the source after the fork: {resumed}")
+    if "resumed" in resumed:
+        fail("the source was resumed: it never slept")
+    gone(snap_path(state_dir, b), "the snapshot of a resumed fork")
+    wait_workers(3, "the fork's own worker")
+    # Independent both ways.
+    if value_of(c, b, "x[['a']] <- 10; x[['a']]") != [10]:
+        fail("the fork did not change")
+    if value_of(c, a, "x[['a']]") != [1.5]:
+        fail("a change in the fork showed in the source")
+    if value_of(c, a, "x[['a']] <- 20; x[['a']]") != [20]:
+        fail("the source did not change")
+    if value_of(c, b, "x[['a']]") != [10]:
+        fail("a change in the source showed in the fork")
+    if value_of(c, b, "basename(getwd())") != ["sub"]:
+        fail("the fork is not in its working directory")
+    # The files are each their own.
+    value_of(c, b, "writeLines('b', 'note.txt'); TRUE")
+    if value_of(c, a, "readLines('note.txt')") != ["hello", "world"]:
+        fail("a file written in the fork showed in the source")
+    # A hibernated source: its snapshot copied; it stays hibernated.
+    hibernate(c, a)
+    f2 = fork(c, a)
+    d = f2["session"]
+    print("fork_hibernated_ms", f2["ms"])
+    if c.state(a) != "hibernated":
+        fail(f"the hibernated source after the fork: {c.state(a)}")
+    resumed_value(c, d, "x[['a']]", 20)
+    resumed_value(c, a, "x[['a']]", 20)
+    # A fork of a fork.
+    e = fork(c, d)["session"]
+    resumed_value(c, e, "x[['a']] + 1", 21)
+    for sid in (a, b, d, e):
+        c.ok({"op": "session.close", "session": sid}, "close")
+    c.close()
+
+
+def case_fork_refused(path, state_dir):
+    """A busy source, the sessions limit, snapshot-size and a tampered
+    snapshot refuse a fork, and the source goes on as it was; a client
+    gone mid-fork and a source closed mid-fork leave nothing behind."""
+    c = Client(path)
+    a = c.session()
+    c.ok({"op": "execute", "session": a, "code": "x <- 7; TRUE"}, "execute")
+    # Busy: an execution runs in it.
+    c.s.sendall(json.dumps({"op": "execute", "session": a, "id": 900,
+                            "code": "Sys.sleep(1); TRUE"}).encode() + b"\n")
+    time.sleep(0.2)
+    r = c.call({"op": "session.fork", "session": a})
+    if r["ok"] or r["error"]["code"] != "session_busy":
+        fail(f"a fork of a busy session: {r}")
+    while c.recv().get("id") != 900:
+        pass
+    # The sessions limit (3 here: the bystander's, a, and one fork).
+    b = fork(c, a)["session"]
+    r = c.call({"op": "session.fork", "session": a})
+    if r["ok"] or r["error"]["code"] != "too_many_sessions":
+        fail(f"a fork past the sessions limit: {r}")
+    c.ok({"op": "session.close", "session": b}, "close")
+    # Over snapshot-size: the source keeps its worker and its state.
+    c.ok({"op": "execute", "session": a, "code": "y <- rnorm(2e5); TRUE"},
+         "execute")
+    r = c.call({"op": "session.fork", "session": a})
+    if r["ok"] or r["error"]["code"] != "snapshot_too_large":
+        fail(f"an oversize fork: {r}")
+    if value_of(c, a, "length(y) + x") != [200007]:
+        fail("the source lost its state")
+    if len(status(c)) != 1:
+        fail(f"a refused fork left a session: {status(c)}")
+    # A tampered snapshot is not copied.
+    c.ok({"op": "execute", "session": a, "code": "rm(y); TRUE"}, "execute")
+    hibernate(c, a)
+    corrupt(state_dir, a, "flip")
+    r = c.call({"op": "session.fork", "session": a})
+    if r["ok"] or r["error"]["code"] != "snapshot_tampered":
+        fail(f"a fork of a tampered snapshot: {r}")
+    expect_refused(c, a, "snapshot_tampered")
+    # The source closed as it forks: the fork fails or was made; either
+    # way no snapshot is left once the sessions are closed.
+    c.ok({"op": "execute", "session": a, "code": "x <- 8; TRUE"}, "execute")
+    c.s.sendall((json.dumps({"op": "session.fork", "session": a, "id": 901})
+                 + "\n" + json.dumps({"op": "session.close", "session": a,
+                                      "id": 902}) + "\n").encode())
+    got = {}
+    while len(got) < 2:
+        r = c.recv()
+        if r.get("id") in (901, 902):
+            got[r["id"]] = r
+    if not got[902]["ok"]:
+        fail(f"the close: {got[902]}")
+    if not got[901]["ok"] and got[901]["error"]["code"] != "closed":
+        fail(f"the fork of a session closed under it: {got[901]}")
+    for s in status(c):
+        c.ok({"op": "session.close", "session": s["session"]}, "close")
+    # A client gone as its fork is made.
+    c2 = Client(path)
+    e = c2.session()
+    c2.ok({"op": "execute", "session": e, "code": "z <- 1; TRUE"},
+          "execute")
+    c2.s.sendall(json.dumps({"op": "session.fork", "session": e,
+                             "id": 903}).encode() + b"\n")
+    c2.close()
+    deadline = time.monotonic() + 10
+    while [f for f in os.listdir(state_dir) if f.endswith(".snap")]:
+        if time.monotonic() > deadline:
+            fail(f"snapshots left: {os.listdir(state_dir)}")
+        time.sleep(0.05)
+    c.close()
+
+
+def status(c):
+    return c.ok({"op": "status"}, "status")["sessions"]
+
+
 CASES = {"state": case_state, "tamper": case_tamper,
          "oversize": case_oversize, "quota": case_quota,
          "after": case_after, "capacity": case_capacity,
-         "thousand": case_thousand}
+         "thousand": case_thousand, "fork": case_fork,
+         "fork_refused": case_fork_refused}
 
 
 def main():

@@ -145,6 +145,48 @@ thousand_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case fork cleanup
+fork_head() {
+	atf_set "descr" "session.fork: the fork has the source's state, " \
+	    "the two change independently both ways, a hibernated source " \
+	    "forks from its snapshot"
+	atf_set "timeout" "120"
+}
+fork_body() {
+	hib_start
+	hib fork
+	audited session_fork ok 3
+	[ -z "$(find state -name '*.snap')" ] ||
+	    atf_fail "snapshots left: $(ls state)"
+}
+fork_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case fork_refused cleanup
+fork_refused_head() {
+	atf_set "descr" "a fork of a busy source, past the sessions limit, " \
+	    "over snapshot-size or of a tampered snapshot is refused and the " \
+	    "source goes on; a client or source gone mid-fork leaves nothing"
+	atf_set "timeout" "120"
+}
+fork_refused_body() {
+	hib_start "sessions 3" "snapshot-size 500K"
+	hib fork_refused
+	# Each refusal is audited, and the forks gone with their source or
+	# client ("closed", each with the one it waited for).
+	for why in "it is busy" "sessions limit" "over snapshot-size" \
+	    "changed or is not this session" "the session forked was closed"; do
+		grep '"event":"session_fork".*"status":"failed"' "$AUDIT" |
+		    grep -q "$why" || atf_fail "no failed fork audited: $why"
+	done
+	[ -z "$(find state -name '*.snap')" ] ||
+	    atf_fail "snapshots left: $(ls state)"
+}
+fork_refused_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case state
 	atf_add_test_case tamper
@@ -153,4 +195,6 @@ atf_init_test_cases() {
 	atf_add_test_case after
 	atf_add_test_case capacity
 	atf_add_test_case thousand
+	atf_add_test_case fork
+	atf_add_test_case fork_refused
 }
