@@ -59,6 +59,8 @@ static const char *event_names[AUDIT_MAX] = {
 	[AUDIT_SESSION_HIBERNATE] = "session_hibernate",
 	[AUDIT_SESSION_RESUME] = "session_resume",
 	[AUDIT_SESSION_FORK] = "session_fork",
+	[AUDIT_SESSION_DETACH] = "session_detach",
+	[AUDIT_SESSION_ATTACH] = "session_attach",
 };
 
 static struct open_exec *
@@ -336,6 +338,10 @@ audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	case AUDIT_SESSION_CLOSE:
 	case AUDIT_SESSION_RESTART:
 		add_text(r, "reason", t[0], l[0]);
+		break;
+	case AUDIT_SESSION_DETACH:
+	case AUDIT_SESSION_ATTACH:
+		add_text(r, "name", t[0], l[0]);
 		break;
 	case AUDIT_TOOL_CALL:
 		add_text(r, "tool", t[0], l[0]);

@@ -120,6 +120,7 @@ config_defaults(struct securerd_conf *c)
 	c->max_file_size = 1 * MiB;
 	c->max_snapshot = SNAPSHOT_DEFAULT;
 	c->snapshot_quota = SNAPSHOT_QUOTA_DEFAULT;
+	c->retention = RETENTION_DEFAULT;
 	c->ready_min = READY_DEFAULT;
 	c->ready_max = READY_DEFAULT_MAX;
 	c->socket_uid = c->socket_gid = -1;
@@ -479,6 +480,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.max_snapshot = nc->max_snapshot;
 	keep.snapshot_quota = nc->snapshot_quota;
 	keep.hibernate_after = nc->hibernate_after;
+	keep.retention = nc->retention;
 	keep.audit_sync = nc->audit_sync;
 	keep.audit_sync_ms = nc->audit_sync_ms;
 	keep.audit_rotate = nc->audit_rotate;
@@ -514,6 +516,8 @@ print_snapshots(const struct securerd_conf *c)
 		    (unsigned long long)c->snapshot_quota);
 	if (c->hibernate_after != 0)
 		print_cap("hibernate-after", c->hibernate_after);
+	if (c->retention != d.retention)
+		print_cap("retention", c->retention);
 }
 
 void

@@ -59,7 +59,7 @@ typedef struct {
 %token	MESSAGES POOLSIZE REQUESTS TOKEN TOOLRATE WORKERS
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY PRELOAD BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
-%token	STATEDIR SNAPSHOTSIZE SNAPSHOTQUOTA HIBERNATEAFTER
+%token	STATEDIR SNAPSHOTSIZE SNAPSHOTQUOTA HIBERNATEAFTER RETENTION
 %token	CLIENTGRACE CLIENTMEMORY CONNECTIONS HELLOTIMEOUT USERCONNECTIONS
 %token	USERCLIENTMEMORY AUTO
 %token	READY
@@ -302,6 +302,7 @@ main	: SOCKET STRING {
 	| CAPACITY capopts
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| HIBERNATEAFTER seconds	{ pconf->hibernate_after = $2; }
+	| RETENTION seconds		{ pconf->retention = $2; }
 	| STATEDIR STRING {
 		if (set_string(pconf->state_dir, sizeof(pconf->state_dir),
 		    &$2, "state-dir") == -1)
@@ -603,6 +604,7 @@ static const struct keyword {
 	{ "requests",		REQUESTS },
 	{ "result-memory",	RESULTMEMORY },
 	{ "result-size",	RESULTSIZE },
+	{ "retention",		RETENTION },
 	{ "sandbox",		SANDBOX },
 	{ "sessions",		SESSIONS },
 	{ "snapshot-quota",	SNAPSHOTQUOTA },

@@ -462,6 +462,7 @@ static void
 scan_one(const char *name)
 {
 	struct snap_hdr	h;
+	struct stat	st;
 	size_t		len = strlen(name);
 	char		session[SESSION_ID_LEN + 1];
 	int		fd;
@@ -487,6 +488,20 @@ scan_one(const char *name)
 	if ((fd = snap_open(session, &h)) == -1) {
 		log_warn("snapshots: %s/%s does not parse, left alone and "
 		    "not counted", sconf->state_dir, name);
+		return;
+	}
+	/*
+	 * A session kept past "retention" is closed, its snapshot with it:
+	 * so is one that an earlier run of the daemon left behind.
+	 */
+	if (fstat(fd, &st) == 0 && sconf->retention > 0 &&
+	    time(NULL) - st.st_mtime > (time_t)sconf->retention) {
+		close(fd);
+		if (unlinkat(state_fd, name, 0) == -1)
+			log_warn("snapshots: %s/%s", sconf->state_dir, name);
+		else
+			log_info("snapshots: removed %s, older than retention",
+			    name);
 		return;
 	}
 	close(fd);

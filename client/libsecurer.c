@@ -43,6 +43,7 @@ struct securer_session {
 	struct securer			*sc;
 	char				*id;
 	char				*sandbox;
+	char				*state;	/* session.attach's, or NULL */
 	/* What the last call on it said of a resume ("resumed"). */
 	int				 resumed;
 	double				 resume_ms;
@@ -957,7 +958,9 @@ create_opts(struct securer *sc, cJSON *req,
 	    (o->max_executions > 0 && cJSON_AddNumberToObject(req,
 	    "max_executions", o->max_executions) == NULL) ||
 	    (o->sandbox_strict &&
-	    cJSON_AddTrueToObject(req, "sandbox_strict") == NULL))
+	    cJSON_AddTrueToObject(req, "sandbox_strict") == NULL) ||
+	    (o->name != NULL &&
+	    cJSON_AddStringToObject(req, "name", o->name) == NULL))
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	return (0);
 }
@@ -1020,6 +1023,7 @@ session_forget(struct securer_session *s)
 	resume_clear(s);
 	free(s->id);
 	free(s->sandbox);
+	free(s->state);
 	free(s);
 }
 
@@ -1460,6 +1464,48 @@ securer_session_hibernate(struct securer_session *s, uint64_t *bytes)
 	if (bytes != NULL)
 		*bytes = n;
 	return (0);
+}
+
+/*
+ * A named session kept by the daemon since its connection went
+ * (securer_session_opts' name), taken back by name: its state as it was
+ * left, restored at its first request.
+ */
+int
+securer_session_attach(struct securer *sc, const char *name,
+    struct securer_session **sp)
+{
+	const cJSON	*state;
+	cJSON		*req, *rep;
+
+	*sp = NULL;
+	clear_error(sc);
+	if (name == NULL)
+		return (set_error(sc, SECURER_EINVAL, "no session name"));
+	if ((req = new_request(sc, "session.attach")) == NULL)
+		return (-1);
+	if (cJSON_AddStringToObject(req, "name", name) == NULL) {
+		cJSON_Delete(req);
+		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
+	}
+	if ((rep = roundtrip(sc, req, NULL)) == NULL)
+		return (-1);
+	if ((*sp = session_new(sc, rep)) != NULL &&
+	    cJSON_IsString(state = item(rep, "state")) &&
+	    ((*sp)->state = strdup(state->valuestring)) == NULL) {
+		session_forget(*sp);
+		*sp = NULL;
+		set_error(sc, SECURER_ENOMEM, "out of memory");
+	}
+	cJSON_Delete(rep);
+	return (*sp == NULL ? -1 : 0);
+}
+
+/* What session.attach said of the session's state, else NULL. */
+const char *
+securer_session_state(const struct securer_session *s)
+{
+	return (s->state);
 }
 
 /*

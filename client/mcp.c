@@ -40,6 +40,7 @@ struct mcp {
 	struct securer_session	*session;
 	struct cmdtools		*tools;
 	const char		*socket;
+	const char		*name;		/* --session: kept between runs */
 	double			 timeout;
 	FILE			*out;		/* what the code wrote */
 };
@@ -48,7 +49,7 @@ static __attribute__((__noreturn__)) void
 mcp_usage(void)
 {
 	fprintf(stderr, "usage: securer mcp [-s socket] [-t seconds] "
-	    "[-T tools.json]\n");
+	    "[-T tools.json] [--session name]\n");
 	exit(2);
 }
 
@@ -266,7 +267,7 @@ on_tool(void *arg, const char *tool, const char *args, char **value,
 static int
 mcp_session(struct mcp *m)
 {
-	struct securer_session_opts	so = { NULL, NULL, -1, 0, 0 };
+	struct securer_session_opts	so = { NULL, NULL, -1, 0, 0, NULL };
 
 	if (m->session != NULL)
 		return (0);
@@ -280,6 +281,18 @@ mcp_session(struct mcp *m)
 			return (-1);
 	}
 	so.tools = m->tools ? m->tools->specs : NULL;
+	/*
+	 * --session NAME: the session the daemon kept when the last server
+	 * of that name went (its client reconnected), else a new one.
+	 */
+	if (m->name != NULL) {
+		if (securer_session_attach(m->sc, m->name, &m->session) == 0)
+			return (0);
+		if (securer_errcode(m->sc) != SECURER_EREMOTE ||
+		    strcmp(securer_errname(m->sc), "no_such_session") != 0)
+			return (-1);
+		so.name = m->name;
+	}
 	return (securer_session_create(m->sc, &so, &m->session));
 }
 
@@ -500,8 +513,13 @@ mcp_main(int argc, char *argv[])
 	for (ch = 1; ch < argc; ch++)
 		if (strcmp(argv[ch], "--tools") == 0)
 			argv[ch] = "-T";
-	while ((ch = getopt(argc, argv, "s:t:T:")) != -1) {
+		else if (strcmp(argv[ch], "--session") == 0)
+			argv[ch] = "-S";
+	while ((ch = getopt(argc, argv, "S:s:t:T:")) != -1) {
 		switch (ch) {
+		case 'S':
+			m.name = optarg;
+			break;
 		case 's':
 			m.socket = optarg;
 			break;

@@ -37,6 +37,8 @@ struct opts {
 	size_t		 nputs;
 	char		**gets;		/* --get NAME ... */
 	size_t		 ngets;
+	const char	*session;	/* --session NAME: kept between runs */
+	int		 end;		/* --end: ... closed after this one */
 };
 
 /* What the callbacks share. */
@@ -52,6 +54,9 @@ static int	 load_code(struct opts *);
 static void	 on_output(void *, const char *, const char *, size_t);
 static int	 on_tool(void *, const char *, const char *, char **,
 		    char **);
+static int	 session_open(struct securer *, const struct opts *,
+		    struct securer_session_opts *, struct securer_session **);
+static int	 session_end(struct securer *, const struct opts *);
 static int	 run(struct securer *, const struct opts *, struct run *,
 		    struct securer_result *, struct securer_session **);
 static int	 after(struct securer *, const struct opts *,
@@ -68,6 +73,7 @@ static int	 report_json(struct securer *, int, struct run *,
 		    const struct securer_result *);
 
 static const struct option longopts[] = {
+	{ "end",	no_argument,		NULL,	'E' },
 	{ "help",	no_argument,		NULL,	'h' },
 	{ "get",	required_argument,	NULL,	'G' },
 	{ "json",	no_argument,		NULL,	'j' },
@@ -75,6 +81,7 @@ static const struct option longopts[] = {
 	{ "plots",	required_argument,	NULL,	'P' },
 	{ "put",	required_argument,	NULL,	'I' },
 	{ "raw",	no_argument,		NULL,	'R' },
+	{ "session",	required_argument,	NULL,	'S' },
 	{ "tools",	required_argument,	NULL,	'T' },
 	{ NULL,		0,			NULL,	0 }
 };
@@ -86,7 +93,8 @@ usage(void)
 	    "[-T tools.json] [-t seconds]\n"
 	    "               [--plots dir] [--put file] [--get name] "
 	    "[--out dir]\n"
-	    "               -e expr ... | file | -\n");
+	    "               [--session name [--end]] -e expr ... | file | -\n"
+	    "       securer --session name --end\n");
 	exit(EXIT_USAGE);
 }
 
@@ -150,6 +158,12 @@ parse_args(int argc, char *argv[], struct opts *o)
 		case 'O':
 			o->outdir = optarg;
 			break;
+		case 'S':
+			o->session = optarg;
+			break;
+		case 'E':
+			o->end = 1;
+			break;
 		case 's':
 			o->socket = optarg;
 			break;
@@ -170,6 +184,13 @@ parse_args(int argc, char *argv[], struct opts *o)
 	}
 	argc -= optind;
 	argv += optind;
+	if (o->end && o->session == NULL) {
+		warnx("--end closes the session --session names");
+		usage();
+	}
+	/* --session NAME --end alone closes it. */
+	if (o->end && o->code == NULL && argc == 0)
+		return;
 	if (o->code != NULL ? argc != 0 : argc != 1)
 		usage();
 	if (o->code == NULL)
@@ -237,7 +258,44 @@ on_tool(void *arg, const char *tool, const char *args, char **value,
 	return (cmdtools_call(r->tools, tool, args, value, error));
 }
 
-/* The session goes when the connection closes: no session.close. */
+/*
+ * --session NAME: the session kept under that name since the last run,
+ * else a new one of that name, which the daemon keeps when we go.
+ */
+static int
+session_open(struct securer *sc, const struct opts *o,
+    struct securer_session_opts *so, struct securer_session **sp)
+{
+	if (o->session == NULL)
+		return (securer_session_create(sc, so, sp));
+	if (securer_session_attach(sc, o->session, sp) == 0)
+		return (0);
+	if (securer_errcode(sc) != SECURER_EREMOTE ||
+	    strcmp(securer_errname(sc), "no_such_session") != 0)
+		return (-1);
+	so->name = o->session;
+	return (securer_session_create(sc, so, sp));
+}
+
+/* --session NAME --end alone: the kept session is closed. */
+static int
+session_end(struct securer *sc, const struct opts *o)
+{
+	struct securer_session	*s;
+
+	if (securer_connect(sc, o->socket) == -1 ||
+	    securer_session_attach(sc, o->session, &s) == -1 ||
+	    securer_session_close(s) == -1) {
+		print_error(sc);
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * The session goes when the connection closes: no session.close.  A
+ * named one (--session) the daemon keeps; --end closes it.
+ */
 static int
 run(struct securer *sc, const struct opts *o, struct run *r,
     struct securer_result *res, struct securer_session **sp)
@@ -259,7 +317,7 @@ run(struct securer *sc, const struct opts *o, struct run *r,
 	eo.tool = r->tools != NULL ? on_tool : NULL;
 	eo.arg = r;
 	if (securer_connect(sc, o->socket) == -1 ||
-	    securer_session_create(sc, &so, &s) == -1)
+	    session_open(sc, o, &so, &s) == -1)
 		return (-1);
 	*sp = s;
 	for (i = 0; i < o->nputs; i++) {
@@ -425,6 +483,13 @@ main(int argc, char *argv[])
 		return (mcp_main(argc - 1, argv + 1));
 	parse_args(argc, argv, &o);
 	term_init(o.raw);
+	if (o.code == NULL && o.file == NULL) {
+		if ((sc = securer_open()) == NULL)
+			err(1, NULL);
+		status = session_end(sc, &o);
+		securer_close(sc);
+		return (status);
+	}
 	if (o.code == NULL && load_code(&o) == -1)
 		exit(EXIT_USAGE);
 	memset(&r, 0, sizeof(r));
@@ -443,6 +508,10 @@ main(int argc, char *argv[])
 		status = report_text(sc, rv, &res);
 	if (after(sc, &o, s, rv, &res) == -1)
 		status = 1;
+	if (o.end && s != NULL && securer_session_close(s) == -1) {
+		print_error(sc);
+		status = 1;
+	}
 	securer_result_free(&res);
 	securer_close(sc);
 	cmdtools_free(r.tools);

@@ -56,6 +56,7 @@ struct securer_session_opts {
 	double		 timeout;	/* seconds; 0 none, <0 daemon default */
 	long		 max_executions; /* 0 none */
 	int		 sandbox_strict;
+	const char	*name;		/* kept when the connection goes */
 };
 
 struct securer_exec_opts {
@@ -129,6 +130,9 @@ int		 securer_session_hibernate(struct securer_session *,
 		    uint64_t *);
 int		 securer_session_fork(struct securer_session *,
 		    struct securer_session **, uint64_t *);
+int		 securer_session_attach(struct securer *, const char *,
+		    struct securer_session **);
+const char	*securer_session_state(const struct securer_session *);
 int		 securer_session_resumed(const struct securer_session *,
 		    double *, uint64_t *, const char **);
 int		 securer_file_put(struct securer_session *, const char *,

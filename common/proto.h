@@ -14,5 +14,6 @@
 #define CLIENT_LINE_MAX		(8U * 1024 * 1024)	/* a request */
 #define HELLO_LINE_MAX		4096U	/* a line before hello is answered */
 #define FILE_NAME_MAX		128
+#define SESSION_NAME_MAX	64	/* session.create's "name" */
 
 #endif /* SECURER_PROTO_H */

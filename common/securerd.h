@@ -311,6 +311,7 @@ struct w_file_reply {
  */
 #define SNAP_NOTE_MAX		1024	/* bytes of a worker's note */
 #define SNAPSHOT_SIZE_MAX	(4ULL * 1024 * 1024 * 1024)
+#define RETENTION_DEFAULT	86400	/* "retention": a day */
 #define SNAPSHOT_DEFAULT	(256ULL * 1024 * 1024)	/* snapshot-size */
 #define SNAPSHOT_QUOTA_DEFAULT	(4ULL * 1024 * 1024 * 1024) /* per uid */
 
@@ -381,6 +382,8 @@ enum audit_type {
 	AUDIT_SESSION_RESUME,		/* status; duration; t0: note, t1: error */
 	AUDIT_SESSION_FORK,		/* status; duration; t0: the source,
 					   t1: error; t2: bytes */
+	AUDIT_SESSION_DETACH,		/* t0: its name */
+	AUDIT_SESSION_ATTACH,		/* t0: its name */
 	AUDIT_MAX
 };
 
@@ -561,7 +564,7 @@ struct securerd_conf {
 	uint64_t		 max_snapshot;		/* bytes of one */
 	uint64_t		 snapshot_quota;	/* bytes per uid */
 	uint32_t		 hibernate_after;	/* seconds idle, 0 off */
-	uint32_t		 pad_snap;
+	uint32_t		 retention;		/* a kept session's, 0 none */
 };
 
 /* util.c */

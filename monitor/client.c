@@ -186,6 +186,13 @@ req_session_hibernate(struct client *c, uint64_t id, cJSON *req, char *line,
 }
 
 static void
+req_session_attach(struct client *c, uint64_t id, cJSON *req, char *line,
+    size_t len)
+{
+	core_session_attach(c, id, req);
+}
+
+static void
 req_session_fork(struct client *c, uint64_t id, cJSON *req, char *line,
     size_t len)
 {
@@ -304,6 +311,7 @@ static const struct {
 	{ "pool.create",	req_pool_create },
 	{ "pool.execute",	req_pool_execute },
 	{ "pool.status",	req_pool_status },
+	{ "session.attach",	req_session_attach },
 	{ "session.close",	req_session_close },
 	{ "session.create",	req_session_create },
 	{ "session.fork",	req_session_fork },

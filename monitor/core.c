@@ -70,6 +70,11 @@ static void	session_up(struct session *);
 static int	session_quiet(const struct session *);
 static void	session_opened(struct session *);
 static void	fork_unlink(struct session *);
+static void	session_keep_timer(int, short, void *);
+static void	session_saved_idle(struct session *);
+static int	session_keepable(const struct session *);
+static void	session_keep(struct session *);
+static struct session *session_named(struct identity *, const char *);
 static void	fork_refused(struct session *, const char *);
 static void	fork_failed(struct session *, const char *, const char *);
 static void	fork_saved(struct session *, uint64_t);
@@ -107,6 +112,15 @@ session_life_timer(int fd, short event, void *arg)
 }
 
 static void
+session_keep_timer(int fd, short event, void *arg)
+{
+	struct session	*s = arg;
+
+	s->expired = "retention";
+	defer(&s->d_expire, session_expired, s);
+}
+
+static void
 session_expired(void *arg)
 {
 	struct session	*s = arg;
@@ -128,6 +142,8 @@ core_session_idle_clock(struct session *s)
 	struct timeval	hib = { conf->hibernate_after, 0 };
 
 	evtimer_del(&s->ev_idle);
+	if (s->kept)
+		return;
 	if (conf->idle_ttl > 0 && s->job == NULL && s->pool == NULL &&
 	    s->state == S_IDLE && !s->closing)
 		evtimer_add(&s->ev_idle, &tv);
@@ -170,6 +186,14 @@ core_session_new(struct client *c, uint64_t id, cJSON *req,
 		reply_error(c, id, code, NULL, "%s", err);
 		return (NULL);
 	}
+	if (pool != NULL)
+		s->name[0] = '\0';	/* a pool's sessions go with it */
+	if (s->name[0] != '\0' && session_named(ident, s->name) != NULL) {
+		reply_error(c, id, "name_in_use", NULL, "a session named %s is "
+		    "open already (session.attach takes it back)", s->name);
+		session_free(s);
+		return (NULL);
+	}
 	if (policy_session_admit(c, ident, id, s->memory) == -1) {
 		session_free(s);
 		return (NULL);
@@ -185,6 +209,7 @@ core_session_new(struct client *c, uint64_t id, cJSON *req,
 	evtimer_set(&s->ev_idle, session_idle_timer, s);
 	evtimer_set(&s->ev_life, session_life_timer, s);
 	evtimer_set(&s->ev_hib, session_hib_timer, s);
+	evtimer_set(&s->ev_keep, session_keep_timer, s);
 	s->worker = session_take_worker(s);
 	return (s);
 }
@@ -379,7 +404,10 @@ core_session_destroy(struct session *s, const char *reason)
 	hib_delete(s);
 	hib_forget(s);
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
-	if (s->pool == NULL)
+	if (s->kept) {
+		TAILQ_REMOVE(&s->ident->kept, s, entry);
+		evtimer_del(&s->ev_keep);
+	} else if (s->pool == NULL)
 		TAILQ_REMOVE(&s->client->sessions, s, entry);
 	else if (s->owner != NULL)
 		s->owner->gone(s);
@@ -464,12 +492,6 @@ job_admit(struct client *c, uint64_t id, struct session *s)
 		    "execution is already running in this session");
 		return (-1);
 	}
-	if (s->state == S_SAVING) {
-		reply_error(c, id, "session_busy", NULL, "session busy: its "
-		    "state is being saved (session.%s)", s->fork_saving ?
-		    "fork" : "hibernate");
-		return (-1);
-	}
 	if (s->idle_loss[0] != '\0') {
 		if ((extra = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -499,7 +521,8 @@ job_begin(struct job *j, struct client *c, uint64_t id, struct session *s)
 	evtimer_set(&j->timer, job_deadline, j);
 	s->job = j;
 	evtimer_del(&s->ev_idle);
-	if (s->hib_timer) {
+	/* Saving, the timer is the worker's deadline: j waits for it. */
+	if (s->hib_timer && s->state != S_SAVING) {
 		evtimer_del(&s->ev_hib);
 		s->hib_timer = 0;
 	}
@@ -1457,8 +1480,12 @@ core_client_gone(struct client *c, const char *why)
 {
 	struct session	*s;
 
-	while ((s = TAILQ_FIRST(&c->sessions)) != NULL)
-		core_session_destroy(s, why);
+	while ((s = TAILQ_FIRST(&c->sessions)) != NULL) {
+		if (session_keepable(s))
+			session_keep(s);
+		else
+			core_session_destroy(s, why);
+	}
 	audit_client_gone(c);
 	/* A pool's worker held for it runs on, its output for nobody. */
 	c->behind = 0;
@@ -1517,7 +1544,7 @@ hibernate_failed(struct session *s, const char *code, const char *why)
 		return;
 	}
 	audit_session(s, AUDIT_SESSION_HIBERNATE, 1, now_us() - s->snap_t0,
-	    0, s->hib_req != 0 ? "client" : "hibernate-after", why, NULL);
+	    0, s->hib_reason, why, NULL);
 	if (s->hib_req != 0)
 		reply_error(s->hib_client, s->hib_req, code, NULL,
 		    "the session was not hibernated: %s", why);
@@ -1525,6 +1552,11 @@ hibernate_failed(struct session *s, const char *code, const char *why)
 	if (s->snap_fd != -1)
 		close(s->snap_fd);
 	s->snap_fd = -1;
+	/* Kept, it cannot hold its worker with nobody to use it. */
+	if (s->kept) {
+		s->expired = "its hibernation failed";
+		defer(&s->d_expire, session_expired, s);
+	}
 }
 
 /* Idle, its worker too: its state can be asked for. */
@@ -1573,6 +1605,8 @@ core_session_hibernate(struct client *c, uint64_t id, struct session *s)
 			    "log unavailable: the session is not hibernated");
 		return;
 	}
+	s->hib_reason = c != NULL ? "client" : s->kept ? "connection closed" :
+	    "hibernate-after";
 	worker_wake(s->worker);
 	if (hib_snapshot_send(s) == -1) {
 		s->snap_t0 = now_us();
@@ -1625,7 +1659,7 @@ core_snapshot_done(struct worker *w, const struct msg_snap_done *m)
 		hibernate_failed(s, m->status == WSNAP_TOO_LARGE ?
 		    "snapshot_too_large" : "snapshot_failed", why);
 		worker_rest(w, NULL);
-		core_session_idle_clock(s);
+		session_saved_idle(s);
 		return;
 	}
 	if (s->fork_saving) {
@@ -1661,11 +1695,14 @@ core_snap_stored(const struct snap_result *res)
 	if (s->worker != NULL)
 		worker_kill(s->worker, "hibernated");
 	s->state = S_HIBERNATED;
-	policy_capacity_release(s->memory);
-	s->unheld = 1;
+	/* A job that came meanwhile wakes it now, in its capacity. */
+	if (s->job == NULL) {
+		policy_capacity_release(s->memory);
+		s->unheld = 1;
+	}
 	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)res->bytes);
 	audit_session(s, AUDIT_SESSION_HIBERNATE, 0, now_us() - s->snap_t0, 0,
-	    s->hib_req != 0 ? "client" : "hibernate-after", NULL, bytes);
+	    s->hib_reason, NULL, bytes);
 	if (s->hib_req != 0) {
 		if ((r = cJSON_CreateObject()) == NULL)
 			fatal("%s", __func__);
@@ -1677,7 +1714,20 @@ core_snap_stored(const struct snap_result *res)
 		reply_ok(s->hib_client, s->hib_req, r);
 		s->hib_req = 0;
 	}
-	spare_refill();		/* the capacity it leaves */
+	if (s->job != NULL)
+		session_resume(s);
+	else
+		spare_refill();		/* the capacity it leaves */
+}
+
+/* A save ended and the session is idle: a job that waited starts. */
+static void
+session_saved_idle(struct session *s)
+{
+	if (s->job != NULL)
+		job_start(s->job);
+	else
+		core_session_idle_clock(s);
 }
 
 /* A job came for a hibernated session: it needs its capacity back. */
@@ -1787,7 +1837,7 @@ core_snap_failed(const struct snap_result *res)
 	else if (s->state == S_SAVING) {
 		s->state = S_IDLE;
 		hibernate_failed(s, hib_error_code(res->status), why);
-		core_session_idle_clock(s);
+		session_saved_idle(s);
 	} else if (s->state == S_RESUMING)
 		resume_failed(s, res->status == SNAP_IO,
 		    hib_error_code(res->status), why);
@@ -1891,6 +1941,7 @@ core_session_fork(struct client *c, uint64_t id, struct session *src)
 	evtimer_set(&n->ev_idle, session_idle_timer, n);
 	evtimer_set(&n->ev_life, session_life_timer, n);
 	evtimer_set(&n->ev_hib, session_hib_timer, n);
+	evtimer_set(&n->ev_keep, session_keep_timer, n);
 	if (src->state == S_HIBERNATED) {
 		hib_copy(n, src);
 		return;
@@ -1959,7 +2010,7 @@ fork_saved(struct session *src, uint64_t bytes)
 	src->fork_saving = 0;
 	src->fork_child = NULL;
 	src->state = S_IDLE;
-	core_session_idle_clock(src);
+	session_saved_idle(src);
 	if (n == NULL) {
 		close(src->snap_fd);
 		src->snap_fd = -1;
@@ -1991,4 +2042,121 @@ fork_stored(struct session *n, const struct snap_result *res)
 	cJSON_AddStringToObject(r, "sandbox", session_sandbox());
 	reply_ok(n->client, n->create_req, r);
 	n->create_req = 0;
+}
+
+/*
+ * Named sessions (session.create's "name") outlive their connection:
+ * kept, hibernated, on their identity's list, until session.attach by
+ * the same identity takes one back or "retention" closes it.  One that
+ * cannot be kept as it is (busy, starting, resuming, forking) is closed
+ * with the connection.
+ */
+static int
+session_keepable(const struct session *s)
+{
+	if (s->name[0] == '\0' || s->pool != NULL || s->closing ||
+	    s->create_req != 0 || s->restart_req != 0 || s->fork_saving ||
+	    s->fork_child != NULL)
+		return (0);
+	return (session_quiet(s) || s->state == S_HIBERNATED ||
+	    s->state == S_SAVING);
+}
+
+static void
+session_keep(struct session *s)
+{
+	struct timeval	tv = { conf->retention, 0 };
+
+	audit_session(s, AUDIT_SESSION_DETACH, 0, 0, 0, s->name, NULL, NULL);
+	TAILQ_REMOVE(&s->client->sessions, s, entry);
+	s->client = NULL;
+	/* A hibernation it asked for goes on, told to nobody. */
+	s->hib_client = NULL;
+	s->hib_req = 0;
+	s->kept = 1;
+	TAILQ_INSERT_TAIL(&s->ident->kept, s, entry);
+	evtimer_del(&s->ev_idle);
+	if (conf->retention > 0)
+		evtimer_add(&s->ev_keep, &tv);
+	if (s->state == S_IDLE)
+		core_session_hibernate(NULL, 0, s);
+}
+
+/* The identity's session of that name, on a connection or kept. */
+struct named {
+	struct identity	*ident;
+	const char	*name;
+	struct session	*found;
+};
+
+static void
+named_in(struct client *c, void *arg)
+{
+	struct named	*nm = arg;
+	struct session	*s;
+
+	if (c->ident != nm->ident || c->gone)
+		return;
+	TAILQ_FOREACH(s, &c->sessions, entry)
+		if (strcmp(s->name, nm->name) == 0)
+			nm->found = s;
+}
+
+static struct session *
+session_named(struct identity *i, const char *name)
+{
+	struct named	 nm = { i, name, NULL };
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &i->kept, entry)
+		if (strcmp(s->name, name) == 0)
+			return (s);
+	client_walk(named_in, &nm);
+	return (nm.found);
+}
+
+/* session.attach: a kept session of c's identity, by name or id. */
+void
+core_session_attach(struct client *c, uint64_t id, cJSON *req)
+{
+	cJSON		*name = cJSON_GetObjectItemCaseSensitive(req, "name");
+	cJSON		*sid = cJSON_GetObjectItemCaseSensitive(req, "session");
+	cJSON		*r;
+	struct session	*s;
+
+	if (cJSON_IsString(name) == cJSON_IsString(sid)) {
+		reply_error(c, id, "bad_request", NULL, "session.attach needs "
+		    "a name or a session, not both");
+		return;
+	}
+	if (cJSON_IsString(name))
+		s = session_named(c->ident, name->valuestring);
+	else {
+		TAILQ_FOREACH(s, &c->ident->kept, entry)
+			if (strcmp(s->id, sid->valuestring) == 0)
+				break;
+	}
+	if (s != NULL && !s->kept) {
+		reply_error(c, id, "session_in_use", NULL, "the session is "
+		    "open on another connection");
+		return;
+	}
+	if (s == NULL || s->closing) {
+		reply_error(c, id, "no_such_session", NULL, "no such session");
+		return;
+	}
+	TAILQ_REMOVE(&c->ident->kept, s, entry);
+	evtimer_del(&s->ev_keep);
+	s->kept = 0;
+	s->client = c;
+	TAILQ_INSERT_TAIL(&c->sessions, s, entry);
+	audit_session(s, AUDIT_SESSION_ATTACH, 0, 0, 0, s->name, NULL, NULL);
+	if ((r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddStringToObject(r, "session", s->id);
+	cJSON_AddStringToObject(r, "name", s->name);
+	cJSON_AddStringToObject(r, "state", session_state_str(s));
+	cJSON_AddStringToObject(r, "sandbox", session_sandbox());
+	reply_ok(c, id, r);
+	core_session_idle_clock(s);
 }

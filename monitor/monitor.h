@@ -115,6 +115,7 @@ struct identity {
 	uint32_t		 clients;	/* connections after hello */
 	struct bucket		 requests;
 	struct bucket		 tools;
+	TAILQ_HEAD(, session)	 kept;		/* named, their client gone */
 };
 
 /* A connection that speaks the client protocol (client.c's). */
@@ -333,6 +334,15 @@ struct session {
 	struct session		*fork_child;
 	struct session		*fork_src;	/* the child's, while saving */
 	char			 forked_from[SESSION_ID_LEN + 1];
+	/*
+	 * A named session outlives its connection: kept, hibernated, on
+	 * its identity's list (entry) with no client, for session.attach,
+	 * until "retention" (ev_keep) closes it.
+	 */
+	char			 name[SESSION_NAME_MAX + 1];
+	int			 kept;
+	struct event		 ev_keep;
+	const char		*hib_reason;	/* for the audit log */
 	struct deferred		 d_expire;
 	struct deferred		 d_free;
 };
@@ -612,6 +622,7 @@ const char	*hib_error_str(const struct snap_result *, char *, size_t);
 /* session.c: session records */
 struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
 struct session	*session_alloc_like(const struct session *);
+int	 session_name_ok(const char *);
 void	 session_free(struct session *);
 struct session	*session_lookup(struct client *, const char *);
 const char	*session_state_str(const struct session *);
@@ -695,6 +706,7 @@ void	 core_file_reply(struct worker *, const struct msg_file *);
 void	 core_session_idle_clock(struct session *);
 void	 core_session_hibernate(struct client *, uint64_t, struct session *);
 void	 core_session_fork(struct client *, uint64_t, struct session *);
+void	 core_session_attach(struct client *, uint64_t, struct cJSON *);
 void	 core_snapshot_done(struct worker *, const struct msg_snap_done *);
 void	 core_restored(struct worker *, const struct msg_snap_done *);
 void	 core_snap_stored(const struct snap_result *);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 static size_t	nsessions;
 
 static int	limits_parse(cJSON *, struct worker_limits *, char *, size_t);
+static int	session_name_parse(struct session *, cJSON *, char *, size_t);
 
 size_t
 session_count(void)
@@ -71,6 +73,39 @@ session_options(struct session *s, cJSON *req, char *err, size_t errlen)
 		snprintf(err, errlen, "sandbox_strict must be true or false");
 		return (-1);
 	}
+	return (session_name_parse(s, req, err, errlen));
+}
+
+/* A name is as a file's (fileop.c): letters, digits, '.', '_', '-'. */
+int
+session_name_ok(const char *name)
+{
+	size_t	i, n = strlen(name);
+
+	if (n == 0 || n > SESSION_NAME_MAX || name[0] == '.' ||
+	    name[0] == '-')
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
+		    name[i] != '_' && name[i] != '-')
+			return (0);
+	return (1);
+}
+
+static int
+session_name_parse(struct session *s, cJSON *req, char *err, size_t errlen)
+{
+	cJSON	*name = cJSON_GetObjectItemCaseSensitive(req, "name");
+
+	if (name == NULL || cJSON_IsNull(name))
+		return (0);
+	if (!cJSON_IsString(name) || !session_name_ok(name->valuestring)) {
+		snprintf(err, errlen, "a session name is 1 to %d letters, "
+		    "digits, '.', '_' or '-', not starting with '.' or '-'",
+		    SESSION_NAME_MAX);
+		return (-1);
+	}
+	strlcpy(s->name, name->valuestring, sizeof(s->name));
 	return (0);
 }
 
@@ -306,5 +341,7 @@ session_json(const struct session *s)
 	cJSON_AddNumberToObject(o, "age", (double)(time(NULL) - s->created));
 	if (s->forked_from[0] != '\0')
 		cJSON_AddStringToObject(o, "forked_from", s->forked_from);
+	if (s->name[0] != '\0')
+		cJSON_AddStringToObject(o, "name", s->name);
 	return (o);
 }

@@ -90,7 +90,7 @@ connect_or_die(void)
 static struct securer_session *
 session_or_die(struct securer *h, const char *tools)
 {
-	struct securer_session_opts	 so = { tools, NULL, -1, 0, 0 };
+	struct securer_session_opts	 so = { tools, NULL, -1, 0, 0, NULL };
 	struct securer_session		*s;
 
 	if (securer_session_create(h, &so, &s) == -1)
@@ -329,7 +329,7 @@ scale_thread(void *p)
 	struct scale_arg	*a = p;
 	struct securer		*h = connect_or_die();
 	struct securer_session	**s = calloc(a->n, sizeof(*s));
-	struct securer_session_opts so = { NULL, NULL, -1, 0, 0 };
+	struct securer_session_opts so = { NULL, NULL, -1, 0, 0, NULL };
 	int			 i;
 
 	for (i = 0; i < a->n; i++)

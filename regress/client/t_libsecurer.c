@@ -1438,6 +1438,62 @@ ATF_TC_BODY(fork, tc)
 	fake_finish(&f, sc);
 }
 
+/*
+ * Named sessions: session.create says the name; session.attach takes a
+ * kept one back by name, with the state the daemon says; refusals.
+ */
+ATF_TC_WITHOUT_HEAD(attach);
+ATF_TC_BODY(attach, tc)
+{
+	static const struct step	 script[] = {
+		HELLO,
+		{ RECV, "{\"id\":2,\"op\":\"session.create\",\"name\":"
+		    "\"work\"}", 0 },
+		{ SEND, "{\"id\":2,\"ok\":true,\"session\":\"" SID "\","
+		    "\"sandbox\":\"test\"}\n", 0 },
+		{ RECV, "{\"id\":3,\"op\":\"session.attach\",\"name\":"
+		    "\"work\"}", 0 },
+		{ SEND, "{\"id\":3,\"ok\":false,\"error\":{\"code\":"
+		    "\"session_in_use\",\"message\":\"the session is open on "
+		    "another connection\"}}\n", 0 },
+		{ RECV, "{\"id\":4,\"op\":\"session.attach\",\"name\":"
+		    "\"old\"}", 0 },
+		{ SEND, "{\"id\":4,\"ok\":true,\"session\":\"" SID2 "\","
+		    "\"name\":\"old\",\"state\":\"hibernated\","
+		    "\"sandbox\":\"test\"}\n", 0 },
+		{ RECV, "{\"id\":5,\"op\":\"session.attach\",\"name\":"
+		    "\"gone\"}", 0 },
+		{ SEND, "{\"id\":5,\"ok\":false,\"error\":{\"code\":"
+		    "\"no_such_session\",\"message\":\"no such session\"}}\n",
+		    0 },
+		{ END, 0, 0 }
+	};
+	struct securer_session_opts	 so = { .timeout = -1,
+					    .name = "work" };
+	struct fake			 f;
+	struct securer			*sc;
+	struct securer_session		*s, *k;
+
+	sc = fake_start(&f, script, 0);
+	ATF_REQUIRE_EQ_MSG(securer_session_create(sc, &so, &s), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_CHECK(securer_session_state(s) == NULL);
+	ATF_CHECK_EQ(securer_session_attach(sc, "work", &k), -1);
+	ATF_CHECK_STREQ(securer_errname(sc), "session_in_use");
+	ATF_CHECK(k == NULL);
+	ATF_REQUIRE_EQ_MSG(securer_session_attach(sc, "old", &k), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_CHECK_STREQ(securer_session_id(k), SID2);
+	ATF_REQUIRE(securer_session_state(k) != NULL);
+	ATF_CHECK_STREQ(securer_session_state(k), "hibernated");
+	ATF_CHECK_EQ(securer_session_attach(sc, "gone", &k), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EREMOTE);
+	ATF_CHECK_STREQ(securer_errname(sc), "no_such_session");
+	ATF_CHECK_EQ(securer_session_attach(sc, NULL, &k), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	fake_finish(&f, sc);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, hello);
@@ -1451,6 +1507,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, error_reply);
 	ATF_TP_ADD_TC(tp, hibernate);
 	ATF_TP_ADD_TC(tp, fork);
+	ATF_TP_ADD_TC(tp, attach);
 	ATF_TP_ADD_TC(tp, stale_ids);
 	ATF_TP_ADD_TC(tp, exact_double);
 	ATF_TP_ADD_TC(tp, line_max);

@@ -409,6 +409,43 @@ private_audit_cleanup() {
 	true
 }
 
+atf_test_case session cleanup
+session_head() {
+	atf_set "descr" "--session NAME keeps state between invocations " \
+	    "(hibernated meanwhile); --end closes it; names are checked"
+}
+session_body() {
+	need_daemon
+	start_daemon
+	atf_check -o inline:'[1] 1\n' "$B/securer" --session work \
+	    -e 'x <- 1; x'
+	atf_check -o inline:'[1] 2\n' "$B/securer" --session work \
+	    -e 'x <- x + 1; x'
+	atf_check -o inline:'[1] FALSE\n' "$B/securer" --session other \
+	    -e 'exists("x")'
+	atf_check -o inline:'[1] 3\n' "$B/securer" --session work \
+	    -e 'x + 1'
+	atf_check -o inline:'[1] 12\n' "$B/securer" --session work --end \
+	    -e 'x + 10'
+	atf_check -o inline:'[1] FALSE\n' "$B/securer" --session work \
+	    -e 'exists("x")'
+	atf_check "$B/securer" --session work --end
+	atf_check -s exit:1 -e match:'no such session' \
+	    "$B/securer" --session work --end
+	atf_check "$B/securer" --session other --end
+	atf_check -s exit:1 -e match:'a session name is 1 to 64' \
+	    "$B/securer" --session 'bad name' -e 1
+	atf_check -s exit:2 -e match:'--end closes the session' \
+	    "$B/securer" --end -e 1
+	# Each kept session was hibernated when its command ended.
+	n=$(grep -c '"event":"session_hibernate".*"reason":"connection closed"' \
+	    "$AUDIT")
+	[ "$n" -ge 5 ] || atf_fail "$n kept sessions hibernated, not 5"
+}
+session_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case usage
 	atf_add_test_case no_daemon
@@ -424,4 +461,5 @@ atf_init_test_cases() {
 	atf_add_test_case piped
 	atf_add_test_case autostart
 	atf_add_test_case private_audit
+	atf_add_test_case session
 }

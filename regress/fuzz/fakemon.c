@@ -910,6 +910,19 @@ fm_control(const char *line, size_t len)
 	fm_pump();
 }
 
+/*
+ * Named sessions outlive their connections until "retention": it passes
+ * at the end of each input, so that the next starts with none kept.
+ */
+static void
+close_kept(struct identity *i, void *arg)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&i->kept)) != NULL)
+		core_session_destroy(s, "retention");
+}
+
 /* End of an input: everything goes, and nothing may stay. */
 void
 fm_end(void)
@@ -926,6 +939,8 @@ fm_end(void)
 		memset(fc, 0, sizeof(*fc));
 		fc->fd = -1;
 	}
+	fm_pump();
+	identity_walk(close_kept, NULL);
 	fm_pump();
 	/*
 	 * A spare lost is replaced a second later: now, so that each input

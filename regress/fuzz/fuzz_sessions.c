@@ -207,9 +207,10 @@ create(struct fm_client *fc, struct input *in)
 	const char	*tools[] = { "[]", "[{\"name\":\"t\"}]", add2 };
 	uint8_t	 b = byte(in);
 
-	fm_request(fc, "{\"id\":%llu,\"op\":\"session.create\",\"tools\":%s%s}",
+	fm_request(fc, "{\"id\":%llu,\"op\":\"session.create\",\"tools\":%s%s%s}",
 	    (unsigned long long)fc->next_id++, tools[b % 3],
-	    b & 0x80 ? ",\"timeout\":5" : "");
+	    b & 0x80 ? ",\"timeout\":5" : "",
+	    b & 0x40 ? ",\"name\":\"kept\"" : "");
 }
 
 static void
@@ -307,21 +308,26 @@ file_op(struct fm_client *fc, struct input *in)
 }
 
 /*
- * Restart, close, hibernate or fork, the snapshot's steps failing as
- * told.  A fork's reply names the new session: the next steps are on it.
+ * Restart, close, hibernate, fork or attach (by id, or the session named
+ * "kept" whose connection went), the snapshot's steps failing as told.  A fork's reply names the new session: the next steps are on it.
  */
 static void
 session_op(struct fm_client *fc, struct input *in)
 {
 	static const char *const ops[] = { "session.restart",
 	    "session.close", "session.hibernate", "session.hibernate",
-	    "session.fork", "session.fork", "session.restart",
+	    "session.fork", "session.fork", "session.attach",
 	    "session.hibernate" };
 	uint8_t	b = byte(in);
 
 	fm_snap_fail = b >> 4;
-	fm_request(fc, "{\"id\":%llu,\"op\":\"%s\",\"session\":\"%s\"}",
-	    (unsigned long long)fc->next_id++, ops[b & 7], fc->session);
+	if (strcmp(ops[b & 7], "session.attach") == 0 && (b & 8))
+		fm_request(fc, "{\"id\":%llu,\"op\":\"session.attach\","
+		    "\"name\":\"kept\"}", (unsigned long long)fc->next_id++);
+	else
+		fm_request(fc, "{\"id\":%llu,\"op\":\"%s\",\"session\":"
+		    "\"%s\"}", (unsigned long long)fc->next_id++, ops[b & 7],
+		    fc->session);
 }
 
 static void

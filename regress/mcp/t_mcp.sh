@@ -91,8 +91,41 @@ resumed_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case reconnect cleanup
+reconnect_head() {
+	atf_set "descr" "with --session NAME the session outlives the MCP " \
+	    "connection and the client reconnecting finds its state"
+	atf_set "timeout" "120"
+}
+mcp_call() {
+	printf '%s\n' \
+	    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}' \
+	    '{"jsonrpc":"2.0","method":"notifications/initialized"}' \
+	    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"execute_r_code\",\"arguments\":{\"code\":\"$2\"}}}" |
+	    "$B/securer" mcp -s "$SOCK" $1 >out
+	jq -r 'select(.id == 2) | .result.content[0].text' out >text
+}
+reconnect_body() {
+	start_daemon
+	mcp_call "--session agent" 'y <- 7; y'
+	atf_check -o inline:'[1] 7\n\n' cat text
+	mcp_call "--session agent" 'y + 1'
+	atf_check -o inline:'[1] 8\n\n' cat text
+	# Unnamed, a server's session goes with it, as before.
+	mcp_call "" "exists('y')"
+	atf_check -o inline:'[1] FALSE\n\n' cat text
+	mcp_call "--session other" "exists('y')"
+	atf_check -o inline:'[1] FALSE\n\n' cat text
+	grep -q '"event":"session_attach".*"name":"agent"' "$AUDIT" ||
+	    atf_fail "no attach of agent audited"
+}
+reconnect_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case sdk_client
 	atf_add_test_case protocol
 	atf_add_test_case resumed
+	atf_add_test_case reconnect
 }

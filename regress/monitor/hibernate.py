@@ -538,6 +538,81 @@ def case_fork_refused(path, state_dir):
     c.close()
 
 
+def case_kept(path, state_dir):
+    """A named session outlives its connection, hibernated, for its owner
+    to attach again; names are unique per owner; an attached one is not
+    another connection's to take."""
+    c = Client(path)
+    a = c.session(name="work")
+    c.ok({"op": "execute", "session": a, "code": "x <- 41; TRUE"},
+         "execute")
+    r = c.call({"op": "session.create", "name": "work"})
+    if r["ok"] or r["error"]["code"] != "name_in_use":
+        fail(f"a second session named work: {r}")
+    c2 = Client(path)
+    r = c2.call({"op": "session.attach", "name": "work"})
+    if r["ok"] or r["error"]["code"] != "session_in_use":
+        fail(f"an attach of a session on another connection: {r}")
+    c.close()
+    # Kept: hibernated; its worker goes.
+    deadline = time.monotonic() + 10
+    while not os.path.exists(snap_path(state_dir, a)):
+        if time.monotonic() > deadline:
+            fail("the kept session was not hibernated")
+        time.sleep(0.02)
+    wait_workers(1, "the kept session's worker to go")
+    r = c2.ok({"op": "session.attach", "name": "work"}, "attach")
+    if r["session"] != a or r["name"] != "work":
+        fail(f"attach said {r}")
+    resumed_value(c2, a, "x + 1", 42)
+    st = status_of(c2, a)
+    if st.get("name") != "work" or st["state"] != "idle":
+        fail(f"the attached session's status: {st}")
+    # Attached again right after its connection went (still saving):
+    # the request waits for the save, then resumes.
+    c2.close()
+    c3 = Client(path)
+    r = c3.ok({"op": "session.attach", "session": a}, "attach by id")
+    resumed_value(c3, a, "x + 2", 43)
+    # Unnamed sessions go with their connection as before.
+    u = c3.session()
+    c3.ok({"op": "session.close", "session": a}, "close")
+    r = c3.call({"op": "session.attach", "name": "work"})
+    if r["ok"] or r["error"]["code"] != "no_such_session":
+        fail(f"an attach of a closed session: {r}")
+    r = c3.call({"op": "session.attach", "name": "work", "session": u})
+    if r["ok"] or r["error"]["code"] != "bad_request":
+        fail(f"an attach by name and id: {r}")
+    r = c3.call({"op": "session.create", "name": "-x"})
+    if r["ok"] or r["error"]["code"] != "bad_request":
+        fail(f"a bad name: {r}")
+    c3.close()
+    gone(snap_path(state_dir, a), "a closed session's snapshot")
+
+
+def case_retention(path, state_dir):
+    """A kept session past retention is closed, its snapshot deleted."""
+    c = Client(path)
+    a = c.session(name="brief")
+    c.ok({"op": "execute", "session": a, "code": "x <- 1; TRUE"}, "execute")
+    c.close()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(snap_path(state_dir, a)):
+        if time.monotonic() > deadline:
+            fail("the kept session was not hibernated")
+        time.sleep(0.02)
+    gone_after = time.monotonic() + 10
+    while os.path.exists(snap_path(state_dir, a)):
+        if time.monotonic() > gone_after:
+            fail("the kept session outlived its retention")
+        time.sleep(0.05)
+    c2 = Client(path)
+    r = c2.call({"op": "session.attach", "name": "brief"})
+    if r["ok"] or r["error"]["code"] != "no_such_session":
+        fail(f"an attach past retention: {r}")
+    c2.close()
+
+
 def status(c):
     return c.ok({"op": "status"}, "status")["sessions"]
 
@@ -546,7 +621,8 @@ CASES = {"state": case_state, "tamper": case_tamper,
          "oversize": case_oversize, "quota": case_quota,
          "after": case_after, "capacity": case_capacity,
          "thousand": case_thousand, "fork": case_fork,
-         "fork_refused": case_fork_refused}
+         "fork_refused": case_fork_refused, "kept": case_kept,
+         "retention": case_retention}
 
 
 def main():

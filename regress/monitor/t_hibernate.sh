@@ -187,6 +187,41 @@ fork_refused_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case kept cleanup
+kept_head() {
+	atf_set "descr" "a named session outlives its connection, " \
+	    "hibernated, and its owner attaches it again; names are unique"
+	atf_set "timeout" "120"
+}
+kept_body() {
+	hib_start
+	hib kept
+	audited session_hibernate ok 2
+	n=$(grep -c '"event":"session_detach"' "$AUDIT")
+	[ "$n" -eq 2 ] || atf_fail "$n detaches audited, not 2"
+	n=$(grep -c '"event":"session_attach"' "$AUDIT")
+	[ "$n" -eq 2 ] || atf_fail "$n attaches audited, not 2"
+}
+kept_cleanup() {
+	cleanup_daemon
+}
+
+atf_test_case retention cleanup
+retention_head() {
+	atf_set "descr" "a kept session is closed after retention, its " \
+	    "snapshot deleted"
+	atf_set "timeout" "120"
+}
+retention_body() {
+	hib_start "retention 2"
+	hib retention
+	grep -q '"event":"session_close".*"reason":"retention"' "$AUDIT" ||
+	    atf_fail "no close by retention audited"
+}
+retention_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case state
 	atf_add_test_case tamper
@@ -197,4 +232,6 @@ atf_init_test_cases() {
 	atf_add_test_case thousand
 	atf_add_test_case fork
 	atf_add_test_case fork_refused
+	atf_add_test_case kept
+	atf_add_test_case retention
 }
