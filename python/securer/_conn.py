@@ -65,6 +65,8 @@ class Connection:
         #: vectors of tool results go as "bin" from then on.  (The hello
         #: reply does not say; a daemon that sends none gets JSON.)
         self.peer_binary = False
+        # Its users: a session and its forks share it (session.fork).
+        self._users = 1
 
     @classmethod
     def open(cls, socket_path: str | None = None, *, autostart: bool = True,
@@ -331,6 +333,21 @@ class Connection:
     def closed(self) -> bool:
         """Whether the connection is gone."""
         return self._dead is not None
+
+    def retain(self) -> None:
+        """One more user (a session forked on it): :meth:`release` then
+        closes it only with the last."""
+        with self._cond:
+            self._users += 1
+
+    def release(self) -> None:
+        """A user is done with the connection: it is closed once none is
+        left."""
+        with self._cond:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.close()
 
     def close(self) -> None:
         """Closes the connection; the daemon closes its sessions."""

@@ -22,7 +22,7 @@ from . import values as V
 __all__ = ["PROTO_VERSION", "CLIENT_NAME", "LINE_MAX", "hello_fields",
            "check_hello", "raise_for", "session_fields", "exec_fields",
            "Execution", "ToolCall", "session_status", "pool_status",
-           "hibernated", "warn_resumed"]
+           "hibernated", "forked", "warn_resumed"]
 
 PROTO_VERSION = 1
 CLIENT_NAME = "securer-python 0.1.0"
@@ -349,12 +349,14 @@ def session_status(reply: dict[str, Any], session: str) -> SessionStatus:
     for s in reply.get("sessions") or []:
         if isinstance(s, dict) and s.get("session") == session:
             tools = s.get("tools")
+            src = s.get("forked_from")
             return SessionStatus(
                 session=session, state=str(s.get("state", "")),
                 executions=int(_num(s, "executions")),
                 tools=[t for t in tools if isinstance(t, str)]
                 if isinstance(tools, list) else [],
-                sandbox=str(s.get("sandbox", "")), age=_num(s, "age"))
+                sandbox=str(s.get("sandbox", "")), age=_num(s, "age"),
+                forked_from=src if isinstance(src, str) and src else None)
     raise from_error({"code": "no_such_session",
                       "message": "no such session"})
 
@@ -380,6 +382,24 @@ def hibernated(reply: dict[str, Any]) -> int:
                                 "does not say it hibernated, or how many "
                                 "bytes")
     return int(n)
+
+
+def forked(reply: dict[str, Any], source: str) -> tuple[str, str]:
+    """The new session's id and sandbox in a reply to session.fork of
+    the session source, checked: it names a session other than source,
+    says it was forked from source and is hibernated, and how many bytes
+    its snapshot has."""
+    sid = reply.get("session")
+    n = reply.get("bytes")
+    if not isinstance(sid, str) or not sid or sid == source or \
+            reply.get("forked_from") != source or \
+            reply.get("hibernated") is not True or isinstance(n, bool) or \
+            not isinstance(n, (int, float)) or n < 0:
+        raise ProtocolViolation("securerd's reply to session.fork does not "
+                                "name the new session hibernated, its "
+                                "source, or how many bytes")
+    sb = reply.get("sandbox")
+    return sid, sb if isinstance(sb, str) else ""
 
 
 def warn_resumed(r: Resumed | None, stacklevel: int = 4) -> None:

@@ -64,6 +64,8 @@ class AsyncConnection:
         self.server = ""
         #: As Connection.peer_binary: the daemon has sent "bin".
         self.peer_binary = False
+        # Its users: a session and its forks share it (session.fork).
+        self._users = 1
 
     @classmethod
     async def open(cls, socket_path: str | None = None, *,
@@ -300,6 +302,18 @@ class AsyncConnection:
         """Whether the connection is gone."""
         return self._dead is not None
 
+    def retain(self) -> None:
+        """One more user (a session forked on it): :meth:`release` then
+        closes it only with the last."""
+        self._users += 1
+
+    async def release(self) -> None:
+        """A user is done with the connection: it is closed once none is
+        left."""
+        self._users -= 1
+        if self._users <= 0:
+            await self.close()
+
     async def close(self) -> None:
         """Closes the connection."""
         if self._dead is None:
@@ -417,6 +431,29 @@ class AsyncSession:
         self.sandbox = ""
         #: See :attr:`securer.Session.last_resumed`.
         self.last_resumed: Resumed | None = None
+        #: See :attr:`securer.Session.forked_from`.
+        self.forked_from: str | None = None
+
+    @classmethod
+    def _fork_of(cls, src: AsyncSession, conn: AsyncConnection, sid: str,
+                 sandbox: str) -> AsyncSession:
+        """The object of the session sid, a fork of src on its
+        connection conn, with its tools and value mode."""
+        s = cls.__new__(cls)
+        s._tools = src._tools
+        s._by_name = src._by_name
+        s._values = src._values
+        s._fields = src._fields
+        s._open = src._open
+        s._conn = conn
+        s._lock = None
+        s._closed = False
+        s.id = sid
+        s.sandbox = sandbox
+        s.last_resumed = None
+        s.forked_from = src.id
+        conn.retain()
+        return s
 
     async def start(self) -> AsyncSession:
         """Connects and creates the session (once)."""
@@ -556,6 +593,17 @@ class AsyncSession:
         return P.hibernated(await conn.call("session.hibernate",
                                             {"session": self.id}))
 
+    async def fork(self) -> AsyncSession:
+        """See :meth:`securer.Session.fork`: a new, started
+        AsyncSession on this one's connection, whose state is this one's
+        as it is now.  Its requests and this one's may run at the same
+        time; either may be closed first."""
+        conn = await self._c()
+        self.last_resumed = None
+        r = await conn.call("session.fork", {"session": self.id})
+        sid, sandbox = P.forked(r, self.id)
+        return AsyncSession._fork_of(self, conn, sid, sandbox)
+
     async def status(self) -> SessionStatus:
         """See :meth:`securer.Session.status`."""
         conn = await self._c()
@@ -576,7 +624,7 @@ class AsyncSession:
         except SecurerError:
             pass
         finally:
-            await conn.close()
+            await conn.release()
 
     async def __aenter__(self) -> AsyncSession:
         return await self.start()

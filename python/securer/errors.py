@@ -19,9 +19,10 @@ The classes group what a caller handles alike:
 - :class:`LimitExceeded`: a limit of the daemon's configuration or of the
   session was reached.
 - :class:`FileOpError`: file.put and file.get.
-- :class:`SnapshotError`: session.hibernate could not save the session's
-  state (:class:`SnapshotTooLarge`, :class:`SnapshotQuota`,
-  :class:`SnapshotFailed`); the session goes on as it was.
+- :class:`SnapshotError`: session.hibernate (or session.fork) could not
+  save the session's state (:class:`SnapshotTooLarge`,
+  :class:`SnapshotQuota`, :class:`SnapshotFailed`); the session goes on
+  as it was.
 - :class:`ResumeError`: a hibernated session's state could not be
   restored for the request that woke it (:class:`SnapshotMissing`,
   :class:`SnapshotTampered`, :class:`ResumeFailed`); the request was not
@@ -52,7 +53,8 @@ __all__ = [
     "Unavailable",
     "LimitExceeded", "TooManySessions", "TooManyExecutions",
     "NoSuchPool", "PoolExists", "PoolTooLarge", "PoolBusy",
-    "CapacityExhausted", "NoSuchSession", "SessionBusy", "MaxExecutions",
+    "CapacityExhausted", "NoSuchSession", "SessionBusy", "NameInUse",
+    "SessionInUse", "MaxExecutions",
     "CodeTooLong", "AuditUnavailable", "BadLimits", "BadTools",
     "SandboxUnavailable", "SpawnFailed", "SessionStateLost",
     "ExecutionError", "RSyntaxError", "RError", "Timeout", "WorkerDied",
@@ -309,9 +311,24 @@ class NoSuchSession(SecurerError, LookupError):
 
 
 class SessionBusy(TryAgain):
-    """session_busy: an execution is already running in the session."""
+    """session_busy: an execution is already running in the session, or
+    its state is being saved (session.hibernate, session.fork)."""
 
     code = "session_busy"
+
+
+class NameInUse(SecurerError):
+    """name_in_use: the owner has a session of that name already, on a
+    connection or kept by the daemon (session.attach takes it back)."""
+
+    code = "name_in_use"
+
+
+class SessionInUse(TryAgain):
+    """session_in_use: session.attach of a named session that is open on
+    another connection."""
+
+    code = "session_in_use"
 
 
 class MaxExecutions(LimitExceeded):
@@ -593,8 +610,9 @@ class FileIOError(FileOpError, OSError):
 # --- Hibernation -------------------------------------------------------------
 
 class SnapshotError(SecurerError):
-    """session.hibernate could not save the session's state; the session
-    goes on as it was, with its worker and its state."""
+    """session.hibernate could not save the session's state, or
+    session.fork could not copy it; the session goes on as it was, with
+    its worker and its state (and no fork is made)."""
 
 
 class SnapshotTooLarge(SnapshotError, LimitExceeded):
@@ -676,7 +694,8 @@ ERROR_CLASSES: dict[str, type[SecurerError]] = {
         BadRequest, TooLarge, HelloRequired, UnsupportedVersion,
         Unauthorized, AuthThrottled, RateLimited, TooManySessions,
         TooManyExecutions, NoSuchPool, PoolExists, PoolTooLarge, PoolBusy,
-        CapacityExhausted, NoSuchSession, SessionBusy, MaxExecutions,
+        CapacityExhausted, NoSuchSession, SessionBusy, NameInUse,
+        SessionInUse, MaxExecutions,
         CodeTooLong, AuditUnavailable, BadLimits, BadTools,
         SandboxUnavailable, SpawnFailed, RSyntaxError, RError, Timeout,
         WorkerDied, TooManyMessages, ToolCallsExceeded, ResultTooLarge,

@@ -205,8 +205,11 @@ class Result:
 class SessionStatus:
     """A session as the daemon's status reports it; its state is
     "starting", "idle", "busy", "dead", "hibernating" (its state is being
-    saved), "hibernated" (saved, no worker) or "resuming" (being restored
-    for a request)."""
+    saved), "hibernated" (saved, no worker), "resuming" (being restored
+    for a request) or "forking" (its state is being copied for a fork,
+    or it is that fork and its copy is being stored).  forked_from is
+    the session a fork's state was copied from (None for a session that
+    is no fork)."""
 
     session: str
     state: str
@@ -214,6 +217,7 @@ class SessionStatus:
     tools: list[str]
     sandbox: str
     age: float
+    forked_from: str | None = None
 
 
 @dataclass(frozen=True)

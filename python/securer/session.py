@@ -118,6 +118,9 @@ class Session:
     That request's :attr:`last_resumed` (and an execution's
     :attr:`Result.resumed`) says so; what could not be restored is a
     :class:`ResumeWarning`.
+
+    A session can be copied: :meth:`fork` makes a new session, on the
+    same connection, whose state is this one's at the fork.
     """
 
     def __init__(self, socket: str | None = None, tools: Any = None,
@@ -156,7 +159,27 @@ class Session:
         #: session was hibernated and the request woke it
         #: (:class:`Resumed`); None if it did not.
         self.last_resumed: Resumed | None = None
+        #: The session whose state this one's was copied from
+        #: (:meth:`fork`), or None.
+        self.forked_from: str | None = None
         self._closed = False
+
+    @classmethod
+    def _fork_of(cls, src: Session, sid: str, sandbox: str) -> Session:
+        """The object of the session sid, a fork of src on its
+        connection, with its tools and value mode."""
+        s = cls.__new__(cls)
+        s._tools = src._tools
+        s._by_name = src._by_name
+        s._values = src._values
+        s._conn = src._conn
+        s.id = sid
+        s.sandbox = sandbox
+        s.last_resumed = None
+        s.forked_from = src.id
+        s._closed = False
+        src._conn.retain()
+        return s
 
     @property
     def tools(self) -> list[Tool]:
@@ -310,6 +333,43 @@ class Session:
         return P.hibernated(self._conn.call("session.hibernate",
                                             {"session": self.id}))
 
+    def fork(self) -> Session:
+        """Copies the session: a new :class:`Session` whose state is this
+        one's as it is now, with the same tools (the same callables, run
+        in this process), limits and value mode.
+
+        This session may be idle or hibernated, and goes on at once.  The
+        new one starts hibernated (its :meth:`status` says "hibernated"
+        and names this one as ``forked_from``): its first
+        :meth:`execute`, :meth:`put_file` or :meth:`get_file` restores
+        the copy in a worker of its own, which its :attr:`last_resumed`
+        (and the execution's :attr:`Result.resumed`) says, and from then
+        on the two change independently.  Everything :meth:`hibernate`
+        keeps is copied: the global environment (``.Random.seed``
+        included: the random stream goes on in both as it would have
+        here), the packages, the working directory, the files of HOME.
+
+        The new session shares this one's connection, and may be used
+        from another thread at the same time; either may be closed
+        first, and the connection is closed with the last.
+
+        Raises :class:`SessionBusy` while an execution runs here (or this
+        session is being hibernated or forked), :class:`TooManySessions`
+        at the owner's session limit, :class:`SnapshotTooLarge`,
+        :class:`SnapshotQuota` or :class:`SnapshotFailed` when the state
+        could not be saved, :class:`SnapshotMissing` or
+        :class:`SnapshotTampered` when a hibernated session's snapshot
+        could not be copied (it is left as it was, for its own next
+        request to find), :class:`AuditUnavailable`, :class:`Closed` if
+        this session was closed meanwhile.  No fork is made then, and
+        this session goes on as it was.
+        """
+        self._check()
+        self.last_resumed = None
+        r = self._conn.call("session.fork", {"session": self.id})
+        sid, sandbox = P.forked(r, self.id)
+        return Session._fork_of(self, sid, sandbox)
+
     def status(self) -> SessionStatus:
         """The daemon's view of the session (state, executions, ...)."""
         self._check()
@@ -318,7 +378,8 @@ class Session:
 
     def close(self) -> None:
         """Closes the session (an execution in progress ends with
-        :class:`Closed`) and its connection.  Closing twice is fine."""
+        :class:`Closed`) and its connection, unless a fork (or the
+        session forked) still uses it.  Closing twice is fine."""
         if self._closed:
             return
         self._closed = True
@@ -328,7 +389,7 @@ class Session:
         except SecurerError:
             pass
         finally:
-            self._conn.close()
+            self._conn.release()
 
     def __enter__(self) -> Session:
         return self

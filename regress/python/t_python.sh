@@ -8,7 +8,7 @@
 
 PY=/usr/bin/python3
 FILES="values frames binary session tools errors timeouts pool async \
-autostart schema files hibernate"
+autostart schema files hibernate fork"
 
 py_env() {
 	B=$(atf_config_get build)

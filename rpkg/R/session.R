@@ -7,6 +7,7 @@ SecureSession <- R6::R6Class("SecureSession",
                           verbose = FALSE, sandbox_strict = FALSE,
                           audit_log = NULL, max_executions = NULL,
                           pre_execute_hook = NULL, sanitize_errors = FALSE) {
+      if (!is.null(fork_handover$ptr)) return(private$adopt())
       private$tool_list <- validate_tools(tools)
       if (!is.null(max_executions)) {
         if (!is.numeric(max_executions) || length(max_executions) != 1 ||
@@ -29,6 +30,7 @@ SecureSession <- R6::R6Class("SecureSession",
       private$hook <- pre_execute_hook
       private$sanitize <- isTRUE(sanitize_errors)
       private$session_id <- basename(tempfile("sess_"))
+      private$audit_path <- audit_log
       private$audit <- new_audit_logger(audit_log, private$session_id)
       private$start()
       invisible(self)
@@ -117,22 +119,42 @@ SecureSession <- R6::R6Class("SecureSession",
       vmsg(private$verbose, "Hibernating session")
       private$resumed_last <- NULL
       r <- .Call(C_session_hibernate, private$ptr)
-      if (is.list(r)) {
-        if (!is.null(private$audit))
-          private$audit("session_hibernate", error = r$message)
-        # The connection is gone, and the session with it.
-        if (r$code %in% c("EIO", "ETRUNCATED", "ESLOWCLIENT", "EOVERBUDGET")) {
-          .Call(C_session_close, private$ptr)
-          private$ptr <- NULL
-        }
-        securer_abort(r$message, switch(r$code,
-          ESLOWCLIENT = "securer_slow_client",
-          EOVERBUDGET = "securer_over_budget",
-          paste0("securer_", r$code)))
-      }
+      if (is.list(r)) private$refused("session_hibernate", r)
       vmsg(private$verbose, sprintf("Session hibernated (%.0f bytes)", r))
       if (!is.null(private$audit)) private$audit("session_hibernate", bytes = r)
       invisible(r)
+    },
+
+    #' A new session whose state is a copy of this one's, taken now (this
+    #' one idle or hibernated, and going on at once): a SecureSession with
+    #' the same tools, options and verbose and audit settings, on this
+    #' one's connection to the daemon.  It starts hibernated: its first
+    #' execution or file call restores the copy in a worker of its own
+    #' ($last_resumed() says so), and from then on the two change
+    #' independently.  Either may be closed first; the connection closes
+    #' with the last.
+    fork = function() {
+      if (private$executing)
+        securer_abort("Cannot fork while an execution is in progress.",
+                      "securer_session_busy")
+      if (is.null(private$ptr)) securer_abort("Session is not running.")
+      vmsg(private$verbose, "Forking session")
+      private$resumed_last <- NULL
+      r <- .Call(C_session_fork, private$ptr)
+      if (is.null(r$ptr)) private$refused("session_fork", r)
+      id <- basename(tempfile("sess_"))
+      fork_handover$from <- private
+      fork_handover$ptr <- r$ptr
+      fork_handover$session_id <- id
+      on.exit(rm(list = ls(fork_handover), envir = fork_handover))
+      f <- SecureSession$new()
+      daemon_session <- R_extptr_prot(r$ptr)[1]
+      vmsg(private$verbose, sprintf("Session forked (%.0f bytes, session=%s)",
+                                    r$bytes, daemon_session))
+      if (!is.null(private$audit))
+        private$audit("session_fork", bytes = r$bytes, fork_id = id,
+                      daemon_session = daemon_session)
+      f
     },
 
     #' What the last execution or file call said of a resume: NULL, or
@@ -234,9 +256,10 @@ SecureSession <- R6::R6Class("SecureSession",
   private = list(
     ptr = NULL, tool_list = list(), sandbox = FALSE, strict = FALSE,
     limits = NULL, verbose = FALSE, max_executions = NULL, hook = NULL,
-    sanitize = FALSE, session_id = NULL, audit = NULL, executing = FALSE,
-    execution_count = 0L, output_last = NULL, plots_last = NULL,
-    validate = TRUE, advisories_last = character(0), resumed_last = NULL,
+    sanitize = FALSE, session_id = NULL, audit_path = NULL, audit = NULL,
+    executing = FALSE, execution_count = 0L, output_last = NULL,
+    plots_last = NULL, validate = TRUE, advisories_last = character(0),
+    resumed_last = NULL,
 
     # The isolation the daemon gives the session (full, partial), as it
     # said when the session was made: the worker is always sandboxed.
@@ -356,6 +379,40 @@ SecureSession <- R6::R6Class("SecureSession",
       if (is.null(con)) out else invisible(NULL)
     },
 
+    # What the daemon refused to $hibernate() or $fork(), list(code,
+    # message): logged and raised with its class.  Once the connection is
+    # gone, the session is too.
+    refused = function(event, r) {
+      if (!is.null(private$audit)) private$audit(event, error = r$message)
+      if (r$code %in% c("EIO", "ETRUNCATED", "ESLOWCLIENT", "EOVERBUDGET")) {
+        .Call(C_session_close, private$ptr)
+        private$ptr <- NULL
+      }
+      securer_abort(r$message, switch(r$code,
+        ESLOWCLIENT = "securer_slow_client",
+        EOVERBUDGET = "securer_over_budget",
+        paste0("securer_", r$code)))
+    },
+
+    # The object $fork() makes (fork_handover): its source's tools and
+    # settings, and the daemon's new session on the source's connection
+    # instead of a session of its own.
+    adopt = function() {
+      from <- fork_handover$from
+      for (n in c("tool_list", "sandbox", "strict", "limits", "verbose",
+                  "max_executions", "hook", "sanitize", "audit_path"))
+        private[[n]] <- from[[n]]
+      private$ptr <- fork_handover$ptr
+      private$session_id <- fork_handover$session_id
+      private$audit <- new_audit_logger(private$audit_path, private$session_id)
+      info <- R_extptr_prot(private$ptr)
+      if (!is.null(private$audit))
+        private$audit("session_start", sandbox = private$sandbox,
+                      daemon_session = info[1], isolation = info[2],
+                      forked_from = from$session_id)
+      invisible(self)
+    },
+
     start = function() {
       private$ptr <- open_session(private$tool_list, private$limits,
                                   NULL, private$strict)
@@ -373,6 +430,9 @@ SecureSession <- R6::R6Class("SecureSession",
       if (private$executing)
         securer_abort(paste("<SecureSession> does not support concurrent",
           "`execute()` calls; wait for the current execution to complete."))
+      # A fork shares its source's connection, which takes one execution
+      # at a time: securer_session_busy while the other's runs.
+      .Call(C_session_ready, private$ptr)
       if (!is.null(private$max_executions) &&
           private$execution_count >= private$max_executions)
         securer_abort(sprintf("Maximum executions (%d) reached for this session.",
@@ -581,6 +641,11 @@ SecureSession <- R6::R6Class("SecureSession",
 )
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+# $fork() hands the new object its source's private environment, the
+# daemon's new session and its id here, for initialize() to take instead
+# of its arguments: an R6 object is made only by $new().
+fork_handover <- new.env(parent = emptyenv())
 
 R_extptr_prot <- function(p) .Call(C_session_info, p)
 

@@ -35,13 +35,31 @@
 
 #define VALUE_MAX	(64U * 1024 * 1024)
 
+/*
+ * A connection, shared by a session and its forks (session.fork makes the
+ * new session on its source's connection), closed with the last of them.
+ * libsecurer sends nothing else on it while an execution started there
+ * runs (running, until polled out).  A session closed meanwhile owes its
+ * session.close until then; one closed while its own execution runs is
+ * an orphan, its execution waited for at the connection's next use.
+ */
+struct rconn {
+	struct securer		*sc;
+	int			 refs;		/* the sessions open in R */
+	struct rsess		*running;
+	int			 calling;	/* in its execute: callbacks
+						   run R code */
+	struct securer_session	**owed;
+	size_t			 nowed;
+};
+
 /* What a session's callbacks need, kept alive by its external pointer. */
 struct rsess {
-	struct securer		*sc;	/* a connection of its own */
+	struct rconn		*conn;
 	struct securer_session	*s;
 	SEXP			 cb;	/* list(output, tool, unwind token),
 					   preserved */
-	int			 running;	/* started, not yet polled out */
+	int			 orphan;	/* closed while running */
 	int			 cbfail;	/* a callback jumped: to go on with
 					   once libsecurer has returned */
 };
@@ -57,31 +75,40 @@ static SEXP	securer_ns = NULL;
 static SEXP	securer_envparent = NULL;
 
 static void	rsess_free(struct rsess *);
+static void	conn_free(struct rconn *);
 static void	cb_output_body(struct cbcall *);
 static void	cb_tool_body(struct cbcall *);
 
 /*
- * An error of the package: securer_abort(message, "securer_usage") in
- * R, so that it has class securer_error like every other.
+ * An error of the package: securer_abort(message, class) in R, so that
+ * it has class securer_error like every other.
  */
-static void __attribute__((__noreturn__, __format__(printf, 1, 2)))
-pkg_error(const char *fmt, ...)
+static void __attribute__((__noreturn__))
+abort_class(const char *class, const char *msg)
 {
-	char	 msg[1024];
-	va_list	 ap;
 	SEXP	 call, m, cls;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (securer_ns != NULL) {
 		m = PROTECT(Rf_mkString(msg));
-		cls = PROTECT(Rf_mkString("securer_usage"));
+		cls = PROTECT(Rf_mkString(class));
 		call = PROTECT(Rf_lang3(Rf_install("securer_abort"), m, cls));
 		Rf_eval(call, securer_ns);
 		UNPROTECT(3);
 	}
 	Rf_error("%s", msg);
+}
+
+/* A misuse: class securer_usage. */
+static void __attribute__((__noreturn__, __format__(printf, 1, 2)))
+pkg_error(const char *fmt, ...)
+{
+	char	 msg[1024];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	abort_class("securer_usage", msg);
 }
 
 /* The codec's printed form of what cannot cross: .printed(x). */
@@ -164,10 +191,126 @@ rsess_of(SEXP p)
 static void
 rsess_free(struct rsess *rs)
 {
-	securer_close(rs->sc);
 	if (rs->cb != NULL)
 		R_ReleaseObject(rs->cb);
 	free(rs);
+}
+
+/* The connection, and its sessions with it: an orphan's execution too. */
+static void
+conn_free(struct rconn *c)
+{
+	securer_close(c->sc);
+	if (c->running != NULL && c->running->orphan)
+		rsess_free(c->running);
+	free(c->owed);
+	free(c);
+}
+
+/* s's session.close, sent once nothing runs on the connection. */
+static void
+conn_owe(struct rconn *c, struct securer_session *s)
+{
+	struct securer_session	**owed;
+
+	/* Out of memory, it stays open until the connection closes. */
+	if ((owed = reallocarray(c->owed, c->nowed + 1,
+	    sizeof(*owed))) == NULL)
+		return;
+	c->owed = owed;
+	c->owed[c->nowed++] = s;
+}
+
+/*
+ * An orphan whose execution has ended: its session.close is owed, and
+ * the connection goes too if no session is open on it.
+ */
+static void
+orphan_end(struct rsess *rs)
+{
+	struct rconn	*c = rs->conn;
+
+	if (c->running == rs)
+		c->running = NULL;
+	if (c->refs == 0)
+		conn_free(c);
+	else
+		conn_owe(c, rs->s);
+	rsess_free(rs);
+}
+
+/*
+ * At a call's start: an orphan's execution is waited for to its end (its
+ * callbacks no longer run R code: its tool calls are refused, its output
+ * dropped), then the session.close owed are sent.
+ */
+static void
+conn_settle(struct rconn *c)
+{
+	struct rsess		*o = c->running;
+	struct securer_result	 res;
+	int			 rv;
+
+	if (o != NULL && o->orphan) {
+		/* In slices, so that an interrupt can stop the wait. */
+		while ((rv = securer_execute_poll(o->s, 100, &res)) == 1)
+			R_CheckUserInterrupt();
+		if (rv == 0)
+			securer_result_free(&res);
+		orphan_end(o);
+	}
+	if (c->running == NULL)
+		while (c->nowed > 0)
+			securer_session_close(c->owed[--c->nowed]);
+}
+
+/*
+ * The connection, settled and free for a request of rs.  An execution a
+ * session open in R has under way there, rs's own or a fork's, is not
+ * waited for: an error.
+ */
+static struct securer *
+conn_ready(struct rsess *rs)
+{
+	struct rconn	*c = rs->conn;
+
+	conn_settle(c);
+	if (c->running == rs)
+		pkg_error("an asynchronous execution is in progress");
+	if (c->running != NULL)
+		abort_class("securer_session_busy", "Another session on this "
+		    "connection (a fork, or the session forked) has an "
+		    "execution in progress; wait for it to complete.");
+	return (c->sc);
+}
+
+/*
+ * The session closed in R, by $close() (send: 1) or its finalizer (0: a
+ * collection may come in the middle of any call on the connection, so
+ * nothing is sent then).  While an execution is under way on the
+ * connection no other request may go either: the session.close is owed
+ * until it ends, and the session running it is an orphan until then.
+ * The last session open closes the connection, which closes what is
+ * left, unless a callback of an execution there closed it.
+ */
+static void
+session_end(struct rsess *rs, int send)
+{
+	struct rconn	*c = rs->conn;
+
+	c->refs--;
+	if (c->running == NULL && send)
+		securer_session_close(rs->s);
+	else if (c->running != rs && c->refs > 0)
+		conn_owe(c, rs->s);
+	if (c->refs == 0 && !c->calling) {
+		conn_free(c);
+		rsess_free(rs);
+	} else if (c->running == rs) {
+		rs->orphan = 1;
+		rs->cbfail = 1;
+	} else
+		rsess_free(rs);
 }
 
 static void
@@ -177,8 +320,26 @@ rsess_finalize(SEXP p)
 
 	if ((rs = R_ExternalPtrAddr(p)) != NULL) {
 		R_ClearExternalPtr(p);
-		rsess_free(rs);
+		session_end(rs, 0);
 	}
+}
+
+/*
+ * rs as an R object: an external pointer whose protected value is
+ * c(session id, sandbox).
+ */
+static SEXP
+rsess_ptr(struct rsess *rs)
+{
+	SEXP	 p, info;
+
+	info = PROTECT(Rf_allocVector(STRSXP, 2));
+	SET_STRING_ELT(info, 0, Rf_mkChar(securer_session_id(rs->s)));
+	SET_STRING_ELT(info, 1, Rf_mkChar(securer_session_sandbox(rs->s)));
+	p = PROTECT(R_MakeExternalPtr(rs, R_NilValue, info));
+	R_RegisterCFinalizerEx(p, rsess_finalize, TRUE);
+	UNPROTECT(2);
+	return (p);
 }
 
 /*
@@ -191,7 +352,8 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 {
 	struct securer_session_opts	 o;
 	struct rsess			*rs;
-	SEXP				 p, err, info;
+	struct rconn			*c;
+	SEXP				 err;
 
 	memset(&o, 0, sizeof(o));
 	o.tools = opt_str(tools);
@@ -200,29 +362,29 @@ r_session_new(SEXP path, SEXP tools, SEXP limits, SEXP timeout,
 	o.max_executions = Rf_isNull(maxexec) ? 0 : (long)Rf_asReal(maxexec);
 	o.sandbox_strict = Rf_asLogical(strict) == TRUE;
 	if ((rs = calloc(1, sizeof(*rs))) == NULL ||
-	    (rs->sc = securer_open()) == NULL) {
+	    (rs->conn = calloc(1, sizeof(*rs->conn))) == NULL ||
+	    (rs->conn->sc = securer_open()) == NULL) {
+		if (rs != NULL)
+			free(rs->conn);
 		free(rs);
 		pkg_error("out of memory");
 	}
+	c = rs->conn;
+	c->refs = 1;
 	/*
 	 * The codec reads vectors in binary form, their bytes raw in the
 	 * frame after the reply: exact, and copied once.
 	 */
-	securer_set_frames(rs->sc, 1);
-	if (securer_connect(rs->sc, opt_str(path)) == -1 ||
-	    securer_session_create(rs->sc, &o, &rs->s) == -1) {
-		err = PROTECT(error_of(rs->sc));
+	securer_set_frames(c->sc, 1);
+	if (securer_connect(c->sc, opt_str(path)) == -1 ||
+	    securer_session_create(c->sc, &o, &rs->s) == -1) {
+		err = PROTECT(error_of(c->sc));
+		conn_free(c);
 		rsess_free(rs);
 		UNPROTECT(1);
 		return (err);
 	}
-	info = PROTECT(Rf_allocVector(STRSXP, 2));
-	SET_STRING_ELT(info, 0, Rf_mkChar(securer_session_id(rs->s)));
-	SET_STRING_ELT(info, 1, Rf_mkChar(securer_session_sandbox(rs->s)));
-	p = PROTECT(R_MakeExternalPtr(rs, R_NilValue, info));
-	R_RegisterCFinalizerEx(p, rsess_finalize, TRUE);
-	UNPROTECT(2);
-	return (p);
+	return (rsess_ptr(rs));
 }
 
 static SEXP
@@ -239,16 +401,20 @@ r_session_close(SEXP p)
 
 	if (TYPEOF(p) == EXTPTRSXP && (rs = R_ExternalPtrAddr(p)) != NULL) {
 		R_ClearExternalPtr(p);
-		/*
-		 * session.close, then the connection.  With an execution
-		 * under way no other request can be sent on the connection:
-		 * closing it closes its one session.
-		 */
-		if (!rs->running && rs->s != NULL)
-			securer_session_close(rs->s);
-		rs->s = NULL;
-		rsess_free(rs);
+		session_end(rs, 1);
 	}
+	return (R_NilValue);
+}
+
+/*
+ * An error now if the connection is not free for the session (an
+ * execution of its fork, or of the session it was forked from, is under
+ * way there), before the R side sets up an execution.
+ */
+static SEXP
+r_session_ready(SEXP p)
+{
+	conn_ready(rsess_of(p));
 	return (R_NilValue);
 }
 
@@ -256,9 +422,10 @@ static SEXP
 r_session_restart(SEXP p)
 {
 	struct rsess	*rs = rsess_of(p);
+	struct securer	*sc = conn_ready(rs);
 
 	if (securer_session_restart(rs->s) == -1)
-		return (error_of(rs->sc));
+		return (error_of(sc));
 	return (R_NilValue);
 }
 
@@ -270,13 +437,45 @@ static SEXP
 r_session_hibernate(SEXP p)
 {
 	struct rsess	*rs = rsess_of(p);
+	struct securer	*sc = conn_ready(rs);
 	uint64_t	 bytes;
 
-	if (rs->running)
-		pkg_error("an asynchronous execution is in progress");
 	if (securer_session_hibernate(rs->s, &bytes) == -1)
-		return (error_of(rs->sc));
+		return (error_of(sc));
 	return (Rf_ScalarReal((double)bytes));
+}
+
+/*
+ * A new session on rs's connection whose state is a copy of rs's
+ * (session.fork): list(ptr, bytes), its external pointer and the size of
+ * the snapshot it starts from; else list(code, message, json).
+ */
+static SEXP
+r_session_fork(SEXP p)
+{
+	struct rsess	*rs = rsess_of(p), *n;
+	struct securer	*sc = conn_ready(rs);
+	uint64_t	 bytes;
+	SEXP		 l, nm;
+
+	l = PROTECT(Rf_allocVector(VECSXP, 2));
+	nm = PROTECT(Rf_allocVector(STRSXP, 2));
+	Rf_setAttrib(l, R_NamesSymbol, nm);
+	SET_STRING_ELT(nm, 0, Rf_mkChar("ptr"));
+	SET_STRING_ELT(nm, 1, Rf_mkChar("bytes"));
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		pkg_error("out of memory");
+	if (securer_session_fork(rs->s, &n->s, &bytes) == -1) {
+		free(n);
+		UNPROTECT(2);
+		return (error_of(sc));
+	}
+	n->conn = rs->conn;
+	n->conn->refs++;
+	SET_VECTOR_ELT(l, 0, rsess_ptr(n));
+	SET_VECTOR_ELT(l, 1, Rf_ScalarReal((double)bytes));
+	UNPROTECT(2);
+	return (l);
 }
 
 /*
@@ -309,28 +508,41 @@ r_session_resumed(SEXP p)
 	return (l);
 }
 
+/*
+ * The session's state as the daemon's status says ("dead" if it is not
+ * there); "busy" or "unknown" while an execution of its, or of another
+ * session on its connection, keeps the request from going.
+ */
 static SEXP
-r_session_pid(SEXP p)
+r_session_state(SEXP p)
 {
 	struct rsess	*rs = rsess_of(p);
+	struct rconn	*c = rs->conn;
+	const char	*id = securer_session_id(rs->s);
 	char		*json;
-	cJSON		*st, *ss, *it;
+	cJSON		*st, *ss, *it, *sid, *state;
 	SEXP		 r;
 
-	if (securer_status(rs->sc, &json) == -1)
-		return (error_of(rs->sc));
+	conn_settle(c);
+	if (c->running != NULL)
+		return (mkstr(c->running == rs ? "busy" : "unknown"));
+	if (securer_status(c->sc, &json) == -1)
+		return (error_of(c->sc));
 	st = cJSON_Parse(json);
 	free(json);
-	r = PROTECT(mkstr("dead"));
+	r = NULL;
 	ss = cJSON_GetObjectItem(st, "sessions");
 	cJSON_ArrayForEach(it, ss) {
-		cJSON	*state = cJSON_GetObjectItem(it, "state");
-		if (cJSON_IsString(state))
+		sid = cJSON_GetObjectItem(it, "session");
+		state = cJSON_GetObjectItem(it, "state");
+		if (cJSON_IsString(sid) && strcmp(sid->valuestring, id) == 0 &&
+		    cJSON_IsString(state)) {
 			r = mkstr(state->valuestring);
+			break;
+		}
 	}
 	cJSON_Delete(st);
-	UNPROTECT(1);
-	return (r);
+	return (r != NULL ? r : mkstr("dead"));
 }
 
 /*
@@ -639,9 +851,10 @@ failure(struct rsess *rs)
 
 	l = PROTECT(Rf_allocVector(VECSXP, 2));
 	nm = PROTECT(Rf_allocVector(STRSXP, 2));
-	SET_VECTOR_ELT(l, 0, error_of(rs->sc));
-	if (securer_errjson(rs->sc) != NULL &&
-	    securer_plots_parse(securer_errjson(rs->sc), &plots, &n) == 0) {
+	SET_VECTOR_ELT(l, 0, error_of(rs->conn->sc));
+	if (securer_errjson(rs->conn->sc) != NULL &&
+	    securer_plots_parse(securer_errjson(rs->conn->sc), &plots,
+	    &n) == 0) {
 		SET_VECTOR_ELT(l, 1, plots_of(plots, n));
 		securer_plots_free(plots, n);
 	}
@@ -682,8 +895,6 @@ r_file_put_chunk(SEXP p, SEXP name, SEXP data, SEXP from, SEXP count,
 	uint64_t	 start = count_arg(from, "from"), len = count_arg(count,
 			    "count");
 
-	if (rs->running)
-		pkg_error("an asynchronous execution is in progress");
 	if (TYPEOF(data) != RAWSXP)
 		pkg_error("data must be a raw vector");
 	if (!Rf_isLogical(more) || XLENGTH(more) != 1 ||
@@ -692,6 +903,7 @@ r_file_put_chunk(SEXP p, SEXP name, SEXP data, SEXP from, SEXP count,
 	if (start > (uint64_t)XLENGTH(data) ||
 	    len > (uint64_t)XLENGTH(data) - start)
 		pkg_error("the slice is outside data");
+	conn_ready(rs);
 	if (securer_file_put_chunk(rs->s, n, RAW(data) + start, len, off,
 	    LOGICAL(more)[0], &size) == -1)
 		return (failure(rs));
@@ -713,10 +925,9 @@ r_file_get_range(SEXP p, SEXP name, SEXP offset, SEXP length)
 	size_t		 len;
 	SEXP		 l, nm, raw;
 
-	if (rs->running)
-		pkg_error("an asynchronous execution is in progress");
 	if (want > SIZE_MAX)
 		pkg_error("length is too large");
+	conn_ready(rs);
 	if (securer_file_get_range(rs->s, n, off, want, &data, &len,
 	    &size) == -1)
 		return (failure(rs));
@@ -735,19 +946,36 @@ r_file_get_range(SEXP p, SEXP name, SEXP offset, SEXP length)
 	return (l);
 }
 
+/*
+ * While the execution runs, the connection is its session's (running),
+ * and its callbacks run R code (calling), which may close sessions.
+ */
 static SEXP
 r_execute(SEXP p, SEXP code, SEXP timeout, SEXP maxtools, SEXP maxlines,
     SEXP output, SEXP tool)
 {
 	struct rsess			*rs = rsess_of(p);
+	struct rconn			*c = rs->conn;
 	struct securer_exec_opts	 o;
 	struct securer_result		 res;
 	const char			*text = str_arg(code, "code");
+	int				 rv;
 
-	if (rs->running)
-		pkg_error("an asynchronous execution is in progress");
+	conn_ready(rs);
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
-	if (securer_execute(rs->s, text, &o, &res) == -1) {
+	c->running = rs;
+	c->calling = 1;
+	rv = securer_execute(rs->s, text, &o, &res);
+	c->calling = 0;
+	c->running = NULL;
+	if (rs->orphan) {
+		/* A callback closed the session: nothing to return to. */
+		if (rv == 0)
+			securer_result_free(&res);
+		orphan_end(rs);
+		return (R_NilValue);
+	}
+	if (rv == -1) {
 		unwind_continue(rs);
 		return (failure(rs));
 	}
@@ -766,12 +994,11 @@ r_execute_start(SEXP p, SEXP code, SEXP timeout, SEXP maxtools,
 	struct securer_exec_opts	 o;
 	const char			*text = str_arg(code, "code");
 
-	if (rs->running)
-		pkg_error("an asynchronous execution is in progress");
+	conn_ready(rs);
 	exec_opts(rs, &o, timeout, maxtools, maxlines, output, tool);
 	if (securer_execute_start(rs->s, text, &o) == -1)
 		return (failure(rs));
-	rs->running = 1;
+	rs->conn->running = rs;
 	return (R_NilValue);
 }
 
@@ -780,17 +1007,30 @@ static SEXP
 r_execute_poll(SEXP p, SEXP ms)
 {
 	struct rsess		*rs = rsess_of(p);
+	struct rconn		*c = rs->conn;
 	struct securer_result	 res;
 	int			 rv;
 
-	if (!rs->running)
+	if (c->running != rs)
 		pkg_error("no execution is in progress");
+	c->calling = 1;
 	rv = securer_execute_poll(rs->s, Rf_asInteger(ms), &res);
+	c->calling = 0;
+	if (rs->orphan) {
+		/* A callback closed the session: nothing to return to. */
+		if (rv == 0)
+			securer_result_free(&res);
+		if (rv != 1)
+			orphan_end(rs);
+		else if (c->refs == 0)
+			conn_free(c);
+		return (R_NilValue);
+	}
 	if (rv == 1) {
 		unwind_continue(rs);
 		return (R_NilValue);
 	}
-	rs->running = 0;
+	c->running = NULL;
 	if (rv == -1) {
 		unwind_continue(rs);
 		return (failure(rs));
@@ -825,11 +1065,11 @@ r_wait_any(SEXP ptrs, SEXP ms)
 		if (TYPEOF(VECTOR_ELT(ptrs, i)) != EXTPTRSXP ||
 		    (rs = R_ExternalPtrAddr(VECTOR_ELT(ptrs, i))) == NULL)
 			continue;
-		if (securer_buffered(rs->sc)) {
+		if (securer_buffered(rs->conn->sc)) {
 			free(pfd);
 			return (Rf_ScalarLogical(TRUE));
 		}
-		pfd[i].fd = securer_fd(rs->sc);
+		pfd[i].fd = securer_fd(rs->conn->sc);
 		pfd[i].events = POLLIN;
 	}
 	rv = poll(pfd, n, Rf_asInteger(ms));
@@ -1020,10 +1260,12 @@ static const R_CallMethodDef calls[] = {
 	{ "C_session_new", (DL_FUNC)r_session_new, 6 },
 	{ "C_session_close", (DL_FUNC)r_session_close, 1 },
 	{ "C_session_info", (DL_FUNC)r_session_info, 1 },
+	{ "C_session_ready", (DL_FUNC)r_session_ready, 1 },
 	{ "C_session_restart", (DL_FUNC)r_session_restart, 1 },
 	{ "C_session_hibernate", (DL_FUNC)r_session_hibernate, 1 },
+	{ "C_session_fork", (DL_FUNC)r_session_fork, 1 },
 	{ "C_session_resumed", (DL_FUNC)r_session_resumed, 1 },
-	{ "C_session_state", (DL_FUNC)r_session_pid, 1 },
+	{ "C_session_state", (DL_FUNC)r_session_state, 1 },
 	{ "C_execute", (DL_FUNC)r_execute, 7 },
 	{ "C_execute_start", (DL_FUNC)r_execute_start, 7 },
 	{ "C_execute_poll", (DL_FUNC)r_execute_poll, 2 },

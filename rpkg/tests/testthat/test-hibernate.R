@@ -121,3 +121,229 @@ test_that("verbose says it hibernated and resumed", {
   withCallingHandlers(s$execute("1"), message = keep)
   expect_true(any(grepl("^\\[securer\\] Session resumed \\([0-9]+ bytes, [0-9]+ ms\\)", m)))
 })
+
+# $fork(): a new session whose state is a copy of its source's, on the
+# source's connection.
+
+# The daemon's view of a session: "idle", "hibernated", ...; its id.
+daemon_state <- function(s)
+  .Call(securer:::C_session_state, s$.__enclos_env__$private$ptr)
+daemon_id <- function(s)
+  securer:::R_extptr_prot(s$.__enclos_env__$private$ptr)[1]
+
+# The unix sockets this process holds: one a connection to the daemon.
+sockets <- function() {
+  fds <- list.files("/proc/self/fd", full.names = TRUE)
+  sum(startsWith(vapply(fds, Sys.readlink, ""), "socket:"))
+}
+
+test_that("$fork() copies the state, and the two go their own ways", {
+  skip_without_daemon()
+  a <- SecureSession$new()
+  on.exit(a$close())
+  a$execute("x <- 1")
+  b <- a$fork()
+  on.exit(b$close(), add = TRUE)
+  expect_s3_class(b, "SecureSession")
+  expect_false(identical(daemon_id(b), daemon_id(a)))
+  expect_identical(daemon_state(b), "hibernated")
+  expect_identical(daemon_state(a), "idle")
+  expect_identical(b$execute("x <- x + 10; x"), 11)
+  r <- b$last_resumed()
+  expect_type(r, "list")
+  expect_gt(r$bytes, 0)
+  expect_null(r$warning)
+  expect_identical(a$execute("x"), 1)
+  expect_null(a$last_resumed())
+  a$execute("x <- 5")
+  expect_identical(b$execute("x"), 11)
+  expect_null(b$last_resumed())
+  expect_identical(a$execute("x"), 5)
+})
+
+test_that("functions and the random stream go on in the fork as in the source", {
+  skip_without_daemon()
+  a <- SecureSession$new()
+  on.exit(a$close())
+  a$execute(paste("set.seed(42); invisible(runif(2)); k <- 3;",
+                  "f <- function(n) round(runif(n) * k, 6)"))
+  b <- a$fork()
+  on.exit(b$close(), add = TRUE)
+  vb <- b$execute("f(4)")
+  expect_length(vb, 4L)
+  expect_identical(vb, a$execute("f(4)"))
+  expect_identical(b$execute("runif(2)"), a$execute("runif(2)"))
+})
+
+test_that("a hibernated session forks, and both wake with its state", {
+  skip_without_daemon()
+  a <- SecureSession$new()
+  on.exit(a$close())
+  a$execute("y <- 'asleep'; writeLines('home', file.path(Sys.getenv('HOME'), 'h.txt'))")
+  n <- a$hibernate()
+  b <- a$fork()
+  on.exit(b$close(), add = TRUE)
+  expect_identical(daemon_state(a), "hibernated")
+  expect_identical(daemon_state(b), "hibernated")
+  expect_identical(b$execute("c(y, readLines(file.path(Sys.getenv('HOME'), 'h.txt')))"),
+                   c("asleep", "home"))
+  expect_gt(b$last_resumed()$bytes, 0)
+  expect_identical(a$execute("y"), "asleep")
+  expect_identical(a$last_resumed()$bytes, n)
+  # A fork of a fork.
+  b$execute("y <- 'b'")
+  c3 <- b$fork()
+  on.exit(c3$close(), add = TRUE)
+  expect_identical(c3$execute("y"), "b")
+  expect_type(c3$last_resumed(), "list")
+})
+
+test_that("the fork has the tools, settings and audit log of its source", {
+  skip_without_daemon()
+  calls <- 0
+  add <- securer_tool("add", "Add two numbers", function(a, b) {
+    calls <<- calls + 1
+    a + b
+  }, list(a = "numeric", b = "numeric"))
+  log <- tempfile(fileext = ".jsonl")
+  a <- SecureSession$new(tools = list(add), audit_log = log,
+                         max_executions = 3)
+  on.exit(a$close())
+  a$execute("z <- add(1, 2)")
+  b <- a$fork()
+  on.exit(b$close(), add = TRUE)
+  expect_identical(b$tools(), a$tools())
+  expect_identical(b$execute("add(z, 10)"), 13)
+  expect_identical(calls, 2)
+  b$execute("1")
+  b$execute("2")
+  expect_error(b$execute("3"), "Maximum executions (3) reached", fixed = TRUE)
+  expect_identical(a$execute("add(z, 1)"), 4)
+  entries <- lapply(readLines(log), jsonlite::fromJSON)
+  fork <- Filter(function(e) identical(e$event, "session_fork"), entries)
+  expect_length(fork, 1L)
+  expect_gt(fork[[1]]$bytes, 0)
+  start <- Filter(function(e) identical(e$event, "session_start") &&
+                    identical(e$session_id, fork[[1]]$fork_id), entries)
+  expect_length(start, 1L)
+  expect_identical(start[[1]]$forked_from, fork[[1]]$session_id)
+  expect_true(any(vapply(entries, function(e)
+    identical(e$event, "tool_call") && identical(e$session_id, fork[[1]]$fork_id),
+    TRUE)))
+})
+
+test_that("either may be closed first; the connection goes with the last", {
+  skip_without_daemon()
+  skip_if_not(dir.exists("/proc/self/fd"))
+  n0 <- sockets()
+  a <- SecureSession$new()
+  a$execute("x <- 'a'")
+  b <- a$fork()
+  expect_identical(sockets(), n0 + 1L)
+  a$close()
+  expect_false(a$is_alive())
+  expect_true(b$is_alive())
+  expect_identical(b$execute("x"), "a")
+  expect_error(a$fork(), "Session is not running.", fixed = TRUE)
+  expect_identical(sockets(), n0 + 1L)
+  c3 <- b$fork()
+  b$close()
+  expect_identical(c3$execute("x"), "a")
+  c3$close()
+  expect_false(c3$is_alive())
+  expect_identical(sockets(), n0)
+
+  # The source closed while the fork had not yet woken; a fork dropped
+  # unclosed is closed by the collector without troubling the source.
+  a <- SecureSession$new()
+  a$execute("x <- 'again'")
+  b <- a$fork()
+  a$close()
+  expect_identical(b$execute("x"), "again")
+  local(b$fork())
+  gc()
+  expect_identical(b$execute("x"), "again")
+  b$close()
+  expect_identical(sockets(), n0)
+})
+
+test_that("a fork while an execution runs is refused, and waits its turn", {
+  skip_without_daemon()
+  a <- SecureSession$new()
+  on.exit(a$close())
+  a$execute("x <- 1")
+  f <- a$execute_async("Sys.sleep(1); x + 1")
+  expect_error(a$fork(), "Cannot fork while an execution is in progress.",
+               fixed = TRUE, class = "securer_session_busy")
+  expect_identical(f$value(), 2)
+  b <- a$fork()
+  on.exit(b$close(), add = TRUE)
+  # The connection is one: the fork waits for its source's execution.
+  f <- a$execute_async("Sys.sleep(1); x <- 3; x")
+  expect_error(b$execute("x"), "Another session on this connection",
+               fixed = TRUE, class = "securer_session_busy")
+  expect_error(b$execute_async("x"), class = "securer_session_busy")
+  expect_error(b$fork(), class = "securer_session_busy")
+  expect_error(b$put_file(name = "a.txt", data = "a"),
+               class = "securer_session_busy")
+  expect_true(b$is_alive())
+  expect_identical(f$value(), 3)
+  expect_identical(b$execute("x"), 1)
+  expect_identical(a$execute("x"), 3)
+})
+
+test_that("a session closed while it runs lets its fork go on", {
+  skip_without_daemon()
+  a <- SecureSession$new()
+  a$execute("x <- 'kept'")
+  b <- a$fork()
+  on.exit(b$close())
+  f <- a$execute_async("Sys.sleep(1); 'never seen'")
+  a$close()
+  # b's next call waits for a's execution to end, then goes.
+  t0 <- Sys.time()
+  expect_identical(b$execute("x"), "kept")
+  expect_gt(as.numeric(difftime(Sys.time(), t0, units = "secs")), 0.5)
+  expect_identical(b$execute("x"), "kept")
+  # The fork closed while its source runs: its close waits its turn.
+  c3 <- b$fork()
+  f <- c3$execute_async("Sys.sleep(0.5); x")
+  b$close()
+  expect_identical(f$value(), "kept")
+  expect_identical(c3$execute("paste(x, 'still')"), "kept still")
+  c3$close()
+})
+
+test_that("a state over snapshot-size is not forked; the session goes on", {
+  skip_without_daemon()
+  log <- tempfile(fileext = ".jsonl")
+  s <- SecureSession$new(audit_log = log)
+  on.exit(s$close())
+  s$execute("big <- runif(2e5); invisible(NULL)")
+  e <- tryCatch(s$fork(), error = function(e) e)
+  expect_s3_class(e, "securer_snapshot_too_large")
+  expect_s3_class(e, "securer_error")
+  expect_identical(s$execute("length(big)"), 200000L)
+  ev <- Filter(function(e) identical(e$event, "session_fork"),
+               lapply(readLines(log), jsonlite::fromJSON))
+  expect_length(ev, 1L)
+  expect_type(ev[[1]]$error, "character")
+})
+
+test_that("verbose says it forked", {
+  skip_without_daemon()
+  suppressMessages(s <- SecureSession$new(verbose = TRUE))
+  on.exit(suppressMessages(s$close()))
+  m <- character(0)
+  keep <- function(c) {
+    m <<- c(m, conditionMessage(c))
+    invokeRestart("muffleMessage")
+  }
+  withCallingHandlers(f <- s$fork(), message = keep)
+  on.exit(suppressMessages(f$close()), add = TRUE)
+  expect_true(any(startsWith(m, "[securer] Forking session")))
+  expect_true(any(grepl("^\\[securer\\] Session forked \\([0-9]+ bytes, session=[0-9a-f]+\\)", m)))
+  m <- character(0)
+  withCallingHandlers(f$execute("1"), message = keep)
+  expect_true(any(grepl("^\\[securer\\] Session resumed", m)))
+})
