@@ -201,6 +201,8 @@ core_session_new(struct client *c, uint64_t id, cJSON *req,
 	s->ident = ident;
 	s->pool = pool;
 	s->owner = owner;
+	if (s->name[0] != '\0')
+		TAILQ_INSERT_TAIL(&ident->named, s, name_entry);
 	if (pool == NULL) {
 		s->client = c;
 		s->create_req = id;
@@ -404,6 +406,8 @@ core_session_destroy(struct session *s, const char *reason)
 	hib_delete(s);
 	hib_forget(s);
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
+	if (s->name[0] != '\0')
+		TAILQ_REMOVE(&s->ident->named, s, name_entry);
 	if (s->kept) {
 		TAILQ_REMOVE(&s->ident->kept, s, entry);
 		evtimer_del(&s->ev_keep);
@@ -2083,36 +2087,15 @@ session_keep(struct session *s)
 }
 
 /* The identity's session of that name, on a connection or kept. */
-struct named {
-	struct identity	*ident;
-	const char	*name;
-	struct session	*found;
-};
-
-static void
-named_in(struct client *c, void *arg)
-{
-	struct named	*nm = arg;
-	struct session	*s;
-
-	if (c->ident != nm->ident || c->gone)
-		return;
-	TAILQ_FOREACH(s, &c->sessions, entry)
-		if (strcmp(s->name, nm->name) == 0)
-			nm->found = s;
-}
-
 static struct session *
 session_named(struct identity *i, const char *name)
 {
-	struct named	 nm = { i, name, NULL };
 	struct session	*s;
 
-	TAILQ_FOREACH(s, &i->kept, entry)
+	TAILQ_FOREACH(s, &i->named, name_entry)
 		if (strcmp(s->name, name) == 0)
 			return (s);
-	client_walk(named_in, &nm);
-	return (nm.found);
+	return (NULL);
 }
 
 /* session.attach: a kept session of c's identity, by name or id. */

@@ -116,6 +116,7 @@ struct identity {
 	struct bucket		 requests;
 	struct bucket		 tools;
 	TAILQ_HEAD(, session)	 kept;		/* named, their client gone */
+	TAILQ_HEAD(, session)	 named;		/* all its named sessions */
 };
 
 /* A connection that speaks the client protocol (client.c's). */
@@ -340,6 +341,7 @@ struct session {
 	 * until "retention" (ev_keep) closes it.
 	 */
 	char			 name[SESSION_NAME_MAX + 1];
+	TAILQ_ENTRY(session)	 name_entry;	/* its identity's named */
 	int			 kept;
 	struct event		 ev_keep;
 	const char		*hib_reason;	/* for the audit log */

@@ -181,6 +181,7 @@ identity_get(struct client *c, const char *token)
 	id->requests.tokens = -1;	/* full at first use */
 	id->tools.tokens = -1;
 	TAILQ_INIT(&id->kept);
+	TAILQ_INIT(&id->named);
 	TAILQ_INSERT_TAIL(&identities, id, entry);
 	return (id);
 }

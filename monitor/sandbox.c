@@ -29,12 +29,13 @@
 #define SC(name)	SCMP_SYS(name)
 
 /*
- * The event loop: libevent's epoll backend and its timeouts; poll for
+ * The event loop: libevent's epoll backend and its timeouts (precise:
+ * a timerfd, made before the filter, set each turn); poll for
  * imsg_flush(), which waits while a channel is full.
  */
 static const int sc_events[] = {
 	SC(epoll_wait), SC(epoll_pwait), SC(epoll_ctl), SC(poll),
-	SC(clock_gettime), SC(gettimeofday), SC(time),
+	SC(clock_gettime), SC(gettimeofday), SC(time), SC(timerfd_settime),
 };
 
 /* Moving bytes: clients, the broker channel, workers' channels. */

@@ -38,7 +38,8 @@
 
 static const char	*sock;
 static char		 dir[64];
-static pid_t		 daemon_pid;
+static pid_t		 daemon_pid, cold_pid;
+static int		 own;		/* our daemons and Rserve, stopped */
 static int		 preloading;	/* our daemon preloads PRELOADED */
 static int		 rserve_on;	/* Rserve runs beside us */
 
@@ -609,12 +610,25 @@ remove_files(void)
 	rmdir(dir);
 }
 
+/* At exit, after an error too: nothing of ours is left running. */
+static void
+bench_end(void)
+{
+	if (!own)
+		return;
+	own = 0;
+	rserve_stop();
+	if (cold_pid > 0)
+		stop_daemon(cold_pid);
+	stop_daemon(daemon_pid);
+	remove_files();
+}
+
 int
 main(int argc, char *argv[])
 {
 	const char	*given = NULL, *rows = "123456789", *cold;
-	pid_t		 cold_pid;
-	int		 ch, n = 1000, sessions = 1000, deadlines = 5, own = 0;
+	int		 ch, n = 1000, sessions = 1000, deadlines = 5;
 
 	while ((ch = getopt(argc, argv, "n:r:s:S:T:")) != -1) {
 		switch (ch) {
@@ -647,6 +661,7 @@ main(int argc, char *argv[])
 		err(1, "mkdtemp");
 	if (given == NULL) {
 		own = 1;
+		atexit(bench_end);
 		if ((rserve_on = rserve_start(dir) == 0) == 0)
 			warnx("Rserve is not available: no side-by-side");
 		preloading = have_preloaded();
@@ -679,16 +694,13 @@ main(int argc, char *argv[])
 		cold_pid = start_daemon(argv[0], "cold", 100, 0, &cold);
 		bench_library(cold, "8 ... cold");
 		stop_daemon(cold_pid);
+		cold_pid = 0;
 	} else if (strchr(rows, '8') != NULL)
 		warnx("R has no %s here: no row 8", PRELOADED);
 	if (strchr(rows, '9') != NULL) {
 		bench_data();
 		bench_output();
 	}
-	if (own) {
-		rserve_stop();
-		stop_daemon(daemon_pid);
-		remove_files();
-	}
+	bench_end();
 	return (0);
 }
