@@ -83,9 +83,10 @@ exec_alloc(struct session *s, cJSON *req, char *err, size_t errlen)
 		fatal("%s", __func__);
 	e->job.kind = JOB_EXEC;
 	e->job.session = s;
-	if (json_get_number(req, "timeout", s->timeout,
+	if (json_get_seconds(req, "timeout", s->timeout,
 	    &e->job.timeout) == -1) {
-		snprintf(err, errlen, "timeout must be a number of seconds");
+		snprintf(err, errlen, "timeout must be a number of seconds, "
+		    "at most 315360000");
 		goto bad;
 	}
 	if (conf->max_timeout > 0 && (e->job.timeout == 0 ||

@@ -513,7 +513,8 @@ struct cJSON	*json_raw_value(const char *, size_t);
 struct cJSON	*json_pass_value(const char *, size_t);
 void		 reply_add_frame(struct cJSON *, struct frame *);
 void		 reply_free(struct cJSON *);
-int	 json_get_number(struct cJSON *, const char *, double, double *);
+#define SECONDS_MAX	315360000	/* ten years: a timeout at most */
+int	 json_get_seconds(struct cJSON *, const char *, double, double *);
 int	 json_get_count(struct cJSON *, const char *, uint64_t *);
 
 /* stats.c */

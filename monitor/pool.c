@@ -252,9 +252,10 @@ pool_execute_req(struct client *c, uint64_t id, cJSON *req)
 
 	if ((p = pool_find(c, id, req)) == NULL)
 		return;
-	if (json_get_number(req, "acquire_timeout", 0, &wait) == -1) {
+	if (json_get_seconds(req, "acquire_timeout", 0, &wait) == -1) {
 		reply_error(c, id, "bad_request", NULL,
-		    "acquire_timeout must be a number of seconds");
+		    "acquire_timeout must be a number of seconds, at most "
+		    "315360000");
 		return;
 	}
 	if ((s = pool_idle(p)) != NULL && TAILQ_EMPTY(&p->waiters))

@@ -212,9 +212,13 @@ json_pass_value(const char *text, size_t len)
 	return (v);
 }
 
-/* 0 and *out = dflt if absent; null reads as 0; -1 if not a number. */
+/*
+ * Seconds (a timeout): 0 and *out = dflt if absent; null reads as 0; -1
+ * if not a number from 0 to SECONDS_MAX, which a struct timeval holds
+ * (a larger double does not convert to time_t).
+ */
 int
-json_get_number(cJSON *obj, const char *name, double dflt, double *out)
+json_get_seconds(cJSON *obj, const char *name, double dflt, double *out)
 {
 	cJSON	*item = cJSON_GetObjectItemCaseSensitive(obj, name);
 
@@ -226,7 +230,7 @@ json_get_number(cJSON *obj, const char *name, double dflt, double *out)
 		return (0);
 	}
 	if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) ||
-	    item->valuedouble < 0)
+	    item->valuedouble < 0 || item->valuedouble > SECONDS_MAX)
 		return (-1);
 	*out = item->valuedouble;
 	return (0);

@@ -52,9 +52,10 @@ session_options(struct session *s, cJSON *req, char *err, size_t errlen)
 {
 	cJSON	*strict;
 
-	if (json_get_number(req, "timeout", conf->default_timeout,
+	if (json_get_seconds(req, "timeout", conf->default_timeout,
 	    &s->timeout) == -1) {
-		snprintf(err, errlen, "timeout must be a number of seconds");
+		snprintf(err, errlen, "timeout must be a number of seconds, "
+		    "at most 315360000");
 		return (-1);
 	}
 	if (conf->max_timeout > 0 && (s->timeout == 0 ||
