@@ -346,6 +346,19 @@ policy_tool_call(struct identity *i, double *retry)
 	return (-1);
 }
 
+/* At its "sessions" limit: c is told so. */
+static int
+sessions_full(struct client *c, struct identity *i, uint64_t id)
+{
+	if (i->sessions < i->limits.sessions)
+		return (0);
+	counters.limit_refused++;
+	reply_error(c, id, "too_many_sessions", NULL, "limit \"sessions\" "
+	    "reached: at most %u session%s open at once for uid %u",
+	    i->limits.sessions, i->limits.sessions == 1 ? "" : "s", i->uid);
+	return (1);
+}
+
 /*
  * Per identity, then the daemon's capacity: refused at once, never held.
  * mem: the session's memory limit, charged to the capacity.
@@ -354,14 +367,8 @@ int
 policy_session_admit(struct client *c, struct identity *i, uint64_t id,
     uint64_t mem)
 {
-	if (i->sessions >= i->limits.sessions) {
-		counters.limit_refused++;
-		reply_error(c, id, "too_many_sessions", NULL, "limit "
-		    "\"sessions\" reached: at most %u session%s open at once "
-		    "for uid %u", i->limits.sessions,
-		    i->limits.sessions == 1 ? "" : "s", i->uid);
+	if (sessions_full(c, i, id))
 		return (-1);
-	}
 	if (conf->cap_workers && workers_used >= conf->cap_workers) {
 		counters.capacity_refused++;
 		reply_error(c, id, "capacity_exhausted", NULL, "capacity "
@@ -390,14 +397,8 @@ int
 policy_session_admit_asleep(struct client *c, struct identity *i,
     uint64_t id)
 {
-	if (i->sessions >= i->limits.sessions) {
-		counters.limit_refused++;
-		reply_error(c, id, "too_many_sessions", NULL, "limit "
-		    "\"sessions\" reached: at most %u session%s open at once "
-		    "for uid %u", i->limits.sessions,
-		    i->limits.sessions == 1 ? "" : "s", i->uid);
+	if (sessions_full(c, i, id))
 		return (-1);
-	}
 	counters.sessions_opened++;
 	i->sessions++;
 	return (0);
