@@ -61,6 +61,7 @@ static const char *event_names[AUDIT_MAX] = {
 	[AUDIT_SESSION_FORK] = "session_fork",
 	[AUDIT_SESSION_DETACH] = "session_detach",
 	[AUDIT_SESSION_ATTACH] = "session_attach",
+	[AUDIT_SESSION_ADOPT] = "session_adopt",
 };
 
 static struct open_exec *
@@ -311,7 +312,8 @@ snap_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	cJSON_AddNumberToObject(r, "duration", ev->duration_us / 1e6);
 	if (l[0] > 0)
 		add_text(r, ev->type == AUDIT_SESSION_HIBERNATE ? "reason" :
-		    ev->type == AUDIT_SESSION_FORK ? "from" : "note", t[0],
+		    ev->type == AUDIT_SESSION_FORK ? "from" :
+		    ev->type == AUDIT_SESSION_ADOPT ? "name" : "note", t[0],
 		    l[0]);
 	if (l[1] > 0)
 		add_text(r, "error", t[1], l[1]);
@@ -365,6 +367,7 @@ audit_fields(cJSON *r, const struct audit_event *ev, const char **t)
 	case AUDIT_SESSION_HIBERNATE:
 	case AUDIT_SESSION_RESUME:
 	case AUDIT_SESSION_FORK:
+	case AUDIT_SESSION_ADOPT:
 		snap_fields(r, ev, t);
 		break;
 	default:

@@ -111,8 +111,10 @@ void	 child_stop(struct child *);
 /* proc.c: the monitor, and the handlers of what it sends */
 void	 monitor_start(int);
 void	 monitor_send(uint32_t, uint32_t, int, const void *, size_t);
+void	 monitor_send_snap_info(const struct snap_info *, const void *);
 int	 monitor_reaped(pid_t, int);
 void	 monitor_stop(void);
+int	 monitor_stop_gently(void);
 void	 broker_recv_spawn(struct chan *, struct imsg *);
 void	 broker_recv_kill(struct chan *, struct imsg *);
 void	 broker_recv_audit(struct chan *, struct imsg *);
@@ -126,6 +128,11 @@ void	 broker_recv_snap_store(struct chan *, struct imsg *);
 void	 broker_recv_snap_load(struct chan *, struct imsg *);
 void	 broker_recv_snap_delete(struct chan *, struct imsg *);
 void	 broker_recv_snap_copy(struct chan *, struct imsg *);
+void	 broker_recv_snap_list(struct chan *, struct imsg *);
+void	 snapshot_monitor_new(void);
+
+/* hibernate-on-stop: what storing the saved sessions may take past it. */
+#define STOP_STORE_SECS	30
 
 /* rest.c */
 void	 rest_begin(struct worker_proc *);

@@ -481,6 +481,7 @@ config_keep_fixed(struct securerd_conf *nc, const struct securerd_conf *old)
 	keep.snapshot_quota = nc->snapshot_quota;
 	keep.hibernate_after = nc->hibernate_after;
 	keep.retention = nc->retention;
+	keep.hibernate_on_stop = nc->hibernate_on_stop;
 	keep.audit_sync = nc->audit_sync;
 	keep.audit_sync_ms = nc->audit_sync_ms;
 	keep.audit_rotate = nc->audit_rotate;
@@ -518,6 +519,8 @@ print_snapshots(const struct securerd_conf *c)
 		print_cap("hibernate-after", c->hibernate_after);
 	if (c->retention != d.retention)
 		print_cap("retention", c->retention);
+	if (c->hibernate_on_stop != 0)
+		print_cap("hibernate-on-stop", c->hibernate_on_stop);
 }
 
 void

@@ -60,6 +60,7 @@ typedef struct {
 %token	AUDITSYNC ALWAYS NEVER RESULTSIZE RESULTMEMORY LIBRARY PRELOAD BATCH AUDITROTATE AUDITCODE
 %token	PLOTS PLOTSIZE FILES FILESIZE
 %token	STATEDIR SNAPSHOTSIZE SNAPSHOTQUOTA HIBERNATEAFTER RETENTION
+%token	HIBERNATEONSTOP
 %token	CLIENTGRACE CLIENTMEMORY CONNECTIONS HELLOTIMEOUT USERCONNECTIONS
 %token	USERCLIENTMEMORY AUTO
 %token	READY
@@ -303,6 +304,7 @@ main	: SOCKET STRING {
 	| IDLETTL seconds		{ pconf->idle_ttl = $2; }
 	| HIBERNATEAFTER seconds	{ pconf->hibernate_after = $2; }
 	| RETENTION seconds		{ pconf->retention = $2; }
+	| HIBERNATEONSTOP seconds	{ pconf->hibernate_on_stop = $2; }
 	| STATEDIR STRING {
 		if (set_string(pconf->state_dir, sizeof(pconf->state_dir),
 		    &$2, "state-dir") == -1)
@@ -582,6 +584,7 @@ static const struct keyword {
 	{ "group",		GROUP },
 	{ "hello-timeout",	HELLOTIMEOUT },
 	{ "hibernate-after",	HIBERNATEAFTER },
+	{ "hibernate-on-stop",	HIBERNATEONSTOP },
 	{ "idle-ttl",		IDLETTL },
 	{ "library",		LIBRARY },
 	{ "lifetime",		LIFETIME },

@@ -25,6 +25,8 @@
 #include "msg.h"
 
 static struct event	ev_down;	/* connections while it is down */
+static struct event	ev_stop;	/* hibernate-on-stop's grace */
+static int		stopping;
 
 /* The monitor's own working set, beside what clients make it hold. */
 #define MONITOR_MEMORY_BASE	(512ULL << 20)
@@ -126,6 +128,7 @@ monitor_started(struct child *c)
 	struct audit_state	st = { 0 };
 
 	event_del(&ev_down);
+	snapshot_monitor_new();
 	if (msg_send_conf(&c->chan, conf) == -1)
 		fatal("monitor channel");
 	if (auditfile_down())
@@ -184,6 +187,10 @@ monitor_died(struct child *c, int status)
 	char	detail[64];
 
 	snprintf(detail, sizeof(detail), "status %#x", status);
+	if (stopping) {
+		log_warnx("monitor died (%s) while it stopped", detail);
+		broker_shutdown(0);
+	}
 	log_warnx("monitor died (%s), restarting it", detail);
 	audit_daemon("monitor_died", detail);
 	if (c->chan.open && !c->chan.failed) {
@@ -226,6 +233,40 @@ monitor_stop(void)
 	child_stop(&monitor);
 }
 
+static void
+monitor_stop_late(int fd, short event, void *arg)
+{
+	log_warnx("the monitor did not stop in %u seconds: stopping it",
+	    conf->hibernate_on_stop);
+	broker_shutdown(0);
+}
+
+/*
+ * SIGTERM with hibernate-on-stop: the monitor hibernates every session
+ * it can, waiting up to the grace for executions under way to end,
+ * then exits, and the daemon with it (monitor_exited).  -1 if there is
+ * nothing to wait for, or this is the second SIGTERM: stop at once.
+ */
+int
+monitor_stop_gently(void)
+{
+	struct timeval	tv = { conf->hibernate_on_stop, 0 };
+
+	if (stopping || conf->hibernate_on_stop == 0 ||
+	    !child_running(&monitor) || monitor.chan.failed)
+		return (-1);
+	if (msg_send_fixed(&monitor.chan, IMSG_STOP, 0, -1, NULL, 0) == -1)
+		return (-1);
+	stopping = 1;
+	/* Beyond the grace, the time to store what it saved. */
+	tv.tv_sec += STOP_STORE_SECS;
+	evtimer_set(&ev_stop, monitor_stop_late, NULL);
+	evtimer_add(&ev_stop, &tv);
+	log_info("hibernating the sessions before the stop (up to %u s)",
+	    conf->hibernate_on_stop);
+	return (0);
+}
+
 /*
  * Where the monitor's channel will have been read to once everything in
  * its socket now is read (rest.c: what it had sent by then).
@@ -259,6 +300,14 @@ monitor_send(uint32_t type, uint32_t peerid, int fd, const void *data,
 		if (fd != -1)
 			close(fd);
 	}
+}
+
+/* A stored session and its record, for the monitor to take on. */
+void
+monitor_send_snap_info(const struct snap_info *si, const void *rec)
+{
+	if (child_running(&monitor))
+		(void)msg_send_snap_info(&monitor.chan, si, rec);
 }
 
 void

@@ -86,6 +86,8 @@ broker_sig(int sig, short event, void *arg)
 	switch (sig) {
 	case SIGTERM:
 	case SIGINT:
+		if (monitor_stop_gently() == 0)
+			break;
 		log_info("signal %d, shutting down", sig);
 		broker_shutdown(0);
 	case SIGHUP:

@@ -12,17 +12,25 @@
  * (O_EXCL, 0600), fsync'd, renamed over the old one and the directory
  * fsync'd.  Its layout, integers little-endian:
  *
- *	offset	bytes	what
- *	0	12	magic, "SECURERSNAP1"
- *	12	4	the owner's uid
- *	16	32	the session id, 32 lowercase hex digits (the name's)
- *	48	8	the content's length, n
- *	56	n	the content, as the worker wrote it
- *	56 + n	32	HMAC-SHA256, under the key, of bytes 0 to 56 + n
+ *	offset		bytes	what
+ *	0		12	magic, "SECURERSNAP2"
+ *	12		4	the owner's uid
+ *	16		32	the session id, 32 lowercase hex digits
+ *	48		8	the content's length, n
+ *	56		4	the record's length, r (at most 64 KiB)
+ *	60		4	zero
+ *	64		r	the session's record, as the monitor sent it
+ *	64 + r		32	HMAC-SHA256, under the key, of bytes 0 to 64 + r
+ *	96 + r		n	the content, as the worker wrote it
+ *	96 + r + n	32	HMAC-SHA256 of bytes 0 to 96 + r + n
  *
- * so the file is exactly 88 + n bytes, and that is what the owner's
- * quota (snapshot-quota) is charged.  The key is the 32 random bytes
- * of the file "key" beside the snapshots, made at the first start.
+ * so the file is exactly 128 + r + n bytes, and that is what the
+ * owner's quota (snapshot-quota) is charged.  The key is the 32 random
+ * bytes of the file "key" beside the snapshots, made at the first
+ * start.  The record (the monitor's: owner, name, tools, limits) has a
+ * MAC of its own so that a monitor after a restart can be given the
+ * stored sessions (IMSG_SNAP_LIST) without every state being read; a
+ * load checks the whole file's.
  *
  * A store fails with SNAP_IO and EINVAL if the fd is not a memfd (it
  * must be memory: a file on a filesystem its sender controls could
@@ -58,11 +66,11 @@
 #define __unused	__attribute__((__unused__))
 #endif
 
-#define SNAP_MAGIC		"SECURERSNAP1"
+#define SNAP_MAGIC		"SECURERSNAP2"
 #define SNAP_MAGIC_LEN		12
-#define SNAP_HDR_LEN		56
+#define SNAP_HDR_LEN		64
 #define SNAP_TAG_LEN		SHA256_DIGEST_LEN
-#define SNAP_OVERHEAD		(SNAP_HDR_LEN + SNAP_TAG_LEN)
+#define SNAP_OVERHEAD		(SNAP_HDR_LEN + 2 * SNAP_TAG_LEN)
 #define SNAP_KEY_LEN		32
 #define SNAP_CHUNK		(1024 * 1024)
 #define SNAP_NAME_MAX		(SESSION_ID_LEN + 8)
@@ -82,12 +90,17 @@ struct owner {
 	uint64_t	 bytes;		/* the sum of its snapshots' sizes */
 };
 
-/* A header as read, and its bytes: the MAC covers them. */
+/* A header as read, and its bytes: the MACs cover them. */
 struct snap_hdr {
 	uint8_t		 raw[SNAP_HDR_LEN];
 	uid_t		 uid;
-	uint64_t	 len;
+	uint64_t	 len;		/* the content's */
+	uint32_t	 rlen;		/* the record's */
+	time_t		 mtime;
 };
+
+/* Where the content starts: after the header, the record and its tag. */
+#define SNAP_CONTENT_AT(h)	(SNAP_HDR_LEN + (h)->rlen + SNAP_TAG_LEN)
 
 static int	snap_cmp(const struct snap *, const struct snap *);
 static int	owner_cmp(const struct owner *, const struct owner *);
@@ -103,6 +116,7 @@ static const struct securerd_conf	*sconf;
 static int				 state_fd = -1;
 static uint8_t				 key[SNAP_KEY_LEN];
 static uint8_t				*chunk;
+static int				 listed;	/* this monitor's */
 
 static int
 snap_cmp(const struct snap *a, const struct snap *b)
@@ -268,12 +282,15 @@ snap_name_ok(const char *name)
 }
 
 static void
-hdr_make(uint8_t *raw, uid_t uid, const char *session, uint64_t len)
+hdr_make(uint8_t *raw, uid_t uid, const char *session, uint64_t len,
+    uint32_t rlen)
 {
+	memset(raw, 0, SNAP_HDR_LEN);
 	memcpy(raw, SNAP_MAGIC, SNAP_MAGIC_LEN);
 	put_le(raw + 12, uid, 4);
 	memcpy(raw + 16, session, SESSION_ID_LEN);
 	put_le(raw + 48, len, 8);
+	put_le(raw + 56, rlen, 4);
 }
 
 /*
@@ -309,10 +326,13 @@ snap_open(const char *session, struct snap_hdr *h)
 		goto fail;
 	h->uid = get_le(h->raw + 12, 4);
 	h->len = get_le(h->raw + 48, 8);
+	h->rlen = get_le(h->raw + 56, 4);
+	h->mtime = st.st_mtime;
 	if (n != SNAP_HDR_LEN ||
 	    memcmp(h->raw, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0 ||
 	    memcmp(h->raw + 16, session, SESSION_ID_LEN) != 0 ||
-	    h->len != (uint64_t)st.st_size - SNAP_OVERHEAD) {
+	    get_le(h->raw + 60, 4) != 0 || h->rlen > SNAP_RECORD_MAX ||
+	    h->len != (uint64_t)st.st_size - SNAP_OVERHEAD - h->rlen) {
 		errno = EBADMSG;
 		goto fail;
 	}
@@ -505,7 +525,7 @@ scan_one(const char *name)
 		return;
 	}
 	close(fd);
-	table_add(session, h.uid, SNAP_OVERHEAD + h.len);
+	table_add(session, h.uid, SNAP_OVERHEAD + h.rlen + h.len);
 }
 
 static void
@@ -609,7 +629,7 @@ static int
 store_check_quota(const struct snap_req *sr)
 {
 	struct snap	*old;
-	uint64_t	 used, size = SNAP_OVERHEAD + sr->bytes;
+	uint64_t	 used, size = SNAP_OVERHEAD + sr->record_len + sr->bytes;
 
 	used = owner_bytes(sr->uid);
 	if ((old = table_find(sr->session)) != NULL && old->uid == sr->uid)
@@ -660,11 +680,36 @@ store_copy(const struct snap_req *sr, int in, int out,
 	return (0);
 }
 
+/* The header, the record and the record's own MAC; mac goes on. */
 static int
-store_write(const struct snap_req *sr, int in, int *error)
+store_head(const struct snap_req *sr, const struct msg_text *rec, int out,
+    struct hmac_sha256 *mac)
+{
+	struct hmac_sha256	rmac;
+	uint8_t			hdr[SNAP_HDR_LEN], rtag[SNAP_TAG_LEN];
+
+	hdr_make(hdr, sr->uid, sr->session, sr->bytes, rec->len);
+	hmac_sha256_init(&rmac, key, sizeof(key));
+	hmac_sha256_update(&rmac, hdr, sizeof(hdr));
+	hmac_sha256_update(&rmac, rec->p, rec->len);
+	hmac_sha256_final(&rmac, rtag);
+	hmac_sha256_init(mac, key, sizeof(key));
+	hmac_sha256_update(mac, hdr, sizeof(hdr));
+	hmac_sha256_update(mac, rec->p, rec->len);
+	hmac_sha256_update(mac, rtag, sizeof(rtag));
+	if (write_full(out, hdr, sizeof(hdr)) == -1 ||
+	    write_full(out, rec->p, rec->len) == -1 ||
+	    write_full(out, rtag, sizeof(rtag)) == -1)
+		return (-1);
+	return (0);
+}
+
+static int
+store_write(const struct snap_req *sr, const struct msg_text *rec, int in,
+    int *error)
 {
 	struct hmac_sha256	mac;
-	uint8_t			hdr[SNAP_HDR_LEN], tag[SNAP_TAG_LEN];
+	uint8_t			tag[SNAP_TAG_LEN];
 	char			tmp[SNAP_NAME_MAX], dst[SNAP_NAME_MAX];
 	int			out;
 
@@ -680,10 +725,7 @@ store_write(const struct snap_req *sr, int in, int *error)
 		log_warn("snapshot %s: store: %s", sr->session, tmp);
 		return (-1);
 	}
-	hdr_make(hdr, sr->uid, sr->session, sr->bytes);
-	hmac_sha256_init(&mac, key, sizeof(key));
-	hmac_sha256_update(&mac, hdr, sizeof(hdr));
-	if (write_full(out, hdr, sizeof(hdr)) == -1) {
+	if (store_head(sr, rec, out, &mac) == -1) {
 		*error = errno;
 		log_warn("snapshot %s: store: write", sr->session);
 		goto fail;
@@ -703,7 +745,7 @@ store_write(const struct snap_req *sr, int in, int *error)
 		goto fail;
 	}
 	/* In place, whatever the directory's fsync says. */
-	table_add(sr->session, sr->uid, SNAP_OVERHEAD + sr->bytes);
+	table_add(sr->session, sr->uid, SNAP_OVERHEAD + rec->len + sr->bytes);
 	if (fsync(state_fd) == -1) {
 		*error = errno;
 		log_warn("snapshot %s: store: fsync %s", sr->session,
@@ -720,7 +762,8 @@ store_write(const struct snap_req *sr, int in, int *error)
 }
 
 static int
-store(const struct snap_req *sr, int fd, int *error)
+store(const struct snap_req *sr, const struct msg_text *rec, int fd,
+    int *error)
 {
 	struct snap	*old;
 	uint64_t	 limit;
@@ -744,7 +787,7 @@ store(const struct snap_req *sr, int fd, int *error)
 	}
 	if (store_check_quota(sr) == -1)
 		return (SNAP_QUOTA);
-	if (store_write(sr, fd, error) == -1)
+	if (store_write(sr, rec, fd, error) == -1)
 		return (SNAP_IO);
 	return (SNAP_OK);
 }
@@ -753,11 +796,12 @@ void
 broker_recv_snap_store(struct chan *ch, struct imsg *imsg)
 {
 	struct snap_req	sr;
+	struct msg_text	rec;
 	uint64_t	t0 = now_us();
 	int		fd, status, error = 0;
 
 	fd = imsg_get_fd(imsg);
-	if (msg_get_snap_req(imsg, &sr) == -1) {
+	if (msg_get_snap_req(imsg, &sr, &rec) == -1) {
 		if (fd != -1)
 			close(fd);
 		chan_fail(ch, "a bad snapshot request");
@@ -767,7 +811,7 @@ broker_recv_snap_store(struct chan *ch, struct imsg *imsg)
 		status = SNAP_IO;
 		error = ENXIO;
 	} else
-		status = store(&sr, fd, &error);
+		status = store(&sr, &rec, fd, &error);
 	if (fd != -1)
 		close(fd);
 	wipe_chunk();
@@ -776,6 +820,19 @@ broker_recv_snap_store(struct chan *ch, struct imsg *imsg)
 		    "us", sr.session, (unsigned long long)sr.bytes,
 		    (unsigned)sr.uid, (unsigned long long)(now_us() - t0));
 	reply(imsg, IMSG_SNAP_STORED, &sr, status, error, sr.bytes, t0, -1);
+}
+
+/*
+ * The record and its tag, into chunk (at most SNAP_RECORD_MAX +
+ * SNAP_TAG_LEN bytes): -1 if the file ends first.
+ */
+static int
+read_record(int in, const struct snap_hdr *h)
+{
+	size_t	want = h->rlen + SNAP_TAG_LEN;
+
+	return (pread_full(in, chunk, want, SNAP_HDR_LEN) == (ssize_t)want ?
+	    0 : -1);
 }
 
 /* The content into the memfd, MACed over exactly what was copied. */
@@ -791,10 +848,16 @@ load_copy(const struct snap_req *sr, const struct snap_hdr *h, int in,
 
 	hmac_sha256_init(&mac, key, sizeof(key));
 	hmac_sha256_update(&mac, h->raw, sizeof(h->raw));
+	if (read_record(in, h) == -1) {
+		log_warnx("snapshot %s: load: the file shrank as it was read",
+		    sr->session);
+		return (SNAP_TAMPERED);
+	}
+	hmac_sha256_update(&mac, chunk, h->rlen + SNAP_TAG_LEN);
 	for (off = 0; off < h->len; off += want) {
 		want = h->len - off < SNAP_CHUNK ? h->len - off : SNAP_CHUNK;
-		if ((n = pread_full(in, chunk, want, SNAP_HDR_LEN + off)) ==
-		    -1 || write_full(out, chunk, n) == -1) {
+		if ((n = pread_full(in, chunk, want, SNAP_CONTENT_AT(h) +
+		    off)) == -1 || write_full(out, chunk, n) == -1) {
 			*error = errno;
 			log_warn("snapshot %s: load", sr->session);
 			explicit_bzero(&mac, sizeof(mac));
@@ -806,7 +869,7 @@ load_copy(const struct snap_req *sr, const struct snap_hdr *h, int in,
 	}
 	hmac_sha256_final(&mac, tag);
 	if (off < h->len || pread_full(in, want_tag, sizeof(want_tag),
-	    SNAP_HDR_LEN + h->len) != SNAP_TAG_LEN) {
+	    SNAP_CONTENT_AT(h) + h->len) != SNAP_TAG_LEN) {
 		log_warnx("snapshot %s: load: the file shrank as it was read",
 		    sr->session);
 		return (SNAP_TAMPERED);
@@ -875,7 +938,7 @@ broker_recv_snap_load(struct chan *ch, struct imsg *imsg)
 	uint64_t	t0 = now_us(), len = 0;
 	int		mfd = -1, status, error = 0;
 
-	if (msg_get_snap_req(imsg, &sr) == -1) {
+	if (msg_get_snap_req(imsg, &sr, NULL) == -1) {
 		chan_fail(ch, "a bad snapshot request");
 		return;
 	}
@@ -902,10 +965,11 @@ void
 broker_recv_snap_copy(struct chan *ch, struct imsg *imsg)
 {
 	struct snap_req	sr, src;
+	struct msg_text	rec;
 	uint64_t	t0 = now_us(), len = 0;
 	int		mfd = -1, status, error = 0;
 
-	if (msg_get_snap_req(imsg, &sr) == -1) {
+	if (msg_get_snap_req(imsg, &sr, &rec) == -1) {
 		chan_fail(ch, "a bad snapshot request");
 		return;
 	}
@@ -916,7 +980,7 @@ broker_recv_snap_copy(struct chan *ch, struct imsg *imsg)
 		error = ENXIO;
 	} else if ((status = load(&src, &mfd, &len, &error)) == SNAP_OK) {
 		sr.bytes = len;
-		status = store(&sr, mfd, &error);
+		status = store(&sr, &rec, mfd, &error);
 	}
 	if (mfd != -1)
 		close(mfd);
@@ -936,7 +1000,7 @@ broker_recv_snap_delete(struct chan *ch, struct imsg *imsg)
 	struct snap	*s;
 	char		 name[SNAP_NAME_MAX];
 
-	if (msg_get_snap_req(imsg, &sr) == -1) {
+	if (msg_get_snap_req(imsg, &sr, NULL) == -1) {
 		chan_fail(ch, "a bad snapshot request");
 		return;
 	}
@@ -954,4 +1018,80 @@ broker_recv_snap_delete(struct chan *ch, struct imsg *imsg)
 		return;
 	}
 	table_remove(s);
+}
+
+/*
+ * One stored session for the monitor: its record, if its own MAC
+ * verifies.  The state itself is checked when it is loaded.
+ */
+static int
+list_one(struct snap *s)
+{
+	struct hmac_sha256	mac;
+	struct snap_hdr		h;
+	struct snap_info	si;
+	uint8_t			tag[SNAP_TAG_LEN];
+	int			fd, ok;
+
+	if ((fd = snap_open(s->session, &h)) == -1) {
+		log_warn("snapshot %s: list", s->session);
+		return (-1);
+	}
+	ok = h.uid == s->uid && read_record(fd, &h) == 0;
+	close(fd);
+	if (ok) {
+		hmac_sha256_init(&mac, key, sizeof(key));
+		hmac_sha256_update(&mac, h.raw, sizeof(h.raw));
+		hmac_sha256_update(&mac, chunk, h.rlen);
+		hmac_sha256_final(&mac, tag);
+		ok = digest_differ(tag, chunk + h.rlen, sizeof(tag)) == 0;
+	}
+	if (!ok) {
+		log_warnx("snapshot %s: its record does not verify: the "
+		    "session is not given to the monitor", s->session);
+		return (-1);
+	}
+	memset(&si, 0, sizeof(si));
+	strlcpy(si.session, s->session, sizeof(si.session));
+	si.uid = h.uid;
+	si.record_len = h.rlen;
+	si.stored = h.mtime;
+	si.bytes = h.len;
+	monitor_send_snap_info(&si, chunk);
+	return (0);
+}
+
+/*
+ * IMSG_SNAP_LIST: the sessions stored, for a monitor that starts
+ * (after a daemon restart or a monitor's death) to take on; once per
+ * monitor, since each answer reads every snapshot's head.
+ */
+void
+broker_recv_snap_list(struct chan *ch, struct imsg *imsg)
+{
+	struct snap		*s;
+	struct snap_listed	 sl;
+
+	if (listed) {
+		chan_fail(ch, "a second list of the snapshots");
+		return;
+	}
+	listed = 1;
+	memset(&sl, 0, sizeof(sl));
+	if (state_fd != -1)
+		RB_FOREACH(s, snaps, &snaps) {
+			if (list_one(s) == 0)
+				sl.count++;
+			else
+				sl.refused++;
+		}
+	wipe_chunk();
+	monitor_send(IMSG_SNAP_LISTED, 0, -1, &sl, sizeof(sl));
+}
+
+/* A new monitor: it may ask for the list once. */
+void
+snapshot_monitor_new(void)
+{
+	listed = 0;
 }

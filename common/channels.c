@@ -30,7 +30,7 @@ static const struct chan_rule	worker_rules[] = {
 	WORKER_CHANNEL(RULE_ROW)
 };
 
-static const char *const	mb_states[] = { "MB_CONF", "MB_RUN" };
+static const char *const	mb_states[] = { "MB_CONF", "MB_ADOPT", "MB_RUN" };
 static const char *const	bm_states[] = { "BM_RUN", "BM_DRAIN" };
 static const char *const	bt_states[] = { "BT_START", "BT_UP" };
 static const char *const	tb_states[] = { "TB_RUN" };

@@ -41,8 +41,10 @@
  */
 enum {				/* the monitor, receiving */
 	MB_CONF,		/* exec'd: waiting for its configuration */
+	MB_ADOPT,		/* taking on the stored sessions, not serving */
 	MB_RUN,
 };
+#define MB_UP			(ST(MB_ADOPT) | ST(MB_RUN))
 enum {				/* the broker, receiving */
 	BM_RUN,
 	BM_DRAIN,		/* the monitor died: its last records */
@@ -50,27 +52,33 @@ enum {				/* the broker, receiving */
 #define BROKER_MONITOR_CHANNEL(M)					\
 	/* broker -> monitor */						\
 	M(IMSG_CONF, BROKER, FIXED(struct securerd_conf),		\
-	    ST(MB_CONF) | ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_conf)	\
+	    ST(MB_CONF) | MB_UP, FD_NO, ID_ANY, monitor_recv_conf)	\
 	M(IMSG_WORKER_FD, BROKER, FIXED(struct worker_ref),		\
-	    ST(MB_RUN), FD_YES, ID_ANY, monitor_recv_worker_fd)		\
+	    MB_UP, FD_YES, ID_ANY, monitor_recv_worker_fd)		\
 	M(IMSG_SPAWN_FAILED, BROKER, FIXED(struct spawn_failed),	\
-	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_spawn_failed)	\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_spawn_failed)		\
 	M(IMSG_WORKER_EXIT, BROKER, FIXED(struct worker_exit),		\
-	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_worker_exit)	\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_worker_exit)		\
 	M(IMSG_CTL_FD, BROKER, EMPTY,					\
-	    ST(MB_RUN), FD_YES, ID_ANY, monitor_recv_ctl_fd)		\
+	    MB_UP, FD_YES, ID_ANY, monitor_recv_ctl_fd)			\
 	M(IMSG_AUDIT_ACK, BROKER, FIXED(struct audit_ack),		\
-	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_audit_ack)		\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_audit_ack)		\
 	M(IMSG_AUDIT_STATE, BROKER, FIXED(struct audit_state),		\
-	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_audit_state)	\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_audit_state)		\
 	M(IMSG_WORKER_RAN, BROKER, FIXED(struct worker_ran),		\
-	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_worker_ran)		\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_worker_ran)		\
 	M(IMSG_SNAP_STORED, BROKER, FIXED(struct snap_result),		\
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_snap_stored)	\
 	M(IMSG_SNAP_LOADED, BROKER, FIXED(struct snap_result),		\
 	    ST(MB_RUN), FD_YES, ID_ANY, monitor_recv_snap_loaded)	\
 	M(IMSG_SNAP_FAILED, BROKER, FIXED(struct snap_result),		\
 	    ST(MB_RUN), FD_NO, ID_ANY, monitor_recv_snap_failed)	\
+	M(IMSG_SNAP_ADOPT, BROKER, LENS1(struct snap_info, record_len),	\
+	    ST(MB_ADOPT), FD_NO, ID_ANY, monitor_recv_snap_adopt)	\
+	M(IMSG_SNAP_LISTED, BROKER, FIXED(struct snap_listed),		\
+	    ST(MB_ADOPT), FD_NO, ID_ANY, monitor_recv_snap_listed)	\
+	M(IMSG_STOP, BROKER, EMPTY,					\
+	    MB_UP, FD_NO, ID_ANY, monitor_recv_stop)			\
 	/* monitor -> broker */						\
 	M(IMSG_SPAWN, MONITOR, FIXED(struct spawn_req),			\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_spawn)		\
@@ -85,14 +93,16 @@ enum {				/* the broker, receiving */
 	    ST(BM_RUN) | ST(BM_DRAIN), FD_NO, ID_ANY, broker_recv_audit)\
 	M(IMSG_CTL_RELOAD, MONITOR, EMPTY,				\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_reload)		\
-	M(IMSG_SNAP_STORE, MONITOR, FIXED(struct snap_req),		\
+	M(IMSG_SNAP_STORE, MONITOR, LENS1(struct snap_req, record_len),	\
 	    ST(BM_RUN), FD_YES, ID_ANY, broker_recv_snap_store)		\
 	M(IMSG_SNAP_LOAD, MONITOR, FIXED(struct snap_req),		\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_load)		\
 	M(IMSG_SNAP_DELETE, MONITOR, FIXED(struct snap_req),		\
 	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_delete)		\
-	M(IMSG_SNAP_COPY, MONITOR, FIXED(struct snap_req),		\
-	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_copy)
+	M(IMSG_SNAP_COPY, MONITOR, LENS1(struct snap_req, record_len),	\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_copy)		\
+	M(IMSG_SNAP_LIST, MONITOR, EMPTY,				\
+	    ST(BM_RUN), FD_NO, ID_ANY, broker_recv_snap_list)
 
 /*
  * broker <-> template.  Each trusts the other's messages no further

@@ -36,7 +36,14 @@ int	 msg_get_audit(struct imsg *, struct audit_event *,
 	    struct msg_text *);
 int	 msg_get_worker_exit(struct imsg *, struct worker_exit *);
 int	 msg_get_tpl_spawned(struct imsg *, struct tpl_spawned *);
-int	 msg_get_snap_req(struct imsg *, struct snap_req *);
+int	 msg_get_snap_req(struct imsg *, struct snap_req *,
+	    struct msg_text *);
+int	 msg_send_snap_req(struct chan *, uint32_t, const struct snap_req *,
+	    const char *, size_t, int);
+int	 msg_send_snap_info(struct chan *, const struct snap_info *,
+	    const void *);
+int	 msg_get_snap_info(struct imsg *, struct snap_info *,
+	    struct msg_text *);
 int	 msg_get_snap_result(struct imsg *, struct snap_result *);
 
 /* msgworker.c: monitor <-> worker */

@@ -132,21 +132,79 @@ msg_get_tpl_spawned(struct imsg *imsg, struct tpl_spawned *ts)
 /*
  * A snapshot's request: its session id names a file under the state
  * directory, so it is exactly what the monitor makes (SESSION_ID_LEN
- * lowercase hex digits) and nothing else.
+ * lowercase hex digits) and nothing else.  A store and a copy carry the
+ * session's record (rec), which the channel's table has sized; a load
+ * and a delete none.
  */
 int
-msg_get_snap_req(struct imsg *imsg, struct snap_req *sr)
+msg_get_snap_req(struct imsg *imsg, struct snap_req *sr,
+    struct msg_text *rec)
 {
+	uint32_t	type = imsg_get_type(imsg);
+
 	msg_get_fixed(imsg, sr, sizeof(*sr));
 	if (!snap_id_ok(sr->session) ||
 	    (sr->from[0] != '\0' && !snap_id_ok(sr->from)) ||
 	    sr->from[SESSION_ID_LEN] != '\0')
 		return (-1);
 	/* A copy says from where; nothing else does. */
-	if ((imsg_get_type(imsg) == IMSG_SNAP_COPY) != (sr->from[0] != '\0'))
+	if ((type == IMSG_SNAP_COPY) != (sr->from[0] != '\0'))
 		return (-1);
 	if (sr->max_bytes > SNAPSHOT_SIZE_MAX || sr->bytes > sr->max_bytes)
 		return (-1);
+	if (type != IMSG_SNAP_STORE && type != IMSG_SNAP_COPY &&
+	    sr->record_len != 0)
+		return (-1);
+	if (sr->record_len > SNAP_RECORD_MAX)
+		return (-1);
+	if (rec != NULL) {
+		rec->p = (const char *)imsg->data + sizeof(*sr);
+		rec->len = sr->record_len;
+	}
+	return (0);
+}
+
+/* A store or a copy: the request, then the session's record. */
+int
+msg_send_snap_req(struct chan *ch, uint32_t type, const struct snap_req *sr,
+    const char *rec, size_t len, int fd)
+{
+	struct snap_req	r = *sr;
+	struct iovec	iov[2];
+
+	r.record_len = len;
+	iov[0].iov_base = &r;
+	iov[0].iov_len = sizeof(r);
+	iov[1].iov_base = (void *)rec;
+	iov[1].iov_len = len;
+	return (chan_send(ch, type, 0, fd, iov, len > 0 ? 2 : 1));
+}
+
+/* One stored session, for the monitor to adopt: its info and record. */
+int
+msg_send_snap_info(struct chan *ch, const struct snap_info *si,
+    const void *rec)
+{
+	struct iovec	iov[2];
+
+	iov[0].iov_base = (void *)si;
+	iov[0].iov_len = sizeof(*si);
+	iov[1].iov_base = (void *)rec;
+	iov[1].iov_len = si->record_len;
+	return (chan_send(ch, IMSG_SNAP_ADOPT, 0, -1, iov,
+	    si->record_len > 0 ? 2 : 1));
+}
+
+int
+msg_get_snap_info(struct imsg *imsg, struct snap_info *si,
+    struct msg_text *rec)
+{
+	msg_get_fixed(imsg, si, sizeof(*si));
+	if (!snap_id_ok(si->session) || si->record_len > SNAP_RECORD_MAX ||
+	    si->bytes > SNAPSHOT_SIZE_MAX)
+		return (-1);
+	rec->p = (const char *)imsg->data + sizeof(*si);
+	rec->len = si->record_len;
 	return (0);
 }
 

@@ -62,13 +62,17 @@ enum imsg_type {
 	IMSG_WORKER_IDLE,	/* struct worker_ref: its job ended, hold it */
 	IMSG_WORKER_WAKE,	/* struct worker_ref: a job comes, let it run */
 	IMSG_WORKER_RAN,	/* struct worker_ran: it ran while idle */
-	IMSG_SNAP_STORE,	/* struct snap_req, fd: read it to its end */
+	IMSG_SNAP_STORE,	/* struct snap_req + record, fd: read it */
 	IMSG_SNAP_LOAD,		/* struct snap_req: a snapshot, checked */
 	IMSG_SNAP_DELETE,	/* struct snap_req: no answer */
-	IMSG_SNAP_COPY,		/* struct snap_req: from's, checked, stored */
+	IMSG_SNAP_COPY,		/* struct snap_req + record: from's, stored */
 	IMSG_SNAP_STORED,	/* struct snap_result */
 	IMSG_SNAP_LOADED,	/* struct snap_result, fd: a sealed memfd */
 	IMSG_SNAP_FAILED,	/* struct snap_result: store or load */
+	IMSG_SNAP_LIST,		/* empty: the stored sessions, once */
+	IMSG_SNAP_ADOPT,	/* struct snap_info + record: one of them */
+	IMSG_SNAP_LISTED,	/* struct snap_listed: that was all */
+	IMSG_STOP,		/* empty: hibernate the sessions, then exit */
 
 	/* broker <-> template: BROKER_TEMPLATE_CHANNEL */
 	IMSG_TPL_SPAWN = 200,	/* struct tpl_spawn, fd */
@@ -335,6 +339,14 @@ struct w_snap_done {
 	uint64_t	bytes;		/* written (snapshot) or read (restore) */
 };
 
+/*
+ * A store or a copy carries the session's record: what the monitor
+ * needs to take the session on again after a restart (its owner, name,
+ * tools, limits), opaque to the broker, stored and MACed with the
+ * state and handed back at the next monitor's IMSG_SNAP_LIST.
+ */
+#define SNAP_RECORD_MAX		(64 * 1024)
+
 struct snap_req {
 	char		session[SESSION_ID_LEN + 1];
 	char		pad[3];
@@ -344,6 +356,23 @@ struct snap_req {
 	uint32_t	token;		/* the monitor's, in the answer */
 	uint64_t	max_bytes;	/* store: the most to keep */
 	uint64_t	bytes;		/* store: what the worker said it wrote */
+	uint32_t	record_len;	/* store, copy: the record's bytes */
+	uint32_t	pad3;
+};
+
+/* A stored session, for the monitor to adopt; its record follows. */
+struct snap_info {
+	char		session[SESSION_ID_LEN + 1];
+	char		pad[3];
+	uint32_t	uid;
+	uint32_t	record_len;
+	int64_t		stored;		/* when, seconds since the epoch */
+	uint64_t	bytes;		/* its state's */
+};
+
+struct snap_listed {
+	uint32_t	count;		/* IMSG_SNAP_ADOPTs sent */
+	uint32_t	refused;	/* snapshots whose record did not verify */
 };
 
 enum snap_error {
@@ -384,6 +413,8 @@ enum audit_type {
 					   t1: error; t2: bytes */
 	AUDIT_SESSION_DETACH,		/* t0: its name */
 	AUDIT_SESSION_ATTACH,		/* t0: its name */
+	AUDIT_SESSION_ADOPT,		/* status; t0: its name, t1: error,
+					   t2: bytes */
 	AUDIT_MAX
 };
 
@@ -565,6 +596,7 @@ struct securerd_conf {
 	uint64_t		 snapshot_quota;	/* bytes per uid */
 	uint32_t		 hibernate_after;	/* seconds idle, 0 off */
 	uint32_t		 retention;		/* a kept session's, 0 none */
+	uint32_t		 hibernate_on_stop;	/* seconds' grace, 0 off */
 };
 
 /* util.c */

@@ -25,8 +25,9 @@ usage(void)
 {
 	fprintf(stderr, "usage: securerctl [-j] [-s socket] command\n"
 	    "commands: show status | show sessions | show session id |\n"
-	    "          show counters | kill session id | reload | metrics |\n"
-	    "          audit verify file\n");
+	    "          show counters | kill session id |\n"
+	    "          hibernate all | hibernate session id |\n"
+	    "          reload | metrics | audit verify file\n");
 	exit(1);
 }
 
@@ -63,6 +64,14 @@ request(int argc, char **argv)
 	} else if (argc == 3 && strcmp(argv[0], "kill") == 0 &&
 	    strcmp(argv[1], "session") == 0) {
 		cJSON_AddStringToObject(r, "op", "kill");
+		cJSON_AddStringToObject(r, "session", argv[2]);
+	} else if (argc == 2 && strcmp(argv[0], "hibernate") == 0 &&
+	    strcmp(argv[1], "all") == 0) {
+		cJSON_AddStringToObject(r, "op", "hibernate");
+		cJSON_AddTrueToObject(r, "all");
+	} else if (argc == 3 && strcmp(argv[0], "hibernate") == 0 &&
+	    strcmp(argv[1], "session") == 0) {
+		cJSON_AddStringToObject(r, "op", "hibernate");
 		cJSON_AddStringToObject(r, "session", argv[2]);
 	} else if (argc == 1 && (strcmp(argv[0], "reload") == 0 ||
 	    strcmp(argv[0], "metrics") == 0))
@@ -161,12 +170,13 @@ show_sessions(const cJSON *r)
 {
 	const cJSON	*s;
 
-	printf("%-32s %7s %-8s %-12s %6s %6s\n", "SESSION", "UID", "STATE",
-	    "POOL", "EXECS", "AGE");
+	printf("%-32s %7s %-11s %-12s %6s %6s %s\n", "SESSION", "UID",
+	    "STATE", "POOL", "EXECS", "AGE", "NAME");
 	cJSON_ArrayForEach(s, r)
-		printf("%-32s %7.0f %-8s %-12s %6.0f %6.0f\n",
+		printf("%-32s %7.0f %-11s %-12s %6.0f %6.0f %s\n",
 		    str(s, "session"), num(s, "uid"), str(s, "state"),
-		    str(s, "pool"), num(s, "executions"), num(s, "age"));
+		    str(s, "pool"), num(s, "executions"), num(s, "age"),
+		    str(s, "name"));
 }
 
 /* One "name value" line per member. */
@@ -194,6 +204,10 @@ show_text(char **argv, const cJSON *reply)
 		fputs(r->valuestring, stdout);	/* the exposition, as it is */
 	else if (strcmp(argv[0], "kill") == 0)
 		printf("session %s killed\n", argv[2]);
+	else if (strcmp(argv[0], "hibernate") == 0)
+		printf("%.0f hibernated, %.0f were already, %.0f failed, "
+		    "%.0f closed meanwhile\n", num(r, "hibernated"),
+		    num(r, "already"), num(r, "failed"), num(r, "closed"));
 	else if (strcmp(argv[1], "status") == 0)
 		show_status(r);
 	else if (strcmp(argv[1], "sessions") == 0)

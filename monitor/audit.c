@@ -129,6 +129,23 @@ audit_session(struct session *s, enum audit_type type, uint32_t status,
 	return (ev.token);
 }
 
+/*
+ * A stored session a monitor before this one left, not taken on: its
+ * record does not parse, or its owner is no longer let in.
+ */
+void
+audit_adopt_failed(const char *session, uid_t uid, const char *why)
+{
+	struct audit_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = AUDIT_SESSION_ADOPT;
+	ev.status = 1;
+	ev.uid = uid;
+	strlcpy(ev.session, session, sizeof(ev.session));
+	audit_send(&ev, NULL, why, NULL);
+}
+
 /* A violation by a worker no session holds: a spare's. */
 void
 audit_spare_violation(uint32_t worker_id, const char *cause)

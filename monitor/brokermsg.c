@@ -107,3 +107,25 @@ monitor_recv_snap_failed(struct chan *ch, struct imsg *imsg)
 		fatalx("broker: a bad snapshot result");
 	core_snap_failed(&res);
 }
+
+/* IMSG_SNAP_ADOPT: a session a monitor before this one left stored. */
+void
+monitor_recv_snap_adopt(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_info	si;
+	struct msg_text		rec;
+
+	if (msg_get_snap_info(imsg, &si, &rec) == -1)
+		fatalx("broker: a bad stored session");
+	core_session_adopt(&si, &rec);
+}
+
+/* IMSG_SNAP_LISTED: the list is whole. */
+void
+monitor_recv_snap_listed(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_listed	sl;
+
+	msg_get_fixed(imsg, &sl, sizeof(sl));
+	core_adopt_done(&sl);
+}

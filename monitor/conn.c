@@ -102,6 +102,10 @@ static void	conn_trim(uint64_t);
 static void	conn_buffered(struct evbuffer *,
 		    const struct evbuffer_cb_info *, void *);
 
+/*
+ * Ready to accept, before the sandbox (what it needs is done now);
+ * conn_accepting() starts it.
+ */
 void
 conn_listen(int fd, const struct conn_ops *o)
 {
@@ -109,10 +113,15 @@ conn_listen(int fd, const struct conn_ops *o)
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("listen socket");
 	event_set(&ev_accept, fd, EV_READ | EV_PERSIST, conn_accept, NULL);
-	event_add(&ev_accept, NULL);
 	evtimer_set(&ev_pause, conn_accept, NULL);
 	connlimit_init();
 	reserve_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+void
+conn_accepting(void)
+{
+	event_add(&ev_accept, NULL);
 }
 
 size_t

@@ -32,6 +32,8 @@ struct find {
 static void	control_read(struct bufferevent *, void *);
 static void	control_written(struct bufferevent *, void *);
 static void	control_event(struct bufferevent *, short, void *);
+static void	control_reply(struct bufferevent *, cJSON *);
+static cJSON	*control_error(const char *);
 
 
 /*
@@ -104,6 +106,10 @@ session_json_ctl(struct session *s)
 	cJSON_AddNumberToObject(o, "age", (double)(time(NULL) - s->created));
 	if (s->worker != NULL)
 		cJSON_AddNumberToObject(o, "worker", s->worker->id);
+	if (s->name[0] != '\0')
+		cJSON_AddStringToObject(o, "name", s->name);
+	if (s->kept)
+		cJSON_AddTrueToObject(o, "kept");
 	return (o);
 }
 
@@ -125,6 +131,16 @@ add_pool_sessions(struct pool *p, void *arg)
 		cJSON_AddItemToArray(arg, session_json_ctl(s));
 }
 
+/* Named sessions whose connection closed, and adopted ones. */
+static void
+add_kept_sessions(struct identity *i, void *arg)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &i->kept, entry)
+		cJSON_AddItemToArray(arg, session_json_ctl(s));
+}
+
 static cJSON *
 sessions_json(void)
 {
@@ -134,6 +150,7 @@ sessions_json(void)
 		fatal("%s", __func__);
 	client_walk(add_client_sessions, list);
 	pool_walk(add_pool_sessions, list);
+	identity_walk(add_kept_sessions, list);
 	return (list);
 }
 
@@ -256,6 +273,17 @@ find_in_pool(struct pool *p, void *arg)
 			f->s = s;
 }
 
+static void
+find_kept(struct identity *i, void *arg)
+{
+	struct find	*f = arg;
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &i->kept, entry)
+		if (strcmp(s->id, f->id) == 0)
+			f->s = s;
+}
+
 static struct session *
 control_session(cJSON *req)
 {
@@ -268,7 +296,89 @@ control_session(cJSON *req)
 	client_walk(find_in_client, &f);
 	if (f.s == NULL)
 		pool_walk(find_in_pool, &f);
+	if (f.s == NULL)
+		identity_walk(find_kept, &f);
 	return (f.s);
+}
+
+/*
+ * Hibernating every session (securerctl hibernate all, and the stop of
+ * hibernate-on-stop): the core sweeps what is added here, sessions on
+ * connections and kept ones; pools' sessions are not kept state.  The
+ * reply waits for the sweep; the connection may go meanwhile.
+ */
+static struct bufferevent	*sweep_bev;	/* waits for the sweep */
+static int			 stop_asked;
+static struct event		 ev_stop_late;
+static cJSON			 control_later;	/* "the reply comes later" */
+
+static void	stop_sweep(void);
+
+static void
+sweep_client(struct client *c, void *arg)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &c->sessions, entry)
+		core_sweep_add(s);
+}
+
+static void
+sweep_kept(struct identity *i, void *arg)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &i->kept, entry)
+		core_sweep_add(s);
+}
+
+static cJSON *
+sweep_json(const struct sweep_counts *n)
+{
+	cJSON	*r;
+
+	if ((r = cJSON_CreateObject()) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(r, "hibernated", n->hibernated);
+	cJSON_AddNumberToObject(r, "already", n->asleep);
+	cJSON_AddNumberToObject(r, "failed", n->failed);
+	cJSON_AddNumberToObject(r, "closed", n->closed);
+	return (r);
+}
+
+static void
+control_swept(const struct sweep_counts *n, void *arg)
+{
+	log_info("control: %u sessions hibernated, %u were, %u failed, "
+	    "%u closed", n->hibernated, n->asleep, n->failed, n->closed);
+	if (sweep_bev != NULL)
+		control_reply(sweep_bev, sweep_json(n));
+	sweep_bev = NULL;
+	if (stop_asked)
+		stop_sweep();
+}
+
+static cJSON *
+control_hibernate(cJSON *req, struct bufferevent *bev)
+{
+	struct session	*s = NULL;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "all")) &&
+	    (s = control_session(req)) == NULL)
+		return (control_error("no such session"));
+	if (stop_asked)
+		return (control_error("the daemon is stopping"));
+	if (core_sweep_begin("operator", control_swept, NULL) == -1)
+		return (control_error("a hibernation is under way"));
+	sweep_bev = bev;
+	if (s != NULL)
+		core_sweep_add(s);
+	else {
+		client_walk(sweep_client, NULL);
+		identity_walk(sweep_kept, NULL);
+	}
+	core_sweep_end();
+	return (sweep_bev == NULL ? NULL : &control_later);
 }
 
 static cJSON *
@@ -296,7 +406,7 @@ control_kill(cJSON *req)
 }
 
 static cJSON *
-control_do(cJSON *req)
+control_do(cJSON *req, struct bufferevent *bev)
 {
 	cJSON		*op = cJSON_GetObjectItemCaseSensitive(req, "op");
 	struct session	*s;
@@ -322,6 +432,8 @@ control_do(cJSON *req)
 		wire_reload();
 		return (NULL);
 	}
+	if (strcmp(o, "hibernate") == 0)
+		return (control_hibernate(req, bev));
 	return (control_error("unknown op"));
 }
 
@@ -357,7 +469,7 @@ control_read(struct bufferevent *bev, void *arg)
 {
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer_ptr	 eol;
-	cJSON			*req;
+	cJSON			*req, *r;
 	char			*line;
 	size_t			 eol_len, n;
 
@@ -374,8 +486,8 @@ control_read(struct bufferevent *bev, void *arg)
 	line[n] = '\0';
 	if ((req = cJSON_ParseWithLength(line, n)) == NULL)
 		control_reply(bev, control_error("request is not JSON"));
-	else
-		control_reply(bev, control_do(req));
+	else if ((r = control_do(req, bev)) != &control_later)
+		control_reply(bev, r);
 	cJSON_Delete(req);
 	free(line);
 }
@@ -390,5 +502,69 @@ control_written(struct bufferevent *bev, void *arg)
 static void
 control_event(struct bufferevent *bev, short what, void *arg)
 {
+	if (bev == sweep_bev)
+		sweep_bev = NULL;
 	bufferevent_free(bev);
+}
+
+/*
+ * hibernate-on-stop: the broker got SIGTERM.  Nothing new starts; every
+ * session is hibernated as soon as its execution ends, and then the
+ * monitor exits, the daemon with it; at the grace's end it exits with
+ * what was saved by then.
+ */
+static void
+stop_exit(const char *why)
+{
+	log_info("stopping: %s", why);
+	wire_broker_drain();
+	exit(0);
+}
+
+static void
+stop_swept(const struct sweep_counts *n, void *arg)
+{
+	char	why[128];
+
+	snprintf(why, sizeof(why), "%u sessions hibernated, %u were, %u "
+	    "failed, %u closed", n->hibernated, n->asleep, n->failed,
+	    n->closed);
+	stop_exit(why);
+}
+
+static void
+stop_late(int fd, short event, void *arg)
+{
+	stop_exit("the grace (hibernate-on-stop) ran out: sessions still "
+	    "running were not saved");
+}
+
+static void
+stop_sweep(void)
+{
+	stop_asked = 0;
+	if (core_sweep_begin("stop", stop_swept, NULL) == -1)
+		fatalx("%s: a sweep under way", __func__);
+	client_walk(sweep_client, NULL);
+	identity_walk(sweep_kept, NULL);
+	core_sweep_end();
+}
+
+void
+monitor_recv_stop(struct chan *ch, struct imsg *imsg)
+{
+	struct timeval	tv = { conf->hibernate_on_stop, 0 };
+
+	core_stop_begin();
+	evtimer_set(&ev_stop_late, stop_late, NULL);
+	evtimer_add(&ev_stop_late, &tv);
+	stop_asked = 1;
+	/* After an operator's sweep, if one is under way. */
+	if (sweep_bev == NULL && core_sweep_begin("stop", stop_swept,
+	    NULL) == 0) {
+		stop_asked = 0;
+		client_walk(sweep_client, NULL);
+		identity_walk(sweep_kept, NULL);
+		core_sweep_end();
+	}
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -79,6 +80,28 @@ static void	fork_refused(struct session *, const char *);
 static void	fork_failed(struct session *, const char *, const char *);
 static void	fork_saved(struct session *, uint64_t);
 static void	fork_stored(struct session *, const struct snap_result *);
+static void	sweep_finish(struct session *, uint32_t *);
+static void	sweep_failed(struct session *);
+static void	sweep_closed(struct session *);
+static void	sweep_hibernated(struct session *);
+
+static int	core_stopping;	/* hibernate-on-stop: nothing new starts */
+
+/*
+ * A sweep: every session the caller (control.c) adds is hibernated as
+ * soon as it is idle (a running execution ends first); done is told,
+ * once, when each has been, has failed or has closed.  One at a time:
+ * securerctl hibernate, and the stop of hibernate-on-stop.
+ */
+static struct {
+	int			 active;
+	int			 adding;
+	uint32_t		 pending;
+	const char		*reason;	/* for the audit log */
+	struct sweep_counts	 counts;
+	void			(*done)(const struct sweep_counts *, void *);
+	void			*arg;
+} sweep;
 
 #define EXEC(j)		((struct exec *)(j))
 #define FILEOP(j)	((struct fileop *)(j))
@@ -142,6 +165,11 @@ core_session_idle_clock(struct session *s)
 	struct timeval	hib = { conf->hibernate_after, 0 };
 
 	evtimer_del(&s->ev_idle);
+	/* Swept (core_sweep_add()) while it was busy: its turn now. */
+	if (s->sweep && session_quiet(s)) {
+		core_session_hibernate(NULL, 0, s);
+		return;
+	}
 	if (s->kept)
 		return;
 	if (conf->idle_ttl > 0 && s->job == NULL && s->pool == NULL &&
@@ -180,6 +208,11 @@ core_session_new(struct client *c, uint64_t id, cJSON *req,
 		reply_error(c, id, "sandbox_unavailable", NULL,
 		    "sandbox_strict was asked but this host lacks %s",
 		    conf->sandbox_missing);
+		return (NULL);
+	}
+	if (core_stopping) {
+		reply_error(c, id, "unavailable", NULL, "the daemon is "
+		    "stopping: no new session starts");
 		return (NULL);
 	}
 	if ((s = session_alloc(req, err, sizeof(err), &code)) == NULL) {
@@ -405,6 +438,7 @@ core_session_destroy(struct session *s, const char *reason)
 		evtimer_del(&s->ev_hib);
 	hib_delete(s);
 	hib_forget(s);
+	sweep_closed(s);
 	audit_session(s, AUDIT_SESSION_CLOSE, 0, 0, 0, reason, NULL, NULL);
 	if (s->name[0] != '\0')
 		TAILQ_REMOVE(&s->ident->named, s, name_entry);
@@ -510,6 +544,12 @@ job_admit(struct client *c, uint64_t id, struct session *s)
 		reply_error(c, id, "audit_unavailable", NULL, "audit log "
 		    "unavailable: no execution runs until it can be "
 		    "written again");
+		return (-1);
+	}
+	if (core_stopping) {
+		reply_error(c, id, "unavailable", NULL, "the daemon is "
+		    "stopping: its sessions are being hibernated, to be "
+		    "resumed when it is back");
 		return (-1);
 	}
 	return (0);
@@ -1549,6 +1589,7 @@ hibernate_failed(struct session *s, const char *code, const char *why)
 	}
 	audit_session(s, AUDIT_SESSION_HIBERNATE, 1, now_us() - s->snap_t0,
 	    0, s->hib_reason, why, NULL);
+	sweep_failed(s);
 	if (s->hib_req != 0)
 		reply_error(s->hib_client, s->hib_req, code, NULL,
 		    "the session was not hibernated: %s", why);
@@ -1609,8 +1650,8 @@ core_session_hibernate(struct client *c, uint64_t id, struct session *s)
 			    "log unavailable: the session is not hibernated");
 		return;
 	}
-	s->hib_reason = c != NULL ? "client" : s->kept ? "connection closed" :
-	    "hibernate-after";
+	s->hib_reason = c != NULL ? "client" : s->sweep ? sweep.reason :
+	    s->kept ? "connection closed" : "hibernate-after";
 	worker_wake(s->worker);
 	if (hib_snapshot_send(s) == -1) {
 		s->snap_t0 = now_us();
@@ -1718,6 +1759,7 @@ core_snap_stored(const struct snap_result *res)
 		reply_ok(s->hib_client, s->hib_req, r);
 		s->hib_req = 0;
 	}
+	sweep_hibernated(s);
 	if (s->job != NULL)
 		session_resume(s);
 	else
@@ -1928,6 +1970,11 @@ core_session_fork(struct client *c, uint64_t id, struct session *src)
 	if (audit_down) {
 		reply_error(c, id, "audit_unavailable", NULL, "audit log "
 		    "unavailable: the session is not forked");
+		return;
+	}
+	if (core_stopping) {
+		reply_error(c, id, "unavailable", NULL, "the daemon is "
+		    "stopping: the session is not forked");
 		return;
 	}
 	if (policy_session_admit_asleep(c, src->ident, id) == -1) {
@@ -2142,4 +2189,183 @@ core_session_attach(struct client *c, uint64_t id, cJSON *req)
 	cJSON_AddStringToObject(r, "sandbox", session_sandbox());
 	reply_ok(c, id, r);
 	core_session_idle_clock(s);
+}
+
+/*
+ * Adoption (DESIGN.md, "Hibernation"): the sessions a monitor before
+ * this one left hibernated, after a daemon restart or that monitor's
+ * death.  The broker lists them before this one serves (MB_ADOPT); each
+ * is taken on as a kept session of the identity its record names, as
+ * the rules let that identity in now, for session.attach by name or id
+ * until its retention runs out.  One that cannot be is deleted.
+ */
+
+static void	(*adopt_serve)(void);
+
+void
+core_adopt_begin(void (*serve)(void))
+{
+	adopt_serve = serve;
+	wire_snap_list();
+}
+
+static void
+adopt_refused(const struct snap_info *si, const char *why)
+{
+	struct snap_req	sr;
+
+	log_warnx("session %s: not taken on again: %s; its snapshot is "
+	    "deleted", si->session, why);
+	audit_adopt_failed(si->session, si->uid, why);
+	memset(&sr, 0, sizeof(sr));
+	strlcpy(sr.session, si->session, sizeof(sr.session));
+	sr.uid = si->uid;
+	wire_snap(IMSG_SNAP_DELETE, &sr, NULL, 0, -1);
+}
+
+/* IMSG_SNAP_ADOPT: one stored session, its record checked by the broker. */
+void
+core_session_adopt(const struct snap_info *si, const struct msg_text *rec)
+{
+	struct peer_cred	 peer;
+	struct identity		*ident;
+	struct session		*s;
+	struct timeval		 tv = { 0, 0 };
+	char			 digest[SHA256_HEX_LEN], err[256], bytes[24];
+	time_t			 age = time(NULL) - si->stored;
+
+	if ((s = session_from_record(rec->p, rec->len, si->session, &peer,
+	    digest, sizeof(digest), err, sizeof(err))) == NULL) {
+		adopt_refused(si, err);
+		return;
+	}
+	ident = peer.uid != si->uid ? NULL : policy_identity_adopt(peer.uid,
+	    peer.gid, peer.groups, peer.ngroups, digest);
+	if (ident == NULL || (s->name[0] != '\0' &&
+	    session_named(ident, s->name) != NULL)) {
+		session_free(s);
+		adopt_refused(si, ident == NULL ? "the rules do not let its "
+		    "owner in any more" : "another session has its name");
+		return;
+	}
+	s->ident = ident;
+	policy_session_adopted(ident);
+	if (s->name[0] != '\0')
+		TAILQ_INSERT_TAIL(&ident->named, s, name_entry);
+	evtimer_set(&s->ev_idle, session_idle_timer, s);
+	evtimer_set(&s->ev_life, session_life_timer, s);
+	evtimer_set(&s->ev_hib, session_hib_timer, s);
+	evtimer_set(&s->ev_keep, session_keep_timer, s);
+	s->opened = 1;		/* its session_open is in the log already */
+	s->unheld = 1;
+	s->snap_stored = 1;
+	s->snap_bytes = si->bytes;
+	s->kept = 1;
+	TAILQ_INSERT_TAIL(&ident->kept, s, entry);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)si->bytes);
+	audit_session(s, AUDIT_SESSION_ADOPT, 0, 0, 0, s->name, NULL, bytes);
+	/* Its retention counts from its store, not from this start. */
+	if (conf->retention > 0) {
+		if (age < (time_t)conf->retention)
+			tv.tv_sec = conf->retention - (age < 0 ? 0 : age);
+		evtimer_add(&s->ev_keep, &tv);
+	}
+}
+
+/* IMSG_SNAP_LISTED: all are in; now the monitor serves. */
+void
+core_adopt_done(const struct snap_listed *sl)
+{
+	wire_snap_listed();
+	if (sl->count > 0 || sl->refused > 0)
+		log_info("%u stored session%s taken on, %u whose record did "
+		    "not verify left on disk", sl->count, sl->count == 1 ?
+		    "" : "s", sl->refused);
+	adopt_serve();
+}
+
+
+static void	sweep_check(void);
+
+static void
+sweep_failed(struct session *s)
+{
+	sweep_finish(s, &sweep.counts.failed);
+}
+
+static void
+sweep_closed(struct session *s)
+{
+	sweep_finish(s, &sweep.counts.closed);
+}
+
+static void
+sweep_hibernated(struct session *s)
+{
+	sweep_finish(s, &sweep.counts.hibernated);
+}
+
+static void
+sweep_check(void)
+{
+	if (!sweep.active || sweep.adding || sweep.pending > 0)
+		return;
+	sweep.active = 0;
+	sweep.done(&sweep.counts, sweep.arg);
+}
+
+/* s's turn in the sweep ended, counted in *count. */
+static void
+sweep_finish(struct session *s, uint32_t *count)
+{
+	if (!s->sweep)
+		return;
+	s->sweep = 0;
+	sweep.pending--;
+	(*count)++;
+	sweep_check();
+}
+
+/* -1 if one is under way. */
+int
+core_sweep_begin(const char *reason, void (*done)(const struct sweep_counts *,
+    void *), void *arg)
+{
+	if (sweep.active)
+		return (-1);
+	memset(&sweep, 0, sizeof(sweep));
+	sweep.active = sweep.adding = 1;
+	sweep.reason = reason;
+	sweep.done = done;
+	sweep.arg = arg;
+	return (0);
+}
+
+void
+core_sweep_add(struct session *s)
+{
+	if (!sweep.active || s->sweep || s->closing || s->pool != NULL)
+		return;
+	if (s->state == S_HIBERNATED && s->create_req == 0) {
+		sweep.counts.asleep++;
+		return;
+	}
+	s->sweep = 1;
+	sweep.pending++;
+	if (session_quiet(s))
+		core_session_hibernate(NULL, 0, s);
+}
+
+void
+core_sweep_end(void)
+{
+	sweep.adding = 0;
+	sweep_check();
+}
+
+/* hibernate-on-stop: nothing new starts; what is under way ends. */
+void
+core_stop_begin(void)
+{
+	core_stopping = 1;
 }

@@ -61,13 +61,17 @@ hib_snapshot_send(struct session *s)
 
 /*
  * A request to the broker for s's snapshot (a copy: from src's); the
- * answer comes with the token.
+ * answer comes with the token.  A store and a copy carry s's record,
+ * for a monitor after a restart; one too large to store is left out,
+ * and the session will not survive a restart.
  */
 static void
 hib_ask(struct session *s, uint32_t type, uint64_t bytes, int fd,
     const struct session *src)
 {
-	struct snap_req	sr;
+	struct snap_req	 sr;
+	char		*rec = NULL;
+	size_t		 len = 0;
 
 	memset(&sr, 0, sizeof(sr));
 	strlcpy(sr.session, s->id, sizeof(sr.session));
@@ -85,7 +89,14 @@ hib_ask(struct session *s, uint32_t type, uint64_t bytes, int fd,
 			s->snap_waiting = 1;
 		}
 	}
-	wire_snap(type, &sr, fd);
+	if ((type == IMSG_SNAP_STORE || type == IMSG_SNAP_COPY) &&
+	    (rec = session_record(s, &len)) == NULL) {
+		len = 0;
+		log_warnx("session %s: its record is over %d bytes: it will "
+		    "not survive a restart", s->id, SNAP_RECORD_MAX);
+	}
+	wire_snap(type, &sr, rec, len, fd);
+	free(rec);
 }
 
 /* The worker said it wrote bytes: the broker stores them, if so. */

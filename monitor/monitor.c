@@ -112,6 +112,21 @@ monitor_connect(int broker_fd)
  * Everything but the process around it (privileges, signals, seccomp):
  * the fuzz targets run this too, with a broker of their own.
  */
+static int	serve_idle_secs;
+
+/* The stored sessions taken on: clients are served from now. */
+static void
+monitor_serve(void)
+{
+	conn_accepting();
+	idle_init(serve_idle_secs);
+}
+
+/*
+ * Connections wait in the listening socket's queue while the broker
+ * lists the sessions stored before this monitor (core_adopt_begin()),
+ * so that none asks for one before it is taken on.
+ */
 void
 monitor_setup(int listen_fd, int idle_secs)
 {
@@ -120,7 +135,8 @@ monitor_setup(int listen_fd, int idle_secs)
 	    NHANDLERS(monitor_dispatch_worker));
 	core_init();
 	conn_listen(listen_fd, &client_conn_ops);
-	idle_init(idle_secs);
+	serve_idle_secs = idle_secs;
+	core_adopt_begin(monitor_serve);
 }
 
 /*

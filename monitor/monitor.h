@@ -80,6 +80,14 @@ struct tool {
 	size_t		 nargs;
 };
 
+/* What a sweep (core_sweep_begin(): hibernate them all) came to. */
+struct sweep_counts {
+	uint32_t	hibernated;	/* by it */
+	uint32_t	asleep;		/* hibernated already */
+	uint32_t	failed;
+	uint32_t	closed;		/* before their turn */
+};
+
 /* A token bucket: rate per second, up to burst saved. */
 struct bucket {
 	double		tokens;
@@ -87,6 +95,9 @@ struct bucket {
 };
 
 #define PEER_GROUPS_MAX	64
+
+/* session.c's record of a session, stored with its snapshot. */
+#define SESSION_RECORD_VERSION	1
 
 /* Who is at the other end of a connection, as the kernel says. */
 struct peer_cred {
@@ -343,6 +354,7 @@ struct session {
 	char			 name[SESSION_NAME_MAX + 1];
 	TAILQ_ENTRY(session)	 name_entry;	/* its identity's named */
 	int			 kept;
+	int			 sweep;		/* in core.c's sweep */
 	struct event		 ev_keep;
 	const char		*hib_reason;	/* for the audit log */
 	struct deferred		 d_expire;
@@ -433,7 +445,11 @@ void	 wire_worker_open(struct chan *, int, void *,
 	    void (*)(struct chan *, const char *));
 void	 wire_spawn(uint32_t, const struct worker_limits *);
 void	 wire_kill(uint32_t);
-void	 wire_snap(uint32_t, const struct snap_req *, int);
+void	 wire_snap(uint32_t, const struct snap_req *, const char *, size_t,
+	    int);
+void	 wire_snap_list(void);
+void	 wire_broker_drain(void);
+void	 wire_snap_listed(void);
 void	 wire_worker_idle(uint32_t);
 void	 wire_worker_wake(uint32_t);
 void	 wire_audit(const struct audit_event *, const struct msg_text *);
@@ -450,6 +466,7 @@ struct conn_ops {
 	void	(*caught_up)(struct conn *);
 };
 void	 conn_listen(int, const struct conn_ops *);
+void	 conn_accepting(void);
 const struct peer_cred	*conn_cred(const struct conn *);
 void	 conn_set_data(struct conn *, void *);
 void	*conn_data(const struct conn *);
@@ -555,6 +572,7 @@ uint32_t audit_session(struct session *, enum audit_type, uint32_t,
 	    uint64_t, uint32_t, const char *, const char *, const char *);
 void	 audit_auth(const struct client *, const char *);
 void	 audit_auth_peer(uid_t, pid_t, const char *);
+void	 audit_adopt_failed(const char *, uid_t, const char *);
 void	 audit_spare_violation(uint32_t, const char *);
 int		 audit_waits(void);
 void	 audit_wait_start(uint32_t, void (*)(void *, int), void *);
@@ -576,6 +594,10 @@ int	 policy_session_admit(struct client *, struct identity *, uint64_t,
 	    uint64_t);
 void	 policy_session_gone(struct identity *, uint64_t, int);
 void	 policy_capacity_release(uint64_t);
+void	 policy_token_digest(const struct identity *, char *, size_t);
+struct identity	*policy_identity_adopt(uid_t, gid_t, const gid_t *, int,
+	    const char *);
+void	 policy_session_adopted(struct identity *);
 int	 policy_session_admit_asleep(struct client *, struct identity *,
 	    uint64_t);
 int	 policy_capacity_take(struct client *, uint64_t, uint64_t);
@@ -625,6 +647,9 @@ const char	*hib_error_str(const struct snap_result *, char *, size_t);
 /* session.c: session records */
 struct session	*session_alloc(struct cJSON *, char *, size_t, const char **);
 struct session	*session_alloc_like(const struct session *);
+char		*session_record(const struct session *, size_t *);
+struct session	*session_from_record(const char *, size_t, const char *,
+		    struct peer_cred *, char *, size_t, char *, size_t);
 int	 session_name_ok(const char *);
 void	 session_free(struct session *);
 struct session	*session_lookup(struct client *, const char *);
@@ -675,6 +700,14 @@ void	 plots_free(struct plotset *);
 
 /* core.c: the state machine of sessions, workers and jobs */
 void	 core_init(void);
+void	 core_adopt_begin(void (*)(void));
+void	 core_session_adopt(const struct snap_info *, const struct msg_text *);
+void	 core_adopt_done(const struct snap_listed *);
+int	 core_sweep_begin(const char *, void (*)(const struct sweep_counts *,
+	    void *), void *);
+void	 core_sweep_add(struct session *);
+void	 core_sweep_end(void);
+void	 core_stop_begin(void);
 struct session	*core_session_new(struct client *, uint64_t, struct cJSON *,
 	    struct pool *, const struct session_owner *);
 void	 core_session_restart(struct session *, uint64_t);
@@ -738,6 +771,8 @@ void	 monitor_recv_restored(struct chan *, struct imsg *);
 void	 monitor_recv_snap_stored(struct chan *, struct imsg *);
 void	 monitor_recv_snap_loaded(struct chan *, struct imsg *);
 void	 monitor_recv_snap_failed(struct chan *, struct imsg *);
+void	 monitor_recv_snap_adopt(struct chan *, struct imsg *);
+void	 monitor_recv_snap_listed(struct chan *, struct imsg *);
 void	 monitor_lost_worker(struct chan *, const char *);
 
 /*
@@ -760,6 +795,7 @@ void	 pool_walk(void (*)(struct pool *, void *), void *);
 
 /* control.c */
 void	 monitor_recv_ctl_fd(struct chan *, struct imsg *);
+void	 monitor_recv_stop(struct chan *, struct imsg *);
 
 /* metrics.c */
 struct cJSON	*metrics_json(void);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "monitor.h"
+#include "sha256.h"
 
 /* Failed authentications in a row before a uid must wait. */
 #define AUTH_FAIL_MAX	5
@@ -160,12 +161,13 @@ limits_resolve(struct identity_limits *l, const struct policy_rule *r)
 }
 
 static struct identity *
-identity_get(struct client *c, const char *token)
+identity_get(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+    const char *token)
 {
 	struct identity	*id;
 
 	TAILQ_FOREACH(id, &identities, entry)
-		if (id->uid == c->uid && token_equal(id->token, token))
+		if (id->uid == uid && token_equal(id->token, token))
 			return (id);
 	/*
 	 * Identities stay: a client must not get fresh buckets by
@@ -173,10 +175,10 @@ identity_get(struct client *c, const char *token)
 	 */
 	if ((id = calloc(1, sizeof(*id))) == NULL)
 		fatal("%s", __func__);
-	id->uid = c->uid;
-	id->gid = c->gid;
-	memcpy(id->groups, c->groups, sizeof(id->groups));
-	id->ngroups = c->ngroups;
+	id->uid = uid;
+	id->gid = gid;
+	memcpy(id->groups, groups, sizeof(id->groups));
+	id->ngroups = ngroups;
 	memcpy(id->token, token, sizeof(id->token));
 	id->requests.tokens = -1;	/* full at first use */
 	id->tools.tokens = -1;
@@ -184,6 +186,80 @@ identity_get(struct client *c, const char *token)
 	TAILQ_INIT(&id->named);
 	TAILQ_INSERT_TAIL(&identities, id, entry);
 	return (id);
+}
+
+/*
+ * What a session's record says of its identity's token: the SHA-256 of
+ * the token that named it, in hex, or "" for none.  The record is on
+ * disk; the token is not.
+ */
+void
+policy_token_digest(const struct identity *i, char *hex, size_t len)
+{
+	char	h[SHA256_HEX_LEN];
+
+	if (i->token[0] == '\0') {
+		strlcpy(hex, "", len);
+		return;
+	}
+	sha256_hex(i->token, strnlen(i->token, sizeof(i->token)), h);
+	strlcpy(hex, h, len);
+}
+
+/*
+ * The identity of an adopted session (one a monitor before this one
+ * hibernated): the peer its record names, let in by the rules as they
+ * are now, with the token of the rule whose token has the recorded
+ * digest.  NULL if the rules would not let that peer in any more.
+ */
+struct identity *
+policy_identity_adopt(uid_t uid, gid_t gid, const gid_t *groups,
+    int ngroups, const char *digest)
+{
+	const struct policy_rule	*r;
+	struct identity			*id;
+	char				 token[POLICY_TOKEN_MAX], h[SHA256_HEX_LEN];
+	uint32_t			 i;
+	int				 denied;
+
+	memset(token, 0, sizeof(token));
+	if (digest[0] != '\0') {
+		for (i = 0; i < conf->nrules; i++) {
+			r = &conf->rules[i];
+			if (r->token[0] == '\0')
+				continue;
+			sha256_hex(r->token, strnlen(r->token,
+			    sizeof(r->token)), h);
+			if (digest_differ(h, digest, sizeof(h)) == 0) {
+				memcpy(token, r->token, sizeof(token));
+				break;
+			}
+		}
+		if (i == conf->nrules)
+			return (NULL);
+	}
+	r = policy_match(uid, gid, groups, ngroups, token, &denied);
+	if (denied) {
+		explicit_bzero(token, sizeof(token));
+		return (NULL);
+	}
+	if (r == NULL || r->token[0] == '\0')
+		memset(token, 0, sizeof(token));
+	id = identity_get(uid, gid, groups, ngroups, token);
+	limits_resolve(&id->limits, r);
+	explicit_bzero(token, sizeof(token));
+	return (id);
+}
+
+/*
+ * An adopted session counts in its identity's "sessions", whatever its
+ * limit says now: it was open before the restart.  It holds no capacity.
+ */
+void
+policy_session_adopted(struct identity *i)
+{
+	counters.sessions_opened++;
+	i->sessions++;
 }
 
 static struct authfail *
@@ -291,7 +367,8 @@ policy_hello(struct client *c, uint64_t id, cJSON *req)
 	/* Only a token that let the client in names its identity. */
 	if (r == NULL || r->token[0] == '\0')
 		memset(token, 0, sizeof(token));
-	c->ident = identity_get(c, token);
+	c->ident = identity_get(c->uid, c->gid, c->groups, c->ngroups,
+	    token);
 	c->ident->clients++;
 	limits_resolve(&c->ident->limits, r);
 	audit_rule_name(c->rule, sizeof(c->rule), r);

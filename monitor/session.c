@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,10 @@
 
 #include <cJSON.h>
 
+#include "json.h"
 #include "log.h"
 #include "monitor.h"
+#include "sha256.h"
 
 static size_t	nsessions;
 
@@ -345,4 +349,161 @@ session_json(const struct session *s)
 	if (s->name[0] != '\0')
 		cJSON_AddStringToObject(o, "name", s->name);
 	return (o);
+}
+
+/*
+ * The session's record, stored with its snapshot (securerd.h,
+ * SNAP_RECORD_MAX): what a monitor after a restart needs to take it on
+ * as it was.  Its fields are session.create's where it has them, so
+ * that session_from_record() checks them as a create would, against the
+ * configuration of the day.  NULL if it would be too large to store.
+ */
+char *
+session_record(const struct session *s, size_t *len)
+{
+	cJSON	*o, *groups, *limits, *tools;
+	char	 digest[SHA256_HEX_LEN], *text;
+	size_t	 i;
+	int	 g;
+
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    (groups = cJSON_AddArrayToObject(o, "groups")) == NULL ||
+	    (limits = cJSON_AddObjectToObject(o, "limits")) == NULL)
+		fatal("%s", __func__);
+	cJSON_AddNumberToObject(o, "version", SESSION_RECORD_VERSION);
+	cJSON_AddNumberToObject(o, "uid", s->ident->uid);
+	cJSON_AddNumberToObject(o, "gid", s->ident->gid);
+	for (g = 0; g < s->ident->ngroups; g++)
+		cJSON_AddItemToArray(groups,
+		    cJSON_CreateNumber(s->ident->groups[g]));
+	policy_token_digest(s->ident, digest, sizeof(digest));
+	cJSON_AddStringToObject(o, "token", digest);
+	if (s->name[0] != '\0')
+		cJSON_AddStringToObject(o, "name", s->name);
+	if (s->forked_from[0] != '\0')
+		cJSON_AddStringToObject(o, "forked_from", s->forked_from);
+	cJSON_AddNumberToObject(o, "created", (double)s->created);
+	cJSON_AddNumberToObject(o, "executions", (double)s->executions);
+	if (s->timeout > 0)
+		cJSON_AddNumberToObject(o, "timeout", s->timeout);
+	else
+		cJSON_AddNullToObject(o, "timeout");
+	if (s->max_executions > 0)
+		cJSON_AddNumberToObject(o, "max_executions",
+		    (double)s->max_executions);
+	for (i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++) {
+		if (*LIMIT(&s->limits, i) == LIMIT_NONE)
+			cJSON_AddNullToObject(limits, limit_names[i].name);
+		else
+			cJSON_AddNumberToObject(limits, limit_names[i].name,
+			    (double)*LIMIT(&s->limits, i));
+	}
+	/* The workers' form of the tools is session.create's without text. */
+	if (s->setup != NULL && (tools = cJSON_Parse(s->setup)) != NULL)
+		cJSON_AddItemToObject(o, "tools", tools);
+	text = json_print(o, len);
+	cJSON_Delete(o);
+	if (text == NULL)
+		fatal("%s", __func__);
+	if (*len > SNAP_RECORD_MAX) {
+		free(text);
+		return (NULL);
+	}
+	return (text);
+}
+
+static int
+record_number(cJSON *o, const char *name, double min, double max,
+    double *out)
+{
+	cJSON	*item = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(item) || !(item->valuedouble >= min &&
+	    item->valuedouble <= max) || item->valuedouble !=
+	    floor(item->valuedouble))
+		return (-1);
+	*out = item->valuedouble;
+	return (0);
+}
+
+/* The peer the record names, for policy_identity_adopt(). */
+static int
+record_peer(cJSON *o, struct peer_cred *p, const char **digest)
+{
+	cJSON	*groups, *g, *token;
+	double	 d;
+
+	memset(p, 0, sizeof(*p));
+	if (record_number(o, "uid", 0, UINT32_MAX - 1, &d) == -1)
+		return (-1);
+	p->uid = d;
+	if (record_number(o, "gid", 0, UINT32_MAX - 1, &d) == -1)
+		return (-1);
+	p->gid = d;
+	groups = cJSON_GetObjectItemCaseSensitive(o, "groups");
+	if (!cJSON_IsArray(groups) ||
+	    cJSON_GetArraySize(groups) > PEER_GROUPS_MAX)
+		return (-1);
+	cJSON_ArrayForEach(g, groups) {
+		if (!cJSON_IsNumber(g) || !(g->valuedouble >= 0 &&
+		    g->valuedouble < UINT32_MAX))
+			return (-1);
+		p->groups[p->ngroups++] = g->valuedouble;
+	}
+	token = cJSON_GetObjectItemCaseSensitive(o, "token");
+	if (!cJSON_IsString(token) || (token->valuestring[0] != '\0' &&
+	    strlen(token->valuestring) != SHA256_HEX_LEN - 1))
+		return (-1);
+	*digest = token->valuestring;
+	return (0);
+}
+
+/*
+ * A session from its record (a snapshot a monitor before this one
+ * stored), under its own id, hibernated, not yet admitted nor linked:
+ * NULL with why in err.  *peer and *digest name its owner.
+ */
+struct session *
+session_from_record(const char *rec, size_t len, const char *id,
+    struct peer_cred *peer, char *digest, size_t dlen, char *err,
+    size_t errlen)
+{
+	struct session	*s;
+	cJSON		*o, *from;
+	const char	*code, *d;
+	double		 v, created, execs;
+
+	if ((o = cJSON_ParseWithLength(rec, len)) == NULL ||
+	    !cJSON_IsObject(o)) {
+		snprintf(err, errlen, "its record does not parse");
+		cJSON_Delete(o);
+		return (NULL);
+	}
+	if (record_number(o, "version", SESSION_RECORD_VERSION,
+	    SESSION_RECORD_VERSION, &v) == -1 ||
+	    record_peer(o, peer, &d) == -1 ||
+	    record_number(o, "created", 0, 1e12, &created) == -1 ||
+	    record_number(o, "executions", 0, 9007199254740992.0,
+	    &execs) == -1) {
+		snprintf(err, errlen, "its record is not one this securerd "
+		    "writes");
+		cJSON_Delete(o);
+		return (NULL);
+	}
+	strlcpy(digest, d, dlen);
+	if ((s = session_alloc(o, err, errlen, &code)) == NULL) {
+		cJSON_Delete(o);
+		return (NULL);
+	}
+	from = cJSON_GetObjectItemCaseSensitive(o, "forked_from");
+	if (cJSON_IsString(from) &&
+	    strlen(from->valuestring) == SESSION_ID_LEN)
+		strlcpy(s->forked_from, from->valuestring,
+		    sizeof(s->forked_from));
+	cJSON_Delete(o);
+	strlcpy(s->id, id, sizeof(s->id));
+	s->created = created;
+	s->executions = execs;
+	s->state = S_HIBERNATED;
+	return (s);
 }

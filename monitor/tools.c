@@ -73,7 +73,8 @@ tool_type(cJSON *item, enum tool_type *type)
 	}
 	if (!cJSON_IsString(item))
 		return (-1);
-	for (i = 1; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+	/* "any" too: the workers' form (tools_setup_json()) says so. */
+	for (i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
 		if (strcmp(item->valuestring, type_names[i]) == 0) {
 			*type = i;
 			return (0);
@@ -112,7 +113,7 @@ tool_args_parse(struct tool *t, cJSON *args, char *err, size_t errlen)
 		if (tool_type(a, &t->args[t->nargs].type) == -1) {
 			snprintf(err, errlen, "tool %s: argument %s has an "
 			    "unknown type; use numeric, character, logical, "
-			    "integer, list, data.frame or null", t->name,
+			    "integer, list, data.frame, any or null", t->name,
 			    a->string);
 			return (-1);
 		}

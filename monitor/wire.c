@@ -83,10 +83,29 @@ wire_spawn(uint32_t id, const struct worker_limits *limits)
  * which the broker owns from now on.
  */
 void
-wire_snap(uint32_t type, const struct snap_req *sr, int fd)
+wire_snap(uint32_t type, const struct snap_req *sr, const char *rec,
+    size_t len, int fd)
 {
-	if (msg_send_fixed(&bchan, type, 0, fd, sr, sizeof(*sr)) == -1)
+	if (msg_send_snap_req(&bchan, type, sr, rec, len, fd) == -1)
 		fatal("broker channel");
+}
+
+/*
+ * The sessions a monitor before this one left hibernated: the broker
+ * lists them once (IMSG_SNAP_ADOPT each, then IMSG_SNAP_LISTED), and
+ * until then the channel is in MB_ADOPT.
+ */
+void
+wire_snap_list(void)
+{
+	bchan.state = MB_ADOPT;
+	wire_broker_send(IMSG_SNAP_LIST, 0, NULL, 0);
+}
+
+void
+wire_snap_listed(void)
+{
+	bchan.state = MB_RUN;
 }
 
 void
@@ -140,6 +159,22 @@ wire_audit(const struct audit_event *ev, const struct msg_text *texts)
 	if ((ev->flags & AUDIT_F_ACK) && bchan.evented &&
 	    chan_flush(&bchan) == -1 && errno != EPIPE)
 		fatal("broker channel");
+}
+
+/*
+ * The monitor is about to exit by itself (hibernate-on-stop): what it
+ * queued for the broker (audit records, deletions) is written first.
+ */
+void
+wire_broker_drain(void)
+{
+	int	flags;
+
+	if (!bchan.open || (flags = fcntl(bchan.ibuf.fd, F_GETFL)) == -1 ||
+	    fcntl(bchan.ibuf.fd, F_SETFL, flags & ~O_NONBLOCK) == -1)
+		return;
+	if (imsgbuf_flush(&bchan.ibuf) == -1)
+		log_warn("broker channel");
 }
 
 void

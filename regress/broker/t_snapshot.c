@@ -33,9 +33,10 @@
 #define S2	"fedcba9876543210fedcba9876543210"
 #define S3	"00000000000000000000000000000003"
 #define S4	"00000000000000000000000000000004"
-#define HDR	56
+#define HDR	64
 #define TAG	32
-#define OVER	(HDR + TAG)
+#define OVER	(HDR + 2 * TAG)
+#define CONTENT	(HDR + TAG)	/* where it starts, with no record */
 #define PEER	77
 
 struct sent {
@@ -47,6 +48,11 @@ struct sent {
 
 static struct sent		 sent[4];
 static int			 nsent;
+static struct snap_listed	 listed;
+static int			 nlisted;
+static struct snap_info		 infos[8];
+static char			 records[8][256];
+static int			 ninfos;
 static struct chan		 ch;
 static struct securerd_conf	 tconf;
 static char			 dir[1024];
@@ -55,6 +61,11 @@ void
 monitor_send(uint32_t type, uint32_t peerid, int fd, const void *data,
     size_t len)
 {
+	if (type == IMSG_SNAP_LISTED && len == sizeof(listed)) {
+		memcpy(&listed, data, len);
+		nlisted++;
+		return;
+	}
 	if (nsent == 4 || len != sizeof(struct snap_result))
 		atf_tc_fail("an unexpected message %u of %zu bytes", type, len);
 	sent[nsent].type = type;
@@ -62,6 +73,17 @@ monitor_send(uint32_t type, uint32_t peerid, int fd, const void *data,
 	sent[nsent].fd = fd;
 	memcpy(&sent[nsent].res, data, len);
 	nsent++;
+}
+
+void
+monitor_send_snap_info(const struct snap_info *si, const void *rec)
+{
+	if (ninfos == 8 || si->record_len >= sizeof(records[0]))
+		atf_tc_fail("an unexpected stored session");
+	infos[ninfos] = *si;
+	memcpy(records[ninfos], rec, si->record_len);
+	records[ninfos][si->record_len] = '\0';
+	ninfos++;
 }
 
 /* A fresh state directory (not made: snapshot_init makes it). */
@@ -132,7 +154,7 @@ call(void (*fn)(struct chan *, struct imsg *), uint32_t type,
 
 	memset(&imsg, 0, sizeof(imsg));
 	imsg.hdr.type = type;
-	imsg.hdr.len = IMSG_HEADER_SIZE + sizeof(*sr);
+	imsg.hdr.len = IMSG_HEADER_SIZE + sizeof(*sr) + sr->record_len;
 	imsg.hdr.peerid = PEER;
 	imsg.data = sr;
 	imsg.fd = fd;
@@ -367,10 +389,10 @@ ATF_TC_BODY(tampered, tc)
 	snprintf(good, sizeof(good), "%s.good", dir);
 	copy_file(p, good);
 
-	flip(p, HDR + 10);			/* the content */
+	flip(p, CONTENT + 10);			/* the content */
 	ATF_CHECK_EQ(load_status(S1, 1000), SNAP_TAMPERED);
 	copy_file(good, p);
-	flip(p, HDR + len - 1);			/* its last byte */
+	flip(p, CONTENT + len - 1);		/* its last byte */
 	ATF_CHECK_EQ(load_status(S1, 1000), SNAP_TAMPERED);
 	copy_file(good, p);
 	flip(p, 3);				/* the magic */
@@ -451,11 +473,11 @@ ATF_TC_BODY(quota, tc)
 	ATF_CHECK_EQ(store(S1, 1000, 1000, 5), SNAP_OK);
 	ATF_CHECK_EQ(store(S1, 1000, 1001, 6), SNAP_QUOTA);
 	ATF_CHECK_EQ(store(S1, 1000, 10, 7), SNAP_OK);
-	/* 3 * 1088 - 98 - 2 * 1088 left: 902 bytes of content. */
-	ATF_CHECK_EQ(store(S4, 1000, 903, 8), SNAP_QUOTA);
-	ATF_CHECK_EQ(store(S4, 1000, 902, 8), SNAP_OK);
-	ATF_CHECK_EQ(store(S4, 1000, 903, 8), SNAP_QUOTA);
-	ATF_CHECK_EQ(store(S4, 1000, 902, 8), SNAP_OK);
+	/* 3 * 1128 - 138 - 2 * 1128 left: 862 bytes of content. */
+	ATF_CHECK_EQ(store(S4, 1000, 863, 8), SNAP_QUOTA);
+	ATF_CHECK_EQ(store(S4, 1000, 862, 8), SNAP_OK);
+	ATF_CHECK_EQ(store(S4, 1000, 863, 8), SNAP_QUOTA);
+	ATF_CHECK_EQ(store(S4, 1000, 862, 8), SNAP_OK);
 	/* The quota is each owner's. */
 	ATF_CHECK_EQ(store(S4, 1001, 1000, 9), SNAP_IO);	/* 1000's */
 	delete(S4, 1000);
@@ -866,14 +888,121 @@ ATF_TC_BODY(copy_request, tc)
 	imsg.data = &sr;
 	imsg.fd = -1;
 	imsg.hdr.type = IMSG_SNAP_COPY;
-	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), -1);
 	strlcpy(sr.from, S2, sizeof(sr.from));
-	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), 0);
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), 0);
 	imsg.hdr.type = IMSG_SNAP_STORE;
-	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), -1);
 	imsg.hdr.type = IMSG_SNAP_COPY;
 	sr.from[5] = 'G';
-	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out), -1);
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), -1);
+	/* A record only with a store or a copy, and at most the most. */
+	memset(sr.from, 0, sizeof(sr.from));
+	imsg.hdr.type = IMSG_SNAP_LOAD;
+	sr.record_len = 1;
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), -1);
+	imsg.hdr.type = IMSG_SNAP_STORE;
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), 0);
+	sr.record_len = SNAP_RECORD_MAX + 1;
+	ATF_CHECK_EQ(msg_get_snap_req(&imsg, &out, NULL), -1);
+}
+
+/* A store with a record, as the monitor makes them. */
+static int
+store_with(const char *session, uint32_t uid, const char *rec, size_t len,
+    unsigned seed)
+{
+	struct {
+		struct snap_req	sr;
+		char		rec[256];
+	}		 m;
+	uint8_t		*data;
+	int		 status;
+
+	ATF_REQUIRE(strlen(rec) < sizeof(m.rec));
+	m.sr = req(session, uid, SNAPSHOT_SIZE_MAX, len);
+	m.sr.record_len = strlen(rec);
+	memcpy(m.rec, rec, m.sr.record_len);
+	ATF_REQUIRE((data = malloc(len + 1)) != NULL);
+	fill(data, len, seed);
+	call(broker_recv_snap_store, IMSG_SNAP_STORE, &m.sr,
+	    memfd_with(data, len));
+	free(data);
+	status = replied(&m.sr);
+	return (status);
+}
+
+static void
+list(void)
+{
+	struct snap_req	sr = req(S1, 0, 0, 0);
+
+	ninfos = nlisted = 0;
+	snapshot_monitor_new();
+	call(broker_recv_snap_list, IMSG_SNAP_LIST, &sr, -1);
+	ATF_CHECK_EQ(nlisted, 1);
+	ATF_CHECK_EQ((int)listed.count, ninfos);
+}
+
+/* The record is stored, MACed, and listed for a new monitor. */
+ATF_TC_WITHOUT_HEAD(record_listed);
+ATF_TC_BODY(record_listed, tc)
+{
+	const char	*r1 = "{\"name\":\"one\"}", *r2 = "{\"name\":\"two\"}";
+	int		 fd, i;
+
+	setup();
+	ATF_REQUIRE_EQ(store_with(S1, 1000, r1, 5000, 1), SNAP_OK);
+	ATF_REQUIRE_EQ(store_with(S2, 1001, r2, 10, 2), SNAP_OK);
+	ATF_CHECK_EQ(size_of(path(S1, ".snap")), OVER + strlen(r1) + 5000);
+	/* A load hands back the content only. */
+	ATF_REQUIRE_EQ(load(S1, 1000, &fd), SNAP_OK);
+	check_loaded(fd, 5000, 1);
+	close(fd);
+	/* After a restart too, each with its owner, size and record. */
+	snapshot_init(&tconf);
+	list();
+	ATF_REQUIRE_EQ(ninfos, 2);
+	ATF_CHECK_EQ(listed.refused, 0);
+	for (i = 0; i < 2; i++) {
+		if (strcmp(infos[i].session, S1) == 0) {
+			ATF_CHECK_EQ(infos[i].uid, 1000);
+			ATF_CHECK_EQ(infos[i].bytes, 5000);
+			ATF_CHECK_STREQ(records[i], r1);
+		} else {
+			ATF_CHECK_STREQ(infos[i].session, S2);
+			ATF_CHECK_EQ(infos[i].uid, 1001);
+			ATF_CHECK_EQ(infos[i].bytes, 10);
+			ATF_CHECK_STREQ(records[i], r2);
+		}
+		ATF_CHECK(infos[i].stored > 0);
+	}
+	/* Once per monitor. */
+	call(broker_recv_snap_list, IMSG_SNAP_LIST, &(struct snap_req){ 0 },
+	    -1);
+	ATF_CHECK(ch.failed);
+}
+
+/* An edited record is not listed, and its state not loaded either. */
+ATF_TC_WITHOUT_HEAD(record_tampered);
+ATF_TC_BODY(record_tampered, tc)
+{
+	const char	*rec = "{\"uid\":1000}";
+
+	setup();
+	ATF_REQUIRE_EQ(store_with(S1, 1000, rec, 100, 1), SNAP_OK);
+	ATF_REQUIRE_EQ(store_with(S2, 1000, rec, 100, 2), SNAP_OK);
+	flip(path(S1, ".snap"), HDR + 8);	/* "1000" -> "1001" */
+	list();
+	ATF_CHECK_EQ(ninfos, 1);
+	ATF_CHECK_STREQ(infos[0].session, S2);
+	ATF_CHECK_EQ(listed.refused, 1);
+	ATF_CHECK_EQ(load_status(S1, 1000), SNAP_TAMPERED);
+	/* Its record's MAC: the record's length is in the header. */
+	flip(path(S2, ".snap"), HDR + strlen(rec) + 3);
+	list();
+	ATF_CHECK_EQ(ninfos, 0);
+	ATF_CHECK_EQ(load_status(S2, 1000), SNAP_TAMPERED);
 }
 
 ATF_TP_ADD_TCS(tp)
@@ -896,5 +1025,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, copy_checked);
 	ATF_TP_ADD_TC(tp, copy_quota);
 	ATF_TP_ADD_TC(tp, copy_request);
+	ATF_TP_ADD_TC(tp, record_listed);
+	ATF_TP_ADD_TC(tp, record_tampered);
 	return (atf_no_error());
 }

@@ -69,6 +69,7 @@ static void	fm_recv_audit(struct chan *, struct imsg *);
 static void	fm_recv_reload(struct chan *, struct imsg *);
 static void	fm_recv_rest(struct chan *, struct imsg *);
 static void	fm_recv_snap(struct chan *, struct imsg *);
+static void	fm_recv_snap_list(struct chan *, struct imsg *);
 
 /* The broker's handlers of the monitor's messages, ours here. */
 static const struct chan_handler	fm_broker[] = {
@@ -82,6 +83,7 @@ static const struct chan_handler	fm_broker[] = {
 	{ IMSG_SNAP_LOAD, fm_recv_snap },
 	{ IMSG_SNAP_DELETE, fm_recv_snap },
 	{ IMSG_SNAP_COPY, fm_recv_snap },
+	{ IMSG_SNAP_LIST, fm_recv_snap_list },
 };
 
 /* monitor_main() is never run here, nor the filter it installs. */
@@ -628,6 +630,16 @@ fm_recv_kill(struct chan *ch, struct imsg *imsg)
 	}
 }
 
+/* No session was stored before this monitor: it serves at once. */
+static void
+fm_recv_snap_list(struct chan *ch, struct imsg *imsg)
+{
+	struct snap_listed	sl;
+
+	memset(&sl, 0, sizeof(sl));
+	broker_send(IMSG_SNAP_LISTED, 0, -1, &sl, sizeof(sl));
+}
+
 /*
  * The broker's snapshot store, believed: a store keeps what the monitor
  * said, a load hands back an empty memfd of that size.
@@ -640,7 +652,7 @@ fm_recv_snap(struct chan *ch, struct imsg *imsg)
 	int			fd;
 
 	progress++;
-	if (msg_get_snap_req(imsg, &sr) == -1)
+	if (msg_get_snap_req(imsg, &sr, NULL) == -1)
 		abort();	/* the monitor made a bad request */
 	if ((fd = imsg_get_fd(imsg)) != -1)
 		close(fd);

@@ -15,7 +15,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 
 seconds=${FUZZ_SECONDS:-60}
-targets=${*:-"imsg config broker monitor client rvalue libsecurer worker text sessions term msgends"}
+targets=${*:-"imsg config broker monitor client rvalue libsecurer worker text sessions term msgends record"}
 out=build-fuzz
 passed=0 failed=0
 

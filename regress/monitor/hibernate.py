@@ -48,12 +48,12 @@ def fail(why):
 class Client:
     """One connection, its requests answered in order."""
 
-    def __init__(self, path):
+    def __init__(self, path, hello=HELLO):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(60)
         self.s.connect(path)
         self.buf, self.next = b"", 1
-        self.call(HELLO)
+        self.ok(hello, "hello")
 
     def recv(self):
         while b"\n" not in self.buf:
