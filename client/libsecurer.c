@@ -126,6 +126,8 @@ static int	 dispatch(struct securer *, cJSON *, uint64_t, struct exec *,
 static int	 line_buffered(const struct securer *);
 static cJSON	*wait_reply(struct securer *, uint64_t, struct exec *);
 static cJSON	*roundtrip(struct securer *, cJSON *, struct exec *);
+static int	 attach(struct securer *, const char *, const char *,
+		    struct securer_session **);
 static cJSON	*new_request(struct securer *, const char *);
 static cJSON	*session_request(struct securer_session *, const char *);
 static int	 on_event(struct exec *, const cJSON *);
@@ -1475,16 +1477,38 @@ int
 securer_session_attach(struct securer *sc, const char *name,
     struct securer_session **sp)
 {
-	const cJSON	*state;
-	cJSON		*req, *rep;
-
 	*sp = NULL;
 	clear_error(sc);
 	if (name == NULL)
 		return (set_error(sc, SECURER_EINVAL, "no session name"));
+	return (attach(sc, "name", name, sp));
+}
+
+/*
+ * By id: a kept session of the user's, named or not, such as one a
+ * restart of the daemon left hibernated.
+ */
+int
+securer_session_attach_id(struct securer *sc, const char *id,
+    struct securer_session **sp)
+{
+	*sp = NULL;
+	clear_error(sc);
+	if (id == NULL)
+		return (set_error(sc, SECURER_EINVAL, "no session id"));
+	return (attach(sc, "session", id, sp));
+}
+
+static int
+attach(struct securer *sc, const char *by, const char *what,
+    struct securer_session **sp)
+{
+	const cJSON	*state;
+	cJSON		*req, *rep;
+
 	if ((req = new_request(sc, "session.attach")) == NULL)
 		return (-1);
-	if (cJSON_AddStringToObject(req, "name", name) == NULL) {
+	if (cJSON_AddStringToObject(req, by, what) == NULL) {
 		cJSON_Delete(req);
 		return (set_error(sc, SECURER_ENOMEM, "out of memory"));
 	}

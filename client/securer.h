@@ -132,6 +132,8 @@ int		 securer_session_fork(struct securer_session *,
 		    struct securer_session **, uint64_t *);
 int		 securer_session_attach(struct securer *, const char *,
 		    struct securer_session **);
+int		 securer_session_attach_id(struct securer *, const char *,
+		    struct securer_session **);
 const char	*securer_session_state(const struct securer_session *);
 int		 securer_session_resumed(const struct securer_session *,
 		    double *, uint64_t *, const char **);

@@ -1364,6 +1364,7 @@ ATF_TC_BODY(start_fails, tc)
  * without a session or a size are errors with no handle.
  */
 #define SID2	"fedcba9876543210fedcba9876543210"
+#define SID3	"00000000000000000000000000000003"
 #define FORK_REQ(id)	"{\"id\":" #id ",\"op\":\"session.fork\"," \
 			"\"session\":\"" SID "\"}"
 ATF_TC_WITHOUT_HEAD(fork);
@@ -1466,6 +1467,11 @@ ATF_TC_BODY(attach, tc)
 		{ SEND, "{\"id\":5,\"ok\":false,\"error\":{\"code\":"
 		    "\"no_such_session\",\"message\":\"no such session\"}}\n",
 		    0 },
+		{ RECV, "{\"id\":6,\"op\":\"session.attach\",\"session\":"
+		    "\"" SID3 "\"}", 0 },
+		{ SEND, "{\"id\":6,\"ok\":true,\"session\":\"" SID3 "\","
+		    "\"name\":\"\",\"state\":\"hibernated\","
+		    "\"sandbox\":\"test\"}\n", 0 },
 		{ END, 0, 0 }
 	};
 	struct securer_session_opts	 so = { .timeout = -1,
@@ -1491,6 +1497,12 @@ ATF_TC_BODY(attach, tc)
 	ATF_CHECK_STREQ(securer_errname(sc), "no_such_session");
 	ATF_CHECK_EQ(securer_session_attach(sc, NULL, &k), -1);
 	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	ATF_CHECK_EQ(securer_session_attach_id(sc, NULL, &k), -1);
+	ATF_CHECK_EQ(securer_errcode(sc), SECURER_EINVAL);
+	ATF_REQUIRE_EQ_MSG(securer_session_attach_id(sc, SID3, &k), 0, "%s",
+	    securer_errmsg(sc));
+	ATF_CHECK_STREQ(securer_session_id(k), SID3);
+	ATF_CHECK_STREQ(securer_session_state(k), "hibernated");
 	fake_finish(&f, sc);
 }
 
