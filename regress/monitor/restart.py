@@ -337,7 +337,55 @@ def retention_after(path, state_dir):
     c.close()
 
 
+# thousand: 1,000 hibernated sessions across a restart.
+
+THOUSAND = 1000
+
+
+def thousand_before(path, state_dir):
+    c = client(path)
+    sids = []
+    for i in range(THOUSAND):
+        sid = c.session()
+        value(c, sid, f"x <- {i}; TRUE")
+        h.hibernate(c, sid)
+        sids.append(sid)
+    save(sids=sids)
+
+
+def thousand_after(path, state_dir):
+    sids = load()["sids"]
+    c = Client(path)
+    attach_t, resume_t, errors = [], [], 0
+    for i, sid in enumerate(sids):
+        t0 = time.monotonic()
+        r = c.call({"op": "session.attach", "session": sid})
+        attach_t.append(time.monotonic() - t0)
+        if not r["ok"]:
+            errors += 1
+            print("error", r)
+            continue
+        r = c.execute(sid, "x")
+        if not r["ok"] or r["value"]["value"] != [i] or "resumed" not in r:
+            errors += 1
+            print("error", r)
+            continue
+        resume_t.append(r["resumed"]["ms"])
+        c.ok({"op": "session.close", "session": sid}, "close")
+    print("resumed", len(resume_t), "errors", errors)
+    attach_t.sort()
+    resume_t.sort()
+    print("attach_median_ms", round(attach_t[len(attach_t) // 2] * 1000, 2))
+    print("resume_median_ms", round(resume_t[len(resume_t) // 2], 1))
+    print("resume_p99_ms", round(resume_t[int(len(resume_t) * 0.99)], 1))
+    if errors:
+        fail(f"{errors} of {THOUSAND} sessions did not come back")
+    c.close()
+
+
 STEPS = {
+    "thousand_before": thousand_before,
+    "thousand_after": thousand_after,
     "daemon_restart_before": daemon_restart_before,
     "daemon_restart_after": daemon_restart_after,
     "monitor_crash_before": monitor_crash_before,

@@ -241,6 +241,32 @@ retention_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case thousand cleanup
+thousand_head() {
+	atf_set "descr" "1,000 hibernated sessions are taken on after a " \
+	    "restart, and each comes back with its state"
+	atf_set "timeout" "900"
+}
+thousand_body() {
+	rs_start "sessions 1001"
+	begin thousand_before
+	stop_daemon
+	wait_step
+	t0=$(date +%s%N)
+	rs_start "sessions 1001"
+	# Serving once all are taken on: the first answer waits for them.
+	atf_check -o ignore "$B/securerctl" -s "$SOCK.ctl" show status
+	echo "started_and_adopted_ms $(( ($(date +%s%N) - t0) / 1000000 ))"
+	grep -q '1000 stored sessions taken on' daemon.log ||
+	    atf_fail "not 1000 sessions taken on"
+	step thousand_after
+	audited session_adopt ok 1000
+	rs_end
+}
+thousand_cleanup() {
+	cleanup_daemon
+}
+
 atf_init_test_cases() {
 	atf_add_test_case daemon_restart
 	atf_add_test_case monitor_crash
@@ -248,4 +274,5 @@ atf_init_test_cases() {
 	atf_add_test_case stop
 	atf_add_test_case refused
 	atf_add_test_case retention
+	atf_add_test_case thousand
 }
