@@ -1648,6 +1648,7 @@ core_session_hibernate(struct client *c, uint64_t id, struct session *s)
 		if (c != NULL)
 			reply_error(c, id, "audit_unavailable", NULL, "audit "
 			    "log unavailable: the session is not hibernated");
+		sweep_failed(s);
 		return;
 	}
 	s->hib_reason = c != NULL ? "client" : s->sweep ? sweep.reason :
@@ -2346,8 +2347,14 @@ core_sweep_add(struct session *s)
 {
 	if (!sweep.active || s->sweep || s->closing || s->pool != NULL)
 		return;
-	if (s->state == S_HIBERNATED && s->create_req == 0) {
+	/* A fork's new session is hibernated from its birth. */
+	if (s->state == S_HIBERNATED) {
 		sweep.counts.asleep++;
+		return;
+	}
+	/* One whose worker cannot start would never be idle. */
+	if ((s->state == S_STARTING && s->worker == NULL) || audit_down) {
+		sweep.counts.failed++;
 		return;
 	}
 	s->sweep = 1;
