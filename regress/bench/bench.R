@@ -95,5 +95,16 @@ row("$execute() checks before sending 1+1", timeit(function() {
   ses$executing <- FALSE
 }, reps, 1000L))
 row("validate_code(\"1+1\")", timeit(function() validate_code("1+1"), reps, 1000L))
+# A tool call from R: an execution that calls one, less one that does
+# not (the median's difference; its p99 is the calling execution's).
+st <- SecureSession$new(tools = list(securer_tool("f", "the same",
+                                                  function(x) x, list(x = "numeric"))))
+invisible(st$execute("f(1)"))
+with_tool <- timeit(function() st$execute("f(1)"), reps, 50L)
+without <- timeit(function() st$execute("1"), reps, 50L)
+row("$execute(\"f(1)\"), one tool call", with_tool)
+row("a tool call from R (the difference)",
+    c(with_tool[[1]] - without[[1]], with_tool[[2]]))
+st$close()
 if (have_rs) invisible(RSclient::RS.close(rc))
 s$close()

@@ -77,7 +77,9 @@ r_bench_body() {
 	for r in "1e6 doubles to R" "1e7 doubles to R" \
 	    "1e6 output lines (writeLines)" "1e6 output lines (cat loop)" \
 	    "validate_code, 50,000 numbers" '$execute("1+1")' \
-	    '$execute() checks before sending 1+1' 'validate_code("1+1")'; do
+	    '$execute() checks before sending 1+1' 'validate_code("1+1")' \
+	    '$execute("f(1)"), one tool call' \
+	    'a tool call from R (the difference)'; do
 		grep -F "$r" bench.out |
 		    grep -q "securer median  *$num s  p99  *$num s" ||
 		    atf_fail "row \"$r\" missing or without numbers"

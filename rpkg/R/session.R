@@ -522,30 +522,44 @@ SecureSession <- R6::R6Class("SecureSession",
 
     call_tool = function(name, args) {
       t <- private$tool_list[[name]]
-      shown <- vapply(args, function(a) paste(format(a), collapse = ","), "")
-      vmsg(private$verbose, sprintf("Tool call: %s(%s)", name,
-                                    paste(names(args), shown, sep = "=", collapse = ", ")))
-      if (!is.null(private$audit))
-        private$audit("tool_call", tool = name, args = args)
+      # Formatting and timing are for the log and the audit: a quiet
+      # session without an audit function pays only for the call.
+      verbose <- isTRUE(private$verbose)
+      audit <- private$audit
+      if (!verbose && is.null(audit)) {
+        r <- tryCatch(list(value = do.call(t$fn, args)),
+                      error = function(e) list(error = conditionMessage(e)))
+        if (!is.null(r$error))
+          return(list(error = sanitize_error_message(r$error)))
+        return(r["value"])
+      }
+      if (verbose) {
+        shown <- vapply(args, function(a) paste(format(a), collapse = ","), "")
+        vmsg(TRUE, sprintf("Tool call: %s(%s)", name,
+                           paste(names(args), shown, sep = "=", collapse = ", ")))
+      }
+      if (!is.null(audit))
+        audit("tool_call", tool = name, args = args)
       t0 <- Sys.time()
       r <- tryCatch(list(value = do.call(t$fn, args)),
                     error = function(e) list(error = conditionMessage(e)))
-      el <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+      el <- as.numeric(Sys.time()) - as.numeric(t0)
       if (!is.null(r$error)) {
-        vmsg(private$verbose, sprintf("Tool result: %s -> error: %s (%.2fs)",
-                                      name, r$error, el))
-        if (!is.null(private$audit))
-          private$audit("tool_result", tool = name, error = r$error,
-                        result_summary = NULL, elapsed_secs = el)
+        vmsg(verbose, sprintf("Tool result: %s -> error: %s (%.2fs)",
+                              name, r$error, el))
+        if (!is.null(audit))
+          audit("tool_result", tool = name, error = r$error,
+                result_summary = NULL, elapsed_secs = el)
         return(list(error = sanitize_error_message(r$error)))
       }
-      first <- tryCatch(paste(format(r$value)[1]), error = function(e) "?")
-      vmsg(private$verbose, sprintf("Tool result: %s -> %s (%.2fs)", name,
-                                    first, el))
-      if (!is.null(private$audit))
-        private$audit("tool_result", tool = name, error = NULL,
-                      result_summary = substr(paste(deparse(r$value)[1]), 1, 500),
-                      elapsed_secs = el)
+      if (verbose) {
+        first <- tryCatch(paste(format(r$value)[1]), error = function(e) "?")
+        vmsg(TRUE, sprintf("Tool result: %s -> %s (%.2fs)", name, first, el))
+      }
+      if (!is.null(audit))
+        audit("tool_result", tool = name, error = NULL,
+              result_summary = substr(paste(deparse(r$value)[1]), 1, 500),
+              elapsed_secs = el)
       r["value"]
     },
 
@@ -555,7 +569,7 @@ SecureSession <- R6::R6Class("SecureSession",
       lines <- ctx$lines()
       private$output_last <- lines
       private$plots_last <- as_securer_plots(r$plots)
-      el <- as.numeric(difftime(Sys.time(), ctx$start, units = "secs"))
+      el <- as.numeric(Sys.time()) - as.numeric(ctx$start)
       private$advisories_last <- character(0)
       if (!is.null(r$error)) return(private$fail(ctx, r$error, el))
       if (!is.null(r$decode_error))
