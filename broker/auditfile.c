@@ -59,6 +59,7 @@ static char		log_path[PATH_MAX];
 static int		log_fd = -1;
 static int		lock_fd = -1;
 static off_t		durable_off;
+static off_t		written_off;	/* the file's end, as we wrote it */
 static int		down;
 static int		events_ready;
 static struct event	ev_retry, ev_batch;
@@ -269,6 +270,7 @@ auditfile_open(const char *path)
 		close(fd);
 		return (-1);
 	}
+	written_off = durable_off;
 	log_fd = fd;
 	return (0);
 }
@@ -344,18 +346,20 @@ write_all(const char *text, size_t len)
 		}
 		text += n;
 		len -= n;
+		written_off += n;
 	}
 	return (0);
 }
 
-/* Everything queued is durable now. */
+/*
+ * Everything queued is durable now.  The broker is the file's one writer
+ * (the lock), so its end is where our writes left it: no lseek(2) or
+ * fstat(2) per record.
+ */
 static void
 committed(void)
 {
-	off_t	end;
-
-	if ((end = lseek(log_fd, 0, SEEK_END)) != -1)
-		durable_off = end;
+	durable_off = written_off;
 	pending_clear();
 	if (events_ready)
 		evtimer_del(&ev_batch);
@@ -444,6 +448,7 @@ auditfile_retry(int fd, short event, void *arg)
 		go_down("ftruncate");
 		return;
 	}
+	written_off = durable_off;
 	TAILQ_FOREACH(p, &unsynced, entry)
 		if (write_all(p->text, p->len) == -1) {
 			go_down("write");
@@ -479,11 +484,8 @@ auditfile_events(void)
 int
 auditfile_full(void)
 {
-	struct stat	st;
-
 	return (conf->audit_rotate > 0 && !down && log_fd != -1 &&
-	    fstat(log_fd, &st) == 0 && (uint64_t)st.st_size >=
-	    conf->audit_rotate);
+	    (uint64_t)written_off >= conf->audit_rotate);
 }
 
 /*
@@ -517,7 +519,7 @@ auditfile_rotate(uint64_t last, char *rotated, size_t len)
 	}
 	close(log_fd);
 	log_fd = fd;
-	durable_off = 0;
+	durable_off = written_off = 0;
 	strlcpy(dir, log_path, sizeof(dir));
 	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC)) != -1) {

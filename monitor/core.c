@@ -479,12 +479,36 @@ core_session_retry(struct session *s, const char *reason)
  * Jobs.
  */
 
-/* The deadline passed: an event of its own, handled at the turn's end. */
+/*
+ * j's timer for the rest of its time, us microseconds.  libevent's clock
+ * is the coarse one (monitor.c), a tick behind at most: the timer may
+ * fire that much early, and job_deadline() checks the precise one.
+ */
+static void
+job_timer_arm(struct job *j, uint64_t us)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	evtimer_add(&j->timer, &tv);
+}
+
+/*
+ * The deadline passed, by the precise clock (else its timer goes again
+ * for what is left): an event of its own, handled at the turn's end.
+ */
 static void
 job_deadline(int fd, short event, void *arg)
 {
 	struct job	*j = arg;
+	uint64_t	 due, now;
 
+	due = j->start_us + (uint64_t)(j->timeout * 1e6);
+	if ((now = now_us()) < due) {
+		job_timer_arm(j, due - now);
+		return;
+	}
 	defer(&j->d_timeout, job_timed_out, j);
 }
 
@@ -700,11 +724,11 @@ job_dispatch(struct job *j)
 {
 	struct session	*s = j->session;
 	struct worker	*w = s->worker;
-	struct timeval	 tv;
 	uint32_t	 flags;
 	int		 rc;
 
 	w->chan.expect_id = j->id;
+	wire_worker_ahead();
 	if (j->kind == JOB_FILE) {
 		w->chan.state = WS_FILE;
 		rc = fileop_send(FILEOP(j), &w->chan);
@@ -725,16 +749,8 @@ job_dispatch(struct job *j)
 	j->sent = 1;
 	j->start_us = now_us();
 	s->state = S_BUSY;
-	if (j->timeout > 0) {
-		tv.tv_sec = (time_t)j->timeout;
-		tv.tv_usec = (suseconds_t)((j->timeout - tv.tv_sec) * 1e6);
-		/*
-		 * A timer counts from the time cached at the start of the
-		 * loop turn; the job starts now, and is never cut short.
-		 */
-		event_base_update_cache_time(event_get_base(&j->timer));
-		evtimer_add(&j->timer, &tv);
-	}
+	if (j->timeout > 0)
+		job_timer_arm(j, (uint64_t)(j->timeout * 1e6));
 }
 
 /* Before j's end record: the refused calls that were only counted. */

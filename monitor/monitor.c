@@ -78,15 +78,12 @@ monitor_main(int foreground, int verbose)
 	monitor_drop_privileges();
 
 	/*
-	 * Deadlines by the precise clock: libevent's default, the coarse
-	 * one, lags by up to a tick, and an execution's timer then fired
-	 * up to 4 ms before its timeout.  event_init() has no flags but
-	 * reads this (as documented for EVENT_BASE_FLAG_PRECISE_TIMER).
+	 * libevent's default clock, the coarse one: its precise one arms a
+	 * timerfd(2) at every turn of the loop, two system calls for each
+	 * execution.  A deadline's timer may then fire up to a tick early,
+	 * which core.c's job_deadline() checks by the precise clock.
 	 */
-	if (setenv("EVENT_PRECISE_TIMER", "1", 1) == -1)
-		fatal("setenv");
 	event_init();
-	unsetenv("EVENT_PRECISE_TIMER");
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal_set(&ev_sigterm, SIGTERM, monitor_sig, NULL);

@@ -29,13 +29,13 @@
 #define SC(name)	SCMP_SYS(name)
 
 /*
- * The event loop: libevent's epoll backend and its timeouts (precise:
- * a timerfd, made before the filter, set each turn); poll for
- * imsg_flush(), which waits while a channel is full.
+ * The event loop: libevent's epoll backend and its timeouts (by
+ * epoll_wait's, the coarse clock: no timerfd); poll for imsg_flush(),
+ * which waits while a channel is full.
  */
 static const int sc_events[] = {
 	SC(epoll_wait), SC(epoll_pwait), SC(epoll_ctl), SC(poll),
-	SC(clock_gettime), SC(gettimeofday), SC(time), SC(timerfd_settime),
+	SC(clock_gettime), SC(gettimeofday), SC(time),
 };
 
 /* Moving bytes: clients, the broker channel, workers' channels. */

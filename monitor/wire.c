@@ -19,6 +19,7 @@
 static struct chan			 bchan;
 static const struct chan_handler	*worker_handlers;
 static size_t				 nworker_handlers;
+static int				 wake_queued;
 
 /* The broker is trusted: it breaking the protocol is a bug, fatal. */
 static void
@@ -130,12 +131,14 @@ wire_worker_idle(uint32_t id)
 }
 
 /*
- * Written now, not at the end of the turn: it must be in the broker's
- * socket before the job is in the worker's, which may run it before the
- * broker reads anything (broker/rest.c judges a running worker only
- * after reading what was in its socket then).  Should the socket be
- * full (the broker far behind), the rest is written at the end of the
- * turn, and a worker whose job then starts first may be judged early.
+ * In the broker's socket before the worker's next message is in its
+ * own, which it may act on before the broker reads anything (broker/
+ * rest.c judges a running worker only after reading what was in its
+ * socket then): wire_worker_ahead() writes it, and the start record
+ * queued after it, in one sendmsg(2) just before that message.  Should
+ * the socket be full (the broker far behind), the rest is written at
+ * the end of the turn, and a worker whose job then starts first may be
+ * judged early.
  */
 void
 wire_worker_wake(uint32_t id)
@@ -143,6 +146,16 @@ wire_worker_wake(uint32_t id)
 	struct worker_ref	ref = { id };
 
 	wire_broker_send(IMSG_WORKER_WAKE, id, &ref, sizeof(ref));
+	wake_queued = 1;
+}
+
+/* Before a message to a worker: a wake queued for the broker goes now. */
+void
+wire_worker_ahead(void)
+{
+	if (!wake_queued)
+		return;
+	wake_queued = 0;
 	if (bchan.evented && chan_flush(&bchan) == -1 && errno != EPIPE)
 		fatal("broker channel");
 }
