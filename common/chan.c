@@ -601,12 +601,27 @@ chan_send(struct chan *ch, uint32_t type, uint32_t id, int fd,
 		fatal("%s channel: %s", ch->spec->name, r->name);
 	if (!ch->evented)
 		return (chan_flush(ch));
+	if (ch->hold)
+		return (0);
 	if (!ch->dirty) {
 		TAILQ_INSERT_TAIL(&dirty, ch, dirty_entry);
 		ch->dirty = 1;
 	}
 	event_active(&ev_flush, EV_TIMEOUT, 1);
 	return (0);
+}
+
+/*
+ * While held, what chan_send() queues on an evented channel is not
+ * written at the end of the turn: it goes with the next message sent
+ * unheld, or at chan_flush().  For messages nobody waits for, which then
+ * share one sendmsg(2) and one wakeup of the peer; the caller bounds how
+ * many and for how long.
+ */
+void
+chan_hold(struct chan *ch, int hold)
+{
+	ch->hold = hold;
 }
 
 /* Everything queued, written now (blocking channels, and urgent ones). */

@@ -98,6 +98,7 @@ struct chan {
 	struct event			 ev;
 	short				 events;
 	int				 dirty;		/* to write at turn's end */
+	int				 hold;		/* chan_hold(): sends wait */
 	TAILQ_ENTRY(chan)		 dirty_entry;
 	struct event			 ev_resume;	/* handles what waits */
 	int				 resume_set;
@@ -116,6 +117,7 @@ void	 chan_fail(struct chan *, const char *, ...)
 int	 chan_send(struct chan *, uint32_t, uint32_t, int,
 	    const struct iovec *, int);
 int	 chan_flush(struct chan *);
+void	 chan_hold(struct chan *, int);
 int	 chan_dispatch_one(struct chan *);
 void	 chan_read_all(struct chan *);
 size_t	 chan_room(const struct chan *, uint32_t, size_t);

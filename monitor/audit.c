@@ -219,6 +219,9 @@ audit_hold_reply(struct client *c, uint64_t id, cJSON *reply,
 
 	/* Gone: nobody to hold it for (reply_send() drops it). */
 	if (c == NULL || c->gone || token == 0 || !audit_waits()) {
+		/* Not waited for, the end is ahead of the reply all the same. */
+		if (token != 0)
+			wire_broker_ahead();
 		reply_send(c, reply);
 		reply_free(reply);
 		return;

@@ -48,6 +48,7 @@ static void	job_start(struct job *);
 static void	job_fail(struct job *, enum exec_status, const char *,
 		    cJSON *, const char *, ...)
 		    __attribute__((__format__ (printf, 5, 6)));
+static void	job_settle(struct job *);
 static void	job_done(struct job *);
 static void	worker_fails(struct worker *, enum worker_loss,
 		    const char *, ...)
@@ -728,7 +729,7 @@ job_dispatch(struct job *j)
 	int		 rc;
 
 	w->chan.expect_id = j->id;
-	wire_worker_ahead();
+	wire_broker_ahead();
 	if (j->kind == JOB_FILE) {
 		w->chan.state = WS_FILE;
 		rc = fileop_send(FILEOP(j), &w->chan);
@@ -777,6 +778,7 @@ job_end(struct job *j, cJSON *r)
 	uint32_t	 token;
 	cJSON		*reply;
 
+	job_settle(j);
 	refusals_summary(j);
 	token = j->unaudited ? 0 : audit_session(s, AUDIT_EXEC_END, EXEC_OK,
 	    now_us() - j->start_us, j->id, NULL, NULL, NULL);
@@ -812,6 +814,7 @@ job_fail(struct job *j, enum exec_status status, const char *code,
 	cJSON_AddStringToObject(err, "message", msg);
 	reply_merge(err, extra);
 	hib_resumed_json(s, r);
+	job_settle(j);
 	if (j->audit_token != 0)
 		refusals_summary(j);
 	/* Only a recorded start has an end; a worker's death aborts. */
@@ -839,19 +842,31 @@ job_release(void *arg)
 		exec_free(EXEC(j));
 }
 
-/* j is over: its session is free again, j goes at the turn's end. */
+/*
+ * j's worker is done with it: at rest from now, which the broker hears
+ * ahead of j's end record (one sendmsg(2) for both).
+ */
 static void
-job_done(struct job *j)
+job_settle(struct job *j)
 {
 	struct session	*s = j->session;
 
-	s->job = NULL;
 	if (s->state == S_BUSY)
 		s->state = S_IDLE;
 	if (s->worker != NULL && s->worker->attached &&
 	    s->worker->chan.state >= WS_EXEC)
 		s->worker->chan.state = WS_IDLE;
 	worker_rest(s->worker, j);
+}
+
+/* j is over: its session is free again, j goes at the turn's end. */
+static void
+job_done(struct job *j)
+{
+	struct session	*s = j->session;
+
+	job_settle(j);
+	s->job = NULL;
 	evtimer_del(&j->timer);
 	defer_cancel(&j->d_timeout);
 	audit_forget(j);

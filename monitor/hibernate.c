@@ -47,7 +47,7 @@ hib_snapshot_send(struct session *s)
 		close(fd);
 		return (-1);
 	}
-	wire_worker_ahead();
+	wire_broker_ahead();
 	if (msg_send_snapshot(&s->worker->chan, conf->max_snapshot, wfd) ==
 	    -1) {
 		close(wfd);

@@ -452,7 +452,7 @@ void	 wire_broker_drain(void);
 void	 wire_snap_listed(void);
 void	 wire_worker_idle(uint32_t);
 void	 wire_worker_wake(uint32_t);
-void	 wire_worker_ahead(void);
+void	 wire_broker_ahead(void);
 void	 wire_audit(const struct audit_event *, const struct msg_text *);
 void	 wire_reload(void);
 

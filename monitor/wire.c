@@ -19,7 +19,12 @@
 static struct chan			 bchan;
 static const struct chan_handler	*worker_handlers;
 static size_t				 nworker_handlers;
-static int				 wake_queued;
+static struct event			 ev_records;
+
+#define WIRE_HOLD_MS	10	/* a held record's wait at most */
+#define WIRE_HOLD_MAX	64	/* messages queued, at most, while held */
+
+static void	wire_records_due(int, short, void *);
 
 /* The broker is trusted: it breaking the protocol is a bug, fatal. */
 static void
@@ -59,6 +64,7 @@ wire_broker_run(void)
 	if (fcntl(bchan.ibuf.fd, F_SETFL, O_NONBLOCK) == -1)
 		fatal("broker channel");
 	chan_evented(&bchan);
+	evtimer_set(&ev_records, wire_records_due, NULL);
 }
 
 static void
@@ -134,7 +140,7 @@ wire_worker_idle(uint32_t id)
  * In the broker's socket before the worker's next message is in its
  * own, which it may act on before the broker reads anything (broker/
  * rest.c judges a running worker only after reading what was in its
- * socket then): wire_worker_ahead() writes it, and the start record
+ * socket then): wire_broker_ahead() writes it, and the start record
  * queued after it, in one sendmsg(2) just before that message.  Should
  * the socket be full (the broker far behind), the rest is written at
  * the end of the turn, and a worker whose job then starts first may be
@@ -146,29 +152,57 @@ wire_worker_wake(uint32_t id)
 	struct worker_ref	ref = { id };
 
 	wire_broker_send(IMSG_WORKER_WAKE, id, &ref, sizeof(ref));
-	wake_queued = 1;
 }
 
-/* Before a message to a worker: a wake queued for the broker goes now. */
+/*
+ * Before a job goes to its worker, or its reply to its client: what is
+ * queued for the broker (the wake and the start record, the worker's
+ * rest and the end record) is written first, in one sendmsg(2), so that
+ * it outlives a monitor that dies between the two (securerd(8)
+ * "Durability").
+ */
 void
-wire_worker_ahead(void)
+wire_broker_ahead(void)
 {
-	if (!wake_queued)
+	if (!bchan.evented || imsgbuf_queuelen(&bchan.ibuf) == 0)
 		return;
-	wake_queued = 0;
-	if (bchan.evented && chan_flush(&bchan) == -1 && errno != EPIPE)
+	if (chan_flush(&bchan) == -1 && errno != EPIPE)
 		fatal("broker channel");
+}
+
+/* Held tool-call records are due. */
+static void
+wire_records_due(int fd, short event, void *arg)
+{
+	wire_broker_ahead();
 }
 
 /*
  * A record that asks for an ack goes out now rather than at the end of
  * the turn: an execution, or its reply, waits for the broker's answer.
+ * A tool call's record, which nothing waits for, is held (chan_hold())
+ * for the next message to the broker, its execution's end at the
+ * latest, but never more than WIRE_HOLD_MS or WIRE_HOLD_MAX messages:
+ * a loop of calls wakes the broker once in so many, not at every call.
+ * Under audit-sync always the end that is acked is behind them, so
+ * what securerd(8) promises of them holds.
  */
 void
 wire_audit(const struct audit_event *ev, const struct msg_text *texts)
 {
+	struct timeval	tv = { 0, WIRE_HOLD_MS * 1000 };
+	int		hold;
+
+	hold = bchan.evented && ev->type == AUDIT_TOOL_CALL &&
+	    !(ev->flags & AUDIT_F_ACK);
+	chan_hold(&bchan, hold);
 	if (msg_send_audit(&bchan, ev, texts) == -1)
 		fatal("broker channel");
+	chan_hold(&bchan, 0);
+	if (hold && imsgbuf_queuelen(&bchan.ibuf) >= WIRE_HOLD_MAX)
+		wire_broker_ahead();
+	else if (hold && !evtimer_pending(&ev_records, NULL))
+		evtimer_add(&ev_records, &tv);
 	if ((ev->flags & AUDIT_F_ACK) && bchan.evented &&
 	    chan_flush(&bchan) == -1 && errno != EPIPE)
 		fatal("broker channel");

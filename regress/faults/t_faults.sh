@@ -418,6 +418,56 @@ shim_cleanup() {
 	cleanup_daemon
 }
 
+atf_test_case end_before_result cleanup
+end_before_result_head() {
+	atf_set "descr" "a monitor that dies right after a result reached " \
+	    "its client had put the execution's exec_end on the broker's " \
+	    "channel first (audit-sync never: nothing waits for the broker)"
+	atf_set "timeout" "120"
+}
+end_before_result_body() {
+	securer_init
+	mark=securer-crash-mark
+	SECURERD_WRAP="env CRASHSHIM_MARK=$mark \
+	    LD_PRELOAD=$B/regress/crashshim.so" start_daemon "audit-sync never"
+	wait_for "the monitor" monitor_up
+	old=$(monitor_pid)
+	# A bystander's session, on a connection of its own.
+	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
+	open_client a
+	printf '%s\n%s\n' "$HELLO" "$CREATE" >&8
+	final a 2 >/dev/null
+	# The mark is in the result, not in the code: the one write that ends
+	# the monitor is the result's.
+	send a '{"id":3,"op":"execute","session":"@S@","code":"paste0(\"securer-crash-\", \"mark\")"}'
+	check a 3 .value.value "[\"$mark\"]"
+	new_monitor() {
+		p=$(monitor_pid)
+		[ -n "$p" ] && [ "$p" != "$old" ]
+	}
+	wait_for "a new monitor" new_monitor
+	exec 8>&-
+	start=$(jq -c 'select(.event == "exec_start" and
+	    (.code | contains("securer-crash-")))' "$AUDIT")
+	[ -n "$start" ] || atf_fail "no exec_start of the marked code"
+	sess=$(printf '%s' "$start" | jq -r .session)
+	ex=$(printf '%s' "$start" | jq -r .exec)
+	ends=$(jq -c "select(.session == \"$sess\" and .exec == $ex and
+	    (.event == \"exec_end\" or .event == \"exec_abort\"))" "$AUDIT")
+	printf '%s\n' "$ends"
+	printf '%s\n' "$ends" | jq -e 'select(.event == "exec_end" and
+	    .status == "ok")' >/dev/null ||
+	    atf_fail "the result went out, its exec_end is not in the log"
+	printf '%s\n' "$ends" | grep -q exec_abort &&
+	    atf_fail "the execution whose result went out was aborted"
+	# The daemon goes on, for anybody.
+	wait_for "an answer from the new monitor" sh -c \
+	    "'$B/securer' -s '$SOCK' -e '6 * 7' | grep -q 42"
+}
+end_before_result_cleanup() {
+	cleanup_daemon
+}
+
 atf_test_case shim_libsecurer
 shim_libsecurer_head() {
 	atf_set "descr" "libsecurer's own tests (a fake daemon on the other " \
@@ -452,5 +502,6 @@ atf_init_test_cases() {
 	atf_add_test_case slow_but_reading
 	atf_add_test_case pool_closed_early
 	atf_add_test_case shim
+	atf_add_test_case end_before_result
 	atf_add_test_case shim_libsecurer
 }

@@ -4,7 +4,9 @@ daemon sanitizes."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -111,6 +113,55 @@ def test_thousand_calls(sock: str) -> None:
         # And again, a thousand more in the same session.
         assert s.execute("sum(vapply(1:1000, count, 0))").value == \
             2 * sum(range(1, 1001))
+
+
+def test_call_records(make_daemon: Any) -> None:
+    """Every call has its audit record once its execution ended, in
+    order; one that is held in the monitor while its execution still
+    runs (calls share a wakeup of the broker) is in the log within its
+    bound (10 ms), not only at the execution's end."""
+    d = make_daemon("audit-sync never")
+
+    def records(session_id: str) -> list[dict[str, Any]]:
+        with open(d.audit) as f:
+            recs = [json.loads(line) for line in f]
+        return [r for r in recs if r["event"] == "tool_call" and
+                r["session"] == session_id]
+
+    seen: list[float] = []
+
+    def count(i: float) -> float:
+        return i
+
+    def wait_seen(sid: str) -> bool:
+        t0 = time.monotonic()
+        while not records(sid):
+            if time.monotonic() - t0 > 2:
+                return False
+            time.sleep(0.005)
+        seen.append(time.monotonic() - t0)
+        return True
+
+    sid: list[str] = []
+
+    def first_seen() -> bool:
+        return wait_seen(sid[0])
+
+    with securer.Session(d.sock, autostart=False,
+                         tools=[count, first_seen]) as s:
+        sid.append(s.id)
+        r = s.execute("count(1); first_seen()")
+        assert r.value is True, "count(1)'s record was not in the log " \
+            "while its execution ran"
+        assert seen[0] < 1.0
+        s.execute("for (i in 1:500) count(i); NULL")
+        recs = records(sid[0])
+        # count(1), first_seen() and the 500.
+        assert len(recs) == 502
+        assert [r["tool"] for r in recs[2:]] == ["count"] * 500
+        assert all(r["status"] == "ok" for r in recs)
+        seqs = [r["seq"] for r in recs]
+        assert seqs == sorted(seqs)
 
 
 def test_failing_tools(sock: str) -> None:
