@@ -859,13 +859,15 @@ job_settle(struct job *j)
 	worker_rest(s->worker, j);
 }
 
-/* j is over: its session is free again, j goes at the turn's end. */
+/*
+ * j is over (job_end() or job_fail(), which settled it ahead of its end
+ * record): its session is free again, j goes at the turn's end.
+ */
 static void
 job_done(struct job *j)
 {
 	struct session	*s = j->session;
 
-	job_settle(j);
 	s->job = NULL;
 	evtimer_del(&j->timer);
 	defer_cancel(&j->d_timeout);

@@ -432,7 +432,7 @@ end_before_result_body() {
 	    LD_PRELOAD=$B/regress/crashshim.so" start_daemon "audit-sync never"
 	wait_for "the monitor" monitor_up
 	old=$(monitor_pid)
-	# A bystander's session, on a connection of its own.
+	# Results without the mark go out, and the monitor lives on.
 	atf_check -o inline:'[1] 2\n' "$B/securer" -s "$SOCK" -e '1 + 1'
 	open_client a
 	printf '%s\n%s\n' "$HELLO" "$CREATE" >&8
